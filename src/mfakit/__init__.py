@@ -1,0 +1,64 @@
+"""mfakit: complete two-factor authentication for any Python web application.
+
+The public API is re-exported here; everything else is reachable from its
+module. Importing mfakit does no work: no storage engine, network client or
+environment variable is touched until you build an :class:`MFA`.
+"""
+
+from __future__ import annotations
+
+from .core.actor import Actor as Actor
+from .core.actor import ActorKind as ActorKind
+from .core.keys import Keyring as Keyring
+from .core.methods import Method as Method
+from .core.policy import Policy as Policy
+from .core.results import AuthenticatorInfo as AuthenticatorInfo
+from .core.results import BackupCodes as BackupCodes
+from .core.results import Reason as Reason
+from .core.results import TotpConfirmation as TotpConfirmation
+from .core.results import TotpSetup as TotpSetup
+from .core.results import VerifyResult as VerifyResult
+from .errors import ConfigurationError as ConfigurationError
+from .errors import ConflictingState as ConflictingState
+from .errors import InvalidInput as InvalidInput
+from .errors import MfaError as MfaError
+from .errors import NotFound as NotFound
+from .errors import NotPermitted as NotPermitted
+from .errors import ReauthenticationRequired as ReauthenticationRequired
+from .errors import StorageError as StorageError
+from .hashers import Argon2Hasher as Argon2Hasher
+from .hashers import Hasher as Hasher
+from .hashers import Pbkdf2Hasher as Pbkdf2Hasher
+from .mfa import MFA as MFA
+from .ports.clock import Clock as Clock
+from .ports.clock import SystemClock as SystemClock
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MFA",
+    "Actor",
+    "ActorKind",
+    "Argon2Hasher",
+    "AuthenticatorInfo",
+    "BackupCodes",
+    "Clock",
+    "ConfigurationError",
+    "ConflictingState",
+    "Hasher",
+    "InvalidInput",
+    "Keyring",
+    "Method",
+    "MfaError",
+    "NotFound",
+    "NotPermitted",
+    "Pbkdf2Hasher",
+    "Policy",
+    "Reason",
+    "ReauthenticationRequired",
+    "StorageError",
+    "SystemClock",
+    "TotpConfirmation",
+    "TotpSetup",
+    "VerifyResult",
+]

@@ -1,0 +1,127 @@
+"""In-memory storage: for tests, prototypes and single-process apps.
+
+Thread-safe: one lock guards every operation, so each compare-and-set is
+atomic across threads. State lives in this process only; apps with several
+server processes need the SQL adapter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from ..core.records import BackupCodeRecord, Counter, TotpRecord
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Implements :class:`mfakit.ports.storage.Store` with dicts and a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totp: dict[str, dict[str, TotpRecord]] = {}
+        self._backup: dict[str, dict[str, BackupCodeRecord]] = {}
+        self._counters: dict[str, Counter] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(users={len(self._totp.keys() | self._backup.keys())})"
+
+    # --- authenticator apps -------------------------------------------
+    def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
+        with self._lock:
+            mine = self._totp.setdefault(record.user_id, {})
+            for fid in [f for f, r in mine.items() if not r.is_live(now)]:
+                del mine[fid]
+            if len(mine) >= limit or record.id in mine:
+                return False
+            mine[record.id] = record
+            return True
+
+    def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:
+        with self._lock:
+            return self._totp.get(user_id, {}).get(factor_id)
+
+    def list_totp(self, user_id: str) -> list[TotpRecord]:
+        with self._lock:
+            return sorted(self._totp.get(user_id, {}).values(), key=lambda r: r.created_at)
+
+    def confirm_totp(
+        self,
+        user_id: str,
+        factor_id: str,
+        *,
+        step: int,
+        now: datetime,
+        backup_codes: Sequence[BackupCodeRecord] | None,
+    ) -> bool:
+        with self._lock:
+            rec = self._totp.get(user_id, {}).get(factor_id)
+            if rec is None or rec.confirmed or not rec.is_live(now):
+                return False
+            self._totp[user_id][factor_id] = replace(
+                rec, confirmed_at=now, expires_at=None, last_step=step, last_used_at=now
+            )
+            if backup_codes is not None:
+                self._backup[user_id] = {c.lookup: c for c in backup_codes}
+            return True
+
+    def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
+        with self._lock:
+            rec = self._totp.get(user_id, {}).get(factor_id)
+            if rec is None or not rec.confirmed:
+                return False
+            if rec.last_step is not None and rec.last_step >= step:
+                return False
+            self._totp[user_id][factor_id] = replace(rec, last_step=step, last_used_at=now)
+            return True
+
+    def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool:
+        with self._lock:
+            rec = self._totp.get(user_id, {}).get(factor_id)
+            if rec is None or not rec.confirmed:
+                return False
+            self._totp[user_id][factor_id] = replace(rec, label=label)
+            return True
+
+    def delete_totp(self, user_id: str, factor_id: str) -> bool:
+        with self._lock:
+            return self._totp.get(user_id, {}).pop(factor_id, None) is not None
+
+    # --- backup codes --------------------------------------------------
+    def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
+        with self._lock:
+            self._backup[user_id] = {c.lookup: c for c in codes}
+
+    def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
+        with self._lock:
+            rec = self._backup.get(user_id, {}).get(lookup)
+            return rec if rec is not None and rec.used_at is None else None
+
+    def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool:
+        with self._lock:
+            codes = self._backup.get(user_id, {})
+            rec = codes.get(lookup)
+            if rec is None or rec.used_at is not None:
+                return False
+            codes[lookup] = replace(rec, used_at=now)
+            return True
+
+    def count_backup_codes(self, user_id: str) -> int:
+        with self._lock:
+            return sum(1 for c in self._backup.get(user_id, {}).values() if c.used_at is None)
+
+    # --- counters -------------------------------------------------------
+    def get_counter(self, key: str) -> Counter | None:
+        with self._lock:
+            return self._counters.get(key)
+
+    def put_counter(self, counter: Counter) -> bool:
+        with self._lock:
+            current = self._counters.get(counter.key)
+            if (current.version if current is not None else 0) != counter.version:
+                return False
+            self._counters[counter.key] = replace(counter, version=counter.version + 1)
+            return True

@@ -1,0 +1,114 @@
+"""``Actor``: who is acting, and how recently they proved their password.
+
+mfakit does not own users or sessions; the host tells it who acts on each
+call. Three shapes exist (seed 001):
+
+* the user themselves (:meth:`Actor.user`);
+* an admin acting *for* a team member from the admin's own session
+  (:meth:`Actor.admin`);
+* an admin *impersonating* the user ("login as", :meth:`Actor.impersonating`).
+
+Only the user themselves, not impersonated, may set up an authenticator.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..errors import InvalidInput, NotPermitted, ReauthenticationRequired
+from .validation import check_aware, check_id
+
+__all__ = ["Actor", "ActorKind"]
+
+
+class ActorKind(str, enum.Enum):
+    SELF = "self"
+    ADMIN = "admin"
+    IMPERSONATOR = "impersonator"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Actor:
+    """Who performs an operation.
+
+    ``id`` is the acting person's user id (the admin's, for admins);
+    ``reauthenticated_at`` is when they last re-entered their password, if the
+    host knows (an aware ``datetime``).
+    """
+
+    id: str
+    kind: ActorKind = ActorKind.SELF
+    impersonated: str | None = None
+    reauthenticated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_id("actor.id", self.id)
+        if not isinstance(self.kind, ActorKind):
+            raise InvalidInput("actor.kind", "must be an ActorKind")
+        if self.kind is ActorKind.IMPERSONATOR:
+            check_id("actor.impersonated", self.impersonated)
+        elif self.impersonated is not None:
+            raise InvalidInput("actor.impersonated", "only an impersonating actor names one")
+        if self.reauthenticated_at is not None:
+            check_aware("actor.reauthenticated_at", self.reauthenticated_at)
+
+    @classmethod
+    def user(cls, user_id: str, *, reauthenticated_at: datetime | None = None) -> Actor:
+        """The user acting on their own account."""
+        return cls(id=user_id, reauthenticated_at=reauthenticated_at)
+
+    @classmethod
+    def admin(cls, admin_id: str, *, reauthenticated_at: datetime | None = None) -> Actor:
+        """An admin acting for a team member from their own session. Whether the
+        admin may edit that member is the host's decision, made before calling."""
+        return cls(id=admin_id, kind=ActorKind.ADMIN, reauthenticated_at=reauthenticated_at)
+
+    @classmethod
+    def impersonating(
+        cls, admin_id: str, user_id: str, *, reauthenticated_at: datetime | None = None
+    ) -> Actor:
+        """An admin logged in as ``user_id``."""
+        return cls(
+            id=admin_id,
+            kind=ActorKind.IMPERSONATOR,
+            impersonated=user_id,
+            reauthenticated_at=reauthenticated_at,
+        )
+
+    @staticmethod
+    def check(value: object) -> Actor:
+        """``value`` if it is an Actor, else :class:`InvalidInput`."""
+        if not isinstance(value, Actor):
+            raise InvalidInput("actor", "must be an mfakit.Actor")
+        return value
+
+    def is_self(self, user_id: str) -> bool:
+        """True when this is ``user_id`` acting personally (not impersonated)."""
+        return self.kind is ActorKind.SELF and self.id == user_id
+
+    def require_self(self, user_id: str, what: str) -> None:
+        """Refuse unless ``user_id`` acts personally (seed 001: no "login as")."""
+        if not self.is_self(user_id):
+            raise NotPermitted(f"only the user themselves may {what}")
+
+    def require_may_act_for(self, user_id: str) -> None:
+        """Refuse a SELF actor touching someone else's account, or an impersonator
+        acting on another user than the one impersonated."""
+        if self.kind is ActorKind.SELF and self.id != user_id:
+            raise NotPermitted("a user may only act on their own account")
+        if self.kind is ActorKind.IMPERSONATOR and self.impersonated != user_id:
+            raise NotPermitted("an impersonating admin may only act on the impersonated user")
+
+    def require_fresh(self, now: datetime, max_age: timedelta) -> None:
+        """Refuse unless the password was re-entered within ``max_age`` (S20).
+
+        A re-authentication time in the future (beyond a second of skew) is
+        treated as missing: it cannot have happened.
+        """
+        at = self.reauthenticated_at
+        if at is None or at > now + timedelta(seconds=1) or now - at > max_age:
+            raise ReauthenticationRequired(
+                f"re-enter the password first (within {int(max_age.total_seconds())} s)"
+            )

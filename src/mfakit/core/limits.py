@@ -1,0 +1,87 @@
+"""Abuse limits as pure decisions over :class:`~mfakit.core.records.Counter` values.
+
+Per-account failures (S13, S14): the first ``free_failures`` consecutive
+failures cost nothing; each further one doubles a delay that starts at
+``backoff_base`` and never exceeds ``backoff_ceiling``; at ``lockout_after`` the
+second step locks until an admin unlocks it or the user recovers.
+
+An attempt is *reserved* before the code is checked: the counter is advanced
+by compare-and-set first, so any number of concurrent guesses are each counted,
+and a success then resets it (S14). A success can only come from a valid
+factor, so the reset cannot be used to keep guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from .policy import Policy
+from .records import Counter
+
+__all__ = ["FailureDecision", "check_failures", "count_failure", "fresh_counter", "window_hit"]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDecision:
+    """Whether an attempt may proceed now; if not, for how long (``None``:
+    locked until unlocked)."""
+
+    allowed: bool
+    retry_after: timedelta | None = None
+    locked: bool = False
+
+
+def backoff_delay(failures: int, policy: Policy) -> timedelta:
+    """Delay imposed after ``failures`` consecutive failures."""
+    over = failures - policy.free_failures
+    if over < 0:
+        return timedelta(0)
+    # 2**over grows fast; clamp the exponent long before it could overflow.
+    delay: timedelta = policy.backoff_base * (2 ** min(over, 32))
+    return min(delay, policy.backoff_ceiling)
+
+
+def check_failures(counter: Counter | None, now: datetime, policy: Policy) -> FailureDecision:
+    """Decide whether another attempt is allowed given the failures so far."""
+    if counter is None or counter.count == 0:
+        return FailureDecision(True)
+    if counter.count >= policy.lockout_after:
+        return FailureDecision(False, None, locked=True)
+    wait = counter.updated_at + backoff_delay(counter.count, policy) - now
+    if wait > timedelta(0):
+        return FailureDecision(False, wait)
+    return FailureDecision(True)
+
+
+def fresh_counter(key: str, now: datetime) -> Counter:
+    return Counter(key=key, count=0, window_start=now, updated_at=now, version=0)
+
+
+def count_failure(counter: Counter | None, key: str, now: datetime) -> Counter:
+    """The counter after one more failure (version unchanged: the store bumps it)."""
+    base = counter if counter is not None else fresh_counter(key, now)
+    return replace(base, count=base.count + 1, updated_at=now)
+
+
+def window_hit(
+    counter: Counter | None, key: str, now: datetime, *, limit: int, window: timedelta
+) -> tuple[Counter | None, timedelta | None]:
+    """Count one event in a fixed window of ``window`` starting at its first event.
+
+    Returns ``(new_counter, None)`` when the event fits under ``limit``, or
+    ``(None, retry_after)`` when the window is full.
+    """
+    if counter is None or now >= counter.window_start + window:
+        base = Counter(
+            key=key,
+            count=0,
+            window_start=now,
+            updated_at=now,
+            version=counter.version if counter is not None else 0,
+        )
+    else:
+        base = counter
+    if base.count >= limit:
+        return None, base.window_start + window - now
+    return replace(base, count=base.count + 1, updated_at=now), None

@@ -1,0 +1,208 @@
+"""``Policy``: every number and switch that shapes mfakit's behaviour.
+
+Defaults come from the reference products (the "seeds") and NIST SP 800-63B;
+each field documents its source. A policy is a frozen value: build a new one with
+``dataclasses.replace`` or :meth:`Policy.replace`. Bounds are checked at
+construction so a bad policy fails at start-up, not at the first sign-in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from typing_extensions import Self
+
+from ..errors import InvalidInput
+from .methods import Method
+
+__all__ = ["HashAlgorithm", "Policy"]
+
+HashAlgorithm = str
+"""One of ``"SHA1"``, ``"SHA256"``, ``"SHA512"``."""
+
+_TOTP_ALGORITHMS = frozenset({"SHA1", "SHA256", "SHA512"})
+_ALL_METHODS = frozenset(Method)
+
+
+def _positive(name: str, value: timedelta, *, maximum: timedelta | None = None) -> None:
+    if not isinstance(value, timedelta):
+        raise InvalidInput(name, "must be a datetime.timedelta")
+    if value <= timedelta(0):
+        raise InvalidInput(name, "must be positive")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(name, f"must be at most {maximum}")
+
+
+def _int_range(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(name, "must be an int")
+    if not low <= value <= high:
+        raise InvalidInput(name, f"must be between {low} and {high}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """What mfakit enforces. Every field has a safe default.
+
+    Example::
+
+        strict_staff = Policy(require_for_roles={"staff"}, trust_days=30)
+    """
+
+    # --- who must use 2FA, and how (L7) ---------------------------------
+    require_for_roles: frozenset[str] = frozenset()
+    """Roles that must have a second factor; enforced at their next sign-in (seed 002)."""
+    allowed_methods: frozenset[Method] = _ALL_METHODS
+    """Methods users may enrol and use. The ``nist`` preset removes SMS, voice and email (S25)."""
+    allow_restricted_only: bool = True
+    """Whether SMS/voice may be a user's only factor (S25). ``False`` refuses that."""
+
+    # --- authenticator apps (F1, S1-S4) ----------------------------------
+    totp_algorithm: HashAlgorithm = "SHA1"
+    """Hash for new authenticators. SHA1 is what every app supports (RFC 6238)."""
+    totp_digits: int = 6
+    """Digits of new authenticators' codes: 6 or 8 (some apps ignore 8)."""
+    totp_period: int = 30
+    """Seconds per step for new authenticators; over 120 is refused (S3)."""
+    totp_window: int = 1
+    """Steps accepted either side of now to absorb clock drift (S3): 0 or 1."""
+    max_authenticators: int = 5
+    """Authenticators one user may have, pending setups included."""
+    setup_ttl: timedelta = timedelta(minutes=10)
+    """How long an unconfirmed authenticator setup stays valid."""
+
+    # --- backup codes (F5, S26) -------------------------------------------
+    backup_code_count: int = 10
+    """Codes in a fresh set (seed 001)."""
+    backup_codes_low_at: int = 2
+    """Warn the user when this many or fewer codes are left."""
+
+    # --- out-of-band codes (F2-F4, S7-S9, S12, S15) ----------------------
+    code_length: int = 6
+    """Digits of SMS, voice and email codes: 6 to 10 (seed 002 uses 8)."""
+    code_ttl: timedelta = timedelta(minutes=10)
+    """Lifetime of a sent code and of a challenge (S8)."""
+    max_attempts: int = 5
+    """Wrong codes per challenge before it locks (S12)."""
+    resend_cooldown: timedelta = timedelta(seconds=30)
+    """Minimum time between two sends on one challenge (S15)."""
+    send_quota: int = 5
+    """Sends per destination per ``send_window`` (S15)."""
+    send_window: timedelta = timedelta(minutes=10)
+
+    # --- per-account failures (S13, S14) ---------------------------------
+    free_failures: int = 5
+    """Consecutive failures per account before delays start."""
+    backoff_base: timedelta = timedelta(seconds=30)
+    """First delay after ``free_failures``; it doubles with each further failure."""
+    backoff_ceiling: timedelta = timedelta(hours=1)
+    """The delay never exceeds this (S13)."""
+    lockout_after: int = 50
+    """Consecutive failures after which the second step locks until an admin
+    unlocks it or the user recovers; at most 100 (S13)."""
+
+    # --- re-authentication (S20) ------------------------------------------
+    reauth_max_age: timedelta = timedelta(minutes=5)
+    """How recent a password re-entry must be for sensitive changes; at most 20 min."""
+
+    # --- trust, contact changes, security question (L2, L4, F6) ----------
+    trust_days: int = 14
+    """Lifetime of a trusted-device token (seed 000); 1 to 365 (seed 002)."""
+    contact_changes_per_day: int = 5
+    """Phone/email change attempts per user per day (seed 001, S16)."""
+    question_guards_alternatives: bool = False
+    """Whether "try another way" needs the security question first (seed 000)."""
+    answer_case_sensitive: bool = True
+    """Security answers are case-sensitive by default (seed 000)."""
+    answer_trim: bool = False
+    """Whether to strip surrounding whitespace from security answers."""
+
+    def __post_init__(self) -> None:
+        roles = self.require_for_roles
+        if isinstance(roles, str) or not isinstance(roles, Iterable):
+            raise InvalidInput("require_for_roles", "must be a set of role names")
+        roles = frozenset(roles)
+        if not all(isinstance(r, str) and 0 < len(r) <= 64 for r in roles):
+            raise InvalidInput("require_for_roles", "role names must be 1-64 character strings")
+        object.__setattr__(self, "require_for_roles", roles)
+
+        methods = self.allowed_methods
+        if isinstance(methods, str) or not isinstance(methods, Iterable):
+            raise InvalidInput("allowed_methods", "must be a set of Method values")
+        try:
+            methods = frozenset(Method(m) for m in methods)
+        except ValueError:
+            raise InvalidInput("allowed_methods", "contains an unknown method") from None
+        if not methods:
+            raise InvalidInput("allowed_methods", "must allow at least one method")
+        object.__setattr__(self, "allowed_methods", methods)
+
+        if self.totp_algorithm not in _TOTP_ALGORITHMS:
+            raise InvalidInput("totp_algorithm", "must be SHA1, SHA256 or SHA512")
+        if self.totp_digits not in (6, 8) or isinstance(self.totp_digits, bool):
+            raise InvalidInput("totp_digits", "must be 6 or 8")
+        _int_range("totp_period", self.totp_period, 15, 120)
+        _int_range("totp_window", self.totp_window, 0, 1)
+        _int_range("max_authenticators", self.max_authenticators, 1, 20)
+        _positive("setup_ttl", self.setup_ttl, maximum=timedelta(hours=1))
+        _int_range("backup_code_count", self.backup_code_count, 1, 20)
+        _int_range("backup_codes_low_at", self.backup_codes_low_at, 0, self.backup_code_count)
+        _int_range("code_length", self.code_length, 6, 10)
+        _positive("code_ttl", self.code_ttl, maximum=timedelta(hours=1))
+        _int_range("max_attempts", self.max_attempts, 1, 10)
+        _positive("resend_cooldown", self.resend_cooldown, maximum=timedelta(minutes=10))
+        _int_range("send_quota", self.send_quota, 1, 100)
+        _positive("send_window", self.send_window, maximum=timedelta(days=1))
+        _int_range("lockout_after", self.lockout_after, 1, 100)
+        _int_range("free_failures", self.free_failures, 1, self.lockout_after)
+        _positive("backoff_base", self.backoff_base, maximum=timedelta(hours=1))
+        _positive("backoff_ceiling", self.backoff_ceiling, maximum=timedelta(hours=1))
+        if self.backoff_ceiling < self.backoff_base:
+            raise InvalidInput("backoff_ceiling", "must not be below backoff_base")
+        _positive("reauth_max_age", self.reauth_max_age, maximum=timedelta(minutes=20))
+        _int_range("trust_days", self.trust_days, 1, 365)
+        _int_range("contact_changes_per_day", self.contact_changes_per_day, 1, 100)
+        for flag in (
+            "allow_restricted_only",
+            "question_guards_alternatives",
+            "answer_case_sensitive",
+            "answer_trim",
+        ):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(flag, "must be a bool")
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    def requires_2fa(self, role: str | None) -> bool:
+        """Whether a user with ``role`` must have a second factor."""
+        return role is not None and role in self.require_for_roles
+
+    @classmethod
+    def default(cls) -> Self:
+        """The seed-compatible default: every method allowed, 2FA optional."""
+        return cls()
+
+    @classmethod
+    def nist(cls, *, require_for_roles: Iterable[str] = ()) -> Self:
+        """A strict preset after NIST SP 800-63B AAL2.
+
+        Only phishing-resistant-enough, non-restricted methods (authenticator
+        apps and backup codes) count as second factors; SMS, voice and email are
+        off (S25). Re-authentication is asked more often, trust lasts a week.
+        """
+        return cls(
+            require_for_roles=frozenset(require_for_roles),
+            allowed_methods=frozenset({Method.TOTP, Method.BACKUP_CODE}),
+            allow_restricted_only=False,
+            totp_window=1,
+            trust_days=7,
+            max_attempts=5,
+            lockout_after=100,
+            question_guards_alternatives=False,
+        )

@@ -1,0 +1,75 @@
+"""What storage keeps: plain frozen records, one per row.
+
+Secret material inside a record (an encrypted TOTP key, a backup code hash) is
+hidden from ``repr`` so a record in a traceback or a log line leaks nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from typing_extensions import Self
+
+__all__ = ["BackupCodeRecord", "Counter", "TotpRecord"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TotpRecord:
+    """An authenticator app, pending until ``confirmed_at`` is set.
+
+    ``secret_blob`` is the AES-GCM ciphertext of the key (nonce first), sealed
+    under the keyring key ``secret_key_id`` with the user and factor ids as
+    associated data (S28). ``last_step`` is the newest accepted time step (S4).
+    """
+
+    id: str
+    user_id: str
+    label: str
+    secret_key_id: str
+    secret_blob: bytes = field(repr=False)
+    algorithm: str
+    digits: int
+    period: int
+    created_at: datetime
+    expires_at: datetime | None
+    confirmed_at: datetime | None = None
+    last_step: int | None = None
+    last_used_at: datetime | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def is_live(self, now: datetime) -> bool:
+        """Confirmed, or pending and not yet expired."""
+        return self.confirmed or (self.expires_at is not None and now < self.expires_at)
+
+    def with_(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupCodeRecord:
+    """One backup code: found by ``(user_id, lookup)``, checked against ``hash``."""
+
+    user_id: str
+    lookup: str
+    hash: str = field(repr=False)
+    created_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counter:
+    """A named counter for limits (failures per account, sends per destination).
+
+    Updated only by compare-and-set on ``version`` (0 means "not stored yet"),
+    so concurrent attempts on any adapter are each counted exactly once.
+    """
+
+    key: str
+    count: int
+    window_start: datetime
+    updated_at: datetime
+    version: int = 0

@@ -1,0 +1,57 @@
+"""Input checks shared by every public call.
+
+Each check raises :class:`~mfakit.errors.InvalidInput` naming the field, never
+echoing the value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..errors import InvalidInput
+
+__all__ = ["MAX_ID_LENGTH", "check_aware", "check_id", "check_label", "check_text"]
+
+MAX_ID_LENGTH = 128
+MAX_LABEL_LENGTH = 64
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def check_id(field: str, value: object) -> str:
+    """A user, factor or challenge id: a non-empty printable string of at most 128 chars."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a str")
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(field, f"must be 1 to {MAX_ID_LENGTH} characters")
+    if _has_control(value) or value != value.strip():
+        raise InvalidInput(field, "must not contain control characters or surrounding spaces")
+    return value
+
+
+def check_text(field: str, value: object, *, max_length: int) -> str:
+    """A short display text (label, account name): printable, stripped, non-empty."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a str")
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise InvalidInput(field, f"must be 1 to {max_length} characters")
+    if _has_control(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def check_label(value: object) -> str:
+    """A factor's display name."""
+    return check_text("label", value, max_length=MAX_LABEL_LENGTH)
+
+
+def check_aware(field: str, value: object) -> datetime:
+    """A timezone-aware datetime."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(field, "must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(field, "must be timezone-aware")
+    return value

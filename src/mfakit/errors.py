@@ -1,0 +1,80 @@
+"""The one exception tree of mfakit.
+
+Expected outcomes (a wrong code, an expired challenge, a rate limit) are *values*
+with a reason, never exceptions. Exceptions mean misuse, a refusal the caller must
+handle, or a failure outside mfakit::
+
+    MfaError                      root: catch this to catch everything mfakit raises
+    ├── InvalidInput              malformed argument (also a ValueError)
+    ├── NotPermitted              the actor may not do this
+    │   └── ReauthenticationRequired   needs a fresh password re-entry (S20)
+    ├── NotFound                  no such setup, factor or challenge (also a LookupError)
+    ├── ConflictingState          the object is not in a state that allows this
+    ├── ConfigurationError        bad keys, policy or wiring given to mfakit
+    └── StorageError              the storage adapter failed; nothing was applied
+
+Messages never contain a code, a secret, an answer or a token: they name the
+*field* that was wrong and why, and carry that as attributes for programs.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictingState",
+    "InvalidInput",
+    "MfaError",
+    "NotFound",
+    "NotPermitted",
+    "ReauthenticationRequired",
+    "StorageError",
+]
+
+
+class MfaError(Exception):
+    """Root of every exception mfakit raises on purpose."""
+
+
+class InvalidInput(MfaError, ValueError):
+    """An argument is malformed: wrong type, size, characters or range.
+
+    ``field`` names the argument; ``problem`` says what is wrong with it. The
+    offending value itself is never included, since it may be a secret.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class NotPermitted(MfaError):
+    """The actor may not perform this operation (e.g. an admin setting up a
+    team member's authenticator, or an impersonating admin)."""
+
+
+class ReauthenticationRequired(NotPermitted):
+    """The operation needs the actor to have re-entered their password within
+    the policy's freshness window (``Policy.reauth_max_age``)."""
+
+
+class NotFound(MfaError, LookupError):
+    """The named object (setup, factor, challenge) does not exist for this user,
+    or no longer exists (expired, removed)."""
+
+
+class ConflictingState(MfaError):
+    """The object exists but its state does not allow the operation, e.g.
+    confirming a setup that is already confirmed."""
+
+
+class ConfigurationError(MfaError):
+    """mfakit was given unusable configuration: a short secret key, an
+    inconsistent policy, a missing port."""
+
+
+class StorageError(MfaError):
+    """The storage adapter failed. The operation was not applied.
+
+    Adapters raise it at their edge, chaining the vendor exception as ``__cause__``.
+    """

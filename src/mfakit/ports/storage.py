@@ -1,0 +1,97 @@
+"""The storage port (P1).
+
+Every method that decides whether a code is accepted is a single atomic
+operation at the store (ARCHITECTURE.md rule 5): confirming a setup, advancing a
+TOTP step, consuming a backup code and updating a counter are compare-and-set,
+so several app servers sharing one database never accept a code twice. The
+contract suite in :mod:`mfakit.testing.contract` defines what "correct" means;
+an adapter that passes it can be used in production.
+
+Adapters raise :class:`~mfakit.errors.StorageError` for their own failures and
+leave nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..core.records import BackupCodeRecord, Counter, TotpRecord
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    """Synchronous storage for mfakit's state."""
+
+    # --- authenticator apps -------------------------------------------
+    def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
+        """Insert a pending authenticator unless the user already has ``limit``
+        live ones (confirmed, or pending and unexpired at ``now``). Returns
+        whether it was inserted. Expired pending setups may be dropped."""
+        ...
+
+    def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:
+        """One authenticator of the user, pending or confirmed."""
+        ...
+
+    def list_totp(self, user_id: str) -> list[TotpRecord]:
+        """All the user's authenticators, oldest first, pending ones included."""
+        ...
+
+    def confirm_totp(
+        self,
+        user_id: str,
+        factor_id: str,
+        *,
+        step: int,
+        now: datetime,
+        backup_codes: Sequence[BackupCodeRecord] | None,
+    ) -> bool:
+        """Atomically confirm a pending, unexpired setup, record ``step`` as its
+        last accepted step and, when ``backup_codes`` is given, replace the user's
+        backup codes with them. False (nothing changed) if the setup is missing,
+        expired or already confirmed."""
+        ...
+
+    def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
+        """Set ``last_step = step`` only if the authenticator is confirmed and its
+        last step is older (S4). False means the step was already used."""
+        ...
+
+    def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool:
+        """Change a confirmed authenticator's label; False if there is none."""
+        ...
+
+    def delete_totp(self, user_id: str, factor_id: str) -> bool:
+        """Remove an authenticator; False if there was none."""
+        ...
+
+    # --- backup codes --------------------------------------------------
+    def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
+        """Atomically drop the user's codes and store ``codes`` (may be empty)."""
+        ...
+
+    def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
+        """The unused code with this lookup id, if any."""
+        ...
+
+    def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool:
+        """Mark the code used only if it is still unused; False otherwise."""
+        ...
+
+    def count_backup_codes(self, user_id: str) -> int:
+        """How many unused codes the user has."""
+        ...
+
+    # --- counters for limits ------------------------------------------
+    def get_counter(self, key: str) -> Counter | None:
+        """The counter named ``key``, or None if never stored."""
+        ...
+
+    def put_counter(self, counter: Counter) -> bool:
+        """Store ``counter`` if the stored version still equals
+        ``counter.version`` (0: not stored yet), bumping the version by one.
+        False when another writer got there first."""
+        ...

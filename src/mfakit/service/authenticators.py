@@ -1,0 +1,280 @@
+"""Use cases for authenticator apps (F1, S1-S6, S20, S28)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..core import limits, otp, otpauth
+from ..core.actor import Actor, ActorKind
+from ..core.keys import Sealed
+from ..core.methods import Method
+from ..core.records import TotpRecord
+from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
+from ..core.validation import check_id, check_label
+from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
+from ..ports.storage import Store
+from .backup_codes import new_backup_codes
+from .context import Context
+from .effects import UseCase, call
+from .limits import reserve_attempt, reset_failures
+
+__all__ = [
+    "begin_totp_setup",
+    "confirm_totp_setup",
+    "list_authenticators",
+    "remove_authenticator",
+    "rename_authenticator",
+    "verify_totp",
+]
+
+PURPOSE = "totp-secret"
+DEFAULT_LABEL = "Authenticator app"
+_DIGITS = (6, 8)
+_NO_KEY = bytes(otp.SECRET_BYTES)
+
+
+def _aad(user_id: str, factor_id: str) -> bytes:
+    return f"{user_id}\x00{factor_id}".encode()
+
+
+def _key(ctx: Context, rec: TotpRecord) -> bytes:
+    return ctx.keyring.open(
+        PURPOSE, Sealed(rec.secret_key_id, rec.secret_blob), aad=_aad(rec.user_id, rec.id)
+    )
+
+
+def _info(rec: TotpRecord) -> AuthenticatorInfo:
+    return AuthenticatorInfo(
+        id=rec.id,
+        label=rec.label,
+        algorithm=rec.algorithm,
+        digits=rec.digits,
+        period=rec.period,
+        created_at=rec.created_at,
+        last_used_at=rec.last_used_at,
+    )
+
+
+def _totp_code(code: object) -> str:
+    """Normalise a code whose length (6 or 8) depends on the authenticator."""
+    if isinstance(code, str):
+        digits = sum(ch.isdigit() for ch in code[: otp.MAX_CODE_INPUT])
+        if digits in _DIGITS:
+            return otp.normalize_code(code, digits)
+    return otp.normalize_code(code, 6)  # raises the precise error
+
+
+def begin_totp_setup(
+    ctx: Context,
+    actor: Actor,
+    user_id: str,
+    *,
+    account_name: str,
+    label: str | None = None,
+    secret: str | None = None,
+) -> UseCase[TotpSetup]:
+    """Start adding an authenticator app. Only the user, personally and freshly
+    re-authenticated, may do it (seed 001, S20). ``secret`` imports an existing
+    base32 key (at least 128 bits, S1) when migrating from another system."""
+    Actor.check(actor)
+    check_id("user_id", user_id)
+    name = check_label(DEFAULT_LABEL if label is None else label)
+    actor.require_self(user_id, "set up an authenticator app")
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    if Method.TOTP not in ctx.policy.allowed_methods:
+        raise NotPermitted("authenticator apps are not allowed by the policy")
+    key = ctx.random_bytes(otp.SECRET_BYTES) if secret is None else otp.decode_secret(secret)
+    policy = ctx.policy
+    encoded = otp.encode_secret(key)
+    uri = otpauth.otpauth_uri(
+        secret=encoded,
+        issuer=ctx.issuer,
+        account=account_name,
+        algorithm=policy.totp_algorithm,
+        digits=policy.totp_digits,
+        period=policy.totp_period,
+    )
+    factor_id = ctx.new_id()
+    sealed = ctx.keyring.seal(
+        PURPOSE, key, aad=_aad(user_id, factor_id), nonce=ctx.random_bytes(12)
+    )
+    record = TotpRecord(
+        id=factor_id,
+        user_id=user_id,
+        label=name,
+        secret_key_id=sealed.key_id,
+        secret_blob=sealed.blob,
+        algorithm=policy.totp_algorithm,
+        digits=policy.totp_digits,
+        period=policy.totp_period,
+        created_at=now,
+        expires_at=now + policy.setup_ttl,
+    )
+    added = yield from call(
+        "store", Store.add_totp, record, limit=policy.max_authenticators, now=now
+    )
+    if not added:
+        raise ConflictingState(
+            f"a user may have at most {policy.max_authenticators} authenticator apps"
+        )
+    return TotpSetup(
+        id=factor_id,
+        user_id=user_id,
+        secret=encoded,
+        uri=uri,
+        expires_at=now + policy.setup_ttl,
+        warnings=otpauth.compatibility_warnings(
+            policy.totp_algorithm, policy.totp_digits, policy.totp_period
+        ),
+    )
+
+
+def _count_setup_failure(ctx: Context, setup_id: str, now: datetime) -> UseCase[int]:
+    """Count a wrong confirmation code; returns the failures so far."""
+    key = f"setup:{setup_id}"
+    for _ in range(50):
+        counter = yield from call("store", Store.get_counter, key)
+        updated = limits.count_failure(counter, key, now)
+        if (yield from call("store", Store.put_counter, updated)):
+            return updated.count
+    raise StorageError("the setup attempt counter is too contended; try again")
+
+
+def confirm_totp_setup(
+    ctx: Context, actor: Actor, setup_id: str, code: object
+) -> UseCase[TotpConfirmation]:
+    """Finish a setup with a first code from the app. The user's first factor
+    comes with a fresh set of backup codes, returned once."""
+    user_id = Actor.check(actor).id
+    check_id("setup_id", setup_id)
+    actor.require_self(user_id, "set up an authenticator app")
+    now = ctx.clock.now()
+    rec = yield from call("store", Store.get_totp, user_id, setup_id)
+    if rec is None or rec.confirmed or not rec.is_live(now):
+        raise NotFound("no pending authenticator setup with this id (it may have expired)")
+    normalized = otp.normalize_code(code, rec.digits)
+    failures_key = f"setup:{setup_id}"
+    counter = yield from call("store", Store.get_counter, failures_key)
+    if counter is not None and counter.count >= ctx.policy.max_attempts:
+        yield from call("store", Store.delete_totp, user_id, setup_id)
+        return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+    match = otp.match_totp(
+        _key(ctx, rec),
+        normalized,
+        timestamp=now.timestamp(),
+        last_step=None,
+        period=rec.period,
+        digits=rec.digits,
+        algorithm=rec.algorithm,
+        window=ctx.policy.totp_window,
+    )
+    if match.step is None:
+        failures = yield from _count_setup_failure(ctx, setup_id, now)
+        left = max(ctx.policy.max_attempts - failures, 0)
+        if left == 0:
+            yield from call("store", Store.delete_totp, user_id, setup_id)
+            return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+        return TotpConfirmation(ok=False, reason=Reason.INVALID_CODE, attempts_left=left)
+    codes = None
+    records = None
+    if (yield from call("store", Store.count_backup_codes, user_id)) == 0:
+        codes, records = yield from new_backup_codes(ctx, user_id, now)
+    confirmed = yield from call(
+        "store",
+        Store.confirm_totp,
+        user_id,
+        setup_id,
+        step=match.step,
+        now=now,
+        backup_codes=records,
+    )
+    if not confirmed:
+        raise NotFound("no pending authenticator setup with this id (it may have expired)")
+    stored = rec.with_(confirmed_at=now, expires_at=None, last_step=match.step, last_used_at=now)
+    return TotpConfirmation(ok=True, authenticator=_info(stored), backup_codes=codes)
+
+
+def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
+    """Check a code from any of the user's authenticator apps.
+
+    A code is accepted once, and never a code of a step not newer than the last
+    one accepted for that app (S4). The answer for a user with no app is the
+    same as for a wrong code (S24).
+    """
+    check_id("user_id", user_id)
+    normalized = _totp_code(code)
+    now = ctx.clock.now()
+    decision = yield from reserve_attempt(ctx, user_id, now)
+    if not decision.allowed:
+        reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
+        return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
+    records = yield from call("store", Store.list_totp, user_id)
+    timestamp = now.timestamp()
+    replay = False
+    candidates = [r for r in records if r.confirmed and r.digits == len(normalized)]
+    if not candidates:
+        # Spend the same work as a real check: no timing hint that the user
+        # has no authenticator (S24).
+        otp.match_totp(
+            _NO_KEY, normalized, timestamp=timestamp, last_step=None, digits=len(normalized)
+        )
+    for rec in candidates:
+        match = otp.match_totp(
+            _key(ctx, rec),
+            normalized,
+            timestamp=timestamp,
+            last_step=rec.last_step,
+            period=rec.period,
+            digits=rec.digits,
+            algorithm=rec.algorithm,
+            window=ctx.policy.totp_window,
+        )
+        if match.step is not None:
+            if (
+                yield from call(
+                    "store", Store.advance_totp, user_id, rec.id, step=match.step, now=now
+                )
+            ):
+                yield from reset_failures(user_id, now)
+                return VerifyResult(ok=True, method=Method.TOTP, factor_id=rec.id)
+            replay = True  # another request accepted this step first
+        replay = replay or match.replay
+    return VerifyResult(ok=False, reason=Reason.REPLAYED if replay else Reason.INVALID_CODE)
+
+
+def list_authenticators(ctx: Context, user_id: str) -> UseCase[tuple[AuthenticatorInfo, ...]]:
+    """The user's confirmed authenticator apps, oldest first."""
+    check_id("user_id", user_id)
+    records = yield from call("store", Store.list_totp, user_id)
+    return tuple(_info(r) for r in records if r.confirmed)
+
+
+def rename_authenticator(
+    ctx: Context, actor: Actor, user_id: str, factor_id: str, label: str
+) -> UseCase[AuthenticatorInfo]:
+    """Give an authenticator a new display name."""
+    check_id("user_id", user_id)
+    check_id("factor_id", factor_id)
+    name = check_label(label)
+    Actor.check(actor).require_may_act_for(user_id)
+    if not (yield from call("store", Store.rename_totp, user_id, factor_id, name)):
+        raise NotFound("no such authenticator app for this user")
+    rec = yield from call("store", Store.get_totp, user_id, factor_id)
+    if rec is None:
+        raise NotFound("no such authenticator app for this user")
+    return _info(rec)
+
+
+def remove_authenticator(ctx: Context, actor: Actor, user_id: str, factor_id: str) -> UseCase[None]:
+    """Remove an authenticator app. The user, or an admin from their own
+    session (e.g. after a lost phone), freshly re-authenticated (S20); not an
+    impersonating admin. Takes effect on the next verification (S22)."""
+    check_id("user_id", user_id)
+    check_id("factor_id", factor_id)
+    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
+        raise NotPermitted("an impersonating admin may not remove a user's factors")
+    actor.require_may_act_for(user_id)
+    actor.require_fresh(ctx.clock.now(), ctx.policy.reauth_max_age)
+    if not (yield from call("store", Store.delete_totp, user_id, factor_id)):
+        raise NotFound("no such authenticator app for this user")

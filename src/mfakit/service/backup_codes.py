@@ -1,0 +1,100 @@
+"""Use cases for backup codes (F5, S26)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..core import backup_codes as bc
+from ..core.actor import Actor
+from ..core.methods import Method
+from ..core.records import BackupCodeRecord
+from ..core.results import BackupCodes, Reason, VerifyResult
+from ..core.validation import check_id
+from ..errors import ConflictingState
+from ..hashers import Hasher
+from ..ports.storage import Store
+from .context import Context
+from .effects import UseCase, call, offload
+from .factors import has_second_factor
+from .limits import reserve_attempt, reset_failures
+
+__all__ = [
+    "backup_codes_left",
+    "new_backup_codes",
+    "regenerate_backup_codes",
+    "verify_backup_code",
+]
+
+
+def _hash_all(hasher: Hasher, codes: list[str]) -> list[str]:
+    return [hasher.hash(c) for c in codes]
+
+
+def _check(hasher: Hasher, hashed: str | None, code: str) -> bool:
+    # With no record, verify against a dummy hash: a miss costs one hash too (S24).
+    ok = hasher.verify(hasher.dummy_hash if hashed is None else hashed, code)
+    return ok and hashed is not None
+
+
+def new_backup_codes(
+    ctx: Context, user_id: str, now: datetime
+) -> UseCase[tuple[BackupCodes, list[BackupCodeRecord]]]:
+    """Generate a set and hash it (off the event loop); the caller stores it."""
+    generated = bc.generate_codes(ctx.policy.backup_code_count, ctx.random_bytes)
+    hashes = yield from offload(_hash_all, ctx.hasher, [g.code for g in generated])
+    records = [
+        BackupCodeRecord(user_id=user_id, lookup=g.lookup, hash=h, created_at=now)
+        for g, h in zip(generated, hashes, strict=True)
+    ]
+    return BackupCodes(tuple(bc.format_code(g.code) for g in generated)), records
+
+
+def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
+    """Accept an unused backup code once; costs one slow hash whatever happens."""
+    check_id("user_id", user_id)
+    canonical = bc.parse_code(code)
+    now = ctx.clock.now()
+    decision = yield from reserve_attempt(ctx, user_id, now)
+    if not decision.allowed:
+        reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
+        return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
+    lookup = canonical[: bc.LOOKUP_LENGTH]
+    record = yield from call("store", Store.get_backup_code, user_id, lookup)
+    matched = yield from offload(_check, ctx.hasher, record.hash if record else None, canonical)
+    if not matched or not (
+        yield from call("store", Store.use_backup_code, user_id, lookup, now=now)
+    ):
+        # A code used concurrently by someone else looks like any wrong code.
+        return VerifyResult(ok=False, reason=Reason.INVALID_CODE)
+    yield from reset_failures(user_id, now)
+    left = yield from call("store", Store.count_backup_codes, user_id)
+    return VerifyResult(
+        ok=True,
+        method=Method.BACKUP_CODE,
+        backup_codes_left=left,
+        backup_codes_low=left <= ctx.policy.backup_codes_low_at,
+    )
+
+
+def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase[BackupCodes]:
+    """Replace the user's set with a fresh one; the old codes stop working at once.
+
+    Only the user, personally and freshly re-authenticated (S20), since the new
+    codes are shown to whoever asks.
+    """
+    check_id("user_id", user_id)
+    Actor.check(actor).require_self(user_id, "generate backup codes")
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    if not (yield from has_second_factor(user_id)):
+        raise ConflictingState("set up a second factor before generating backup codes")
+    shown, records = yield from new_backup_codes(ctx, user_id, now)
+    yield from call("store", Store.replace_backup_codes, user_id, records)
+    return shown
+
+
+def backup_codes_left(ctx: Context, user_id: str) -> UseCase[int]:
+    """How many unused backup codes the user has."""
+    check_id("user_id", user_id)
+    left: int = yield from call("store", Store.count_backup_codes, user_id)
+    return left

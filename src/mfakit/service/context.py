@@ -1,0 +1,34 @@
+"""``Context``: everything a use case needs that is not a port call."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..core.keys import Keyring
+from ..core.policy import Policy
+from ..hashers import Hasher
+from ..ports.clock import Clock
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """Configuration shared by every use case of one ``MFA`` instance.
+
+    ``random_bytes`` is the one source of randomness (S2): ``secrets.token_bytes``.
+    """
+
+    policy: Policy
+    keyring: Keyring
+    hasher: Hasher
+    clock: Clock
+    issuer: str
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes
+
+    def new_id(self) -> str:
+        """A fresh 128-bit identifier, URL-safe."""
+        return base64.urlsafe_b64encode(self.random_bytes(16)).rstrip(b"=").decode("ascii")

@@ -1,0 +1,86 @@
+"""Effects, and the drivers that perform them (ARCHITECTURE.md rule 3).
+
+A use case is a generator. Where it needs the outside world it yields an
+*effect* (call this port method, run this CPU-heavy function) and receives the
+result; it never touches a port itself. The same generator is run by
+:func:`run_sync` for :class:`~mfakit.MFA` and by an async driver for the async
+facade, so the business logic exists once (the model is httpx's auth flows).
+
+Inside a use case, ``rec = yield from call("store", Store.get_totp, uid, fid)``
+is type-checked against the port's signature and gives ``rec`` its type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, Concatenate, Generic, TypeVar
+
+from typing_extensions import ParamSpec
+
+__all__ = ["Effect", "Offload", "PortCall", "UseCase", "call", "offload", "run_sync"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, slots=True)
+class PortCall:
+    """Call ``method`` of the port named ``port`` with these arguments."""
+
+    port: str
+    method: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Offload(Generic[T]):
+    """Run a CPU-heavy pure function (argon2); the async driver uses a thread."""
+
+    fn: Callable[..., T]
+    args: tuple[Any, ...]
+
+
+Effect = PortCall | Offload[Any]
+UseCase = Generator[Effect, Any, T]
+
+
+def call(
+    port: str, method: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> Generator[Effect, Any, T]:
+    """Yield a call of ``method`` (taken from the port's Protocol) and return its result."""
+    result: T = yield PortCall(port, method.__name__, args, kwargs)
+    return result
+
+
+def offload(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Generator[Effect, Any, T]:
+    """Yield CPU-heavy work and return its result."""
+    if kwargs:
+        raise TypeError("offload takes positional arguments only")
+    result: T = yield Offload(fn, args)
+    return result
+
+
+def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
+    """Drive ``use_case`` to completion, performing each effect in this thread.
+
+    An exception raised by a port is thrown back into the use case at the
+    ``yield``, so the use case can handle it exactly as async code would.
+    """
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            effect = use_case.send(value) if error is None else use_case.throw(error)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        error = None
+        try:
+            if isinstance(effect, PortCall):
+                value = getattr(ports[effect.port], effect.method)(*effect.args, **effect.kwargs)
+            else:
+                value = effect.fn(*effect.args)
+        except Exception as exc:  # handed to the use case, which decides
+            value, error = None, exc

@@ -1,0 +1,48 @@
+"""Per-account failure counting shared by every verification (S13, S14)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ..core import limits
+from ..core.limits import FailureDecision
+from ..core.records import Counter
+from ..errors import StorageError
+from ..ports.storage import Store
+from .context import Context
+from .effects import UseCase, call
+
+__all__ = ["failure_key", "reserve_attempt", "reset_failures"]
+
+_MAX_RACES = 50
+
+
+def failure_key(user_id: str) -> str:
+    return f"failures:{user_id}"
+
+
+def reserve_attempt(ctx: Context, user_id: str, now: datetime) -> UseCase[FailureDecision]:
+    """Count this attempt as a failure *before* checking the code, unless the
+    account is backing off or locked. A success later undoes it."""
+    key = failure_key(user_id)
+    for _ in range(_MAX_RACES):
+        counter = yield from call("store", Store.get_counter, key)
+        decision = limits.check_failures(counter, now, ctx.policy)
+        if not decision.allowed:
+            return decision
+        if (yield from call("store", Store.put_counter, limits.count_failure(counter, key, now))):
+            return decision
+    raise StorageError("the failure counter is too contended; try again")
+
+
+def reset_failures(user_id: str, now: datetime) -> UseCase[None]:
+    """A success clears the account's consecutive failures (S14)."""
+    key = failure_key(user_id)
+    for _ in range(_MAX_RACES):
+        counter: Counter | None = yield from call("store", Store.get_counter, key)
+        if counter is None or counter.count == 0:
+            return
+        if (yield from call("store", Store.put_counter, replace(counter, count=0, updated_at=now))):
+            return
+    raise StorageError("the failure counter is too contended; try again")

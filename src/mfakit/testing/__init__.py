@@ -1,0 +1,79 @@
+"""A kit for tests: mfakit's own and your application's (P6).
+
+* :class:`FakeClock`: time that moves only when the test says so.
+* :func:`authenticator_code`: what an authenticator app would show for a
+  setup's URI or secret, computed by pyotp (an implementation independent of
+  mfakit's own).
+* :func:`fast_hasher`: argon2id at its cheapest parameters, so a test suite
+  that issues many backup codes stays fast. Never use it in production.
+* :mod:`mfakit.testing.contract`: the storage contract suite (needs pytest).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+
+from ..errors import InvalidInput
+from ..hashers import Argon2Hasher
+
+__all__ = ["FakeClock", "authenticator_code", "fast_hasher"]
+
+DEFAULT_START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """A clock for tests. Starts at ``start`` (default 2026-01-01 12:00 UTC)
+    and moves only through :meth:`advance` and :meth:`set`."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        self._now = self._aware(start)
+
+    @staticmethod
+    def _aware(value: datetime) -> datetime:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise InvalidInput("start", "must be a timezone-aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, /, **kwargs: float) -> datetime:
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new time."""
+        step = delta if delta is not None else timedelta(**kwargs)
+        if step < timedelta(0):
+            raise InvalidInput("delta", "a FakeClock never moves backwards; use set()")
+        self._now += step
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (backwards too, to test clock skew)."""
+        self._now = self._aware(when)
+
+    def __repr__(self) -> str:
+        return f"FakeClock({self._now.isoformat()})"
+
+
+def authenticator_code(uri_or_secret: str, at: datetime | float) -> str:
+    """The code an authenticator app shows at ``at`` for an ``otpauth://`` URI
+    (honouring its algorithm, digits and period) or a bare base32 secret."""
+    if uri_or_secret.startswith("otpauth://"):
+        query = parse_qs(urlsplit(uri_or_secret).query)
+        secret = query["secret"][0]
+        digest = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}[
+            query.get("algorithm", ["SHA1"])[0]
+        ]
+        digits = int(query.get("digits", ["6"])[0])
+        period = int(query.get("period", ["30"])[0])
+        totp = pyotp.TOTP(secret, digits=digits, digest=digest, interval=period)
+    else:
+        totp = pyotp.TOTP(uri_or_secret)
+    when = at.timestamp() if isinstance(at, datetime) else at
+    return totp.at(int(when))
+
+
+def fast_hasher() -> Argon2Hasher:
+    """argon2id with the smallest parameters: milliseconds instead of 0.1 s."""
+    return Argon2Hasher(time_cost=1, memory_cost=64, parallelism=1)

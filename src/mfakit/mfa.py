@@ -20,7 +20,7 @@ from .errors import ConfigurationError, InvalidInput
 from .hashers import Argon2Hasher, Hasher
 from .ports.clock import Clock, SystemClock
 from .ports.storage import Store
-from .service import authenticators, backup_codes
+from .service import authenticators, backup_codes, limits
 from .service.context import Context
 from .service.effects import UseCase, run_sync
 
@@ -168,3 +168,8 @@ class MFA:
     def backup_codes_left(self, user_id: str) -> int:
         """How many unused backup codes the user has."""
         return self._run(backup_codes.backup_codes_left(self._ctx, user_id))
+
+    # --- limits -------------------------------------------------------------
+    def unlock_second_step(self, actor: Actor, user_id: str) -> None:
+        """Lift a user's failure back-off or lock-out (an admin, re-authenticated)."""
+        return self._run(limits.unlock_second_step(self._ctx, actor, user_id))

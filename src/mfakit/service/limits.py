@@ -6,14 +6,16 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..core import limits
+from ..core.actor import Actor, ActorKind
 from ..core.limits import FailureDecision
 from ..core.records import Counter
-from ..errors import StorageError
+from ..core.validation import check_id
+from ..errors import NotPermitted, StorageError
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
 
-__all__ = ["failure_key", "reserve_attempt", "reset_failures"]
+__all__ = ["failure_key", "reserve_attempt", "reset_failures", "unlock_second_step"]
 
 _MAX_RACES = 50
 
@@ -46,3 +48,17 @@ def reset_failures(user_id: str, now: datetime) -> UseCase[None]:
         if (yield from call("store", Store.put_counter, replace(counter, count=0, updated_at=now))):
             return
     raise StorageError("the failure counter is too contended; try again")
+
+
+def unlock_second_step(ctx: Context, actor: Actor, user_id: str) -> UseCase[None]:
+    """Clear a user's consecutive failures, lifting a back-off or lock-out (S13).
+
+    An admin's decision, from the admin's own session, freshly re-authenticated:
+    a locked-out user cannot unlock themselves.
+    """
+    check_id("user_id", user_id)
+    if Actor.check(actor).kind is not ActorKind.ADMIN:
+        raise NotPermitted("only an admin, from their own session, may unlock a user")
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    yield from reset_failures(user_id, now)

@@ -1,0 +1,293 @@
+"""The storage contract: what every :class:`~mfakit.ports.storage.Store` must do.
+
+An adapter proves itself by inheriting the suite and providing one fixture,
+``store``, that returns a fresh, empty store::
+
+    import pytest
+    from mfakit.testing.contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            return MyStore(...)
+
+Every test then runs against it, threads hammering the atomic operations
+included. Classes here are not named ``Test*``, so importing this module into a
+test file collects nothing by itself. Requires pytest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from ..core.records import BackupCodeRecord, Counter, TotpRecord
+from ..ports.storage import Store
+
+__all__ = [
+    "BackupCodeContract",
+    "ConcurrencyContract",
+    "CounterContract",
+    "StoreContract",
+    "TotpContract",
+]
+
+T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+THREADS = 16
+
+
+def totp_record(
+    user_id: str = "alice", factor_id: str = "f1", *, at: datetime = T0, **changes: Any
+) -> TotpRecord:
+    """A pending authenticator record with plausible values."""
+    rec = TotpRecord(
+        id=factor_id,
+        user_id=user_id,
+        label="Phone",
+        secret_key_id="k1",
+        secret_blob=bytes(range(48)),
+        algorithm="SHA1",
+        digits=6,
+        period=30,
+        created_at=at,
+        expires_at=at + timedelta(minutes=10),
+    )
+    return replace(rec, **changes) if changes else rec
+
+
+def backup_codes(
+    user_id: str = "alice", n: int = 10, *, at: datetime = T0
+) -> list[BackupCodeRecord]:
+    return [
+        BackupCodeRecord(
+            user_id=user_id, lookup=f"{i:02d}", hash=f"$h${user_id}${i}", created_at=at
+        )
+        for i in range(n)
+    ]
+
+
+def race(n: int, action: Callable[[], bool]) -> list[bool]:
+    """Run ``action`` in ``n`` threads released at the same instant."""
+    barrier = threading.Barrier(n)
+    results: list[bool] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            outcome = action()
+        except BaseException as exc:  # reported below, never swallowed
+            errors.append(exc)
+            return
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+class TotpContract:
+    """Authenticator records: pending, confirmed, CAS on the time step."""
+
+    def test_add_then_get_and_list(self, store: Store) -> None:
+        rec = totp_record()
+        assert store.add_totp(rec, limit=5, now=T0)
+        got = store.get_totp("alice", "f1")
+        assert got == rec
+        assert got is not None and got.secret_blob == rec.secret_blob
+        assert store.list_totp("alice") == [rec]
+        assert store.get_totp("bob", "f1") is None
+        assert store.list_totp("bob") == []
+
+    def test_list_is_oldest_first(self, store: Store) -> None:
+        later = totp_record(factor_id="f2", at=T0 + timedelta(seconds=5))
+        store.add_totp(later, limit=5, now=T0)
+        store.add_totp(totp_record(), limit=5, now=T0)
+        assert [r.id for r in store.list_totp("alice")] == ["f1", "f2"]
+
+    def test_limit_counts_live_records_only(self, store: Store) -> None:
+        assert store.add_totp(totp_record(factor_id="a"), limit=2, now=T0)
+        assert store.add_totp(totp_record(factor_id="b"), limit=2, now=T0)
+        assert not store.add_totp(totp_record(factor_id="c"), limit=2, now=T0)
+        assert {r.id for r in store.list_totp("alice")} == {"a", "b"}
+        # Once the pending ones expire they no longer count.
+        later = T0 + timedelta(minutes=11)
+        assert store.add_totp(totp_record(factor_id="d", at=later), limit=2, now=later)
+        assert "d" in {r.id for r in store.list_totp("alice")}
+
+    def test_limit_is_per_user(self, store: Store) -> None:
+        assert store.add_totp(totp_record("alice", "a"), limit=1, now=T0)
+        assert store.add_totp(totp_record("bob", "b"), limit=1, now=T0)
+
+    def test_same_id_twice_is_refused(self, store: Store) -> None:
+        assert store.add_totp(totp_record(), limit=5, now=T0)
+        assert not store.add_totp(totp_record(label="other"), limit=5, now=T0)
+        got = store.get_totp("alice", "f1")
+        assert got is not None and got.label == "Phone"
+
+    def test_confirm_sets_step_and_clears_expiry(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        now = T0 + timedelta(minutes=1)
+        assert store.confirm_totp("alice", "f1", step=1000, now=now, backup_codes=None)
+        got = store.get_totp("alice", "f1")
+        assert got is not None
+        assert got.confirmed_at == now and got.expires_at is None
+        assert got.last_step == 1000 and got.last_used_at == now
+
+    def test_confirm_only_once_and_only_before_expiry(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.add_totp(totp_record(factor_id="f2"), limit=5, now=T0)
+        assert store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=None)
+        assert not store.confirm_totp("alice", "f1", step=2, now=T0, backup_codes=None)
+        late = T0 + timedelta(minutes=10)
+        assert not store.confirm_totp("alice", "f2", step=2, now=late, backup_codes=None)
+        assert not store.confirm_totp("alice", "missing", step=2, now=T0, backup_codes=None)
+        assert not store.confirm_totp("bob", "f1", step=2, now=T0, backup_codes=None)
+
+    def test_confirm_replaces_backup_codes_atomically(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes(n=3))
+        store.add_totp(totp_record(), limit=5, now=T0)
+        fresh = [replace(c, lookup=f"N{i}") for i, c in enumerate(backup_codes(n=10))]
+        assert store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=fresh)
+        assert store.count_backup_codes("alice") == 10
+        assert store.get_backup_code("alice", "00") is None
+        assert store.get_backup_code("alice", "N0") is not None
+
+    def test_failed_confirm_leaves_backup_codes(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes(n=3))
+        assert not store.confirm_totp("alice", "nope", step=1, now=T0, backup_codes=backup_codes())
+        assert store.count_backup_codes("alice") == 3
+
+    def test_advance_only_forward_and_only_when_confirmed(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        assert not store.advance_totp("alice", "f1", step=5, now=T0)  # still pending
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=None)
+        assert not store.advance_totp("alice", "f1", step=5, now=T0)
+        assert not store.advance_totp("alice", "f1", step=4, now=T0)
+        later = T0 + timedelta(seconds=30)
+        assert store.advance_totp("alice", "f1", step=6, now=later)
+        got = store.get_totp("alice", "f1")
+        assert got is not None and got.last_step == 6 and got.last_used_at == later
+        assert not store.advance_totp("bob", "f1", step=7, now=later)
+
+    def test_rename_and_delete(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        assert not store.rename_totp("alice", "f1", "Pending")  # pending: not renamable
+        store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=None)
+        assert store.rename_totp("alice", "f1", "Work phone")
+        got = store.get_totp("alice", "f1")
+        assert got is not None and got.label == "Work phone"
+        assert not store.rename_totp("bob", "f1", "x")
+        assert not store.delete_totp("bob", "f1")
+        assert store.delete_totp("alice", "f1")
+        assert store.get_totp("alice", "f1") is None
+        assert not store.delete_totp("alice", "f1")
+
+
+class BackupCodeContract:
+    """Backup codes: replace a set, find by lookup id, consume once."""
+
+    def test_replace_get_use_count(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes())
+        assert store.count_backup_codes("alice") == 10
+        got = store.get_backup_code("alice", "03")
+        assert got is not None and got.hash == "$h$alice$3" and got.used_at is None
+        assert store.use_backup_code("alice", "03", now=T0)
+        assert not store.use_backup_code("alice", "03", now=T0)
+        assert store.get_backup_code("alice", "03") is None
+        assert store.count_backup_codes("alice") == 9
+
+    def test_codes_are_per_user(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes("alice"))
+        assert store.get_backup_code("bob", "03") is None
+        assert not store.use_backup_code("bob", "03", now=T0)
+        assert store.count_backup_codes("bob") == 0
+
+    def test_replace_invalidates_old_set(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes(n=10))
+        newer = [replace(c, lookup=f"Z{i}") for i, c in enumerate(backup_codes(n=4))]
+        store.replace_backup_codes("alice", newer)
+        assert store.count_backup_codes("alice") == 4
+        assert store.get_backup_code("alice", "00") is None
+        assert not store.use_backup_code("alice", "00", now=T0)
+        store.replace_backup_codes("alice", [])
+        assert store.count_backup_codes("alice") == 0
+
+    def test_unknown_lookup(self, store: Store) -> None:
+        assert store.get_backup_code("alice", "ZZ") is None
+        assert not store.use_backup_code("alice", "ZZ", now=T0)
+
+
+class CounterContract:
+    """Counters are updated by compare-and-set on their version."""
+
+    def test_insert_update_and_stale_version(self, store: Store) -> None:
+        assert store.get_counter("k") is None
+        c = Counter(key="k", count=1, window_start=T0, updated_at=T0, version=0)
+        assert store.put_counter(c)
+        got = store.get_counter("k")
+        assert got is not None and got.count == 1 and got.version == 1
+        assert got.window_start == T0 and got.updated_at == T0
+        assert not store.put_counter(c)  # version 0 is stale now
+        later = T0 + timedelta(seconds=1)
+        assert store.put_counter(replace(got, count=2, updated_at=later))
+        got2 = store.get_counter("k")
+        assert got2 is not None and got2.count == 2 and got2.version == 2
+        assert got2.updated_at == later
+        assert not store.put_counter(replace(got, count=9))
+        assert store.get_counter("other") is None
+
+
+class ConcurrencyContract:
+    """Atomic operations hammered from threads: exactly one winner each."""
+
+    def test_one_thread_consumes_a_backup_code(self, store: Store) -> None:
+        store.replace_backup_codes("alice", backup_codes())
+        wins = race(THREADS, lambda: store.use_backup_code("alice", "05", now=T0))
+        assert wins.count(True) == 1
+        assert store.count_backup_codes("alice") == 9
+
+    def test_one_thread_advances_a_totp_step(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=None)
+        wins = race(THREADS, lambda: store.advance_totp("alice", "f1", step=2, now=T0))
+        assert wins.count(True) == 1
+
+    def test_one_thread_confirms_a_setup(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        wins = race(
+            THREADS, lambda: store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=None)
+        )
+        assert wins.count(True) == 1
+
+    def test_counter_increments_are_never_lost(self, store: Store) -> None:
+        def increment() -> bool:
+            while True:
+                cur = store.get_counter("hits")
+                base = cur or Counter(key="hits", count=0, window_start=T0, updated_at=T0)
+                if store.put_counter(replace(base, count=base.count + 1)):
+                    return True
+
+        assert race(THREADS, increment).count(True) == THREADS
+        got = store.get_counter("hits")
+        assert got is not None and got.count == THREADS
+
+
+class StoreContract(TotpContract, BackupCodeContract, CounterContract, ConcurrencyContract):
+    """The whole storage contract. Subclass it and provide a ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> Store:
+        pytest.fail("subclass StoreContract and override the `store` fixture")

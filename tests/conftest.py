@@ -1,0 +1,78 @@
+"""Fixtures shared by the flow tests: an MFA on the memory store with a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+import mfakit
+from mfakit import MFA, Actor
+from mfakit.adapters import MemoryStore
+from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def policy() -> mfakit.Policy:
+    return mfakit.Policy()
+
+
+@pytest.fixture
+def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy) -> MFA:
+    return MFA(
+        store=store,
+        secret_key=SECRET,
+        issuer="Aesthetix CRM",
+        clock=clock,
+        hasher=fast_hasher(),
+        policy=policy,
+    )
+
+
+@dataclass
+class Enrolled:
+    user_id: str
+    factor_id: str
+    uri: str
+    backup_codes: list[str]
+    code_at: Callable[[], str]
+
+
+@pytest.fixture
+def enrol(mfa: MFA, clock: FakeClock) -> Callable[..., Enrolled]:
+    """Enrol an authenticator for a user; returns its URI and first backup codes."""
+
+    def _enrol(user_id: str = "alice", label: str | None = None) -> Enrolled:
+        actor = Actor.user(user_id, reauthenticated_at=clock.now())
+        setup = mfa.begin_totp_setup(
+            actor, user_id, account_name=f"{user_id}@example.org", label=label
+        )
+        result = mfa.confirm_totp_setup(actor, setup.id, authenticator_code(setup.uri, clock.now()))
+        assert result.ok, result
+        assert result.authenticator is not None
+        codes = list(result.backup_codes) if result.backup_codes else []
+        # The confirmation used the current step; move on so that the steps
+        # around "now" (window ±1) are all unused, as they are for a real user later.
+        clock.advance(seconds=90)
+        return Enrolled(
+            user_id,
+            result.authenticator.id,
+            setup.uri,
+            codes,
+            lambda: authenticator_code(setup.uri, clock.now()),
+        )
+
+    return _enrol

@@ -11,6 +11,7 @@ handle, or a failure outside mfakit::
     ├── NotFound                  no such setup, factor or challenge (also a LookupError)
     ├── ConflictingState          the object is not in a state that allows this
     ├── ConfigurationError        bad keys, policy or wiring given to mfakit
+    ├── DeliveryError             an SMS, call or email could not be sent; resend later
     └── StorageError              the storage adapter failed; nothing was applied
 
 Messages never contain a code, a secret, an answer or a token: they name the
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "ConflictingState",
+    "DeliveryError",
     "InvalidInput",
     "MfaError",
     "NotFound",
@@ -71,6 +73,15 @@ class ConflictingState(MfaError):
 class ConfigurationError(MfaError):
     """mfakit was given unusable configuration: a short secret key, an
     inconsistent policy, a missing port."""
+
+
+class DeliveryError(MfaError):
+    """A sender failed to deliver a code. The challenge is left as it was: the
+    user's attempts are untouched and a resend may be tried.
+
+    Adapters raise it at their edge, chaining the vendor exception as ``__cause__``;
+    the message names the channel, never the code.
+    """
 
 
 class StorageError(MfaError):

@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ..core.records import BackupCodeRecord, Counter, TotpRecord
+from ..core.contacts import ContactKind
+from ..core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    QuestionRecord,
+    TotpRecord,
+)
+from ..errors import StorageError
 
 __all__ = ["MemoryStore"]
 
@@ -25,6 +34,9 @@ class MemoryStore:
         self._totp: dict[str, dict[str, TotpRecord]] = {}
         self._backup: dict[str, dict[str, BackupCodeRecord]] = {}
         self._counters: dict[str, Counter] = {}
+        self._challenges: dict[str, ChallengeRecord] = {}
+        self._contacts: dict[str, dict[ContactKind, ContactRecord]] = {}
+        self._questions: dict[str, QuestionRecord] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(users={len(self._totp.keys() | self._backup.keys())})"
@@ -123,5 +135,62 @@ class MemoryStore:
             current = self._counters.get(counter.key)
             if (current.version if current is not None else 0) != counter.version:
                 return False
-            self._counters[counter.key] = replace(counter, version=counter.version + 1)
+            self._counters[counter.key] = Counter(
+                key=counter.key,
+                count=counter.count,
+                window_start=counter.window_start,
+                updated_at=counter.updated_at,
+                version=counter.version + 1,
+            )
             return True
+
+    # --- challenges -----------------------------------------------------
+    def insert_challenge(self, record: ChallengeRecord) -> None:
+        with self._lock:
+            if record.id in self._challenges:
+                raise StorageError("a challenge with this id already exists")
+            self._challenges[record.id] = replace(record, version=0)
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        with self._lock:
+            return self._challenges.get(challenge_id)
+
+    def update_challenge(
+        self,
+        record: ChallengeRecord,
+        *,
+        contact: ContactRecord | None = None,
+        backup_codes: Sequence[BackupCodeRecord] | None = None,
+    ) -> bool:
+        with self._lock:
+            current = self._challenges.get(record.id)
+            if current is None or current.version != record.version:
+                return False
+            self._challenges[record.id] = replace(record, version=record.version + 1)
+            if contact is not None:
+                self._contacts.setdefault(contact.user_id, {})[contact.kind] = contact
+            if backup_codes is not None:
+                self._backup[record.user_id] = {c.lookup: c for c in backup_codes}
+            return True
+
+    # --- contacts ---------------------------------------------------------
+    def get_contacts(self, user_id: str) -> list[ContactRecord]:
+        with self._lock:
+            return sorted(self._contacts.get(user_id, {}).values(), key=lambda c: c.kind.value)
+
+    def put_contact(self, record: ContactRecord) -> None:
+        with self._lock:
+            self._contacts.setdefault(record.user_id, {})[record.kind] = record
+
+    def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
+        with self._lock:
+            return self._contacts.get(user_id, {}).pop(kind, None) is not None
+
+    # --- security question -----------------------------------------------
+    def get_question(self, user_id: str) -> QuestionRecord | None:
+        with self._lock:
+            return self._questions.get(user_id)
+
+    def put_question(self, record: QuestionRecord) -> None:
+        with self._lock:
+            self._questions[record.user_id] = record

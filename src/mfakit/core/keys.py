@@ -73,7 +73,7 @@ class Keyring:
     The repr shows only key ids.
     """
 
-    __slots__ = ("_cache", "_secrets", "primary_id")
+    __slots__ = ("_aead", "_cache", "_secrets", "primary_id")
 
     def __init__(self, *secrets: SecretKey) -> None:
         if not secrets:
@@ -87,6 +87,7 @@ class Keyring:
             self._secrets[key_id] = raw
         self.primary_id = next(iter(self._secrets))
         self._cache: dict[tuple[str, str], bytes] = {}
+        self._aead: dict[tuple[str, str], AESGCM] = {}
 
     @classmethod
     def coerce(cls, value: Keyring | SecretKey | Iterable[SecretKey]) -> Keyring:
@@ -119,6 +120,12 @@ class Keyring:
         self._cache[(purpose, kid)] = key
         return key
 
+    def _cipher(self, purpose: str, key_id: str) -> AESGCM:
+        cipher = self._aead.get((purpose, key_id))
+        if cipher is None:
+            cipher = self._aead[(purpose, key_id)] = AESGCM(self.subkey(purpose, key_id))
+        return cipher
+
     # --- authenticated encryption (S28) -------------------------------
     def seal(self, purpose: str, plaintext: bytes, *, aad: bytes, nonce: bytes) -> Sealed:
         """Encrypt with AES-256-GCM under the primary key's ``purpose`` subkey.
@@ -128,15 +135,15 @@ class Keyring:
         """
         if len(nonce) != NONCE_BYTES:
             raise InvalidInput("nonce", f"must be {NONCE_BYTES} bytes")
-        key = self.subkey(purpose)
-        return Sealed(self.primary_id, nonce + AESGCM(key).encrypt(nonce, plaintext, aad))
+        cipher = self._cipher(purpose, self.primary_id)
+        return Sealed(self.primary_id, nonce + cipher.encrypt(nonce, plaintext, aad))
 
     def open(self, purpose: str, sealed: Sealed, *, aad: bytes) -> bytes:
         """Decrypt what :meth:`seal` produced, with whichever key sealed it."""
-        key = self.subkey(purpose, sealed.key_id)
+        cipher = self._cipher(purpose, sealed.key_id)
         blob = sealed.blob
         try:
-            return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+            return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except InvalidTag:
             raise ConfigurationError(
                 "a stored secret failed to decrypt: wrong key or altered data"

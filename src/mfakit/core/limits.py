@@ -19,7 +19,15 @@ from datetime import datetime, timedelta
 from .policy import Policy
 from .records import Counter
 
-__all__ = ["FailureDecision", "check_failures", "count_failure", "fresh_counter", "window_hit"]
+__all__ = [
+    "FailureDecision",
+    "check_failures",
+    "cleared",
+    "count_failure",
+    "fresh_counter",
+    "stored",
+    "window_hit",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +68,33 @@ def fresh_counter(key: str, now: datetime) -> Counter:
 
 def count_failure(counter: Counter | None, key: str, now: datetime) -> Counter:
     """The counter after one more failure (version unchanged: the store bumps it)."""
-    base = counter if counter is not None else fresh_counter(key, now)
-    return replace(base, count=base.count + 1, updated_at=now)
+    if counter is None:
+        return Counter(key=key, count=1, window_start=now, updated_at=now, version=0)
+    return Counter(
+        key=key,
+        count=counter.count + 1,
+        window_start=counter.window_start,
+        updated_at=now,
+        version=counter.version,
+    )
+
+
+def stored(counter: Counter) -> Counter:
+    """``counter`` as the store holds it after a successful compare-and-set."""
+    return Counter(
+        key=counter.key,
+        count=counter.count,
+        window_start=counter.window_start,
+        updated_at=counter.updated_at,
+        version=counter.version + 1,
+    )
+
+
+def cleared(counter: Counter, now: datetime) -> Counter:
+    """``counter`` reset to zero, to be written over its current version."""
+    return Counter(
+        key=counter.key, count=0, window_start=now, updated_at=now, version=counter.version
+    )
 
 
 def window_hit(

@@ -120,6 +120,12 @@ class Policy:
     """Security answers are case-sensitive by default (seed 000)."""
     answer_trim: bool = False
     """Whether to strip surrounding whitespace from security answers."""
+    security_questions: tuple[str, ...] = (
+        "What was the name of your first pet?",
+        "In which city were you born?",
+        "What was the name of your first school?",
+    )
+    """Questions a user may pick from (seed 000: three by default)."""
 
     def __post_init__(self) -> None:
         roles = self.require_for_roles
@@ -166,6 +172,17 @@ class Policy:
         _positive("reauth_max_age", self.reauth_max_age, maximum=timedelta(minutes=20))
         _int_range("trust_days", self.trust_days, 1, 365)
         _int_range("contact_changes_per_day", self.contact_changes_per_day, 1, 100)
+        questions = self.security_questions
+        if isinstance(questions, str) or not isinstance(questions, Iterable):
+            raise InvalidInput("security_questions", "must be a sequence of questions")
+        questions = tuple(questions)
+        if not 1 <= len(questions) <= 20 or not all(
+            isinstance(q, str) and 0 < len(q.strip()) <= 200 for q in questions
+        ):
+            raise InvalidInput("security_questions", "must hold 1 to 20 questions of 1-200 chars")
+        if len(set(questions)) != len(questions):
+            raise InvalidInput("security_questions", "must not repeat a question")
+        object.__setattr__(self, "security_questions", questions)
         for flag in (
             "allow_restricted_only",
             "question_guards_alternatives",

@@ -11,7 +11,18 @@ from datetime import datetime
 
 from typing_extensions import Self
 
-__all__ = ["BackupCodeRecord", "Counter", "TotpRecord"]
+from .challenge import Purpose, State
+from .contacts import ContactKind
+from .methods import Method
+
+__all__ = [
+    "BackupCodeRecord",
+    "ChallengeRecord",
+    "ContactRecord",
+    "Counter",
+    "QuestionRecord",
+    "TotpRecord",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,3 +84,68 @@ class Counter:
     window_start: datetime
     updated_at: datetime
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactRecord:
+    """A user's phone number or email address; one of each kind per user.
+
+    Codes go only to a verified destination (S18), except the possession proof
+    that verifies it (L3).
+    """
+
+    user_id: str
+    kind: ContactKind
+    value: str
+    created_at: datetime
+    verified_at: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionRecord:
+    """The user's security question and the argon2 hash of its answer (F6, S27)."""
+
+    user_id: str
+    question: str
+    answer_hash: str = field(repr=False)
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeRecord:
+    """One second-factor challenge; see :mod:`mfakit.core.challenge`.
+
+    ``code_hash`` is the keyed hash of the current out-of-band code only (S9,
+    S10), under keyring key ``code_key_id``; a resend overwrites it.
+    ``target_kind``/``target_value`` name the destination being enrolled or the
+    new value of a contact change. Updated only by compare-and-set on
+    ``version``.
+    """
+
+    id: str
+    user_id: str
+    purpose: Purpose
+    state: State
+    methods: tuple[Method, ...]
+    method: Method
+    created_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    alternatives_locked: bool = False
+    code_hash: bytes | None = field(default=None, repr=False)
+    code_key_id: str | None = None
+    code_sent_at: datetime | None = None
+    destination: str | None = field(default=None, repr=False)
+    """Where the current code went (E.164 number or address)."""
+    sends: int = 0
+    target_kind: ContactKind | None = None
+    target_value: str | None = field(default=None, repr=False)
+    actor_id: str | None = None
+    version: int = 0
+
+    def with_(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]

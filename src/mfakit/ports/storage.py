@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from ..core.records import BackupCodeRecord, Counter, TotpRecord
+from ..core.contacts import ContactKind
+from ..core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    QuestionRecord,
+    TotpRecord,
+)
 
 __all__ = ["Store"]
 
@@ -94,4 +102,48 @@ class Store(Protocol):
         """Store ``counter`` if the stored version still equals
         ``counter.version`` (0: not stored yet), bumping the version by one.
         False when another writer got there first."""
+        ...
+
+    # --- challenges ------------------------------------------------------
+    def insert_challenge(self, record: ChallengeRecord) -> None:
+        """Store a new challenge (its ``version`` is 0)."""
+        ...
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        """A challenge by id, in whatever state it is."""
+        ...
+
+    def update_challenge(
+        self,
+        record: ChallengeRecord,
+        *,
+        contact: ContactRecord | None = None,
+        backup_codes: Sequence[BackupCodeRecord] | None = None,
+    ) -> bool:
+        """Compare-and-set: store ``record`` with ``version + 1`` only if the
+        stored version still equals ``record.version``. In the same atomic step,
+        upsert ``contact`` and replace the user's backup codes with
+        ``backup_codes`` when given. False, and nothing changed, on a conflict."""
+        ...
+
+    # --- contact channels ------------------------------------------------
+    def get_contacts(self, user_id: str) -> list[ContactRecord]:
+        """The user's phone and email records (at most one of each kind)."""
+        ...
+
+    def put_contact(self, record: ContactRecord) -> None:
+        """Insert or replace the user's contact of ``record.kind``."""
+        ...
+
+    def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
+        """Remove the user's contact of ``kind``; False if there was none."""
+        ...
+
+    # --- security question ---------------------------------------------
+    def get_question(self, user_id: str) -> QuestionRecord | None:
+        """The user's security question, if set."""
+        ...
+
+    def put_question(self, record: QuestionRecord) -> None:
+        """Set or replace the user's security question."""
         ...

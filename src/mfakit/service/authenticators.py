@@ -205,7 +205,7 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     check_id("user_id", user_id)
     normalized = _totp_code(code)
     now = ctx.clock.now()
-    decision = yield from reserve_attempt(ctx, user_id, now)
+    decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
         reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
         return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
@@ -236,7 +236,7 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
                     "store", Store.advance_totp, user_id, rec.id, step=match.step, now=now
                 )
             ):
-                yield from reset_failures(user_id, now)
+                yield from reset_failures(user_id, now, reserved)
                 return VerifyResult(ok=True, method=Method.TOTP, factor_id=rec.id)
             replay = True  # another request accepted this step first
         replay = replay or match.replay

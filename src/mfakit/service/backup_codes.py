@@ -54,7 +54,7 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
     check_id("user_id", user_id)
     canonical = bc.parse_code(code)
     now = ctx.clock.now()
-    decision = yield from reserve_attempt(ctx, user_id, now)
+    decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
         reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
         return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
@@ -66,7 +66,7 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
     ):
         # A code used concurrently by someone else looks like any wrong code.
         return VerifyResult(ok=False, reason=Reason.INVALID_CODE)
-    yield from reset_failures(user_id, now)
+    yield from reset_failures(user_id, now, reserved)
     left = yield from call("store", Store.count_backup_codes, user_id)
     return VerifyResult(
         ok=True,

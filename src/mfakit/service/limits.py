@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from ..core import limits
@@ -24,29 +23,40 @@ def failure_key(user_id: str) -> str:
     return f"failures:{user_id}"
 
 
-def reserve_attempt(ctx: Context, user_id: str, now: datetime) -> UseCase[FailureDecision]:
+def reserve_attempt(
+    ctx: Context, user_id: str, now: datetime
+) -> UseCase[tuple[FailureDecision, Counter | None]]:
     """Count this attempt as a failure *before* checking the code, unless the
-    account is backing off or locked. A success later undoes it."""
+    account is backing off or locked. Returns the decision and, when allowed,
+    the counter as stored, which a success hands to :func:`reset_failures`."""
     key = failure_key(user_id)
     for _ in range(_MAX_RACES):
         counter = yield from call("store", Store.get_counter, key)
         decision = limits.check_failures(counter, now, ctx.policy)
         if not decision.allowed:
-            return decision
-        if (yield from call("store", Store.put_counter, limits.count_failure(counter, key, now))):
-            return decision
+            return decision, None
+        reserved = limits.count_failure(counter, key, now)
+        if (yield from call("store", Store.put_counter, reserved)):
+            return decision, limits.stored(reserved)
     raise StorageError("the failure counter is too contended; try again")
 
 
-def reset_failures(user_id: str, now: datetime) -> UseCase[None]:
-    """A success clears the account's consecutive failures (S14)."""
+def reset_failures(user_id: str, now: datetime, reserved: Counter | None = None) -> UseCase[None]:
+    """A success clears the account's consecutive failures (S14).
+
+    ``reserved`` is the counter as this attempt stored it: when nobody wrote
+    since, one compare-and-set suffices.
+    """
     key = failure_key(user_id)
+    counter = reserved
     for _ in range(_MAX_RACES):
-        counter: Counter | None = yield from call("store", Store.get_counter, key)
-        if counter is None or counter.count == 0:
+        if counter is None:
+            counter = yield from call("store", Store.get_counter, key)
+            if counter is None or counter.count == 0:
+                return
+        if (yield from call("store", Store.put_counter, limits.cleared(counter, now))):
             return
-        if (yield from call("store", Store.put_counter, replace(counter, count=0, updated_at=now))):
-            return
+        counter = None
     raise StorageError("the failure counter is too contended; try again")
 
 

@@ -80,8 +80,12 @@ class DeliveryError(MfaError):
     user's attempts are untouched and a resend may be tried.
 
     Adapters raise it at their edge, chaining the vendor exception as ``__cause__``;
-    the message names the channel, never the code.
+    the message names the channel, never the code. ``challenge_id`` names the
+    challenge whose code failed to go out, when there is one, so the app can
+    offer a resend or another method.
     """
+
+    challenge_id: str | None = None
 
 
 class StorageError(MfaError):

@@ -81,13 +81,13 @@ class Argon2Hasher:
     def verify(self, hashed: str, secret: str) -> bool:
         try:
             return self._ph.verify(hashed, secret)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
             return False
 
     def needs_rehash(self, hashed: str) -> bool:
         try:
             return self._ph.check_needs_rehash(hashed)
-        except InvalidHashError:
+        except (InvalidHashError, UnicodeError):
             return True
 
     @property
@@ -105,10 +105,15 @@ class Pbkdf2Hasher:
     """
 
     PREFIX = "$pbkdf2-sha256$"
+    MAX_ITERATIONS = 100_000_000
 
     def __init__(self, *, iterations: int = 600_000) -> None:
-        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 10_000:
-            raise InvalidInput("iterations", "must be an int of at least 10000")
+        if (
+            not isinstance(iterations, int)
+            or isinstance(iterations, bool)
+            or not 10_000 <= iterations <= self.MAX_ITERATIONS
+        ):
+            raise InvalidInput("iterations", "must be an int from 10000 to 100000000")
         self.iterations = iterations
         self._dummy: str | None = None
 
@@ -128,12 +133,17 @@ class Pbkdf2Hasher:
         if not hashed.startswith(self.PREFIX):
             return None
         parts = hashed[len(self.PREFIX) :].split("$")
-        if len(parts) != 3 or not parts[0].isdigit():
+        if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()):
+            return None
+        iterations = int(parts[0])
+        if not 1 <= iterations <= self.MAX_ITERATIONS:
             return None
         try:
-            return int(parts[0]), base64.b64decode(parts[1]), base64.b64decode(parts[2])
+            salt = base64.b64decode(parts[1], validate=True)
+            digest = base64.b64decode(parts[2], validate=True)
         except ValueError:
             return None
+        return iterations, salt, digest
 
     def verify(self, hashed: str, secret: str) -> bool:
         parsed = self._parse(hashed)

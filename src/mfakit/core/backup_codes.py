@@ -92,6 +92,8 @@ def parse_code(text: object, *, field: str = "code") -> str:
         raise InvalidInput(field, "must be a str")
     if len(text) > 64:
         raise InvalidInput(field, "is far too long")
+    if not text.isascii():
+        raise InvalidInput(field, "contains characters a backup code never has")
     cleaned = text.upper().translate(_INPUT_MAP)
     if len(cleaned) != CODE_LENGTH:
         raise InvalidInput(field, f"must have {CODE_LENGTH} characters")

@@ -31,6 +31,7 @@ MIN_SECRET_BYTES = 32
 """A secret key must carry at least 256 bits (32 bytes, or 32 characters)."""
 
 NONCE_BYTES = 12
+TAG_BYTES = 16
 
 SecretKey = str | bytes
 """An application secret as given by the host: text (UTF-8 encoded) or bytes."""
@@ -142,6 +143,8 @@ class Keyring:
         """Decrypt what :meth:`seal` produced, with whichever key sealed it."""
         cipher = self._cipher(purpose, sealed.key_id)
         blob = sealed.blob
+        if len(blob) < NONCE_BYTES + TAG_BYTES:
+            raise ConfigurationError("a stored secret is truncated")
         try:
             return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except InvalidTag:

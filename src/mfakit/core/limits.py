@@ -1,9 +1,10 @@
 """Abuse limits as pure decisions over :class:`~mfakit.core.records.Counter` values.
 
-Per-account failures (S13, S14): the first ``free_failures`` consecutive
-failures cost nothing; each further one doubles a delay that starts at
-``backoff_base`` and never exceeds ``backoff_ceiling``; at ``lockout_after`` the
-second step locks until an admin unlocks it or the user recovers.
+Per-account failures (S13, S14): an account may fail ``free_failures`` times
+in a row without waiting; after that, each attempt must wait a delay that starts
+at ``backoff_base`` after the last failure and doubles with each further one,
+never exceeding ``backoff_ceiling``; at ``lockout_after`` consecutive failures
+the second step locks until an admin unlocks it or the user recovers.
 
 An attempt is *reserved* before the code is checked: the counter is advanced
 by compare-and-set first, so any number of concurrent guesses are each counted,
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 from .policy import Policy
 from .records import Counter
+from .results import Reason, VerifyResult
 
 __all__ = [
     "FailureDecision",
@@ -38,6 +40,11 @@ class FailureDecision:
     allowed: bool
     retry_after: timedelta | None = None
     locked: bool = False
+
+    def refusal(self) -> VerifyResult:
+        """The verification result for a refused attempt."""
+        reason = Reason.LOCKED_OUT if self.locked else Reason.RATE_LIMITED
+        return VerifyResult(ok=False, reason=reason, retry_after=self.retry_after)
 
 
 def backoff_delay(failures: int, policy: Policy) -> timedelta:

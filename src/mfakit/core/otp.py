@@ -97,7 +97,7 @@ def match_totp(
     encoded = code.encode("ascii")
     accepted: int | None = None
     replay = False
-    for step in range(now_step - window, now_step + window + 1):
+    for step in range(max(now_step - window, 0), now_step + window + 1):
         candidate = hotp(key, step, digits=digits, algorithm=algorithm).encode("ascii")
         if hmac.compare_digest(candidate, encoded):
             if last_step is None or step > last_step:

@@ -147,9 +147,9 @@ class Policy:
             raise InvalidInput("allowed_methods", "must allow at least one method")
         object.__setattr__(self, "allowed_methods", methods)
 
-        if self.totp_algorithm not in _TOTP_ALGORITHMS:
+        if not isinstance(self.totp_algorithm, str) or self.totp_algorithm not in _TOTP_ALGORITHMS:
             raise InvalidInput("totp_algorithm", "must be SHA1, SHA256 or SHA512")
-        if self.totp_digits not in (6, 8) or isinstance(self.totp_digits, bool):
+        if type(self.totp_digits) is not int or self.totp_digits not in (6, 8):
             raise InvalidInput("totp_digits", "must be 6 or 8")
         _int_range("totp_period", self.totp_period, 15, 120)
         _int_range("totp_window", self.totp_window, 0, 1)

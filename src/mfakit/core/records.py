@@ -141,6 +141,8 @@ class ChallengeRecord:
     code_sent_at: datetime | None = None
     destination: str | None = field(default=None, repr=False)
     """Where the current code went (E.164 number or address)."""
+    code_length: int = 0
+    """Digits of the current code (the policy may change while a challenge is open)."""
     sends: int = 0
     target_kind: ContactKind | None = None
     target_value: str | None = field(default=None, repr=False)

@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import otpauth
+from .challenge import Purpose, State
 from .methods import Method
 
 __all__ = [
+    "AnswerResult",
     "AuthenticatorInfo",
     "BackupCodes",
+    "Challenge",
     "Reason",
+    "SendResult",
+    "SignInStart",
+    "SignInStatus",
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",
@@ -38,7 +44,17 @@ class Reason(str, enum.Enum):
     """Too many consecutive failures: the second step is locked until an
     admin unlocks it or the user recovers (S13)."""
     TOO_MANY_ATTEMPTS = "too_many_attempts"
-    """Too many wrong codes for this setup or challenge; start again (S12)."""
+    """Too many wrong codes or answers for this setup or challenge; start again (S12)."""
+    EXPIRED = "expired"
+    """The challenge or its code expired; start again or resend (S8)."""
+    NO_CODE_SENT = "no_code_sent"
+    """The current method needs a code to be sent first (it may have failed)."""
+    COOLDOWN = "cooldown"
+    """A code was sent moments ago; resend after ``retry_after`` (S15)."""
+    SEND_LIMIT = "send_limit"
+    """Too many codes went to this destination recently; see ``retry_after`` (S15)."""
+    INVALID_ANSWER = "invalid_answer"
+    """The security question's answer was wrong."""
 
     def __str__(self) -> str:
         return self.value
@@ -60,6 +76,9 @@ class VerifyResult:
     retry_after: timedelta | None = None
     backup_codes_left: int | None = None
     backup_codes_low: bool = False
+    attempts_left: int | None = None
+    backup_codes: BackupCodes | None = None
+    """First backup codes, when a possession proof enrolled the user's first factor."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -159,3 +178,102 @@ class TotpConfirmation:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+class SignInStatus(str, enum.Enum):
+    SATISFIED = "satisfied"
+    """No second step needed: 2FA is not required and not enrolled, or the
+    device is trusted."""
+    ENROLLMENT_REQUIRED = "enrollment_required"
+    """The policy requires 2FA for the user's role and they have no factor yet."""
+    CHALLENGE = "challenge"
+    """The user must pass :attr:`SignInStart.challenge`."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Challenge:
+    """A challenge as the app shows it. Nothing secret; destinations are masked.
+
+    ``methods`` are the methods this challenge accepts; ``method`` is the current
+    one. While ``alternatives_locked`` only ``method`` may be used until the
+    security question (``question``) is answered via "try another way".
+    """
+
+    id: str
+    user_id: str
+    purpose: Purpose
+    state: State
+    methods: tuple[Method, ...]
+    method: Method
+    expires_at: datetime
+    attempts_left: int
+    destination: str | None = None
+    """The masked number or address the current code went to."""
+    code_sent_at: datetime | None = None
+    resend_at: datetime | None = None
+    """When a resend of the current method becomes possible."""
+    alternatives_locked: bool = False
+    question: str | None = None
+    """The security question to answer, in state ``AWAITING_ANSWER``."""
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (State.AWAITING_CODE, State.AWAITING_ANSWER)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of sending a code. When ``ok`` is false, ``reason`` says why
+    (cooldown, send limit) and ``retry_after`` when to try again; a delivery
+    failure raises :class:`~mfakit.errors.DeliveryError` instead."""
+
+    ok: bool
+    challenge: Challenge
+    reason: Reason | None = None
+    retry_after: timedelta | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerResult:
+    """The outcome of answering the security question."""
+
+    ok: bool
+    challenge: Challenge
+    reason: Reason | None = None
+    retry_after: timedelta | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInStart:
+    """What :meth:`MFA.begin_sign_in` decided.
+
+    Check :attr:`satisfied`, then :attr:`enrollment_required`, else use
+    :attr:`challenge`. ``delivery`` is the outcome of the automatic send when
+    the preferred method is SMS, voice or email (``None`` otherwise);
+    ``delivery_failed`` is true when the provider refused it, in which case the
+    user can resend or switch method. ``stronger_factor_required`` says the
+    user's only factors are restricted (SMS, voice) and the policy wants another.
+    """
+
+    status: SignInStatus
+    challenge: Challenge | None = None
+    delivery: SendResult | None = None
+    delivery_failed: bool = False
+    stronger_factor_required: bool = False
+
+    @property
+    def satisfied(self) -> bool:
+        return self.status is SignInStatus.SATISFIED
+
+    @property
+    def enrollment_required(self) -> bool:
+        return self.status is SignInStatus.ENROLLMENT_REQUIRED

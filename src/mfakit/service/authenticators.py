@@ -6,7 +6,6 @@ from datetime import datetime
 
 from ..core import limits, otp, otpauth
 from ..core.actor import Actor, ActorKind
-from ..core.keys import Sealed
 from ..core.methods import Method
 from ..core.records import TotpRecord
 from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
@@ -16,6 +15,7 @@ from ..ports.storage import Store
 from .backup_codes import new_backup_codes
 from .context import Context
 from .effects import UseCase, call
+from .factors import TOTP_PURPOSE, consume_totp, totp_aad, totp_key
 from .limits import reserve_attempt, reset_failures
 
 __all__ = [
@@ -27,20 +27,8 @@ __all__ = [
     "verify_totp",
 ]
 
-PURPOSE = "totp-secret"
 DEFAULT_LABEL = "Authenticator app"
 _DIGITS = (6, 8)
-_NO_KEY = bytes(otp.SECRET_BYTES)
-
-
-def _aad(user_id: str, factor_id: str) -> bytes:
-    return f"{user_id}\x00{factor_id}".encode()
-
-
-def _key(ctx: Context, rec: TotpRecord) -> bytes:
-    return ctx.keyring.open(
-        PURPOSE, Sealed(rec.secret_key_id, rec.secret_blob), aad=_aad(rec.user_id, rec.id)
-    )
 
 
 def _info(rec: TotpRecord) -> AuthenticatorInfo:
@@ -55,7 +43,7 @@ def _info(rec: TotpRecord) -> AuthenticatorInfo:
     )
 
 
-def _totp_code(code: object) -> str:
+def totp_code(code: object) -> str:
     """Normalise a code whose length (6 or 8) depends on the authenticator."""
     if isinstance(code, str):
         digits = sum(ch.isdigit() for ch in code[: otp.MAX_CODE_INPUT])
@@ -97,7 +85,7 @@ def begin_totp_setup(
     )
     factor_id = ctx.new_id()
     sealed = ctx.keyring.seal(
-        PURPOSE, key, aad=_aad(user_id, factor_id), nonce=ctx.random_bytes(12)
+        TOTP_PURPOSE, key, aad=totp_aad(user_id, factor_id), nonce=ctx.random_bytes(12)
     )
     record = TotpRecord(
         id=factor_id,
@@ -160,7 +148,7 @@ def confirm_totp_setup(
         yield from call("store", Store.delete_totp, user_id, setup_id)
         return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
     match = otp.match_totp(
-        _key(ctx, rec),
+        totp_key(ctx, rec),
         normalized,
         timestamp=now.timestamp(),
         last_step=None,
@@ -203,44 +191,18 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     same as for a wrong code (S24).
     """
     check_id("user_id", user_id)
-    normalized = _totp_code(code)
+    normalized = totp_code(code)
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
-        reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
-        return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
-    records = yield from call("store", Store.list_totp, user_id)
-    timestamp = now.timestamp()
-    replay = False
-    candidates = [r for r in records if r.confirmed and r.digits == len(normalized)]
-    if not candidates:
-        # Spend the same work as a real check: no timing hint that the user
-        # has no authenticator (S24).
-        otp.match_totp(
-            _NO_KEY, normalized, timestamp=timestamp, last_step=None, digits=len(normalized)
+        return decision.refusal()
+    outcome = yield from consume_totp(ctx, user_id, normalized, now)
+    if outcome.factor_id is None:
+        return VerifyResult(
+            ok=False, reason=Reason.REPLAYED if outcome.replay else Reason.INVALID_CODE
         )
-    for rec in candidates:
-        match = otp.match_totp(
-            _key(ctx, rec),
-            normalized,
-            timestamp=timestamp,
-            last_step=rec.last_step,
-            period=rec.period,
-            digits=rec.digits,
-            algorithm=rec.algorithm,
-            window=ctx.policy.totp_window,
-        )
-        if match.step is not None:
-            if (
-                yield from call(
-                    "store", Store.advance_totp, user_id, rec.id, step=match.step, now=now
-                )
-            ):
-                yield from reset_failures(user_id, now, reserved)
-                return VerifyResult(ok=True, method=Method.TOTP, factor_id=rec.id)
-            replay = True  # another request accepted this step first
-        replay = replay or match.replay
-    return VerifyResult(ok=False, reason=Reason.REPLAYED if replay else Reason.INVALID_CODE)
+    yield from reset_failures(user_id, now, reserved)
+    return VerifyResult(ok=True, method=Method.TOTP, factor_id=outcome.factor_id)
 
 
 def list_authenticators(ctx: Context, user_id: str) -> UseCase[tuple[AuthenticatorInfo, ...]]:

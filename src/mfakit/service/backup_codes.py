@@ -15,7 +15,7 @@ from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import has_second_factor
+from .factors import consume_backup_code, has_second_factor
 from .limits import reserve_attempt, reset_failures
 
 __all__ = [
@@ -28,12 +28,6 @@ __all__ = [
 
 def _hash_all(hasher: Hasher, codes: list[str]) -> list[str]:
     return [hasher.hash(c) for c in codes]
-
-
-def _check(hasher: Hasher, hashed: str | None, code: str) -> bool:
-    # With no record, verify against a dummy hash: a miss costs one hash too (S24).
-    ok = hasher.verify(hasher.dummy_hash if hashed is None else hashed, code)
-    return ok and hashed is not None
 
 
 def new_backup_codes(
@@ -56,15 +50,8 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
-        reason = Reason.LOCKED_OUT if decision.locked else Reason.RATE_LIMITED
-        return VerifyResult(ok=False, reason=reason, retry_after=decision.retry_after)
-    lookup = canonical[: bc.LOOKUP_LENGTH]
-    record = yield from call("store", Store.get_backup_code, user_id, lookup)
-    matched = yield from offload(_check, ctx.hasher, record.hash if record else None, canonical)
-    if not matched or not (
-        yield from call("store", Store.use_backup_code, user_id, lookup, now=now)
-    ):
-        # A code used concurrently by someone else looks like any wrong code.
+        return decision.refusal()
+    if not (yield from consume_backup_code(ctx, user_id, canonical, now)):
         return VerifyResult(ok=False, reason=Reason.INVALID_CODE)
     yield from reset_failures(user_id, now, reserved)
     left = yield from call("store", Store.count_backup_codes, user_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.keys import Keyring
+from ..core.messages import Messages
+from ..core.methods import Method
 from ..core.policy import Policy
 from ..hashers import Hasher
 from ..ports.clock import Clock
@@ -27,6 +29,9 @@ class Context:
     hasher: Hasher
     clock: Clock
     issuer: str
+    channels: frozenset[Method] = frozenset()
+    """Out-of-band methods a sender is configured for."""
+    messages: Messages = field(default_factory=Messages)
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
 
     def new_id(self) -> str:

@@ -1,14 +1,173 @@
-"""Questions about a user's factors shared by several use cases."""
+"""A user's factors: what they have, and consuming a code of each kind.
+
+Shared by the direct verifications (``verify_totp``, ``verify_backup_code``)
+and by challenges, so a TOTP step or a backup code is consumed the same way,
+atomically at the store, whichever path submits it.
+"""
 
 from __future__ import annotations
 
-from ..ports.storage import Store
-from .effects import UseCase, call
+from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["has_second_factor"]
+from ..core import backup_codes as bc
+from ..core import otp
+from ..core.contacts import ContactKind
+from ..core.keys import Sealed
+from ..core.methods import RESTRICTED_METHODS, Method
+from ..core.records import ContactRecord, QuestionRecord, TotpRecord
+from ..hashers import Hasher
+from ..ports.storage import Store
+from .context import Context
+from .effects import UseCase, call, offload
+
+__all__ = [
+    "Factors",
+    "TotpOutcome",
+    "consume_backup_code",
+    "consume_totp",
+    "has_second_factor",
+    "load_factors",
+    "totp_key",
+]
+
+TOTP_PURPOSE = "totp-secret"
+_NO_KEY = bytes(otp.SECRET_BYTES)
+METHOD_ORDER = (Method.TOTP, Method.SMS, Method.VOICE, Method.EMAIL, Method.BACKUP_CODE)
+CHANNEL_KIND = {
+    Method.SMS: ContactKind.PHONE,
+    Method.VOICE: ContactKind.PHONE,
+    Method.EMAIL: ContactKind.EMAIL,
+}
+
+
+def totp_aad(user_id: str, factor_id: str) -> bytes:
+    return f"{user_id}\x00{factor_id}".encode()
+
+
+def totp_key(ctx: Context, rec: TotpRecord) -> bytes:
+    """Decrypt an authenticator's key (S28)."""
+    return ctx.keyring.open(
+        TOTP_PURPOSE, Sealed(rec.secret_key_id, rec.secret_blob), aad=totp_aad(rec.user_id, rec.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Factors:
+    """Everything that decides which methods a user can use right now."""
+
+    totps: tuple[TotpRecord, ...]
+    contacts: tuple[ContactRecord, ...]
+    backup_codes_left: int
+    question: QuestionRecord | None
+
+    def verified_contact(self, kind: ContactKind) -> ContactRecord | None:
+        for contact in self.contacts:
+            if contact.kind is kind and contact.verified:
+                return contact
+        return None
+
+    def methods(self, ctx: Context) -> tuple[Method, ...]:
+        """Usable methods, in preference order: enrolled, verified, allowed by the
+        policy and deliverable by a configured sender."""
+        allowed = ctx.policy.allowed_methods
+        usable: set[Method] = set()
+        if any(t.confirmed for t in self.totps):
+            usable.add(Method.TOTP)
+        for method, kind in CHANNEL_KIND.items():
+            if method in ctx.channels and self.verified_contact(kind) is not None:
+                usable.add(method)
+        if usable and self.backup_codes_left > 0:
+            usable.add(Method.BACKUP_CODE)
+        return tuple(m for m in METHOD_ORDER if m in usable and m in allowed)
+
+    def only_restricted(self, ctx: Context) -> bool:
+        """True when every factor method the user has is SMS or voice (S25)."""
+        factors = [m for m in self.methods(ctx) if m is not Method.BACKUP_CODE]
+        return bool(factors) and all(m in RESTRICTED_METHODS for m in factors)
+
+
+def load_factors(user_id: str) -> UseCase[Factors]:
+    totps = yield from call("store", Store.list_totp, user_id)
+    contacts = yield from call("store", Store.get_contacts, user_id)
+    left = yield from call("store", Store.count_backup_codes, user_id)
+    question = yield from call("store", Store.get_question, user_id)
+    return Factors(tuple(totps), tuple(contacts), left, question)
 
 
 def has_second_factor(user_id: str) -> UseCase[bool]:
-    """Whether the user has at least one confirmed second factor."""
+    """Whether the user has a confirmed authenticator or a verified phone or email."""
+    totps = yield from call("store", Store.list_totp, user_id)
+    if any(r.confirmed for r in totps):
+        return True
+    contacts = yield from call("store", Store.get_contacts, user_id)
+    return any(c.verified for c in contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class TotpOutcome:
+    factor_id: str | None
+    replay: bool
+
+
+def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCase[TotpOutcome]:
+    """Find the authenticator that shows ``code`` now and record its step.
+
+    Compare-and-set on the step makes a code usable once, and never one of a
+    step not newer than the last accepted (S4), across processes.
+    """
     records = yield from call("store", Store.list_totp, user_id)
-    return any(r.confirmed for r in records)
+    timestamp = now.timestamp()
+    candidates = [r for r in records if r.confirmed and r.digits == len(code)]
+    if not candidates:
+        # Spend the same work as a real check: no timing hint that the user
+        # has no authenticator (S24).
+        otp.match_totp(_NO_KEY, code, timestamp=timestamp, last_step=None, digits=len(code))
+    replay = False
+    for rec in candidates:
+        match = otp.match_totp(
+            totp_key(ctx, rec),
+            code,
+            timestamp=timestamp,
+            last_step=rec.last_step,
+            period=rec.period,
+            digits=rec.digits,
+            algorithm=rec.algorithm,
+            window=ctx.policy.totp_window,
+        )
+        if match.step is not None:
+            advanced = yield from call(
+                "store", Store.advance_totp, user_id, rec.id, step=match.step, now=now
+            )
+            if advanced:
+                return TotpOutcome(rec.id, False)
+            replay = True  # another request accepted this step first
+        replay = replay or match.replay
+    return TotpOutcome(None, replay)
+
+
+def _check_hash(hasher: Hasher, hashed: str | None, code: str) -> bool:
+    # With no record, verify against a dummy hash: a miss costs one hash too (S24).
+    ok = hasher.verify(hasher.dummy_hash if hashed is None else hashed, code)
+    return ok and hashed is not None
+
+
+def consume_backup_code(ctx: Context, user_id: str, canonical: str, now: datetime) -> UseCase[bool]:
+    """Check a normalised backup code with one hash and mark it used, once."""
+    lookup = canonical[: bc.LOOKUP_LENGTH]
+    record = yield from call("store", Store.get_backup_code, user_id, lookup)
+    matched = yield from offload(
+        _check_hash, ctx.hasher, record.hash if record else None, canonical
+    )
+    if not matched:
+        return False
+    used: bool = yield from call("store", Store.use_backup_code, user_id, lookup, now=now)
+    return used  # False: a concurrent request used it first
+
+
+def check_answer(ctx: Context, question: QuestionRecord | None, answer: str) -> UseCase[bool]:
+    """Verify a security answer (already normalised) with one hash, dummy if unset."""
+    matched: bool = yield from offload(
+        _check_hash, ctx.hasher, question.answer_hash if question else None, answer
+    )
+    return matched

@@ -14,7 +14,13 @@ from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
 
-__all__ = ["failure_key", "reserve_attempt", "reset_failures", "unlock_second_step"]
+__all__ = [
+    "failure_key",
+    "release_attempt",
+    "reserve_attempt",
+    "reset_failures",
+    "unlock_second_step",
+]
 
 _MAX_RACES = 50
 
@@ -55,6 +61,29 @@ def reset_failures(user_id: str, now: datetime, reserved: Counter | None = None)
             if counter is None or counter.count == 0:
                 return
         if (yield from call("store", Store.put_counter, limits.cleared(counter, now))):
+            return
+        counter = None
+    raise StorageError("the failure counter is too contended; try again")
+
+
+def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
+    """Give back one reserved attempt (for a step that is not a failure but not
+    a full success either, like a right security answer)."""
+    key = failure_key(user_id)
+    counter = reserved
+    for _ in range(_MAX_RACES):
+        if counter is None:
+            counter = yield from call("store", Store.get_counter, key)
+        if counter is None or counter.count == 0:
+            return
+        released = Counter(
+            key=key,
+            count=counter.count - 1,
+            window_start=counter.window_start,
+            updated_at=counter.updated_at,
+            version=counter.version,
+        )
+        if (yield from call("store", Store.put_counter, released)):
             return
         counter = None
     raise StorageError("the failure counter is too contended; try again")

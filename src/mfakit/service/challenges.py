@@ -1,0 +1,600 @@
+"""Challenge use cases: sending codes, verifying, switching method, "try
+another way" and the security question (L1, F2-F4, F6, S7-S18, S24, S25).
+
+Every change to a challenge goes through :func:`_advance`, which asks the
+transition table for the next state and writes it by compare-and-set, retrying
+on a fresh copy when another request got there first. So a code is accepted
+once, the last allowed attempt is counted once and the machine never takes an
+illegal step, whatever the concurrency.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from ..core import backup_codes as bc
+from ..core import limits, otp
+from ..core.challenge import END_STATES, Event, Purpose, State, next_state
+from ..core.contacts import ContactKind, mask
+from ..core.methods import Method
+from ..core.records import BackupCodeRecord, ChallengeRecord, ContactRecord
+from ..core.results import AnswerResult, Challenge, Reason, SendResult, VerifyResult
+from ..core.validation import check_id
+from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
+from ..ports.delivery import EmailSender, SmsSender, VoiceSender
+from ..ports.storage import Store
+from .authenticators import totp_code
+from .backup_codes import new_backup_codes
+from .context import Context
+from .effects import UseCase, call
+from .factors import (
+    CHANNEL_KIND,
+    Factors,
+    check_answer,
+    consume_backup_code,
+    consume_totp,
+    has_second_factor,
+    load_factors,
+)
+from .limits import release_attempt, reserve_attempt, reset_failures
+
+__all__ = [
+    "answer_question",
+    "cancel",
+    "create_challenge",
+    "get_challenge",
+    "normalize_answer",
+    "send_code",
+    "switch_method",
+    "try_another_way",
+    "verify",
+]
+
+OUT_OF_BAND = frozenset(CHANNEL_KIND)
+MAX_LIFETIME = timedelta(hours=1)
+"""Resends extend a challenge, but never beyond this from its creation."""
+CODE_PURPOSE = "oob-code"
+MAX_ANSWER_LENGTH = 128
+_RACES = 50
+
+
+# --- small pure helpers ------------------------------------------------------
+
+
+def _code_hash(ctx: Context, rec: ChallengeRecord, code: str, key_id: str | None) -> bytes:
+    # Bound to the challenge and its purpose (S9); keyed so a dump is useless (S10).
+    message = f"{rec.id}\x00{rec.purpose.value}\x00{code}".encode()
+    return ctx.keyring.mac(CODE_PURPOSE, message, key_id)
+
+
+def _new_code(ctx: Context) -> str:
+    n = ctx.policy.code_length
+    # 64 random bits reduced mod 10**n: bias below 2**-30 for n <= 10.
+    return str(int.from_bytes(ctx.random_bytes(8), "big") % 10**n).zfill(n)
+
+
+def _attempts_left(ctx: Context, rec: ChallengeRecord) -> int:
+    return max(ctx.policy.max_attempts - rec.attempts, 0)
+
+
+def view(ctx: Context, rec: ChallengeRecord, question: str | None = None) -> Challenge:
+    """The public, secret-free picture of a challenge."""
+    kind = CHANNEL_KIND.get(rec.method)
+    destination = None
+    if kind is not None and rec.destination is not None:
+        destination = mask(kind, rec.destination)
+    resend_at = None
+    if rec.code_sent_at is not None and rec.state not in END_STATES:
+        resend_at = rec.code_sent_at + ctx.policy.resend_cooldown
+    return Challenge(
+        id=rec.id,
+        user_id=rec.user_id,
+        purpose=rec.purpose,
+        state=rec.state,
+        methods=rec.methods,
+        method=rec.method,
+        expires_at=rec.expires_at,
+        attempts_left=_attempts_left(ctx, rec),
+        destination=destination,
+        code_sent_at=rec.code_sent_at,
+        resend_at=resend_at,
+        alternatives_locked=rec.alternatives_locked,
+        question=question if rec.state is State.AWAITING_ANSWER else None,
+    )
+
+
+def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> str:
+    """Apply the policy's answer rules (S27): NFC always; trim and case-fold if set."""
+    if not isinstance(answer, str):
+        raise InvalidInput(field, "must be a str")
+    if len(answer) > MAX_ANSWER_LENGTH * 4:
+        raise InvalidInput(field, "is far too long")
+    text = unicodedata.normalize("NFC", answer)
+    if ctx.policy.answer_trim:
+        text = text.strip()
+    if not ctx.policy.answer_case_sensitive:
+        text = text.casefold()
+    if not text or len(text) > MAX_ANSWER_LENGTH:
+        raise InvalidInput(field, f"must be 1 to {MAX_ANSWER_LENGTH} characters")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInput(field, "must not contain control characters")
+    return text
+
+
+# --- loading and compare-and-set -----------------------------------------------
+
+
+def _load(challenge_id: object) -> UseCase[ChallengeRecord]:
+    check_id("challenge_id", challenge_id)
+    assert isinstance(challenge_id, str)
+    rec = yield from call("store", Store.get_challenge, challenge_id)
+    if rec is None:
+        raise NotFound("no such challenge")
+    return rec
+
+
+def _advance(
+    ctx: Context,
+    rec: ChallengeRecord,
+    event: Event,
+    now: datetime,
+    change: Callable[[ChallengeRecord], ChallengeRecord] = lambda r: r,
+    *,
+    contact: ContactRecord | None = None,
+    backup_codes: Sequence[BackupCodeRecord] | None = None,
+) -> UseCase[ChallengeRecord | None]:
+    """Apply ``event`` (and ``change``) to ``rec`` by compare-and-set.
+
+    Returns the stored record, or ``None`` when another request changed the
+    challenge first; the caller then reloads and decides again.
+    """
+    target = next_state(rec.state, event)
+    updated = change(rec).with_(state=target)
+    ok = yield from call(
+        "store", Store.update_challenge, updated, contact=contact, backup_codes=backup_codes
+    )
+    return updated.with_(version=updated.version + 1) if ok else None
+
+
+def _refresh(ctx: Context, rec: ChallengeRecord, now: datetime) -> UseCase[ChallengeRecord]:
+    """Move a live challenge past its expiry to EXPIRED (an outcome, not an error)."""
+    for _ in range(_RACES):
+        if rec.state in END_STATES or now < rec.expires_at:
+            return rec
+        stored = yield from _advance(ctx, rec, Event.EXPIRE, now)
+        if stored is not None:
+            return stored
+        rec = yield from _load(rec.id)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def _require_open(rec: ChallengeRecord) -> None:
+    """Succeeded and cancelled challenges take no more calls: that is misuse."""
+    if rec.state in (State.SUCCEEDED, State.CANCELLED):
+        raise ConflictingState(f"the challenge is {rec.state}; start a new one")
+
+
+# --- creating and sending ----------------------------------------------------
+
+
+def create_challenge(
+    ctx: Context,
+    *,
+    user_id: str,
+    purpose: Purpose,
+    methods: tuple[Method, ...],
+    method: Method,
+    now: datetime,
+    alternatives_locked: bool = False,
+    target_kind: ContactKind | None = None,
+    target_value: str | None = None,
+    actor_id: str | None = None,
+) -> UseCase[ChallengeRecord]:
+    rec = ChallengeRecord(
+        id=ctx.new_id(),
+        user_id=user_id,
+        purpose=purpose,
+        state=State.AWAITING_CODE,
+        methods=methods,
+        method=method,
+        created_at=now,
+        expires_at=now + ctx.policy.code_ttl,
+        alternatives_locked=alternatives_locked,
+        target_kind=target_kind,
+        target_value=target_value,
+        actor_id=actor_id,
+    )
+    yield from call("store", Store.insert_challenge, rec)
+    return rec
+
+
+def _destination(rec: ChallengeRecord, method: Method, factors: Factors) -> str:
+    """Where a code for ``method`` may go: a verified destination (S18), or for
+    an enrolment the destination being proven (L3), never anything else."""
+    kind = CHANNEL_KIND[method]
+    if rec.purpose is Purpose.ENROL_CONTACT:
+        if rec.target_kind is not kind or rec.target_value is None:
+            raise ConflictingState("this enrolment proves another destination")
+        return rec.target_value
+    contact = factors.verified_contact(kind)
+    if contact is None:
+        raise ConflictingState(f"the user has no verified {kind} any more")
+    return contact.value
+
+
+def _deliver(ctx: Context, method: Method, to: str, code: str, locale: str | None) -> UseCase[None]:
+    minutes = max(int(ctx.policy.code_ttl.total_seconds() // 60), 1)
+    channel = method.value
+    msg = ctx.messages.render(channel, locale=locale, issuer=ctx.issuer, code=code, minutes=minutes)
+    if method is Method.SMS:
+        yield from call("sms", SmsSender.send_sms, to, msg.text)
+    elif method is Method.VOICE:
+        yield from call("voice", VoiceSender.send_voice, to, msg.text)
+    else:
+        yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
+
+
+def _count_send(ctx: Context, destination: str, now: datetime) -> UseCase[timedelta | None]:
+    """Count one send to ``destination`` in its window (S15); the wait if full."""
+    key = f"sends:{destination}"
+    for _ in range(_RACES):
+        counter = yield from call("store", Store.get_counter, key)
+        updated, wait = limits.window_hit(
+            counter, key, now, limit=ctx.policy.send_quota, window=ctx.policy.send_window
+        )
+        if updated is None:
+            return wait
+        if (yield from call("store", Store.put_counter, updated)):
+            return None
+    raise StorageError("the send counter is too contended; try again")
+
+
+def _send(
+    ctx: Context,
+    rec: ChallengeRecord,
+    method: Method,
+    event: Event,
+    now: datetime,
+    locale: str | None,
+    *,
+    cooldown: bool,
+) -> UseCase[SendResult]:
+    """Send a fresh code for ``method``; the new code replaces the old (S9)."""
+    if cooldown and rec.code_sent_at is not None:
+        wait = rec.code_sent_at + ctx.policy.resend_cooldown - now
+        if wait > timedelta(0):
+            return SendResult(
+                ok=False, challenge=view(ctx, rec), reason=Reason.COOLDOWN, retry_after=wait
+            )
+    factors = yield from load_factors(rec.user_id)
+    to = _destination(rec, method, factors)
+    quota_wait = yield from _count_send(ctx, to, now)
+    if quota_wait is not None:
+        return SendResult(
+            ok=False, challenge=view(ctx, rec), reason=Reason.SEND_LIMIT, retry_after=quota_wait
+        )
+    code = _new_code(ctx)
+    key_id = ctx.keyring.primary_id
+    # Deliver first: a failed delivery raises DeliveryError and leaves the
+    # challenge exactly as it was (attempts untouched, resend possible).
+    try:
+        yield from _deliver(ctx, method, to, code, locale)
+    except DeliveryError as exc:
+        exc.challenge_id = rec.id
+        raise
+    for _ in range(_RACES):
+        stored = yield from _advance(
+            ctx,
+            rec,
+            event,
+            now,
+            lambda r: r.with_(
+                method=method,
+                code_hash=_code_hash(ctx, r, code, key_id),
+                code_key_id=key_id,
+                code_sent_at=now,
+                destination=to,
+                code_length=len(code),
+                sends=r.sends + 1,
+                expires_at=min(now + ctx.policy.code_ttl, r.created_at + MAX_LIFETIME),
+            ),
+        )
+        if stored is not None:
+            return SendResult(ok=True, challenge=view(ctx, stored))
+        rec = yield from _load(rec.id)
+        _require_open(rec)
+        if rec.state is not State.AWAITING_CODE:
+            raise ConflictingState(f"the challenge is {rec.state}")
+    raise StorageError("the challenge is too contended; try again")
+
+
+def send_code(
+    ctx: Context, challenge_id: str, *, method: Method | None = None, locale: str | None = None
+) -> UseCase[SendResult]:
+    """Send (or resend, after the cooldown) a code for the current method, or
+    switch to another out-of-band ``method`` and send one."""
+    rec = yield from _load(challenge_id)
+    now = ctx.clock.now()
+    _require_open(rec)
+    rec = yield from _refresh(ctx, rec, now)
+    if method is not None and Method(method) is not rec.method:
+        return (yield from switch_method(ctx, challenge_id, Method(method), locale=locale))
+    if rec.state in (State.EXPIRED, State.LOCKED):
+        reason = Reason.EXPIRED if rec.state is State.EXPIRED else Reason.TOO_MANY_ATTEMPTS
+        return SendResult(ok=False, challenge=view(ctx, rec), reason=reason)
+    if rec.method not in OUT_OF_BAND:
+        raise ConflictingState(f"nothing to send for {rec.method}")
+    next_state(rec.state, Event.SEND)  # raises if illegal (awaiting an answer)
+    return (yield from _send(ctx, rec, rec.method, Event.SEND, now, locale, cooldown=True))
+
+
+def switch_method(
+    ctx: Context, challenge_id: str, method: object, *, locale: str | None = None
+) -> UseCase[SendResult]:
+    """Use another of the challenge's methods; out-of-band ones send at once."""
+    rec = yield from _load(challenge_id)
+    try:
+        target = Method(method)
+    except ValueError:
+        raise InvalidInput("method", "is not a known method") from None
+    now = ctx.clock.now()
+    _require_open(rec)
+    rec = yield from _refresh(ctx, rec, now)
+    if rec.state in (State.EXPIRED, State.LOCKED):
+        reason = Reason.EXPIRED if rec.state is State.EXPIRED else Reason.TOO_MANY_ATTEMPTS
+        return SendResult(ok=False, challenge=view(ctx, rec), reason=reason)
+    if target not in rec.methods:
+        raise InvalidInput("method", "is not available for this challenge")
+    if rec.alternatives_locked and target is not rec.method:
+        raise ConflictingState("answer the security question first (try another way)")
+    next_state(rec.state, Event.SWITCH)
+    if target in OUT_OF_BAND:
+        # A new method sends at once; the resend cooldown applies to the same method.
+        same = target is rec.method
+        return (yield from _send(ctx, rec, target, Event.SWITCH, now, locale, cooldown=same))
+    for _ in range(_RACES):
+        stored = yield from _advance(
+            ctx,
+            rec,
+            Event.SWITCH,
+            now,
+            lambda r: r.with_(method=target, code_hash=None, code_key_id=None, destination=None),
+        )
+        if stored is not None:
+            return SendResult(ok=True, challenge=view(ctx, stored))
+        rec = yield from _load(challenge_id)
+        _require_open(rec)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def try_another_way(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
+    """Ask for the other methods. When the security question guards them
+    (seed 000), the challenge now awaits its answer; otherwise nothing changes."""
+    rec = yield from _load(challenge_id)
+    now = ctx.clock.now()
+    _require_open(rec)
+    rec = yield from _refresh(ctx, rec, now)
+    question = yield from call("store", Store.get_question, rec.user_id)
+    if not rec.alternatives_locked or rec.state is not State.AWAITING_CODE:
+        return view(ctx, rec, question.question if question else None)
+    for _ in range(_RACES):
+        stored = yield from _advance(ctx, rec, Event.TRY_ANOTHER_WAY, now)
+        if stored is not None:
+            return view(ctx, stored, question.question if question else None)
+        rec = yield from _load(challenge_id)
+        _require_open(rec)
+        if rec.state is not State.AWAITING_CODE:
+            return view(ctx, rec, question.question if question else None)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def _count_wrong(
+    ctx: Context, rec: ChallengeRecord, wrong: Event, now: datetime
+) -> UseCase[ChallengeRecord]:
+    """Count a wrong code or answer; the last allowed one locks (S12, S17)."""
+    for _ in range(_RACES):
+        if rec.state in END_STATES:
+            return rec
+        event = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
+        stored = yield from _advance(
+            ctx, rec, event, now, lambda r: r.with_(attempts=r.attempts + 1)
+        )
+        if stored is not None:
+            return stored
+        rec = yield from _load(rec.id)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[AnswerResult]:
+    """Answer the security question to unlock the other methods (F6)."""
+    rec = yield from _load(challenge_id)
+    normalized = normalize_answer(ctx, answer)
+    now = ctx.clock.now()
+    _require_open(rec)
+    rec = yield from _refresh(ctx, rec, now)
+    if rec.state in (State.EXPIRED, State.LOCKED):
+        reason = Reason.EXPIRED if rec.state is State.EXPIRED else Reason.TOO_MANY_ATTEMPTS
+        return AnswerResult(ok=False, challenge=view(ctx, rec), reason=reason)
+    next_state(rec.state, Event.ANSWER_WRONG)  # raises unless awaiting an answer
+    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
+    if not decision.allowed:
+        refusal = decision.refusal()
+        return AnswerResult(
+            ok=False,
+            challenge=view(ctx, rec),
+            reason=refusal.reason,
+            retry_after=refusal.retry_after,
+        )
+    question = yield from call("store", Store.get_question, rec.user_id)
+    text = question.question if question else None
+    if (yield from check_answer(ctx, question, normalized)):
+        # A right answer is not a second factor (S27): it only gives back the
+        # attempt it reserved, it does not clear earlier failures.
+        yield from release_attempt(rec.user_id, reserved)
+        for _ in range(_RACES):
+            stored = yield from _advance(
+                ctx, rec, Event.ANSWER_RIGHT, now, lambda r: r.with_(alternatives_locked=False)
+            )
+            if stored is not None:
+                return AnswerResult(ok=True, challenge=view(ctx, stored, text))
+            rec = yield from _load(challenge_id)
+            if rec.state is not State.AWAITING_ANSWER:
+                return AnswerResult(
+                    ok=rec.state is State.AWAITING_CODE, challenge=view(ctx, rec, text)
+                )
+        raise StorageError("the challenge is too contended; try again")
+    rec = yield from _count_wrong(ctx, rec, Event.ANSWER_WRONG, now)
+    reason = Reason.TOO_MANY_ATTEMPTS if rec.state is State.LOCKED else Reason.INVALID_ANSWER
+    return AnswerResult(ok=False, challenge=view(ctx, rec, text), reason=reason)
+
+
+def cancel(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
+    """Abandon a challenge; cancelling an ended one changes nothing."""
+    rec = yield from _load(challenge_id)
+    now = ctx.clock.now()
+    for _ in range(_RACES):
+        if rec.state in END_STATES:
+            return view(ctx, rec)
+        stored = yield from _advance(ctx, rec, Event.CANCEL, now)
+        if stored is not None:
+            return view(ctx, stored)
+        rec = yield from _load(challenge_id)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def get_challenge(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
+    """The challenge as it stands now (expiry applied)."""
+    rec = yield from _load(challenge_id)
+    rec = yield from _refresh(ctx, rec, ctx.clock.now())
+    question = None
+    if rec.state is State.AWAITING_ANSWER:
+        stored_question = yield from call("store", Store.get_question, rec.user_id)
+        question = stored_question.question if stored_question else None
+    return view(ctx, rec, question)
+
+
+# --- verifying -----------------------------------------------------------------
+
+
+def _pick_method(rec: ChallengeRecord, code: object) -> tuple[Method, str]:
+    """Which method a submitted code is for, and the code normalised.
+
+    A backup code (letters, twelve characters) is recognised whatever the
+    current method, when the challenge allows backup codes and they are not
+    locked behind the security question.
+    """
+    backup_open = Method.BACKUP_CODE in rec.methods and (
+        not rec.alternatives_locked or rec.method is Method.BACKUP_CODE
+    )
+    if (
+        backup_open
+        and isinstance(code, str)
+        and not code.replace(" ", "").replace("-", "").isdigit()
+    ):
+        return Method.BACKUP_CODE, bc.parse_code(code)
+    if rec.method is Method.BACKUP_CODE:
+        return Method.BACKUP_CODE, bc.parse_code(code)
+    if rec.method is Method.TOTP:
+        return Method.TOTP, totp_code(code)
+    # The length of the code actually sent (the policy may have changed since).
+    return rec.method, otp.normalize_code(code, rec.code_length or 6)
+
+
+def verify(ctx: Context, challenge_id: str, code: object) -> UseCase[VerifyResult]:
+    """Check a code against a challenge; on success apply its purpose."""
+    rec = yield from _load(challenge_id)
+    now = ctx.clock.now()
+    _require_open(rec)
+    rec = yield from _refresh(ctx, rec, now)
+    if rec.state is State.EXPIRED:
+        return VerifyResult(ok=False, reason=Reason.EXPIRED)
+    if rec.state is State.LOCKED:
+        return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+    next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
+    method, normalized = _pick_method(rec, code)
+    if method in OUT_OF_BAND and rec.code_hash is None:
+        return VerifyResult(
+            ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
+        )
+    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
+    if not decision.allowed:
+        return decision.refusal()
+
+    factor_id: str | None = None
+    replay = False
+    if method is Method.TOTP:
+        outcome = yield from consume_totp(ctx, rec.user_id, normalized, now)
+        factor_id, replay = outcome.factor_id, outcome.replay
+        matched = factor_id is not None
+    elif method is Method.BACKUP_CODE:
+        matched = yield from consume_backup_code(ctx, rec.user_id, normalized, now)
+    else:
+        assert rec.code_hash is not None
+        fresh = rec.code_sent_at is not None and now < rec.code_sent_at + ctx.policy.code_ttl
+        expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
+        matched = hmac.compare_digest(expected, rec.code_hash) and fresh
+
+    if not matched:
+        rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)
+        if rec.state is State.LOCKED:
+            return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
+        return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, rec))
+
+    result = yield from _succeed(ctx, rec, method, now)
+    if result.ok:
+        yield from reset_failures(rec.user_id, now, reserved)
+        return VerifyResult(
+            ok=True,
+            method=method,
+            factor_id=factor_id,
+            backup_codes=result.backup_codes,
+            backup_codes_left=result.backup_codes_left,
+            backup_codes_low=result.backup_codes_low,
+        )
+    return result
+
+
+def _succeed(
+    ctx: Context, rec: ChallengeRecord, method: Method, now: datetime
+) -> UseCase[VerifyResult]:
+    """Mark the challenge SUCCEEDED and apply its purpose in the same atomic step."""
+    contact = None
+    codes = None
+    records = None
+    if rec.purpose is Purpose.ENROL_CONTACT:
+        assert rec.target_kind is not None and rec.target_value is not None
+        contact = ContactRecord(
+            user_id=rec.user_id,
+            kind=rec.target_kind,
+            value=rec.target_value,
+            created_at=now,
+            verified_at=now,
+        )
+        # Enrolling the first factor issues backup codes (L3).
+        first = not (yield from has_second_factor(rec.user_id))
+        if first and (yield from call("store", Store.count_backup_codes, rec.user_id)) == 0:
+            codes, records = yield from new_backup_codes(ctx, rec.user_id, now)
+    for _ in range(_RACES):
+        stored = yield from _advance(
+            ctx, rec, Event.CODE_RIGHT, now, contact=contact, backup_codes=records
+        )
+        if stored is not None:
+            left = None
+            if method is Method.BACKUP_CODE:
+                left = yield from call("store", Store.count_backup_codes, rec.user_id)
+            return VerifyResult(
+                ok=True,
+                method=method,
+                backup_codes=codes,
+                backup_codes_left=left,
+                backup_codes_low=left is not None and left <= ctx.policy.backup_codes_low_at,
+            )
+        rec = yield from _load(rec.id)
+        if rec.state is not State.AWAITING_CODE:
+            # Another request ended the challenge first: this code is spent.
+            return VerifyResult(ok=False, reason=Reason.INVALID_CODE, attempts_left=0)
+    raise StorageError("the challenge is too contended; try again")

@@ -1,0 +1,81 @@
+"""Enrolling a phone or an email by proving possession (L3, S18, S20), and
+setting the security question (F6, S27)."""
+
+from __future__ import annotations
+
+from ..core.actor import Actor
+from ..core.challenge import Purpose
+from ..core.contacts import ContactKind, normalize_email, normalize_phone
+from ..core.methods import Method
+from ..core.records import QuestionRecord
+from ..core.results import SendResult
+from ..core.validation import check_id
+from ..errors import ConflictingState, InvalidInput, NotPermitted
+from ..ports.storage import Store
+from .challenges import create_challenge, normalize_answer, switch_method
+from .context import Context
+from .effects import UseCase, call, offload
+
+__all__ = ["begin_contact_enrolment", "set_security_question"]
+
+
+def begin_contact_enrolment(
+    ctx: Context,
+    actor: Actor,
+    user_id: str,
+    *,
+    kind: ContactKind,
+    value: object,
+    method: Method,
+    locale: str | None = None,
+) -> UseCase[SendResult]:
+    """Send a code to a phone (by SMS or voice) or an email being enrolled.
+
+    This is the only code that goes to an unverified destination (S18); it
+    needs the user personally, freshly re-authenticated (L3, S20). Verifying the
+    challenge stores the destination as verified.
+    """
+    check_id("user_id", user_id)
+    Actor.check(actor).require_self(user_id, "enrol a phone or email for two-step verification")
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    normalized = normalize_phone(value) if kind is ContactKind.PHONE else normalize_email(value)
+    if method not in ctx.policy.allowed_methods:
+        raise NotPermitted(f"{method} is not allowed by the policy")
+    if method not in ctx.channels:
+        raise NotPermitted(f"no sender is configured for {method}")
+    contacts = yield from call("store", Store.get_contacts, user_id)
+    for contact in contacts:
+        if contact.kind is kind and contact.verified:
+            if contact.value == normalized:
+                raise ConflictingState(f"this {kind} is already verified")
+            raise ConflictingState(f"the user has a verified {kind}: change it instead")
+    rec = yield from create_challenge(
+        ctx,
+        user_id=user_id,
+        purpose=Purpose.ENROL_CONTACT,
+        methods=(method,),
+        method=method,
+        now=now,
+        target_kind=kind,
+        target_value=normalized,
+        actor_id=actor.id,
+    )
+    return (yield from switch_method(ctx, rec.id, method, locale=locale))
+
+
+def set_security_question(
+    ctx: Context, actor: Actor, user_id: str, question: object, answer: object
+) -> UseCase[None]:
+    """Choose one of the policy's questions and set its answer, stored only as a
+    slow hash (S27). The user personally, freshly re-authenticated."""
+    check_id("user_id", user_id)
+    Actor.check(actor).require_self(user_id, "set a security question")
+    if not isinstance(question, str) or question not in ctx.policy.security_questions:
+        raise InvalidInput("question", "must be one of the policy's security questions")
+    normalized = normalize_answer(ctx, answer)
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    hashed = yield from offload(ctx.hasher.hash, normalized)
+    record = QuestionRecord(user_id=user_id, question=question, answer_hash=hashed, created_at=now)
+    yield from call("store", Store.put_question, record)

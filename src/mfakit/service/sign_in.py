@@ -1,0 +1,89 @@
+"""The sign-in second step (L1): decide, then challenge."""
+
+from __future__ import annotations
+
+from ..core.challenge import Purpose
+from ..core.methods import Method
+from ..core.results import SignInStart, SignInStatus
+from ..core.validation import check_id, check_text
+from ..errors import DeliveryError, InvalidInput
+from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
+from .context import Context
+from .effects import UseCase
+from .factors import load_factors
+
+__all__ = ["begin_sign_in", "check_role"]
+
+MAX_TOKEN_LENGTH = 4096
+
+
+def check_role(role: object) -> str | None:
+    if role is None:
+        return None
+    return check_text("role", role, max_length=64)
+
+
+def begin_sign_in(
+    ctx: Context,
+    user_id: str,
+    *,
+    role: str | None = None,
+    trust_token: str | None = None,
+    locale: str | None = None,
+) -> UseCase[SignInStart]:
+    """Call after the host checked the password. Returns satisfied, enrollment
+    required, or a challenge with the usable methods; when the preferred method
+    is SMS, voice or email its code is sent at once."""
+    check_id("user_id", user_id)
+    role = check_role(role)
+    if trust_token is not None and (
+        not isinstance(trust_token, str) or len(trust_token) > MAX_TOKEN_LENGTH
+    ):
+        raise InvalidInput("trust_token", "must be a str of at most 4096 characters")
+    policy = ctx.policy
+    now = ctx.clock.now()
+    factors = yield from load_factors(user_id)
+    methods = factors.methods(ctx)
+    has_factor = any(m is not Method.BACKUP_CODE for m in methods)
+    if not has_factor:
+        status = (
+            SignInStatus.ENROLLMENT_REQUIRED
+            if policy.requires_2fa(role)
+            else SignInStatus.SATISFIED
+        )
+        return SignInStart(status=status)
+    preferred = methods[0]
+    guarded = (
+        policy.question_guards_alternatives and factors.question is not None and len(methods) > 1
+    )
+    rec = yield from create_challenge(
+        ctx,
+        user_id=user_id,
+        purpose=Purpose.SIGN_IN,
+        methods=methods,
+        method=preferred,
+        now=now,
+        alternatives_locked=guarded,
+    )
+    stronger = not policy.allow_restricted_only and factors.only_restricted(ctx)
+    if preferred not in OUT_OF_BAND:
+        return SignInStart(
+            status=SignInStatus.CHALLENGE,
+            challenge=view(ctx, rec),
+            stronger_factor_required=stronger,
+        )
+    try:
+        sent = yield from switch_method(ctx, rec.id, preferred, locale=locale)
+    except DeliveryError:
+        return SignInStart(
+            status=SignInStatus.CHALLENGE,
+            challenge=view(ctx, rec),
+            delivery_failed=True,
+            stronger_factor_required=stronger,
+        )
+    return SignInStart(
+        status=SignInStatus.CHALLENGE,
+        challenge=sent.challenge,
+        delivery=sent,
+        stronger_factor_required=stronger,
+    )

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from .core.actor import Actor as Actor
 from .core.actor import ActorKind as ActorKind
+from .core.challenge import Purpose as Purpose
+from .core.challenge import State as State
+from .core.contacts import ContactKind as ContactKind
 from .core.keys import Keyring as Keyring
+from .core.messages import Messages as Messages
+from .core.messages import Templates as Templates
 from .core.methods import Method as Method
 from .core.policy import Policy as Policy
+from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
+from .core.results import Challenge as Challenge
 from .core.results import Reason as Reason
+from .core.results import SendResult as SendResult
+from .core.results import SignInStart as SignInStart
+from .core.results import SignInStatus as SignInStatus
 from .core.results import TotpConfirmation as TotpConfirmation
 from .core.results import TotpSetup as TotpSetup
 from .core.results import VerifyResult as VerifyResult
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConflictingState as ConflictingState
+from .errors import DeliveryError as DeliveryError
 from .errors import InvalidInput as InvalidInput
 from .errors import MfaError as MfaError
 from .errors import NotFound as NotFound
@@ -39,25 +50,36 @@ __all__ = [
     "MFA",
     "Actor",
     "ActorKind",
+    "AnswerResult",
     "Argon2Hasher",
     "AuthenticatorInfo",
     "BackupCodes",
+    "Challenge",
     "Clock",
     "ConfigurationError",
     "ConflictingState",
+    "ContactKind",
+    "DeliveryError",
     "Hasher",
     "InvalidInput",
     "Keyring",
+    "Messages",
     "Method",
     "MfaError",
     "NotFound",
     "NotPermitted",
     "Pbkdf2Hasher",
     "Policy",
+    "Purpose",
     "Reason",
     "ReauthenticationRequired",
+    "SendResult",
+    "SignInStart",
+    "SignInStatus",
+    "State",
     "StorageError",
     "SystemClock",
+    "Templates",
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",

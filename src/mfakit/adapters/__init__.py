@@ -1,7 +1,11 @@
-"""Adapters: implementations of the ports. ``memory`` ships with the core;
-others arrive behind extras (``mfakit[sql]``, ...) and are imported only when
-you import them."""
+"""Adapters: implementations of the ports. ``memory``, ``outbox`` and
+``console`` ship with the core; ``smtp`` uses only the standard library; others
+arrive behind extras (``mfakit[sql]``, ...) and are imported only when you
+import them."""
 
+from .console import ConsoleSender as ConsoleSender
 from .memory import MemoryStore as MemoryStore
+from .outbox import Outbox as Outbox
+from .outbox import SentMessage as SentMessage
 
-__all__ = ["MemoryStore"]
+__all__ = ["ConsoleSender", "MemoryStore", "Outbox", "SentMessage"]

@@ -338,7 +338,7 @@ def switch_method(
     rec = yield from _load(challenge_id)
     try:
         target = Method(method)
-    except ValueError:
+    except (ValueError, TypeError):
         raise InvalidInput("method", "is not a known method") from None
     now = ctx.clock.now()
     _require_open(rec)

@@ -9,7 +9,7 @@ import pytest
 
 import mfakit
 from mfakit import MFA, Actor
-from mfakit.adapters import MemoryStore
+from mfakit.adapters import MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -31,7 +31,12 @@ def policy() -> mfakit.Policy:
 
 
 @pytest.fixture
-def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy) -> MFA:
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy, outbox: Outbox) -> MFA:
     return MFA(
         store=store,
         secret_key=SECRET,
@@ -39,6 +44,9 @@ def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy) -> MFA:
         clock=clock,
         hasher=fast_hasher(),
         policy=policy,
+        sms=outbox,
+        voice=outbox,
+        email=outbox,
     )
 
 

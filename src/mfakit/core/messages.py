@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError, InvalidInput
 
-__all__ = ["Messages", "Rendered", "Templates", "spoken"]
+__all__ = ["Messages", "Rendered", "Templates", "check_locale", "spoken"]
 
 _SAMPLE = {"issuer": "X", "code": "123456", "spoken_code": "1, 2, 3", "minutes": 10}
 
@@ -63,6 +63,17 @@ class Rendered:
         return f"Rendered(subject={self.subject!r}, text=<{len(self.text)} chars>)"
 
 
+def check_locale(locale: object) -> str | None:
+    """A language tag like ``en`` or ``fr-CA``, or None."""
+    if locale is None:
+        return None
+    if not isinstance(locale, str) or not 0 < len(locale) <= 35:
+        raise InvalidInput("locale", "must be a short language tag like 'en' or 'fr-CA'")
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in locale):
+        raise InvalidInput("locale", "must be a short language tag like 'en' or 'fr-CA'")
+    return locale
+
+
 def spoken(code: str) -> str:
     """``"482913"`` → ``"4, 8, 2, 9, 1, 3"``: digit by digit with pauses."""
     return ", ".join(code)
@@ -86,8 +97,7 @@ class Messages:
         self.default_locale = default_locale.lower()
 
     def templates(self, locale: str | None) -> Templates:
-        if locale is not None and (not isinstance(locale, str) or len(locale) > 35):
-            raise InvalidInput("locale", "must be a short language tag like 'en' or 'fr-CA'")
+        locale = check_locale(locale)
         if locale:
             key = locale.lower().replace("_", "-")
             found = self._table.get(key) or self._table.get(key.split("-")[0])

@@ -19,6 +19,7 @@ from ..core import backup_codes as bc
 from ..core import limits, otp
 from ..core.challenge import END_STATES, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
+from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.records import BackupCodeRecord, ChallengeRecord, ContactRecord
 from ..core.results import AnswerResult, Challenge, Reason, SendResult, VerifyResult
@@ -316,6 +317,7 @@ def send_code(
 ) -> UseCase[SendResult]:
     """Send (or resend, after the cooldown) a code for the current method, or
     switch to another out-of-band ``method`` and send one."""
+    check_locale(locale)
     rec = yield from _load(challenge_id)
     now = ctx.clock.now()
     _require_open(rec)
@@ -335,6 +337,7 @@ def switch_method(
     ctx: Context, challenge_id: str, method: object, *, locale: str | None = None
 ) -> UseCase[SendResult]:
     """Use another of the challenge's methods; out-of-band ones send at once."""
+    check_locale(locale)
     rec = yield from _load(challenge_id)
     try:
         target = Method(method)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..core.actor import Actor
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, normalize_email, normalize_phone
+from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.records import QuestionRecord
 from ..core.results import SendResult
@@ -36,6 +37,7 @@ def begin_contact_enrolment(
     challenge stores the destination as verified.
     """
     check_id("user_id", user_id)
+    check_locale(locale)
     Actor.check(actor).require_self(user_id, "enrol a phone or email for two-step verification")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.challenge import Purpose
+from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.results import SignInStart, SignInStatus
 from ..core.validation import check_id, check_text
@@ -36,6 +37,7 @@ def begin_sign_in(
     is SMS, voice or email its code is sent at once."""
     check_id("user_id", user_id)
     role = check_role(role)
+    check_locale(locale)
     if trust_token is not None and (
         not isinstance(trust_token, str) or len(trust_token) > MAX_TOKEN_LENGTH
     ):

@@ -26,13 +26,27 @@ from typing import Any
 
 import pytest
 
-from ..core.records import BackupCodeRecord, Counter, TotpRecord
+from ..core.challenge import Purpose, State
+from ..core.contacts import ContactKind
+from ..core.methods import Method
+from ..core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    QuestionRecord,
+    TotpRecord,
+)
+from ..errors import StorageError
 from ..ports.storage import Store
 
 __all__ = [
     "BackupCodeContract",
+    "ChallengeContract",
     "ConcurrencyContract",
+    "ContactContract",
     "CounterContract",
+    "QuestionContract",
     "StoreContract",
     "TotpContract",
 ]
@@ -69,6 +83,23 @@ def backup_codes(
         )
         for i in range(n)
     ]
+
+
+def challenge_record(
+    challenge_id: str = "c1", user_id: str = "alice", *, at: datetime = T0, **changes: Any
+) -> ChallengeRecord:
+    """A fresh sign-in challenge awaiting an SMS code."""
+    rec = ChallengeRecord(
+        id=challenge_id,
+        user_id=user_id,
+        purpose=Purpose.SIGN_IN,
+        state=State.AWAITING_CODE,
+        methods=(Method.SMS, Method.VOICE, Method.BACKUP_CODE),
+        method=Method.SMS,
+        created_at=at,
+        expires_at=at + timedelta(minutes=10),
+    )
+    return replace(rec, **changes) if changes else rec
 
 
 def race(n: int, action: Callable[[], bool]) -> list[bool]:
@@ -250,6 +281,110 @@ class CounterContract:
         assert store.get_counter("other") is None
 
 
+class ChallengeContract:
+    """Challenges: insert, read back every field, compare-and-set with effects."""
+
+    def test_insert_and_get_round_trips_every_field(self, store: Store) -> None:
+        rec = challenge_record(
+            attempts=2,
+            alternatives_locked=True,
+            code_hash=bytes(range(32)),
+            code_key_id="k1",
+            code_sent_at=T0 + timedelta(seconds=1),
+            destination="+14155550101",
+            code_length=8,
+            sends=3,
+            purpose=Purpose.ENROL_CONTACT,
+            target_kind=ContactKind.PHONE,
+            target_value="+14155550101",
+            actor_id="boss",
+        )
+        store.insert_challenge(rec)
+        assert store.get_challenge("c1") == rec
+        assert store.get_challenge("nope") is None
+
+    def test_update_is_compare_and_set(self, store: Store) -> None:
+        rec = challenge_record()
+        store.insert_challenge(rec)
+        moved = replace(rec, attempts=1)
+        assert store.update_challenge(moved)
+        got = store.get_challenge("c1")
+        assert got is not None and got.attempts == 1 and got.version == 1
+        assert not store.update_challenge(replace(rec, attempts=5))  # stale version 0
+        assert store.update_challenge(replace(got, state=State.SUCCEEDED))
+        final = store.get_challenge("c1")
+        assert final is not None and final.state is State.SUCCEEDED and final.version == 2
+        assert not store.update_challenge(replace(challenge_record("ghost")))
+
+    def test_update_applies_contact_and_codes_atomically(self, store: Store) -> None:
+        rec = challenge_record()
+        store.insert_challenge(rec)
+        store.replace_backup_codes("alice", backup_codes(n=2))
+        contact = ContactRecord(
+            user_id="alice",
+            kind=ContactKind.PHONE,
+            value="+14155550101",
+            created_at=T0,
+            verified_at=T0,
+        )
+        fresh = [replace(c, lookup=f"N{i}") for i, c in enumerate(backup_codes(n=10))]
+        stale = replace(rec, version=7)
+        assert not store.update_challenge(stale, contact=contact, backup_codes=fresh)
+        assert store.get_contacts("alice") == []
+        assert store.count_backup_codes("alice") == 2
+        assert store.update_challenge(
+            replace(rec, state=State.SUCCEEDED), contact=contact, backup_codes=fresh
+        )
+        assert store.get_contacts("alice") == [contact]
+        assert store.count_backup_codes("alice") == 10
+
+    def test_duplicate_insert_is_refused(self, store: Store) -> None:
+        store.insert_challenge(challenge_record())
+        with pytest.raises(StorageError):
+            store.insert_challenge(challenge_record(user_id="bob"))
+        got = store.get_challenge("c1")
+        assert got is not None and got.user_id == "alice"
+
+
+class ContactContract:
+    """Contacts: one phone and one email per user, replaced by kind."""
+
+    def test_put_get_replace_delete(self, store: Store) -> None:
+        phone = ContactRecord(
+            user_id="alice", kind=ContactKind.PHONE, value="+14155550101", created_at=T0
+        )
+        email = ContactRecord(
+            user_id="alice",
+            kind=ContactKind.EMAIL,
+            value="a@example.org",
+            created_at=T0,
+            verified_at=T0,
+        )
+        store.put_contact(phone)
+        store.put_contact(email)
+        assert sorted(store.get_contacts("alice"), key=lambda c: c.kind.value) == [email, phone]
+        newer = replace(phone, value="+12015550123", verified_at=T0 + timedelta(minutes=1))
+        store.put_contact(newer)
+        assert newer in store.get_contacts("alice")
+        assert phone not in store.get_contacts("alice")
+        assert store.get_contacts("bob") == []
+        assert store.delete_contact("alice", ContactKind.PHONE)
+        assert not store.delete_contact("alice", ContactKind.PHONE)
+        assert store.get_contacts("alice") == [email]
+
+
+class QuestionContract:
+    def test_put_get_replace(self, store: Store) -> None:
+        assert store.get_question("alice") is None
+        q = QuestionRecord(user_id="alice", question="Pet?", answer_hash="$h$1", created_at=T0)
+        store.put_question(q)
+        assert store.get_question("alice") == q
+        q2 = replace(q, question="City?", answer_hash="$h$2")
+        store.put_question(q2)
+        assert store.get_question("alice") == q2
+        assert store.get_question("bob") is None
+
+
 class ConcurrencyContract:
     """Atomic operations hammered from threads: exactly one winner each."""
 
@@ -272,6 +407,12 @@ class ConcurrencyContract:
         )
         assert wins.count(True) == 1
 
+    def test_one_thread_wins_a_challenge(self, store: Store) -> None:
+        rec = challenge_record()
+        store.insert_challenge(rec)
+        wins = race(THREADS, lambda: store.update_challenge(replace(rec, state=State.SUCCEEDED)))
+        assert wins.count(True) == 1
+
     def test_counter_increments_are_never_lost(self, store: Store) -> None:
         def increment() -> bool:
             while True:
@@ -285,7 +426,15 @@ class ConcurrencyContract:
         assert got is not None and got.count == THREADS
 
 
-class StoreContract(TotpContract, BackupCodeContract, CounterContract, ConcurrencyContract):
+class StoreContract(
+    TotpContract,
+    BackupCodeContract,
+    CounterContract,
+    ChallengeContract,
+    ContactContract,
+    QuestionContract,
+    ConcurrencyContract,
+):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""
 
     @pytest.fixture

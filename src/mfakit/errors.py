@@ -5,12 +5,12 @@ with a reason, never exceptions. Exceptions mean misuse, a refusal the caller mu
 handle, or a failure outside mfakit::
 
     MfaError                      root: catch this to catch everything mfakit raises
-    ├── InvalidInput              malformed argument (also a ValueError)
+    ├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
     ├── NotPermitted              the actor may not do this
     │   └── ReauthenticationRequired   needs a fresh password re-entry (S20)
     ├── NotFound                  no such setup, factor or challenge (also a LookupError)
     ├── ConflictingState          the object is not in a state that allows this
-    ├── ConfigurationError        bad keys, policy or wiring given to mfakit
+    ├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
     ├── DeliveryError             an SMS, call or email could not be sent; resend later
     └── StorageError              the storage adapter failed; nothing was applied
 
@@ -71,8 +71,9 @@ class ConflictingState(MfaError):
 
 
 class ConfigurationError(MfaError):
-    """mfakit was given unusable configuration: a short secret key, an
-    inconsistent policy, a missing port."""
+    """mfakit was given unusable configuration: a short secret key, a store or
+    sender lacking methods, a keyring without the key that sealed a secret.
+    (A bad :class:`~mfakit.Policy` field raises :class:`InvalidInput` naming it.)"""
 
 
 class DeliveryError(MfaError):

@@ -294,3 +294,53 @@ def test_secrets_never_show_in_reprs(mfa: MFA, clock: FakeClock) -> None:
     assert setup.secret not in text and "otpauth" not in text
     for code in confirmed.backup_codes:
         assert code not in text and code.replace("-", "") not in text
+
+
+def test_removing_the_last_factor_drops_the_backup_codes(mfa: MFA, clock: FakeClock, enrol) -> None:
+    first = enrol(label="Phone")
+    second = enrol(label="Tablet")
+    mfa.remove_authenticator(fresh(clock), "alice", first.factor_id)
+    assert mfa.backup_codes_left("alice") == 10  # a factor is left: the codes stay
+    mfa.remove_authenticator(fresh(clock), "alice", second.factor_id)
+    assert mfa.backup_codes_left("alice") == 0
+    assert not mfa.verify_backup_code("alice", first.backup_codes[0]).ok
+    again = enrol(label="New phone")
+    assert len(again.backup_codes) == 10  # a first factor again: a fresh set
+
+
+def test_policy_change_stops_methods_at_verification(
+    store: MemoryStore, clock: FakeClock, enrol
+) -> None:
+    user = enrol()
+    strict = MFA(
+        store=store,
+        secret_key=SECRET,
+        issuer="X",
+        clock=clock,
+        policy=mfakit.Policy(allowed_methods={mfakit.Method.SMS}),
+    )
+    with pytest.raises(mfakit.NotPermitted):
+        strict.verify_totp("alice", user.code_at())
+    with pytest.raises(mfakit.NotPermitted):
+        strict.verify_backup_code("alice", user.backup_codes[0])
+
+
+def test_one_unreadable_authenticator_does_not_block_the_others(
+    store: MemoryStore, clock: FakeClock, enrol
+) -> None:
+    old = enrol(label="Old")
+    new_secret = "a-brand-new-secret-key-after-rotation-000"
+    rotated = MFA(
+        store=store, secret_key=[new_secret, SECRET], issuer="X", clock=clock, hasher=fast_hasher()
+    )
+    setup = rotated.begin_totp_setup(fresh(clock), "alice", account_name="a", label="New")
+    assert setup.period == 30 and setup.digits == 6 and setup.algorithm == "SHA1"
+    assert rotated.confirm_totp_setup(
+        fresh(clock), setup.id, authenticator_code(setup.uri, clock.now())
+    ).ok
+    clock.advance(seconds=30)
+    only_new = MFA(store=store, secret_key=new_secret, issuer="X", clock=clock)
+    assert only_new.verify_totp("alice", authenticator_code(setup.uri, clock.now())).ok
+    clock.advance(seconds=30)
+    with pytest.raises(mfakit.ConfigurationError):  # the old one's code: nothing else matches
+        only_new.verify_totp("alice", old.code_at())

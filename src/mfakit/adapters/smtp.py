@@ -131,10 +131,11 @@ class SmtpEmailSender:
         if local_hostname is not None and (
             not isinstance(local_hostname, str)
             or not local_hostname
+            or not local_hostname.isascii()
             or _has_control(local_hostname)
             or " " in local_hostname
         ):
-            raise ConfigurationError("local_hostname must be a non-empty name without spaces")
+            raise ConfigurationError("local_hostname must be a non-empty ASCII name without spaces")
         self._host = host.strip()
         self._port = port
         self._security: Security = security
@@ -142,6 +143,9 @@ class SmtpEmailSender:
         self._username = username
         self._password = password
         self._timeout = float(timeout)
+        # Built once (it reads the system's CA certificates); safe to share between threads.
+        if ssl_context is None and security != "none":
+            ssl_context = ssl.create_default_context()
         self._ssl_context = ssl_context
         self._reply_to = reply_to
         self._local_hostname = local_hostname
@@ -200,7 +204,8 @@ class SmtpEmailSender:
         # The sender's domain, not this machine's name: no DNS look-up per message.
         message["Message-ID"] = make_msgid(domain=self._from_addr.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
-        message.set_content(text, charset="utf-8")
+        # Quoted-printable keeps the message 7-bit: no server has to support 8BITMIME.
+        message.set_content(text, charset="utf-8", cte="quoted-printable")
         return recipient, message
 
     def _connect(self) -> smtplib.SMTP:
@@ -223,9 +228,8 @@ class SmtpEmailSender:
             raise _failure(exc) from exc
 
     def _tls_context(self) -> ssl.SSLContext:
-        if self._ssl_context is not None:
-            return self._ssl_context
-        return ssl.create_default_context()
+        assert self._ssl_context is not None  # set for every mode but "none"
+        return self._ssl_context
 
     def _secure_and_log_in(self, client: smtplib.SMTP) -> None:
         client.ehlo()

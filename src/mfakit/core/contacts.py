@@ -3,7 +3,8 @@
 Phone numbers are normalised to E.164 (``+14155550101``). With the optional
 ``phonenumbers`` package (``pip install mfakit[phone]``) a number must be a
 *valid* number for its country; without it a strict built-in check applies: a
-leading ``+``, a country code not starting with 0, and 8 to 15 digits in all.
+leading ``+``, a country code not starting with 0, 8 to 15 digits in all, and
+exactly ten after ``+1`` (the North American plan).
 Spaces, dots, dashes and parentheses are accepted as separators.
 
 Email addresses are checked for shape (one ``@``, a dotted domain of LDH labels,
@@ -62,6 +63,9 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
         raise InvalidInput(
             field, "must be an international number: +, country code, 8 to 15 digits"
         )
+    if compact.startswith("+1") and len(compact) != 12:
+        # North American numbers are always +1 and ten digits.
+        raise InvalidInput(field, "must have ten digits after +1")
     lib = _phone_library()
     if lib:
         try:
@@ -84,7 +88,7 @@ def normalize_email(value: object, *, field: str = "email") -> str:
     local, sep, domain = text.rpartition("@")
     if not sep or not local or not domain:
         raise InvalidInput(field, "must look like name@example.org")
-    if not _LOCAL.fullmatch(local) or local.startswith(".") or ".." in local:
+    if not _LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         raise InvalidInput(field, "has an invalid name before the @")
     try:
         ascii_domain = domain.encode("idna").decode("ascii").lower()
@@ -95,11 +99,14 @@ def normalize_email(value: object, *, field: str = "email") -> str:
         raise InvalidInput(field, "has an invalid domain")
     if labels[-1].isdigit():
         raise InvalidInput(field, "has an invalid domain")
-    return f"{local}@{ascii_domain}"
+    address = f"{local}@{ascii_domain}"
+    if len(address) > 254:
+        raise InvalidInput(field, "must be 1 to 254 characters")
+    return address
 
 
 def mask(kind: ContactKind, value: str) -> str:
-    """A destination shown to users and audit records: ``+1 ••• ••• ••01``,
+    """A destination shown to users and audit records: ``+1•••••01``,
     ``a•••@example.org``."""
     if kind is ContactKind.PHONE:
         return f"{value[:2]}•••••{value[-2:]}"

@@ -45,8 +45,10 @@ class Templates:
                 raise ConfigurationError(f"template {name} must be a str")
             try:
                 template.format(**_SAMPLE)
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ConfigurationError(f"template {name} has a bad placeholder: {exc}") from None
+            except Exception as exc:  # any str.format failure is a broken template
+                raise ConfigurationError(
+                    f"template {name} has a bad placeholder ({type(exc).__name__})"
+                ) from None
         for name in ("sms", "email_body"):
             if "{code}" not in getattr(self, name):
                 raise ConfigurationError(f"template {name} must contain {{code}}")
@@ -61,6 +63,10 @@ class Rendered:
 
     def __repr__(self) -> str:  # the text holds a code
         return f"Rendered(subject={self.subject!r}, text=<{len(self.text)} chars>)"
+
+
+def _key(locale: str) -> str:
+    return locale.lower().replace("_", "-")
 
 
 def check_locale(locale: object) -> str | None:
@@ -88,18 +94,21 @@ class Messages:
         *,
         default_locale: str = "en",
     ) -> None:
-        table = dict(translations or {})
-        table.setdefault(default_locale, Templates())
-        for locale, templates in table.items():
+        table: dict[str, Templates] = {}
+        for locale, templates in (translations or {}).items():
             if not isinstance(locale, str) or not isinstance(templates, Templates):
                 raise ConfigurationError("translations map locale strings to Templates")
-        self._table = {k.lower(): v for k, v in table.items()}
-        self.default_locale = default_locale.lower()
+            table[_key(locale)] = templates
+        if not isinstance(default_locale, str) or not default_locale:
+            raise ConfigurationError("default_locale must be a language tag")
+        self.default_locale = _key(default_locale)
+        table.setdefault(self.default_locale, Templates())
+        self._table = table
 
     def templates(self, locale: str | None) -> Templates:
         locale = check_locale(locale)
         if locale:
-            key = locale.lower().replace("_", "-")
+            key = _key(locale)
             found = self._table.get(key) or self._table.get(key.split("-")[0])
             if found is not None:
                 return found

@@ -16,12 +16,15 @@ from .contacts import ContactKind
 from .methods import Method
 
 __all__ = [
+    "AuditRecord",
     "BackupCodeRecord",
     "ChallengeRecord",
     "ContactRecord",
     "Counter",
+    "DeviceRecord",
     "QuestionRecord",
     "TotpRecord",
+    "UserState",
 ]
 
 
@@ -151,3 +154,51 @@ class ChallengeRecord:
 
     def with_(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceRecord:
+    """A trusted device (L2, S31): listed, labelled, revocable."""
+
+    id: str
+    user_id: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    security_version: int
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserState:
+    """Per-user 2FA state that is not a factor.
+
+    ``security_version`` grows with every password, factor or contact change
+    and with disabling 2FA; trusted-device tokens carry it and go stale when it
+    moves (S30). ``preferred_method`` is the user's choice for sign-in.
+    """
+
+    user_id: str
+    security_version: int = 0
+    preferred_method: Method | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """One security-relevant event (L8). Never a code, secret, answer or full
+    token: destinations are masked, device ids shortened."""
+
+    id: str
+    at: datetime
+    action: str
+    subject_id: str
+    actor_id: str | None = None
+    method: str | None = None
+    outcome: str = "success"
+    reason: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    tenant: str | None = None
+    details: tuple[tuple[str, str], ...] = ()

@@ -111,6 +111,9 @@ class TotpSetup:
     secret: str = field(repr=False)
     uri: str = field(repr=False)
     expires_at: datetime
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
     warnings: tuple[str, ...] = ()
 
     @property

@@ -12,10 +12,10 @@ from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetu
 from ..core.validation import check_id, check_label
 from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
-from .backup_codes import new_backup_codes
+from .backup_codes import codes_for_first_factor
 from .context import Context
 from .effects import UseCase, call
-from .factors import TOTP_PURPOSE, consume_totp, totp_aad, totp_key
+from .factors import TOTP_PURPOSE, consume_totp, has_second_factor, totp_aad, totp_key
 from .limits import reserve_attempt, reset_failures
 
 __all__ = [
@@ -112,6 +112,9 @@ def begin_totp_setup(
         secret=encoded,
         uri=uri,
         expires_at=now + policy.setup_ttl,
+        algorithm=policy.totp_algorithm,
+        digits=policy.totp_digits,
+        period=policy.totp_period,
         warnings=otpauth.compatibility_warnings(
             policy.totp_algorithm, policy.totp_digits, policy.totp_period
         ),
@@ -164,10 +167,7 @@ def confirm_totp_setup(
             yield from call("store", Store.delete_totp, user_id, setup_id)
             return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         return TotpConfirmation(ok=False, reason=Reason.INVALID_CODE, attempts_left=left)
-    codes = None
-    records = None
-    if (yield from call("store", Store.count_backup_codes, user_id)) == 0:
-        codes, records = yield from new_backup_codes(ctx, user_id, now)
+    codes, records = yield from codes_for_first_factor(ctx, user_id, now)
     confirmed = yield from call(
         "store",
         Store.confirm_totp,
@@ -192,6 +192,8 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     """
     check_id("user_id", user_id)
     normalized = totp_code(code)
+    if Method.TOTP not in ctx.policy.allowed_methods:
+        raise NotPermitted("authenticator apps are not allowed by the policy")
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
@@ -240,3 +242,6 @@ def remove_authenticator(ctx: Context, actor: Actor, user_id: str, factor_id: st
     actor.require_fresh(ctx.clock.now(), ctx.policy.reauth_max_age)
     if not (yield from call("store", Store.delete_totp, user_id, factor_id)):
         raise NotFound("no such authenticator app for this user")
+    if not (yield from has_second_factor(user_id)):
+        # Backup codes back up a factor; with none left they must not outlive it.
+        yield from call("store", Store.replace_backup_codes, user_id, [])

@@ -10,7 +10,7 @@ from ..core.methods import Method
 from ..core.records import BackupCodeRecord
 from ..core.results import BackupCodes, Reason, VerifyResult
 from ..core.validation import check_id
-from ..errors import ConflictingState
+from ..errors import ConflictingState, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
@@ -20,6 +20,7 @@ from .limits import reserve_attempt, reset_failures
 
 __all__ = [
     "backup_codes_left",
+    "codes_for_first_factor",
     "new_backup_codes",
     "regenerate_backup_codes",
     "verify_backup_code",
@@ -43,10 +44,25 @@ def new_backup_codes(
     return BackupCodes(tuple(bc.format_code(g.code) for g in generated)), records
 
 
+def codes_for_first_factor(
+    ctx: Context, user_id: str, now: datetime
+) -> UseCase[tuple[BackupCodes | None, list[BackupCodeRecord] | None]]:
+    """A fresh set when the factor being added is the user's first (L3, F5),
+    to be stored in the same atomic step as the factor; else ``(None, None)``."""
+    if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
+        return None, None
+    if (yield from has_second_factor(user_id)):
+        return None, None
+    shown, records = yield from new_backup_codes(ctx, user_id, now)
+    return shown, records
+
+
 def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
     """Accept an unused backup code once; costs one slow hash whatever happens."""
     check_id("user_id", user_id)
     canonical = bc.parse_code(code)
+    if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
+        raise NotPermitted("backup codes are not allowed by the policy")
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
@@ -73,6 +89,8 @@ def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase
     Actor.check(actor).require_self(user_id, "generate backup codes")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
+    if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
+        raise NotPermitted("backup codes are not allowed by the policy")
     if not (yield from has_second_factor(user_id)):
         raise ConflictingState("set up a second factor before generating backup codes")
     shown, records = yield from new_backup_codes(ctx, user_id, now)

@@ -28,7 +28,7 @@ from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, St
 from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
 from .authenticators import totp_code
-from .backup_codes import new_backup_codes
+from .backup_codes import codes_for_first_factor
 from .context import Context
 from .effects import UseCase, call
 from .factors import (
@@ -37,7 +37,6 @@ from .factors import (
     check_answer,
     consume_backup_code,
     consume_totp,
-    has_second_factor,
     load_factors,
 )
 from .limits import release_attempt, reserve_attempt, reset_failures
@@ -578,9 +577,7 @@ def _succeed(
             verified_at=now,
         )
         # Enrolling the first factor issues backup codes (L3).
-        first = not (yield from has_second_factor(rec.user_id))
-        if first and (yield from call("store", Store.count_backup_codes, rec.user_id)) == 0:
-            codes, records = yield from new_backup_codes(ctx, rec.user_id, now)
+        codes, records = yield from codes_for_first_factor(ctx, rec.user_id, now)
     for _ in range(_RACES):
         stored = yield from _advance(
             ctx, rec, Event.CODE_RIGHT, now, contact=contact, backup_codes=records

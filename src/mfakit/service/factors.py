@@ -16,6 +16,7 @@ from ..core.contacts import ContactKind
 from ..core.keys import Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord
+from ..errors import ConfigurationError
 from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
@@ -124,9 +125,17 @@ def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCas
         # has no authenticator (S24).
         otp.match_totp(_NO_KEY, code, timestamp=timestamp, last_step=None, digits=len(code))
     replay = False
+    unreadable: ConfigurationError | None = None
     for rec in candidates:
+        try:
+            key = totp_key(ctx, rec)
+        except ConfigurationError as exc:
+            # One authenticator sealed under a retired key must not lock the
+            # user out of the others; it is reported if nothing else matched.
+            unreadable = exc
+            continue
         match = otp.match_totp(
-            totp_key(ctx, rec),
+            key,
             code,
             timestamp=timestamp,
             last_step=rec.last_step,
@@ -143,6 +152,8 @@ def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCas
                 return TotpOutcome(rec.id, False)
             replay = True  # another request accepted this step first
         replay = replay or match.replay
+    if unreadable is not None:
+        raise unreadable
     return TotpOutcome(None, replay)
 
 

@@ -518,3 +518,22 @@ def test_unknown_user_and_unknown_challenge(mfa: MFA) -> None:
         mfa.verify("no-such-challenge", "123456")
     with pytest.raises(mfakit.NotFound):
         mfa.resend("no-such-challenge")
+
+
+def test_failed_deliveries_do_not_use_up_the_send_quota(
+    mfa: MFA, outbox: Outbox, clock: FakeClock
+) -> None:
+    enrol_phone(mfa, outbox, clock)
+    clock.advance(minutes=11)
+    cid = mfa.begin_sign_in("alice").challenge.id  # type: ignore[union-attr]
+    clock.advance(seconds=30)
+    for _ in range(6):
+        outbox.fail_next()
+        with pytest.raises(mfakit.DeliveryError):
+            mfa.resend(cid)
+    # Four resends still fit in the window (the first send went out).
+    for _ in range(4):
+        clock.advance(seconds=30)
+        assert mfa.resend(cid).ok
+    clock.advance(seconds=30)
+    assert mfa.resend(cid).reason is Reason.SEND_LIMIT

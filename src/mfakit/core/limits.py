@@ -27,6 +27,7 @@ __all__ = [
     "cleared",
     "count_failure",
     "fresh_counter",
+    "less_one",
     "stored",
     "window_hit",
 ]
@@ -94,6 +95,17 @@ def stored(counter: Counter) -> Counter:
         window_start=counter.window_start,
         updated_at=counter.updated_at,
         version=counter.version + 1,
+    )
+
+
+def less_one(counter: Counter) -> Counter:
+    """``counter`` with one event given back, to be written over its version."""
+    return Counter(
+        key=counter.key,
+        count=max(counter.count - 1, 0),
+        window_start=counter.window_start,
+        updated_at=counter.updated_at,
+        version=counter.version,
     )
 
 

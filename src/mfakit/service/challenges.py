@@ -252,6 +252,17 @@ def _count_send(ctx: Context, destination: str, now: datetime) -> UseCase[timede
     raise StorageError("the send counter is too contended; try again")
 
 
+def _uncount_send(destination: str) -> UseCase[None]:
+    key = f"sends:{destination}"
+    for _ in range(_RACES):
+        counter = yield from call("store", Store.get_counter, key)
+        if counter is None or counter.count == 0:
+            return
+        if (yield from call("store", Store.put_counter, limits.less_one(counter))):
+            return
+    raise StorageError("the send counter is too contended; try again")
+
+
 def _send(
     ctx: Context,
     rec: ChallengeRecord,
@@ -283,6 +294,8 @@ def _send(
     try:
         yield from _deliver(ctx, method, to, code, locale)
     except DeliveryError as exc:
+        # Nothing reached the user: the send does not count against the quota.
+        yield from _uncount_send(to)
         exc.challenge_id = rec.id
         raise
     for _ in range(_RACES):

@@ -76,14 +76,7 @@ def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
             counter = yield from call("store", Store.get_counter, key)
         if counter is None or counter.count == 0:
             return
-        released = Counter(
-            key=key,
-            count=counter.count - 1,
-            window_start=counter.window_start,
-            updated_at=counter.updated_at,
-            version=counter.version,
-        )
-        if (yield from call("store", Store.put_counter, released)):
+        if (yield from call("store", Store.put_counter, limits.less_one(counter))):
             return
         counter = None
     raise StorageError("the failure counter is too contended; try again")

@@ -1,97 +1,62 @@
 """``MFA``: the synchronous facade over mfakit's use cases.
 
-Each method validates its arguments, then runs the use case from
-:mod:`mfakit.service` with :func:`~mfakit.service.effects.run_sync`. It holds
-no business logic of its own, so the async facade offers the same behaviour.
+Each method runs a use case from :mod:`mfakit.service` with
+:func:`~mfakit.service.effects.run_sync`. It holds no business logic of its
+own, so the async facade offers the same behaviour. Every call takes an
+optional ``context`` (:class:`~mfakit.RequestContext`: IP, user agent) recorded
+in the audit trail; calls that start something take an optional ``tenant``
+whose policy applies (L7).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from .core.actor import Actor
+from .core.audit import RequestContext
 from .core.contacts import ContactKind
 from .core.keys import Keyring, SecretKey
 from .core.messages import Messages
 from .core.methods import Method
-from .core.otpauth import MAX_NAME_LENGTH
 from .core.policy import Policy
+from .core.records import AuditRecord
 from .core.results import (
     AnswerResult,
     AuthenticatorInfo,
     BackupCodes,
     Challenge,
+    DeviceInfo,
     SendResult,
     SignInStart,
     TotpConfirmation,
     TotpSetup,
     VerifyResult,
 )
-from .core.validation import check_text
-from .errors import ConfigurationError, InvalidInput
-from .hashers import Argon2Hasher, Hasher
-from .ports.clock import Clock, SystemClock
+from .errors import InvalidInput
+from .hashers import Hasher
+from .ports.audit import AuditSink
+from .ports.clock import Clock
 from .ports.delivery import EmailSender, SmsSender, VoiceSender
+from .ports.policies import PolicyResolver
 from .ports.storage import Store
-from .service import authenticators, backup_codes, challenges, enrolment, limits, sign_in
-from .service.context import Context
+from .service import (
+    authenticators,
+    backup_codes,
+    challenges,
+    devices,
+    enrolment,
+    limits,
+    scope,
+    sign_in,
+)
 from .service.effects import UseCase, run_sync
+from .wiring import build_context, check_ports
 
 __all__ = ["MFA"]
 
 T = TypeVar("T")
-
-_STORE_METHODS = tuple(n for n in vars(Store) if not n.startswith("_"))
-_SENDERS = (
-    ("sms", "send_sms", Method.SMS),
-    ("voice", "send_voice", Method.VOICE),
-    ("email", "send_email", Method.EMAIL),
-)
-
-
-def build_context(
-    *,
-    secret_key: Keyring | SecretKey | Iterable[SecretKey],
-    issuer: str,
-    policy: Policy | None,
-    clock: Clock | None,
-    hasher: Hasher | None,
-    senders: Mapping[str, object],
-    messages: Messages | None,
-) -> Context:
-    """Validate the configuration shared by the sync and async facades."""
-    if ":" in str(issuer):
-        raise ConfigurationError("issuer must not contain ':'")
-    try:
-        issuer = check_text("issuer", issuer, max_length=MAX_NAME_LENGTH)
-    except InvalidInput as exc:
-        raise ConfigurationError(str(exc)) from None
-    if policy is not None and not isinstance(policy, Policy):
-        raise ConfigurationError("policy must be an mfakit.Policy")
-    if clock is not None and not isinstance(clock, Clock):
-        raise ConfigurationError("clock must have a now() method")
-    if hasher is not None and not isinstance(hasher, Hasher):
-        raise ConfigurationError("hasher must implement mfakit.hashers.Hasher")
-    channels = set()
-    for port, method_name, method in _SENDERS:
-        sender = senders.get(port)
-        if sender is None:
-            continue
-        if not callable(getattr(sender, method_name, None)):
-            raise ConfigurationError(f"the {port} sender must have a {method_name}() method")
-        channels.add(method)
-    if messages is not None and not isinstance(messages, Messages):
-        raise ConfigurationError("messages must be an mfakit.Messages")
-    return Context(
-        channels=frozenset(channels),
-        messages=messages if messages is not None else Messages(),
-        policy=policy if policy is not None else Policy(),
-        keyring=Keyring.coerce(secret_key),
-        hasher=hasher if hasher is not None else Argon2Hasher(),
-        clock=clock if clock is not None else SystemClock(),
-        issuer=issuer,
-    )
 
 
 class MFA:
@@ -108,7 +73,11 @@ class MFA:
     first, or a :class:`~mfakit.Keyring`); ``issuer`` is the name users see in
     their authenticator app and in messages. ``sms``, ``voice`` and ``email``
     are senders (:mod:`mfakit.ports.delivery`); a method without a sender is
-    simply not offered. ``messages`` replaces or translates the texts.
+    simply not offered. ``audit`` receives every security event (default: the
+    ``mfakit.audit`` logger; pass a :class:`~mfakit.adapters.MemoryAuditLog` or
+    an SQL store to list them). ``policies`` maps tenants to policies.
+    ``notify=False`` turns the security notices (S21) off. ``messages``
+    replaces or translates the texts.
     """
 
     def __init__(
@@ -121,14 +90,17 @@ class MFA:
         voice: VoiceSender | None = None,
         email: EmailSender | None = None,
         policy: Policy | None = None,
+        policies: PolicyResolver | None = None,
+        audit: AuditSink | None = None,
+        notify: bool = True,
         clock: Clock | None = None,
         hasher: Hasher | None = None,
         messages: Messages | None = None,
     ) -> None:
-        missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
-        if missing:
-            raise ConfigurationError(f"store lacks storage methods: {', '.join(missing)}")
         senders = {"sms": sms, "voice": voice, "email": email}
+        self._ports: dict[str, Any] = check_ports(
+            store=store, senders=senders, audit=audit, policies=policies
+        )
         self._ctx = build_context(
             secret_key=secret_key,
             issuer=issuer,
@@ -137,22 +109,36 @@ class MFA:
             hasher=hasher,
             senders=senders,
             messages=messages,
+            audit=audit,
+            policies=policies,
+            notify=notify,
         )
-        self._ports: dict[str, Any] = {"store": store, **senders}
 
     def __repr__(self) -> str:
         return f"MFA(issuer={self._ctx.issuer!r}, store={self._ports['store']!r})"
 
     @property
     def policy(self) -> Policy:
+        """The default policy (tenants may have their own)."""
         return self._ctx.policy
 
     @property
     def issuer(self) -> str:
         return self._ctx.issuer
 
-    def _run(self, use_case: UseCase[T]) -> T:
-        return run_sync(use_case, self._ports)
+    def _run(
+        self,
+        use_case: Callable[..., UseCase[T]],
+        *args: object,
+        tenant: object = None,
+        context: object = None,
+        **kwargs: object,
+    ) -> T:
+        if tenant is None and context is None:  # the common case: no wrapper generator
+            return run_sync(use_case(self._ctx, *args, **kwargs), self._ports)
+        return run_sync(
+            scope.in_scope(self._ctx, tenant, context, use_case, *args, **kwargs), self._ports
+        )
 
     # --- authenticator apps ---------------------------------------------
     def begin_totp_setup(
@@ -163,62 +149,133 @@ class MFA:
         account_name: str,
         label: str | None = None,
         secret: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
     ) -> TotpSetup:
         """Start adding an authenticator app; confirm it with
         :meth:`confirm_totp_setup`. Needs the user personally, re-authenticated
         within ``policy.reauth_max_age``."""
         return self._run(
-            authenticators.begin_totp_setup(
-                self._ctx,
-                actor,
-                user_id,
-                account_name=account_name,
-                label=label,
-                secret=secret,
-            )
+            authenticators.begin_totp_setup,
+            actor,
+            user_id,
+            account_name=account_name,
+            label=label,
+            secret=secret,
+            tenant=tenant,
+            context=context,
         )
 
-    def confirm_totp_setup(self, actor: Actor, setup_id: str, code: str) -> TotpConfirmation:
-        """Confirm a setup with the first code the app shows."""
-        return self._run(authenticators.confirm_totp_setup(self._ctx, actor, setup_id, code))
+    def confirm_totp_setup(
+        self,
+        actor: Actor,
+        setup_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> TotpConfirmation:
+        """Confirm a setup with the first code the app shows. The user's first
+        factor comes with ten backup codes, returned once."""
+        return self._run(
+            authenticators.confirm_totp_setup,
+            actor,
+            setup_id,
+            code,
+            tenant=tenant,
+            context=context,
+        )
 
-    def verify_totp(self, user_id: str, code: str) -> VerifyResult:
+    def verify_totp(
+        self,
+        user_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
         """Check a code from one of the user's authenticator apps."""
-        return self._run(authenticators.verify_totp(self._ctx, user_id, code))
+        return self._run(authenticators.verify_totp, user_id, code, tenant=tenant, context=context)
 
     def list_authenticators(self, user_id: str) -> tuple[AuthenticatorInfo, ...]:
         """The user's confirmed authenticator apps."""
-        return self._run(authenticators.list_authenticators(self._ctx, user_id))
+        return self._run(authenticators.list_authenticators, user_id)
 
     def rename_authenticator(
-        self, actor: Actor, user_id: str, factor_id: str, label: str
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        label: str,
+        *,
+        context: RequestContext | None = None,
     ) -> AuthenticatorInfo:
         """Rename one of the user's authenticator apps."""
         return self._run(
-            authenticators.rename_authenticator(self._ctx, actor, user_id, factor_id, label)
+            authenticators.rename_authenticator,
+            actor,
+            user_id,
+            factor_id,
+            label,
+            context=context,
         )
 
-    def remove_authenticator(self, actor: Actor, user_id: str, factor_id: str) -> None:
+    def remove_authenticator(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
         """Remove one of the user's authenticator apps (needs re-authentication)."""
-        return self._run(authenticators.remove_authenticator(self._ctx, actor, user_id, factor_id))
+        return self._run(
+            authenticators.remove_authenticator,
+            actor,
+            user_id,
+            factor_id,
+            tenant=tenant,
+            context=context,
+        )
 
     # --- backup codes -----------------------------------------------------
-    def verify_backup_code(self, user_id: str, code: str) -> VerifyResult:
+    def verify_backup_code(
+        self,
+        user_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
         """Accept one of the user's unused backup codes, once."""
-        return self._run(backup_codes.verify_backup_code(self._ctx, user_id, code))
+        return self._run(
+            backup_codes.verify_backup_code, user_id, code, tenant=tenant, context=context
+        )
 
-    def regenerate_backup_codes(self, actor: Actor, user_id: str) -> BackupCodes:
+    def regenerate_backup_codes(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> BackupCodes:
         """Issue a fresh set of backup codes; the old set stops working."""
-        return self._run(backup_codes.regenerate_backup_codes(self._ctx, actor, user_id))
+        return self._run(
+            backup_codes.regenerate_backup_codes, actor, user_id, tenant=tenant, context=context
+        )
 
     def backup_codes_left(self, user_id: str) -> int:
         """How many unused backup codes the user has."""
-        return self._run(backup_codes.backup_codes_left(self._ctx, user_id))
+        return self._run(backup_codes.backup_codes_left, user_id)
 
     # --- limits -------------------------------------------------------------
-    def unlock_second_step(self, actor: Actor, user_id: str) -> None:
+    def unlock_second_step(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> None:
         """Lift a user's failure back-off or lock-out (an admin, re-authenticated)."""
-        return self._run(limits.unlock_second_step(self._ctx, actor, user_id))
+        return self._run(limits.unlock_second_step, actor, user_id, context=context)
 
     # --- sign-in second step (L1) ---------------------------------------------
     def begin_sign_in(
@@ -228,58 +285,103 @@ class MFA:
         role: str | None = None,
         trust_token: str | None = None,
         locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
     ) -> SignInStart:
-        """After the password check: satisfied, enrollment required, or a
-        challenge (whose code is sent at once for SMS, voice and email)."""
+        """After the password check: satisfied (no 2FA, or a trusted device),
+        enrollment required, or a challenge (whose code is sent at once for
+        SMS, voice and email)."""
         return self._run(
-            sign_in.begin_sign_in(
-                self._ctx, user_id, role=role, trust_token=trust_token, locale=locale
-            )
+            sign_in.begin_sign_in,
+            user_id,
+            role=role,
+            trust_token=trust_token,
+            locale=locale,
+            tenant=tenant,
+            context=context,
         )
 
-    def verify(self, challenge_id: str, code: str) -> VerifyResult:
-        """Check a code (or a backup code) against a challenge."""
-        return self._run(challenges.verify(self._ctx, challenge_id, code))
+    def verify(
+        self,
+        challenge_id: str,
+        code: str,
+        *,
+        trust_device: bool = False,
+        device_label: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
+        """Check a code (or a backup code) against a challenge. With
+        ``trust_device`` a successful sign-in returns ``trust_token`` and
+        ``trust_max_age`` for a cookie."""
+        return self._run(
+            challenges.verify,
+            challenge_id,
+            code,
+            trust_device=trust_device,
+            device_label=device_label,
+            context=context,
+        )
 
     def send(
-        self, challenge_id: str, method: Method | str | None = None, *, locale: str | None = None
+        self,
+        challenge_id: str,
+        method: Method | str | None = None,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code for the current method (a resend, after the cooldown),
         or switch to ``method`` and send one."""
         return self._run(
-            challenges.send_code(
-                self._ctx,
-                challenge_id,
-                method=None if method is None else _method(method),
-                locale=locale,
-            )
+            challenges.send_code,
+            challenge_id,
+            method=None if method is None else _method(method),
+            locale=locale,
+            context=context,
         )
 
-    def resend(self, challenge_id: str, *, locale: str | None = None) -> SendResult:
+    def resend(
+        self,
+        challenge_id: str,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
         """Send a new code for the current method; the old one stops working."""
-        return self.send(challenge_id, locale=locale)
+        return self.send(challenge_id, locale=locale, context=context)
 
     def switch_method(
-        self, challenge_id: str, method: Method | str, *, locale: str | None = None
+        self,
+        challenge_id: str,
+        method: Method | str,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
     ) -> SendResult:
         """Use another of the challenge's methods (SMS, voice, email send at once)."""
-        return self._run(challenges.switch_method(self._ctx, challenge_id, method, locale=locale))
+        return self._run(
+            challenges.switch_method, challenge_id, method, locale=locale, context=context
+        )
 
-    def try_another_way(self, challenge_id: str) -> Challenge:
+    def try_another_way(
+        self, challenge_id: str, *, context: RequestContext | None = None
+    ) -> Challenge:
         """Ask for the other methods; may require the security question first."""
-        return self._run(challenges.try_another_way(self._ctx, challenge_id))
+        return self._run(challenges.try_another_way, challenge_id, context=context)
 
-    def answer_security_question(self, challenge_id: str, answer: str) -> AnswerResult:
+    def answer_security_question(
+        self, challenge_id: str, answer: str, *, context: RequestContext | None = None
+    ) -> AnswerResult:
         """Answer the security question to unlock the other methods."""
-        return self._run(challenges.answer_question(self._ctx, challenge_id, answer))
+        return self._run(challenges.answer_question, challenge_id, answer, context=context)
 
-    def cancel(self, challenge_id: str) -> Challenge:
+    def cancel(self, challenge_id: str, *, context: RequestContext | None = None) -> Challenge:
         """Abandon a challenge."""
-        return self._run(challenges.cancel(self._ctx, challenge_id))
+        return self._run(challenges.cancel, challenge_id, context=context)
 
     def get_challenge(self, challenge_id: str) -> Challenge:
         """A challenge as it stands (for re-rendering a page)."""
-        return self._run(challenges.get_challenge(self._ctx, challenge_id))
+        return self._run(challenges.get_challenge, challenge_id)
 
     # --- enrolling phones, emails and the security question (L3, F6) ----------
     def begin_phone_enrolment(
@@ -290,6 +392,8 @@ class MFA:
         *,
         method: Method | str = Method.SMS,
         locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code to a new phone number by SMS or voice to prove it is the
         user's; :meth:`verify` with that code marks the number verified."""
@@ -297,31 +401,38 @@ class MFA:
         if via not in (Method.SMS, Method.VOICE):
             raise InvalidInput("method", "a phone is proven by sms or voice")
         return self._run(
-            enrolment.begin_contact_enrolment(
-                self._ctx,
-                actor,
-                user_id,
-                kind=ContactKind.PHONE,
-                value=phone,
-                method=via,
-                locale=locale,
-            )
+            enrolment.begin_contact_enrolment,
+            actor,
+            user_id,
+            kind=ContactKind.PHONE,
+            value=phone,
+            method=via,
+            locale=locale,
+            tenant=tenant,
+            context=context,
         )
 
     def begin_email_enrolment(
-        self, actor: Actor, user_id: str, email: str, *, locale: str | None = None
+        self,
+        actor: Actor,
+        user_id: str,
+        email: str,
+        *,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code to a new email address to prove it is the user's."""
         return self._run(
-            enrolment.begin_contact_enrolment(
-                self._ctx,
-                actor,
-                user_id,
-                kind=ContactKind.EMAIL,
-                value=email,
-                method=Method.EMAIL,
-                locale=locale,
-            )
+            enrolment.begin_contact_enrolment,
+            actor,
+            user_id,
+            kind=ContactKind.EMAIL,
+            value=email,
+            method=Method.EMAIL,
+            locale=locale,
+            tenant=tenant,
+            context=context,
         )
 
     @property
@@ -329,11 +440,55 @@ class MFA:
         """The questions users may choose from (``Policy.security_questions``)."""
         return self._ctx.policy.security_questions
 
-    def set_security_question(self, actor: Actor, user_id: str, question: str, answer: str) -> None:
+    def set_security_question(
+        self,
+        actor: Actor,
+        user_id: str,
+        question: str,
+        answer: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
         """Set the user's security question and answer (stored hashed)."""
         return self._run(
-            enrolment.set_security_question(self._ctx, actor, user_id, question, answer)
+            enrolment.set_security_question,
+            actor,
+            user_id,
+            question,
+            answer,
+            tenant=tenant,
+            context=context,
         )
+
+    # --- trusted devices (L2) ---------------------------------------------------
+    def list_devices(self, user_id: str, *, tenant: str | None = None) -> tuple[DeviceInfo, ...]:
+        """The user's trusted devices, newest first."""
+        return self._run(devices.list_devices, user_id, tenant=tenant)
+
+    def revoke_device(
+        self,
+        actor: Actor,
+        user_id: str,
+        device_id: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Stop trusting one device; its token fails from the next call on."""
+        return self._run(devices.revoke_device, actor, user_id, device_id, context=context)
+
+    def revoke_all_devices(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> int:
+        """Stop trusting every device of the user; returns how many."""
+        return self._run(devices.revoke_all_devices, actor, user_id, context=context)
+
+    # --- audit (L8) ---------------------------------------------------------------
+    def list_events(
+        self, user_id: str, *, limit: int = 50, before: datetime | None = None
+    ) -> list[AuditRecord]:
+        """The user's recent security events, newest first; page with ``before``."""
+        return self._run(scope.list_events, user_id, limit=limit, before=before)
 
 
 def _method(value: object) -> Method:

@@ -59,7 +59,14 @@ class LoggingAuditSink:
     def __repr__(self) -> str:
         return f"LoggingAuditSink(logger={self._logger.name!r})"
 
+    def enabled(self) -> bool:
+        """Whether the logger would emit records now (mfakit skips building
+        events nobody listens to, as :mod:`logging` itself does)."""
+        return self._logger.isEnabledFor(self._level)
+
     def record(self, event: AuditRecord) -> None:
+        if not self._logger.isEnabledFor(self._level):
+            return
         extra = {
             "mfa_id": event.id,
             "mfa_at": event.at.isoformat(),

@@ -19,8 +19,8 @@ __all__ = ["Action", "Outcome", "RequestContext", "build_record"]
 
 
 class Action(str, enum.Enum):
-    SIGN_IN_PASSED = "sign_in.passed"
-    SIGN_IN_FAILED = "sign_in.failed"
+    SECOND_STEP_PASSED = "second_step.passed"
+    SECOND_STEP_FAILED = "second_step.failed"
     SIGN_IN_TRUSTED = "sign_in.trusted_device"
     TRUST_REJECTED = "sign_in.trust_rejected"
     ENROLLMENT_REQUIRED = "sign_in.enrollment_required"
@@ -46,6 +46,7 @@ class Action(str, enum.Enum):
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 (an event name, not a password)
     TWO_FACTOR_DISABLED = "two_factor.disabled"
     PREFERRED_METHOD_SET = "preferred_method.set"
+    NOTICE_FAILED = "notice.failed"
 
     def __str__(self) -> str:
         return self.value

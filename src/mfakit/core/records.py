@@ -74,12 +74,15 @@ class BackupCodeRecord:
     used_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Counter:
     """A named counter for limits (failures per account, sends per destination).
 
     Updated only by compare-and-set on ``version`` (0 means "not stored yet"),
     so concurrent attempts on any adapter are each counted exactly once.
+    Treat it as immutable (build a new one to change it); it is not frozen only
+    because it is built several times on every verification's hot path, where
+    a frozen dataclass costs three times as much to create.
     """
 
     key: str
@@ -150,6 +153,8 @@ class ChallengeRecord:
     target_kind: ContactKind | None = None
     target_value: str | None = field(default=None, repr=False)
     actor_id: str | None = None
+    tenant: str | None = None
+    """The tenant whose policy governs the challenge (L7)."""
     version: int = 0
 
     def with_(self, **changes: object) -> Self:

@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticatorInfo",
     "BackupCodes",
     "Challenge",
+    "DeviceInfo",
     "Reason",
     "SendResult",
     "SignInStart",
@@ -79,6 +80,11 @@ class VerifyResult:
     attempts_left: int | None = None
     backup_codes: BackupCodes | None = None
     """First backup codes, when a possession proof enrolled the user's first factor."""
+    trust_token: str | None = field(default=None, repr=False)
+    """With ``trust_device=True``: the value for a cookie that skips the second
+    step on this device for ``trust_max_age`` seconds."""
+    trust_max_age: int | None = None
+    device_id: str | None = None
 
     def __bool__(self) -> bool:
         return self.ok
@@ -186,7 +192,7 @@ class TotpConfirmation:
 class SignInStatus(str, enum.Enum):
     SATISFIED = "satisfied"
     """No second step needed: 2FA is not required and not enrolled, or the
-    device is trusted."""
+    device is trusted (``SignInStart.trusted_device``)."""
     ENROLLMENT_REQUIRED = "enrollment_required"
     """The policy requires 2FA for the user's role and they have no factor yet."""
     CHALLENGE = "challenge"
@@ -272,6 +278,8 @@ class SignInStart:
     delivery: SendResult | None = None
     delivery_failed: bool = False
     stronger_factor_required: bool = False
+    trusted_device: bool = False
+    """Satisfied by a valid trusted-device token."""
 
     @property
     def satisfied(self) -> bool:
@@ -280,3 +288,16 @@ class SignInStart:
     @property
     def enrollment_required(self) -> bool:
         return self.status is SignInStatus.ENROLLMENT_REQUIRED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceInfo:
+    """A trusted device as listed to its user. ``active`` is false once it was
+    revoked, expired, or outdated by a security change."""
+
+    id: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime
+    active: bool

@@ -12,7 +12,11 @@ __all__ = ["AuditLog", "AuditSink"]
 
 @runtime_checkable
 class AuditSink(Protocol):
-    """Receives every security-relevant event."""
+    """Receives every security-relevant event.
+
+    A sink may also have an ``enabled() -> bool`` method, asked before each
+    event is built; returning False (like a logger below its level) skips it.
+    """
 
     def record(self, event: AuditRecord) -> None: ...
 

@@ -18,16 +18,19 @@ from datetime import datetime
 from typing import Protocol
 
 from ..core.contacts import ContactKind
+from ..core.methods import Method
 from ..core.records import (
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
+    DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserState,
 )
 
-__all__ = ["Store"]
+__all__ = ["DeviceStore", "Store"]
 
 
 class Store(Protocol):
@@ -146,4 +149,47 @@ class Store(Protocol):
 
     def put_question(self, record: QuestionRecord) -> None:
         """Set or replace the user's security question."""
+        ...
+
+
+class DeviceStore(Protocol):
+    """Trusted devices and per-user security state (L2, S30, S31)."""
+
+    # --- trusted devices --------------------------------------------------
+    def insert_device(self, record: DeviceRecord) -> None:
+        """Store a newly trusted device."""
+        ...
+
+    def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
+        """One of the user's devices, revoked ones included."""
+        ...
+
+    def list_devices(self, user_id: str) -> list[DeviceRecord]:
+        """The user's devices, newest first, revoked ones included."""
+        ...
+
+    def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
+        """Record a use of an unrevoked device; False if there is none."""
+        ...
+
+    def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
+        """Revoke one device if it is not already; False otherwise."""
+        ...
+
+    def revoke_devices(self, user_id: str, *, now: datetime) -> int:
+        """Revoke every unrevoked device of the user; returns how many."""
+        ...
+
+    # --- per-user state ---------------------------------------------------
+    def get_user_state(self, user_id: str) -> UserState | None:
+        """The user's security version and preferences, if ever stored."""
+        ...
+
+    def bump_security_version(self, user_id: str, *, now: datetime) -> int:
+        """Atomically add one to the user's security version (creating the
+        state at 1) and return the new value."""
+        ...
+
+    def set_preferred_method(self, user_id: str, method: Method | None, *, now: datetime) -> None:
+        """Store the user's preferred sign-in method (None: no preference)."""
         ...

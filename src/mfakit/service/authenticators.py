@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ..core import limits, otp, otpauth
 from ..core.actor import Actor, ActorKind
+from ..core.audit import Action, Outcome
 from ..core.methods import Method
 from ..core.records import TotpRecord
 from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
@@ -14,9 +15,11 @@ from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
 from .backup_codes import codes_for_first_factor
 from .context import Context
+from .devices import security_changed
 from .effects import UseCase, call
 from .factors import TOTP_PURPOSE, consume_totp, has_second_factor, totp_aad, totp_key
-from .limits import reserve_attempt, reset_failures
+from .limits import refused, reserve_attempt, reset_failures
+from .scope import audit, notify
 
 __all__ = [
     "begin_totp_setup",
@@ -179,6 +182,19 @@ def confirm_totp_setup(
     )
     if not confirmed:
         raise NotFound("no pending authenticator setup with this id (it may have expired)")
+    yield from audit(
+        ctx,
+        Action.FACTOR_ADDED,
+        user_id,
+        actor_id=actor.id,
+        method=Method.TOTP,
+        details={"factor": setup_id[:8], "label": rec.label},
+        at=now,
+    )
+    if codes is not None:
+        yield from audit(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)
+    yield from security_changed(ctx, user_id, now)
+    yield from notify(ctx, user_id, "factor_added", detail=f"authenticator app “{rec.label}”")
     stored = rec.with_(confirmed_at=now, expires_at=None, last_step=match.step, last_used_at=now)
     return TotpConfirmation(ok=True, authenticator=_info(stored), backup_codes=codes)
 
@@ -197,13 +213,24 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
-        return decision.refusal()
+        return (yield from refused(ctx, user_id, decision, Method.TOTP, now))
     outcome = yield from consume_totp(ctx, user_id, normalized, now)
     if outcome.factor_id is None:
-        return VerifyResult(
-            ok=False, reason=Reason.REPLAYED if outcome.replay else Reason.INVALID_CODE
+        reason = Reason.REPLAYED if outcome.replay else Reason.INVALID_CODE
+        action = Action.CODE_REPLAYED if outcome.replay else Action.SECOND_STEP_FAILED
+        yield from audit(
+            ctx, action, user_id, outcome=Outcome.FAILURE, method=Method.TOTP, reason=reason, at=now
         )
+        return VerifyResult(ok=False, reason=reason)
     yield from reset_failures(user_id, now, reserved)
+    yield from audit(
+        ctx,
+        Action.SECOND_STEP_PASSED,
+        user_id,
+        method=Method.TOTP,
+        details={"factor": outcome.factor_id[:8]},
+        at=now,
+    )
     return VerifyResult(ok=True, method=Method.TOTP, factor_id=outcome.factor_id)
 
 
@@ -227,6 +254,14 @@ def rename_authenticator(
     rec = yield from call("store", Store.get_totp, user_id, factor_id)
     if rec is None:
         raise NotFound("no such authenticator app for this user")
+    yield from audit(
+        ctx,
+        Action.FACTOR_RENAMED,
+        user_id,
+        actor_id=actor.id,
+        method=Method.TOTP,
+        details={"factor": factor_id[:8], "label": name},
+    )
     return _info(rec)
 
 
@@ -239,9 +274,22 @@ def remove_authenticator(ctx: Context, actor: Actor, user_id: str, factor_id: st
     if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
         raise NotPermitted("an impersonating admin may not remove a user's factors")
     actor.require_may_act_for(user_id)
-    actor.require_fresh(ctx.clock.now(), ctx.policy.reauth_max_age)
-    if not (yield from call("store", Store.delete_totp, user_id, factor_id)):
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    rec = yield from call("store", Store.get_totp, user_id, factor_id)
+    if rec is None or not (yield from call("store", Store.delete_totp, user_id, factor_id)):
         raise NotFound("no such authenticator app for this user")
     if not (yield from has_second_factor(user_id)):
         # Backup codes back up a factor; with none left they must not outlive it.
         yield from call("store", Store.replace_backup_codes, user_id, [])
+    yield from audit(
+        ctx,
+        Action.FACTOR_REMOVED,
+        user_id,
+        actor_id=actor.id,
+        method=Method.TOTP,
+        details={"factor": factor_id[:8], "label": rec.label},
+        at=now,
+    )
+    yield from security_changed(ctx, user_id, now)
+    yield from notify(ctx, user_id, "factor_removed", detail=f"authenticator app “{rec.label}”")

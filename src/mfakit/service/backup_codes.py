@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ..core import backup_codes as bc
 from ..core.actor import Actor
+from ..core.audit import Action, Outcome
 from ..core.methods import Method
 from ..core.records import BackupCodeRecord
 from ..core.results import BackupCodes, Reason, VerifyResult
@@ -16,9 +17,11 @@ from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
 from .factors import consume_backup_code, has_second_factor
-from .limits import reserve_attempt, reset_failures
+from .limits import refused, reserve_attempt, reset_failures
+from .scope import audit, notify
 
 __all__ = [
+    "backup_code_used",
     "backup_codes_left",
     "codes_for_first_factor",
     "new_backup_codes",
@@ -66,17 +69,43 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
     now = ctx.clock.now()
     decision, reserved = yield from reserve_attempt(ctx, user_id, now)
     if not decision.allowed:
-        return decision.refusal()
+        return (yield from refused(ctx, user_id, decision, Method.BACKUP_CODE, now))
     if not (yield from consume_backup_code(ctx, user_id, canonical, now)):
+        yield from audit(
+            ctx,
+            Action.SECOND_STEP_FAILED,
+            user_id,
+            outcome=Outcome.FAILURE,
+            method=Method.BACKUP_CODE,
+            reason=Reason.INVALID_CODE,
+            at=now,
+        )
         return VerifyResult(ok=False, reason=Reason.INVALID_CODE)
     yield from reset_failures(user_id, now, reserved)
-    left = yield from call("store", Store.count_backup_codes, user_id)
+    left = yield from backup_code_used(ctx, user_id, now)
+    yield from audit(ctx, Action.SECOND_STEP_PASSED, user_id, method=Method.BACKUP_CODE, at=now)
     return VerifyResult(
         ok=True,
         method=Method.BACKUP_CODE,
         backup_codes_left=left,
         backup_codes_low=left <= ctx.policy.backup_codes_low_at,
     )
+
+
+def backup_code_used(ctx: Context, user_id: str, now: datetime) -> UseCase[int]:
+    """Record a used backup code and warn the user when few are left (S21)."""
+    left: int = yield from call("store", Store.count_backup_codes, user_id)
+    yield from audit(
+        ctx,
+        Action.BACKUP_CODE_USED,
+        user_id,
+        method=Method.BACKUP_CODE,
+        details={"left": str(left)},
+        at=now,
+    )
+    if left <= ctx.policy.backup_codes_low_at:
+        yield from notify(ctx, user_id, "backup_codes_low", detail=str(left))
+    return left
 
 
 def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase[BackupCodes]:
@@ -95,6 +124,8 @@ def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase
         raise ConflictingState("set up a second factor before generating backup codes")
     shown, records = yield from new_backup_codes(ctx, user_id, now)
     yield from call("store", Store.replace_backup_codes, user_id, records)
+    yield from audit(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)
+    yield from notify(ctx, user_id, "backup_codes_regenerated")
     return shown
 
 

@@ -17,19 +17,21 @@ from datetime import datetime, timedelta
 
 from ..core import backup_codes as bc
 from ..core import limits, otp
+from ..core.audit import Action, Outcome
 from ..core.challenge import END_STATES, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
 from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.records import BackupCodeRecord, ChallengeRecord, ContactRecord
 from ..core.results import AnswerResult, Challenge, Reason, SendResult, VerifyResult
-from ..core.validation import check_id
+from ..core.validation import check_id, check_text
 from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
 from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
 from .authenticators import totp_code
-from .backup_codes import codes_for_first_factor
+from .backup_codes import backup_code_used, codes_for_first_factor
 from .context import Context
+from .devices import label_from_user_agent, security_changed, trust_new_device
 from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
@@ -39,7 +41,8 @@ from .factors import (
     consume_totp,
     load_factors,
 )
-from .limits import release_attempt, reserve_attempt, reset_failures
+from .limits import refused, release_attempt, reserve_attempt, reset_failures
+from .scope import audit, notify, scoped
 
 __all__ = [
     "answer_question",
@@ -159,6 +162,14 @@ def _advance(
     return updated.with_(version=updated.version + 1) if ok else None
 
 
+def _rescope(ctx: Context, rec: ChallengeRecord) -> UseCase[Context]:
+    """The challenge's tenant decides the policy of every later call on it."""
+    if rec.tenant == ctx.tenant:
+        return ctx
+    scoped_ctx: Context = yield from scoped(ctx, tenant=rec.tenant, context=ctx.request)
+    return scoped_ctx
+
+
 def _refresh(ctx: Context, rec: ChallengeRecord, now: datetime) -> UseCase[ChallengeRecord]:
     """Move a live challenge past its expiry to EXPIRED (an outcome, not an error)."""
     for _ in range(_RACES):
@@ -206,6 +217,7 @@ def create_challenge(
         target_kind=target_kind,
         target_value=target_value,
         actor_id=actor_id,
+        tenant=ctx.tenant,
     )
     yield from call("store", Store.insert_challenge, rec)
     return rec
@@ -316,6 +328,18 @@ def _send(
             ),
         )
         if stored is not None:
+            yield from audit(
+                ctx,
+                Action.CODE_SENT,
+                rec.user_id,
+                actor_id=rec.actor_id,
+                method=method,
+                details={
+                    "destination": mask(CHANNEL_KIND[method], to),
+                    "purpose": rec.purpose.value,
+                },
+                at=now,
+            )
             return SendResult(ok=True, challenge=view(ctx, stored))
         rec = yield from _load(rec.id)
         _require_open(rec)
@@ -331,6 +355,7 @@ def send_code(
     switch to another out-of-band ``method`` and send one."""
     check_locale(locale)
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)
@@ -351,6 +376,7 @@ def switch_method(
     """Use another of the challenge's methods; out-of-band ones send at once."""
     check_locale(locale)
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     try:
         target = Method(method)
     except (ValueError, TypeError):
@@ -389,6 +415,7 @@ def try_another_way(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
     """Ask for the other methods. When the security question guards them
     (seed 000), the challenge now awaits its answer; otherwise nothing changes."""
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)
@@ -418,6 +445,19 @@ def _count_wrong(
             ctx, rec, event, now, lambda r: r.with_(attempts=r.attempts + 1)
         )
         if stored is not None:
+            if stored.state is State.LOCKED:
+                yield from audit(
+                    ctx,
+                    Action.CHALLENGE_LOCKED,
+                    rec.user_id,
+                    actor_id=rec.actor_id,
+                    outcome=Outcome.FAILURE,
+                    method=rec.method,
+                    details={"purpose": rec.purpose.value},
+                    at=now,
+                )
+                if rec.purpose is Purpose.SIGN_IN:
+                    yield from notify(ctx, rec.user_id, "second_step_failed")
             return stored
         rec = yield from _load(rec.id)
     raise StorageError("the challenge is too contended; try again")
@@ -426,6 +466,7 @@ def _count_wrong(
 def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[AnswerResult]:
     """Answer the security question to unlock the other methods (F6)."""
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     normalized = normalize_answer(ctx, answer)
     now = ctx.clock.now()
     _require_open(rec)
@@ -436,7 +477,7 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
     next_state(rec.state, Event.ANSWER_WRONG)  # raises unless awaiting an answer
     decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
     if not decision.allowed:
-        refusal = decision.refusal()
+        refusal = yield from refused(ctx, rec.user_id, decision, None, now)
         return AnswerResult(
             ok=False,
             challenge=view(ctx, rec),
@@ -462,6 +503,7 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
                 )
         raise StorageError("the challenge is too contended; try again")
     rec = yield from _count_wrong(ctx, rec, Event.ANSWER_WRONG, now)
+    yield from audit(ctx, Action.QUESTION_FAILED, rec.user_id, outcome=Outcome.FAILURE, at=now)
     reason = Reason.TOO_MANY_ATTEMPTS if rec.state is State.LOCKED else Reason.INVALID_ANSWER
     return AnswerResult(ok=False, challenge=view(ctx, rec, text), reason=reason)
 
@@ -469,6 +511,7 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
 def cancel(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
     """Abandon a challenge; cancelling an ended one changes nothing."""
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     now = ctx.clock.now()
     for _ in range(_RACES):
         if rec.state in END_STATES:
@@ -483,6 +526,7 @@ def cancel(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
 def get_challenge(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
     """The challenge as it stands now (expiry applied)."""
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     rec = yield from _refresh(ctx, rec, ctx.clock.now())
     question = None
     if rec.state is State.AWAITING_ANSWER:
@@ -518,9 +562,20 @@ def _pick_method(rec: ChallengeRecord, code: object) -> tuple[Method, str]:
     return rec.method, otp.normalize_code(code, rec.code_length or 6)
 
 
-def verify(ctx: Context, challenge_id: str, code: object) -> UseCase[VerifyResult]:
-    """Check a code against a challenge; on success apply its purpose."""
+def verify(
+    ctx: Context,
+    challenge_id: str,
+    code: object,
+    *,
+    trust_device: bool = False,
+    device_label: str | None = None,
+) -> UseCase[VerifyResult]:
+    """Check a code against a challenge; on success apply its purpose and, for a
+    sign-in with ``trust_device``, trust this device (L2)."""
+    if not isinstance(trust_device, bool):
+        raise InvalidInput("trust_device", "must be a bool")
     rec = yield from _load(challenge_id)
+    ctx = yield from _rescope(ctx, rec)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)
@@ -530,13 +585,15 @@ def verify(ctx: Context, challenge_id: str, code: object) -> UseCase[VerifyResul
         return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
     next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
     method, normalized = _pick_method(rec, code)
+    if device_label is not None:
+        check_text("device_label", device_label, max_length=64)
     if method in OUT_OF_BAND and rec.code_hash is None:
         return VerifyResult(
             ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
         )
     decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
     if not decision.allowed:
-        return decision.refusal()
+        return (yield from refused(ctx, rec.user_id, decision, method, now))
 
     factor_id: str | None = None
     replay = False
@@ -554,23 +611,59 @@ def verify(ctx: Context, challenge_id: str, code: object) -> UseCase[VerifyResul
 
     if not matched:
         rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)
+        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
+        action = Action.CODE_REPLAYED if replay else Action.SECOND_STEP_FAILED
+        yield from audit(
+            ctx,
+            action,
+            rec.user_id,
+            actor_id=rec.actor_id,
+            outcome=Outcome.FAILURE,
+            method=method,
+            reason=reason,
+            details={"purpose": rec.purpose.value},
+            at=now,
+        )
         if rec.state is State.LOCKED:
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
-        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
         return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, rec))
 
     result = yield from _succeed(ctx, rec, method, now)
-    if result.ok:
-        yield from reset_failures(rec.user_id, now, reserved)
-        return VerifyResult(
-            ok=True,
-            method=method,
-            factor_id=factor_id,
-            backup_codes=result.backup_codes,
-            backup_codes_left=result.backup_codes_left,
-            backup_codes_low=result.backup_codes_low,
+    if not result.ok:
+        return result
+    yield from reset_failures(rec.user_id, now, reserved)
+    yield from audit(
+        ctx,
+        Action.SECOND_STEP_PASSED,
+        rec.user_id,
+        actor_id=rec.actor_id,
+        method=method,
+        details={"purpose": rec.purpose.value},
+        at=now,
+    )
+    left = None
+    if method is Method.BACKUP_CODE:
+        left = yield from backup_code_used(ctx, rec.user_id, now)
+    token = max_age = device_id = None
+    if trust_device and rec.purpose is Purpose.SIGN_IN:
+        token, max_age, device_id = yield from trust_new_device(ctx, rec.user_id, device_label, now)
+        yield from notify(
+            ctx,
+            rec.user_id,
+            "device_trusted",
+            detail=device_label or label_from_user_agent(ctx.request.user_agent),
         )
-    return result
+    return VerifyResult(
+        ok=True,
+        method=method,
+        factor_id=factor_id,
+        backup_codes=result.backup_codes,
+        backup_codes_left=left,
+        backup_codes_low=left is not None and left <= ctx.policy.backup_codes_low_at,
+        trust_token=token,
+        trust_max_age=max_age,
+        device_id=device_id,
+    )
 
 
 def _succeed(
@@ -596,18 +689,34 @@ def _succeed(
             ctx, rec, Event.CODE_RIGHT, now, contact=contact, backup_codes=records
         )
         if stored is not None:
-            left = None
-            if method is Method.BACKUP_CODE:
-                left = yield from call("store", Store.count_backup_codes, rec.user_id)
-            return VerifyResult(
-                ok=True,
-                method=method,
-                backup_codes=codes,
-                backup_codes_left=left,
-                backup_codes_low=left is not None and left <= ctx.policy.backup_codes_low_at,
-            )
+            break
         rec = yield from _load(rec.id)
         if rec.state is not State.AWAITING_CODE:
             # Another request ended the challenge first: this code is spent.
             return VerifyResult(ok=False, reason=Reason.INVALID_CODE, attempts_left=0)
-    raise StorageError("the challenge is too contended; try again")
+    else:
+        raise StorageError("the challenge is too contended; try again")
+    if contact is not None:
+        masked = mask(contact.kind, contact.value)
+        yield from audit(
+            ctx,
+            Action.FACTOR_ADDED,
+            rec.user_id,
+            actor_id=rec.actor_id,
+            method=method,
+            details={"destination": masked},
+            at=now,
+        )
+        if codes is not None:
+            yield from audit(
+                ctx, Action.BACKUP_CODES_ISSUED, rec.user_id, actor_id=rec.actor_id, at=now
+            )
+        yield from security_changed(ctx, rec.user_id, now)
+        yield from notify(
+            ctx,
+            rec.user_id,
+            "factor_added",
+            detail=f"{contact.kind} {masked}",
+            exclude=contact.value,
+        )
+    return VerifyResult(ok=True, method=method, backup_codes=codes)

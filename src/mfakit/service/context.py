@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..core.audit import RequestContext
 from ..core.keys import Keyring
 from ..core.messages import Messages
 from ..core.methods import Method
@@ -33,6 +34,18 @@ class Context:
     """Out-of-band methods a sender is configured for."""
     messages: Messages = field(default_factory=Messages)
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    has_resolver: bool = False
+    """Whether a ``policies`` port maps tenants to policies."""
+    audit_log: bool = False
+    """Whether the ``audit`` port can also list events."""
+    audit_enabled: Callable[[], bool] | None = None
+    """The audit sink's ``enabled()`` check, when it has one."""
+    notify: bool = True
+    """Whether security notices (S21) are sent."""
+
+    # Request scope, set per call by :func:`mfakit.service.scope.scoped`.
+    tenant: str | None = None
+    request: RequestContext = field(default_factory=RequestContext)
 
     def new_id(self) -> str:
         """A fresh 128-bit identifier, URL-safe."""

@@ -4,6 +4,7 @@ setting the security question (F6, S27)."""
 from __future__ import annotations
 
 from ..core.actor import Actor
+from ..core.audit import Action
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, normalize_email, normalize_phone
 from ..core.messages import check_locale
@@ -16,6 +17,7 @@ from ..ports.storage import Store
 from .challenges import create_challenge, normalize_answer, switch_method
 from .context import Context
 from .effects import UseCase, call, offload
+from .scope import audit
 
 __all__ = ["begin_contact_enrolment", "set_security_question"]
 
@@ -81,3 +83,4 @@ def set_security_question(
     hashed = yield from offload(ctx.hasher.hash, normalized)
     record = QuestionRecord(user_id=user_id, question=question, answer_hash=hashed, created_at=now)
     yield from call("store", Store.put_question, record)
+    yield from audit(ctx, Action.QUESTION_SET, user_id, actor_id=actor.id, at=now)

@@ -6,16 +6,20 @@ from datetime import datetime
 
 from ..core import limits
 from ..core.actor import Actor, ActorKind
+from ..core.audit import Action, Outcome
 from ..core.limits import FailureDecision
 from ..core.records import Counter
+from ..core.results import VerifyResult
 from ..core.validation import check_id
 from ..errors import NotPermitted, StorageError
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
+from .scope import audit
 
 __all__ = [
     "failure_key",
+    "refused",
     "release_attempt",
     "reserve_attempt",
     "reset_failures",
@@ -82,6 +86,15 @@ def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
     raise StorageError("the failure counter is too contended; try again")
 
 
+def refused(
+    ctx: Context, user_id: str, decision: FailureDecision, method: object, now: datetime
+) -> UseCase[VerifyResult]:
+    """Record and answer an attempt refused by the account's back-off (S13)."""
+    action = Action.ACCOUNT_LOCKED if decision.locked else Action.ACCOUNT_BACKOFF
+    yield from audit(ctx, action, user_id, outcome=Outcome.REFUSED, method=method, at=now)
+    return decision.refusal()
+
+
 def unlock_second_step(ctx: Context, actor: Actor, user_id: str) -> UseCase[None]:
     """Clear a user's consecutive failures, lifting a back-off or lock-out (S13).
 
@@ -94,3 +107,4 @@ def unlock_second_step(ctx: Context, actor: Actor, user_id: str) -> UseCase[None
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     yield from reset_failures(user_id, now)
+    yield from audit(ctx, Action.ACCOUNT_UNLOCKED, user_id, actor_id=actor.id, at=now)

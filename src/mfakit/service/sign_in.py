@@ -42,6 +42,8 @@ def begin_sign_in(
         not isinstance(trust_token, str) or len(trust_token) > MAX_TOKEN_LENGTH
     ):
         raise InvalidInput("trust_token", "must be a str of at most 4096 characters")
+    if trust_token == "":
+        trust_token = None  # an empty cookie is no token
     policy = ctx.policy
     now = ctx.clock.now()
     factors = yield from load_factors(user_id)

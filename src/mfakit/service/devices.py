@@ -1,0 +1,196 @@
+"""Trusted devices (L2, S22, S30, S31) and the user's security version."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..core import trust
+from ..core.actor import Actor, ActorKind
+from ..core.audit import Action, Outcome
+from ..core.records import DeviceRecord
+from ..core.results import DeviceInfo
+from ..core.trust import TokenClaims, TrustRefusal
+from ..core.validation import check_id, check_text
+from ..errors import NotFound, NotPermitted
+from ..ports.storage import DeviceStore
+from .context import Context
+from .effects import UseCase, call
+from .scope import audit
+
+__all__ = [
+    "check_trust",
+    "label_from_user_agent",
+    "list_devices",
+    "revoke_all_devices",
+    "revoke_device",
+    "security_changed",
+    "trust_new_device",
+]
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def label_from_user_agent(user_agent: str | None) -> str:
+    """``"Chrome on Linux"`` from a user-agent string; ``"Unknown device"`` otherwise."""
+    if not user_agent:
+        return "Unknown device"
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "Browser")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), None)
+    return f"{browser} on {system}" if system else browser
+
+
+def _info(rec: DeviceRecord, version: int, lifetime: timedelta, now: datetime) -> DeviceInfo:
+    expires = min(rec.expires_at, rec.created_at + lifetime)
+    return DeviceInfo(
+        id=rec.id,
+        label=rec.label,
+        created_at=rec.created_at,
+        last_used_at=rec.last_used_at,
+        expires_at=expires,
+        active=rec.revoked_at is None and now < expires and rec.security_version == version,
+    )
+
+
+def current_version(user_id: str) -> UseCase[int]:
+    state = yield from call("store", DeviceStore.get_user_state, user_id)
+    return 0 if state is None else state.security_version
+
+
+def check_trust(ctx: Context, user_id: str, token: str) -> UseCase[TrustRefusal | None]:
+    """Whether ``token`` satisfies the second step for ``user_id`` now."""
+    claims = trust.read_token(ctx.keyring, token)
+    if isinstance(claims, TrustRefusal):
+        return claims
+    device = None
+    if claims.user_id == user_id:
+        device = yield from call("store", DeviceStore.get_device, user_id, claims.device_id)
+    version = yield from current_version(user_id)
+    now = ctx.clock.now()
+    refusal = trust.check_device(
+        claims=claims,
+        user_id=user_id,
+        device=device,
+        current_version=version,
+        trust_lifetime=timedelta(days=ctx.policy.trust_days),
+        now=now,
+    )
+    if refusal is None and not (
+        yield from call("store", DeviceStore.touch_device, user_id, claims.device_id, now=now)
+    ):
+        refusal = TrustRefusal.REVOKED  # revoked between the read and now (S22)
+    return refusal
+
+
+def trust_new_device(
+    ctx: Context, user_id: str, label: str | None, now: datetime
+) -> UseCase[tuple[str, int, str]]:
+    """Create a device record and its signed token: ``(token, max_age_s, device_id)``."""
+    name = (
+        check_text("device_label", label, max_length=64)
+        if label is not None
+        else label_from_user_agent(ctx.request.user_agent)
+    )
+    version = yield from current_version(user_id)
+    lifetime = timedelta(days=ctx.policy.trust_days)
+    device_id = ctx.new_id()  # 128 random bits (S30)
+    record = DeviceRecord(
+        id=device_id,
+        user_id=user_id,
+        label=name,
+        created_at=now,
+        expires_at=now + lifetime,
+        security_version=version,
+    )
+    yield from call("store", DeviceStore.insert_device, record)
+    token = trust.sign_token(ctx.keyring, TokenClaims(user_id, device_id, version))
+    yield from audit(
+        ctx,
+        Action.DEVICE_TRUSTED,
+        user_id,
+        actor_id=user_id,
+        details={"device": device_id[:8], "label": name},
+    )
+    return token, int(lifetime.total_seconds()), device_id
+
+
+def list_devices(ctx: Context, user_id: str) -> UseCase[tuple[DeviceInfo, ...]]:
+    """The user's trusted devices, newest first, with whether each still works."""
+    check_id("user_id", user_id)
+    records = yield from call("store", DeviceStore.list_devices, user_id)
+    version = yield from current_version(user_id)
+    now = ctx.clock.now()
+    lifetime = timedelta(days=ctx.policy.trust_days)
+    return tuple(_info(r, version, lifetime, now) for r in records)
+
+
+def _may_manage(actor: Actor, user_id: str) -> None:
+    if actor.kind is ActorKind.IMPERSONATOR:
+        raise NotPermitted("an impersonating admin may not manage the user's trusted devices")
+    actor.require_may_act_for(user_id)
+
+
+def revoke_device(ctx: Context, actor: Actor, user_id: str, device_id: str) -> UseCase[None]:
+    """Stop trusting one device; its token fails on the next call (S22)."""
+    check_id("user_id", user_id)
+    check_id("device_id", device_id)
+    _may_manage(Actor.check(actor), user_id)
+    now = ctx.clock.now()
+    if not (yield from call("store", DeviceStore.revoke_device, user_id, device_id, now=now)):
+        raise NotFound("no such trusted device, or it is already revoked")
+    yield from audit(
+        ctx,
+        Action.DEVICE_REVOKED,
+        user_id,
+        actor_id=actor.id,
+        details={"device": device_id[:8]},
+        at=now,
+    )
+
+
+def revoke_all_devices(ctx: Context, actor: Actor, user_id: str) -> UseCase[int]:
+    """Stop trusting every device of the user; returns how many were revoked."""
+    check_id("user_id", user_id)
+    _may_manage(Actor.check(actor), user_id)
+    now = ctx.clock.now()
+    count: int = yield from call("store", DeviceStore.revoke_devices, user_id, now=now)
+    yield from audit(
+        ctx,
+        Action.DEVICES_REVOKED,
+        user_id,
+        actor_id=actor.id,
+        details={"count": str(count)},
+        at=now,
+    )
+    return count
+
+
+def security_changed(ctx: Context, user_id: str, now: datetime) -> UseCase[None]:
+    """A password, factor or contact change, or 2FA disabled: every trust token
+    issued before goes stale and every device is revoked (S30)."""
+    yield from call("store", DeviceStore.bump_security_version, user_id, now=now)
+    count = yield from call("store", DeviceStore.revoke_devices, user_id, now=now)
+    if count:
+        yield from audit(
+            ctx,
+            Action.DEVICES_REVOKED,
+            user_id,
+            outcome=Outcome.SUCCESS,
+            reason="security_change",
+            details={"count": str(count)},
+            at=now,
+        )

@@ -1,0 +1,145 @@
+"""Request scope shared by every use case: the tenant's policy, the host's
+request facts, the audit trail (L8) and security notices (S21)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TypeVar
+
+from ..core.audit import Action, Outcome, RequestContext, build_record
+from ..core.contacts import ContactKind
+from ..core.messages import render_notice
+from ..core.methods import Method
+from ..core.policy import Policy
+from ..core.records import AuditRecord
+from ..core.validation import check_id
+from ..errors import ConfigurationError, DeliveryError
+from ..ports.audit import AuditLog, AuditSink
+from ..ports.delivery import EmailSender, SmsSender
+from ..ports.policies import PolicyResolver
+from ..ports.storage import Store
+from .context import Context
+from .effects import UseCase, call
+
+T = TypeVar("T")
+
+__all__ = ["audit", "in_scope", "list_events", "notify", "scoped"]
+
+
+def scoped(ctx: Context, *, tenant: object = None, context: object = None) -> UseCase[Context]:
+    """``ctx`` for one call: the tenant's policy and the request facts."""
+    request = RequestContext.check(context)
+    if tenant is None:
+        if request == ctx.request:
+            return ctx
+        return dataclasses.replace(ctx, request=request)
+    check_id("tenant", tenant)
+    assert isinstance(tenant, str)
+    policy = ctx.policy
+    if ctx.has_resolver:
+        found = yield from call("policies", PolicyResolver.policy_for, tenant)
+        if found is not None:
+            if not isinstance(found, Policy):
+                raise ConfigurationError(
+                    "the policy resolver returned something else than a Policy"
+                )
+            policy = found
+    return dataclasses.replace(ctx, tenant=tenant, request=request, policy=policy)
+
+
+def in_scope(
+    ctx: Context,
+    tenant: object,
+    context: object,
+    use_case: Callable[..., UseCase[T]],
+    /,
+    *args: object,
+    **kwargs: object,
+) -> UseCase[T]:
+    """Run ``use_case(scoped_ctx, *args, **kwargs)`` for one call of a facade."""
+    scoped_ctx = yield from scoped(ctx, tenant=tenant, context=context)
+    result: T = yield from use_case(scoped_ctx, *args, **kwargs)
+    return result
+
+
+def audit(
+    ctx: Context,
+    action: Action,
+    subject_id: str,
+    *,
+    actor_id: str | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+    method: object = None,
+    reason: object = None,
+    details: Mapping[str, str] | None = None,
+    at: datetime | None = None,
+) -> UseCase[None]:
+    """Record one event. Callers pass masked destinations only, never a code."""
+    if ctx.audit_enabled is not None and not ctx.audit_enabled():
+        return
+    record = build_record(
+        record_id=ctx.new_id(),
+        at=at if at is not None else ctx.clock.now(),
+        action=action,
+        subject_id=subject_id,
+        actor_id=actor_id,
+        context=ctx.request,
+        outcome=outcome,
+        method=None if method is None else str(method),
+        reason=None if reason is None else str(reason),
+        tenant=ctx.tenant,
+        details=details,
+    )
+    yield from call("audit", AuditSink.record, record)
+
+
+def list_events(
+    ctx: Context, subject_id: str, *, limit: int = 50, before: datetime | None = None
+) -> UseCase[list[AuditRecord]]:
+    """A user's events, newest first (needs an audit port that can list)."""
+    check_id("user_id", subject_id)
+    if type(limit) is not int or not 1 <= limit <= 500:
+        raise ConfigurationError("limit must be an int from 1 to 500")
+    if not ctx.audit_log:
+        raise ConfigurationError("the audit port cannot list events; use an AuditLog")
+    events: list[AuditRecord] = yield from call(
+        "audit", AuditLog.list_events, subject_id, limit=limit, before=before
+    )
+    return events
+
+
+def notify(
+    ctx: Context,
+    user_id: str,
+    kind: str,
+    *,
+    detail: str = "",
+    locale: str | None = None,
+    exclude: str | None = None,
+) -> UseCase[None]:
+    """Tell the user of a security event through an already verified channel
+    (S21): their email, else their phone by SMS, never ``exclude`` (the
+    destination the event is about, so the notice comes by an independent
+    channel). A failed notice is recorded, never allowed to undo the change."""
+    if not ctx.notify:
+        return
+    contacts = yield from call("store", Store.get_contacts, user_id)
+    verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
+    now = ctx.clock.now()
+    when = now.strftime("%Y-%m-%d %H:%M UTC")
+    msg = render_notice(
+        ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail
+    )
+    try:
+        if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
+            yield from call(
+                "email", EmailSender.send_email, verified[ContactKind.EMAIL], msg.subject, msg.text
+            )
+        elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
+            yield from call("sms", SmsSender.send_sms, verified[ContactKind.PHONE], msg.text)
+        else:
+            return
+    except DeliveryError:
+        yield from audit(ctx, Action.NOTICE_FAILED, user_id, outcome=Outcome.FAILURE, reason=kind)

@@ -1,0 +1,109 @@
+"""Wiring shared by the sync and async facades: validate the configuration
+once and build the :class:`~mfakit.service.context.Context` and port map."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .adapters.audit import LoggingAuditSink
+from .core.keys import Keyring, SecretKey
+from .core.messages import Messages
+from .core.methods import Method
+from .core.otpauth import MAX_NAME_LENGTH
+from .core.policy import Policy
+from .core.validation import check_text
+from .errors import ConfigurationError, InvalidInput
+from .hashers import Argon2Hasher, Hasher
+from .ports.clock import Clock, SystemClock
+from .ports.storage import DeviceStore, Store
+from .service.context import Context
+
+__all__ = ["build_context", "check_ports"]
+
+_STORE_METHODS = tuple(
+    n for proto in (Store, DeviceStore) for n in vars(proto) if not n.startswith("_")
+)
+_SENDERS = (
+    ("sms", "send_sms", Method.SMS),
+    ("voice", "send_voice", Method.VOICE),
+    ("email", "send_email", Method.EMAIL),
+)
+
+
+def build_context(
+    *,
+    secret_key: Keyring | SecretKey | Iterable[SecretKey],
+    issuer: str,
+    policy: Policy | None,
+    clock: Clock | None,
+    hasher: Hasher | None,
+    senders: Mapping[str, object],
+    messages: Messages | None,
+    audit: object,
+    policies: object,
+    notify: bool,
+) -> Context:
+    """Validate the configuration shared by the sync and async facades."""
+    if ":" in str(issuer):
+        raise ConfigurationError("issuer must not contain ':'")
+    try:
+        issuer = check_text("issuer", issuer, max_length=MAX_NAME_LENGTH)
+    except InvalidInput as exc:
+        raise ConfigurationError(str(exc)) from None
+    if policy is not None and not isinstance(policy, Policy):
+        raise ConfigurationError("policy must be an mfakit.Policy")
+    if clock is not None and not isinstance(clock, Clock):
+        raise ConfigurationError("clock must have a now() method")
+    if hasher is not None and not isinstance(hasher, Hasher):
+        raise ConfigurationError("hasher must implement mfakit.hashers.Hasher")
+    channels = set()
+    for port, method_name, method in _SENDERS:
+        sender = senders.get(port)
+        if sender is None:
+            continue
+        if not callable(getattr(sender, method_name, None)):
+            raise ConfigurationError(f"the {port} sender must have a {method_name}() method")
+        channels.add(method)
+    if messages is not None and not isinstance(messages, Messages):
+        raise ConfigurationError("messages must be an mfakit.Messages")
+    if audit is not None and not callable(getattr(audit, "record", None)):
+        raise ConfigurationError("audit must have a record() method")
+    if policies is not None and not callable(getattr(policies, "policy_for", None)):
+        raise ConfigurationError("policies must have a policy_for() method")
+    if not isinstance(notify, bool):
+        raise ConfigurationError("notify must be a bool")
+    sink = audit if audit is not None else default_audit_sink()
+    return Context(
+        audit_enabled=getattr(sink, "enabled", None),
+        has_resolver=policies is not None,
+        audit_log=callable(getattr(audit, "list_events", None)),
+        notify=notify,
+        channels=frozenset(channels),
+        messages=messages if messages is not None else Messages(),
+        policy=policy if policy is not None else Policy(),
+        keyring=Keyring.coerce(secret_key),
+        hasher=hasher if hasher is not None else Argon2Hasher(),
+        clock=clock if clock is not None else SystemClock(),
+        issuer=issuer,
+    )
+
+
+def default_audit_sink() -> LoggingAuditSink:
+    """The ``mfakit.audit`` logger; loggers are shared, so one per call is fine."""
+    return LoggingAuditSink()
+
+
+def check_ports(
+    *, store: object, senders: Mapping[str, object], audit: object, policies: object
+) -> dict[str, Any]:
+    """The port map the drivers perform effects on."""
+    missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
+    if missing:
+        raise ConfigurationError(f"store lacks storage methods: {', '.join(missing)}")
+    return {
+        "store": store,
+        **senders,
+        "audit": audit if audit is not None else default_audit_sink(),
+        "policies": policies,
+    }

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from .core.actor import Actor as Actor
 from .core.actor import ActorKind as ActorKind
+from .core.audit import Action as Action
+from .core.audit import Outcome as Outcome
+from .core.audit import RequestContext as RequestContext
 from .core.challenge import Purpose as Purpose
 from .core.challenge import State as State
 from .core.contacts import ContactKind as ContactKind
@@ -17,10 +20,12 @@ from .core.messages import Messages as Messages
 from .core.messages import Templates as Templates
 from .core.methods import Method as Method
 from .core.policy import Policy as Policy
+from .core.records import AuditRecord as AuditRecord
 from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
 from .core.results import Challenge as Challenge
+from .core.results import DeviceInfo as DeviceInfo
 from .core.results import Reason as Reason
 from .core.results import SendResult as SendResult
 from .core.results import SignInStart as SignInStart
@@ -43,15 +48,19 @@ from .hashers import Pbkdf2Hasher as Pbkdf2Hasher
 from .mfa import MFA as MFA
 from .ports.clock import Clock as Clock
 from .ports.clock import SystemClock as SystemClock
+from .ports.policies import PolicyResolver as PolicyResolver
+from .ports.policies import StaticPolicies as StaticPolicies
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MFA",
+    "Action",
     "Actor",
     "ActorKind",
     "AnswerResult",
     "Argon2Hasher",
+    "AuditRecord",
     "AuthenticatorInfo",
     "BackupCodes",
     "Challenge",
@@ -60,6 +69,7 @@ __all__ = [
     "ConflictingState",
     "ContactKind",
     "DeliveryError",
+    "DeviceInfo",
     "Hasher",
     "InvalidInput",
     "Keyring",
@@ -68,15 +78,19 @@ __all__ = [
     "MfaError",
     "NotFound",
     "NotPermitted",
+    "Outcome",
     "Pbkdf2Hasher",
     "Policy",
+    "PolicyResolver",
     "Purpose",
     "Reason",
     "ReauthenticationRequired",
+    "RequestContext",
     "SendResult",
     "SignInStart",
     "SignInStatus",
     "State",
+    "StaticPolicies",
     "StorageError",
     "SystemClock",
     "Templates",

@@ -42,6 +42,7 @@ from .ports.delivery import EmailSender, SmsSender, VoiceSender
 from .ports.policies import PolicyResolver
 from .ports.storage import Store
 from .service import (
+    account,
     authenticators,
     backup_codes,
     challenges,
@@ -482,6 +483,14 @@ class MFA:
     ) -> int:
         """Stop trusting every device of the user; returns how many."""
         return self._run(devices.revoke_all_devices, actor, user_id, context=context)
+
+    # --- account events the host reports (L6) ------------------------------------
+    def password_changed(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> None:
+        """Call after the user's password changed (or was reset): trusted devices
+        are revoked, the event recorded and the user notified. 2FA stays on."""
+        return self._run(account.password_changed, actor, user_id, context=context)
 
     # --- audit (L8) ---------------------------------------------------------------
     def list_events(

@@ -3,9 +3,18 @@
 arrive behind extras (``mfakit[sql]``, ...) and are imported only when you
 import them."""
 
+from .audit import LoggingAuditSink as LoggingAuditSink
+from .audit import MemoryAuditLog as MemoryAuditLog
 from .console import ConsoleSender as ConsoleSender
 from .memory import MemoryStore as MemoryStore
 from .outbox import Outbox as Outbox
 from .outbox import SentMessage as SentMessage
 
-__all__ = ["ConsoleSender", "MemoryStore", "Outbox", "SentMessage"]
+__all__ = [
+    "ConsoleSender",
+    "LoggingAuditSink",
+    "MemoryAuditLog",
+    "MemoryStore",
+    "Outbox",
+    "SentMessage",
+]

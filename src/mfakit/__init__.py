@@ -25,7 +25,9 @@ from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
 from .core.results import Challenge as Challenge
+from .core.results import ContactChangeStart as ContactChangeStart
 from .core.results import DeviceInfo as DeviceInfo
+from .core.results import FactorInfo as FactorInfo
 from .core.results import Reason as Reason
 from .core.results import SendResult as SendResult
 from .core.results import SignInStart as SignInStart
@@ -67,9 +69,11 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ConflictingState",
+    "ContactChangeStart",
     "ContactKind",
     "DeliveryError",
     "DeviceInfo",
+    "FactorInfo",
     "Hasher",
     "InvalidInput",
     "Keyring",

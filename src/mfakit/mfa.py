@@ -27,7 +27,9 @@ from .core.results import (
     AuthenticatorInfo,
     BackupCodes,
     Challenge,
+    ContactChangeStart,
     DeviceInfo,
+    FactorInfo,
     SendResult,
     SignInStart,
     TotpConfirmation,
@@ -43,6 +45,7 @@ from .ports.policies import PolicyResolver
 from .ports.storage import Store
 from .service import (
     account,
+    account_changes,
     authenticators,
     backup_codes,
     challenges,
@@ -483,6 +486,97 @@ class MFA:
     ) -> int:
         """Stop trusting every device of the user; returns how many."""
         return self._run(devices.revoke_all_devices, actor, user_id, context=context)
+
+    # --- changing the phone or email (L4) -----------------------------------------
+    def begin_contact_change(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> ContactChangeStart:
+        """Start changing the user's phone number or email. The returned
+        challenge offers only channels verified before the change (never the
+        new destination); :meth:`send` a code on one, then :meth:`verify` it
+        to apply the change. At most ``policy.contact_changes_per_day`` a day."""
+        return self._run(
+            account_changes.begin_contact_change,
+            actor,
+            user_id,
+            phone=phone,
+            email=email,
+            tenant=tenant,
+            context=context,
+        )
+
+    # --- managing 2FA (L5) -----------------------------------------------------------
+    def list_factors(self, user_id: str, *, tenant: str | None = None) -> tuple[FactorInfo, ...]:
+        """The user's authenticator apps, phone and email, with their state."""
+        return self._run(account_changes.list_factors, user_id, tenant=tenant)
+
+    def set_preferred_method(
+        self,
+        actor: Actor,
+        user_id: str,
+        method: Method | str | None,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Choose the method sign-in starts with (None: the default order)."""
+        return self._run(
+            account_changes.set_preferred_method,
+            actor,
+            user_id,
+            method,
+            tenant=tenant,
+            context=context,
+        )
+
+    def remove_contact(
+        self,
+        actor: Actor,
+        user_id: str,
+        kind: ContactKind | str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Remove the user's phone or email (needs re-authentication; refused if
+        it would leave a user whose role requires 2FA without a factor)."""
+        return self._run(
+            account_changes.remove_contact,
+            actor,
+            user_id,
+            kind,
+            role=role,
+            tenant=tenant,
+            context=context,
+        )
+
+    def disable_two_factor(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Turn 2FA off (needs re-authentication; refused while the policy
+        requires it for ``role``). Enrolling a factor turns it on again."""
+        return self._run(
+            account_changes.disable_two_factor,
+            actor,
+            user_id,
+            role=role,
+            tenant=tenant,
+            context=context,
+        )
 
     # --- account events the host reports (L6) ------------------------------------
     def password_changed(

@@ -476,21 +476,32 @@ def test_nist_preset_refuses_sms_voice_and_email(
     assert mfa.begin_sign_in("alice", role="staff").enrollment_required
 
 
-def test_restricted_only_factor_is_flagged(
+def test_restricted_only_factor_is_refused_and_flagged(
     store: MemoryStore, clock: FakeClock, outbox: Outbox
 ) -> None:
-    mfa = MFA(
+    """S25: under allow_restricted_only=False a phone cannot be the only factor;
+    a user who got there under an older policy is flagged at sign-in."""
+    strict = MFA(
         store=store,
         secret_key=SECRET,
         issuer="X",
         clock=clock,
         hasher=fast_hasher(),
         sms=outbox,
+        email=outbox,
         policy=Policy(allow_restricted_only=False),
     )
-    enrol_phone(mfa, outbox, clock)
-    start = mfa.begin_sign_in("alice")
+    with pytest.raises(mfakit.NotPermitted):
+        strict.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    enrol_email(strict, outbox, clock)
+    enrol_phone(strict, outbox, clock)  # fine once a stronger factor exists
+    lax = MFA(
+        store=store, secret_key=SECRET, issuer="X", clock=clock, hasher=fast_hasher(), sms=outbox
+    )
+    enrol_phone(lax, outbox, clock, user_id="bob", phone="+12015550123")
+    start = strict.begin_sign_in("bob")
     assert start.stronger_factor_required and start.challenge is not None
+    assert not strict.begin_sign_in("alice").stronger_factor_required
 
 
 # --- nothing secret anywhere -------------------------------------------------------

@@ -36,10 +36,10 @@ class MemoryAuditLog:
         with self._lock:
             mine = [
                 e
-                for e in self._events
+                for e in reversed(self._events)  # newest first, also among equal times
                 if e.subject_id == subject_id and (before is None or e.at < before)
             ]
-        mine.sort(key=lambda e: e.at, reverse=True)
+        mine.sort(key=lambda e: e.at, reverse=True)  # stable: keeps that order for ties
         return mine[:limit]
 
     @property

@@ -273,3 +273,11 @@ class MemoryStore:
         with self._lock:
             state = self._states.get(user_id) or UserState(user_id=user_id)
             self._states[user_id] = replace(state, preferred_method=method, updated_at=now)
+
+    def clear_factors(self, user_id: str) -> None:
+        with self._lock:
+            self._totp.pop(user_id, None)
+            self._backup.pop(user_id, None)
+            mine = self._contacts.get(user_id, {})
+            for kind, contact in list(mine.items()):
+                mine[kind] = replace(contact, verified_at=None)

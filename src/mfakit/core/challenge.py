@@ -10,7 +10,8 @@ the only trace of it kept.
 
 "Try another way" moves to ``AWAITING_ANSWER`` when the policy makes the
 security question guard the other methods (seed 000); the right answer unlocks
-them and returns to ``AWAITING_CODE``. Every wrong code or answer counts
+them and returns to ``AWAITING_CODE``. Meanwhile the current method still
+works: its code may be resent and submitted. Every wrong code or answer counts
 toward ``max_attempts``; the last one allowed moves to ``LOCKED``. A right code
 moves to ``SUCCEEDED``. Time moves any live challenge to ``EXPIRED``; the host
 may ``CANCEL`` it. The four end states accept no further event.
@@ -94,6 +95,11 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (_A, Event.CANCEL): State.CANCELLED,
     (_Q, Event.ANSWER_RIGHT): _A,
     (_Q, Event.ANSWER_WRONG): _Q,
+    # A late SMS still counts while the question is asked: the current method's
+    # code may be resent and submitted; the others stay locked.
+    (_Q, Event.SEND): _Q,
+    (_Q, Event.CODE_RIGHT): State.SUCCEEDED,
+    (_Q, Event.CODE_WRONG): _Q,
     (_Q, Event.LOCK): State.LOCKED,
     (_Q, Event.EXPIRE): State.EXPIRED,
     (_Q, Event.CANCEL): State.CANCELLED,

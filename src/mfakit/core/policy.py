@@ -114,6 +114,8 @@ class Policy:
     """Lifetime of a trusted-device token (seed 000); 1 to 365 (seed 002)."""
     contact_changes_per_day: int = 5
     """Phone/email change attempts per user per day (seed 001, S16)."""
+    revoke_devices_on_contact_change: bool = True
+    """Whether a phone or email change revokes the user's trusted devices."""
     question_guards_alternatives: bool = False
     """Whether "try another way" needs the security question first (seed 000)."""
     answer_case_sensitive: bool = True
@@ -184,6 +186,7 @@ class Policy:
             raise InvalidInput("security_questions", "must not repeat a question")
         object.__setattr__(self, "security_questions", questions)
         for flag in (
+            "revoke_devices_on_contact_change",
             "allow_restricted_only",
             "question_guards_alternatives",
             "answer_case_sensitive",

@@ -21,7 +21,9 @@ __all__ = [
     "AuthenticatorInfo",
     "BackupCodes",
     "Challenge",
+    "ContactChangeStart",
     "DeviceInfo",
+    "FactorInfo",
     "Reason",
     "SendResult",
     "SignInStart",
@@ -56,6 +58,11 @@ class Reason(str, enum.Enum):
     """Too many codes went to this destination recently; see ``retry_after`` (S15)."""
     INVALID_ANSWER = "invalid_answer"
     """The security question's answer was wrong."""
+    DAILY_LIMIT = "daily_limit"
+    """Too many contact changes today (S16); see ``retry_after``."""
+    NO_ELIGIBLE_METHOD = "no_eligible_method"
+    """No channel verified before the change can approve it (S19): set up an
+    authenticator app or verify the email address first."""
 
     def __str__(self) -> str:
         return self.value
@@ -74,6 +81,10 @@ class VerifyResult:
     reason: Reason | None = None
     method: Method | None = None
     factor_id: str | None = None
+    user_id: str | None = None
+    """Whose challenge it was (set on a challenge's successful verification)."""
+    purpose: Purpose | None = None
+    """What the challenge was for (set on a challenge's successful verification)."""
     retry_after: timedelta | None = None
     backup_codes_left: int | None = None
     backup_codes_low: bool = False
@@ -301,3 +312,43 @@ class DeviceInfo:
     last_used_at: datetime | None
     expires_at: datetime
     active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactChangeStart:
+    """The outcome of :meth:`MFA.begin_contact_change`.
+
+    On success ``challenge.methods`` lists the channels verified *before* the
+    change that may approve it (show them in a "choose how to verify" dialog),
+    never the new destination. Otherwise ``reason`` is ``DAILY_LIMIT`` (with
+    ``retry_after``) or ``NO_ELIGIBLE_METHOD``.
+    """
+
+    ok: bool
+    challenge: Challenge | None = None
+    reason: Reason | None = None
+    retry_after: timedelta | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FactorInfo:
+    """One of the user's second factors as listed on a security page.
+
+    ``kind`` is ``"totp"``, ``"phone"`` or ``"email"``; ``methods`` the
+    sign-in methods it gives; ``restricted`` is true for a phone (SMS and voice
+    are "restricted" under NIST SP 800-63B, S25). ``destination`` is masked.
+    """
+
+    id: str
+    kind: str
+    label: str
+    methods: tuple[Method, ...]
+    verified: bool
+    restricted: bool
+    created_at: datetime
+    last_used_at: datetime | None = None
+    destination: str | None = None
+    preferred: bool = False

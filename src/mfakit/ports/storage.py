@@ -193,3 +193,8 @@ class DeviceStore(Protocol):
     def set_preferred_method(self, user_id: str, method: Method | None, *, now: datetime) -> None:
         """Store the user's preferred sign-in method (None: no preference)."""
         ...
+
+    def clear_factors(self, user_id: str) -> None:
+        """Atomically turn 2FA off for the user: delete every authenticator and
+        backup code, and mark every contact unverified (kept as contact data)."""
+        ...

@@ -30,6 +30,7 @@ from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
 from .authenticators import totp_code
 from .backup_codes import backup_code_used, codes_for_first_factor
+from .contact_change import apply_contact_change, contact_for_change
 from .context import Context
 from .devices import label_from_user_agent, security_changed, trust_new_device
 from .effects import UseCase, call
@@ -120,8 +121,8 @@ def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> 
         text = text.strip()
     if not ctx.policy.answer_case_sensitive:
         text = text.casefold()
-    if not text or len(text) > MAX_ANSWER_LENGTH:
-        raise InvalidInput(field, f"must be 1 to {MAX_ANSWER_LENGTH} characters")
+    if not text.strip() or len(text) > MAX_ANSWER_LENGTH:
+        raise InvalidInput(field, f"must be 1 to {MAX_ANSWER_LENGTH} characters, not only spaces")
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise InvalidInput(field, "must not contain control characters")
     return text
@@ -343,7 +344,7 @@ def _send(
             return SendResult(ok=True, challenge=view(ctx, stored))
         rec = yield from _load(rec.id)
         _require_open(rec)
-        if rec.state is not State.AWAITING_CODE:
+        if rec.state in END_STATES:
             raise ConflictingState(f"the challenge is {rec.state}")
     raise StorageError("the challenge is too contended; try again")
 
@@ -548,12 +549,12 @@ def _pick_method(rec: ChallengeRecord, code: object) -> tuple[Method, str]:
     backup_open = Method.BACKUP_CODE in rec.methods and (
         not rec.alternatives_locked or rec.method is Method.BACKUP_CODE
     )
-    if (
-        backup_open
-        and isinstance(code, str)
-        and not code.replace(" ", "").replace("-", "").isdigit()
-    ):
-        return Method.BACKUP_CODE, bc.parse_code(code)
+    if backup_open and isinstance(code, str):
+        compact = code.replace(" ", "").replace("-", "")
+        # One-time codes have at most 10 digits; a backup code has 12 characters,
+        # so even a (rare) all-digit backup code is told apart.
+        if len(compact) == bc.CODE_LENGTH or not compact.isdigit():
+            return Method.BACKUP_CODE, bc.parse_code(code)
     if rec.method is Method.BACKUP_CODE:
         return Method.BACKUP_CODE, bc.parse_code(code)
     if rec.method is Method.TOTP:
@@ -657,6 +658,8 @@ def verify(
         ok=True,
         method=method,
         factor_id=factor_id,
+        user_id=rec.user_id,
+        purpose=rec.purpose,
         backup_codes=result.backup_codes,
         backup_codes_left=left,
         backup_codes_low=left is not None and left <= ctx.policy.backup_codes_low_at,
@@ -673,8 +676,18 @@ def _succeed(
     contact = None
     codes = None
     records = None
-    if rec.purpose is Purpose.ENROL_CONTACT:
+    old_contact = None
+    if rec.purpose is Purpose.CONTACT_CHANGE:
+        contacts = yield from call("store", Store.get_contacts, rec.user_id)
+        old_contact = next((c for c in contacts if c.kind is rec.target_kind), None)
+        contact = contact_for_change(rec, now)
+    elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
+        contacts = yield from call("store", Store.get_contacts, rec.user_id)
+        if any(c.kind is rec.target_kind and c.verified for c in contacts):
+            # Two enrolments raced: the first one won; a verified destination
+            # is only ever replaced through a guarded change (S19).
+            raise ConflictingState(f"the user verified a {rec.target_kind} meanwhile")
         contact = ContactRecord(
             user_id=rec.user_id,
             kind=rec.target_kind,
@@ -691,12 +704,14 @@ def _succeed(
         if stored is not None:
             break
         rec = yield from _load(rec.id)
-        if rec.state is not State.AWAITING_CODE:
+        if rec.state in END_STATES:
             # Another request ended the challenge first: this code is spent.
             return VerifyResult(ok=False, reason=Reason.INVALID_CODE, attempts_left=0)
     else:
         raise StorageError("the challenge is too contended; try again")
-    if contact is not None:
+    if rec.purpose is Purpose.CONTACT_CHANGE:
+        yield from apply_contact_change(ctx, rec, old_contact, now)
+    elif contact is not None:
         masked = mask(contact.kind, contact.value)
         yield from audit(
             ctx,

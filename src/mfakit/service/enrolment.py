@@ -17,6 +17,7 @@ from ..ports.storage import Store
 from .challenges import create_challenge, normalize_answer, switch_method
 from .context import Context
 from .effects import UseCase, call, offload
+from .factors import load_factors
 from .scope import audit
 
 __all__ = ["begin_contact_enrolment", "set_security_question"]
@@ -48,6 +49,12 @@ def begin_contact_enrolment(
         raise NotPermitted(f"{method} is not allowed by the policy")
     if method not in ctx.channels:
         raise NotPermitted(f"no sender is configured for {method}")
+    if kind is ContactKind.PHONE and not ctx.policy.allow_restricted_only:
+        # S25: SMS and voice may not be the user's only factor under this policy.
+        factors = yield from load_factors(user_id)
+        stronger = [m for m in factors.methods(ctx) if m in (Method.TOTP, Method.EMAIL)]
+        if not stronger:
+            raise NotPermitted("set up an authenticator app or a verified email before a phone")
     contacts = yield from call("store", Store.get_contacts, user_id)
     for contact in contacts:
         if contact.kind is kind and contact.verified:

@@ -25,7 +25,7 @@ from .effects import UseCase, call
 
 T = TypeVar("T")
 
-__all__ = ["audit", "in_scope", "list_events", "notify", "scoped"]
+__all__ = ["audit", "in_scope", "list_events", "notify", "notify_destination", "scoped"]
 
 
 def scoped(ctx: Context, *, tenant: object = None, context: object = None) -> UseCase[Context]:
@@ -132,14 +132,48 @@ def notify(
     msg = render_notice(
         ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail
     )
+    if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
+        target = (ContactKind.EMAIL, verified[ContactKind.EMAIL])
+    elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
+        target = (ContactKind.PHONE, verified[ContactKind.PHONE])
+    else:
+        return
+    yield from _deliver_notice(ctx, user_id, kind, target, msg.subject, msg.text)
+
+
+def notify_destination(
+    ctx: Context,
+    user_id: str,
+    kind: str,
+    destination: tuple[ContactKind, str],
+    *,
+    detail: str = "",
+    locale: str | None = None,
+) -> UseCase[None]:
+    """Send a notice to one named destination, e.g. the *old* phone number
+    after a change (L4), whatever its verified state."""
+    if not ctx.notify:
+        return
+    when = ctx.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    msg = render_notice(
+        ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail
+    )
+    yield from _deliver_notice(ctx, user_id, kind, destination, msg.subject, msg.text)
+
+
+def _deliver_notice(
+    ctx: Context,
+    user_id: str,
+    kind: str,
+    destination: tuple[ContactKind, str],
+    subject: str,
+    text: str,
+) -> UseCase[None]:
+    channel, to = destination
     try:
-        if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
-            yield from call(
-                "email", EmailSender.send_email, verified[ContactKind.EMAIL], msg.subject, msg.text
-            )
-        elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
-            yield from call("sms", SmsSender.send_sms, verified[ContactKind.PHONE], msg.text)
-        else:
-            return
+        if channel is ContactKind.EMAIL and Method.EMAIL in ctx.channels:
+            yield from call("email", EmailSender.send_email, to, subject, text)
+        elif channel is ContactKind.PHONE and Method.SMS in ctx.channels:
+            yield from call("sms", SmsSender.send_sms, to, text)
     except DeliveryError:
         yield from audit(ctx, Action.NOTICE_FAILED, user_id, outcome=Outcome.FAILURE, reason=kind)

@@ -1,0 +1,291 @@
+"""Changing the phone number or email, guarded by a second factor (L4, S16,
+S19), and managing 2FA: listing factors, the preferred method, removing a
+contact factor, turning 2FA off (L5, S20, S22).
+
+The flow reproduced is seed 001's "mandatory 2FA for phone number changes":
+the change is approved only through a channel verified *before* it, never the
+new destination; at most five attempts per user per day; an admin may start it
+for a team member, and the code still goes to the member.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..core import limits
+from ..core.actor import Actor, ActorKind
+from ..core.audit import Action
+from ..core.challenge import Purpose
+from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
+from ..core.methods import RESTRICTED_METHODS, Method
+from ..core.results import ContactChangeStart, FactorInfo, Reason
+from ..core.validation import check_id
+from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted, StorageError
+from ..ports.storage import DeviceStore, Store
+from .challenges import create_challenge, view
+from .context import Context
+from .devices import security_changed
+from .effects import UseCase, call
+from .factors import CHANNEL_KIND, Factors, has_second_factor, load_factors
+from .scope import audit, notify
+
+__all__ = [
+    "begin_contact_change",
+    "disable_two_factor",
+    "list_factors",
+    "remove_contact",
+    "set_preferred_method",
+]
+
+_DAY = timedelta(days=1)
+_RACES = 50
+
+
+def _eligible(ctx: Context, factors: Factors) -> tuple[Method, ...]:
+    """Channels verified before the change that may approve it (S19)."""
+    methods: list[Method] = []
+    if any(t.confirmed for t in factors.totps):
+        methods.append(Method.TOTP)
+    if factors.verified_contact(ContactKind.PHONE) is not None:
+        methods += [Method.SMS, Method.VOICE]
+    if factors.verified_contact(ContactKind.EMAIL) is not None:
+        methods.append(Method.EMAIL)
+    return tuple(
+        m
+        for m in methods
+        if m in ctx.policy.allowed_methods and (m is Method.TOTP or m in ctx.channels)
+    )
+
+
+def _count_change(ctx: Context, user_id: str, now: datetime) -> UseCase[timedelta | None]:
+    """Count one change attempt in the user's day (S16); the wait if it is full."""
+    key = f"contact-changes:{user_id}"
+    for _ in range(_RACES):
+        counter = yield from call("store", Store.get_counter, key)
+        updated, wait = limits.window_hit(
+            counter, key, now, limit=ctx.policy.contact_changes_per_day, window=_DAY
+        )
+        if updated is None:
+            return wait
+        if (yield from call("store", Store.put_counter, updated)):
+            return None
+    raise StorageError("the change counter is too contended; try again")
+
+
+def begin_contact_change(
+    ctx: Context,
+    actor: Actor,
+    user_id: str,
+    *,
+    phone: object = None,
+    email: object = None,
+) -> UseCase[ContactChangeStart]:
+    """Start changing the user's phone number or email address.
+
+    The actor is the user, or an admin acting for them (whether that admin may
+    edit this user is the host's decision, made before calling). Returns a
+    challenge offering only channels verified before the change; nothing is
+    sent until the user picks one (:meth:`MFA.send`) unless it is an
+    authenticator app. Verifying it applies the change.
+    """
+    check_id("user_id", user_id)
+    Actor.check(actor).require_may_act_for(user_id)
+    if (phone is None) == (email is None):
+        raise InvalidInput("phone", "give exactly one of phone= or email=")
+    if phone is not None:
+        kind, value = ContactKind.PHONE, normalize_phone(phone)
+    else:
+        kind, value = ContactKind.EMAIL, normalize_email(email)
+    now = ctx.clock.now()
+    factors = yield from load_factors(user_id)
+    current = next((c for c in factors.contacts if c.kind is kind), None)
+    if current is not None and current.value == value:
+        raise ConflictingState(f"this is already the user's {kind}")
+    methods = _eligible(ctx, factors)
+    if not methods:
+        yield from audit(
+            ctx,
+            Action.CONTACT_CHANGE_REFUSED,
+            user_id,
+            actor_id=actor.id,
+            reason=Reason.NO_ELIGIBLE_METHOD,
+            details={"kind": kind.value},
+            at=now,
+        )
+        return ContactChangeStart(ok=False, reason=Reason.NO_ELIGIBLE_METHOD)
+    wait = yield from _count_change(ctx, user_id, now)
+    if wait is not None:
+        yield from audit(
+            ctx,
+            Action.CONTACT_CHANGE_REFUSED,
+            user_id,
+            actor_id=actor.id,
+            reason=Reason.DAILY_LIMIT,
+            details={"kind": kind.value},
+            at=now,
+        )
+        return ContactChangeStart(ok=False, reason=Reason.DAILY_LIMIT, retry_after=wait)
+    rec = yield from create_challenge(
+        ctx,
+        user_id=user_id,
+        purpose=Purpose.CONTACT_CHANGE,
+        methods=methods,
+        method=methods[0],
+        now=now,
+        target_kind=kind,
+        target_value=value,
+        actor_id=actor.id,
+    )
+    yield from audit(
+        ctx,
+        Action.CONTACT_CHANGE_STARTED,
+        user_id,
+        actor_id=actor.id,
+        details={"kind": kind.value, "new": mask(kind, value)},
+        at=now,
+    )
+    return ContactChangeStart(ok=True, challenge=view(ctx, rec))
+
+
+# --- managing 2FA (L5) ----------------------------------------------------------
+
+
+def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
+    """The user's factors: authenticator apps, phone and email, verified or not."""
+    check_id("user_id", user_id)
+    factors = yield from load_factors(user_id)
+    state = yield from call("store", DeviceStore.get_user_state, user_id)
+    preferred = state.preferred_method if state is not None else None
+    out: list[FactorInfo] = []
+    for t in factors.totps:
+        if t.confirmed:
+            out.append(
+                FactorInfo(
+                    id=t.id,
+                    kind="totp",
+                    label=t.label,
+                    methods=(Method.TOTP,),
+                    verified=True,
+                    restricted=False,
+                    created_at=t.created_at,
+                    last_used_at=t.last_used_at,
+                    preferred=preferred is Method.TOTP,
+                )
+            )
+    for c in factors.contacts:
+        methods = (Method.SMS, Method.VOICE) if c.kind is ContactKind.PHONE else (Method.EMAIL,)
+        out.append(
+            FactorInfo(
+                id=c.kind.value,
+                kind=c.kind.value,
+                label="Phone" if c.kind is ContactKind.PHONE else "Email",
+                methods=methods,
+                verified=c.verified,
+                restricted=any(m in RESTRICTED_METHODS for m in methods),
+                created_at=c.created_at,
+                destination=mask(c.kind, c.value),
+                preferred=preferred in methods,
+            )
+        )
+    return tuple(out)
+
+
+def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: object) -> UseCase[None]:
+    """Choose which method sign-in starts with (it must be usable now)."""
+    check_id("user_id", user_id)
+    Actor.check(actor).require_may_act_for(user_id)
+    try:
+        chosen = None if method is None else Method(method)
+    except (ValueError, TypeError):
+        raise InvalidInput("method", "is not a known method") from None
+    if chosen is Method.BACKUP_CODE:
+        raise InvalidInput("method", "backup codes are a fallback, not a preference")
+    if chosen is not None:
+        factors = yield from load_factors(user_id)
+        if chosen not in factors.methods(ctx):
+            raise ConflictingState(f"{chosen} is not set up for this user")
+    now = ctx.clock.now()
+    yield from call("store", DeviceStore.set_preferred_method, user_id, chosen, now=now)
+    yield from audit(
+        ctx, Action.PREFERRED_METHOD_SET, user_id, actor_id=actor.id, method=chosen, at=now
+    )
+
+
+def _refuse_if_required(ctx: Context, role: object, what: str) -> None:
+    if role is not None and (not isinstance(role, str) or not 0 < len(role) <= 64):
+        raise InvalidInput("role", "must be a role name of 1 to 64 characters")
+    if ctx.policy.requires_2fa(role if isinstance(role, str) else None):
+        raise NotPermitted(f"the policy requires two-step verification for this role: {what}")
+
+
+def remove_contact(
+    ctx: Context, actor: Actor, user_id: str, kind: object, *, role: object = None
+) -> UseCase[None]:
+    """Remove the user's phone or email as a factor (and contact). Needs a fresh
+    re-authentication (S20); refused when it would leave a user whose role
+    requires 2FA with none."""
+    check_id("user_id", user_id)
+    try:
+        which = ContactKind(kind)
+    except (ValueError, TypeError):
+        raise InvalidInput("kind", "must be 'phone' or 'email'") from None
+    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
+        raise NotPermitted("an impersonating admin may not remove a user's factors")
+    actor.require_may_act_for(user_id)
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    factors = yield from load_factors(user_id)
+    contact = next((c for c in factors.contacts if c.kind is which), None)
+    if contact is None:
+        raise NotFound(f"the user has no {which}")
+    others = [
+        m
+        for m in factors.methods(ctx)
+        if m is not Method.BACKUP_CODE and CHANNEL_KIND.get(m) is not which
+    ]
+    if contact.verified and not others:
+        _refuse_if_required(ctx, role, f"keep at least one factor besides the {which}")
+    # Tell the user before the destination goes (S21), through another channel.
+    yield from notify(
+        ctx,
+        user_id,
+        "factor_removed",
+        detail=f"{which} {mask(which, contact.value)}",
+        exclude=contact.value,
+    )
+    if not (yield from call("store", Store.delete_contact, user_id, which)):
+        raise NotFound(f"the user has no {which}")
+    if not (yield from has_second_factor(user_id)):
+        yield from call("store", Store.replace_backup_codes, user_id, [])
+    yield from audit(
+        ctx,
+        Action.FACTOR_REMOVED,
+        user_id,
+        actor_id=actor.id,
+        details={"kind": which.value, "destination": mask(which, contact.value)},
+        at=now,
+    )
+    yield from security_changed(ctx, user_id, now)
+
+
+def disable_two_factor(
+    ctx: Context, actor: Actor, user_id: str, *, role: object = None
+) -> UseCase[None]:
+    """Turn 2FA off: authenticators and backup codes deleted, phone and email
+    kept as contact data but unverified, trusted devices revoked. Needs a fresh
+    re-authentication; refused while the policy requires 2FA for the role.
+    Enabling again is enrolling a factor again."""
+    check_id("user_id", user_id)
+    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
+        raise NotPermitted("an impersonating admin may not turn off a user's 2FA")
+    actor.require_may_act_for(user_id)
+    now = ctx.clock.now()
+    actor.require_fresh(now, ctx.policy.reauth_max_age)
+    _refuse_if_required(ctx, role, "it cannot be turned off")
+    if not (yield from has_second_factor(user_id)):
+        raise ConflictingState("two-step verification is not on for this user")
+    # The notice goes out while the channels are still verified (S21).
+    yield from notify(ctx, user_id, "two_factor_disabled")
+    yield from call("store", DeviceStore.clear_factors, user_id)
+    yield from audit(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)
+    yield from security_changed(ctx, user_id, now)

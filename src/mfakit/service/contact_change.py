@@ -1,0 +1,49 @@
+"""What a contact change does once approved (L4): the new value stored
+unverified, the old destination told, trusted devices revoked per policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..core.audit import Action
+from ..core.contacts import mask
+from ..core.records import ChallengeRecord, ContactRecord
+from .context import Context
+from .devices import security_changed
+from .effects import UseCase
+from .scope import audit, notify, notify_destination
+
+__all__ = ["apply_contact_change", "contact_for_change"]
+
+
+def contact_for_change(rec: ChallengeRecord, now: datetime) -> ContactRecord:
+    """The record a successful change stores: the new value, *unverified* until
+    its possession is proven (L3)."""
+    assert rec.target_kind is not None and rec.target_value is not None
+    return ContactRecord(
+        user_id=rec.user_id, kind=rec.target_kind, value=rec.target_value, created_at=now
+    )
+
+
+def apply_contact_change(
+    ctx: Context, rec: ChallengeRecord, old: ContactRecord | None, now: datetime
+) -> UseCase[None]:
+    """What follows a change once stored: audit, the old destination told,
+    trusted devices revoked per policy (S30)."""
+    assert rec.target_kind is not None and rec.target_value is not None
+    kind, new = rec.target_kind, rec.target_value
+    details = {"kind": kind.value, "new": mask(kind, new)}
+    if old is not None:
+        details["old"] = mask(kind, old.value)
+    yield from audit(
+        ctx, Action.CONTACT_CHANGED, rec.user_id, actor_id=rec.actor_id, details=details, at=now
+    )
+    if ctx.policy.revoke_devices_on_contact_change:
+        yield from security_changed(ctx, rec.user_id, now)
+    detail = f"{kind} (now {mask(kind, new)})"
+    if old is not None:
+        yield from notify_destination(
+            ctx, rec.user_id, "contact_changed", (kind, old.value), detail=detail
+        )
+    else:
+        yield from notify(ctx, rec.user_id, "contact_changed", detail=detail, exclude=new)

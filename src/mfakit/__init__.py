@@ -7,6 +7,7 @@ environment variable is touched until you build an :class:`MFA`.
 
 from __future__ import annotations
 
+from .aio import AsyncMFA as AsyncMFA
 from .core.actor import Actor as Actor
 from .core.actor import ActorKind as ActorKind
 from .core.audit import Action as Action
@@ -62,6 +63,7 @@ __all__ = [
     "ActorKind",
     "AnswerResult",
     "Argon2Hasher",
+    "AsyncMFA",
     "AuditRecord",
     "AuthenticatorInfo",
     "BackupCodes",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["RESTRICTED_METHODS", "Method"]
+from ..errors import InvalidInput
+
+__all__ = ["RESTRICTED_METHODS", "Method", "parse_method"]
 
 
 class Method(str, enum.Enum):
@@ -27,3 +29,11 @@ class Method(str, enum.Enum):
 
 RESTRICTED_METHODS = frozenset({Method.SMS, Method.VOICE})
 """Methods NIST SP 800-63B 5.2.10 calls *restricted* (S25)."""
+
+
+def parse_method(value: object, *, field: str = "method") -> Method:
+    """``value`` as a :class:`Method` (a member or its string), else InvalidInput."""
+    try:
+        return Method(value)
+    except (ValueError, TypeError):
+        raise InvalidInput(field, "is not a known method") from None

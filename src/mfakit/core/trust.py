@@ -15,11 +15,13 @@ itsdangerous' own clock.
 from __future__ import annotations
 
 import enum
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from .keys import Keyring
 from .records import DeviceRecord
@@ -70,10 +72,16 @@ def read_token(keyring: Keyring, token: str) -> TokenClaims | TrustRefusal:
         return TrustRefusal.MALFORMED
     try:
         data: Any = _serializer(keyring).loads(token)
+        # Base64 lets a last character differ in its unused low bits and still
+        # decode to the same bytes; accept only the one canonical spelling.
+        head, _, sig = token.rpartition(".")
+        canonical = base64_encode(base64_decode(sig)).decode("ascii")
     except BadSignature:
         return TrustRefusal.TAMPERED
     except (ValueError, UnicodeError):
         return TrustRefusal.MALFORMED
+    if not head or not hmac.compare_digest(canonical, sig):
+        return TrustRefusal.TAMPERED
     if not isinstance(data, dict):
         return TrustRefusal.MALFORMED
     user, device, version = data.get("u"), data.get("d"), data.get("v")

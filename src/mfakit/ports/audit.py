@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from ..core.records import AuditRecord
 
-__all__ = ["AuditLog", "AuditSink"]
+__all__ = ["AsyncAuditLog", "AsyncAuditSink", "AuditLog", "AuditSink"]
 
 
 @runtime_checkable
@@ -31,3 +31,19 @@ class AuditLog(AuditSink, Protocol):
         """Events whose subject is ``subject_id``, newest first, older than
         ``before`` when given (for paging)."""
         ...
+
+
+@runtime_checkable
+class AsyncAuditSink(Protocol):
+    """The async twin of :class:`AuditSink`."""
+
+    async def record(self, event: AuditRecord) -> None: ...
+
+
+@runtime_checkable
+class AsyncAuditLog(AsyncAuditSink, Protocol):
+    """The async twin of :class:`AuditLog`."""
+
+    async def list_events(
+        self, subject_id: str, *, limit: int = 50, before: datetime | None = None
+    ) -> list[AuditRecord]: ...

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["EmailSender", "SmsSender", "VoiceSender"]
+__all__ = [
+    "AsyncEmailSender",
+    "AsyncSmsSender",
+    "AsyncVoiceSender",
+    "EmailSender",
+    "SmsSender",
+    "VoiceSender",
+]
 
 
 @runtime_checkable
@@ -32,3 +39,18 @@ class EmailSender(Protocol):
     def send_email(self, to: str, subject: str, text: str) -> None:
         """Send a plain-text email."""
         ...
+
+
+@runtime_checkable
+class AsyncSmsSender(Protocol):
+    async def send_sms(self, to: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class AsyncVoiceSender(Protocol):
+    async def send_voice(self, to: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class AsyncEmailSender(Protocol):
+    async def send_email(self, to: str, subject: str, text: str) -> None: ...

@@ -30,7 +30,7 @@ from ..core.records import (
     UserState,
 )
 
-__all__ = ["DeviceStore", "Store"]
+__all__ = ["AsyncDeviceStore", "AsyncStore", "DeviceStore", "Store"]
 
 
 class Store(Protocol):
@@ -198,3 +198,101 @@ class DeviceStore(Protocol):
         """Atomically turn 2FA off for the user: delete every authenticator and
         backup code, and mark every contact unverified (kept as contact data)."""
         ...
+
+
+class AsyncStore(Protocol):
+    """The async twin of :class:`Store`: the same methods, awaitable."""
+
+    # --- authenticator apps -------------------------------------------
+    async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool: ...
+
+    async def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None: ...
+
+    async def list_totp(self, user_id: str) -> list[TotpRecord]: ...
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        factor_id: str,
+        *,
+        step: int,
+        now: datetime,
+        backup_codes: Sequence[BackupCodeRecord] | None,
+    ) -> bool: ...
+
+    async def advance_totp(
+        self, user_id: str, factor_id: str, *, step: int, now: datetime
+    ) -> bool: ...
+
+    async def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool: ...
+
+    async def delete_totp(self, user_id: str, factor_id: str) -> bool: ...
+
+    # --- backup codes --------------------------------------------------
+    async def replace_backup_codes(
+        self, user_id: str, codes: Sequence[BackupCodeRecord]
+    ) -> None: ...
+
+    async def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None: ...
+
+    async def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool: ...
+
+    async def count_backup_codes(self, user_id: str) -> int: ...
+
+    # --- counters for limits ------------------------------------------
+    async def get_counter(self, key: str) -> Counter | None: ...
+
+    async def put_counter(self, counter: Counter) -> bool: ...
+
+    # --- challenges ------------------------------------------------------
+    async def insert_challenge(self, record: ChallengeRecord) -> None: ...
+
+    async def get_challenge(self, challenge_id: str) -> ChallengeRecord | None: ...
+
+    async def update_challenge(
+        self,
+        record: ChallengeRecord,
+        *,
+        contact: ContactRecord | None = None,
+        backup_codes: Sequence[BackupCodeRecord] | None = None,
+    ) -> bool: ...
+
+    # --- contact channels ------------------------------------------------
+    async def get_contacts(self, user_id: str) -> list[ContactRecord]: ...
+
+    async def put_contact(self, record: ContactRecord) -> None: ...
+
+    async def delete_contact(self, user_id: str, kind: ContactKind) -> bool: ...
+
+    # --- security question ---------------------------------------------
+    async def get_question(self, user_id: str) -> QuestionRecord | None: ...
+
+    async def put_question(self, record: QuestionRecord) -> None: ...
+
+
+class AsyncDeviceStore(Protocol):
+    """The async twin of :class:`DeviceStore`: the same methods, awaitable."""
+
+    # --- trusted devices --------------------------------------------------
+    async def insert_device(self, record: DeviceRecord) -> None: ...
+
+    async def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None: ...
+
+    async def list_devices(self, user_id: str) -> list[DeviceRecord]: ...
+
+    async def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> bool: ...
+
+    async def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> bool: ...
+
+    async def revoke_devices(self, user_id: str, *, now: datetime) -> int: ...
+
+    # --- per-user state ---------------------------------------------------
+    async def get_user_state(self, user_id: str) -> UserState | None: ...
+
+    async def bump_security_version(self, user_id: str, *, now: datetime) -> int: ...
+
+    async def set_preferred_method(
+        self, user_id: str, method: Method | None, *, now: datetime
+    ) -> None: ...
+
+    async def clear_factors(self, user_id: str) -> None: ...

@@ -17,7 +17,7 @@ from ..core.actor import Actor, ActorKind
 from ..core.audit import Action
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
-from ..core.methods import RESTRICTED_METHODS, Method
+from ..core.methods import RESTRICTED_METHODS, Method, parse_method
 from ..core.results import ContactChangeStart, FactorInfo, Reason
 from ..core.validation import check_id
 from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted, StorageError
@@ -194,10 +194,7 @@ def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: objec
     """Choose which method sign-in starts with (it must be usable now)."""
     check_id("user_id", user_id)
     Actor.check(actor).require_may_act_for(user_id)
-    try:
-        chosen = None if method is None else Method(method)
-    except (ValueError, TypeError):
-        raise InvalidInput("method", "is not a known method") from None
+    chosen = None if method is None else parse_method(method)
     if chosen is Method.BACKUP_CODE:
         raise InvalidInput("method", "backup codes are a fallback, not a preference")
     if chosen is not None:

@@ -21,7 +21,7 @@ from ..core.audit import Action, Outcome
 from ..core.challenge import END_STATES, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
 from ..core.messages import check_locale
-from ..core.methods import Method
+from ..core.methods import Method, parse_method
 from ..core.records import BackupCodeRecord, ChallengeRecord, ContactRecord
 from ..core.results import AnswerResult, Challenge, Reason, SendResult, VerifyResult
 from ..core.validation import check_id, check_text
@@ -350,18 +350,19 @@ def _send(
 
 
 def send_code(
-    ctx: Context, challenge_id: str, *, method: Method | None = None, locale: str | None = None
+    ctx: Context, challenge_id: str, *, method: object = None, locale: str | None = None
 ) -> UseCase[SendResult]:
     """Send (or resend, after the cooldown) a code for the current method, or
     switch to another out-of-band ``method`` and send one."""
     check_locale(locale)
+    wanted = None if method is None else parse_method(method)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)
-    if method is not None and Method(method) is not rec.method:
-        return (yield from switch_method(ctx, challenge_id, Method(method), locale=locale))
+    if wanted is not None and wanted is not rec.method:
+        return (yield from switch_method(ctx, challenge_id, wanted, locale=locale))
     if rec.state in (State.EXPIRED, State.LOCKED):
         reason = Reason.EXPIRED if rec.state is State.EXPIRED else Reason.TOO_MANY_ATTEMPTS
         return SendResult(ok=False, challenge=view(ctx, rec), reason=reason)
@@ -378,10 +379,7 @@ def switch_method(
     check_locale(locale)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
-    try:
-        target = Method(method)
-    except (ValueError, TypeError):
-        raise InvalidInput("method", "is not a known method") from None
+    target = parse_method(method)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)

@@ -12,12 +12,23 @@ is type-checked against the port's signature and gives ``rec`` its type.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Concatenate, NamedTuple, TypeVar
 
 from typing_extensions import ParamSpec
 
-__all__ = ["Effect", "Offload", "PortCall", "UseCase", "call", "offload", "run_sync"]
+__all__ = [
+    "Effect",
+    "Offload",
+    "PortCall",
+    "UseCase",
+    "call",
+    "offload",
+    "run_async",
+    "run_sync",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -85,3 +96,38 @@ def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
                 value = effect.fn(*effect.args)
         except Exception as exc:  # handed to the use case, which decides
             value, error = None, exc
+
+
+async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
+    """Drive ``use_case`` on the event loop: port calls are awaited (a port
+    method may also be a plain function, e.g. an in-memory one), CPU-heavy work
+    runs in a worker thread so other requests keep going.
+
+    If the awaiting task is cancelled, the generator is closed where it stood.
+    Every effect that changes state is one atomic port call, so a cancelled
+    request leaves either the state before that call or after it, never half.
+    """
+    value: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                effect = use_case.send(value) if error is None else use_case.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            error = None
+            try:
+                if type(effect) is PortCall:
+                    value = getattr(ports[effect.port], effect.method)(
+                        *effect.args, **effect.kwargs
+                    )
+                    if inspect.isawaitable(value):
+                        value = await value
+                else:
+                    assert isinstance(effect, Offload)
+                    value = await asyncio.to_thread(effect.fn, *effect.args)
+            except Exception as exc:  # handed to the use case, which decides
+                value, error = None, exc
+    finally:
+        use_case.close()

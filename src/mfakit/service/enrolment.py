@@ -8,7 +8,7 @@ from ..core.audit import Action
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, normalize_email, normalize_phone
 from ..core.messages import check_locale
-from ..core.methods import Method
+from ..core.methods import Method, parse_method
 from ..core.records import QuestionRecord
 from ..core.results import SendResult
 from ..core.validation import check_id
@@ -17,8 +17,10 @@ from ..ports.storage import Store
 from .challenges import create_challenge, normalize_answer, switch_method
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import load_factors
+from .factors import CHANNEL_KIND, load_factors
 from .scope import audit
+
+_PROOF = {ContactKind.PHONE: "sms or voice", ContactKind.EMAIL: "email"}
 
 __all__ = ["begin_contact_enrolment", "set_security_question"]
 
@@ -30,7 +32,7 @@ def begin_contact_enrolment(
     *,
     kind: ContactKind,
     value: object,
-    method: Method,
+    method: object,
     locale: str | None = None,
 ) -> UseCase[SendResult]:
     """Send a code to a phone (by SMS or voice) or an email being enrolled.
@@ -41,6 +43,9 @@ def begin_contact_enrolment(
     """
     check_id("user_id", user_id)
     check_locale(locale)
+    method = parse_method(method)
+    if CHANNEL_KIND.get(method) is not kind:
+        raise InvalidInput("method", f"a {kind} is proven by {_PROOF[kind]}")
     Actor.check(actor).require_self(user_id, "enrol a phone or email for two-step verification")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from ..core.audit import Action, Outcome
 from ..core.challenge import Purpose
 from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.results import SignInStart, SignInStatus
 from ..core.validation import check_id, check_text
 from ..errors import DeliveryError, InvalidInput
+from ..ports.storage import DeviceStore
 from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
 from .context import Context
-from .effects import UseCase
+from .devices import check_trust
+from .effects import UseCase, call
 from .factors import load_factors
+from .scope import audit
 
 __all__ = ["begin_sign_in", "check_role"]
 
@@ -46,17 +50,34 @@ def begin_sign_in(
         trust_token = None  # an empty cookie is no token
     policy = ctx.policy
     now = ctx.clock.now()
+    if trust_token is not None:
+        refusal = yield from check_trust(ctx, user_id, trust_token)
+        if refusal is None:
+            yield from audit(ctx, Action.SIGN_IN_TRUSTED, user_id, at=now)
+            return SignInStart(status=SignInStatus.SATISFIED, trusted_device=True)
+        # Go on as if there were no token, but keep the reason (L2).
+        yield from audit(
+            ctx, Action.TRUST_REJECTED, user_id, outcome=Outcome.REFUSED, reason=refusal, at=now
+        )
     factors = yield from load_factors(user_id)
     methods = factors.methods(ctx)
     has_factor = any(m is not Method.BACKUP_CODE for m in methods)
     if not has_factor:
-        status = (
-            SignInStatus.ENROLLMENT_REQUIRED
-            if policy.requires_2fa(role)
-            else SignInStatus.SATISFIED
-        )
-        return SignInStart(status=status)
+        if policy.requires_2fa(role):
+            yield from audit(
+                ctx,
+                Action.ENROLLMENT_REQUIRED,
+                user_id,
+                outcome=Outcome.REFUSED,
+                details={"role": role or ""},
+                at=now,
+            )
+            return SignInStart(status=SignInStatus.ENROLLMENT_REQUIRED)
+        return SignInStart(status=SignInStatus.SATISFIED)
+    state = yield from call("store", DeviceStore.get_user_state, user_id)
     preferred = methods[0]
+    if state is not None and state.preferred_method in methods:
+        preferred = state.preferred_method
     guarded = (
         policy.question_guards_alternatives and factors.question is not None and len(methods) > 1
     )

@@ -1,0 +1,86 @@
+"""``AsyncMFA``: the asynchronous facade, for FastAPI, Starlette, Quart and
+async Django (P5).
+
+It offers every method of :class:`~mfakit.MFA`, with the same names,
+arguments, results and errors, awaitable. Both run the same use cases
+(:mod:`mfakit.service`): here :func:`~mfakit.service.effects.run_async`
+awaits each port call and runs argon2 in a worker thread, so a sign-in never
+stalls the event loop. Its typed signatures are in ``aio.pyi``, generated from
+:class:`~mfakit.facade.Facade` by ``tools/make_async_stub.py``.
+
+Ports may be async (:class:`~mfakit.ports.storage.AsyncStore`,
+:class:`~mfakit.adapters.memory_async.AsyncMemoryStore`, the async SQL store,
+``AsyncSmtpEmailSender``) or in-memory sync ones that never block (``MemoryStore``,
+``Outbox``, ``ConsoleSender``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+from .core.keys import Keyring, SecretKey
+from .core.messages import Messages
+from .core.policy import Policy
+from .facade import Facade
+from .hashers import Hasher
+from .ports.clock import Clock
+from .service.effects import UseCase, run_async
+from .wiring import build_context, check_ports
+
+__all__ = ["AsyncMFA"]
+
+T = TypeVar("T")
+
+
+class AsyncMFA(Facade):
+    """Two-factor authentication for an async application; see :class:`~mfakit.MFA`.
+
+    Example::
+
+        amfa = AsyncMFA(store=AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db"),
+                        secret_key=os.environ["MFA_SECRET_KEY"], issuer="Aesthetix CRM")
+        start = await amfa.begin_sign_in("user-42", role="staff")
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        secret_key: Keyring | SecretKey | Iterable[SecretKey],
+        issuer: str,
+        sms: Any = None,
+        voice: Any = None,
+        email: Any = None,
+        policy: Policy | None = None,
+        policies: Any = None,
+        audit: Any = None,
+        notify: bool = True,
+        clock: Clock | None = None,
+        hasher: Hasher | None = None,
+        messages: Messages | None = None,
+    ) -> None:
+        senders = {"sms": sms, "voice": voice, "email": email}
+        self._ports = check_ports(store=store, senders=senders, audit=audit, policies=policies)
+        self._ctx = build_context(
+            secret_key=secret_key,
+            issuer=issuer,
+            policy=policy,
+            clock=clock,
+            hasher=hasher,
+            senders=senders,
+            messages=messages,
+            audit=audit,
+            policies=policies,
+            notify=notify,
+        )
+
+    def _run(  # type: ignore[override]  # awaitable results: see aio.pyi
+        self,
+        use_case: Callable[..., UseCase[T]],
+        *args: object,
+        tenant: object = None,
+        context: object = None,
+        **kwargs: object,
+    ) -> Coroutine[Any, Any, T]:
+        return run_async(self._use_case(use_case, args, kwargs, tenant, context), self._ports)

@@ -1,0 +1,543 @@
+"""The facade methods shared by :class:`~mfakit.MFA` and
+:class:`~mfakit.AsyncMFA`, written once.
+
+Every public method is one line: it names the use case and hands it to
+``_run``, which the sync facade drives in the calling thread and the async
+facade awaits. The async facade's typed signatures live in ``aio.pyi``,
+generated from this class (``python tools/make_async_stub.py``; a test fails
+when it is out of date).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from .core.actor import Actor
+from .core.audit import RequestContext
+from .core.contacts import ContactKind
+from .core.methods import Method
+from .core.policy import Policy
+from .core.records import AuditRecord
+from .core.results import (
+    AnswerResult,
+    AuthenticatorInfo,
+    BackupCodes,
+    Challenge,
+    ContactChangeStart,
+    DeviceInfo,
+    FactorInfo,
+    SendResult,
+    SignInStart,
+    TotpConfirmation,
+    TotpSetup,
+    VerifyResult,
+)
+from .service import (
+    account,
+    account_changes,
+    authenticators,
+    backup_codes,
+    challenges,
+    devices,
+    enrolment,
+    limits,
+    scope,
+    sign_in,
+)
+from .service.context import Context
+from .service.effects import UseCase
+
+__all__ = ["Facade"]
+
+T = TypeVar("T")
+
+
+class Facade(abc.ABC):
+    """Every use case of mfakit, as methods. Not used directly."""
+
+    _ctx: Context
+    _ports: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(issuer={self._ctx.issuer!r}, store={self._ports['store']!r})"
+
+    def _use_case(
+        self,
+        use_case: Callable[..., UseCase[T]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        tenant: object,
+        context: object,
+    ) -> UseCase[T]:
+        if tenant is None and context is None:  # the common case: no wrapper generator
+            return use_case(self._ctx, *args, **kwargs)
+        return scope.in_scope(self._ctx, tenant, context, use_case, *args, **kwargs)
+
+    @abc.abstractmethod
+    def _run(
+        self,
+        use_case: Callable[..., UseCase[T]],
+        *args: object,
+        tenant: object = None,
+        context: object = None,
+        **kwargs: object,
+    ) -> T:
+        """Drive the use case: in this thread (sync) or awaited (async)."""
+
+    @property
+    def policy(self) -> Policy:
+        """The default policy (tenants may have their own)."""
+        return self._ctx.policy
+
+    @property
+    def issuer(self) -> str:
+        return self._ctx.issuer
+
+    # --- authenticator apps ---------------------------------------------
+    def begin_totp_setup(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        account_name: str,
+        label: str | None = None,
+        secret: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> TotpSetup:
+        """Start adding an authenticator app; confirm it with
+        :meth:`confirm_totp_setup`. Needs the user personally, re-authenticated
+        within ``policy.reauth_max_age``."""
+        return self._run(
+            authenticators.begin_totp_setup,
+            actor,
+            user_id,
+            account_name=account_name,
+            label=label,
+            secret=secret,
+            tenant=tenant,
+            context=context,
+        )
+
+    def confirm_totp_setup(
+        self,
+        actor: Actor,
+        setup_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> TotpConfirmation:
+        """Confirm a setup with the first code the app shows. The user's first
+        factor comes with ten backup codes, returned once."""
+        return self._run(
+            authenticators.confirm_totp_setup,
+            actor,
+            setup_id,
+            code,
+            tenant=tenant,
+            context=context,
+        )
+
+    def verify_totp(
+        self,
+        user_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
+        """Check a code from one of the user's authenticator apps."""
+        return self._run(authenticators.verify_totp, user_id, code, tenant=tenant, context=context)
+
+    def list_authenticators(self, user_id: str) -> tuple[AuthenticatorInfo, ...]:
+        """The user's confirmed authenticator apps."""
+        return self._run(authenticators.list_authenticators, user_id)
+
+    def rename_authenticator(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        label: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> AuthenticatorInfo:
+        """Rename one of the user's authenticator apps."""
+        return self._run(
+            authenticators.rename_authenticator,
+            actor,
+            user_id,
+            factor_id,
+            label,
+            context=context,
+        )
+
+    def remove_authenticator(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Remove one of the user's authenticator apps (needs re-authentication)."""
+        return self._run(
+            authenticators.remove_authenticator,
+            actor,
+            user_id,
+            factor_id,
+            tenant=tenant,
+            context=context,
+        )
+
+    # --- backup codes -----------------------------------------------------
+    def verify_backup_code(
+        self,
+        user_id: str,
+        code: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
+        """Accept one of the user's unused backup codes, once."""
+        return self._run(
+            backup_codes.verify_backup_code, user_id, code, tenant=tenant, context=context
+        )
+
+    def regenerate_backup_codes(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> BackupCodes:
+        """Issue a fresh set of backup codes; the old set stops working."""
+        return self._run(
+            backup_codes.regenerate_backup_codes, actor, user_id, tenant=tenant, context=context
+        )
+
+    def backup_codes_left(self, user_id: str) -> int:
+        """How many unused backup codes the user has."""
+        return self._run(backup_codes.backup_codes_left, user_id)
+
+    # --- limits -------------------------------------------------------------
+    def unlock_second_step(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> None:
+        """Lift a user's failure back-off or lock-out (an admin, re-authenticated)."""
+        return self._run(limits.unlock_second_step, actor, user_id, context=context)
+
+    # --- sign-in second step (L1) ---------------------------------------------
+    def begin_sign_in(
+        self,
+        user_id: str,
+        *,
+        role: str | None = None,
+        trust_token: str | None = None,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SignInStart:
+        """After the password check: satisfied (no 2FA, or a trusted device),
+        enrollment required, or a challenge (whose code is sent at once for
+        SMS, voice and email)."""
+        return self._run(
+            sign_in.begin_sign_in,
+            user_id,
+            role=role,
+            trust_token=trust_token,
+            locale=locale,
+            tenant=tenant,
+            context=context,
+        )
+
+    def verify(
+        self,
+        challenge_id: str,
+        code: str,
+        *,
+        trust_device: bool = False,
+        device_label: str | None = None,
+        context: RequestContext | None = None,
+    ) -> VerifyResult:
+        """Check a code (or a backup code) against a challenge. With
+        ``trust_device`` a successful sign-in returns ``trust_token`` and
+        ``trust_max_age`` for a cookie."""
+        return self._run(
+            challenges.verify,
+            challenge_id,
+            code,
+            trust_device=trust_device,
+            device_label=device_label,
+            context=context,
+        )
+
+    def send(
+        self,
+        challenge_id: str,
+        method: Method | str | None = None,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
+        """Send a code for the current method (a resend, after the cooldown),
+        or switch to ``method`` and send one."""
+        return self._run(
+            challenges.send_code,
+            challenge_id,
+            method=method,
+            locale=locale,
+            context=context,
+        )
+
+    def resend(
+        self,
+        challenge_id: str,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
+        """Send a new code for the current method; the old one stops working."""
+        return self.send(challenge_id, locale=locale, context=context)
+
+    def switch_method(
+        self,
+        challenge_id: str,
+        method: Method | str,
+        *,
+        locale: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
+        """Use another of the challenge's methods (SMS, voice, email send at once)."""
+        return self._run(
+            challenges.switch_method, challenge_id, method, locale=locale, context=context
+        )
+
+    def try_another_way(
+        self, challenge_id: str, *, context: RequestContext | None = None
+    ) -> Challenge:
+        """Ask for the other methods; may require the security question first."""
+        return self._run(challenges.try_another_way, challenge_id, context=context)
+
+    def answer_security_question(
+        self, challenge_id: str, answer: str, *, context: RequestContext | None = None
+    ) -> AnswerResult:
+        """Answer the security question to unlock the other methods."""
+        return self._run(challenges.answer_question, challenge_id, answer, context=context)
+
+    def cancel(self, challenge_id: str, *, context: RequestContext | None = None) -> Challenge:
+        """Abandon a challenge."""
+        return self._run(challenges.cancel, challenge_id, context=context)
+
+    def get_challenge(self, challenge_id: str) -> Challenge:
+        """A challenge as it stands (for re-rendering a page)."""
+        return self._run(challenges.get_challenge, challenge_id)
+
+    # --- enrolling phones, emails and the security question (L3, F6) ----------
+    def begin_phone_enrolment(
+        self,
+        actor: Actor,
+        user_id: str,
+        phone: str,
+        *,
+        method: Method | str = Method.SMS,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
+        """Send a code to a new phone number by SMS or voice to prove it is the
+        user's; :meth:`verify` with that code marks the number verified."""
+        return self._run(
+            enrolment.begin_contact_enrolment,
+            actor,
+            user_id,
+            kind=ContactKind.PHONE,
+            value=phone,
+            method=method,
+            locale=locale,
+            tenant=tenant,
+            context=context,
+        )
+
+    def begin_email_enrolment(
+        self,
+        actor: Actor,
+        user_id: str,
+        email: str,
+        *,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> SendResult:
+        """Send a code to a new email address to prove it is the user's."""
+        return self._run(
+            enrolment.begin_contact_enrolment,
+            actor,
+            user_id,
+            kind=ContactKind.EMAIL,
+            value=email,
+            method=Method.EMAIL,
+            locale=locale,
+            tenant=tenant,
+            context=context,
+        )
+
+    @property
+    def security_questions(self) -> tuple[str, ...]:
+        """The questions users may choose from (``Policy.security_questions``)."""
+        return self._ctx.policy.security_questions
+
+    def set_security_question(
+        self,
+        actor: Actor,
+        user_id: str,
+        question: str,
+        answer: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Set the user's security question and answer (stored hashed)."""
+        return self._run(
+            enrolment.set_security_question,
+            actor,
+            user_id,
+            question,
+            answer,
+            tenant=tenant,
+            context=context,
+        )
+
+    # --- trusted devices (L2) ---------------------------------------------------
+    def list_devices(self, user_id: str, *, tenant: str | None = None) -> tuple[DeviceInfo, ...]:
+        """The user's trusted devices, newest first."""
+        return self._run(devices.list_devices, user_id, tenant=tenant)
+
+    def revoke_device(
+        self,
+        actor: Actor,
+        user_id: str,
+        device_id: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Stop trusting one device; its token fails from the next call on."""
+        return self._run(devices.revoke_device, actor, user_id, device_id, context=context)
+
+    def revoke_all_devices(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> int:
+        """Stop trusting every device of the user; returns how many."""
+        return self._run(devices.revoke_all_devices, actor, user_id, context=context)
+
+    # --- changing the phone or email (L4) -----------------------------------------
+    def begin_contact_change(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> ContactChangeStart:
+        """Start changing the user's phone number or email. The returned
+        challenge offers only channels verified before the change (never the
+        new destination); :meth:`send` a code on one, then :meth:`verify` it
+        to apply the change. At most ``policy.contact_changes_per_day`` a day."""
+        return self._run(
+            account_changes.begin_contact_change,
+            actor,
+            user_id,
+            phone=phone,
+            email=email,
+            tenant=tenant,
+            context=context,
+        )
+
+    # --- managing 2FA (L5) -----------------------------------------------------------
+    def list_factors(self, user_id: str, *, tenant: str | None = None) -> tuple[FactorInfo, ...]:
+        """The user's authenticator apps, phone and email, with their state."""
+        return self._run(account_changes.list_factors, user_id, tenant=tenant)
+
+    def set_preferred_method(
+        self,
+        actor: Actor,
+        user_id: str,
+        method: Method | str | None,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Choose the method sign-in starts with (None: the default order)."""
+        return self._run(
+            account_changes.set_preferred_method,
+            actor,
+            user_id,
+            method,
+            tenant=tenant,
+            context=context,
+        )
+
+    def remove_contact(
+        self,
+        actor: Actor,
+        user_id: str,
+        kind: ContactKind | str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Remove the user's phone or email (needs re-authentication; refused if
+        it would leave a user whose role requires 2FA without a factor)."""
+        return self._run(
+            account_changes.remove_contact,
+            actor,
+            user_id,
+            kind,
+            role=role,
+            tenant=tenant,
+            context=context,
+        )
+
+    def disable_two_factor(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Turn 2FA off (needs re-authentication; refused while the policy
+        requires it for ``role``). Enrolling a factor turns it on again."""
+        return self._run(
+            account_changes.disable_two_factor,
+            actor,
+            user_id,
+            role=role,
+            tenant=tenant,
+            context=context,
+        )
+
+    # --- account events the host reports (L6) ------------------------------------
+    def password_changed(
+        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+    ) -> None:
+        """Call after the user's password changed (or was reset): trusted devices
+        are revoked, the event recorded and the user notified. 2FA stays on."""
+        return self._run(account.password_changed, actor, user_id, context=context)
+
+    # --- audit (L8) ---------------------------------------------------------------
+    def list_events(
+        self, user_id: str, *, limit: int = 50, before: datetime | None = None
+    ) -> list[AuditRecord]:
+        """The user's recent security events, newest first; page with ``before``."""
+        return self._run(scope.list_events, user_id, limit=limit, before=before)

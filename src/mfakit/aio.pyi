@@ -117,6 +117,7 @@ class AsyncMFA:
         user_id: str,
         factor_id: str,
         *,
+        role: str | None = None,
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> None: ...
@@ -349,5 +350,5 @@ class AsyncMFA:
         user_id: str,
         *,
         limit: int = 50,
-        before: datetime | None = None,
+        before: str | None = None,
     ) -> list[AuditRecord]: ...

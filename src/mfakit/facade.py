@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from .core.actor import Actor
@@ -182,15 +181,18 @@ class Facade(abc.ABC):
         user_id: str,
         factor_id: str,
         *,
+        role: str | None = None,
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> None:
-        """Remove one of the user's authenticator apps (needs re-authentication)."""
+        """Remove one of the user's authenticator apps (needs re-authentication;
+        refused if it would leave a user whose ``role`` requires 2FA without a factor)."""
         return self._run(
             authenticators.remove_authenticator,
             actor,
             user_id,
             factor_id,
+            role=role,
             tenant=tenant,
             context=context,
         )
@@ -537,7 +539,8 @@ class Facade(abc.ABC):
 
     # --- audit (L8) ---------------------------------------------------------------
     def list_events(
-        self, user_id: str, *, limit: int = 50, before: datetime | None = None
+        self, user_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
-        """The user's recent security events, newest first; page with ``before``."""
+        """The user's recent security events, newest first; for the next page
+        pass ``before=page[-1].id``."""
         return self._run(scope.list_events, user_id, limit=limit, before=before)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
 
 from ..core.records import AuditRecord
 
@@ -31,16 +30,20 @@ class MemoryAuditLog:
             self._events.append(event)
 
     def list_events(
-        self, subject_id: str, *, limit: int = 50, before: datetime | None = None
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
         with self._lock:
-            mine = [
-                e
-                for e in reversed(self._events)  # newest first, also among equal times
-                if e.subject_id == subject_id and (before is None or e.at < before)
-            ]
-        mine.sort(key=lambda e: e.at, reverse=True)  # stable: keeps that order for ties
-        return mine[:limit]
+            events = self._events
+            end = len(events)
+            if before is not None:
+                end = next((i for i, e in enumerate(events) if e.id == before), 0)
+            out: list[AuditRecord] = []
+            for event in reversed(events[:end]):  # newest (last recorded) first
+                if event.subject_id == subject_id:
+                    out.append(event)
+                    if len(out) == limit:
+                        break
+            return out
 
     @property
     def events(self) -> list[AuditRecord]:

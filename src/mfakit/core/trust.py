@@ -109,10 +109,12 @@ def check_device(
         return TrustRefusal.FOREIGN
     if device is None or device.user_id != user_id:
         return TrustRefusal.UNKNOWN
+    # Stale first: a security change both bumps the version and revokes the
+    # devices, and "stale" is the more telling reason to record.
+    if not claims.security_version == device.security_version == current_version:
+        return TrustRefusal.STALE
     if device.revoked_at is not None:
         return TrustRefusal.REVOKED
     if now >= min(device.expires_at, device.created_at + trust_lifetime):
         return TrustRefusal.EXPIRED
-    if not claims.security_version == device.security_version == current_version:
-        return TrustRefusal.STALE
     return None

@@ -10,7 +10,14 @@ from datetime import datetime
 
 from ..errors import InvalidInput
 
-__all__ = ["MAX_ID_LENGTH", "check_aware", "check_id", "check_label", "check_text"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "check_aware",
+    "check_id",
+    "check_label",
+    "check_role",
+    "check_text",
+]
 
 MAX_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 64
@@ -55,3 +62,10 @@ def check_aware(field: str, value: object) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(field, "must be timezone-aware")
     return value
+
+
+def check_role(role: object) -> str | None:
+    """A role name (1-64 characters) or None."""
+    if role is None:
+        return None
+    return check_text("role", role, max_length=64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..core.records import AuditRecord
@@ -26,10 +25,11 @@ class AuditLog(AuditSink, Protocol):
     """A sink that can also list a user's events, newest first."""
 
     def list_events(
-        self, subject_id: str, *, limit: int = 50, before: datetime | None = None
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
-        """Events whose subject is ``subject_id``, newest first, older than
-        ``before`` when given (for paging)."""
+        """Events whose subject is ``subject_id``, newest (last recorded) first.
+        ``before`` is the id of an event: only events recorded before it are
+        listed (for paging; an unknown id lists nothing)."""
         ...
 
 
@@ -45,5 +45,5 @@ class AsyncAuditLog(AsyncAuditSink, Protocol):
     """The async twin of :class:`AuditLog`."""
 
     async def list_events(
-        self, subject_id: str, *, limit: int = 50, before: datetime | None = None
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]: ...

@@ -19,14 +19,21 @@ from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
 from ..core.methods import RESTRICTED_METHODS, Method, parse_method
 from ..core.results import ContactChangeStart, FactorInfo, Reason
-from ..core.validation import check_id
+from ..core.validation import check_id, check_role
 from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted, StorageError
 from ..ports.storage import DeviceStore, Store
 from .challenges import create_challenge, view
 from .context import Context
 from .devices import security_changed
 from .effects import UseCase, call
-from .factors import CHANNEL_KIND, Factors, has_second_factor, load_factors
+from .factors import (
+    CHANNEL_KIND,
+    Factors,
+    drop_orphan_backup_codes,
+    has_second_factor,
+    load_factors,
+    require_factor_kept,
+)
 from .scope import audit, notify
 
 __all__ = [
@@ -208,10 +215,8 @@ def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: objec
     )
 
 
-def _refuse_if_required(ctx: Context, role: object, what: str) -> None:
-    if role is not None and (not isinstance(role, str) or not 0 < len(role) <= 64):
-        raise InvalidInput("role", "must be a role name of 1 to 64 characters")
-    if ctx.policy.requires_2fa(role if isinstance(role, str) else None):
+def _refuse_if_required(ctx: Context, role: str | None, what: str) -> None:
+    if ctx.policy.requires_2fa(role):
         raise NotPermitted(f"the policy requires two-step verification for this role: {what}")
 
 
@@ -222,6 +227,7 @@ def remove_contact(
     re-authentication (S20); refused when it would leave a user whose role
     requires 2FA with none."""
     check_id("user_id", user_id)
+    role = check_role(role)
     try:
         which = ContactKind(kind)
     except (ValueError, TypeError):
@@ -240,8 +246,10 @@ def remove_contact(
         for m in factors.methods(ctx)
         if m is not Method.BACKUP_CODE and CHANNEL_KIND.get(m) is not which
     ]
-    if contact.verified and not others:
-        _refuse_if_required(ctx, role, f"keep at least one factor besides the {which}")
+    if contact.verified:
+        require_factor_kept(
+            ctx.policy.requires_2fa(role), others, f"keep a factor besides the {which}"
+        )
     # Tell the user before the destination goes (S21), through another channel.
     yield from notify(
         ctx,
@@ -252,8 +260,7 @@ def remove_contact(
     )
     if not (yield from call("store", Store.delete_contact, user_id, which)):
         raise NotFound(f"the user has no {which}")
-    if not (yield from has_second_factor(user_id)):
-        yield from call("store", Store.replace_backup_codes, user_id, [])
+    yield from drop_orphan_backup_codes(user_id)
     yield from audit(
         ctx,
         Action.FACTOR_REMOVED,
@@ -273,6 +280,7 @@ def disable_two_factor(
     re-authentication; refused while the policy requires 2FA for the role.
     Enabling again is enrolling a factor again."""
     check_id("user_id", user_id)
+    role = check_role(role)
     if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
         raise NotPermitted("an impersonating admin may not turn off a user's 2FA")
     actor.require_may_act_for(user_id)

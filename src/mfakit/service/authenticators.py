@@ -10,14 +10,22 @@ from ..core.audit import Action, Outcome
 from ..core.methods import Method
 from ..core.records import TotpRecord
 from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
-from ..core.validation import check_id, check_label
+from ..core.validation import check_id, check_label, check_role
 from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
 from .backup_codes import codes_for_first_factor
 from .context import Context
 from .devices import security_changed
 from .effects import UseCase, call
-from .factors import TOTP_PURPOSE, consume_totp, has_second_factor, totp_aad, totp_key
+from .factors import (
+    TOTP_PURPOSE,
+    consume_totp,
+    drop_orphan_backup_codes,
+    load_factors,
+    require_factor_kept,
+    totp_aad,
+    totp_key,
+)
 from .limits import refused, reserve_attempt, reset_failures
 from .scope import audit, notify
 
@@ -265,23 +273,36 @@ def rename_authenticator(
     return _info(rec)
 
 
-def remove_authenticator(ctx: Context, actor: Actor, user_id: str, factor_id: str) -> UseCase[None]:
+def remove_authenticator(
+    ctx: Context, actor: Actor, user_id: str, factor_id: str, *, role: object = None
+) -> UseCase[None]:
     """Remove an authenticator app. The user, or an admin from their own
     session (e.g. after a lost phone), freshly re-authenticated (S20); not an
     impersonating admin. Takes effect on the next verification (S22)."""
     check_id("user_id", user_id)
     check_id("factor_id", factor_id)
+    checked_role = check_role(role)
     if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
         raise NotPermitted("an impersonating admin may not remove a user's factors")
     actor.require_may_act_for(user_id)
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     rec = yield from call("store", Store.get_totp, user_id, factor_id)
-    if rec is None or not (yield from call("store", Store.delete_totp, user_id, factor_id)):
+    if rec is None:
         raise NotFound("no such authenticator app for this user")
-    if not (yield from has_second_factor(user_id)):
-        # Backup codes back up a factor; with none left they must not outlive it.
-        yield from call("store", Store.replace_backup_codes, user_id, [])
+    if rec.confirmed:
+        factors = yield from load_factors(user_id)
+        others: list[Method] = [
+            m for m in factors.methods(ctx) if m is not Method.BACKUP_CODE and m is not Method.TOTP
+        ]
+        if any(t.confirmed and t.id != factor_id for t in factors.totps):
+            others.append(Method.TOTP)
+        require_factor_kept(
+            ctx.policy.requires_2fa(checked_role), others, "keep another factor first"
+        )
+    if not (yield from call("store", Store.delete_totp, user_id, factor_id)):
+        raise NotFound("no such authenticator app for this user")
+    yield from drop_orphan_backup_codes(user_id)
     yield from audit(
         ctx,
         Action.FACTOR_REMOVED,

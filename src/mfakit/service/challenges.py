@@ -607,6 +607,14 @@ def verify(
         fresh = rec.code_sent_at is not None and now < rec.code_sent_at + ctx.policy.code_ttl
         expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
         matched = hmac.compare_digest(expected, rec.code_hash) and fresh
+        if matched and rec.purpose is not Purpose.ENROL_CONTACT:
+            # The destination must still be a verified factor: a code sent before
+            # the phone was removed or changed stops working at once (S22).
+            contacts = yield from call("store", Store.get_contacts, rec.user_id)
+            kind = CHANNEL_KIND[method]
+            matched = any(
+                c.kind is kind and c.verified and c.value == rec.destination for c in contacts
+            )
 
     if not matched:
         rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)

@@ -7,6 +7,7 @@ atomically at the store, whichever path submits it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from ..core.contacts import ContactKind
 from ..core.keys import Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
@@ -27,6 +28,7 @@ __all__ = [
     "TotpOutcome",
     "consume_backup_code",
     "consume_totp",
+    "drop_orphan_backup_codes",
     "has_second_factor",
     "load_factors",
     "totp_key",
@@ -68,6 +70,11 @@ class Factors:
                 return contact
         return None
 
+    @property
+    def enrolled(self) -> bool:
+        """Whether the user has any second factor at all, usable now or not."""
+        return any(t.confirmed for t in self.totps) or any(c.verified for c in self.contacts)
+
     def methods(self, ctx: Context) -> tuple[Method, ...]:
         """Usable methods, in preference order: enrolled, verified, allowed by the
         policy and deliverable by a configured sender."""
@@ -103,6 +110,18 @@ def has_second_factor(user_id: str) -> UseCase[bool]:
         return True
     contacts = yield from call("store", Store.get_contacts, user_id)
     return any(c.verified for c in contacts)
+
+
+def drop_orphan_backup_codes(user_id: str) -> UseCase[None]:
+    """Backup codes back up a factor: with none left they must not outlive it."""
+    if not (yield from has_second_factor(user_id)):
+        yield from call("store", Store.replace_backup_codes, user_id, [])
+
+
+def require_factor_kept(policy_requires: bool, others: Sequence[Method], what: str) -> None:
+    """Refuse removing a user's last factor while their role requires 2FA (L5)."""
+    if policy_requires and not others:
+        raise NotPermitted(f"the policy requires two-step verification for this role: {what}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from ..core.methods import Method
 from ..core.policy import Policy
 from ..core.records import AuditRecord
 from ..core.validation import check_id
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import ConfigurationError, DeliveryError, InvalidInput
 from ..ports.audit import AuditLog, AuditSink
 from ..ports.delivery import EmailSender, SmsSender
 from ..ports.policies import PolicyResolver
@@ -96,12 +96,15 @@ def audit(
 
 
 def list_events(
-    ctx: Context, subject_id: str, *, limit: int = 50, before: datetime | None = None
+    ctx: Context, subject_id: str, *, limit: int = 50, before: str | None = None
 ) -> UseCase[list[AuditRecord]]:
-    """A user's events, newest first (needs an audit port that can list)."""
+    """A user's events, newest first (needs an audit port that can list).
+    Page with ``before=page[-1].id``."""
     check_id("user_id", subject_id)
     if type(limit) is not int or not 1 <= limit <= 500:
-        raise ConfigurationError("limit must be an int from 1 to 500")
+        raise InvalidInput("limit", "must be an int from 1 to 500")
+    if before is not None:
+        check_id("before", before)
     if not ctx.audit_log:
         raise ConfigurationError("the audit port cannot list events; use an AuditLog")
     events: list[AuditRecord] = yield from call(

@@ -7,7 +7,7 @@ from ..core.challenge import Purpose
 from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.results import SignInStart, SignInStatus
-from ..core.validation import check_id, check_text
+from ..core.validation import check_id, check_role
 from ..errors import DeliveryError, InvalidInput
 from ..ports.storage import DeviceStore
 from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
@@ -17,15 +17,9 @@ from .effects import UseCase, call
 from .factors import load_factors
 from .scope import audit
 
-__all__ = ["begin_sign_in", "check_role"]
+__all__ = ["begin_sign_in"]
 
 MAX_TOKEN_LENGTH = 4096
-
-
-def check_role(role: object) -> str | None:
-    if role is None:
-        return None
-    return check_text("role", role, max_length=64)
 
 
 def begin_sign_in(
@@ -63,7 +57,9 @@ def begin_sign_in(
     methods = factors.methods(ctx)
     has_factor = any(m is not Method.BACKUP_CODE for m in methods)
     if not has_factor:
-        if policy.requires_2fa(role):
+        # A user who turned 2FA on keeps it even when the policy (or a missing
+        # sender) leaves none of their factors usable: they must enrol one.
+        if policy.requires_2fa(role) or factors.enrolled:
             yield from audit(
                 ctx,
                 Action.ENROLLMENT_REQUIRED,

@@ -27,7 +27,7 @@ def test_fixtures_drive_a_real_flow(pytester: pytest.Pytester) -> None:
             assert mfakit_mfa.policy is mfakit_policy
         """
     )
-    result = pytester.runpytest("-W", "error")
+    result = pytester.runpytest("-W", "error", "-p", "no:playwright")
     result.assert_outcomes(passed=2)
 
 

@@ -7,7 +7,8 @@ build_metadata("mfa_")]``) or create them with :meth:`SqlStore.create_all`.
 Every lookup on the hot path goes through a primary key: a user's
 authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
 for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
-challenge by ``id``, a contact by ``(user_id, kind)`` and a security question by
+challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
+``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
 ``user_id``. No extra secondary indexes: each would only slow the writes.
 
 Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
@@ -68,6 +69,8 @@ TABLES = (
     "challenges",
     "contacts",
     "security_questions",
+    "trusted_devices",
+    "user_state",
 )
 """Table names, without the prefix."""
 
@@ -109,11 +112,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if not isinstance(value, datetime):  # pragma: no cover - a driver returning text
-            value = datetime.fromisoformat(str(value))
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        if when.tzinfo is None:
+            return when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc)
 
 
 def check_prefix(prefix: object) -> str:
@@ -140,6 +142,8 @@ class Tables:
         self.challenges = t[prefix + "challenges"]
         self.contacts = t[prefix + "contacts"]
         self.questions = t[prefix + "security_questions"]
+        self.devices = t[prefix + "trusted_devices"]
+        self.user_state = t[prefix + "user_state"]
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
@@ -223,6 +227,7 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("target_kind", String(_ENUM), nullable=True),
         Column("target_value", String(_VALUE), nullable=True),
         Column("actor_id", String(_USER), nullable=True),
+        Column("tenant", String(_USER), nullable=True),
         Column("version", BigInteger, nullable=False),
         pk("challenges", "id"),
         comment="Second-factor challenges, updated by compare-and-set on version.",
@@ -247,5 +252,29 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("created_at", UtcDateTime, nullable=False),
         pk("security_questions", "user_id"),
         comment="A user's security question and the argon2 hash of the answer.",
+    )
+    Table(
+        p + "trusted_devices",
+        md,
+        Column("user_id", String(_USER), nullable=False),
+        Column("id", String(_ID), nullable=False),
+        Column("label", String(255), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("expires_at", UtcDateTime, nullable=False),
+        Column("security_version", BigInteger, nullable=False),
+        Column("last_used_at", UtcDateTime, nullable=True),
+        Column("revoked_at", UtcDateTime, nullable=True),
+        pk("trusted_devices", "user_id", "id"),
+        comment="Devices a user chose to trust; revoked ones are kept for the list.",
+    )
+    Table(
+        p + "user_state",
+        md,
+        Column("user_id", String(_USER), nullable=False),
+        Column("security_version", BigInteger, nullable=False, default=0, server_default="0"),
+        Column("preferred_method", String(_ENUM), nullable=True),
+        Column("updated_at", UtcDateTime, nullable=True),
+        pk("user_state", "user_id"),
+        comment="Per-user security version (stales trusted devices) and preferences.",
     )
     return md

@@ -1,0 +1,76 @@
+"""The shared storage contract on SQLite (memory, file, host-owned engine) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from mfakit.adapters import MemoryStore
+from mfakit.adapters.sql import SqlStore
+from mfakit.testing.contract import StoreContract
+
+
+class TestSqliteMemory(StoreContract):
+    @pytest.fixture
+    def store(self) -> Iterator[SqlStore]:
+        store = SqlStore.from_url("sqlite://")
+        yield store
+        store.close()
+
+
+class TestSqliteFile(StoreContract):
+    """A file database as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
+        store = SqlStore.from_url(f"sqlite:///{tmp_path / 'mfa.db'}")
+        yield store
+        store.close()
+
+
+class TestSqliteOwnEngine(StoreContract):
+    """A host's own SQLite engine, left as SQLAlchemy made it (no configure_sqlite)."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
+        engine = create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+        store = SqlStore(engine, table_prefix="app_mfa_")
+        store.create_all()
+        yield store
+        engine.dispose()
+
+
+class TestPortableStatements(StoreContract):
+    """The code paths for databases without ``ON CONFLICT`` (update-or-insert,
+    insert-and-catch, ``SELECT ... FOR UPDATE``), exercised on a SQLite file."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
+        engine = create_engine(f"sqlite:///{tmp_path / 'portable.db'}")
+        store = SqlStore(engine)
+        store._dialect = "portable"  # not one of the dialects with native upserts
+        store._upsert_engine = store._txe
+        store.create_all()
+        yield store
+        engine.dispose()
+
+    def test_devices_and_state(self, store: SqlStore) -> None:
+        from .test_devices import script
+
+        assert script(store) == script(MemoryStore())
+
+    def test_clear_factors(self, store: SqlStore) -> None:
+        from .test_devices import clear_script
+
+        assert clear_script(store) == clear_script(MemoryStore())
+
+
+class TestPostgres(StoreContract):
+    """PostgreSQL through a host-owned engine; fresh tables under a unique prefix."""
+
+    @pytest.fixture
+    def store(self, pg_store: SqlStore) -> SqlStore:
+        return pg_store

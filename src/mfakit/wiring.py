@@ -16,14 +16,12 @@ from .core.validation import check_text
 from .errors import ConfigurationError, InvalidInput
 from .hashers import Argon2Hasher, Hasher
 from .ports.clock import Clock, SystemClock
-from .ports.storage import DeviceStore, Store
+from .ports.storage import Store
 from .service.context import Context
 
 __all__ = ["build_context", "check_ports"]
 
-_STORE_METHODS = tuple(
-    n for proto in (Store, DeviceStore) for n in vars(proto) if not n.startswith("_")
-)
+_STORE_METHODS = tuple(n for n in vars(Store) if not n.startswith("_"))
 _SENDERS = (
     ("sms", "send_sms", Method.SMS),
     ("voice", "send_voice", Method.VOICE),

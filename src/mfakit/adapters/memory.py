@@ -30,8 +30,8 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Implements :class:`mfakit.ports.storage.Store` (and ``DeviceStore``)
-    with dicts and a lock."""
+    """Implements :class:`mfakit.ports.storage.Store` with dicts
+    and a lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

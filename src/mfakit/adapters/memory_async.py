@@ -29,8 +29,8 @@ __all__ = ["AsyncMemoryStore"]
 
 
 class AsyncMemoryStore:
-    """Implements :class:`~mfakit.ports.storage.AsyncStore` and
-    ``AsyncDeviceStore`` over a :class:`MemoryStore`."""
+    """Implements :class:`~mfakit.ports.storage.AsyncStore` over a
+    :class:`MemoryStore`."""
 
     def __init__(self, store: MemoryStore | None = None) -> None:
         self.sync = store if store is not None else MemoryStore()

@@ -151,10 +151,6 @@ class Store(Protocol):
         """Set or replace the user's security question."""
         ...
 
-
-class DeviceStore(Protocol):
-    """Trusted devices and per-user security state (L2, S30, S31)."""
-
     # --- trusted devices --------------------------------------------------
     def insert_device(self, record: DeviceRecord) -> None:
         """Store a newly trusted device."""
@@ -269,10 +265,6 @@ class AsyncStore(Protocol):
 
     async def put_question(self, record: QuestionRecord) -> None: ...
 
-
-class AsyncDeviceStore(Protocol):
-    """The async twin of :class:`DeviceStore`: the same methods, awaitable."""
-
     # --- trusted devices --------------------------------------------------
     async def insert_device(self, record: DeviceRecord) -> None: ...
 
@@ -296,3 +288,8 @@ class AsyncDeviceStore(Protocol):
     ) -> None: ...
 
     async def clear_factors(self, user_id: str) -> None: ...
+
+
+DeviceStore = Store
+"""Former name of the device and user-state half of :class:`Store`."""
+AsyncDeviceStore = AsyncStore

@@ -21,7 +21,7 @@ from ..core.methods import RESTRICTED_METHODS, Method, parse_method
 from ..core.results import ContactChangeStart, FactorInfo, Reason
 from ..core.validation import check_id, check_role
 from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted, StorageError
-from ..ports.storage import DeviceStore, Store
+from ..ports.storage import Store
 from .challenges import create_challenge, view
 from .context import Context
 from .devices import security_changed
@@ -161,7 +161,7 @@ def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
     """The user's factors: authenticator apps, phone and email, verified or not."""
     check_id("user_id", user_id)
     factors = yield from load_factors(user_id)
-    state = yield from call("store", DeviceStore.get_user_state, user_id)
+    state = yield from call("store", Store.get_user_state, user_id)
     preferred = state.preferred_method if state is not None else None
     out: list[FactorInfo] = []
     for t in factors.totps:
@@ -209,7 +209,7 @@ def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: objec
         if chosen not in factors.methods(ctx):
             raise ConflictingState(f"{chosen} is not set up for this user")
     now = ctx.clock.now()
-    yield from call("store", DeviceStore.set_preferred_method, user_id, chosen, now=now)
+    yield from call("store", Store.set_preferred_method, user_id, chosen, now=now)
     yield from audit(
         ctx, Action.PREFERRED_METHOD_SET, user_id, actor_id=actor.id, method=chosen, at=now
     )
@@ -291,6 +291,6 @@ def disable_two_factor(
         raise ConflictingState("two-step verification is not on for this user")
     # The notice goes out while the channels are still verified (S21).
     yield from notify(ctx, user_id, "two_factor_disabled")
-    yield from call("store", DeviceStore.clear_factors, user_id)
+    yield from call("store", Store.clear_factors, user_id)
     yield from audit(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)
     yield from security_changed(ctx, user_id, now)

@@ -12,7 +12,7 @@ from ..core.results import DeviceInfo
 from ..core.trust import TokenClaims, TrustRefusal
 from ..core.validation import check_id, check_text
 from ..errors import NotFound, NotPermitted
-from ..ports.storage import DeviceStore
+from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
 from .scope import audit
@@ -67,7 +67,7 @@ def _info(rec: DeviceRecord, version: int, lifetime: timedelta, now: datetime) -
 
 
 def current_version(user_id: str) -> UseCase[int]:
-    state = yield from call("store", DeviceStore.get_user_state, user_id)
+    state = yield from call("store", Store.get_user_state, user_id)
     return 0 if state is None else state.security_version
 
 
@@ -78,7 +78,7 @@ def check_trust(ctx: Context, user_id: str, token: str) -> UseCase[TrustRefusal 
         return claims
     device = None
     if claims.user_id == user_id:
-        device = yield from call("store", DeviceStore.get_device, user_id, claims.device_id)
+        device = yield from call("store", Store.get_device, user_id, claims.device_id)
     version = yield from current_version(user_id)
     now = ctx.clock.now()
     refusal = trust.check_device(
@@ -90,7 +90,7 @@ def check_trust(ctx: Context, user_id: str, token: str) -> UseCase[TrustRefusal 
         now=now,
     )
     if refusal is None and not (
-        yield from call("store", DeviceStore.touch_device, user_id, claims.device_id, now=now)
+        yield from call("store", Store.touch_device, user_id, claims.device_id, now=now)
     ):
         refusal = TrustRefusal.REVOKED  # revoked between the read and now (S22)
     return refusal
@@ -116,7 +116,7 @@ def trust_new_device(
         expires_at=now + lifetime,
         security_version=version,
     )
-    yield from call("store", DeviceStore.insert_device, record)
+    yield from call("store", Store.insert_device, record)
     token = trust.sign_token(ctx.keyring, TokenClaims(user_id, device_id, version))
     yield from audit(
         ctx,
@@ -131,7 +131,7 @@ def trust_new_device(
 def list_devices(ctx: Context, user_id: str) -> UseCase[tuple[DeviceInfo, ...]]:
     """The user's trusted devices, newest first, with whether each still works."""
     check_id("user_id", user_id)
-    records = yield from call("store", DeviceStore.list_devices, user_id)
+    records = yield from call("store", Store.list_devices, user_id)
     version = yield from current_version(user_id)
     now = ctx.clock.now()
     lifetime = timedelta(days=ctx.policy.trust_days)
@@ -150,7 +150,7 @@ def revoke_device(ctx: Context, actor: Actor, user_id: str, device_id: str) -> U
     check_id("device_id", device_id)
     _may_manage(Actor.check(actor), user_id)
     now = ctx.clock.now()
-    if not (yield from call("store", DeviceStore.revoke_device, user_id, device_id, now=now)):
+    if not (yield from call("store", Store.revoke_device, user_id, device_id, now=now)):
         raise NotFound("no such trusted device, or it is already revoked")
     yield from audit(
         ctx,
@@ -167,7 +167,7 @@ def revoke_all_devices(ctx: Context, actor: Actor, user_id: str) -> UseCase[int]
     check_id("user_id", user_id)
     _may_manage(Actor.check(actor), user_id)
     now = ctx.clock.now()
-    count: int = yield from call("store", DeviceStore.revoke_devices, user_id, now=now)
+    count: int = yield from call("store", Store.revoke_devices, user_id, now=now)
     yield from audit(
         ctx,
         Action.DEVICES_REVOKED,
@@ -182,8 +182,8 @@ def revoke_all_devices(ctx: Context, actor: Actor, user_id: str) -> UseCase[int]
 def security_changed(ctx: Context, user_id: str, now: datetime) -> UseCase[None]:
     """A password, factor or contact change, or 2FA disabled: every trust token
     issued before goes stale and every device is revoked (S30)."""
-    yield from call("store", DeviceStore.bump_security_version, user_id, now=now)
-    count = yield from call("store", DeviceStore.revoke_devices, user_id, now=now)
+    yield from call("store", Store.bump_security_version, user_id, now=now)
+    count = yield from call("store", Store.revoke_devices, user_id, now=now)
     if count:
         yield from audit(
             ctx,

@@ -9,7 +9,7 @@ from ..core.methods import Method
 from ..core.results import SignInStart, SignInStatus
 from ..core.validation import check_id, check_role
 from ..errors import DeliveryError, InvalidInput
-from ..ports.storage import DeviceStore
+from ..ports.storage import Store
 from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
 from .context import Context
 from .devices import check_trust
@@ -70,7 +70,7 @@ def begin_sign_in(
             )
             return SignInStart(status=SignInStatus.ENROLLMENT_REQUIRED)
         return SignInStart(status=SignInStatus.SATISFIED)
-    state = yield from call("store", DeviceStore.get_user_state, user_id)
+    state = yield from call("store", Store.get_user_state, user_id)
     preferred = methods[0]
     if state is not None and state.preferred_method in methods:
         preferred = state.preferred_method

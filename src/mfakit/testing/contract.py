@@ -34,6 +34,7 @@ from ..core.records import (
     ChallengeRecord,
     ContactRecord,
     Counter,
+    DeviceRecord,
     QuestionRecord,
     TotpRecord,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ConcurrencyContract",
     "ContactContract",
     "CounterContract",
+    "DeviceContract",
     "QuestionContract",
     "StoreContract",
     "TotpContract",
@@ -298,6 +300,7 @@ class ChallengeContract:
             target_kind=ContactKind.PHONE,
             target_value="+14155550101",
             actor_id="boss",
+            tenant="clinic-7",
         )
         store.insert_challenge(rec)
         assert store.get_challenge("c1") == rec
@@ -385,6 +388,86 @@ class QuestionContract:
         assert store.get_question("bob") is None
 
 
+def device_record(
+    device_id: str = "d1", user_id: str = "alice", *, at: datetime = T0, version: int = 0
+) -> DeviceRecord:
+    return DeviceRecord(
+        id=device_id,
+        user_id=user_id,
+        label="Chrome on Linux",
+        created_at=at,
+        expires_at=at + timedelta(days=14),
+        security_version=version,
+    )
+
+
+class DeviceContract:
+    """Trusted devices, per-user state and turning 2FA off (the rest of ``Store``)."""
+
+    def test_insert_get_list_devices(self, store: Store) -> None:
+        d1 = device_record("d1")
+        d2 = device_record("d2", at=T0 + timedelta(seconds=5))
+        store.insert_device(d1)
+        store.insert_device(d2)
+        assert store.get_device("alice", "d1") == d1
+        assert store.get_device("bob", "d1") is None
+        assert store.list_devices("alice") == [d2, d1]  # newest first
+        assert store.list_devices("bob") == []
+        with pytest.raises(StorageError):
+            store.insert_device(device_record("d1"))
+
+    def test_touch_and_revoke(self, store: Store) -> None:
+        store.insert_device(device_record("d1"))
+        store.insert_device(device_record("d2"))
+        later = T0 + timedelta(hours=1)
+        assert store.touch_device("alice", "d1", now=later)
+        got = store.get_device("alice", "d1")
+        assert got is not None and got.last_used_at == later
+        assert store.revoke_device("alice", "d1", now=later)
+        assert not store.revoke_device("alice", "d1", now=later)
+        assert not store.touch_device("alice", "d1", now=later)
+        assert not store.revoke_device("bob", "d2", now=later)
+        got = store.get_device("alice", "d1")
+        assert got is not None and got.revoked_at == later
+        assert store.revoke_devices("alice", now=later) == 1
+        assert store.revoke_devices("alice", now=later) == 0
+
+    def test_user_state(self, store: Store) -> None:
+        assert store.get_user_state("alice") is None
+        assert store.bump_security_version("alice", now=T0) == 1
+        assert store.bump_security_version("alice", now=T0) == 2
+        store.set_preferred_method("alice", Method.SMS, now=T0)
+        state = store.get_user_state("alice")
+        assert state is not None
+        assert (state.security_version, state.preferred_method) == (2, Method.SMS)
+        store.set_preferred_method("bob", None, now=T0)
+        bob = store.get_user_state("bob")
+        assert bob is not None and bob.security_version == 0 and bob.preferred_method is None
+
+    def test_clear_factors(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=backup_codes())
+        phone = ContactRecord(
+            user_id="alice",
+            kind=ContactKind.PHONE,
+            value="+14155550101",
+            created_at=T0,
+            verified_at=T0,
+        )
+        store.put_contact(phone)
+        store.add_totp(totp_record("bob"), limit=5, now=T0)
+        store.clear_factors("alice")
+        assert store.list_totp("alice") == []
+        assert store.count_backup_codes("alice") == 0
+        assert store.get_contacts("alice") == [replace(phone, verified_at=None)]
+        assert len(store.list_totp("bob")) == 1
+
+    def test_concurrent_bumps_are_never_lost(self, store: Store) -> None:
+        race(THREADS, lambda: store.bump_security_version("alice", now=T0) > 0)
+        state = store.get_user_state("alice")
+        assert state is not None and state.security_version == THREADS
+
+
 class ConcurrencyContract:
     """Atomic operations hammered from threads: exactly one winner each."""
 
@@ -433,6 +516,7 @@ class StoreContract(
     ChallengeContract,
     ContactContract,
     QuestionContract,
+    DeviceContract,
     ConcurrencyContract,
 ):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""

@@ -16,17 +16,11 @@ Ports may be async (:class:`~mfakit.ports.storage.AsyncStore`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .core.keys import Keyring, SecretKey
-from .core.messages import Messages
-from .core.policy import Policy
 from .facade import Facade
-from .hashers import Hasher
-from .ports.clock import Clock
 from .service.effects import UseCase, run_async
-from .wiring import build_context, check_ports
 
 __all__ = ["AsyncMFA"]
 
@@ -42,38 +36,6 @@ class AsyncMFA(Facade):
                         secret_key=os.environ["MFA_SECRET_KEY"], issuer="Aesthetix CRM")
         start = await amfa.begin_sign_in("user-42", role="staff")
     """
-
-    def __init__(
-        self,
-        *,
-        store: Any,
-        secret_key: Keyring | SecretKey | Iterable[SecretKey],
-        issuer: str,
-        sms: Any = None,
-        voice: Any = None,
-        email: Any = None,
-        policy: Policy | None = None,
-        policies: Any = None,
-        audit: Any = None,
-        notify: bool = True,
-        clock: Clock | None = None,
-        hasher: Hasher | None = None,
-        messages: Messages | None = None,
-    ) -> None:
-        senders = {"sms": sms, "voice": voice, "email": email}
-        self._ports = check_ports(store=store, senders=senders, audit=audit, policies=policies)
-        self._ctx = build_context(
-            secret_key=secret_key,
-            issuer=issuer,
-            policy=policy,
-            clock=clock,
-            hasher=hasher,
-            senders=senders,
-            messages=messages,
-            audit=audit,
-            policies=policies,
-            notify=notify,
-        )
 
     def _run(  # type: ignore[override]  # awaitable results: see aio.pyi
         self,

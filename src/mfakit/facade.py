@@ -11,12 +11,14 @@ when it is out of date).
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .core.actor import Actor
 from .core.audit import RequestContext
 from .core.contacts import ContactKind
+from .core.keys import Keyring, SecretKey
+from .core.messages import Messages
 from .core.methods import Method
 from .core.policy import Policy
 from .core.records import AuditRecord
@@ -34,6 +36,12 @@ from .core.results import (
     TotpSetup,
     VerifyResult,
 )
+from .hashers import Hasher
+from .ports.audit import AuditSink
+from .ports.clock import Clock
+from .ports.delivery import EmailSender, SmsSender, VoiceSender
+from .ports.policies import PolicyResolver
+from .ports.storage import Store
 from .service import (
     account,
     account_changes,
@@ -48,6 +56,7 @@ from .service import (
 )
 from .service.context import Context
 from .service.effects import UseCase
+from .wiring import build_context, check_ports
 
 __all__ = ["Facade"]
 
@@ -59,6 +68,38 @@ class Facade(abc.ABC):
 
     _ctx: Context
     _ports: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        secret_key: Keyring | SecretKey | Iterable[SecretKey],
+        issuer: str,
+        sms: SmsSender | None = None,
+        voice: VoiceSender | None = None,
+        email: EmailSender | None = None,
+        policy: Policy | None = None,
+        policies: PolicyResolver | None = None,
+        audit: AuditSink | None = None,
+        notify: bool = True,
+        clock: Clock | None = None,
+        hasher: Hasher | None = None,
+        messages: Messages | None = None,
+    ) -> None:
+        senders = {"sms": sms, "voice": voice, "email": email}
+        self._ports = check_ports(store=store, senders=senders, audit=audit, policies=policies)
+        self._ctx = build_context(
+            secret_key=secret_key,
+            issuer=issuer,
+            policy=policy,
+            clock=clock,
+            hasher=hasher,
+            senders=senders,
+            messages=messages,
+            audit=audit,
+            policies=policies,
+            notify=notify,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(issuer={self._ctx.issuer!r}, store={self._ports['store']!r})"

@@ -9,21 +9,11 @@ calls that start something take an optional ``tenant`` whose policy applies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
-from .core.keys import Keyring, SecretKey
-from .core.messages import Messages
-from .core.policy import Policy
 from .facade import Facade
-from .hashers import Hasher
-from .ports.audit import AuditSink
-from .ports.clock import Clock
-from .ports.delivery import EmailSender, SmsSender, VoiceSender
-from .ports.policies import PolicyResolver
-from .ports.storage import Store
 from .service.effects import UseCase, run_sync
-from .wiring import build_context, check_ports
 
 __all__ = ["MFA"]
 
@@ -50,38 +40,6 @@ class MFA(Facade):
     ``notify=False`` turns the security notices (S21) off. ``messages``
     replaces or translates the texts.
     """
-
-    def __init__(
-        self,
-        *,
-        store: Store,
-        secret_key: Keyring | SecretKey | Iterable[SecretKey],
-        issuer: str,
-        sms: SmsSender | None = None,
-        voice: VoiceSender | None = None,
-        email: EmailSender | None = None,
-        policy: Policy | None = None,
-        policies: PolicyResolver | None = None,
-        audit: AuditSink | None = None,
-        notify: bool = True,
-        clock: Clock | None = None,
-        hasher: Hasher | None = None,
-        messages: Messages | None = None,
-    ) -> None:
-        senders = {"sms": sms, "voice": voice, "email": email}
-        self._ports = check_ports(store=store, senders=senders, audit=audit, policies=policies)
-        self._ctx = build_context(
-            secret_key=secret_key,
-            issuer=issuer,
-            policy=policy,
-            clock=clock,
-            hasher=hasher,
-            senders=senders,
-            messages=messages,
-            audit=audit,
-            policies=policies,
-            notify=notify,
-        )
 
     def _run(
         self,

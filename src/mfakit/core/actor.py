@@ -101,6 +101,13 @@ class Actor:
         if self.kind is ActorKind.IMPERSONATOR and self.impersonated != user_id:
             raise NotPermitted("an impersonating admin may only act on the impersonated user")
 
+    def require_manager(self, user_id: str, what: str) -> None:
+        """Refuse unless this is the user, or an admin from the admin's own
+        session: impersonating admins may not weaken the account's security."""
+        if self.kind is ActorKind.IMPERSONATOR:
+            raise NotPermitted(f"an impersonating admin may not {what}")
+        self.require_may_act_for(user_id)
+
     def require_fresh(self, now: datetime, max_age: timedelta) -> None:
         """Refuse unless the password was re-entered within ``max_age`` (S20).
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..core import limits
-from ..core.actor import Actor, ActorKind
+from ..core.actor import Actor
 from ..core.audit import Action
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
@@ -232,9 +232,7 @@ def remove_contact(
         which = ContactKind(kind)
     except (ValueError, TypeError):
         raise InvalidInput("kind", "must be 'phone' or 'email'") from None
-    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
-        raise NotPermitted("an impersonating admin may not remove a user's factors")
-    actor.require_may_act_for(user_id)
+    Actor.check(actor).require_manager(user_id, "remove a user's factors")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     factors = yield from load_factors(user_id)
@@ -281,9 +279,7 @@ def disable_two_factor(
     Enabling again is enrolling a factor again."""
     check_id("user_id", user_id)
     role = check_role(role)
-    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
-        raise NotPermitted("an impersonating admin may not turn off a user's 2FA")
-    actor.require_may_act_for(user_id)
+    Actor.check(actor).require_manager(user_id, "turn off a user's 2FA")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     _refuse_if_required(ctx, role, "it cannot be turned off")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..core import limits, otp, otpauth
-from ..core.actor import Actor, ActorKind
+from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.methods import Method
 from ..core.records import TotpRecord
@@ -282,9 +282,7 @@ def remove_authenticator(
     check_id("user_id", user_id)
     check_id("factor_id", factor_id)
     checked_role = check_role(role)
-    if Actor.check(actor).kind is ActorKind.IMPERSONATOR:
-        raise NotPermitted("an impersonating admin may not remove a user's factors")
-    actor.require_may_act_for(user_id)
+    Actor.check(actor).require_manager(user_id, "remove a user's factors")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     rec = yield from call("store", Store.get_totp, user_id, factor_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..core import trust
-from ..core.actor import Actor, ActorKind
+from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.records import DeviceRecord
 from ..core.results import DeviceInfo
 from ..core.trust import TokenClaims, TrustRefusal
 from ..core.validation import check_id, check_text
-from ..errors import NotFound, NotPermitted
+from ..errors import NotFound
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
@@ -138,17 +138,11 @@ def list_devices(ctx: Context, user_id: str) -> UseCase[tuple[DeviceInfo, ...]]:
     return tuple(_info(r, version, lifetime, now) for r in records)
 
 
-def _may_manage(actor: Actor, user_id: str) -> None:
-    if actor.kind is ActorKind.IMPERSONATOR:
-        raise NotPermitted("an impersonating admin may not manage the user's trusted devices")
-    actor.require_may_act_for(user_id)
-
-
 def revoke_device(ctx: Context, actor: Actor, user_id: str, device_id: str) -> UseCase[None]:
     """Stop trusting one device; its token fails on the next call (S22)."""
     check_id("user_id", user_id)
     check_id("device_id", device_id)
-    _may_manage(Actor.check(actor), user_id)
+    Actor.check(actor).require_manager(user_id, "manage the user's trusted devices")
     now = ctx.clock.now()
     if not (yield from call("store", Store.revoke_device, user_id, device_id, now=now)):
         raise NotFound("no such trusted device, or it is already revoked")
@@ -165,7 +159,7 @@ def revoke_device(ctx: Context, actor: Actor, user_id: str, device_id: str) -> U
 def revoke_all_devices(ctx: Context, actor: Actor, user_id: str) -> UseCase[int]:
     """Stop trusting every device of the user; returns how many were revoked."""
     check_id("user_id", user_id)
-    _may_manage(Actor.check(actor), user_id)
+    Actor.check(actor).require_manager(user_id, "manage the user's trusted devices")
     now = ctx.clock.now()
     count: int = yield from call("store", Store.revoke_devices, user_id, now=now)
     yield from audit(

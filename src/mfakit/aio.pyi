@@ -150,6 +150,7 @@ class AsyncMFA:
         actor: Actor,
         user_id: str,
         *,
+        tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> None: ...
 

@@ -271,10 +271,15 @@ class Facade(abc.ABC):
 
     # --- limits -------------------------------------------------------------
     def unlock_second_step(
-        self, actor: Actor, user_id: str, *, context: RequestContext | None = None
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
     ) -> None:
         """Lift a user's failure back-off or lock-out (an admin, re-authenticated)."""
-        return self._run(limits.unlock_second_step, actor, user_id, context=context)
+        return self._run(limits.unlock_second_step, actor, user_id, tenant=tenant, context=context)
 
     # --- sign-in second step (L1) ---------------------------------------------
     def begin_sign_in(

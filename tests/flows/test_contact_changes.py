@@ -272,15 +272,18 @@ def test_a_phone_only_user_must_prove_the_new_number_before_it_counts(
     assert start.challenge is not None and start.challenge.destination == "+1•••••99"
 
 
-def test_a_change_that_leaves_no_factor_drops_the_backup_codes(
+def test_changing_the_only_phone_keeps_2fa_on_until_the_new_one_is_proven(
     mfa: MFA, outbox: Outbox, clock: FakeClock
 ) -> None:
+    """A contact change is not turning 2FA off: the backup codes stay, and the
+    next sign-in asks the user to prove the new number instead of letting them in."""
     codes = enrol_phone(mfa, outbox, clock)
     assert len(codes) == 10
     change_with(mfa, outbox, Method.SMS, phone=NEW_PHONE)
     assert not any(f.verified for f in mfa.list_factors("alice"))
-    assert not mfa.verify_backup_code("alice", codes[0]).ok
-    assert mfa.backup_codes_left("alice") == 0
+    assert mfa.backup_codes_left("alice") == 10
+    assert mfa.begin_sign_in("alice", role="client").enrollment_required
+    assert mfa.verify_backup_code("alice", codes[0]).ok
 
 
 # --- trusted devices -------------------------------------------------------------

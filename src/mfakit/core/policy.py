@@ -212,9 +212,10 @@ class Policy:
     def nist(cls, *, require_for_roles: Iterable[str] = ()) -> Self:
         """A strict preset after NIST SP 800-63B AAL2.
 
-        Only phishing-resistant-enough, non-restricted methods (authenticator
-        apps and backup codes) count as second factors; SMS, voice and email are
-        off (S25). Re-authentication is asked more often, trust lasts a week.
+        Only non-restricted methods (authenticator apps and backup codes) count
+        as second factors; SMS, voice and email are off (S25). Trusted devices
+        last a week. Consecutive failures lock the second step at 100, the
+        ceiling 800-63B 5.2.2 sets (the delays before it are the default ones).
         """
         return cls(
             require_for_roles=frozenset(require_for_roles),

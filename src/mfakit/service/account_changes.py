@@ -288,5 +288,6 @@ def disable_two_factor(
     # The notice goes out while the channels are still verified (S21).
     yield from notify(ctx, user_id, "two_factor_disabled")
     yield from call("store", Store.clear_factors, user_id)
+    yield from call("store", Store.set_preferred_method, user_id, None, now=now)
     yield from audit(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)
     yield from security_changed(ctx, user_id, now)

@@ -11,7 +11,6 @@ from ..core.records import ChallengeRecord, ContactRecord
 from .context import Context
 from .devices import security_changed
 from .effects import UseCase
-from .factors import drop_orphan_backup_codes
 from .scope import audit, notify, notify_destination
 
 __all__ = ["apply_contact_change", "contact_for_change"]
@@ -36,8 +35,6 @@ def apply_contact_change(
     details = {"kind": kind.value, "new": mask(kind, new)}
     if old is not None:
         details["old"] = mask(kind, old.value)
-    # The old destination was a factor; if it was the last one, its backup codes go too.
-    yield from drop_orphan_backup_codes(rec.user_id)
     yield from audit(
         ctx, Action.CONTACT_CHANGED, rec.user_id, actor_id=rec.actor_id, details=details, at=now
     )

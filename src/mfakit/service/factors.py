@@ -72,8 +72,14 @@ class Factors:
 
     @property
     def enrolled(self) -> bool:
-        """Whether the user has any second factor at all, usable now or not."""
-        return any(t.confirmed for t in self.totps) or any(c.verified for c in self.contacts)
+        """Whether the user turned 2FA on, whether or not a factor is usable now:
+        a factor, or backup codes kept while a changed phone or email awaits its
+        possession proof."""
+        return (
+            any(t.confirmed for t in self.totps)
+            or any(c.verified for c in self.contacts)
+            or self.backup_codes_left > 0
+        )
 
     def methods(self, ctx: Context) -> tuple[Method, ...]:
         """Usable methods, in preference order: enrolled, verified, allowed by the

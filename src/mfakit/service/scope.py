@@ -4,6 +4,7 @@ request facts, the audit trail (L8) and security notices (S21)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
@@ -24,6 +25,7 @@ from .context import Context
 from .effects import UseCase, call
 
 T = TypeVar("T")
+_log = logging.getLogger("mfakit")
 
 __all__ = ["audit", "in_scope", "list_events", "notify", "notify_destination", "scoped"]
 
@@ -92,7 +94,17 @@ def audit(
         tenant=ctx.tenant,
         details=details,
     )
-    yield from call("audit", AuditSink.record, record)
+    try:
+        yield from call("audit", AuditSink.record, record)
+    except Exception as exc:
+        # The change this event describes has already happened: a failing audit
+        # sink must not make it look as if it had not. Say so loudly instead.
+        _log.error(
+            "mfakit: the audit sink failed (%s); event %s for subject %s was not recorded",
+            type(exc).__name__,
+            record.action,
+            record.subject_id,
+        )
 
 
 def list_events(

@@ -14,15 +14,34 @@ An adapter proves itself by inheriting the suite and providing one fixture,
 Every test then runs against it, threads hammering the atomic operations
 included. Classes here are not named ``Test*``, so importing this module into a
 test file collects nothing by itself. Requires pytest.
+
+An async store (:class:`~mfakit.ports.storage.AsyncStore`) runs the same
+suite through :class:`BlockingStore`, which gives it the sync methods: each
+call runs the async store's coroutine on the bridge's own event loop (one
+thread) and waits for it. The racing threads then become that many tasks
+interleaved on one loop, which is how an async app server drives the store::
+
+    class TestMyAsyncStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            with BlockingStore(MyAsyncStore(...)) as bridge:
+                bridge.run(bridge.store.create_all())   # any coroutine, on its loop
+                yield bridge
+                bridge.run(bridge.store.close())
+
+Make the async store's connections on the bridge's loop (``bridge.run``), not
+on another one: async drivers tie a connection to the loop that opened it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 import pytest
 
@@ -39,10 +58,11 @@ from ..core.records import (
     TotpRecord,
 )
 from ..errors import StorageError
-from ..ports.storage import Store
+from ..ports.storage import DeviceStore, Store
 
 __all__ = [
     "BackupCodeContract",
+    "BlockingStore",
     "ChallengeContract",
     "ConcurrencyContract",
     "ContactContract",
@@ -55,6 +75,79 @@ __all__ = [
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 THREADS = 16
+
+T = TypeVar("T")
+
+_STORE_METHODS = frozenset(
+    name
+    for port in (Store, DeviceStore)
+    for name, member in vars(port).items()
+    if callable(member) and not name.startswith("_")
+)
+
+
+class BlockingStore:
+    """The sync storage methods over an async store, for the contract suite.
+
+    ``BlockingStore(async_store)`` has every method of
+    :class:`~mfakit.ports.storage.Store` and ``DeviceStore``; calling one
+    runs the async store's method on the bridge's event loop, in a thread of
+    its own, and blocks until it finishes (at most ``timeout`` seconds). Calls
+    from several threads run as concurrent tasks on that loop. :meth:`run`
+    runs any other coroutine there (creating tables, closing the store);
+    :meth:`close` (or leaving a ``with`` block) stops the loop.
+    """
+
+    def __init__(self, store: Any, *, timeout: float = 60.0) -> None:
+        self.store = store
+        self._timeout = timeout
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="mfakit-blocking-store", daemon=True
+        )
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"BlockingStore({self.store!r})"
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the bridge's loop and return its result."""
+        if self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("this BlockingStore is closed")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(self._timeout)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in _STORE_METHODS:
+            raise AttributeError(name)
+        method = getattr(self.store, name)
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            return self.run(method(*args, **kwargs))
+
+        blocking.__name__ = name
+        return blocking
+
+    def close(self) -> None:
+        """Stop the event loop and its thread (close the async store first)."""
+        if self._loop.is_closed():
+            return
+        self.run(self._loop.shutdown_asyncgens())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> BlockingStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def totp_record(

@@ -2,20 +2,49 @@
 for several app servers sharing one database (``pip install mfakit[sql]`` or
 ``mfakit[postgres]``)::
 
-    from mfakit.adapters.sql import SqlStore
+    from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 
     store = SqlStore.from_url("sqlite:///mfa.db")          # creates the tables
     store = SqlStore.from_url("postgresql+psycopg://app:pw@db/app")
     store = SqlStore(app_engine, table_prefix="mfa_")        # an engine you own
 
-Only this package imports SQLAlchemy; ``import mfakit`` does not.
-See ``docs/sql.md``.
+    astore = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")   # for AsyncMFA
+    await astore.create_all()
+    astore = AsyncSqlStore(app_async_engine)
+
+Only this package imports SQLAlchemy; ``import mfakit`` does not. The async
+store (and with it ``sqlalchemy.ext.asyncio`` and greenlet) is imported on
+first use of the name ``AsyncSqlStore``. See ``docs/sql.md`` and
+``docs/async-adapters.md``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 from .schema import UtcDateTime as UtcDateTime
 from .schema import build_metadata as build_metadata
+from .sqlite import configure_sqlite as configure_sqlite
 from .store import SqlStore as SqlStore
-from .store import configure_sqlite as configure_sqlite
 
-__all__ = ["SCHEMA_VERSION", "SqlStore", "UtcDateTime", "build_metadata", "configure_sqlite"]
+if TYPE_CHECKING:
+    from .async_store import AsyncSqlStore as AsyncSqlStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncSqlStore",
+    "SqlStore",
+    "UtcDateTime",
+    "build_metadata",
+    "configure_sqlite",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AsyncSqlStore":
+        from .async_store import AsyncSqlStore
+
+        globals()[name] = AsyncSqlStore  # found directly from now on
+        return AsyncSqlStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,351 @@
+"""``AsyncSqlStore``: mfakit's storage on SQLAlchemy's ``AsyncEngine``.
+
+The async twin of :class:`~.store.SqlStore`, for :class:`~mfakit.AsyncMFA`:
+SQLite through ``aiosqlite``, PostgreSQL through psycopg 3's async
+connections. It runs the very operations :class:`SqlStore` runs (they live in
+:mod:`.operations`): each one's function goes to
+``AsyncConnection.run_sync``, SQLAlchemy's greenlet bridge, so every statement
+is awaited on the event loop while the code that issues it, the conditions that
+make it atomic and its transaction are the sync store's. The guarantees are
+the same: one conditional statement or one transaction per operation, the
+database deciding every race, any failure rolled back and reported as
+:class:`~mfakit.errors.StorageError`.
+
+Cancellation: once an operation has started, it runs to its end in a task of
+its own even if the request awaiting it is cancelled, and the cancellation is
+raised when it is done (as SQLAlchemy does for closing a connection). So a
+cancelled request leaves the database as it was before that operation or after
+it, never half applied, and the operation's connection goes back to the pool:
+cancelled in the middle of opening one, the driver would otherwise drop it
+unclosed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from contextlib import nullcontext
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from ...core.contacts import ContactKind
+from ...core.methods import Method
+from ...core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    DeviceRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserState,
+)
+from ...errors import ConfigurationError
+from ...ports.storage import AsyncDeviceStore, AsyncStore
+from .operations import (
+    AUTO,
+    NATIVE_UPSERT,
+    TX,
+    Op,
+    SqlOperations,
+    connection_modes,
+    engine_error,
+    failed,
+    parse_url,
+)
+from .schema import check_prefix
+from .sqlite import configure_sqlite, is_memory
+
+__all__ = ["AsyncSqlStore"]
+
+T = TypeVar("T")
+
+
+class AsyncSqlStore:
+    """Implements :class:`mfakit.ports.storage.AsyncStore` (and
+    ``AsyncDeviceStore``) on a SQLAlchemy ``AsyncEngine``.
+
+    Example::
+
+        store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
+        await store.create_all()          # or your migrations (see metadata)
+        amfa = AsyncMFA(store=store, ...)
+        ...
+        await store.close()
+
+    ``AsyncSqlStore(async_engine)`` uses an engine your application owns;
+    :meth:`from_url` makes and owns one. Tables, their prefix and the schema
+    version check are those of :class:`~mfakit.adapters.sql.SqlStore`; both
+    stores can share one database. Use a store from one event loop: its
+    engine's connections belong to the loop that opened them.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, table_prefix: str = "mfa_") -> None:
+        if not isinstance(engine, AsyncEngine):
+            raise ConfigurationError(
+                "AsyncSqlStore needs a SQLAlchemy AsyncEngine (or use from_url)"
+            )
+        self._sql = SqlOperations(table_prefix, engine.dialect)
+        self._prefix = self._sql.prefix
+        self.metadata = self._sql.metadata
+        """The tables of this store, for ``create_all`` or Alembic."""
+        self._engine = engine
+        self._owns_engine = False
+        self._checked = False
+        # One DB-API connection shared by every task (an in-memory SQLite
+        # database): operations must not interleave on it.
+        pool = engine.sync_engine.pool
+        self._lock: asyncio.Lock | None = asyncio.Lock() if isinstance(pool, StaticPool) else None
+        self._auto, self._txe = connection_modes(engine, engine.sync_engine)
+        self._upsert_engine = self._auto if self._sql.dialect in NATIVE_UPSERT else self._txe
+
+    @classmethod
+    def from_url(
+        cls, url: str | URL, *, table_prefix: str = "mfa_", **engine_kwargs: Any
+    ) -> AsyncSqlStore:
+        """Make an async engine for ``url`` and a store on it; then ``await
+        store.create_all()`` (or let the first operation check tables made by
+        your migrations).
+
+        ``sqlite+aiosqlite:///mfa.db`` gets WAL, a busy timeout and ``BEGIN
+        IMMEDIATE`` writes, like :meth:`SqlStore.from_url`;
+        ``sqlite+aiosqlite://`` (in memory) one connection shared by all tasks.
+        ``postgresql+psycopg://user:pw@host/db`` uses psycopg 3's async
+        connections (``mfakit[postgres]``). Other keyword arguments go to
+        :func:`sqlalchemy.ext.asyncio.create_async_engine` (``hide_parameters``
+        defaults to True).
+        """
+        prefix = check_prefix(table_prefix)
+        parsed = parse_url(url)
+        sqlite = parsed.get_backend_name() == "sqlite"
+        engine_kwargs.setdefault("hide_parameters", True)
+        try:
+            engine = create_async_engine(parsed, **engine_kwargs)
+        except InvalidRequestError as exc:  # a sync driver, e.g. "sqlite://"
+            raise ConfigurationError(
+                f"{parsed.drivername!r} is not an async driver: use sqlite+aiosqlite:// "
+                "or postgresql+psycopg://"
+            ) from exc
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise engine_error(parsed, exc, "mfakit[sql], mfakit[postgres]") from exc
+        if sqlite:
+            configure_sqlite(engine, wal=not is_memory(parsed))
+        store = cls(engine, table_prefix=prefix)
+        store._owns_engine = True
+        return store
+
+    # --- housekeeping ---------------------------------------------------------
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def table_prefix(self) -> str:
+        return self._prefix
+
+    def __repr__(self) -> str:
+        return f"AsyncSqlStore(dialect={self._sql.dialect!r}, table_prefix={self._prefix!r})"
+
+    async def close(self) -> None:
+        """Close the engine's connections if :meth:`from_url` made it."""
+        if self._owns_engine:
+            await self._engine.dispose()
+
+    async def create_all(self) -> None:
+        """Create the missing tables and record :data:`SCHEMA_VERSION`, then
+        check the recorded version (see :meth:`SqlStore.create_all`)."""
+        async with self._guard():
+            await self._execute(self._sql.create_all())
+            await self._check_schema()
+
+    async def check_schema(self) -> None:
+        """Compare the recorded schema version with this release's; runs once,
+        before the store's first operation (see :meth:`SqlStore.check_schema`)."""
+        async with self._guard():
+            await self._check_schema()
+
+    async def _check_schema(self) -> None:
+        if self._checked:
+            return
+        found = await self._execute(self._sql.read_version())
+        if found is None:  # the tables came from the host's migrations
+            found = await self._execute(self._sql.record_version())
+        self._sql.check_version(found)
+        self._checked = True
+
+    def _guard(self) -> asyncio.Lock | nullcontext[None]:
+        return self._lock if self._lock is not None else nullcontext()
+
+    async def _run(self, op: Op[T]) -> T:
+        """Run one store operation: schema checked, serialised on a shared
+        connection, database errors translated."""
+        async with self._guard():
+            if not self._checked:
+                await self._check_schema()
+            return await self._execute(op)
+
+    async def _execute(self, op: Op[T]) -> T:
+        return await _to_completion(self._attempt(op))
+
+    async def _attempt(self, op: Op[T]) -> T:
+        mode = op.mode
+        engine = self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(op.run)
+        except SQLAlchemyError as exc:
+            return failed(op, exc)
+
+    # --- authenticator apps -------------------------------------------------
+    async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
+        return await self._run(self._sql.add_totp(record, limit=limit, now=now))
+
+    async def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:
+        return await self._run(self._sql.get_totp(user_id, factor_id))
+
+    async def list_totp(self, user_id: str) -> list[TotpRecord]:
+        return await self._run(self._sql.list_totp(user_id))
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        factor_id: str,
+        *,
+        step: int,
+        now: datetime,
+        backup_codes: Sequence[BackupCodeRecord] | None,
+    ) -> bool:
+        op = self._sql.confirm_totp(
+            user_id, factor_id, step=step, now=now, backup_codes=backup_codes
+        )
+        return await self._run(op)
+
+    async def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
+        return await self._run(self._sql.advance_totp(user_id, factor_id, step=step, now=now))
+
+    async def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool:
+        return await self._run(self._sql.rename_totp(user_id, factor_id, label))
+
+    async def delete_totp(self, user_id: str, factor_id: str) -> bool:
+        return await self._run(self._sql.delete_totp(user_id, factor_id))
+
+    # --- backup codes --------------------------------------------------------
+    async def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
+        return await self._run(self._sql.replace_backup_codes(user_id, codes))
+
+    async def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
+        return await self._run(self._sql.get_backup_code(user_id, lookup))
+
+    async def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool:
+        return await self._run(self._sql.use_backup_code(user_id, lookup, now=now))
+
+    async def count_backup_codes(self, user_id: str) -> int:
+        return await self._run(self._sql.count_backup_codes(user_id))
+
+    # --- counters --------------------------------------------------------------
+    async def get_counter(self, key: str) -> Counter | None:
+        return await self._run(self._sql.get_counter(key))
+
+    async def put_counter(self, counter: Counter) -> bool:
+        return await self._run(self._sql.put_counter(counter))
+
+    # --- challenges -----------------------------------------------------------
+    async def insert_challenge(self, record: ChallengeRecord) -> None:
+        return await self._run(self._sql.insert_challenge(record))
+
+    async def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        return await self._run(self._sql.get_challenge(challenge_id))
+
+    async def update_challenge(
+        self,
+        record: ChallengeRecord,
+        *,
+        contact: ContactRecord | None = None,
+        backup_codes: Sequence[BackupCodeRecord] | None = None,
+    ) -> bool:
+        return await self._run(
+            self._sql.update_challenge(record, contact=contact, backup_codes=backup_codes)
+        )
+
+    # --- contact channels -----------------------------------------------------
+    async def get_contacts(self, user_id: str) -> list[ContactRecord]:
+        return await self._run(self._sql.get_contacts(user_id))
+
+    async def put_contact(self, record: ContactRecord) -> None:
+        return await self._run(self._sql.put_contact(record))
+
+    async def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
+        return await self._run(self._sql.delete_contact(user_id, kind))
+
+    # --- security question ----------------------------------------------------
+    async def get_question(self, user_id: str) -> QuestionRecord | None:
+        return await self._run(self._sql.get_question(user_id))
+
+    async def put_question(self, record: QuestionRecord) -> None:
+        return await self._run(self._sql.put_question(record))
+
+    # --- trusted devices (AsyncDeviceStore) ----------------------------------
+    async def insert_device(self, record: DeviceRecord) -> None:
+        return await self._run(self._sql.insert_device(record))
+
+    async def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
+        return await self._run(self._sql.get_device(user_id, device_id))
+
+    async def list_devices(self, user_id: str) -> list[DeviceRecord]:
+        return await self._run(self._sql.list_devices(user_id))
+
+    async def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
+        return await self._run(self._sql.touch_device(user_id, device_id, now=now))
+
+    async def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
+        return await self._run(self._sql.revoke_device(user_id, device_id, now=now))
+
+    async def revoke_devices(self, user_id: str, *, now: datetime) -> int:
+        return await self._run(self._sql.revoke_devices(user_id, now=now))
+
+    # --- per-user state (AsyncDeviceStore) -----------------------------------
+    async def get_user_state(self, user_id: str) -> UserState | None:
+        return await self._run(self._sql.get_user_state(user_id))
+
+    async def bump_security_version(self, user_id: str, *, now: datetime) -> int:
+        return await self._run(self._sql.bump_security_version(user_id, now=now))
+
+    async def set_preferred_method(
+        self, user_id: str, method: Method | None, *, now: datetime
+    ) -> None:
+        return await self._run(self._sql.set_preferred_method(user_id, method, now=now))
+
+    async def clear_factors(self, user_id: str) -> None:
+        return await self._run(self._sql.clear_factors(user_id))
+
+
+async def _to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await ``coroutine`` in a task of its own that cancelling the caller does
+    not interrupt; a cancellation received meanwhile is raised once it is done
+    (its result or error then dropped)."""
+    task = asyncio.ensure_future(coroutine)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.cancelled():  # the operation itself was cancelled (loop shutdown)
+                raise
+            cancelled = exc
+        except Exception:
+            break  # the operation failed: task.result() raises its error
+    if cancelled is not None:
+        task.exception()  # retrieved: not reported as "never retrieved"
+        raise cancelled
+    return task.result()
+
+
+if TYPE_CHECKING:  # mypy proves AsyncSqlStore implements every async storage method
+
+    def _implements(store: AsyncSqlStore) -> tuple[AsyncStore, AsyncDeviceStore]:
+        return store, store

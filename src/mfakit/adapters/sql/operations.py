@@ -1,0 +1,783 @@
+"""The SQL of every storage operation, written once for both SQL stores.
+
+Theory of operation
+-------------------
+Every operation that decides whether a code is accepted is one conditional
+statement, so the database, not this process, decides who wins a race
+(ARCHITECTURE.md rule 5)::
+
+    use_backup_code   UPDATE backup_codes SET used_at=:now
+                      WHERE user_id=:u AND lookup=:l AND used_at IS NULL
+    advance_totp      UPDATE totp_factors SET last_step=:step, ...
+                      WHERE user_id=:u AND id=:f AND confirmed_at IS NOT NULL
+                        AND (last_step IS NULL OR last_step < :step)
+    put_counter       INSERT ... ON CONFLICT DO NOTHING          (version 0)
+                      UPDATE counters SET ..., version=:v+1
+                      WHERE key=:k AND version=:v                (version v)
+    update_challenge  UPDATE challenges SET ..., version=:v+1
+                      WHERE id=:id AND version=:v
+
+and the row count says whether it applied. Under PostgreSQL's READ COMMITTED a
+second writer blocked on the same row re-evaluates the ``WHERE`` clause against
+the committed row (and so matches nothing); SQLite runs one writer at a time.
+
+Sync and async
+--------------
+:class:`SqlOperations` turns each storage call into an :class:`Op`: the
+operation's name (for error messages), how its connection is opened
+(:data:`AUTO`, :data:`TX` or :data:`UPSERT`) and a function that runs its
+statements on a SQLAlchemy ``Connection``. :class:`~.store.SqlStore` calls
+that function inside ``engine.begin()``; :class:`~.async_store.AsyncSqlStore`
+hands the very same function to ``AsyncConnection.run_sync`` (SQLAlchemy's
+greenlet bridge: each statement is awaited underneath). So the statements, the
+conditions that make them atomic, the transactions and the row conversions
+exist once; each store is only a driver.
+
+* :data:`AUTO`: a single statement, atomic by itself, without an explicit
+  transaction where the store can (autocommit on PostgreSQL, no ``BEGIN`` on a
+  configured SQLite): one round trip.
+* :data:`TX`: several statements in one transaction (``BEGIN IMMEDIATE`` on a
+  configured SQLite): the conditional statement first, the rest only if it
+  matched. Any failure rolls everything back.
+* :data:`UPSERT`: one ``ON CONFLICT`` statement where the dialect has it
+  (as :data:`AUTO`), else an update-or-insert (as :data:`TX`).
+
+Errors: any SQLAlchemy or driver exception becomes
+:class:`~mfakit.errors.StorageError` (:func:`failed`), with the original
+chained as ``__cause__``. Messages name the operation and the exception type,
+never the SQL parameters (engines made by ``from_url`` also set
+``hide_parameters``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
+
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Delete,
+    Engine,
+    Insert,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from ...core.contacts import ContactKind
+from ...core.methods import Method
+from ...core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    DeviceRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserState,
+)
+from ...errors import ConfigurationError, StorageError
+from . import rows
+from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
+from .sqlite import BEGIN_OPTION, is_configured
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = [
+    "AUTO",
+    "NATIVE_UPSERT",
+    "TX",
+    "UPSERT",
+    "Mode",
+    "Op",
+    "SqlOperations",
+    "Statements",
+    "connection_modes",
+    "engine_error",
+    "failed",
+    "parse_url",
+    "storage_error",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+E = TypeVar("E", Engine, "AsyncEngine")
+
+Mode = Literal["auto", "tx", "upsert"]
+AUTO: Mode = "auto"
+TX: Mode = "tx"
+UPSERT: Mode = "upsert"
+
+NATIVE_UPSERT = frozenset({"postgresql", "sqlite"})
+
+
+class Op(Generic[T]):
+    """One store operation, ready to run: ``run(conn)`` in a connection opened
+    as ``mode``. ``on_duplicate`` answers for a unique-key violation (an
+    ``IntegrityError``) instead of the usual :class:`StorageError`."""
+
+    __slots__ = ("mode", "name", "on_duplicate", "run")
+
+    def __init__(
+        self,
+        name: str,
+        mode: Mode,
+        run: Callable[[Connection], T],
+        on_duplicate: Callable[[IntegrityError], T] | None = None,
+    ) -> None:
+        self.name = name
+        self.mode = mode
+        self.run = run
+        self.on_duplicate = on_duplicate
+
+
+def storage_error(operation: str, exc: BaseException) -> StorageError:
+    kind = type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        kind += f" ({type(orig).__module__}.{type(orig).__name__})"
+    return StorageError(f"SqlStore.{operation} failed: {kind}")
+
+
+def failed(op: Op[T], exc: SQLAlchemyError) -> T:
+    """What ``op`` answers when the database raised ``exc``: its
+    ``on_duplicate`` answer for an ``IntegrityError`` where it has one, else a
+    :class:`StorageError` chained to ``exc``."""
+    if op.on_duplicate is not None and isinstance(exc, IntegrityError):
+        return op.on_duplicate(exc)
+    raise storage_error(op.name, exc) from exc
+
+
+def _refuse(message: str) -> Callable[[IntegrityError], NoReturn]:
+    def refuse(exc: IntegrityError) -> NoReturn:
+        raise StorageError(message) from exc
+
+    return refuse
+
+
+def _not_stored(_exc: IntegrityError) -> bool:
+    return False
+
+
+# --- engines ------------------------------------------------------------------
+
+
+def parse_url(url: str | URL) -> URL:
+    """``url`` parsed, or :class:`ConfigurationError`."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise ConfigurationError("url is not a database URL") from exc
+
+
+def engine_error(url: URL, exc: BaseException, extras: str) -> ConfigurationError:
+    """The error for an engine that could not be made for ``url``."""
+    return ConfigurationError(
+        f"cannot make an engine for {url.drivername!r} URLs ({type(exc).__name__}); "
+        f"is its driver installed ({extras})?"
+    )
+
+
+def connection_modes(engine: E, sync_engine: Engine) -> tuple[E, E]:
+    """The engines (or async engines) for :data:`AUTO` and :data:`TX`:
+    ``engine`` with execution options for its dialect. ``sync_engine`` is
+    ``engine`` itself or, for an async engine, its ``sync_engine``."""
+    dialect = sync_engine.dialect.name
+    if dialect == "sqlite" and is_configured(sync_engine):
+        auto = engine.execution_options(**{BEGIN_OPTION: "autocommit"})
+        return auto, engine.execution_options(**{BEGIN_OPTION: "immediate"})
+    if dialect == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT"), engine
+    # SQLite without configure_sqlite(): the driver's implicit transactions;
+    # every write transaction starts with a write statement, which takes the
+    # write lock before anything is read.
+    return engine, engine
+
+
+# --- statements -------------------------------------------------------------------
+
+
+def _bp(name: str, table: Table, column: str) -> BindParameter[Any]:
+    """A bound parameter typed like ``table.column`` (so datetimes go through
+    :class:`UtcDateTime`)."""
+    return bindparam(name, type_=table.c[column].type)
+
+
+class Statements:
+    """The hot-path statements, built once per store with bound parameters
+    (named ``p_*``), so each call only binds values and reuses SQLAlchemy's
+    compiled-statement cache. Inserts and ``SET`` clauses take their columns
+    from the parameters."""
+
+    def __init__(self, t: Tables, dialect: str) -> None:
+        totp, b, c, ch = t.totp, t.backup, t.counters, t.challenges
+        user = _bp("p_user", totp, "user_id")
+        self.get_totp: Select[Any] = select(totp).where(
+            totp.c.user_id == user, totp.c.id == _bp("p_id", totp, "id")
+        )
+        self.list_totp: Select[Any] = (
+            select(totp).where(totp.c.user_id == user).order_by(totp.c.created_at, totp.c.id)
+        )
+        step = _bp("p_step", totp, "last_step")
+        self.advance_totp: Update = (
+            update(totp)
+            .where(
+                totp.c.user_id == user,
+                totp.c.id == _bp("p_id", totp, "id"),
+                totp.c.confirmed_at.is_not(None),
+                or_(totp.c.last_step.is_(None), totp.c.last_step < step),
+            )
+            .values(last_step=step, last_used_at=_bp("p_now", totp, "last_used_at"))
+        )
+        b_user = _bp("p_user", b, "user_id")
+        b_lookup = _bp("p_lookup", b, "lookup")
+        self.get_backup_code: Select[Any] = select(b).where(
+            b.c.user_id == b_user, b.c.lookup == b_lookup, b.c.used_at.is_(None)
+        )
+        self.use_backup_code: Update = (
+            update(b)
+            .where(b.c.user_id == b_user, b.c.lookup == b_lookup, b.c.used_at.is_(None))
+            .values(used_at=_bp("p_now", b, "used_at"))
+        )
+        self.count_backup_codes: Select[Any] = select(func.count()).where(
+            b.c.user_id == b_user, b.c.used_at.is_(None)
+        )
+        self.delete_backup_codes: Delete = delete(b).where(b.c.user_id == b_user)
+        self.insert_backup_codes: Insert = insert(b)
+        key = _bp("p_key", c, "key")
+        self.get_counter: Select[Any] = select(c).where(c.c.key == key)
+        self.update_counter: Update = update(c).where(
+            c.c.key == key, c.c.version == _bp("p_version", c, "version")
+        )
+        self.insert_counter: Insert | None = None
+        if dialect in NATIVE_UPSERT:
+            # Not stored yet: insert, or nothing if another writer did. An
+            # INSERT's row count is only kept when asked for (SQLAlchemy 2).
+            ins = pg_insert(c) if dialect == "postgresql" else sqlite_insert(c)
+            self.insert_counter = ins.on_conflict_do_nothing(
+                index_elements=[c.c.key]
+            ).execution_options(preserve_rowcount=True)
+        self.insert_challenge: Insert = insert(ch)
+        self.get_challenge: Select[Any] = select(ch).where(ch.c.id == _bp("p_id", ch, "id"))
+        self.update_challenge: Update = update(ch).where(
+            ch.c.id == _bp("p_id", ch, "id"), ch.c.version == _bp("p_version", ch, "version")
+        )
+        co, q, d, u = t.contacts, t.questions, t.devices, t.user_state
+        self.get_contacts: Select[Any] = (
+            select(co).where(co.c.user_id == _bp("p_user", co, "user_id")).order_by(co.c.kind)
+        )
+        self.get_question: Select[Any] = select(q).where(q.c.user_id == _bp("p_user", q, "user_id"))
+        d_user, d_id = _bp("p_user", d, "user_id"), _bp("p_id", d, "id")
+        self.get_device: Select[Any] = select(d).where(d.c.user_id == d_user, d.c.id == d_id)
+        self.touch_device: Update = (
+            update(d)
+            .where(d.c.user_id == d_user, d.c.id == d_id, d.c.revoked_at.is_(None))
+            .values(last_used_at=_bp("p_now", d, "last_used_at"))
+        )
+        self.get_user_state: Select[Any] = select(u).where(
+            u.c.user_id == _bp("p_user", u, "user_id")
+        )
+
+
+# --- the operations ---------------------------------------------------------------
+
+
+class SqlOperations:
+    """Every operation of the storage ports for one table prefix, as an :class:`Op`.
+
+    The builders take the port's arguments; ``dialect`` (the dialect's name)
+    chooses between ``ON CONFLICT`` statements and their portable fallbacks
+    when an operation runs.
+    """
+
+    def __init__(self, table_prefix: str, dialect: Dialect) -> None:
+        self.prefix = check_prefix(table_prefix)
+        self.metadata = build_metadata(self.prefix)
+        self.t = Tables(self.metadata, self.prefix)
+        self.sa_dialect = dialect
+        self.dialect = dialect.name
+        self.s = Statements(self.t, self.dialect)
+        v = self.t.version
+        self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
+
+    # --- shapes ---------------------------------------------------------------
+    @staticmethod
+    def _first(
+        name: str, stmt: Select[Any], params: Mapping[str, Any], convert: Callable[[Row[Any]], R]
+    ) -> Op[R | None]:
+        def run(conn: Connection) -> R | None:
+            row = conn.execute(stmt, params).first()
+            return None if row is None else convert(row)
+
+        return Op(name, AUTO, run)
+
+    @staticmethod
+    def _all(
+        name: str, stmt: Select[Any], params: Mapping[str, Any], convert: Callable[[Row[Any]], R]
+    ) -> Op[list[R]]:
+        def run(conn: Connection) -> list[R]:
+            return [convert(row) for row in conn.execute(stmt, params)]
+
+        return Op(name, AUTO, run)
+
+    @staticmethod
+    def _applied(
+        name: str, stmt: Update | Delete | Insert, params: Mapping[str, Any] | None = None
+    ) -> Op[bool]:
+        """One conditional statement; True if it changed exactly one row."""
+
+        def run(conn: Connection) -> bool:
+            return conn.execute(stmt, params).rowcount == 1
+
+        return Op(name, AUTO, run)
+
+    # --- helpers inside a connection --------------------------------------------
+    def _lock_user(self, conn: Connection, table: Table, user_id: str) -> None:
+        """Serialise writers of one user's rows in ``table`` until commit.
+
+        A row lock (``SELECT ... FOR UPDATE``) cannot do it on PostgreSQL:
+        before a user's first authenticator there is no row to lock, so two
+        concurrent first inserts would both see room under the limit. Instead
+        a transaction-scoped advisory lock on a hash of (table, user) makes
+        concurrent ``add_totp`` calls for one user run one after the other;
+        it is released at commit or rollback, and a hash collision only makes
+        two users' enrolments wait for each other. SQLite needs nothing: its
+        write transactions (``BEGIN IMMEDIATE``, or a first statement that
+        writes) already run one at a time. Elsewhere (MySQL/InnoDB) ``FOR
+        UPDATE`` also locks the index gap, which covers the empty case.
+        """
+        if self.dialect == "postgresql":
+            key = f"{table.name}:{user_id}"
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+        elif self.dialect != "sqlite":
+            conn.execute(
+                select(table.c.user_id).where(table.c.user_id == user_id).with_for_update()
+            )
+
+    def _upsert(
+        self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]
+    ) -> None:
+        """Insert ``values``, or update the row with the same ``keys`` (other
+        columns keep their values): one ``ON CONFLICT`` statement where the
+        dialect has it, else an update and, if it matched nothing, an insert
+        inside the caller's transaction."""
+        if self.dialect in NATIVE_UPSERT:
+            ins = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table).values(
+                dict(values)
+            )
+            changes = {k: ins.excluded[k] for k in values if k not in keys}
+            conn.execute(
+                ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=changes)
+            )
+        else:
+            changes = {k: v for k, v in values.items() if k not in keys}
+            where = [table.c[k] == values[k] for k in keys]
+            if conn.execute(update(table).where(*where).values(changes)).rowcount == 0:
+                conn.execute(insert(table).values(dict(values)))
+
+    def _upsert_op(
+        self, name: str, table: Table, values: Mapping[str, Any], keys: Sequence[str]
+    ) -> Op[None]:
+        def run(conn: Connection) -> None:
+            self._upsert(conn, table, values, keys)
+
+        return Op(name, UPSERT, run)
+
+    def _replace_codes(
+        self, conn: Connection, user_id: str, codes: Sequence[BackupCodeRecord]
+    ) -> None:
+        conn.execute(self.s.delete_backup_codes, {"p_user": user_id})
+        if codes:
+            values = [rows.backup_values(user_id, c) for c in codes]
+            conn.execute(self.s.insert_backup_codes, values)
+
+    # --- schema -------------------------------------------------------------------
+    def create_all(self) -> Op[None]:
+        """Create the missing tables and record :data:`SCHEMA_VERSION` (if no
+        version is recorded yet)."""
+
+        def run(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                # Several app servers may start at once: CREATE TABLE IF NOT
+                # EXISTS races in PostgreSQL, so serialise on a lock held until
+                # this (transactional) DDL commits.
+                key = self.prefix + "schema"
+                conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+            self.metadata.create_all(conn)
+            self._record_version(conn)
+
+        return Op("create_all", TX, run)
+
+    def read_version(self) -> Op[int | None]:
+        """The recorded schema version (None: none recorded); a
+        :class:`ConfigurationError` if the tables are missing."""
+
+        def run(conn: Connection) -> int | None:
+            try:
+                found: int | None = conn.execute(self._version).scalar()
+            except SQLAlchemyError as exc:
+                if self._has_version_table(conn):
+                    raise
+                raise ConfigurationError(
+                    f"mfakit's tables ({self.prefix}...) are missing: "
+                    "call create_all() or run your migrations"
+                ) from exc
+            return found
+
+        return Op("check_schema", AUTO, run)
+
+    def record_version(self) -> Op[int]:
+        """Record :data:`SCHEMA_VERSION` unless a version is recorded (the
+        tables came from the host's migrations); returns the recorded one."""
+        return Op("check_schema", TX, self._record_version)
+
+    def _record_version(self, conn: Connection) -> int:
+        found: int | None = conn.execute(self._version).scalar()
+        if found is not None:
+            return found
+        conn.execute(
+            insert(self.t.version).values(component=SCHEMA_COMPONENT, version=SCHEMA_VERSION)
+        )
+        return SCHEMA_VERSION
+
+    def _has_version_table(self, conn: Connection) -> bool:
+        try:
+            return inspect(conn).has_table(self.t.version.name)
+        except SQLAlchemyError:
+            return True  # unreachable database: report the original failure
+
+    @staticmethod
+    def check_version(found: int) -> None:
+        """Refuse a recorded schema version this release cannot work with."""
+        if found > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"the database holds mfakit schema version {found}, newer than this "
+                f"release supports ({SCHEMA_VERSION}): upgrade mfakit"
+            )
+        if found < SCHEMA_VERSION:  # pragma: no cover - no older version exists yet
+            raise ConfigurationError(
+                f"the database holds mfakit schema version {found}; migrate it to "
+                f"{SCHEMA_VERSION} first"
+            )
+
+    # --- authenticator apps -------------------------------------------------
+    def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> Op[bool]:
+        t = self.t.totp
+
+        def run(conn: Connection) -> bool:
+            self._lock_user(conn, t, record.user_id)
+            # Drop the user's expired pending setups, then count what is left
+            # (all live) and whether this id is taken.
+            conn.execute(
+                delete(t).where(
+                    t.c.user_id == record.user_id,
+                    t.c.confirmed_at.is_(None),
+                    or_(t.c.expires_at.is_(None), t.c.expires_at <= now),
+                )
+            )
+            live, clash = conn.execute(
+                select(func.count(), func.count(case((t.c.id == record.id, 1)))).where(
+                    t.c.user_id == record.user_id
+                )
+            ).one()
+            if live >= limit or clash:
+                return False
+            conn.execute(insert(t).values(rows.totp_values(record)))
+            return True
+
+        return Op("add_totp", TX, run)
+
+    def get_totp(self, user_id: str, factor_id: str) -> Op[TotpRecord | None]:
+        params = {"p_user": user_id, "p_id": factor_id}
+        return self._first("get_totp", self.s.get_totp, params, rows.totp_from)
+
+    def list_totp(self, user_id: str) -> Op[list[TotpRecord]]:
+        return self._all("list_totp", self.s.list_totp, {"p_user": user_id}, rows.totp_from)
+
+    def confirm_totp(
+        self,
+        user_id: str,
+        factor_id: str,
+        *,
+        step: int,
+        now: datetime,
+        backup_codes: Sequence[BackupCodeRecord] | None,
+    ) -> Op[bool]:
+        t = self.t.totp
+        confirm = (
+            update(t)
+            .where(
+                t.c.user_id == user_id,
+                t.c.id == factor_id,
+                t.c.confirmed_at.is_(None),
+                t.c.expires_at > now,
+            )
+            .values(confirmed_at=now, expires_at=None, last_step=step, last_used_at=now)
+        )
+        if backup_codes is None:
+            return self._applied("confirm_totp", confirm)
+
+        def run(conn: Connection) -> bool:
+            if conn.execute(confirm).rowcount != 1:
+                return False
+            self._replace_codes(conn, user_id, backup_codes)
+            return True
+
+        return Op("confirm_totp", TX, run)
+
+    def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> Op[bool]:
+        params = {"p_user": user_id, "p_id": factor_id, "p_step": step, "p_now": now}
+        return self._applied("advance_totp", self.s.advance_totp, params)
+
+    def rename_totp(self, user_id: str, factor_id: str, label: str) -> Op[bool]:
+        t = self.t.totp
+        stmt = (
+            update(t)
+            .where(t.c.user_id == user_id, t.c.id == factor_id, t.c.confirmed_at.is_not(None))
+            .values(label=label)
+        )
+        return self._applied("rename_totp", stmt)
+
+    def delete_totp(self, user_id: str, factor_id: str) -> Op[bool]:
+        t = self.t.totp
+        return self._applied(
+            "delete_totp", delete(t).where(t.c.user_id == user_id, t.c.id == factor_id)
+        )
+
+    # --- backup codes --------------------------------------------------------
+    def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> Op[None]:
+        def run(conn: Connection) -> None:
+            self._replace_codes(conn, user_id, codes)
+
+        return Op("replace_backup_codes", TX if codes else AUTO, run)
+
+    def get_backup_code(self, user_id: str, lookup: str) -> Op[BackupCodeRecord | None]:
+        params = {"p_user": user_id, "p_lookup": lookup}
+        return self._first("get_backup_code", self.s.get_backup_code, params, rows.backup_from)
+
+    def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> Op[bool]:
+        params = {"p_user": user_id, "p_lookup": lookup, "p_now": now}
+        return self._applied("use_backup_code", self.s.use_backup_code, params)
+
+    def count_backup_codes(self, user_id: str) -> Op[int]:
+        stmt = self.s.count_backup_codes
+
+        def run(conn: Connection) -> int:
+            return int(conn.execute(stmt, {"p_user": user_id}).scalar_one())
+
+        return Op("count_backup_codes", AUTO, run)
+
+    # --- counters --------------------------------------------------------------
+    def get_counter(self, key: str) -> Op[Counter | None]:
+        return self._first("get_counter", self.s.get_counter, {"p_key": key}, rows.counter_from)
+
+    def put_counter(self, counter: Counter) -> Op[bool]:
+        values: dict[str, Any] = {
+            "count": counter.count,
+            "window_start": counter.window_start,
+            "updated_at": counter.updated_at,
+            "version": counter.version + 1,
+        }
+        if counter.version != 0:
+            values["p_key"] = counter.key
+            values["p_version"] = counter.version
+            return self._applied("put_counter", self.s.update_counter, values)
+        values["key"] = counter.key
+        if self.s.insert_counter is not None:
+            return self._applied("put_counter", self.s.insert_counter, values)
+        # No ON CONFLICT: insert, and a duplicate key means another writer won.
+        stmt = insert(self.t.counters)
+
+        def run(conn: Connection) -> bool:
+            conn.execute(stmt, values)
+            return True
+
+        return Op("put_counter", AUTO, run, on_duplicate=_not_stored)
+
+    # --- challenges -----------------------------------------------------------
+    def insert_challenge(self, record: ChallengeRecord) -> Op[None]:
+        values = rows.challenge_values(record)
+        values["version"] = 0
+        stmt = self.s.insert_challenge
+
+        def run(conn: Connection) -> None:
+            conn.execute(stmt, values)
+
+        refuse = _refuse("a challenge with this id already exists")
+        return Op("insert_challenge", AUTO, run, on_duplicate=refuse)
+
+    def get_challenge(self, challenge_id: str) -> Op[ChallengeRecord | None]:
+        params = {"p_id": challenge_id}
+        return self._first("get_challenge", self.s.get_challenge, params, rows.challenge_from)
+
+    def update_challenge(
+        self,
+        record: ChallengeRecord,
+        *,
+        contact: ContactRecord | None = None,
+        backup_codes: Sequence[BackupCodeRecord] | None = None,
+    ) -> Op[bool]:
+        values = rows.challenge_values(record)
+        del values["id"]
+        values["version"] = record.version + 1
+        values["p_id"] = record.id
+        values["p_version"] = record.version
+        stmt = self.s.update_challenge
+        if contact is None and backup_codes is None:
+            return self._applied("update_challenge", stmt, values)
+
+        def run(conn: Connection) -> bool:
+            if conn.execute(stmt, values).rowcount != 1:
+                return False
+            if contact is not None:
+                contact_values = rows.contact_values(contact)
+                self._upsert(conn, self.t.contacts, contact_values, ("user_id", "kind"))
+            if backup_codes is not None:
+                self._replace_codes(conn, record.user_id, backup_codes)
+            return True
+
+        return Op("update_challenge", TX, run)
+
+    # --- contact channels -----------------------------------------------------
+    def get_contacts(self, user_id: str) -> Op[list[ContactRecord]]:
+        return self._all(
+            "get_contacts", self.s.get_contacts, {"p_user": user_id}, rows.contact_from
+        )
+
+    def put_contact(self, record: ContactRecord) -> Op[None]:
+        values = rows.contact_values(record)
+        return self._upsert_op("put_contact", self.t.contacts, values, ("user_id", "kind"))
+
+    def delete_contact(self, user_id: str, kind: ContactKind) -> Op[bool]:
+        t = self.t.contacts
+        stmt = delete(t).where(t.c.user_id == user_id, t.c.kind == ContactKind(kind).value)
+        return self._applied("delete_contact", stmt)
+
+    # --- security question ----------------------------------------------------
+    def get_question(self, user_id: str) -> Op[QuestionRecord | None]:
+        params = {"p_user": user_id}
+        return self._first("get_question", self.s.get_question, params, rows.question_from)
+
+    def put_question(self, record: QuestionRecord) -> Op[None]:
+        values = {
+            "user_id": record.user_id,
+            "question": record.question,
+            "answer_hash": record.answer_hash,
+            "created_at": record.created_at,
+        }
+        return self._upsert_op("put_question", self.t.questions, values, ("user_id",))
+
+    # --- trusted devices (DeviceStore) --------------------------------------
+    def insert_device(self, record: DeviceRecord) -> Op[None]:
+        stmt = insert(self.t.devices).values(rows.device_values(record))
+
+        def run(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        refuse = _refuse("a device with this id already exists")
+        return Op("insert_device", AUTO, run, on_duplicate=refuse)
+
+    def get_device(self, user_id: str, device_id: str) -> Op[DeviceRecord | None]:
+        params = {"p_user": user_id, "p_id": device_id}
+        return self._first("get_device", self.s.get_device, params, rows.device_from)
+
+    def list_devices(self, user_id: str) -> Op[list[DeviceRecord]]:
+        d = self.t.devices
+        query = select(d).where(d.c.user_id == user_id).order_by(d.c.created_at.desc(), d.c.id)
+        return self._all("list_devices", query, {}, rows.device_from)
+
+    def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> Op[bool]:
+        params = {"p_user": user_id, "p_id": device_id, "p_now": now}
+        return self._applied("touch_device", self.s.touch_device, params)
+
+    def _revoke(self, user_id: str, device_id: str | None, now: datetime) -> Update:
+        d = self.t.devices
+        where = [d.c.user_id == user_id, d.c.revoked_at.is_(None)]
+        if device_id is not None:
+            where.append(d.c.id == device_id)
+        return update(d).where(*where).values(revoked_at=now)
+
+    def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> Op[bool]:
+        return self._applied("revoke_device", self._revoke(user_id, device_id, now))
+
+    def revoke_devices(self, user_id: str, *, now: datetime) -> Op[int]:
+        stmt = self._revoke(user_id, None, now)
+
+        def run(conn: Connection) -> int:
+            return int(conn.execute(stmt).rowcount)
+
+        return Op("revoke_devices", AUTO, run)
+
+    # --- per-user state (DeviceStore) ---------------------------------------
+    def get_user_state(self, user_id: str) -> Op[UserState | None]:
+        params = {"p_user": user_id}
+        return self._first("get_user_state", self.s.get_user_state, params, rows.user_state_from)
+
+    def bump_security_version(self, user_id: str, *, now: datetime) -> Op[int]:
+        u = self.t.user_state
+        # (insert_returning is known once connected; the schema check connects.)
+        if self.dialect in NATIVE_UPSERT and self.sa_dialect.insert_returning:
+            # One statement: create the state at 1 or add one, and read it back
+            # (RETURNING needs SQLite 3.35; older ones take the path below).
+            ins = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(u).values(
+                user_id=user_id, security_version=1, updated_at=now
+            )
+            stmt = ins.on_conflict_do_update(
+                index_elements=[u.c.user_id],
+                set_={"security_version": u.c.security_version + 1, "updated_at": now},
+            ).returning(u.c.security_version)
+
+            def upsert(conn: Connection) -> int:
+                return int(conn.execute(stmt).scalar_one())
+
+            return Op("bump_security_version", AUTO, upsert)
+        bump = (
+            update(u)
+            .where(u.c.user_id == user_id)
+            .values(security_version=u.c.security_version + 1, updated_at=now)
+        )
+
+        def run(conn: Connection) -> int:
+            if conn.execute(bump).rowcount != 1:
+                conn.execute(insert(u).values(user_id=user_id, security_version=1, updated_at=now))
+            query = select(u.c.security_version).where(u.c.user_id == user_id)
+            return int(conn.execute(query).scalar_one())
+
+        return Op("bump_security_version", TX, run)
+
+    def set_preferred_method(
+        self, user_id: str, method: Method | None, *, now: datetime
+    ) -> Op[None]:
+        values = {
+            "user_id": user_id,
+            "preferred_method": None if method is None else Method(method).value,
+            "updated_at": now,
+        }
+        return self._upsert_op("set_preferred_method", self.t.user_state, values, ("user_id",))
+
+    def clear_factors(self, user_id: str) -> Op[None]:
+        t, co = self.t, self.t.contacts
+
+        def run(conn: Connection) -> None:
+            conn.execute(delete(t.totp).where(t.totp.c.user_id == user_id))
+            conn.execute(self.s.delete_backup_codes, {"p_user": user_id})
+            conn.execute(update(co).where(co.c.user_id == user_id).values(verified_at=None))
+
+        return Op("clear_factors", TX, run)

@@ -1,0 +1,236 @@
+"""Rows to records and back, for both SQL stores.
+
+``*_values(record)`` gives the column values to insert; ``*_from(row)`` the
+record a row holds. Enums are stored as their string values, a challenge's
+methods as a comma-joined string, and binary columns come back as ``bytes``
+whatever the driver returns (``memoryview`` on some).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from ...core.challenge import Purpose, State
+from ...core.contacts import ContactKind
+from ...core.methods import Method
+from ...core.records import (
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    DeviceRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserState,
+)
+
+__all__ = [
+    "backup_from",
+    "backup_values",
+    "challenge_from",
+    "challenge_values",
+    "contact_from",
+    "contact_values",
+    "counter_from",
+    "device_from",
+    "device_values",
+    "question_from",
+    "totp_from",
+    "totp_values",
+    "user_state_from",
+]
+
+
+def totp_values(r: TotpRecord) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "id": r.id,
+        "label": r.label,
+        "secret_key_id": r.secret_key_id,
+        "secret_blob": r.secret_blob,
+        "algorithm": r.algorithm,
+        "digits": r.digits,
+        "period": r.period,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "confirmed_at": r.confirmed_at,
+        "last_step": r.last_step,
+        "last_used_at": r.last_used_at,
+    }
+
+
+def totp_from(row: Row[Any]) -> TotpRecord:
+    m = row._mapping
+    return TotpRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        label=m["label"],
+        secret_key_id=m["secret_key_id"],
+        secret_blob=bytes(m["secret_blob"]),
+        algorithm=m["algorithm"],
+        digits=m["digits"],
+        period=m["period"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        confirmed_at=m["confirmed_at"],
+        last_step=m["last_step"],
+        last_used_at=m["last_used_at"],
+    )
+
+
+def backup_values(user_id: str, r: BackupCodeRecord) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "lookup": r.lookup,
+        "hash": r.hash,
+        "created_at": r.created_at,
+        "used_at": r.used_at,
+    }
+
+
+def backup_from(row: Row[Any]) -> BackupCodeRecord:
+    m = row._mapping
+    return BackupCodeRecord(
+        user_id=m["user_id"],
+        lookup=m["lookup"],
+        hash=m["hash"],
+        created_at=m["created_at"],
+        used_at=m["used_at"],
+    )
+
+
+def counter_from(row: Row[Any]) -> Counter:
+    m = row._mapping
+    return Counter(
+        key=m["key"],
+        count=m["count"],
+        window_start=m["window_start"],
+        updated_at=m["updated_at"],
+        version=m["version"],
+    )
+
+
+def challenge_values(r: ChallengeRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "user_id": r.user_id,
+        "purpose": Purpose(r.purpose).value,
+        "state": State(r.state).value,
+        "methods": ",".join(Method(m).value for m in r.methods),
+        "method": Method(r.method).value,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "attempts": r.attempts,
+        "alternatives_locked": bool(r.alternatives_locked),
+        "code_hash": r.code_hash,
+        "code_key_id": r.code_key_id,
+        "code_sent_at": r.code_sent_at,
+        "destination": r.destination,
+        "code_length": r.code_length,
+        "sends": r.sends,
+        "target_kind": None if r.target_kind is None else ContactKind(r.target_kind).value,
+        "target_value": r.target_value,
+        "actor_id": r.actor_id,
+        "tenant": r.tenant,
+        "version": r.version,
+    }
+
+
+def challenge_from(row: Row[Any]) -> ChallengeRecord:
+    m = row._mapping
+    code_hash = m["code_hash"]
+    target_kind = m["target_kind"]
+    return ChallengeRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        purpose=Purpose(m["purpose"]),
+        state=State(m["state"]),
+        methods=tuple(Method(x) for x in m["methods"].split(",") if x),
+        method=Method(m["method"]),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        attempts=m["attempts"],
+        alternatives_locked=bool(m["alternatives_locked"]),
+        code_hash=None if code_hash is None else bytes(code_hash),
+        code_key_id=m["code_key_id"],
+        code_sent_at=m["code_sent_at"],
+        destination=m["destination"],
+        code_length=m["code_length"],
+        sends=m["sends"],
+        target_kind=None if target_kind is None else ContactKind(target_kind),
+        target_value=m["target_value"],
+        actor_id=m["actor_id"],
+        tenant=m["tenant"],
+        version=m["version"],
+    )
+
+
+def contact_values(r: ContactRecord) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "kind": ContactKind(r.kind).value,
+        "value": r.value,
+        "created_at": r.created_at,
+        "verified_at": r.verified_at,
+    }
+
+
+def contact_from(row: Row[Any]) -> ContactRecord:
+    m = row._mapping
+    return ContactRecord(
+        user_id=m["user_id"],
+        kind=ContactKind(m["kind"]),
+        value=m["value"],
+        created_at=m["created_at"],
+        verified_at=m["verified_at"],
+    )
+
+
+def question_from(row: Row[Any]) -> QuestionRecord:
+    m = row._mapping
+    return QuestionRecord(
+        user_id=m["user_id"],
+        question=m["question"],
+        answer_hash=m["answer_hash"],
+        created_at=m["created_at"],
+    )
+
+
+def device_values(r: DeviceRecord) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "id": r.id,
+        "label": r.label,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "security_version": r.security_version,
+        "last_used_at": r.last_used_at,
+        "revoked_at": r.revoked_at,
+    }
+
+
+def device_from(row: Row[Any]) -> DeviceRecord:
+    m = row._mapping
+    return DeviceRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        label=m["label"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        security_version=m["security_version"],
+        last_used_at=m["last_used_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+def user_state_from(row: Row[Any]) -> UserState:
+    m = row._mapping
+    method = m["preferred_method"]
+    return UserState(
+        user_id=m["user_id"],
+        security_version=m["security_version"],
+        preferred_method=None if method is None else Method(method),
+        updated_at=m["updated_at"],
+    )

@@ -63,6 +63,9 @@ class AsyncMFA:
     def policy(self) -> Policy: ...
 
     @property
+    def clock(self) -> Clock: ...
+
+    @property
     def issuer(self) -> str: ...
 
     async def begin_totp_setup(

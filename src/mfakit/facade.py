@@ -133,6 +133,12 @@ class Facade(abc.ABC):
         return self._ctx.policy
 
     @property
+    def clock(self) -> Clock:
+        """The clock mfakit decides time with; use it for ``reauthenticated_at``
+        so the host and mfakit agree (and tests can fake both)."""
+        return self._ctx.clock
+
+    @property
     def issuer(self) -> str:
         return self._ctx.issuer
 

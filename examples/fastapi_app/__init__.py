@@ -1,0 +1,1 @@
+"""A minimal FastAPI integration of mfakit on :class:`mfakit.AsyncMFA`."""

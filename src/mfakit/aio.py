@@ -32,8 +32,10 @@ class AsyncMFA(Facade):
 
     Example::
 
-        amfa = AsyncMFA(store=AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db"),
-                        secret_key=os.environ["MFA_SECRET_KEY"], issuer="Aesthetix CRM")
+        store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
+        await store.create_all()  # or include its tables in your migrations
+        amfa = AsyncMFA(store=store, secret_key=os.environ["MFA_SECRET_KEY"],
+                        issuer="Aesthetix CRM")
         start = await amfa.begin_sign_in("user-42", role="staff")
     """
 

@@ -292,3 +292,15 @@ def starttls_smtp_server(start_smtp_server: StartServer, tls_files: TlsFiles) ->
 def ssl_smtp_server(start_smtp_server: StartServer, tls_files: TlsFiles) -> SmtpServer:
     """A server speaking TLS from the first byte (as on port 465)."""
     return start_smtp_server(ssl_context=tls_files.server_context())
+
+
+# --- a server that never answers ------------------------------------------------------
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (in the kernel backlog) but never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        yield listener.getsockname()[1]

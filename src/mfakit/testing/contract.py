@@ -58,7 +58,7 @@ from ..core.records import (
     TotpRecord,
 )
 from ..errors import StorageError
-from ..ports.storage import DeviceStore, Store
+from ..ports.storage import Store
 
 __all__ = [
     "BackupCodeContract",
@@ -79,10 +79,7 @@ THREADS = 16
 T = TypeVar("T")
 
 _STORE_METHODS = frozenset(
-    name
-    for port in (Store, DeviceStore)
-    for name, member in vars(port).items()
-    if callable(member) and not name.startswith("_")
+    name for name, member in vars(Store).items() if callable(member) and not name.startswith("_")
 )
 
 
@@ -90,10 +87,10 @@ class BlockingStore:
     """The sync storage methods over an async store, for the contract suite.
 
     ``BlockingStore(async_store)`` has every method of
-    :class:`~mfakit.ports.storage.Store` and ``DeviceStore``; calling one
-    runs the async store's method on the bridge's event loop, in a thread of
-    its own, and blocks until it finishes (at most ``timeout`` seconds). Calls
-    from several threads run as concurrent tasks on that loop. :meth:`run`
+    :class:`~mfakit.ports.storage.Store`; calling one runs the async store's
+    method on the bridge's event loop, in a thread of its own, and blocks
+    until it finishes (at most ``timeout`` seconds). Calls from several
+    threads run as concurrent tasks on that loop. :meth:`run`
     runs any other coroutine there (creating tables, closing the store);
     :meth:`close` (or leaving a ``with`` block) stops the loop.
     """

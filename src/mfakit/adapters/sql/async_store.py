@@ -46,7 +46,7 @@ from ...core.records import (
     UserState,
 )
 from ...errors import ConfigurationError
-from ...ports.storage import AsyncDeviceStore, AsyncStore
+from ...ports.storage import AsyncStore
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
@@ -67,8 +67,8 @@ T = TypeVar("T")
 
 
 class AsyncSqlStore:
-    """Implements :class:`mfakit.ports.storage.AsyncStore` (and
-    ``AsyncDeviceStore``) on a SQLAlchemy ``AsyncEngine``.
+    """Implements :class:`mfakit.ports.storage.AsyncStore` on a SQLAlchemy
+    ``AsyncEngine``.
 
     Example::
 
@@ -132,7 +132,7 @@ class AsyncSqlStore:
                 "or postgresql+psycopg://"
             ) from exc
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise engine_error(parsed, exc, "mfakit[sql], mfakit[postgres]") from exc
+            raise engine_error(parsed, exc) from exc
         if sqlite:
             configure_sqlite(engine, wal=not is_memory(parsed))
         store = cls(engine, table_prefix=prefix)
@@ -199,7 +199,7 @@ class AsyncSqlStore:
             async with engine.begin() as conn:
                 return await conn.run_sync(op.run)
         except SQLAlchemyError as exc:
-            return failed(op, exc)
+            return failed(type(self).__name__, op, exc)
 
     # --- authenticator apps -------------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
@@ -289,7 +289,7 @@ class AsyncSqlStore:
     async def put_question(self, record: QuestionRecord) -> None:
         return await self._run(self._sql.put_question(record))
 
-    # --- trusted devices (AsyncDeviceStore) ----------------------------------
+    # --- trusted devices ------------------------------------------------------
     async def insert_device(self, record: DeviceRecord) -> None:
         return await self._run(self._sql.insert_device(record))
 
@@ -308,7 +308,7 @@ class AsyncSqlStore:
     async def revoke_devices(self, user_id: str, *, now: datetime) -> int:
         return await self._run(self._sql.revoke_devices(user_id, now=now))
 
-    # --- per-user state (AsyncDeviceStore) -----------------------------------
+    # --- per-user state -------------------------------------------------------
     async def get_user_state(self, user_id: str) -> UserState | None:
         return await self._run(self._sql.get_user_state(user_id))
 
@@ -347,5 +347,5 @@ async def _to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
 
 if TYPE_CHECKING:  # mypy proves AsyncSqlStore implements every async storage method
 
-    def _implements(store: AsyncSqlStore) -> tuple[AsyncStore, AsyncDeviceStore]:
-        return store, store
+    def _implements(store: AsyncSqlStore) -> AsyncStore:
+        return store

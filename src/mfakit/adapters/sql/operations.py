@@ -148,21 +148,23 @@ class Op(Generic[T]):
         self.on_duplicate = on_duplicate
 
 
-def storage_error(operation: str, exc: BaseException) -> StorageError:
+def storage_error(store: str, operation: str, exc: BaseException) -> StorageError:
+    """``StorageError`` for ``store.operation``, naming the exception's class
+    (and the driver's) only: never its text, which may quote parameters."""
     kind = type(exc).__name__
     orig = getattr(exc, "orig", None)
     if orig is not None:
         kind += f" ({type(orig).__module__}.{type(orig).__name__})"
-    return StorageError(f"SqlStore.{operation} failed: {kind}")
+    return StorageError(f"{store}.{operation} failed: {kind}")
 
 
-def failed(op: Op[T], exc: SQLAlchemyError) -> T:
+def failed(store: str, op: Op[T], exc: SQLAlchemyError) -> T:
     """What ``op`` answers when the database raised ``exc``: its
     ``on_duplicate`` answer for an ``IntegrityError`` where it has one, else a
     :class:`StorageError` chained to ``exc``."""
     if op.on_duplicate is not None and isinstance(exc, IntegrityError):
         return op.on_duplicate(exc)
-    raise storage_error(op.name, exc) from exc
+    raise storage_error(store, op.name, exc) from exc
 
 
 def _refuse(message: str) -> Callable[[IntegrityError], NoReturn]:
@@ -187,11 +189,11 @@ def parse_url(url: str | URL) -> URL:
         raise ConfigurationError("url is not a database URL") from exc
 
 
-def engine_error(url: URL, exc: BaseException, extras: str) -> ConfigurationError:
+def engine_error(url: URL, exc: BaseException) -> ConfigurationError:
     """The error for an engine that could not be made for ``url``."""
     return ConfigurationError(
         f"cannot make an engine for {url.drivername!r} URLs ({type(exc).__name__}); "
-        f"is its driver installed ({extras})?"
+        "is its driver installed (mfakit[sql], mfakit[postgres])?"
     )
 
 
@@ -684,7 +686,7 @@ class SqlOperations:
         }
         return self._upsert_op("put_question", self.t.questions, values, ("user_id",))
 
-    # --- trusted devices (DeviceStore) --------------------------------------
+    # --- trusted devices ------------------------------------------------------
     def insert_device(self, record: DeviceRecord) -> Op[None]:
         stmt = insert(self.t.devices).values(rows.device_values(record))
 
@@ -725,7 +727,7 @@ class SqlOperations:
 
         return Op("revoke_devices", AUTO, run)
 
-    # --- per-user state (DeviceStore) ---------------------------------------
+    # --- per-user state -------------------------------------------------------
     def get_user_state(self, user_id: str) -> Op[UserState | None]:
         params = {"p_user": user_id}
         return self._first("get_user_state", self.s.get_user_state, params, rows.user_state_from)

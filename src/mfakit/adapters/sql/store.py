@@ -45,7 +45,7 @@ from ...core.records import (
     UserState,
 )
 from ...errors import ConfigurationError
-from ...ports.storage import DeviceStore, Store
+from ...ports.storage import Store
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
@@ -66,8 +66,7 @@ T = TypeVar("T")
 
 
 class SqlStore:
-    """Implements :class:`mfakit.ports.storage.Store` (and ``DeviceStore``) on
-    a SQLAlchemy engine.
+    """Implements :class:`mfakit.ports.storage.Store` on a SQLAlchemy engine.
 
     ``SqlStore(engine)`` uses an engine your application owns (create the
     tables with :meth:`create_all` or your migrations, see :attr:`metadata`);
@@ -140,7 +139,7 @@ class SqlStore:
         try:
             engine = create_engine(parsed, **engine_kwargs)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise engine_error(parsed, exc, "mfakit[sql], mfakit[postgres]") from exc
+            raise engine_error(parsed, exc) from exc
         if sqlite:
             configure_sqlite(engine, wal=not memory)
         try:
@@ -213,7 +212,7 @@ class SqlStore:
             with engine.begin() as conn:
                 return op.run(conn)
         except SQLAlchemyError as exc:
-            return failed(op, exc)
+            return failed(type(self).__name__, op, exc)
 
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
@@ -303,7 +302,7 @@ class SqlStore:
     def put_question(self, record: QuestionRecord) -> None:
         return self._run(self._sql.put_question(record))
 
-    # --- trusted devices (DeviceStore) --------------------------------------
+    # --- trusted devices ------------------------------------------------------
     def insert_device(self, record: DeviceRecord) -> None:
         return self._run(self._sql.insert_device(record))
 
@@ -322,7 +321,7 @@ class SqlStore:
     def revoke_devices(self, user_id: str, *, now: datetime) -> int:
         return self._run(self._sql.revoke_devices(user_id, now=now))
 
-    # --- per-user state (DeviceStore) ---------------------------------------
+    # --- per-user state -------------------------------------------------------
     def get_user_state(self, user_id: str) -> UserState | None:
         return self._run(self._sql.get_user_state(user_id))
 
@@ -338,5 +337,5 @@ class SqlStore:
 
 if TYPE_CHECKING:  # mypy proves SqlStore implements every storage method
 
-    def _implements(store: SqlStore) -> tuple[Store, DeviceStore]:
-        return store, store
+    def _implements(store: SqlStore) -> Store:
+        return store

@@ -28,6 +28,7 @@ from mfakit.core.records import ContactRecord
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.contract import (
     T0,
+    AuditLogContract,
     BlockingStore,
     ConcurrencyContract,
     DeviceContract,
@@ -51,7 +52,7 @@ async def drop_tables(store: AsyncSqlStore) -> None:
 # --- the contract ---------------------------------------------------------------
 
 
-class TestAsyncSqliteFile(StoreContract):
+class TestAsyncSqliteFile(StoreContract, AuditLogContract):
     """aiosqlite on a file as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
 
     @pytest.fixture
@@ -88,7 +89,7 @@ class TestAsyncSqliteOwnEngine(ConcurrencyContract, DeviceContract):
             b.run(engine.dispose())
 
 
-class TestAsyncPostgres(StoreContract):
+class TestAsyncPostgres(StoreContract, AuditLogContract):
     """psycopg async through a host-owned AsyncEngine; fresh tables under a unique prefix."""
 
     @pytest.fixture

@@ -10,10 +10,10 @@ from sqlalchemy import create_engine
 
 from mfakit.adapters import MemoryStore
 from mfakit.adapters.sql import SqlStore
-from mfakit.testing.contract import StoreContract
+from mfakit.testing.contract import AuditLogContract, StoreContract
 
 
-class TestSqliteMemory(StoreContract):
+class TestSqliteMemory(StoreContract, AuditLogContract):
     @pytest.fixture
     def store(self) -> Iterator[SqlStore]:
         store = SqlStore.from_url("sqlite://")
@@ -21,7 +21,7 @@ class TestSqliteMemory(StoreContract):
         store.close()
 
 
-class TestSqliteFile(StoreContract):
+class TestSqliteFile(StoreContract, AuditLogContract):
     """A file database as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
 
     @pytest.fixture
@@ -68,9 +68,32 @@ class TestPortableStatements(StoreContract):
         assert clear_script(store) == clear_script(MemoryStore())
 
 
-class TestPostgres(StoreContract):
+class TestPostgres(StoreContract, AuditLogContract):
     """PostgreSQL through a host-owned engine; fresh tables under a unique prefix."""
 
     @pytest.fixture
     def store(self, pg_store: SqlStore) -> SqlStore:
         return pg_store
+
+
+def test_the_sql_store_is_mfas_audit_log(tmp_path: Path) -> None:
+    """MFA(audit=store): the events of a real flow land in the table and list back."""
+    import mfakit
+    from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'mfa.db'}")
+    clock = FakeClock()
+    mfa = mfakit.MFA(
+        store=store, audit=store, secret_key="k" * 40, issuer="X", clock=clock, hasher=fast_hasher()
+    )
+    actor = mfakit.Actor.user("alice", reauthenticated_at=clock.now())
+    setup = mfa.begin_totp_setup(
+        actor, "alice", account_name="a", context=mfakit.RequestContext(ip="203.0.113.9")
+    )
+    assert mfa.confirm_totp_setup(actor, setup.id, authenticator_code(setup.uri, clock.now())).ok
+    actions = [e.action for e in mfa.list_events("alice")]
+    assert (
+        actions[:2] == ["devices.revoked_all", "backup_codes.issued"] or "factor.added" in actions
+    )
+    assert "factor.added" in actions
+    store.close()

@@ -49,6 +49,7 @@ def test_metadata_names_every_table_with_its_prefix_and_key() -> None:
         "acme_security_questions": ["user_id"],
         "acme_trusted_devices": ["user_id", "id"],
         "acme_user_state": ["user_id"],
+        "acme_audit_events": ["seq"],
     }
     # Constraint names carry the prefix too (they share one namespace in PostgreSQL).
     assert all(t.primary_key.name == f"{name}_pkey" for name, t in md.tables.items())

@@ -49,6 +49,7 @@ from ..core.challenge import Purpose, State
 from ..core.contacts import ContactKind
 from ..core.methods import Method
 from ..core.records import (
+    AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
@@ -61,6 +62,7 @@ from ..errors import StorageError
 from ..ports.storage import Store
 
 __all__ = [
+    "AuditLogContract",
     "BackupCodeContract",
     "BlockingStore",
     "ChallengeContract",
@@ -80,7 +82,7 @@ T = TypeVar("T")
 
 _STORE_METHODS = frozenset(
     name for name, member in vars(Store).items() if callable(member) and not name.startswith("_")
-)
+) | {"record", "list_events"}  # the audit log, which SQL stores also are
 
 
 class BlockingStore:
@@ -556,6 +558,56 @@ class DeviceContract:
         race(THREADS, lambda: store.bump_security_version("alice", now=T0) > 0)
         state = store.get_user_state("alice")
         assert state is not None and state.security_version == THREADS
+
+
+def audit_event(n: int, subject: str = "alice", **changes: Any) -> AuditRecord:
+    rec = AuditRecord(
+        id=f"ev{n:04d}",
+        at=T0 + timedelta(seconds=n // 2),  # pairs share a time, as in one call
+        action="second_step.passed",
+        subject_id=subject,
+        actor_id="boss",
+        method="totp",
+        outcome="success",
+        reason=None,
+        ip="203.0.113.9",
+        user_agent="Firefox",
+        tenant="clinic-7",
+        details=(("device", "abcd1234"), ("purpose", "sign_in")),
+    )
+    return replace(rec, **changes) if changes else rec
+
+
+class AuditLogContract:
+    """An audit log (:class:`~mfakit.ports.audit.AuditLog`): every field kept,
+    newest first, paged by event id. Uses the ``audit_log`` fixture, which
+    defaults to ``store`` for stores that are audit logs too."""
+
+    @pytest.fixture
+    def audit_log(self, store: Any) -> Any:
+        return store
+
+    def test_round_trip_and_order(self, audit_log: Any) -> None:
+        events = [audit_event(n) for n in range(6)]
+        for e in events:
+            audit_log.record(e)
+        audit_log.record(audit_event(99, subject="bob"))
+        listed = audit_log.list_events("alice", limit=50)
+        assert listed == events[::-1]
+        assert [e.id for e in audit_log.list_events("bob")] == ["ev0099"]
+        assert audit_log.list_events("nobody") == []
+
+    def test_paging_by_event_id(self, audit_log: Any) -> None:
+        events = [audit_event(n) for n in range(7)]
+        for e in events:
+            audit_log.record(e)
+        pages: list[AuditRecord] = []
+        page = audit_log.list_events("alice", limit=3)
+        while page:
+            pages += page
+            page = audit_log.list_events("alice", limit=3, before=page[-1].id)
+        assert pages == events[::-1]
+        assert audit_log.list_events("alice", limit=3, before="no-such-event") == []
 
 
 class ConcurrencyContract:

@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from ...core.contacts import ContactKind
 from ...core.methods import Method
 from ...core.records import (
+    AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
@@ -290,6 +291,16 @@ class AsyncSqlStore:
         return await self._run(self._sql.put_question(record))
 
     # --- trusted devices ------------------------------------------------------
+    # --- audit trail (the AuditLog port) ------------------------------------
+    async def record(self, event: AuditRecord) -> None:
+        """Store one audit event (pass this store as ``MFA(audit=...)``)."""
+        return await self._run(self._sql.record(event))
+
+    async def list_events(
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
+    ) -> list[AuditRecord]:
+        return await self._run(self._sql.list_events(subject_id, limit=limit, before=before))
+
     async def insert_device(self, record: DeviceRecord) -> None:
         return await self._run(self._sql.insert_device(record))
 

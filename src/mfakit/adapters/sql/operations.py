@@ -83,6 +83,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from ...core.contacts import ContactKind
 from ...core.methods import Method
 from ...core.records import (
+    AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
@@ -773,6 +774,26 @@ class SqlOperations:
             "updated_at": now,
         }
         return self._upsert_op("set_preferred_method", self.t.user_state, values, ("user_id",))
+
+    # --- audit trail --------------------------------------------------------
+    def record(self, event: AuditRecord) -> Op[None]:
+        stmt = insert(self.t.audit).values(rows.audit_values(event))
+
+        def run(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return Op("record", AUTO, run, on_duplicate=_refuse("an event with this id exists"))
+
+    def list_events(
+        self, subject_id: str, *, limit: int, before: str | None
+    ) -> Op[list[AuditRecord]]:
+        a = self.t.audit
+        stmt = select(a).where(a.c.subject_id == subject_id)
+        if before is not None:
+            cursor = select(a.c.seq).where(a.c.id == before).scalar_subquery()
+            stmt = stmt.where(a.c.seq < cursor)
+        stmt = stmt.order_by(a.c.seq.desc()).limit(limit)
+        return self._all("list_events", stmt, {}, rows.audit_from)
 
     def clear_factors(self, user_id: str) -> Op[None]:
         t, co = self.t, self.t.contacts

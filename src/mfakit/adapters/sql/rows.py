@@ -8,6 +8,7 @@ whatever the driver returns (``memoryview`` on some).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Row
@@ -16,6 +17,7 @@ from ...core.challenge import Purpose, State
 from ...core.contacts import ContactKind
 from ...core.methods import Method
 from ...core.records import (
+    AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
@@ -233,4 +235,40 @@ def user_state_from(row: Row[Any]) -> UserState:
         security_version=m["security_version"],
         preferred_method=None if method is None else Method(method),
         updated_at=m["updated_at"],
+    )
+
+
+def audit_values(r: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "at": r.at,
+        "action": r.action,
+        "subject_id": r.subject_id,
+        "actor_id": r.actor_id,
+        "method": r.method,
+        "outcome": r.outcome,
+        "reason": r.reason,
+        "ip": r.ip,
+        "user_agent": r.user_agent,
+        "tenant": r.tenant,
+        "details": json.dumps(dict(r.details), sort_keys=True),
+    }
+
+
+def audit_from(row: Row[Any]) -> AuditRecord:
+    m = row._mapping
+    details = json.loads(m["details"] or "{}")
+    return AuditRecord(
+        id=m["id"],
+        at=m["at"],
+        action=m["action"],
+        subject_id=m["subject_id"],
+        actor_id=m["actor_id"],
+        method=m["method"],
+        outcome=m["outcome"],
+        reason=m["reason"],
+        ip=m["ip"],
+        user_agent=m["user_agent"],
+        tenant=m["tenant"],
+        details=tuple(sorted((str(k), str(v)) for k, v in details.items())),
     )

@@ -9,7 +9,7 @@ authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
 for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
 challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
 ``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
-``user_id``. No extra secondary indexes: each would only slow the writes.
+``user_id``; audit events by ``(subject_id, seq)``, the only secondary index.
 
 Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
 PostgreSQL); where the database keeps no offset (SQLite, MySQL) they are stored
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -71,6 +72,7 @@ TABLES = (
     "security_questions",
     "trusted_devices",
     "user_state",
+    "audit_events",
 )
 """Table names, without the prefix."""
 
@@ -144,6 +146,7 @@ class Tables:
         self.questions = t[prefix + "security_questions"]
         self.devices = t[prefix + "trusted_devices"]
         self.user_state = t[prefix + "user_state"]
+        self.audit = t[prefix + "audit_events"]
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
@@ -276,5 +279,30 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("updated_at", UtcDateTime, nullable=True),
         pk("user_state", "user_id"),
         comment="Per-user security version (stales trusted devices) and preferences.",
+    )
+    Table(
+        p + "audit_events",
+        md,
+        # The sequence orders a user's events (newest first) and pages them.
+        Column(
+            "seq",
+            BigInteger().with_variant(Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        Column("id", String(_ID), nullable=False, unique=True),
+        Column("at", UtcDateTime, nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("subject_id", String(_USER), nullable=False),
+        Column("actor_id", String(_USER), nullable=True),
+        Column("method", String(_ENUM), nullable=True),
+        Column("outcome", String(_ENUM), nullable=False),
+        Column("reason", String(64), nullable=True),
+        Column("ip", String(64), nullable=True),
+        Column("user_agent", String(512), nullable=True),
+        Column("tenant", String(_ID), nullable=True),
+        Column("details", Text, nullable=False, default="{}"),
+        Index(p + "audit_events_subject", "subject_id", "seq"),
+        comment="The audit trail (L8): security events, never a secret.",
     )
     return md

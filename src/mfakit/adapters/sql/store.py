@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 from ...core.contacts import ContactKind
 from ...core.methods import Method
 from ...core.records import (
+    AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
@@ -303,6 +304,16 @@ class SqlStore:
         return self._run(self._sql.put_question(record))
 
     # --- trusted devices ------------------------------------------------------
+    # --- audit trail (the AuditLog port) ------------------------------------
+    def record(self, event: AuditRecord) -> None:
+        """Store one audit event (pass this store as ``MFA(audit=...)``)."""
+        return self._run(self._sql.record(event))
+
+    def list_events(
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
+    ) -> list[AuditRecord]:
+        return self._run(self._sql.list_events(subject_id, limit=limit, before=before))
+
     def insert_device(self, record: DeviceRecord) -> None:
         return self._run(self._sql.insert_device(record))
 

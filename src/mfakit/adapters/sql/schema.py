@@ -284,12 +284,7 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         p + "audit_events",
         md,
         # The sequence orders a user's events (newest first) and pages them.
-        Column(
-            "seq",
-            BigInteger().with_variant(Integer, "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), autoincrement=True),
         Column("id", String(_ID), nullable=False, unique=True),
         Column("at", UtcDateTime, nullable=False),
         Column("action", String(64), nullable=False),
@@ -302,6 +297,7 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("user_agent", String(512), nullable=True),
         Column("tenant", String(_ID), nullable=True),
         Column("details", Text, nullable=False, default="{}"),
+        pk("audit_events", "seq"),
         Index(p + "audit_events_subject", "subject_id", "seq"),
         comment="The audit trail (L8): security events, never a secret.",
     )

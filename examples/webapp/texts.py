@@ -1,0 +1,148 @@
+"""What the pages say: one place for every refusal and label."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+from mfakit import Method, Reason
+from mfakit.passwords import PasswordProblem
+
+__all__ = [
+    "ACTIONS",
+    "CHOOSE_LABELS",
+    "METHOD_NAMES",
+    "OTHER_WAYS",
+    "PASSWORD_PROBLEMS",
+    "PROMPTS",
+    "START_AGAIN",
+    "explain",
+    "seconds_until",
+    "wait_text",
+]
+
+PROMPTS = {
+    Method.TOTP: "Enter the 6-digit code from your authenticator app.",
+    Method.SMS: "Enter the code we sent you by text message.",
+    Method.VOICE: "Enter the code we read to you on the phone.",
+    Method.EMAIL: "Enter the code we sent you by email.",
+    Method.BACKUP_CODE: "Enter one of your backup codes.",
+}
+
+OTHER_WAYS = {
+    Method.TOTP: "Use my authenticator app",
+    Method.SMS: "Text me a code",
+    Method.VOICE: "Call me with a code",
+    Method.EMAIL: "Email me a code",
+    Method.BACKUP_CODE: "Use a backup code",
+}
+
+METHOD_NAMES = {
+    Method.TOTP: "Authenticator app",
+    Method.SMS: "Text message",
+    Method.VOICE: "Voice call",
+    Method.EMAIL: "Email",
+    Method.BACKUP_CODE: "Backup code",
+}
+
+CHOOSE_LABELS = {
+    Method.EMAIL: "Email",
+    Method.SMS: "Text message",
+    Method.VOICE: "Voice call",
+    Method.TOTP: "Use authenticator app",
+}
+"""Seed 001's "Choose how to verify" options."""
+
+REFUSALS = {
+    Reason.INVALID_CODE: "That code is not right.",
+    Reason.REPLAYED: "That code was already used. Wait for the next one in your app.",
+    Reason.RATE_LIMITED: "Too many failed attempts.",
+    Reason.LOCKED_OUT: "Two-step verification is locked for this account. Ask an admin.",
+    Reason.TOO_MANY_ATTEMPTS: "Too many wrong codes. Please start again.",
+    Reason.EXPIRED: "The code expired. Please start again.",
+    Reason.NO_CODE_SENT: "No code has been sent yet. Send it again, or choose another way.",
+    Reason.COOLDOWN: "We sent a code a moment ago.",
+    Reason.SEND_LIMIT: "We have sent too many codes to this destination.",
+    Reason.INVALID_ANSWER: "That answer is not right. Answers are case-sensitive.",
+    Reason.DAILY_LIMIT: "You have reached the limit of phone and email changes for today.",
+    Reason.NO_ELIGIBLE_METHOD: (
+        "No verified channel can approve this change. Set up an authenticator app"
+        " or verify your email address first."
+    ),
+}
+
+START_AGAIN = frozenset({Reason.EXPIRED, Reason.TOO_MANY_ATTEMPTS, Reason.LOCKED_OUT})
+"""Refusals after which the challenge is over."""
+
+PASSWORD_PROBLEMS = {
+    PasswordProblem.CONFIRMATION_MISMATCH: "The new password and its confirmation differ.",
+    PasswordProblem.SAME_AS_CURRENT: "The new password must differ from the current one.",
+    PasswordProblem.TOO_SHORT: "The new password needs at least 8 characters.",
+    PasswordProblem.TOO_LONG: "The new password may have at most 64 characters.",
+    PasswordProblem.COMMON: "This password is too common. Choose another.",
+    PasswordProblem.CONTAINS_IDENTIFIER: "The password must not contain your name or email.",
+    PasswordProblem.CONTROL_CHARACTERS: "The password contains characters that cannot be typed.",
+}
+
+ACTIONS = {
+    "second_step.passed": "Two-step verification passed",
+    "second_step.failed": "Wrong code entered",
+    "sign_in.trusted_device": "Signed in on a trusted device",
+    "sign_in.trust_rejected": "Trusted-device cookie refused",
+    "sign_in.enrollment_required": "Asked to set up two-step verification",
+    "code.sent": "Code sent",
+    "code.replayed": "Code used twice",
+    "challenge.locked": "Locked after too many wrong codes",
+    "account.backoff": "Slowed down after failures",
+    "account.locked": "Two-step verification locked",
+    "account.unlocked": "Two-step verification unlocked",
+    "factor.added": "Second factor added",
+    "factor.removed": "Second factor removed",
+    "factor.renamed": "Second factor renamed",
+    "backup_codes.issued": "Backup codes issued",
+    "backup_code.used": "Backup code used",
+    "security_question.set": "Security question set",
+    "security_question.failed": "Wrong security answer",
+    "device.trusted": "Device trusted",
+    "device.revoked": "Trusted device revoked",
+    "device.revoked_all": "All trusted devices revoked",
+    "contact_change.started": "Phone or email change started",
+    "contact_change.applied": "Phone or email changed",
+    "contact_change.refused": "Phone or email change refused",
+    "password.changed": "Password changed",
+    "two_factor.disabled": "Two-step verification turned off",
+    "preferred_method.set": "Preferred method changed",
+    "notice.failed": "Security notice not delivered",
+}
+
+
+def seconds_until(when: datetime | None) -> int:
+    """Whole seconds until ``when`` (e.g. a challenge's ``resend_at``), 0 if past:
+    the visible resend cooldown."""
+    if when is None:
+        return 0
+    return max(math.ceil((when - datetime.now(timezone.utc)).total_seconds()), 0)
+
+
+def wait_text(delta: timedelta) -> str:
+    """'23 seconds', '5 minutes', '3 hours'."""
+    seconds = max(math.ceil(delta.total_seconds()), 1)
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 2 * 3600:
+        return f"{math.ceil(seconds / 60)} minutes"
+    return f"{math.ceil(seconds / 3600)} hours"
+
+
+def explain(
+    reason: Reason | None,
+    retry_after: timedelta | None = None,
+    attempts_left: int | None = None,
+) -> str:
+    """A refusal as a sentence, with when to retry and the tries left."""
+    text = REFUSALS.get(reason, "That did not work.") if reason else "That did not work."
+    if retry_after is not None:
+        text += f" Try again in {wait_text(retry_after)}."
+    if reason in (Reason.INVALID_CODE, Reason.INVALID_ANSWER) and attempts_left:
+        text += f" {attempts_left} tries left."
+    return text

@@ -1,0 +1,156 @@
+"""Building the ``MFA`` object: storage, senders, policies.
+
+Everything the app needs from mfakit is made here, once, in :func:`build_mfa`:
+
+* storage: :func:`make_store` is the one place that picks it (mfakit's SQL store
+  on the app's SQLite file, or the in-memory store when SQLAlchemy is missing);
+* senders: :class:`DevSender` hands every SMS, voice call and email both to the
+  console and to an :class:`~mfakit.adapters.Outbox`, which the "dev inbox"
+  page shows. In production pass real senders instead (see docs/channels.md);
+* policy: the practice's "require two-step verification" setting is a
+  :class:`~mfakit.StaticPolicies` entry for the tenant ``"practice"``, switched
+  at run time from the "Practice settings" page (:func:`apply_requirement`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import mfakit
+from mfakit.adapters import ConsoleSender, MemoryAuditLog, MemoryStore, Outbox
+from mfakit.ports.audit import AuditLog
+from mfakit.ports.storage import Store
+
+__all__ = [
+    "REQUIREMENTS",
+    "TENANT",
+    "DevSender",
+    "Services",
+    "apply_requirement",
+    "build_mfa",
+    "make_store",
+]
+
+TENANT = "practice"
+"""The one tenant of this demo. A multi-practice app would pass each practice's id."""
+
+REQUIREMENTS: dict[str, tuple[str, frozenset[str]]] = {
+    "off": ("Not required", frozenset()),
+    "staff": ("Required for staff", frozenset({"staff"})),
+    "staff_and_clients": ("Required for staff and clients", frozenset({"staff", "client"})),
+}
+"""Seed 002's "Require Two-Factor Authentication" setting: label and roles."""
+
+
+def make_store(database: str) -> tuple[Store, str]:
+    """mfakit's storage, and a description of it for the start-up banner.
+
+    The SQL store keeps 2FA data in the app's SQLite file, so it survives a
+    restart. Without SQLAlchemy (``pip install 'mfakit[sql]'``) the app falls
+    back to the in-memory store: everything 2FA is forgotten at exit.
+    """
+    try:
+        from mfakit.adapters.sql import SqlStore
+    except ImportError:
+        return MemoryStore(), "in memory (install mfakit[sql] to keep it in SQLite)"
+    return SqlStore.from_url(f"sqlite:///{database}"), f"SQLite ({database})"
+
+
+class DevSender:
+    """SMS, voice and email for development: printed to the console (when
+    ``echo``) and kept in an outbox for the dev inbox page. Never in production:
+    it shows codes in clear."""
+
+    def __init__(self, outbox: Outbox, *, echo: bool) -> None:
+        self.outbox = outbox
+        self._console = ConsoleSender() if echo else None
+
+    def send_sms(self, to: str, text: str) -> None:
+        if self._console is not None:
+            self._console.send_sms(to, text)
+        self.outbox.send_sms(to, text)
+
+    def send_voice(self, to: str, text: str) -> None:
+        if self._console is not None:
+            self._console.send_voice(to, text)
+        self.outbox.send_voice(to, text)
+
+    def send_email(self, to: str, subject: str, text: str) -> None:
+        if self._console is not None:
+            self._console.send_email(to, subject, text)
+        self.outbox.send_email(to, subject, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the views need, kept in ``app.extensions["webapp"]``."""
+
+    mfa: mfakit.MFA
+    store: Store
+    policies: mfakit.StaticPolicies
+    base_policy: mfakit.Policy
+    outbox: Outbox
+    audit: AuditLog
+    store_description: str
+
+    def close(self) -> None:
+        """Release the store's database connections (the SQL store has some)."""
+        close = getattr(self.store, "close", None)
+        if callable(close):
+            close()
+
+
+def base_policy(config: Mapping[str, Any]) -> mfakit.Policy:
+    """The demo's policy before the practice setting applies: seed 000's
+    "try another way" guarded by the security question; the rest are
+    mfakit's defaults (6-digit codes for 10 minutes, trust for 14 days...)."""
+    cooldown = config.get("RESEND_COOLDOWN", timedelta(seconds=30))
+    return mfakit.Policy(question_guards_alternatives=True, resend_cooldown=cooldown)
+
+
+def apply_requirement(services: Services, requirement: str) -> None:
+    """Switch the practice's policy; it applies from the next sign-in on."""
+    _, roles = REQUIREMENTS[requirement]
+    services.policies.set(TENANT, services.base_policy.replace(require_for_roles=roles))
+
+
+def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: str) -> Services:
+    """The ``MFA`` for this app (see the module docstring)."""
+    store, description = make_store(str(config["DATABASE"]))
+    outbox = Outbox()
+    sender = DevSender(outbox, echo=bool(config.get("ECHO_MESSAGES", True)))
+    policy = base_policy(config)
+    policies = mfakit.StaticPolicies()
+    # The SQL store is an audit log too: the "Activity" page survives restarts.
+    audit: AuditLog = store if isinstance(store, AuditLog) else MemoryAuditLog()
+    hasher = None
+    if config.get("FAST_HASHING"):
+        from mfakit.testing import fast_hasher
+
+        hasher = fast_hasher()  # cheap argon2 for the test suite only
+    mfa = mfakit.MFA(
+        store=store,
+        secret_key=mfa_secret_key,
+        issuer=str(config.get("ISSUER", "Demo Practice")),
+        sms=sender,
+        voice=sender,
+        email=sender,
+        policy=policy,
+        policies=policies,
+        audit=audit,
+        hasher=hasher,
+    )
+    services = Services(
+        mfa=mfa,
+        store=store,
+        policies=policies,
+        base_policy=policy,
+        outbox=outbox,
+        audit=audit,
+        store_description=description,
+    )
+    apply_requirement(services, requirement)
+    return services

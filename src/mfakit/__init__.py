@@ -16,6 +16,8 @@ from .core.audit import RequestContext as RequestContext
 from .core.challenge import Purpose as Purpose
 from .core.challenge import State as State
 from .core.contacts import ContactKind as ContactKind
+from .core.contacts import normalize_email as normalize_email
+from .core.contacts import normalize_phone as normalize_phone
 from .core.keys import Keyring as Keyring
 from .core.messages import Messages as Messages
 from .core.messages import Templates as Templates
@@ -103,4 +105,6 @@ __all__ = [
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",
+    "normalize_email",
+    "normalize_phone",
 ]

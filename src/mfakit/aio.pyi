@@ -62,6 +62,11 @@ class AsyncMFA:
     @property
     def policy(self) -> Policy: ...
 
+    async def policy_for(
+        self,
+        tenant: str | None = None,
+    ) -> Policy: ...
+
     @property
     def clock(self) -> Clock: ...
 
@@ -256,6 +261,11 @@ class AsyncMFA:
 
     @property
     def security_questions(self) -> tuple[str, ...]: ...
+
+    async def get_security_question(
+        self,
+        user_id: str,
+    ) -> str | None: ...
 
     async def set_security_question(
         self,

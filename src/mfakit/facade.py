@@ -132,6 +132,10 @@ class Facade(abc.ABC):
         """The default policy (tenants may have their own)."""
         return self._ctx.policy
 
+    def policy_for(self, tenant: str | None = None) -> Policy:
+        """The policy in force for ``tenant`` (the default policy without one)."""
+        return self._run(scope.policy_for, tenant=tenant)
+
     @property
     def clock(self) -> Clock:
         """The clock mfakit decides time with; use it for ``reauthenticated_at``
@@ -446,6 +450,10 @@ class Facade(abc.ABC):
     def security_questions(self) -> tuple[str, ...]:
         """The questions users may choose from (``Policy.security_questions``)."""
         return self._ctx.policy.security_questions
+
+    def get_security_question(self, user_id: str) -> str | None:
+        """The security question the user chose (never the answer), or None."""
+        return self._run(enrolment.get_security_question, user_id)
 
     def set_security_question(
         self,

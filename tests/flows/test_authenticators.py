@@ -196,11 +196,14 @@ def test_authenticator_limit(store: MemoryStore, clock: FakeClock) -> None:
         hasher=fast_hasher(),
         policy=mfakit.Policy(max_authenticators=2),
     )
-    mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
-    mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
+    for _ in range(2):
+        setup = mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
+        code = authenticator_code(setup.uri, clock.now())
+        assert mfa.confirm_totp_setup(fresh(clock), setup.id, code).ok
     with pytest.raises(mfakit.ConflictingState):
         mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
-    clock.advance(minutes=11)  # the pending ones expired and stop counting
+    (first, _) = mfa.list_authenticators("alice")
+    mfa.remove_authenticator(fresh(clock), "alice", first.id)  # room again
     mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
 
 
@@ -344,3 +347,50 @@ def test_one_unreadable_authenticator_does_not_block_the_others(
     clock.advance(seconds=30)
     with pytest.raises(mfakit.ConfigurationError):  # the old one's code: nothing else matches
         only_new.verify_totp("alice", old.code_at())
+
+
+def test_starting_a_setup_again_replaces_the_pending_one(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    mfa = MFA(
+        store=store,
+        secret_key=SECRET,
+        issuer="X",
+        clock=clock,
+        hasher=fast_hasher(),
+        policy=mfakit.Policy(max_authenticators=2),
+    )
+    first = mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
+    for _ in range(5):  # a reloaded setup page
+        latest = mfa.begin_totp_setup(fresh(clock), "alice", account_name="a")
+    assert len(store.list_totp("alice")) == 1
+    with pytest.raises(mfakit.NotFound):
+        mfa.confirm_totp_setup(fresh(clock), first.id, authenticator_code(first.uri, clock.now()))
+    assert mfa.confirm_totp_setup(
+        fresh(clock), latest.id, authenticator_code(latest.uri, clock.now())
+    ).ok
+
+
+def test_policy_for_a_tenant_and_the_question_chosen(store: MemoryStore, clock: FakeClock) -> None:
+    strict = mfakit.Policy(require_for_roles={"staff"}, code_length=8)
+    mfa = MFA(
+        store=store,
+        secret_key=SECRET,
+        issuer="X",
+        clock=clock,
+        hasher=fast_hasher(),
+        policies=mfakit.StaticPolicies({"clinic": strict}),
+    )
+    assert mfa.policy_for("clinic") is strict
+    assert mfa.policy_for("elsewhere") is mfa.policy
+    assert mfa.policy_for() is mfa.policy
+    with pytest.raises(mfakit.InvalidInput):
+        mfa.policy_for("")
+    assert mfa.get_security_question("alice") is None
+    mfa.set_security_question(fresh(clock), "alice", mfa.security_questions[2], "Oak Street")
+    assert mfa.get_security_question("alice") == mfa.security_questions[2]
+
+
+def test_contact_normalisers_are_public() -> None:
+    assert mfakit.normalize_phone("+1 (415) 555-0101") == "+14155550101"
+    assert mfakit.normalize_email("Alice@Example.ORG") == "Alice@example.org"

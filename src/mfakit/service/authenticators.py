@@ -110,6 +110,11 @@ def begin_totp_setup(
         created_at=now,
         expires_at=now + policy.setup_ttl,
     )
+    # One pending setup per user: starting again (a reloaded setup page)
+    # replaces the earlier one instead of using up the authenticator limit.
+    for old in (yield from call("store", Store.list_totp, user_id)):
+        if not old.confirmed:
+            yield from call("store", Store.delete_totp, user_id, old.id)
     added = yield from call(
         "store", Store.add_totp, record, limit=policy.max_authenticators, now=now
     )

@@ -22,7 +22,7 @@ from .scope import audit
 
 _PROOF = {ContactKind.PHONE: "sms or voice", ContactKind.EMAIL: "email"}
 
-__all__ = ["begin_contact_enrolment", "set_security_question"]
+__all__ = ["begin_contact_enrolment", "get_security_question", "set_security_question"]
 
 
 def begin_contact_enrolment(
@@ -96,3 +96,10 @@ def set_security_question(
     record = QuestionRecord(user_id=user_id, question=question, answer_hash=hashed, created_at=now)
     yield from call("store", Store.put_question, record)
     yield from audit(ctx, Action.QUESTION_SET, user_id, actor_id=actor.id, at=now)
+
+
+def get_security_question(ctx: Context, user_id: str) -> UseCase[str | None]:
+    """The question the user chose (never the answer), or None."""
+    check_id("user_id", user_id)
+    record = yield from call("store", Store.get_question, user_id)
+    return None if record is None else record.question

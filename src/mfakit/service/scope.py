@@ -27,7 +27,15 @@ from .effects import UseCase, call
 T = TypeVar("T")
 _log = logging.getLogger("mfakit")
 
-__all__ = ["audit", "in_scope", "list_events", "notify", "notify_destination", "scoped"]
+__all__ = [
+    "audit",
+    "in_scope",
+    "list_events",
+    "notify",
+    "notify_destination",
+    "policy_for",
+    "scoped",
+]
 
 
 def scoped(ctx: Context, *, tenant: object = None, context: object = None) -> UseCase[Context]:
@@ -49,6 +57,12 @@ def scoped(ctx: Context, *, tenant: object = None, context: object = None) -> Us
                 )
             policy = found
     return dataclasses.replace(ctx, tenant=tenant, request=request, policy=policy)
+
+
+def policy_for(ctx: Context) -> UseCase[Policy]:
+    """The policy in force for the call's tenant (the default without one)."""
+    return ctx.policy
+    yield  # a use case like the others: a generator
 
 
 def in_scope(

@@ -30,7 +30,6 @@ from .factors import (
     CHANNEL_KIND,
     Factors,
     drop_orphan_backup_codes,
-    has_second_factor,
     load_factors,
     require_factor_kept,
 )
@@ -283,7 +282,7 @@ def disable_two_factor(
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     _refuse_if_required(ctx, role, "it cannot be turned off")
-    if not (yield from has_second_factor(user_id)):
+    if not (yield from load_factors(user_id)).enrolled:
         raise ConflictingState("two-step verification is not on for this user")
     # The notice goes out while the channels are still verified (S21).
     yield from notify(ctx, user_id, "two_factor_disabled")

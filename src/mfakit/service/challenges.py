@@ -231,6 +231,10 @@ def _destination(rec: ChallengeRecord, method: Method, factors: Factors) -> str:
     if rec.purpose is Purpose.ENROL_CONTACT:
         if rec.target_kind is not kind or rec.target_value is None:
             raise ConflictingState("this enrolment proves another destination")
+        if factors.verified_contact(kind) is not None:
+            # The user verified another one meanwhile: this enrolment can no
+            # longer succeed, so nothing more goes to its unverified target (S18).
+            raise ConflictingState(f"the user verified a {kind} meanwhile")
         return rec.target_value
     contact = factors.verified_contact(kind)
     if contact is None:

@@ -36,6 +36,7 @@ from mfakit import (
 from mfakit.adapters import LoggingAuditSink, MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET, Enrolled
+from tests.helpers import fresh
 
 PHONE = "+14155550101"
 MASKED_PHONE = "+1•••••01"
@@ -104,10 +105,6 @@ class Trail:
         events = self.new()
         assert [e.action for e in events] == [action], events
         return events[0]
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
 
 
 def other(code: str) -> str:

@@ -12,10 +12,7 @@ from mfakit import MFA, Actor, Reason
 from mfakit.adapters import MemoryStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
+from tests.helpers import fresh
 
 
 def test_first_authenticator_comes_with_ten_backup_codes(mfa: MFA, clock: FakeClock) -> None:

@@ -8,10 +8,7 @@ import mfakit
 from mfakit import MFA, Actor, Reason
 from mfakit.adapters import MemoryStore
 from mfakit.testing import FakeClock
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
+from tests.helpers import fresh
 
 
 def test_each_code_works_once(mfa: MFA, enrol) -> None:

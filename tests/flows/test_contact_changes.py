@@ -35,6 +35,7 @@ from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.core.records import AuditRecord, ContactRecord
 from mfakit.testing import FakeClock, fast_hasher
 from tests.conftest import SECRET, Enrolled
+from tests.helpers import enrol_email, enrol_phone, fresh
 
 PHONE = "+14155550101"
 NEW_PHONE = "+14155550199"
@@ -66,28 +67,6 @@ def mfa(
         email=outbox,
         audit=audit_log,
     )
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
-
-
-def enrol_phone(
-    mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str = "alice", phone: str = PHONE
-) -> list[str]:
-    sent = mfa.begin_phone_enrolment(fresh(clock, user_id), user_id, phone)
-    result = mfa.verify(sent.challenge.id, outbox.last_code(phone))
-    assert result.ok
-    clock.advance(seconds=31)
-    return list(result.backup_codes or [])
-
-
-def enrol_email(
-    mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str = "alice", email: str = EMAIL
-) -> None:
-    sent = mfa.begin_email_enrolment(fresh(clock, user_id), user_id, email)
-    assert mfa.verify(sent.challenge.id, outbox.last_code(email)).ok
-    clock.advance(seconds=31)
 
 
 def contacts(store: MemoryStore, user_id: str = "alice") -> list[ContactRecord]:

@@ -35,6 +35,7 @@ from mfakit.core.records import AuditRecord, ContactRecord
 from mfakit.passwords import check_new_password, hash_password, needs_rehash, verify_password
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET, Enrolled
+from tests.helpers import enrol_email, enrol_phone, fresh
 
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
@@ -69,28 +70,6 @@ def mfa(
         email=outbox,
         audit=audit_log,
     )
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
-
-
-def enrol_phone(
-    mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str = "alice", phone: str = PHONE
-) -> list[str]:
-    sent = mfa.begin_phone_enrolment(fresh(clock, user_id), user_id, phone)
-    result = mfa.verify(sent.challenge.id, outbox.last_code(phone))
-    assert result.ok
-    clock.advance(seconds=31)
-    return list(result.backup_codes or [])
-
-
-def enrol_email(
-    mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str = "alice", email: str = EMAIL
-) -> None:
-    sent = mfa.begin_email_enrolment(fresh(clock, user_id), user_id, email)
-    assert mfa.verify(sent.challenge.id, outbox.last_code(email)).ok
-    clock.advance(seconds=31)
 
 
 def by_kind(mfa: MFA, user_id: str = "alice") -> dict[str, FactorInfo]:

@@ -13,11 +13,11 @@ from datetime import timedelta
 import pytest
 
 import mfakit
-from mfakit import MFA, Actor, Method, Policy, Reason, State, StaticPolicies
+from mfakit import MFA, Method, Policy, Reason, State, StaticPolicies
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, fast_hasher
 from tests.conftest import SECRET, Enrolled
-from tests.helpers import snapshot
+from tests.helpers import fresh, snapshot
 
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
@@ -45,10 +45,6 @@ def build(
         voice=outbox,
         email=outbox,
     )
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
 
 
 def enrol_phone(mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str = "alice") -> None:

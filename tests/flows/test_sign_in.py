@@ -18,13 +18,10 @@ from mfakit import MFA, Actor, Method, Policy, Reason, State
 from mfakit.adapters import MemoryStore, Outbox
 from mfakit.testing import FakeClock, fast_hasher
 from tests.conftest import SECRET
+from tests.helpers import fresh
 
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
 
 
 def enrol_phone(

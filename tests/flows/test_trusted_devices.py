@@ -29,7 +29,7 @@ from mfakit.service.effects import run_sync
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.wiring import build_context, check_ports
 from tests.conftest import SECRET, Enrolled
-from tests.helpers import snapshot
+from tests.helpers import fresh, snapshot
 
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
@@ -80,10 +80,6 @@ def build(
         email=outbox,
         audit=log if log is not None else MemoryAuditLog(),
     )
-
-
-def fresh(clock: FakeClock, user_id: str = "alice") -> Actor:
-    return Actor.user(user_id, reauthenticated_at=clock.now())
 
 
 def trust(

@@ -10,9 +10,8 @@ for a team member, and the code still goes to the member.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from ..core import limits
 from ..core.actor import Actor
 from ..core.audit import Action
 from ..core.challenge import Purpose
@@ -20,7 +19,7 @@ from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
 from ..core.methods import RESTRICTED_METHODS, Method, parse_method
 from ..core.results import ContactChangeStart, FactorInfo, Reason
 from ..core.validation import check_id, check_role
-from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted, StorageError
+from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted
 from ..ports.storage import Store
 from .challenges import create_challenge, view
 from .context import Context
@@ -33,6 +32,7 @@ from .factors import (
     load_factors,
     require_factor_kept,
 )
+from .limits import count_in_window
 from .scope import audit, notify
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 _DAY = timedelta(days=1)
-_RACES = 50
 
 
 def _eligible(ctx: Context, factors: Factors) -> tuple[Method, ...]:
@@ -61,21 +60,6 @@ def _eligible(ctx: Context, factors: Factors) -> tuple[Method, ...]:
         for m in methods
         if m in ctx.policy.allowed_methods and (m is Method.TOTP or m in ctx.channels)
     )
-
-
-def _count_change(ctx: Context, user_id: str, now: datetime) -> UseCase[timedelta | None]:
-    """Count one change attempt in the user's day (S16); the wait if it is full."""
-    key = f"contact-changes:{user_id}"
-    for _ in range(_RACES):
-        counter = yield from call("store", Store.get_counter, key)
-        updated, wait = limits.window_hit(
-            counter, key, now, limit=ctx.policy.contact_changes_per_day, window=_DAY
-        )
-        if updated is None:
-            return wait
-        if (yield from call("store", Store.put_counter, updated)):
-            return None
-    raise StorageError("the change counter is too contended; try again")
 
 
 def begin_contact_change(
@@ -119,7 +103,9 @@ def begin_contact_change(
             at=now,
         )
         return ContactChangeStart(ok=False, reason=Reason.NO_ELIGIBLE_METHOD)
-    wait = yield from _count_change(ctx, user_id, now)
+    wait = yield from count_in_window(
+        f"contact-changes:{user_id}", now, limit=ctx.policy.contact_changes_per_day, window=_DAY
+    )
     if wait is not None:
         yield from audit(
             ctx,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from ..core import backup_codes as bc
-from ..core import limits, otp
+from ..core import otp
 from ..core.audit import Action, Outcome
 from ..core.challenge import END_STATES, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
@@ -42,7 +42,14 @@ from .factors import (
     consume_totp,
     load_factors,
 )
-from .limits import refused, release_attempt, reserve_attempt, reset_failures
+from .limits import (
+    count_in_window,
+    give_back,
+    refused,
+    release_attempt,
+    reserve_attempt,
+    reset_failures,
+)
 from .scope import audit, notify, scoped
 
 __all__ = [
@@ -254,32 +261,6 @@ def _deliver(ctx: Context, method: Method, to: str, code: str, locale: str | Non
         yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
 
 
-def _count_send(ctx: Context, destination: str, now: datetime) -> UseCase[timedelta | None]:
-    """Count one send to ``destination`` in its window (S15); the wait if full."""
-    key = f"sends:{destination}"
-    for _ in range(_RACES):
-        counter = yield from call("store", Store.get_counter, key)
-        updated, wait = limits.window_hit(
-            counter, key, now, limit=ctx.policy.send_quota, window=ctx.policy.send_window
-        )
-        if updated is None:
-            return wait
-        if (yield from call("store", Store.put_counter, updated)):
-            return None
-    raise StorageError("the send counter is too contended; try again")
-
-
-def _uncount_send(destination: str) -> UseCase[None]:
-    key = f"sends:{destination}"
-    for _ in range(_RACES):
-        counter = yield from call("store", Store.get_counter, key)
-        if counter is None or counter.count == 0:
-            return
-        if (yield from call("store", Store.put_counter, limits.less_one(counter))):
-            return
-    raise StorageError("the send counter is too contended; try again")
-
-
 def _send(
     ctx: Context,
     rec: ChallengeRecord,
@@ -299,7 +280,9 @@ def _send(
             )
     factors = yield from load_factors(rec.user_id)
     to = _destination(rec, method, factors)
-    quota_wait = yield from _count_send(ctx, to, now)
+    quota_wait = yield from count_in_window(
+        f"sends:{to}", now, limit=ctx.policy.send_quota, window=ctx.policy.send_window
+    )
     if quota_wait is not None:
         return SendResult(
             ok=False, challenge=view(ctx, rec), reason=Reason.SEND_LIMIT, retry_after=quota_wait
@@ -312,7 +295,7 @@ def _send(
         yield from _deliver(ctx, method, to, code, locale)
     except DeliveryError as exc:
         # Nothing reached the user: the send does not count against the quota.
-        yield from _uncount_send(to)
+        yield from give_back(f"sends:{to}")
         exc.challenge_id = rec.id
         raise
     for _ in range(_RACES):

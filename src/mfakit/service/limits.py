@@ -1,8 +1,10 @@
-"""Per-account failure counting shared by every verification (S13, S14)."""
+"""Counters by compare-and-set: per-account failures shared by every
+verification (S13, S14), and the fixed-window quotas (sends per destination,
+contact changes per day)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..core import limits
 from ..core.actor import Actor, ActorKind
@@ -18,7 +20,9 @@ from .effects import UseCase, call
 from .scope import audit
 
 __all__ = [
+    "count_in_window",
     "failure_key",
+    "give_back",
     "refused",
     "release_attempt",
     "reserve_attempt",
@@ -70,11 +74,22 @@ def reset_failures(user_id: str, now: datetime, reserved: Counter | None = None)
     raise StorageError("the failure counter is too contended; try again")
 
 
-def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
-    """Give back one reserved attempt (for a step that is not a failure but not
-    a full success either, like a right security answer)."""
-    key = failure_key(user_id)
-    counter = reserved
+def count_in_window(
+    key: str, now: datetime, *, limit: int, window: timedelta
+) -> UseCase[timedelta | None]:
+    """Count one event under ``key`` in its fixed window; the wait if it is full."""
+    for _ in range(_MAX_RACES):
+        counter = yield from call("store", Store.get_counter, key)
+        updated, wait = limits.window_hit(counter, key, now, limit=limit, window=window)
+        if updated is None:
+            return wait
+        if (yield from call("store", Store.put_counter, updated)):
+            return None
+    raise StorageError("a limit counter is too contended; try again")
+
+
+def give_back(key: str, counter: Counter | None = None) -> UseCase[None]:
+    """Take one event off the counter ``key`` (``counter``: as last stored, if known)."""
     for _ in range(_MAX_RACES):
         if counter is None:
             counter = yield from call("store", Store.get_counter, key)
@@ -83,7 +98,13 @@ def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
         if (yield from call("store", Store.put_counter, limits.less_one(counter))):
             return
         counter = None
-    raise StorageError("the failure counter is too contended; try again")
+    raise StorageError("a limit counter is too contended; try again")
+
+
+def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
+    """Give back one reserved attempt (for a step that is not a failure but not
+    a full success either, like a right security answer)."""
+    yield from give_back(failure_key(user_id), reserved)
 
 
 def refused(

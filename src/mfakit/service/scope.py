@@ -156,18 +156,13 @@ def notify(
         return
     contacts = yield from call("store", Store.get_contacts, user_id)
     verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
-    now = ctx.clock.now()
-    when = now.strftime("%Y-%m-%d %H:%M UTC")
-    msg = render_notice(
-        ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail
-    )
     if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
         target = (ContactKind.EMAIL, verified[ContactKind.EMAIL])
     elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
         target = (ContactKind.PHONE, verified[ContactKind.PHONE])
     else:
         return
-    yield from _deliver_notice(ctx, user_id, kind, target, msg.subject, msg.text)
+    yield from notify_destination(ctx, user_id, kind, target, detail=detail, locale=locale)
 
 
 def notify_destination(
@@ -187,22 +182,11 @@ def notify_destination(
     msg = render_notice(
         ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail
     )
-    yield from _deliver_notice(ctx, user_id, kind, destination, msg.subject, msg.text)
-
-
-def _deliver_notice(
-    ctx: Context,
-    user_id: str,
-    kind: str,
-    destination: tuple[ContactKind, str],
-    subject: str,
-    text: str,
-) -> UseCase[None]:
     channel, to = destination
     try:
         if channel is ContactKind.EMAIL and Method.EMAIL in ctx.channels:
-            yield from call("email", EmailSender.send_email, to, subject, text)
+            yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
         elif channel is ContactKind.PHONE and Method.SMS in ctx.channels:
-            yield from call("sms", SmsSender.send_sms, to, text)
+            yield from call("sms", SmsSender.send_sms, to, msg.text)
     except DeliveryError:
         yield from audit(ctx, Action.NOTICE_FAILED, user_id, outcome=Outcome.FAILURE, reason=kind)

@@ -9,7 +9,7 @@ import pytest
 
 import mfakit
 from mfakit import MFA, Actor
-from mfakit.adapters import MemoryStore, Outbox
+from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -36,7 +36,19 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy, outbox: Outbox) -> MFA:
+def audit_log() -> MemoryAuditLog:
+    """The audit log of the ``mfa`` fixture, readable by the tests."""
+    return MemoryAuditLog()
+
+
+@pytest.fixture
+def mfa(
+    store: MemoryStore,
+    clock: FakeClock,
+    policy: mfakit.Policy,
+    outbox: Outbox,
+    audit_log: MemoryAuditLog,
+) -> MFA:
     return MFA(
         store=store,
         secret_key=SECRET,
@@ -47,6 +59,7 @@ def mfa(store: MemoryStore, clock: FakeClock, policy: mfakit.Policy, outbox: Out
         sms=outbox,
         voice=outbox,
         email=outbox,
+        audit=audit_log,
     )
 
 

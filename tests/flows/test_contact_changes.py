@@ -46,29 +46,6 @@ NEW_EMAIL = "nina@example.net"
 # --- fixtures and helpers --------------------------------------------------------
 
 
-@pytest.fixture
-def audit_log() -> MemoryAuditLog:
-    return MemoryAuditLog()
-
-
-@pytest.fixture
-def mfa(
-    store: MemoryStore, clock: FakeClock, policy: Policy, outbox: Outbox, audit_log: MemoryAuditLog
-) -> MFA:
-    return MFA(
-        store=store,
-        secret_key=SECRET,
-        issuer="Aesthetix CRM",
-        clock=clock,
-        hasher=fast_hasher(),
-        policy=policy,
-        sms=outbox,
-        voice=outbox,
-        email=outbox,
-        audit=audit_log,
-    )
-
-
 def contacts(store: MemoryStore, user_id: str = "alice") -> list[ContactRecord]:
     return store.get_contacts(user_id)
 

@@ -33,8 +33,8 @@ from mfakit import (
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.core.records import AuditRecord, ContactRecord
 from mfakit.passwords import check_new_password, hash_password, needs_rehash, verify_password
-from mfakit.testing import FakeClock, authenticator_code, fast_hasher
-from tests.conftest import SECRET, Enrolled
+from mfakit.testing import FakeClock, authenticator_code
+from tests.conftest import Enrolled
 from tests.helpers import enrol_email, enrol_phone, fresh
 
 PHONE = "+14155550101"
@@ -47,29 +47,6 @@ EMAIL = "alice@example.org"
 @pytest.fixture
 def policy() -> Policy:
     return Policy(require_for_roles={"staff"})
-
-
-@pytest.fixture
-def audit_log() -> MemoryAuditLog:
-    return MemoryAuditLog()
-
-
-@pytest.fixture
-def mfa(
-    store: MemoryStore, clock: FakeClock, policy: Policy, outbox: Outbox, audit_log: MemoryAuditLog
-) -> MFA:
-    return MFA(
-        store=store,
-        secret_key=SECRET,
-        issuer="Aesthetix CRM",
-        clock=clock,
-        hasher=fast_hasher(),
-        policy=policy,
-        sms=outbox,
-        voice=outbox,
-        email=outbox,
-        audit=audit_log,
-    )
 
 
 def by_kind(mfa: MFA, user_id: str = "alice") -> dict[str, FactorInfo]:

@@ -99,6 +99,7 @@ class Facade(abc.ABC):
             audit=audit,
             policies=policies,
             notify=notify,
+            store=store,
         )
 
     def __repr__(self) -> str:

@@ -41,6 +41,7 @@ def build_context(
     audit: object,
     policies: object,
     notify: bool,
+    store: object = None,
 ) -> Context:
     """Validate the configuration shared by the sync and async facades."""
     if ":" in str(issuer):
@@ -74,6 +75,7 @@ def build_context(
     sink = audit if audit is not None else default_audit_sink()
     return Context(
         audit_enabled=getattr(sink, "enabled", None),
+        audit_in_store=audit is not None and audit is store,
         has_resolver=policies is not None,
         audit_log=callable(getattr(audit, "list_events", None)),
         notify=notify,

@@ -147,6 +147,48 @@ def race_sign_in(
         store.close()
 
 
+def race_hammer(
+    barrier: Barrier,
+    url: str,
+    prefix: str,
+    *,
+    secret_key: str,
+    user_id: str,
+    uri: str,
+    start: datetime,
+    steps: int,
+    skew_ms: int,
+) -> list[tuple[bool, str | None]]:
+    """An app server hammering one user: at every step all racers submit the
+    step's right code at the same instant, some after a wrong one, each with a
+    clock a few milliseconds off the others'. One result per step."""
+    from datetime import timedelta
+
+    import mfakit
+    from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+
+    store = _store(url, prefix)
+    try:
+        clock = FakeClock(start)
+        mfa = mfakit.MFA(
+            store=store, secret_key=secret_key, issuer="Race", clock=clock, hasher=fast_hasher()
+        )
+        seen: list[tuple[bool, str | None]] = []
+        for step in range(steps):
+            me = barrier.wait(BARRIER_TIMEOUT)  # a distinct index per racer
+            now = start + timedelta(seconds=30 * step, milliseconds=me * skew_ms)
+            clock.set(now)
+            code = authenticator_code(uri, start + timedelta(seconds=30 * step))
+            if (step + me) % 3 == 0:
+                wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+                mfa.verify_totp(user_id, wrong)
+            result = mfa.verify_totp(user_id, code)
+            seen.append((result.ok, None if result.reason is None else result.reason.value))
+        return seen
+    finally:
+        store.close()
+
+
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "backup_code": race_backup_code,
     "totp_step": race_totp_step,
@@ -154,6 +196,7 @@ SCENARIOS: dict[str, Callable[..., Any]] = {
     "last_send": race_last_send,
     "increments": race_increments,
     "sign_in": race_sign_in,
+    "hammer": race_hammer,
 }
 
 

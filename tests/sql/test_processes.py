@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -153,3 +153,31 @@ def test_one_app_server_accepts_a_code(
         via_challenge=via_challenge,
     )
     one_winner(results)
+
+
+def test_one_user_hammered_by_app_servers(
+    racers: Racers, shared: Shared, enrolled: Callable[[], tuple[str, str, FakeClock]]
+) -> None:
+    """Four app servers, their clocks a few milliseconds apart, submit every
+    step's right code for one user at the same instant, some after a wrong
+    one: each step's code is accepted exactly once (never twice, never
+    refused as rate limited by a failure another server recorded "later")."""
+    uri, _, clock = enrolled()
+    base = int(clock.now().timestamp()) // 30 * 30 + 60 + 10  # 10 s into a fresh step
+    start = datetime.fromtimestamp(base, tz=timezone.utc)
+    steps = 10
+    results = racers.run(
+        "hammer",
+        shared.url,
+        shared.prefix,
+        secret_key=SECRET,
+        user_id="alice",
+        uri=uri,
+        start=start,
+        steps=steps,
+        skew_ms=4,
+    )
+    for step in range(steps):
+        outcomes = [seen[step] for seen in results]
+        assert [ok for ok, _ in outcomes].count(True) == 1, (step, outcomes)
+        assert {reason for ok, reason in outcomes if not ok} <= {"replayed"}, (step, outcomes)

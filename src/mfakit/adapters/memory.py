@@ -1,19 +1,21 @@
 """In-memory storage: for tests, prototypes and single-process apps.
 
-Thread-safe: one lock guards every operation, so each compare-and-set is
-atomic across threads. State lives in this process only; apps with several
+Thread-safe: one lock guards every operation, so each compare-and-set, and
+each unit of work (:meth:`MemoryStore.apply`), is atomic across threads: a
+batch is applied under the lock with an undo log, and undone whole when one
+of its conditions fails. State lives in this process only; apps with several
 server processes need the SQL adapter.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from typing import Any, ClassVar
 
+from ..core import writes as w
 from ..core.contacts import ContactKind
-from ..core.methods import Method
 from ..core.records import (
     BackupCodeRecord,
     ChallengeRecord,
@@ -22,16 +24,49 @@ from ..core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
 from ..errors import StorageError
+from .writes import WriteMethods
 
 __all__ = ["MemoryStore"]
 
+_MISSING: Any = object()
 
-class MemoryStore:
-    """Implements :class:`mfakit.ports.storage.Store` with dicts
-    and a lock."""
+
+class _Conflict(Exception):
+    """A conditional write of a batch found its condition false."""
+
+
+class _Undo:
+    """What a batch changed, to put back if a later write's condition fails."""
+
+    __slots__ = ("log",)
+
+    def __init__(self) -> None:
+        self.log: list[tuple[MutableMapping[Any, Any], Any, Any]] = []
+
+    def set(self, d: MutableMapping[Any, Any], key: Any, value: Any) -> None:
+        self.log.append((d, key, d.get(key, _MISSING)))
+        d[key] = value
+
+    def pop(self, d: MutableMapping[Any, Any], key: Any) -> Any:
+        old = d.pop(key, _MISSING)
+        if old is not _MISSING:
+            self.log.append((d, key, old))
+        return old
+
+    def rollback(self) -> None:
+        for d, key, old in reversed(self.log):
+            if old is _MISSING:
+                d.pop(key, None)
+            else:
+                d[key] = old
+
+
+class MemoryStore(WriteMethods):
+    """Implements :class:`mfakit.ports.storage.Store` with dicts and a lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,17 +82,257 @@ class MemoryStore:
     def __repr__(self) -> str:
         return f"MemoryStore(users={len(self._totp.keys() | self._backup.keys())})"
 
-    # --- authenticator apps -------------------------------------------
-    def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
+    # --- the unit of work ---------------------------------------------------
+    def apply(self, writes: Sequence[w.Write]) -> list[object] | None:
+        undo = _Undo()
+        results: list[object] = []
+        table = self._APPLY
         with self._lock:
-            mine = self._totp.setdefault(record.user_id, {})
-            for fid in [f for f, r in mine.items() if not r.is_live(now)]:
-                del mine[fid]
-            if len(mine) >= limit or record.id in mine:
-                return False
-            mine[record.id] = record
-            return True
+            try:
+                for write in writes:
+                    step = table.get(type(write))
+                    if step is None:
+                        raise StorageError("MemoryStore.apply: not a storage write")
+                    results.append(step(self, write, undo))
+            except _Conflict:
+                undo.rollback()
+                return None
+            except BaseException:
+                undo.rollback()
+                raise
+        return results
 
+    @staticmethod
+    def _require(condition: bool) -> bool:
+        if not condition:
+            raise _Conflict
+        return True
+
+    def _add_totp(self, x: w.AddTotp, undo: _Undo) -> object:
+        mine = self._totp.setdefault(x.record.user_id, {})
+        for fid in [f for f, r in mine.items() if not r.is_live(x.now)]:
+            undo.pop(mine, fid)
+        self._require(len(mine) < x.limit and x.record.id not in mine)
+        undo.set(mine, x.record.id, x.record)
+        return True
+
+    def _confirm_totp(self, x: w.ConfirmTotp, undo: _Undo) -> object:
+        mine = self._totp.get(x.user_id, {})
+        rec = mine.get(x.factor_id)
+        self._require(rec is not None and not rec.confirmed and rec.is_live(x.now))
+        assert rec is not None
+        confirmed = replace(
+            rec, confirmed_at=x.now, expires_at=None, last_step=x.step, last_used_at=x.now
+        )
+        undo.set(mine, x.factor_id, confirmed)
+        return True
+
+    def _advance_totp(self, x: w.AdvanceTotp, undo: _Undo) -> object:
+        mine = self._totp.get(x.user_id, {})
+        rec = mine.get(x.factor_id)
+        self._require(
+            rec is not None
+            and rec.confirmed_at is not None
+            and (rec.last_step is None or rec.last_step < x.step)
+        )
+        assert rec is not None
+        # The hot path of every TOTP sign-in: a direct copy, not dataclasses.replace.
+        advanced = TotpRecord(
+            id=rec.id,
+            user_id=rec.user_id,
+            label=rec.label,
+            secret_key_id=rec.secret_key_id,
+            secret_blob=rec.secret_blob,
+            algorithm=rec.algorithm,
+            digits=rec.digits,
+            period=rec.period,
+            created_at=rec.created_at,
+            expires_at=rec.expires_at,
+            confirmed_at=rec.confirmed_at,
+            last_step=x.step,
+            last_used_at=x.now,
+        )
+        undo.set(mine, x.factor_id, advanced)
+        return True
+
+    def _rename_totp(self, x: w.RenameTotp, undo: _Undo) -> object:
+        mine = self._totp.get(x.user_id, {})
+        rec = mine.get(x.factor_id)
+        self._require(rec is not None and rec.confirmed)
+        assert rec is not None
+        undo.set(mine, x.factor_id, replace(rec, label=x.label))
+        return True
+
+    def _delete_totp(self, x: w.DeleteTotp, undo: _Undo) -> object:
+        return self._require(undo.pop(self._totp.get(x.user_id, {}), x.factor_id) is not _MISSING)
+
+    def _replace_backup_codes(self, x: w.ReplaceBackupCodes, undo: _Undo) -> object:
+        undo.set(self._backup, x.user_id, {c.lookup: c for c in x.codes})
+        return None
+
+    def _use_backup_code(self, x: w.UseBackupCode, undo: _Undo) -> object:
+        codes = self._backup.get(x.user_id, {})
+        rec = codes.get(x.lookup)
+        self._require(rec is not None and rec.used_at is None)
+        assert rec is not None
+        undo.set(codes, x.lookup, replace(rec, used_at=x.now))
+        return True
+
+    def _put_counter(self, x: w.PutCounter, undo: _Undo) -> object:
+        c = x.counter
+        current = self._counters.get(c.key)
+        self._require((current.version if current is not None else 0) == c.version)
+        stored = Counter(
+            key=c.key,
+            count=c.count,
+            window_start=c.window_start,
+            updated_at=c.updated_at,
+            version=c.version + 1,
+        )
+        undo.set(self._counters, c.key, stored)
+        return True
+
+    def _insert_challenge(self, x: w.InsertChallenge, undo: _Undo) -> object:
+        if x.record.id in self._challenges:
+            raise StorageError("a challenge with this id already exists")
+        undo.set(self._challenges, x.record.id, replace(x.record, version=0))
+        return None
+
+    def _update_challenge(self, x: w.UpdateChallenge, undo: _Undo) -> object:
+        rec = x.record
+        current = self._challenges.get(rec.id)
+        self._require(current is not None and current.version == rec.version)
+        undo.set(self._challenges, rec.id, replace(rec, version=rec.version + 1))
+        return True
+
+    def _put_contact(self, x: w.PutContact, undo: _Undo) -> object:
+        undo.set(self._contacts.setdefault(x.record.user_id, {}), x.record.kind, x.record)
+        return None
+
+    def _delete_contact(self, x: w.DeleteContact, undo: _Undo) -> object:
+        mine = self._contacts.get(x.user_id, {})
+        return self._require(undo.pop(mine, ContactKind(x.kind)) is not _MISSING)
+
+    def _put_question(self, x: w.PutQuestion, undo: _Undo) -> object:
+        undo.set(self._questions, x.record.user_id, x.record)
+        return None
+
+    def _insert_device(self, x: w.InsertDevice, undo: _Undo) -> object:
+        mine = self._devices.setdefault(x.record.user_id, {})
+        if x.record.id in mine:
+            raise StorageError("a device with this id already exists")
+        undo.set(mine, x.record.id, x.record)
+        return None
+
+    def _touch_device(self, x: w.TouchDevice, undo: _Undo) -> object:
+        mine = self._devices.get(x.user_id, {})
+        rec = mine.get(x.device_id)
+        self._require(rec is not None and rec.revoked_at is None)
+        assert rec is not None
+        undo.set(mine, x.device_id, replace(rec, last_used_at=x.now))
+        return True
+
+    def _revoke_device(self, x: w.RevokeDevice, undo: _Undo) -> object:
+        mine = self._devices.get(x.user_id, {})
+        rec = mine.get(x.device_id)
+        self._require(rec is not None and rec.revoked_at is None)
+        assert rec is not None
+        undo.set(mine, x.device_id, replace(rec, revoked_at=x.now))
+        return True
+
+    def _revoke_devices(self, x: w.RevokeDevices, undo: _Undo) -> object:
+        mine = self._devices.get(x.user_id, {})
+        live = [d for d in mine.values() if d.revoked_at is None]
+        for rec in live:
+            undo.set(mine, rec.id, replace(rec, revoked_at=x.now))
+        return len(live)
+
+    def _state(self, user_id: str) -> UserState:
+        return self._states.get(user_id) or UserState(user_id=user_id)
+
+    def _bump_security_version(self, x: w.BumpSecurityVersion, undo: _Undo) -> object:
+        state = self._state(x.user_id)
+        version = state.security_version + 1
+        undo.set(
+            self._states, x.user_id, replace(state, security_version=version, updated_at=x.now)
+        )
+        return version
+
+    def _set_preferred_method(self, x: w.SetPreferredMethod, undo: _Undo) -> object:
+        state = replace(self._state(x.user_id), preferred_method=x.method, updated_at=x.now)
+        undo.set(self._states, x.user_id, state)
+        return None
+
+    def _clear_factors(self, x: w.ClearFactors, undo: _Undo) -> object:
+        undo.pop(self._totp, x.user_id)
+        undo.pop(self._backup, x.user_id)
+        mine = self._contacts.get(x.user_id, {})
+        for kind, contact in list(mine.items()):
+            undo.set(mine, kind, replace(contact, verified_at=None))
+        return None
+
+    def _record_audit(self, x: w.RecordAudit, undo: _Undo) -> object:
+        raise StorageError("MemoryStore is not an audit log: record events with MemoryAuditLog")
+
+    _APPLY: ClassVar[dict[type, Callable[[MemoryStore, Any, _Undo], object]]] = {
+        w.AddTotp: _add_totp,
+        w.ConfirmTotp: _confirm_totp,
+        w.AdvanceTotp: _advance_totp,
+        w.RenameTotp: _rename_totp,
+        w.DeleteTotp: _delete_totp,
+        w.ReplaceBackupCodes: _replace_backup_codes,
+        w.UseBackupCode: _use_backup_code,
+        w.PutCounter: _put_counter,
+        w.InsertChallenge: _insert_challenge,
+        w.UpdateChallenge: _update_challenge,
+        w.PutContact: _put_contact,
+        w.DeleteContact: _delete_contact,
+        w.PutQuestion: _put_question,
+        w.InsertDevice: _insert_device,
+        w.TouchDevice: _touch_device,
+        w.RevokeDevice: _revoke_device,
+        w.RevokeDevices: _revoke_devices,
+        w.BumpSecurityVersion: _bump_security_version,
+        w.SetPreferredMethod: _set_preferred_method,
+        w.ClearFactors: _clear_factors,
+        w.RecordAudit: _record_audit,
+    }
+
+    # --- one-read snapshots -------------------------------------------------
+    def _snapshot(self, user_id: str, counters: Sequence[str]) -> UserSnapshot:
+        found = {}
+        for prefix in counters:
+            counter = self._counters.get(prefix + user_id)
+            if counter is not None:
+                found[counter.key] = counter
+        return UserSnapshot(
+            user_id=user_id,
+            totps=tuple(sorted(self._totp.get(user_id, {}).values(), key=lambda r: r.created_at)),
+            contacts=tuple(
+                sorted(self._contacts.get(user_id, {}).values(), key=lambda c: c.kind.value)
+            ),
+            backup_codes_left=sum(
+                1 for c in self._backup.get(user_id, {}).values() if c.used_at is None
+            ),
+            question=self._questions.get(user_id),
+            state=self._states.get(user_id),
+            counters=found,
+        )
+
+    def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        with self._lock:
+            return self._snapshot(user_id, counters)
+
+    def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        with self._lock:
+            rec = self._challenges.get(challenge_id)
+            if rec is None:
+                return None
+            return rec, self._snapshot(rec.user_id, counters)
+
+    # --- reads -----------------------------------------------------------------
     def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:
         with self._lock:
             return self._totp.get(user_id, {}).get(factor_id)
@@ -66,163 +341,30 @@ class MemoryStore:
         with self._lock:
             return sorted(self._totp.get(user_id, {}).values(), key=lambda r: r.created_at)
 
-    def confirm_totp(
-        self,
-        user_id: str,
-        factor_id: str,
-        *,
-        step: int,
-        now: datetime,
-        backup_codes: Sequence[BackupCodeRecord] | None,
-    ) -> bool:
-        with self._lock:
-            rec = self._totp.get(user_id, {}).get(factor_id)
-            if rec is None or rec.confirmed or not rec.is_live(now):
-                return False
-            self._totp[user_id][factor_id] = replace(
-                rec, confirmed_at=now, expires_at=None, last_step=step, last_used_at=now
-            )
-            if backup_codes is not None:
-                self._backup[user_id] = {c.lookup: c for c in backup_codes}
-            return True
-
-    def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
-        with self._lock:
-            rec = self._totp.get(user_id, {}).get(factor_id)
-            if rec is None or not rec.confirmed:
-                return False
-            if rec.last_step is not None and rec.last_step >= step:
-                return False
-            # The hot path of every TOTP sign-in: a direct copy, not dataclasses.replace.
-            self._totp[user_id][factor_id] = TotpRecord(
-                id=rec.id,
-                user_id=rec.user_id,
-                label=rec.label,
-                secret_key_id=rec.secret_key_id,
-                secret_blob=rec.secret_blob,
-                algorithm=rec.algorithm,
-                digits=rec.digits,
-                period=rec.period,
-                created_at=rec.created_at,
-                expires_at=rec.expires_at,
-                confirmed_at=rec.confirmed_at,
-                last_step=step,
-                last_used_at=now,
-            )
-            return True
-
-    def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool:
-        with self._lock:
-            rec = self._totp.get(user_id, {}).get(factor_id)
-            if rec is None or not rec.confirmed:
-                return False
-            self._totp[user_id][factor_id] = replace(rec, label=label)
-            return True
-
-    def delete_totp(self, user_id: str, factor_id: str) -> bool:
-        with self._lock:
-            return self._totp.get(user_id, {}).pop(factor_id, None) is not None
-
-    # --- backup codes --------------------------------------------------
-    def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
-        with self._lock:
-            self._backup[user_id] = {c.lookup: c for c in codes}
-
     def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
         with self._lock:
             rec = self._backup.get(user_id, {}).get(lookup)
             return rec if rec is not None and rec.used_at is None else None
 
-    def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool:
-        with self._lock:
-            codes = self._backup.get(user_id, {})
-            rec = codes.get(lookup)
-            if rec is None or rec.used_at is not None:
-                return False
-            codes[lookup] = replace(rec, used_at=now)
-            return True
-
     def count_backup_codes(self, user_id: str) -> int:
         with self._lock:
             return sum(1 for c in self._backup.get(user_id, {}).values() if c.used_at is None)
 
-    # --- counters -------------------------------------------------------
     def get_counter(self, key: str) -> Counter | None:
         with self._lock:
             return self._counters.get(key)
-
-    def put_counter(self, counter: Counter) -> bool:
-        with self._lock:
-            current = self._counters.get(counter.key)
-            if (current.version if current is not None else 0) != counter.version:
-                return False
-            self._counters[counter.key] = Counter(
-                key=counter.key,
-                count=counter.count,
-                window_start=counter.window_start,
-                updated_at=counter.updated_at,
-                version=counter.version + 1,
-            )
-            return True
-
-    # --- challenges -----------------------------------------------------
-    def insert_challenge(self, record: ChallengeRecord) -> None:
-        with self._lock:
-            if record.id in self._challenges:
-                raise StorageError("a challenge with this id already exists")
-            self._challenges[record.id] = replace(record, version=0)
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         with self._lock:
             return self._challenges.get(challenge_id)
 
-    def update_challenge(
-        self,
-        record: ChallengeRecord,
-        *,
-        contact: ContactRecord | None = None,
-        backup_codes: Sequence[BackupCodeRecord] | None = None,
-    ) -> bool:
-        with self._lock:
-            current = self._challenges.get(record.id)
-            if current is None or current.version != record.version:
-                return False
-            self._challenges[record.id] = replace(record, version=record.version + 1)
-            if contact is not None:
-                self._contacts.setdefault(contact.user_id, {})[contact.kind] = contact
-            if backup_codes is not None:
-                self._backup[record.user_id] = {c.lookup: c for c in backup_codes}
-            return True
-
-    # --- contacts ---------------------------------------------------------
     def get_contacts(self, user_id: str) -> list[ContactRecord]:
         with self._lock:
             return sorted(self._contacts.get(user_id, {}).values(), key=lambda c: c.kind.value)
 
-    def put_contact(self, record: ContactRecord) -> None:
-        with self._lock:
-            self._contacts.setdefault(record.user_id, {})[record.kind] = record
-
-    def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
-        with self._lock:
-            return self._contacts.get(user_id, {}).pop(kind, None) is not None
-
-    # --- security question -----------------------------------------------
     def get_question(self, user_id: str) -> QuestionRecord | None:
         with self._lock:
             return self._questions.get(user_id)
-
-    def put_question(self, record: QuestionRecord) -> None:
-        with self._lock:
-            self._questions[record.user_id] = record
-
-    # --- trusted devices -------------------------------------------------
-    def insert_device(self, record: DeviceRecord) -> None:
-        with self._lock:
-            mine = self._devices.setdefault(record.user_id, {})
-            if record.id in mine:
-                raise StorageError("a device with this id already exists")
-            mine[record.id] = record
 
     def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
         with self._lock:
@@ -233,51 +375,6 @@ class MemoryStore:
             mine = list(self._devices.get(user_id, {}).values())
         return sorted(mine, key=lambda d: d.created_at, reverse=True)
 
-    def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
-        with self._lock:
-            rec = self._devices.get(user_id, {}).get(device_id)
-            if rec is None or rec.revoked_at is not None:
-                return False
-            self._devices[user_id][device_id] = replace(rec, last_used_at=now)
-            return True
-
-    def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
-        with self._lock:
-            rec = self._devices.get(user_id, {}).get(device_id)
-            if rec is None or rec.revoked_at is not None:
-                return False
-            self._devices[user_id][device_id] = replace(rec, revoked_at=now)
-            return True
-
-    def revoke_devices(self, user_id: str, *, now: datetime) -> int:
-        with self._lock:
-            mine = self._devices.get(user_id, {})
-            live = [d for d in mine.values() if d.revoked_at is None]
-            for rec in live:
-                mine[rec.id] = replace(rec, revoked_at=now)
-            return len(live)
-
-    # --- per-user state --------------------------------------------------
     def get_user_state(self, user_id: str) -> UserState | None:
         with self._lock:
             return self._states.get(user_id)
-
-    def bump_security_version(self, user_id: str, *, now: datetime) -> int:
-        with self._lock:
-            state = self._states.get(user_id) or UserState(user_id=user_id)
-            state = replace(state, security_version=state.security_version + 1, updated_at=now)
-            self._states[user_id] = state
-            return state.security_version
-
-    def set_preferred_method(self, user_id: str, method: Method | None, *, now: datetime) -> None:
-        with self._lock:
-            state = self._states.get(user_id) or UserState(user_id=user_id)
-            self._states[user_id] = replace(state, preferred_method=method, updated_at=now)
-
-    def clear_factors(self, user_id: str) -> None:
-        with self._lock:
-            self._totp.pop(user_id, None)
-            self._backup.pop(user_id, None)
-            mine = self._contacts.get(user_id, {})
-            for kind, contact in list(mine.items()):
-                mine[kind] = replace(contact, verified_at=None)

@@ -21,8 +21,10 @@ from ..core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
+from ..core.writes import Write
 from .memory import MemoryStore
 
 __all__ = ["AsyncMemoryStore"]
@@ -37,6 +39,17 @@ class AsyncMemoryStore:
 
     def __repr__(self) -> str:
         return f"AsyncMemoryStore({self.sync!r})"
+
+    async def apply(self, writes: Sequence[Write]) -> list[object] | None:
+        return self.sync.apply(writes)
+
+    async def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        return self.sync.load_user(user_id, counters=counters)
+
+    async def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        return self.sync.load_challenge(challenge_id, counters=counters)
 
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return self.sync.add_totp(record, limit=limit, now=now)

@@ -64,7 +64,13 @@ def check_failures(counter: Counter | None, now: datetime, policy: Policy) -> Fa
         return FailureDecision(True)
     if counter.count >= policy.lockout_after:
         return FailureDecision(False, None, locked=True)
-    wait = counter.updated_at + backoff_delay(counter.count, policy) - now
+    delay = backoff_delay(counter.count, policy)
+    if not delay:
+        # Within the free allowance nothing waits, whatever the clocks say: a
+        # failure recorded by another server whose clock runs a few
+        # milliseconds ahead must not refuse a right code here.
+        return FailureDecision(True)
+    wait = counter.updated_at + delay - now
     if wait > timedelta(0):
         return FailureDecision(False, wait)
     return FailureDecision(True)

@@ -6,6 +6,7 @@ hidden from ``repr`` so a record in a traceback or a log line leaks nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -24,6 +25,7 @@ __all__ = [
     "DeviceRecord",
     "QuestionRecord",
     "TotpRecord",
+    "UserSnapshot",
     "UserState",
 ]
 
@@ -207,3 +209,24 @@ class AuditRecord:
     user_agent: str | None = None
     tenant: str | None = None
     details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserSnapshot:
+    """Everything a verification decides on for one user, read in one query
+    (:meth:`~mfakit.ports.storage.Store.load_user`): authenticators (pending
+    ones included), contacts, how many unused backup codes are left, the
+    security question, the user's state and the counters asked for (by key;
+    an absent key means the counter was never stored)."""
+
+    user_id: str
+    totps: tuple[TotpRecord, ...] = ()
+    contacts: tuple[ContactRecord, ...] = ()
+    backup_codes_left: int = 0
+    question: QuestionRecord | None = None
+    state: UserState | None = None
+    counters: Mapping[str, Counter] = field(default_factory=dict)
+
+    def counter(self, prefix: str) -> Counter | None:
+        """The user's counter ``prefix + user_id``, if stored."""
+        return self.counters.get(prefix + self.user_id)

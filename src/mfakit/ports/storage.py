@@ -27,14 +27,41 @@ from ..core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
+from ..core.writes import Write
 
 __all__ = ["AsyncDeviceStore", "AsyncStore", "DeviceStore", "Store"]
 
 
 class Store(Protocol):
     """Synchronous storage for mfakit's state."""
+
+    # --- the unit of work (see mfakit.core.writes) ------------------------
+    def apply(self, writes: Sequence[Write]) -> list[object] | None:
+        """Apply ``writes`` in order as one transaction, committed once.
+
+        If a conditional write finds its condition false, roll everything
+        back and return None; otherwise return one result per write (True for
+        a conditional write, the new version for ``BumpSecurityVersion``, the
+        count for ``RevokeDevices``, None for the others). A store failure
+        raises :class:`~mfakit.errors.StorageError` with nothing applied."""
+        ...
+
+    def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        """Everything a verification needs about ``user_id``, in one read:
+        authenticators, contacts, unused backup codes, the security question,
+        the user state and the counters named ``prefix + user_id`` for each
+        prefix in ``counters``."""
+        ...
+
+    def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        """A challenge and the snapshot of its user (as :meth:`load_user`), in
+        one read; None if there is no such challenge."""
+        ...
 
     # --- authenticator apps -------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
@@ -198,6 +225,14 @@ class Store(Protocol):
 
 class AsyncStore(Protocol):
     """The async twin of :class:`Store`: the same methods, awaitable."""
+
+    async def apply(self, writes: Sequence[Write]) -> list[object] | None: ...
+
+    async def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot: ...
+
+    async def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None: ...
 
     # --- authenticator apps -------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool: ...

@@ -11,6 +11,7 @@ from ..core.methods import Method
 from ..core.records import TotpRecord
 from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
 from ..core.validation import check_id, check_label, check_role
+from ..core.writes import AdvanceTotp, PutCounter, Write
 from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
 from .backup_codes import codes_for_first_factor
@@ -19,15 +20,16 @@ from .devices import security_changed
 from .effects import UseCase, call
 from .factors import (
     TOTP_PURPOSE,
-    consume_totp,
     drop_orphan_backup_codes,
     load_factors,
+    match_totp,
     require_factor_kept,
     totp_aad,
     totp_key,
 )
-from .limits import refused, reserve_attempt, reset_failures
-from .scope import audit, notify
+from .limits import FAILURES, failure_key, refused
+from .scope import audit, event, notify
+from .work import RACES, backoff, commit, contended
 
 __all__ = [
     "begin_totp_setup",
@@ -218,33 +220,64 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     A code is accepted once, and never a code of a step not newer than the last
     one accepted for that app (S4). The answer for a user with no app is the
     same as for a wrong code (S24).
+
+    One read (the user's authenticators and failure counter) and one unit of
+    work: the step, the failure counter and the audit event commit together,
+    conditional on the counter and the step being as read. A lost race reads
+    and decides again, so every committed outcome was decided on the state it
+    changed: no code accepted twice, no failure uncounted, no right code
+    refused because another attempt was counted meanwhile.
     """
     check_id("user_id", user_id)
     normalized = totp_code(code)
-    if Method.TOTP not in ctx.policy.allowed_methods:
+    policy = ctx.policy
+    if Method.TOTP not in policy.allowed_methods:
         raise NotPermitted("authenticator apps are not allowed by the policy")
-    now = ctx.clock.now()
-    decision, reserved = yield from reserve_attempt(ctx, user_id, now)
-    if not decision.allowed:
-        return (yield from refused(ctx, user_id, decision, Method.TOTP, now))
-    outcome = yield from consume_totp(ctx, user_id, normalized, now)
-    if outcome.factor_id is None:
-        reason = Reason.REPLAYED if outcome.replay else Reason.INVALID_CODE
-        action = Action.CODE_REPLAYED if outcome.replay else Action.SECOND_STEP_FAILED
-        yield from audit(
-            ctx, action, user_id, outcome=Outcome.FAILURE, method=Method.TOTP, reason=reason, at=now
+    key = failure_key(user_id)
+    for attempt in range(RACES):
+        if attempt:
+            yield from backoff(ctx, attempt)
+        snapshot = yield from call("store", Store.load_user, user_id, counters=(FAILURES,))
+        now = ctx.clock.now()
+        counter = snapshot.counters.get(key)
+        decision = limits.check_failures(counter, now, policy)
+        if not decision.allowed:
+            return (yield from refused(ctx, user_id, decision, Method.TOTP, now))
+        match = match_totp(ctx, snapshot.totps, normalized, now)
+        if match.factor_id is not None and match.step is not None:
+            cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
+            passed = event(
+                ctx,
+                Action.SECOND_STEP_PASSED,
+                user_id,
+                method=Method.TOTP,
+                details={"factor": match.factor_id[:8]},
+                at=now,
+            )
+            advance = AdvanceTotp(user_id, match.factor_id, match.step, now)
+            writes: list[Write] = [advance, PutCounter(cleared)]
+            if (yield from commit(ctx, writes, [passed])) is None:
+                continue
+            return VerifyResult(ok=True, method=Method.TOTP, factor_id=match.factor_id)
+        reason = Reason.REPLAYED if match.replay else Reason.INVALID_CODE
+        failed = event(
+            ctx,
+            Action.CODE_REPLAYED if match.replay else Action.SECOND_STEP_FAILED,
+            user_id,
+            outcome=Outcome.FAILURE,
+            method=Method.TOTP,
+            reason=reason,
+            at=now,
         )
+        # A replay is a right code already used (a double submit, or a race
+        # with the user): recorded (S5), but no guess, so not a failure (S13).
+        counted: list[Write] = []
+        if not match.replay:
+            counted.append(PutCounter(limits.count_failure(counter, key, now)))
+        if (yield from commit(ctx, counted, [failed])) is None:
+            continue
         return VerifyResult(ok=False, reason=reason)
-    yield from reset_failures(user_id, now, reserved)
-    yield from audit(
-        ctx,
-        Action.SECOND_STEP_PASSED,
-        user_id,
-        method=Method.TOTP,
-        details={"factor": outcome.factor_id[:8]},
-        at=now,
-    )
-    return VerifyResult(ok=True, method=Method.TOTP, factor_id=outcome.factor_id)
+    raise contended("the failure counter")
 
 
 def list_authenticators(ctx: Context, user_id: str) -> UseCase[tuple[AuthenticatorInfo, ...]]:

@@ -13,44 +13,72 @@ from __future__ import annotations
 import hmac
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..core import backup_codes as bc
-from ..core import otp
+from ..core import limits, otp
 from ..core.audit import Action, Outcome
 from ..core.challenge import END_STATES, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
 from ..core.messages import check_locale
 from ..core.methods import Method, parse_method
-from ..core.records import BackupCodeRecord, ChallengeRecord, ContactRecord
-from ..core.results import AnswerResult, Challenge, Reason, SendResult, VerifyResult
+from ..core.records import (
+    AuditRecord,
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    UserSnapshot,
+)
+from ..core.results import (
+    AnswerResult,
+    BackupCodes,
+    Challenge,
+    Reason,
+    SendResult,
+    VerifyResult,
+)
 from ..core.validation import check_id, check_text
+from ..core.writes import (
+    AdvanceTotp,
+    InsertDevice,
+    PutContact,
+    PutCounter,
+    ReplaceBackupCodes,
+    UpdateChallenge,
+    Write,
+)
 from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
 from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
 from .authenticators import totp_code
-from .backup_codes import backup_code_used, codes_for_first_factor
-from .contact_change import apply_contact_change, contact_for_change
+from .backup_codes import backup_code_used, new_backup_codes
+from .contact_change import contact_change_notices, contact_changed_event, contact_for_change
 from .context import Context
-from .devices import label_from_user_agent, security_changed, trust_new_device
+from .devices import devices_revoked, new_device, security_writes
 from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
     Factors,
     check_answer,
     consume_backup_code,
-    consume_totp,
+    factors_of,
     load_factors,
+    match_totp,
 )
 from .limits import (
+    FAILURES,
     count_in_window,
+    failure_key,
     give_back,
     refused,
     release_attempt,
     reserve_attempt,
     reset_failures,
 )
-from .scope import audit, notify, scoped
+from .scope import audit, event, notify, scoped
+from .work import RACES as _UOW_RACES
+from .work import backoff, commit, contended
 
 __all__ = [
     "answer_question",
@@ -557,174 +585,360 @@ def verify(
     device_label: str | None = None,
 ) -> UseCase[VerifyResult]:
     """Check a code against a challenge; on success apply its purpose and, for a
-    sign-in with ``trust_device``, trust this device (L2)."""
+    sign-in with ``trust_device``, trust this device (L2).
+
+    One read (the challenge with its user's factors and failure counter) and
+    one unit of work for a TOTP or sent code: the challenge's new state, the
+    authenticator's step, the failure counter, the change the challenge
+    approves (a contact, first backup codes, the security version and device
+    revocation), the trusted device and the audit events commit together,
+    conditional on what was read. A lost race reads and decides again. A
+    backup code costs a slow hash, so its attempt is reserved first, the hash
+    runs outside any transaction, and the outcome commits after.
+    """
     if not isinstance(trust_device, bool):
         raise InvalidInput("trust_device", "must be a bool")
-    rec = yield from _load(challenge_id)
-    ctx = yield from _rescope(ctx, rec)
-    now = ctx.clock.now()
-    _require_open(rec)
-    rec = yield from _refresh(ctx, rec, now)
-    if rec.state is State.EXPIRED:
-        return VerifyResult(ok=False, reason=Reason.EXPIRED)
-    if rec.state is State.LOCKED:
-        return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
-    next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
-    method, normalized = _pick_method(rec, code)
+    check_id("challenge_id", challenge_id)
     if device_label is not None:
         check_text("device_label", device_label, max_length=64)
-    if method in OUT_OF_BAND and rec.code_hash is None:
-        return VerifyResult(
-            ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
-        )
-    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
-    if not decision.allowed:
-        return (yield from refused(ctx, rec.user_id, decision, method, now))
-
-    factor_id: str | None = None
-    replay = False
-    if method is Method.TOTP:
-        outcome = yield from consume_totp(ctx, rec.user_id, normalized, now)
-        factor_id, replay = outcome.factor_id, outcome.replay
-        matched = factor_id is not None
-    elif method is Method.BACKUP_CODE:
-        matched = yield from consume_backup_code(ctx, rec.user_id, normalized, now)
-    else:
-        assert rec.code_hash is not None
-        fresh = rec.code_sent_at is not None and now < rec.code_sent_at + ctx.policy.code_ttl
-        expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
-        matched = hmac.compare_digest(expected, rec.code_hash) and fresh
-        if matched and rec.purpose is not Purpose.ENROL_CONTACT:
-            # The destination must still be a verified factor: a code sent before
-            # the phone was removed or changed stops working at once (S22).
-            contacts = yield from call("store", Store.get_contacts, rec.user_id)
-            kind = CHANNEL_KIND[method]
-            matched = any(
-                c.kind is kind and c.verified and c.value == rec.destination for c in contacts
+    first_codes: tuple[BackupCodes | None, list[BackupCodeRecord] | None] | None = None
+    for attempt in range(_UOW_RACES):
+        if attempt:
+            yield from backoff(ctx, attempt)
+        found = yield from call("store", Store.load_challenge, challenge_id, counters=(FAILURES,))
+        if found is None:
+            raise NotFound("no such challenge")
+        rec, snapshot = found
+        ctx = yield from _rescope(ctx, rec)
+        now = ctx.clock.now()
+        _require_open(rec)
+        if rec.state not in END_STATES and now >= rec.expires_at:
+            rec = yield from _refresh(ctx, rec, now)
+        if rec.state is State.EXPIRED:
+            return VerifyResult(ok=False, reason=Reason.EXPIRED)
+        if rec.state is State.LOCKED:
+            return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+        next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
+        method, normalized = _pick_method(rec, code)
+        if method in OUT_OF_BAND and rec.code_hash is None:
+            return VerifyResult(
+                ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
             )
+        if method is Method.BACKUP_CODE:
+            return (
+                yield from _verify_backup_code(
+                    ctx, rec, normalized, now, trust_device=trust_device, label=device_label
+                )
+            )
+        key = failure_key(rec.user_id)
+        counter = snapshot.counters.get(key)
+        decision = limits.check_failures(counter, now, ctx.policy)
+        if not decision.allowed:
+            return (yield from refused(ctx, rec.user_id, decision, method, now))
 
-    if not matched:
-        rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)
-        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
-        action = Action.CODE_REPLAYED if replay else Action.SECOND_STEP_FAILED
-        yield from audit(
+        factor_writes: list[Write] = []
+        factor_id: str | None = None
+        replay = False
+        if method is Method.TOTP:
+            match = match_totp(ctx, snapshot.totps, normalized, now)
+            replay = match.replay
+            if match.factor_id is not None and match.step is not None:
+                factor_id = match.factor_id
+                factor_writes.append(AdvanceTotp(rec.user_id, factor_id, match.step, now))
+            matched = factor_id is not None
+        else:
+            assert rec.code_hash is not None
+            fresh = rec.code_sent_at is not None and now < rec.code_sent_at + ctx.policy.code_ttl
+            expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
+            matched = hmac.compare_digest(expected, rec.code_hash) and fresh
+            if matched and rec.purpose is not Purpose.ENROL_CONTACT:
+                # The destination must still be a verified factor: a code sent before
+                # the phone was removed or changed stops working at once (S22).
+                kind = CHANNEL_KIND[method]
+                matched = any(
+                    c.kind is kind and c.verified and c.value == rec.destination
+                    for c in snapshot.contacts
+                )
+
+        if not matched:
+            # A replay counts against the challenge, not as an account failure
+            # (a right code already used is no guess: S5 records it, S13 is
+            # about wrong codes).
+            counted: list[Write] = []
+            if not replay:
+                counted.append(PutCounter(limits.count_failure(counter, key, now)))
+            outcome = yield from _count_wrong_once(
+                ctx, rec, Event.CODE_WRONG, now, counted, method=method, replay=replay
+            )
+            if outcome is None:
+                continue
+            return outcome
+
+        if first_codes is None and rec.purpose is Purpose.ENROL_CONTACT:
+            # Argon2 for the first backup codes runs here, outside any
+            # transaction, once whatever the retries.
+            first_codes = yield from _first_codes(ctx, rec.user_id, snapshot, now)
+        cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
+        result = yield from _succeed(
             ctx,
-            action,
+            rec,
+            snapshot,
+            method,
+            now,
+            [*factor_writes, PutCounter(cleared)],
+            first_codes,
+            trust_device=trust_device,
+            label=device_label,
+        )
+        if result is None:
+            continue
+        return replace(result, factor_id=factor_id)
+    raise contended("the challenge")
+
+
+def _count_wrong_once(
+    ctx: Context,
+    rec: ChallengeRecord,
+    wrong: Event,
+    now: datetime,
+    writes: list[Write],
+    *,
+    method: Method,
+    replay: bool,
+) -> UseCase[VerifyResult | None]:
+    """Count a wrong code on the challenge and the account in one unit of work
+    (the last allowed one locks, S12); None if it lost a race."""
+    event_ = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
+    updated = rec.with_(state=next_state(rec.state, event_), attempts=rec.attempts + 1)
+    reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
+    details = {"purpose": rec.purpose.value}
+    events = [
+        event(
+            ctx,
+            Action.CODE_REPLAYED if replay else Action.SECOND_STEP_FAILED,
             rec.user_id,
             actor_id=rec.actor_id,
             outcome=Outcome.FAILURE,
             method=method,
             reason=reason,
-            details={"purpose": rec.purpose.value},
+            details=details,
             at=now,
         )
-        if rec.state is State.LOCKED:
-            return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
-        return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, rec))
-
-    result = yield from _succeed(ctx, rec, method, now)
-    if not result.ok:
-        return result
-    yield from reset_failures(rec.user_id, now, reserved)
-    yield from audit(
-        ctx,
-        Action.SECOND_STEP_PASSED,
-        rec.user_id,
-        actor_id=rec.actor_id,
-        method=method,
-        details={"purpose": rec.purpose.value},
-        at=now,
-    )
-    left = None
-    if method is Method.BACKUP_CODE:
-        left = yield from backup_code_used(ctx, rec.user_id, now)
-    token = max_age = device_id = None
-    if trust_device and rec.purpose is Purpose.SIGN_IN:
-        token, max_age, device_id = yield from trust_new_device(ctx, rec.user_id, device_label, now)
-        yield from notify(
-            ctx,
-            rec.user_id,
-            "device_trusted",
-            detail=device_label or label_from_user_agent(ctx.request.user_agent),
+    ]
+    locked = updated.state is State.LOCKED
+    if locked:
+        events.append(
+            event(
+                ctx,
+                Action.CHALLENGE_LOCKED,
+                rec.user_id,
+                actor_id=rec.actor_id,
+                outcome=Outcome.FAILURE,
+                method=rec.method,
+                details=details,
+                at=now,
+            )
         )
-    return VerifyResult(
-        ok=True,
-        method=method,
-        factor_id=factor_id,
-        user_id=rec.user_id,
-        purpose=rec.purpose,
-        backup_codes=result.backup_codes,
-        backup_codes_left=left,
-        backup_codes_low=left is not None and left <= ctx.policy.backup_codes_low_at,
-        trust_token=token,
-        trust_max_age=max_age,
-        device_id=device_id,
-    )
+    if (yield from commit(ctx, [UpdateChallenge(updated), *writes], events)) is None:
+        return None
+    if locked:
+        if rec.purpose is Purpose.SIGN_IN:
+            yield from notify(ctx, rec.user_id, "second_step_failed")
+        return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+    stored = updated.with_(version=updated.version + 1)
+    return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, stored))
+
+
+def _first_codes(
+    ctx: Context, user_id: str, snapshot: UserSnapshot, now: datetime
+) -> UseCase[tuple[BackupCodes | None, list[BackupCodeRecord] | None]]:
+    """First backup codes when the factor being added is the user's first."""
+    if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
+        return None, None
+    if factors_of(snapshot).has_second_factor:
+        return None, None
+    shown, records = yield from new_backup_codes(ctx, user_id, now)
+    return shown, records
 
 
 def _succeed(
-    ctx: Context, rec: ChallengeRecord, method: Method, now: datetime
-) -> UseCase[VerifyResult]:
-    """Mark the challenge SUCCEEDED and apply its purpose in the same atomic step."""
-    contact = None
-    codes = None
-    records = None
-    old_contact = None
+    ctx: Context,
+    rec: ChallengeRecord,
+    snapshot: UserSnapshot,
+    method: Method,
+    now: datetime,
+    writes: list[Write],
+    first_codes: tuple[BackupCodes | None, list[BackupCodeRecord] | None] | None,
+    *,
+    trust_device: bool,
+    label: str | None,
+) -> UseCase[VerifyResult | None]:
+    """Mark the challenge SUCCEEDED and apply its purpose in one unit of work
+    with ``writes`` (the factor's step, the cleared counter); None if it lost a
+    race. Notices go out after the commit."""
+    user_id = rec.user_id
+    succeeded = rec.with_(state=next_state(rec.state, Event.CODE_RIGHT))
+    batch: list[Write] = [UpdateChallenge(succeeded), *writes]
+    details = {"purpose": rec.purpose.value}
+    events: list[AuditRecord | None] = [
+        event(
+            ctx,
+            Action.SECOND_STEP_PASSED,
+            user_id,
+            actor_id=rec.actor_id,
+            method=method,
+            details=details,
+            at=now,
+        )
+    ]
+    codes: BackupCodes | None = None
+    old_contact: ContactRecord | None = None
+    new_contact: ContactRecord | None = None
+    security_change = False
     if rec.purpose is Purpose.CONTACT_CHANGE:
-        contacts = yield from call("store", Store.get_contacts, rec.user_id)
-        old_contact = next((c for c in contacts if c.kind is rec.target_kind), None)
-        contact = contact_for_change(rec, now)
+        assert rec.target_kind is not None and rec.target_value is not None
+        old_contact = next((c for c in snapshot.contacts if c.kind is rec.target_kind), None)
+        new_contact = contact_for_change(rec, now)
+        batch.append(PutContact(new_contact))
+        events.append(contact_changed_event(ctx, rec, old_contact, now))
+        security_change = ctx.policy.revoke_devices_on_contact_change
     elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
-        contacts = yield from call("store", Store.get_contacts, rec.user_id)
-        if any(c.kind is rec.target_kind and c.verified for c in contacts):
+        if any(c.kind is rec.target_kind and c.verified for c in snapshot.contacts):
             # Two enrolments raced: the first one won; a verified destination
             # is only ever replaced through a guarded change (S19).
             raise ConflictingState(f"the user verified a {rec.target_kind} meanwhile")
-        contact = ContactRecord(
-            user_id=rec.user_id,
+        new_contact = ContactRecord(
+            user_id=user_id,
             kind=rec.target_kind,
             value=rec.target_value,
             created_at=now,
             verified_at=now,
         )
-        # Enrolling the first factor issues backup codes (L3).
-        codes, records = yield from codes_for_first_factor(ctx, rec.user_id, now)
-    for _ in range(_RACES):
-        stored = yield from _advance(
-            ctx, rec, Event.CODE_RIGHT, now, contact=contact, backup_codes=records
-        )
-        if stored is not None:
-            break
-        rec = yield from _load(rec.id)
-        if rec.state in END_STATES:
-            # Another request ended the challenge first: this code is spent.
-            return VerifyResult(ok=False, reason=Reason.INVALID_CODE, attempts_left=0)
-    else:
-        raise StorageError("the challenge is too contended; try again")
-    if rec.purpose is Purpose.CONTACT_CHANGE:
-        yield from apply_contact_change(ctx, rec, old_contact, now)
-    elif contact is not None:
-        masked = mask(contact.kind, contact.value)
-        yield from audit(
-            ctx,
-            Action.FACTOR_ADDED,
-            rec.user_id,
-            actor_id=rec.actor_id,
-            method=method,
-            details={"destination": masked},
-            at=now,
-        )
-        if codes is not None:
-            yield from audit(
-                ctx, Action.BACKUP_CODES_ISSUED, rec.user_id, actor_id=rec.actor_id, at=now
+        batch.append(PutContact(new_contact))
+        masked = mask(new_contact.kind, new_contact.value)
+        events.append(
+            event(
+                ctx,
+                Action.FACTOR_ADDED,
+                user_id,
+                actor_id=rec.actor_id,
+                method=method,
+                details={"destination": masked},
+                at=now,
             )
-        yield from security_changed(ctx, rec.user_id, now)
+        )
+        codes, records = first_codes if first_codes is not None else (None, None)
+        if records is not None:
+            batch.append(ReplaceBackupCodes(user_id, records))
+            events.append(
+                event(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=rec.actor_id, at=now)
+            )
+        security_change = True
+    revoked_at = len(batch)
+    if security_change:
+        batch += security_writes(user_id, now)
+    device = None
+    if trust_device and rec.purpose is Purpose.SIGN_IN:
+        version = snapshot.state.security_version if snapshot.state is not None else 0
+        device = new_device(ctx, user_id, label, version, now)
+        batch.append(InsertDevice(device.record))
+        events.append(device.event)
+    results = yield from commit(ctx, batch, events)
+    if results is None:
+        return None
+    if security_change:
+        yield from devices_revoked(ctx, user_id, results[revoked_at + 1], now)
+    if rec.purpose is Purpose.CONTACT_CHANGE:
+        yield from contact_change_notices(ctx, rec, old_contact, now)
+    elif new_contact is not None:
         yield from notify(
             ctx,
-            rec.user_id,
+            user_id,
             "factor_added",
-            detail=f"{contact.kind} {masked}",
-            exclude=contact.value,
+            detail=f"{new_contact.kind} {mask(new_contact.kind, new_contact.value)}",
+            exclude=new_contact.value,
         )
-    return VerifyResult(ok=True, method=method, backup_codes=codes)
+    if device is not None:
+        yield from notify(
+            ctx,
+            user_id,
+            "device_trusted",
+            detail=device.record.label,
+        )
+    return VerifyResult(
+        ok=True,
+        method=method,
+        user_id=user_id,
+        purpose=rec.purpose,
+        backup_codes=codes,
+        trust_token=None if device is None else device.token,
+        trust_max_age=None if device is None else device.max_age,
+        device_id=None if device is None else device.record.id,
+    )
+
+
+def _verify_backup_code(
+    ctx: Context,
+    rec: ChallengeRecord,
+    normalized: str,
+    now: datetime,
+    *,
+    trust_device: bool,
+    label: str | None,
+) -> UseCase[VerifyResult]:
+    """A backup code on a challenge: reserve the attempt, hash outside any
+    transaction, then commit the outcome (S26: one slow hash per try)."""
+    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
+    if not decision.allowed:
+        return (yield from refused(ctx, rec.user_id, decision, Method.BACKUP_CODE, now))
+    if not (yield from consume_backup_code(ctx, rec.user_id, normalized, now)):
+        rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)
+        yield from audit(
+            ctx,
+            Action.SECOND_STEP_FAILED,
+            rec.user_id,
+            actor_id=rec.actor_id,
+            outcome=Outcome.FAILURE,
+            method=Method.BACKUP_CODE,
+            reason=Reason.INVALID_CODE,
+            details={"purpose": rec.purpose.value},
+            at=now,
+        )
+        if rec.state is State.LOCKED:
+            return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+        return VerifyResult(
+            ok=False, reason=Reason.INVALID_CODE, attempts_left=_attempts_left(ctx, rec)
+        )
+    for attempt in range(_UOW_RACES):
+        if attempt:
+            yield from backoff(ctx, attempt)
+            found = yield from call("store", Store.load_challenge, rec.id)
+            if found is None:
+                raise NotFound("no such challenge")
+            rec = found[0]
+            if rec.state in END_STATES:
+                # Another request ended the challenge first: this code is spent.
+                return VerifyResult(ok=False, reason=Reason.INVALID_CODE, attempts_left=0)
+        snapshot = yield from call("store", Store.load_user, rec.user_id)
+        result = yield from _succeed(
+            ctx,
+            rec,
+            snapshot,
+            Method.BACKUP_CODE,
+            now,
+            [],
+            None,
+            trust_device=trust_device,
+            label=label,
+        )
+        if result is None:
+            continue
+        yield from reset_failures(rec.user_id, now, reserved)
+        left = yield from backup_code_used(ctx, rec.user_id, now)
+        return replace(
+            result,
+            backup_codes_left=left,
+            backup_codes_low=left <= ctx.policy.backup_codes_low_at,
+        )
+    raise contended("the challenge")

@@ -7,13 +7,12 @@ from datetime import datetime
 
 from ..core.audit import Action
 from ..core.contacts import mask
-from ..core.records import ChallengeRecord, ContactRecord
+from ..core.records import AuditRecord, ChallengeRecord, ContactRecord
 from .context import Context
-from .devices import security_changed
 from .effects import UseCase
-from .scope import audit, notify, notify_destination
+from .scope import event, notify, notify_destination
 
-__all__ = ["apply_contact_change", "contact_for_change"]
+__all__ = ["contact_change_notices", "contact_changed_event", "contact_for_change"]
 
 
 def contact_for_change(rec: ChallengeRecord, now: datetime) -> ContactRecord:
@@ -25,21 +24,27 @@ def contact_for_change(rec: ChallengeRecord, now: datetime) -> ContactRecord:
     )
 
 
-def apply_contact_change(
+def contact_changed_event(
     ctx: Context, rec: ChallengeRecord, old: ContactRecord | None, now: datetime
-) -> UseCase[None]:
-    """What follows a change once stored: audit, the old destination told,
-    trusted devices revoked per policy (S30)."""
+) -> AuditRecord | None:
+    """The audit event of an applied change (masked old and new values)."""
     assert rec.target_kind is not None and rec.target_value is not None
     kind, new = rec.target_kind, rec.target_value
     details = {"kind": kind.value, "new": mask(kind, new)}
     if old is not None:
         details["old"] = mask(kind, old.value)
-    yield from audit(
+    return event(
         ctx, Action.CONTACT_CHANGED, rec.user_id, actor_id=rec.actor_id, details=details, at=now
     )
-    if ctx.policy.revoke_devices_on_contact_change:
-        yield from security_changed(ctx, rec.user_id, now)
+
+
+def contact_change_notices(
+    ctx: Context, rec: ChallengeRecord, old: ContactRecord | None, now: datetime
+) -> UseCase[None]:
+    """After the change committed: the old destination is told (S21), or,
+    without one, the user's other verified channel."""
+    assert rec.target_kind is not None and rec.target_value is not None
+    kind, new = rec.target_kind, rec.target_value
     detail = f"{kind} (now {mask(kind, new)})"
     if old is not None:
         yield from notify_destination(

@@ -40,6 +40,10 @@ class Context:
     """Whether the ``audit`` port can also list events."""
     audit_enabled: Callable[[], bool] | None = None
     """The audit sink's ``enabled()`` check, when it has one."""
+    audit_in_store: bool = False
+    """Whether the audit log is the store itself: events then join the unit of
+    work that makes the change they describe (one commit, never one without
+    the other)."""
     notify: bool = True
     """Whether security notices (S21) are sent."""
 

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..core import trust
 from ..core.actor import Actor
 from ..core.audit import Action, Outcome
-from ..core.records import DeviceRecord
+from ..core.records import AuditRecord, DeviceRecord
 from ..core.results import DeviceInfo
 from ..core.trust import TokenClaims, TrustRefusal
 from ..core.validation import check_id, check_text
+from ..core.writes import BumpSecurityVersion, RevokeDevices, Write
 from ..errors import NotFound
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
-from .scope import audit
+from .scope import audit, event, record
 
 __all__ = [
+    "NewDevice",
     "check_trust",
+    "devices_revoked",
     "label_from_user_agent",
     "list_devices",
+    "new_device",
     "revoke_all_devices",
     "revoke_device",
     "security_changed",
+    "security_writes",
     "trust_new_device",
 ]
 
@@ -96,16 +102,27 @@ def check_trust(ctx: Context, user_id: str, token: str) -> UseCase[TrustRefusal 
     return refusal
 
 
-def trust_new_device(
-    ctx: Context, user_id: str, label: str | None, now: datetime
-) -> UseCase[tuple[str, int, str]]:
-    """Create a device record and its signed token: ``(token, max_age_s, device_id)``."""
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """A device about to be trusted: its record, the token for its cookie
+    (hidden from repr) and the audit event saying so."""
+
+    record: DeviceRecord
+    token: str = field(repr=False)
+    max_age: int
+    event: AuditRecord | None
+
+
+def new_device(
+    ctx: Context, user_id: str, label: str | None, version: int, now: datetime
+) -> NewDevice:
+    """Decide a trusted device for ``user_id`` at security ``version`` (pure;
+    the caller stores ``record``)."""
     name = (
         check_text("device_label", label, max_length=64)
         if label is not None
         else label_from_user_agent(ctx.request.user_agent)
     )
-    version = yield from current_version(user_id)
     lifetime = timedelta(days=ctx.policy.trust_days)
     device_id = ctx.new_id()  # 128 random bits (S30)
     record = DeviceRecord(
@@ -116,16 +133,27 @@ def trust_new_device(
         expires_at=now + lifetime,
         security_version=version,
     )
-    yield from call("store", Store.insert_device, record)
     token = trust.sign_token(ctx.keyring, TokenClaims(user_id, device_id, version))
-    yield from audit(
+    trusted = event(
         ctx,
         Action.DEVICE_TRUSTED,
         user_id,
         actor_id=user_id,
         details={"device": device_id[:8], "label": name},
+        at=now,
     )
-    return token, int(lifetime.total_seconds()), device_id
+    return NewDevice(record, token, int(lifetime.total_seconds()), trusted)
+
+
+def trust_new_device(
+    ctx: Context, user_id: str, label: str | None, now: datetime
+) -> UseCase[tuple[str, int, str]]:
+    """Create a device record and its signed token: ``(token, max_age_s, device_id)``."""
+    version = yield from current_version(user_id)
+    device = new_device(ctx, user_id, label, version, now)
+    yield from call("store", Store.insert_device, device.record)
+    yield from record(ctx, device.event)
+    return device.token, device.max_age, device.record.id
 
 
 def list_devices(ctx: Context, user_id: str) -> UseCase[tuple[DeviceInfo, ...]]:
@@ -171,6 +199,27 @@ def revoke_all_devices(ctx: Context, actor: Actor, user_id: str) -> UseCase[int]
         at=now,
     )
     return count
+
+
+def security_writes(user_id: str, now: datetime) -> list[Write]:
+    """What a security change does to trust (S30), to join the change's unit of
+    work: the security version moves on (older tokens go stale) and every
+    device is revoked. Their results: the new version, the devices revoked."""
+    return [BumpSecurityVersion(user_id, now), RevokeDevices(user_id, now)]
+
+
+def devices_revoked(ctx: Context, user_id: str, count: object, now: datetime) -> UseCase[None]:
+    """Record the revocation a security change made (``count`` devices)."""
+    if count:
+        yield from audit(
+            ctx,
+            Action.DEVICES_REVOKED,
+            user_id,
+            outcome=Outcome.SUCCESS,
+            reason="security_change",
+            details={"count": str(count)},
+            at=now,
+        )
 
 
 def security_changed(ctx: Context, user_id: str, now: datetime) -> UseCase[None]:

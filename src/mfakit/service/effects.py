@@ -12,9 +12,8 @@ is type-checked against the port's signature and gives ``rec`` its type.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Callable, Generator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Concatenate, NamedTuple, TypeVar
 
 from typing_extensions import ParamSpec
@@ -22,10 +21,12 @@ from typing_extensions import ParamSpec
 __all__ = [
     "Effect",
     "Offload",
+    "Pause",
     "PortCall",
     "UseCase",
     "call",
     "offload",
+    "pause",
     "run_async",
     "run_sync",
 ]
@@ -53,7 +54,14 @@ class Offload(NamedTuple):
     args: tuple[Any, ...]
 
 
-Effect = PortCall | Offload
+class Pause(NamedTuple):
+    """Wait ``seconds`` before trying again (after a lost compare-and-set race);
+    the async driver sleeps without holding the event loop."""
+
+    seconds: float
+
+
+Effect = PortCall | Offload | Pause
 UseCase = Generator[Effect, Any, T]
 
 
@@ -71,6 +79,11 @@ def offload(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Generat
         raise TypeError("offload takes positional arguments only")
     result: T = yield Offload(fn, args)
     return result
+
+
+def pause(seconds: float) -> Generator[Effect, Any, None]:
+    """Yield a short wait (a back-off between two tries of a unit of work)."""
+    yield Pause(seconds)
 
 
 def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
@@ -91,9 +104,12 @@ def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
         try:
             if type(effect) is PortCall:
                 value = getattr(ports[effect.port], effect.method)(*effect.args, **effect.kwargs)
-            else:
-                assert isinstance(effect, Offload)
+            elif type(effect) is Offload:
                 value = effect.fn(*effect.args)
+            else:
+                assert isinstance(effect, Pause)
+                time.sleep(effect.seconds)
+                value = None
         except Exception as exc:  # handed to the use case, which decides
             value, error = None, exc
 
@@ -107,6 +123,8 @@ async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
     Every effect that changes state is one atomic port call, so a cancelled
     request leaves either the state before that call or after it, never half.
     """
+    import asyncio  # here, not at import: sync users never load asyncio
+
     value: Any = None
     error: Exception | None = None
     try:
@@ -122,11 +140,14 @@ async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
                     value = getattr(ports[effect.port], effect.method)(
                         *effect.args, **effect.kwargs
                     )
-                    if inspect.isawaitable(value):
+                    if isinstance(value, Awaitable):
                         value = await value
-                else:
-                    assert isinstance(effect, Offload)
+                elif type(effect) is Offload:
                     value = await asyncio.to_thread(effect.fn, *effect.args)
+                else:
+                    assert isinstance(effect, Pause)
+                    await asyncio.sleep(effect.seconds)
+                    value = None
             except Exception as exc:  # handed to the use case, which decides
                 value, error = None, exc
     finally:

@@ -16,7 +16,7 @@ from ..core import otp
 from ..core.contacts import ContactKind
 from ..core.keys import Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
-from ..core.records import ContactRecord, QuestionRecord, TotpRecord
+from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
 from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
@@ -25,12 +25,15 @@ from .effects import UseCase, call, offload
 
 __all__ = [
     "Factors",
+    "TotpMatch",
     "TotpOutcome",
     "consume_backup_code",
     "consume_totp",
     "drop_orphan_backup_codes",
+    "factors_of",
     "has_second_factor",
     "load_factors",
+    "match_totp",
     "totp_key",
 ]
 
@@ -71,6 +74,11 @@ class Factors:
         return None
 
     @property
+    def has_second_factor(self) -> bool:
+        """A confirmed authenticator or a verified phone or email."""
+        return any(t.confirmed for t in self.totps) or any(c.verified for c in self.contacts)
+
+    @property
     def enrolled(self) -> bool:
         """Whether the user turned 2FA on, whether or not a factor is usable now:
         a factor, or backup codes kept while a changed phone or email awaits its
@@ -101,21 +109,21 @@ class Factors:
         return bool(factors) and all(m in RESTRICTED_METHODS for m in factors)
 
 
+def factors_of(snapshot: UserSnapshot) -> Factors:
+    """The factors in a user's snapshot."""
+    return Factors(snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question)
+
+
 def load_factors(user_id: str) -> UseCase[Factors]:
-    totps = yield from call("store", Store.list_totp, user_id)
-    contacts = yield from call("store", Store.get_contacts, user_id)
-    left = yield from call("store", Store.count_backup_codes, user_id)
-    question = yield from call("store", Store.get_question, user_id)
-    return Factors(tuple(totps), tuple(contacts), left, question)
+    """The user's factors, in one read."""
+    snapshot = yield from call("store", Store.load_user, user_id)
+    return factors_of(snapshot)
 
 
 def has_second_factor(user_id: str) -> UseCase[bool]:
     """Whether the user has a confirmed authenticator or a verified phone or email."""
-    totps = yield from call("store", Store.list_totp, user_id)
-    if any(r.confirmed for r in totps):
-        return True
-    contacts = yield from call("store", Store.get_contacts, user_id)
-    return any(c.verified for c in contacts)
+    factors = yield from load_factors(user_id)
+    return factors.has_second_factor
 
 
 def drop_orphan_backup_codes(user_id: str) -> UseCase[None]:
@@ -136,15 +144,21 @@ class TotpOutcome:
     replay: bool
 
 
-def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCase[TotpOutcome]:
-    """Find the authenticator that shows ``code`` now and record its step.
+@dataclass(frozen=True, slots=True)
+class TotpMatch:
+    """Which authenticator shows a code now, and at which step (pure: nothing
+    is recorded). ``replay`` when the code was right for a step already used."""
 
-    Compare-and-set on the step makes a code usable once, and never one of a
-    step not newer than the last accepted (S4), across processes.
-    """
-    records = yield from call("store", Store.list_totp, user_id)
+    factor_id: str | None
+    step: int | None
+    replay: bool
+
+
+def match_totp(ctx: Context, totps: Sequence[TotpRecord], code: str, now: datetime) -> TotpMatch:
+    """Find the confirmed authenticator that shows ``code`` at ``now``, among
+    ``totps`` as read; the caller records the step by compare-and-set."""
     timestamp = now.timestamp()
-    candidates = [r for r in records if r.confirmed and r.digits == len(code)]
+    candidates = [r for r in totps if r.confirmed_at is not None and r.digits == len(code)]
     if not candidates:
         # Spend the same work as a real check: no timing hint that the user
         # has no authenticator (S24).
@@ -170,16 +184,29 @@ def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCas
             window=ctx.policy.totp_window,
         )
         if match.step is not None:
-            advanced = yield from call(
-                "store", Store.advance_totp, user_id, rec.id, step=match.step, now=now
-            )
-            if advanced:
-                return TotpOutcome(rec.id, False)
-            replay = True  # another request accepted this step first
+            return TotpMatch(rec.id, match.step, False)
         replay = replay or match.replay
     if unreadable is not None:
         raise unreadable
-    return TotpOutcome(None, replay)
+    return TotpMatch(None, None, replay)
+
+
+def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCase[TotpOutcome]:
+    """Find the authenticator that shows ``code`` now and record its step.
+
+    Compare-and-set on the step makes a code usable once, and never one of a
+    step not newer than the last accepted (S4), across processes.
+    """
+    records = yield from call("store", Store.list_totp, user_id)
+    match = match_totp(ctx, records, code, now)
+    if match.factor_id is None or match.step is None:
+        return TotpOutcome(None, match.replay)
+    advanced = yield from call(
+        "store", Store.advance_totp, user_id, match.factor_id, step=match.step, now=now
+    )
+    if advanced:
+        return TotpOutcome(match.factor_id, False)
+    return TotpOutcome(None, True)  # another request accepted this step first
 
 
 def _check_hash(hasher: Hasher, hashed: str | None, code: str) -> bool:

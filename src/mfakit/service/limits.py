@@ -20,6 +20,7 @@ from .effects import UseCase, call
 from .scope import audit
 
 __all__ = [
+    "FAILURES",
     "count_in_window",
     "failure_key",
     "give_back",
@@ -32,9 +33,12 @@ __all__ = [
 
 _MAX_RACES = 50
 
+FAILURES = "failures:"
+"""Prefix of a user's consecutive-failures counter (S13): ``failures:<user_id>``."""
+
 
 def failure_key(user_id: str) -> str:
-    return f"failures:{user_id}"
+    return FAILURES + user_id
 
 
 def reserve_attempt(

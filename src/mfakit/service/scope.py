@@ -29,11 +29,13 @@ _log = logging.getLogger("mfakit")
 
 __all__ = [
     "audit",
+    "event",
     "in_scope",
     "list_events",
     "notify",
     "notify_destination",
     "policy_for",
+    "record",
     "scoped",
 ]
 
@@ -80,7 +82,7 @@ def in_scope(
     return result
 
 
-def audit(
+def event(
     ctx: Context,
     action: Action,
     subject_id: str,
@@ -91,11 +93,12 @@ def audit(
     reason: object = None,
     details: Mapping[str, str] | None = None,
     at: datetime | None = None,
-) -> UseCase[None]:
-    """Record one event. Callers pass masked destinations only, never a code."""
+) -> AuditRecord | None:
+    """Build one audit event (None when the sink says nobody listens). Callers
+    pass masked destinations only, never a code."""
     if ctx.audit_enabled is not None and not ctx.audit_enabled():
-        return
-    record = build_record(
+        return None
+    return build_record(
         record_id=ctx.new_id(),
         at=at if at is not None else ctx.clock.now(),
         action=action,
@@ -108,6 +111,13 @@ def audit(
         tenant=ctx.tenant,
         details=details,
     )
+
+
+def record(ctx: Context, record: AuditRecord | None) -> UseCase[None]:
+    """Hand one event to the audit port. A failing sink is logged, never
+    allowed to undo the change the event describes."""
+    if record is None:
+        return
     try:
         yield from call("audit", AuditSink.record, record)
     except Exception as exc:
@@ -119,6 +129,33 @@ def audit(
             record.action,
             record.subject_id,
         )
+
+
+def audit(
+    ctx: Context,
+    action: Action,
+    subject_id: str,
+    *,
+    actor_id: str | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+    method: object = None,
+    reason: object = None,
+    details: Mapping[str, str] | None = None,
+    at: datetime | None = None,
+) -> UseCase[None]:
+    """Record one event now (see :func:`event`)."""
+    built = event(
+        ctx,
+        action,
+        subject_id,
+        actor_id=actor_id,
+        outcome=outcome,
+        method=method,
+        reason=reason,
+        details=details,
+        at=at,
+    )
+    yield from record(ctx, built)
 
 
 def list_events(

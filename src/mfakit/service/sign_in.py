@@ -14,7 +14,7 @@ from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
 from .context import Context
 from .devices import check_trust
 from .effects import UseCase, call
-from .factors import load_factors
+from .factors import factors_of
 from .scope import audit
 
 __all__ = ["begin_sign_in"]
@@ -53,7 +53,8 @@ def begin_sign_in(
         yield from audit(
             ctx, Action.TRUST_REJECTED, user_id, outcome=Outcome.REFUSED, reason=refusal, at=now
         )
-    factors = yield from load_factors(user_id)
+    snapshot = yield from call("store", Store.load_user, user_id)
+    factors = factors_of(snapshot)
     methods = factors.methods(ctx)
     has_factor = any(m is not Method.BACKUP_CODE for m in methods)
     if not has_factor:
@@ -70,7 +71,7 @@ def begin_sign_in(
             )
             return SignInStart(status=SignInStatus.ENROLLMENT_REQUIRED)
         return SignInStart(status=SignInStatus.SATISFIED)
-    state = yield from call("store", Store.get_user_state, user_id)
+    state = snapshot.state
     preferred = methods[0]
     if state is not None and state.preferred_method in methods:
         preferred = state.preferred_method

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ..core import writes as w
 from ..core.challenge import Purpose, State
 from ..core.contacts import ContactKind
 from ..core.methods import Method
@@ -73,6 +74,7 @@ __all__ = [
     "QuestionContract",
     "StoreContract",
     "TotpContract",
+    "UnitOfWorkContract",
 ]
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
@@ -82,7 +84,31 @@ T = TypeVar("T")
 
 _STORE_METHODS = frozenset(
     name for name, member in vars(Store).items() if callable(member) and not name.startswith("_")
-) | {"record", "list_events"}  # the audit log, which SQL stores also are
+) | {
+    # the single-write conveniences every shipped store has (adapters.writes)
+    "add_totp",
+    "confirm_totp",
+    "advance_totp",
+    "rename_totp",
+    "delete_totp",
+    "replace_backup_codes",
+    "use_backup_code",
+    "put_counter",
+    "insert_challenge",
+    "update_challenge",
+    "put_contact",
+    "delete_contact",
+    "put_question",
+    "insert_device",
+    "touch_device",
+    "revoke_device",
+    "revoke_devices",
+    "bump_security_version",
+    "set_preferred_method",
+    "clear_factors",
+    "record",
+    "list_events",  # the audit log, which SQL stores also are
+}
 
 
 class BlockingStore:
@@ -651,6 +677,255 @@ class ConcurrencyContract:
         assert got is not None and got.count == THREADS
 
 
+def _state_of(store: Store, user_id: str = "alice") -> tuple[Any, ...]:
+    """Everything the unit-of-work tests change, read back through the port."""
+    return (
+        store.load_user(user_id, counters=("n:",)),
+        store.get_challenge("c1"),
+        store.get_challenge("c2"),
+        store.list_devices(user_id),
+        store.get_counter("hits"),
+    )
+
+
+def _counter(key: str, count: int, version: int = 0) -> Counter:
+    return Counter(key=key, count=count, window_start=T0, updated_at=T0, version=version)
+
+
+class UnitOfWorkContract:
+    """``apply``: a batch of writes commits whole, or (a condition false) not at
+    all; ``load_user`` / ``load_challenge`` read everything in one call."""
+
+    def test_results_one_per_write(self, store: Store) -> None:
+        store.insert_device(device_record("d1"))
+        results = store.apply(
+            [
+                w.PutCounter(_counter("hits", 1)),
+                w.InsertChallenge(challenge_record()),
+                w.BumpSecurityVersion("alice", T0),
+                w.BumpSecurityVersion("alice", T0),
+                w.RevokeDevices("alice", T0),
+                w.PutContact(
+                    ContactRecord(
+                        user_id="alice",
+                        kind=ContactKind.EMAIL,
+                        value="a@example.org",
+                        created_at=T0,
+                    )
+                ),
+            ]
+        )
+        assert results == [True, None, 1, 2, 1, None]
+        got = store.get_counter("hits")
+        assert got is not None and (got.count, got.version) == (1, 1)
+        assert store.get_challenge("c1") is not None
+
+    def test_empty_batch_is_a_no_op(self, store: Store) -> None:
+        assert store.apply([]) == []
+
+    @pytest.mark.parametrize(
+        "failing",
+        [
+            "advance_unconfirmed",
+            "use_missing_code",
+            "stale_counter",
+            "stale_challenge",
+            "delete_missing_contact",
+            "delete_missing_totp",
+            "touch_revoked_device",
+            "confirm_twice",
+            "totp_over_limit",
+        ],
+    )
+    def test_a_false_condition_rolls_everything_back(self, store: Store, failing: str) -> None:
+        # State before: a confirmed authenticator, codes, a challenge, a device.
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=backup_codes(n=3))
+        store.add_totp(totp_record(factor_id="p1"), limit=5, now=T0)
+        store.insert_challenge(challenge_record())
+        store.insert_device(device_record("d1"))
+        store.revoke_device("alice", "d1", now=T0)
+        store.insert_device(device_record("d2"))
+        store.put_counter(_counter("hits", 3))
+        store.put_counter(_counter("n:alice", 1))
+        before = _state_of(store)
+        writes: dict[str, w.Write] = {
+            "advance_unconfirmed": w.AdvanceTotp("alice", "p1", 9, T0),
+            "use_missing_code": w.UseBackupCode("alice", "zz", T0),
+            "stale_counter": w.PutCounter(_counter("hits", 9, version=0)),
+            "stale_challenge": w.UpdateChallenge(
+                replace(challenge_record(), state=State.SUCCEEDED, version=7)
+            ),
+            "delete_missing_contact": w.DeleteContact("alice", ContactKind.PHONE),
+            "delete_missing_totp": w.DeleteTotp("alice", "nope"),
+            "touch_revoked_device": w.TouchDevice("alice", "d1", T0),
+            "confirm_twice": w.ConfirmTotp("alice", "f1", 9, T0),
+            "totp_over_limit": w.AddTotp(totp_record(factor_id="x"), 2, T0),
+        }
+        failing_write = writes[failing]
+        batch: list[w.Write] = [
+            # One write of every unconditional kind, and conditional ones that hold...
+            w.AdvanceTotp("alice", "f1", 6, T0),
+            w.UseBackupCode("alice", "01", T0),
+            w.PutCounter(_counter("n:alice", 2, version=1)),
+            w.UpdateChallenge(replace(challenge_record(), attempts=1)),
+            w.InsertChallenge(challenge_record("c2")),
+            w.ReplaceBackupCodes("alice", backup_codes(n=1)),
+            w.PutContact(
+                ContactRecord(
+                    user_id="alice",
+                    kind=ContactKind.EMAIL,
+                    value="a@example.org",
+                    created_at=T0,
+                    verified_at=T0,
+                )
+            ),
+            w.PutQuestion(
+                QuestionRecord(user_id="alice", question="Q?", answer_hash="$h", created_at=T0)
+            ),
+            w.InsertDevice(device_record("d3")),
+            w.RevokeDevices("alice", T0),
+            w.BumpSecurityVersion("alice", T0),
+            w.SetPreferredMethod("alice", Method.TOTP, T0),
+            w.RenameTotp("alice", "f1", "Renamed"),
+            # ...then the one that does not.
+            failing_write,
+        ]
+        assert store.apply(batch) is None
+        assert _state_of(store) == before
+
+    def test_clear_factors_rolls_back_too(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=backup_codes(n=3))
+        store.put_contact(
+            ContactRecord(
+                user_id="alice",
+                kind=ContactKind.PHONE,
+                value="+14155550101",
+                created_at=T0,
+                verified_at=T0,
+            )
+        )
+        before = _state_of(store)
+        # DeleteTotp finds nothing: ClearFactors removed it first.
+        batch: list[w.Write] = [w.ClearFactors("alice"), w.DeleteTotp("alice", "f1")]
+        assert store.apply(batch) is None
+        assert _state_of(store) == before
+        assert store.apply([w.ClearFactors("alice")]) == [None]
+        after = store.load_user("alice")
+        assert after.totps == () and after.backup_codes_left == 0
+        assert [c.verified for c in after.contacts] == [False]
+
+    def test_a_batch_of_one_conditional_write(self, store: Store) -> None:
+        assert store.apply([w.AdvanceTotp("alice", "f1", 1, T0)]) is None
+        assert store.apply([w.PutCounter(_counter("hits", 1))]) == [True]
+        assert store.apply([w.PutCounter(_counter("hits", 1))]) is None
+
+    def test_not_a_write_is_a_storage_error(self, store: Store) -> None:
+        with pytest.raises(StorageError):
+            store.apply([("not", "a", "write")])  # type: ignore[list-item]
+        assert store.get_counter("hits") is None
+
+    def test_duplicate_insert_fails_the_batch(self, store: Store) -> None:
+        store.insert_challenge(challenge_record())
+        with pytest.raises(StorageError):
+            store.apply([w.PutCounter(_counter("hits", 1)), w.InsertChallenge(challenge_record())])
+        assert store.get_counter("hits") is None
+
+    def test_load_user_reads_everything(self, store: Store) -> None:
+        empty = store.load_user("alice", counters=("n:",))
+        assert empty.user_id == "alice"
+        assert (empty.totps, empty.contacts, empty.backup_codes_left) == ((), (), 0)
+        assert (empty.question, empty.state, dict(empty.counters)) == (None, None, {})
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=backup_codes(n=4))
+        store.add_totp(totp_record(factor_id="f0", at=T0 + timedelta(seconds=1)), limit=5, now=T0)
+        store.use_backup_code("alice", "02", now=T0)
+        email = ContactRecord(
+            user_id="alice",
+            kind=ContactKind.EMAIL,
+            value="a@example.org",
+            created_at=T0,
+            verified_at=T0,
+        )
+        phone = ContactRecord(
+            user_id="alice", kind=ContactKind.PHONE, value="+14155550101", created_at=T0
+        )
+        store.put_contact(phone)
+        store.put_contact(email)
+        question = QuestionRecord(user_id="alice", question="Q?", answer_hash="$h", created_at=T0)
+        store.put_question(question)
+        store.bump_security_version("alice", now=T0)
+        store.set_preferred_method("alice", Method.SMS, now=T0)
+        store.put_counter(_counter("n:alice", 2))
+        store.put_counter(_counter("n:bob", 5))
+        store.put_counter(_counter("m:alice", 7))
+        # Another user's rows never leak in.
+        store.add_totp(totp_record("bob", "fb"), limit=5, now=T0)
+        store.put_contact(replace(email, user_id="bob"))
+        got = store.load_user("alice", counters=("n:", "x:"))
+        assert got.totps == tuple(store.list_totp("alice"))
+        assert [t.id for t in got.totps] == ["f1", "f0"]
+        assert got.totps[0].secret_blob == bytes(range(48))
+        assert got.contacts == tuple(store.get_contacts("alice"))
+        assert got.backup_codes_left == 3
+        assert got.question == question
+        assert got.state == store.get_user_state("alice")
+        assert got.state is not None and got.state.preferred_method is Method.SMS
+        assert dict(got.counters) == {"n:alice": store.get_counter("n:alice")}
+        assert got.counter("n:") == store.get_counter("n:alice")
+        assert got.counter("x:") is None
+        assert store.load_user("alice").counters == {}
+
+    def test_load_challenge_reads_it_with_its_user(self, store: Store) -> None:
+        assert store.load_challenge("c1", counters=("n:",)) is None
+        rec = challenge_record(
+            code_hash=b"\x00h",
+            code_key_id="k",
+            code_sent_at=T0,
+            destination="+14155550101",
+            code_length=6,
+            sends=1,
+            alternatives_locked=True,
+            target_kind=ContactKind.PHONE,
+            target_value="+14155550199",
+            actor_id="admin",
+            tenant="t1",
+        )
+        store.insert_challenge(rec)
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.put_counter(_counter("n:alice", 2))
+        store.put_counter(_counter("n:bob", 9))
+        found = store.load_challenge("c1", counters=("n:",))
+        assert found is not None
+        challenge, snapshot = found
+        assert challenge == store.get_challenge("c1")
+        assert challenge.code_hash == b"\x00h" and challenge.alternatives_locked
+        assert snapshot == store.load_user("alice", counters=("n:",))
+        assert snapshot.counter("n:") == store.get_counter("n:alice")
+        _, bare = store.load_challenge("c1") or (None, None)
+        assert bare is not None and bare.counters == {}
+
+    def test_batches_race_without_lost_or_partial_updates(self, store: Store) -> None:
+        # Each thread adds one to a counter AND trusts a device, as one batch,
+        # retrying on a lost race: both land THREADS times, never one alone.
+        def both() -> bool:
+            device_id = f"d-{threading.get_ident()}"
+            while True:
+                cur = store.get_counter("hits") or _counter("hits", 0)
+                batch: list[w.Write] = [
+                    w.InsertDevice(device_record(device_id)),
+                    w.PutCounter(replace(cur, count=cur.count + 1)),
+                ]
+                if store.apply(batch) is not None:
+                    return True
+
+        assert race(THREADS, both).count(True) == THREADS
+        got = store.get_counter("hits")
+        assert got is not None and got.count == THREADS
+        assert len(store.list_devices("alice")) == THREADS
+
+
 class StoreContract(
     TotpContract,
     BackupCodeContract,
@@ -660,6 +935,7 @@ class StoreContract(
     QuestionContract,
     DeviceContract,
     ConcurrencyContract,
+    UnitOfWorkContract,
 ):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""
 

@@ -44,15 +44,19 @@ from ...core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
+from ...core.writes import Write
 from ...errors import ConfigurationError
 from ...ports.storage import AsyncStore
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
+    READ,
     TX,
     Op,
+    Rollback,
     SqlOperations,
     connection_modes,
     engine_error,
@@ -195,12 +199,32 @@ class AsyncSqlStore:
 
     async def _attempt(self, op: Op[T]) -> T:
         mode = op.mode
-        engine = self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
         try:
+            if mode == READ:
+                async with self._auto.connect() as conn:
+                    return await conn.run_sync(op.run)
+            engine = (
+                self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
+            )
             async with engine.begin() as conn:
                 return await conn.run_sync(op.run)
+        except Rollback as rollback:  # a unit of work lost a race: rolled back
+            value: T = rollback.value  # type: ignore[assignment]
+            return value
         except SQLAlchemyError as exc:
             return failed(type(self).__name__, op, exc)
+
+    # --- the unit of work and one-read snapshots -------------------------------
+    async def apply(self, writes: Sequence[Write]) -> list[object] | None:
+        return await self._run(self._sql.apply(writes))
+
+    async def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        return await self._run(self._sql.load_user(user_id, counters))
+
+    async def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        return await self._run(self._sql.load_challenge(challenge_id, counters))
 
     # --- authenticator apps -------------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:

@@ -33,6 +33,8 @@ greenlet bridge: each statement is awaited underneath). So the statements, the
 conditions that make them atomic, the transactions and the row conversions
 exist once; each store is only a driver.
 
+* :data:`READ`: reads only, on the :data:`AUTO` connection, closed without a
+  commit (nothing to make durable).
 * :data:`AUTO`: a single statement, atomic by itself, without an explicit
   transaction where the store can (autocommit on PostgreSQL, no ``BEGIN`` on a
   configured SQLite): one round trip.
@@ -61,7 +63,6 @@ from sqlalchemy import (
     Delete,
     Engine,
     Insert,
-    Row,
     Select,
     Table,
     Update,
@@ -80,6 +81,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
+from ...core import writes as w
 from ...core.contacts import ContactKind
 from ...core.methods import Method
 from ...core.records import (
@@ -91,11 +93,13 @@ from ...core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
 from ...errors import ConfigurationError, StorageError
 from . import rows
 from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
+from .snapshot import challenge_snapshot_query, snapshot_from, user_snapshot_query
 from .sqlite import BEGIN_OPTION, is_configured
 
 if TYPE_CHECKING:
@@ -104,10 +108,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTO",
     "NATIVE_UPSERT",
+    "READ",
     "TX",
     "UPSERT",
     "Mode",
     "Op",
+    "Rollback",
     "SqlOperations",
     "Statements",
     "connection_modes",
@@ -121,7 +127,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 E = TypeVar("E", Engine, "AsyncEngine")
 
-Mode = Literal["auto", "tx", "upsert"]
+Mode = Literal["read", "auto", "tx", "upsert"]
+READ: Mode = "read"
 AUTO: Mode = "auto"
 TX: Mode = "tx"
 UPSERT: Mode = "upsert"
@@ -147,6 +154,15 @@ class Op(Generic[T]):
         self.mode = mode
         self.run = run
         self.on_duplicate = on_duplicate
+
+
+class Rollback(Exception):
+    """Raised inside an operation's transaction to roll it back; the store
+    then answers :attr:`value` (a unit of work that lost a race: None)."""
+
+    def __init__(self, value: object = None) -> None:
+        super().__init__()
+        self.value = value
 
 
 def storage_error(store: str, operation: str, exc: BaseException) -> StorageError:
@@ -278,6 +294,7 @@ class Statements:
                 index_elements=[c.c.key]
             ).execution_options(preserve_rowcount=True)
         self.insert_challenge: Insert = insert(ch)
+        self.insert_audit: Insert = insert(t.audit)
         self.get_challenge: Select[Any] = select(ch).where(ch.c.id == _bp("p_id", ch, "id"))
         self.update_challenge: Update = update(ch).where(
             ch.c.id == _bp("p_id", ch, "id"), ch.c.version == _bp("p_version", ch, "version")
@@ -319,26 +336,66 @@ class SqlOperations:
         self.s = Statements(self.t, self.dialect)
         v = self.t.version
         self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
+        self._user_snapshot = {
+            True: user_snapshot_query(self.t, counters=True),
+            False: user_snapshot_query(self.t, counters=False),
+        }
+        self._challenge_snapshot: dict[tuple[str, ...], Any] = {}
+        self._writers: dict[type, Callable[[Any], Op[Any]]] = {
+            w.AddTotp: lambda x: self.add_totp(x.record, limit=x.limit, now=x.now),
+            w.ConfirmTotp: lambda x: self.confirm_totp(
+                x.user_id, x.factor_id, step=x.step, now=x.now, backup_codes=None
+            ),
+            w.AdvanceTotp: lambda x: self.advance_totp(
+                x.user_id, x.factor_id, step=x.step, now=x.now
+            ),
+            w.RenameTotp: lambda x: self.rename_totp(x.user_id, x.factor_id, x.label),
+            w.DeleteTotp: lambda x: self.delete_totp(x.user_id, x.factor_id),
+            w.ReplaceBackupCodes: lambda x: self.replace_backup_codes(x.user_id, x.codes),
+            w.UseBackupCode: lambda x: self.use_backup_code(x.user_id, x.lookup, now=x.now),
+            w.PutCounter: lambda x: self.put_counter(x.counter),
+            w.InsertChallenge: lambda x: self.insert_challenge(x.record),
+            w.UpdateChallenge: lambda x: self.update_challenge(x.record),
+            w.PutContact: lambda x: self.put_contact(x.record),
+            w.DeleteContact: lambda x: self.delete_contact(x.user_id, x.kind),
+            w.PutQuestion: lambda x: self.put_question(x.record),
+            w.InsertDevice: lambda x: self.insert_device(x.record),
+            w.TouchDevice: lambda x: self.touch_device(x.user_id, x.device_id, now=x.now),
+            w.RevokeDevice: lambda x: self.revoke_device(x.user_id, x.device_id, now=x.now),
+            w.RevokeDevices: lambda x: self.revoke_devices(x.user_id, now=x.now),
+            w.BumpSecurityVersion: lambda x: self.bump_security_version(x.user_id, now=x.now),
+            w.SetPreferredMethod: lambda x: self.set_preferred_method(
+                x.user_id, x.method, now=x.now
+            ),
+            w.ClearFactors: lambda x: self.clear_factors(x.user_id),
+            w.RecordAudit: lambda x: self.record(x.record),
+        }
 
     # --- shapes ---------------------------------------------------------------
     @staticmethod
     def _first(
-        name: str, stmt: Select[Any], params: Mapping[str, Any], convert: Callable[[Row[Any]], R]
+        name: str,
+        stmt: Select[Any],
+        params: Mapping[str, Any],
+        convert: Callable[[Mapping[Any, Any]], R],
     ) -> Op[R | None]:
         def run(conn: Connection) -> R | None:
             row = conn.execute(stmt, params).first()
-            return None if row is None else convert(row)
+            return None if row is None else convert(row._mapping)
 
-        return Op(name, AUTO, run)
+        return Op(name, READ, run)
 
     @staticmethod
     def _all(
-        name: str, stmt: Select[Any], params: Mapping[str, Any], convert: Callable[[Row[Any]], R]
+        name: str,
+        stmt: Select[Any],
+        params: Mapping[str, Any],
+        convert: Callable[[Mapping[Any, Any]], R],
     ) -> Op[list[R]]:
         def run(conn: Connection) -> list[R]:
-            return [convert(row) for row in conn.execute(stmt, params)]
+            return [convert(row._mapping) for row in conn.execute(stmt, params)]
 
-        return Op(name, AUTO, run)
+        return Op(name, READ, run)
 
     @staticmethod
     def _applied(
@@ -480,6 +537,80 @@ class SqlOperations:
                 f"{SCHEMA_VERSION} first"
             )
 
+    # --- the unit of work ------------------------------------------------------
+    def apply(self, writes: Sequence[w.Write]) -> Op[list[object] | None]:
+        """Every write's statements in one transaction, in order; a conditional
+        write that matches no row raises :class:`Rollback` (None). A batch of
+        one runs the way its write alone would (one round trip where it can)."""
+        ops: list[tuple[bool, Op[Any]]] = []
+        for x in writes:
+            build = self._writers.get(type(x))
+            if build is None:
+                raise StorageError("apply: not a storage write")
+            ops.append((type(x) in w.CONDITIONAL, build(x)))
+        if len(ops) == 1:
+            conditional, op = ops[0]
+
+            def run_one(conn: Connection) -> list[object] | None:
+                result = op.run(conn)
+                return None if conditional and result is not True else [result]
+
+            dup = op.on_duplicate
+            on_duplicate = None
+            if dup is not None:
+
+                def on_duplicate(exc: IntegrityError) -> list[object] | None:
+                    result = dup(exc)
+                    return None if result is False else [result]
+
+            return Op("apply", op.mode, run_one, on_duplicate=on_duplicate)
+
+        def run(conn: Connection) -> list[object] | None:
+            results: list[object] = []
+            for conditional, op in ops:
+                try:
+                    result = op.run(conn)
+                except IntegrityError as exc:
+                    if op.on_duplicate is _not_stored:  # a counter inserted meanwhile
+                        raise Rollback(None) from exc
+                    raise
+                if conditional and result is not True:
+                    raise Rollback(None)
+                results.append(result)
+            return results
+
+        return Op("apply", TX, run)
+
+    def load_user(self, user_id: str, counters: Sequence[str]) -> Op[UserSnapshot]:
+        stmt = self._user_snapshot[bool(counters)]
+        params: dict[str, Any] = {"p_user": user_id}
+        if counters:
+            params["p_keys"] = [p + user_id for p in counters]
+
+        def run(conn: Connection) -> UserSnapshot:
+            snapshot = snapshot_from(user_id, conn.execute(stmt, params))[1]
+            assert snapshot is not None
+            return snapshot
+
+        return Op("load_user", READ, run)
+
+    def load_challenge(
+        self, challenge_id: str, counters: Sequence[str]
+    ) -> Op[tuple[ChallengeRecord, UserSnapshot] | None]:
+        prefixes = tuple(counters)
+        stmt = self._challenge_snapshot.get(prefixes)
+        if stmt is None:
+            stmt = self._challenge_snapshot[prefixes] = challenge_snapshot_query(self.t, prefixes)
+        params = {"p_id": challenge_id}
+
+        def run(conn: Connection) -> tuple[ChallengeRecord, UserSnapshot] | None:
+            challenge, snapshot = snapshot_from(None, conn.execute(stmt, params))
+            if challenge is None or snapshot is None:
+                return None
+            return challenge, snapshot
+
+        return Op("load_challenge", READ, run)
+
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> Op[bool]:
         t = self.t.totp
@@ -585,7 +716,7 @@ class SqlOperations:
         def run(conn: Connection) -> int:
             return int(conn.execute(stmt, {"p_user": user_id}).scalar_one())
 
-        return Op("count_backup_codes", AUTO, run)
+        return Op("count_backup_codes", READ, run)
 
     # --- counters --------------------------------------------------------------
     def get_counter(self, key: str) -> Op[Counter | None]:
@@ -777,10 +908,11 @@ class SqlOperations:
 
     # --- audit trail --------------------------------------------------------
     def record(self, event: AuditRecord) -> Op[None]:
-        stmt = insert(self.t.audit).values(rows.audit_values(event))
+        stmt = self.s.insert_audit
+        values = rows.audit_values(event)
 
         def run(conn: Connection) -> None:
-            conn.execute(stmt)
+            conn.execute(stmt, values)
 
         return Op("record", AUTO, run, on_duplicate=_refuse("an event with this id exists"))
 

@@ -1,17 +1,17 @@
 """Rows to records and back, for both SQL stores.
 
-``*_values(record)`` gives the column values to insert; ``*_from(row)`` the
-record a row holds. Enums are stored as their string values, a challenge's
-methods as a comma-joined string, and binary columns come back as ``bytes``
-whatever the driver returns (``memoryview`` on some).
+``*_values(record)`` gives the column values to insert; ``*_from(m)`` the
+record a row holds (``m`` is ``row._mapping``, or any mapping of column
+names). Enums are stored as their string values, a challenge's methods as a
+comma-joined string, and binary columns come back as ``bytes`` whatever the
+driver returns (``memoryview`` on some).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy import Row
 
 from ...core.challenge import Purpose, State
 from ...core.contacts import ContactKind
@@ -63,8 +63,7 @@ def totp_values(r: TotpRecord) -> dict[str, Any]:
     }
 
 
-def totp_from(row: Row[Any]) -> TotpRecord:
-    m = row._mapping
+def totp_from(m: Mapping[Any, Any]) -> TotpRecord:
     return TotpRecord(
         id=m["id"],
         user_id=m["user_id"],
@@ -92,8 +91,7 @@ def backup_values(user_id: str, r: BackupCodeRecord) -> dict[str, Any]:
     }
 
 
-def backup_from(row: Row[Any]) -> BackupCodeRecord:
-    m = row._mapping
+def backup_from(m: Mapping[Any, Any]) -> BackupCodeRecord:
     return BackupCodeRecord(
         user_id=m["user_id"],
         lookup=m["lookup"],
@@ -103,8 +101,7 @@ def backup_from(row: Row[Any]) -> BackupCodeRecord:
     )
 
 
-def counter_from(row: Row[Any]) -> Counter:
-    m = row._mapping
+def counter_from(m: Mapping[Any, Any]) -> Counter:
     return Counter(
         key=m["key"],
         count=m["count"],
@@ -140,8 +137,7 @@ def challenge_values(r: ChallengeRecord) -> dict[str, Any]:
     }
 
 
-def challenge_from(row: Row[Any]) -> ChallengeRecord:
-    m = row._mapping
+def challenge_from(m: Mapping[Any, Any]) -> ChallengeRecord:
     code_hash = m["code_hash"]
     target_kind = m["target_kind"]
     return ChallengeRecord(
@@ -179,8 +175,7 @@ def contact_values(r: ContactRecord) -> dict[str, Any]:
     }
 
 
-def contact_from(row: Row[Any]) -> ContactRecord:
-    m = row._mapping
+def contact_from(m: Mapping[Any, Any]) -> ContactRecord:
     return ContactRecord(
         user_id=m["user_id"],
         kind=ContactKind(m["kind"]),
@@ -190,8 +185,7 @@ def contact_from(row: Row[Any]) -> ContactRecord:
     )
 
 
-def question_from(row: Row[Any]) -> QuestionRecord:
-    m = row._mapping
+def question_from(m: Mapping[Any, Any]) -> QuestionRecord:
     return QuestionRecord(
         user_id=m["user_id"],
         question=m["question"],
@@ -213,8 +207,7 @@ def device_values(r: DeviceRecord) -> dict[str, Any]:
     }
 
 
-def device_from(row: Row[Any]) -> DeviceRecord:
-    m = row._mapping
+def device_from(m: Mapping[Any, Any]) -> DeviceRecord:
     return DeviceRecord(
         id=m["id"],
         user_id=m["user_id"],
@@ -227,8 +220,7 @@ def device_from(row: Row[Any]) -> DeviceRecord:
     )
 
 
-def user_state_from(row: Row[Any]) -> UserState:
-    m = row._mapping
+def user_state_from(m: Mapping[Any, Any]) -> UserState:
     method = m["preferred_method"]
     return UserState(
         user_id=m["user_id"],
@@ -255,8 +247,7 @@ def audit_values(r: AuditRecord) -> dict[str, Any]:
     }
 
 
-def audit_from(row: Row[Any]) -> AuditRecord:
-    m = row._mapping
+def audit_from(m: Mapping[Any, Any]) -> AuditRecord:
     details = json.loads(m["details"] or "{}")
     return AuditRecord(
         id=m["id"],

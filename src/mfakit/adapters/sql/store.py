@@ -43,15 +43,19 @@ from ...core.records import (
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    UserSnapshot,
     UserState,
 )
+from ...core.writes import Write
 from ...errors import ConfigurationError
 from ...ports.storage import Store
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
+    READ,
     TX,
     Op,
+    Rollback,
     SqlOperations,
     connection_modes,
     engine_error,
@@ -208,12 +212,32 @@ class SqlStore:
 
     def _execute(self, op: Op[T]) -> T:
         mode = op.mode
-        engine = self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
         try:
+            if mode == READ:
+                with self._auto.connect() as conn:
+                    return op.run(conn)
+            engine = (
+                self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
+            )
             with engine.begin() as conn:
                 return op.run(conn)
+        except Rollback as rollback:  # a unit of work lost a race: rolled back
+            value: T = rollback.value  # type: ignore[assignment]
+            return value
         except SQLAlchemyError as exc:
             return failed(type(self).__name__, op, exc)
+
+    # --- the unit of work and one-read snapshots -------------------------------
+    def apply(self, writes: Sequence[Write]) -> list[object] | None:
+        return self._run(self._sql.apply(writes))
+
+    def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        return self._run(self._sql.load_user(user_id, counters))
+
+    def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        return self._run(self._sql.load_challenge(challenge_id, counters))
 
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:

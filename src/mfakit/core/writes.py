@@ -1,0 +1,277 @@
+"""Writes a use case hands the store as one unit of work (``Store.apply``).
+
+Theory of operation
+-------------------
+A use case reads what it needs (one query: :meth:`Store.load_user` or
+:meth:`Store.load_challenge`), decides in pure code, then hands the store
+*every* change it decided as one batch of the writes below. The store applies
+them in order, in one transaction, and commits once. Some writes are
+*conditional* (marked "if" below): a compare-and-set on a version, "only if
+the step is newer", "only if still unused". If any condition is false when
+its write runs, another request got there first: the store rolls the whole
+batch back and ``apply`` answers ``None``. The use case then reads again and
+decides again, so what is committed was always decided on the state it
+changed (no lost update, no code accepted twice, no attempt uncounted).
+
+On success ``apply`` returns one result per write: ``True`` for a conditional
+write, the new version for :class:`BumpSecurityVersion`, the number of devices
+for :class:`RevokeDevices`, ``None`` for the others.
+
+A batch never waits on slow work: argon2 runs between two batches (reserve an
+attempt, hash outside any transaction, commit the outcome), never while a
+store holds a lock.
+
+The writes are named tuples: several are built per verification and they cost
+a third of a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple, Union
+
+from .contacts import ContactKind
+from .methods import Method
+from .records import (
+    AuditRecord,
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    DeviceRecord,
+    QuestionRecord,
+    TotpRecord,
+)
+
+__all__ = [
+    "CONDITIONAL",
+    "AddTotp",
+    "AdvanceTotp",
+    "BumpSecurityVersion",
+    "ClearFactors",
+    "ConfirmTotp",
+    "DeleteContact",
+    "DeleteTotp",
+    "InsertChallenge",
+    "InsertDevice",
+    "PutContact",
+    "PutCounter",
+    "PutQuestion",
+    "RecordAudit",
+    "RenameTotp",
+    "ReplaceBackupCodes",
+    "RevokeDevice",
+    "RevokeDevices",
+    "SetPreferredMethod",
+    "TouchDevice",
+    "UpdateChallenge",
+    "UseBackupCode",
+    "Write",
+]
+
+
+# --- authenticator apps -------------------------------------------------------
+class AddTotp(NamedTuple):
+    """Insert a pending authenticator, if the user has fewer than ``limit``
+    live ones (confirmed, or pending and unexpired at ``now``) and the id is
+    free. Expired pending setups of the user may be dropped."""
+
+    record: TotpRecord
+    limit: int
+    now: datetime
+
+
+class ConfirmTotp(NamedTuple):
+    """Confirm a pending setup, if it exists, is unexpired and unconfirmed;
+    its last accepted step becomes ``step``."""
+
+    user_id: str
+    factor_id: str
+    step: int
+    now: datetime
+
+
+class AdvanceTotp(NamedTuple):
+    """Record ``step`` as the authenticator's last accepted step, if it is
+    confirmed and its last step is older (S4)."""
+
+    user_id: str
+    factor_id: str
+    step: int
+    now: datetime
+
+
+class RenameTotp(NamedTuple):
+    """Relabel a confirmed authenticator, if it exists."""
+
+    user_id: str
+    factor_id: str
+    label: str
+
+
+class DeleteTotp(NamedTuple):
+    """Remove an authenticator (pending or confirmed), if it exists."""
+
+    user_id: str
+    factor_id: str
+
+
+# --- backup codes --------------------------------------------------------------
+class ReplaceBackupCodes(NamedTuple):
+    """Drop the user's backup codes and store ``codes`` (may be empty)."""
+
+    user_id: str
+    codes: Sequence[BackupCodeRecord]
+
+
+class UseBackupCode(NamedTuple):
+    """Mark a backup code used, if it exists and is unused."""
+
+    user_id: str
+    lookup: str
+    now: datetime
+
+
+# --- counters and challenges -------------------------------------------------------
+class PutCounter(NamedTuple):
+    """Store ``counter`` with version + 1, if the stored version still equals
+    ``counter.version`` (0: if no counter of that key is stored)."""
+
+    counter: Counter
+
+
+class InsertChallenge(NamedTuple):
+    """Store a new challenge at version 0 (a duplicate id is a StorageError)."""
+
+    record: ChallengeRecord
+
+
+class UpdateChallenge(NamedTuple):
+    """Store ``record`` with version + 1, if the stored version still equals
+    ``record.version``."""
+
+    record: ChallengeRecord
+
+
+# --- contacts and the security question ---------------------------------------------
+class PutContact(NamedTuple):
+    """Insert or replace the user's contact of ``record.kind``."""
+
+    record: ContactRecord
+
+
+class DeleteContact(NamedTuple):
+    """Remove the user's contact of ``kind``, if there is one."""
+
+    user_id: str
+    kind: ContactKind
+
+
+class PutQuestion(NamedTuple):
+    """Set or replace the user's security question."""
+
+    record: QuestionRecord
+
+
+# --- trusted devices and the user's state -----------------------------------------------
+class InsertDevice(NamedTuple):
+    """Store a newly trusted device (a duplicate id is a StorageError)."""
+
+    record: DeviceRecord
+
+
+class TouchDevice(NamedTuple):
+    """Record a use of a device, if it exists and is not revoked."""
+
+    user_id: str
+    device_id: str
+    now: datetime
+
+
+class RevokeDevice(NamedTuple):
+    """Revoke one device, if it exists and is not revoked yet."""
+
+    user_id: str
+    device_id: str
+    now: datetime
+
+
+class RevokeDevices(NamedTuple):
+    """Revoke every unrevoked device of the user; the result is how many."""
+
+    user_id: str
+    now: datetime
+
+
+class BumpSecurityVersion(NamedTuple):
+    """Add one to the user's security version (creating the state at 1); the
+    result is the new version."""
+
+    user_id: str
+    now: datetime
+
+
+class SetPreferredMethod(NamedTuple):
+    """Store the user's preferred sign-in method (None: no preference)."""
+
+    user_id: str
+    method: Method | None
+    now: datetime
+
+
+class ClearFactors(NamedTuple):
+    """Turn 2FA off: delete every authenticator and backup code, and mark
+    every contact unverified (kept as contact data)."""
+
+    user_id: str
+
+
+# --- the audit trail ------------------------------------------------------------------
+class RecordAudit(NamedTuple):
+    """Store one audit event (only for a store that is also the audit log)."""
+
+    record: AuditRecord
+
+
+Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
+    AddTotp,
+    ConfirmTotp,
+    AdvanceTotp,
+    RenameTotp,
+    DeleteTotp,
+    ReplaceBackupCodes,
+    UseBackupCode,
+    PutCounter,
+    InsertChallenge,
+    UpdateChallenge,
+    PutContact,
+    DeleteContact,
+    PutQuestion,
+    InsertDevice,
+    TouchDevice,
+    RevokeDevice,
+    RevokeDevices,
+    BumpSecurityVersion,
+    SetPreferredMethod,
+    ClearFactors,
+    RecordAudit,
+]
+"""Any of the writes above."""
+
+CONDITIONAL: frozenset[type] = frozenset(
+    {
+        AddTotp,
+        ConfirmTotp,
+        AdvanceTotp,
+        RenameTotp,
+        DeleteTotp,
+        UseBackupCode,
+        PutCounter,
+        UpdateChallenge,
+        DeleteContact,
+        TouchDevice,
+        RevokeDevice,
+    }
+)
+"""The writes whose condition, when false, rolls the whole batch back."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from .core.actor import Actor
@@ -51,6 +52,7 @@ from .service import (
     devices,
     enrolment,
     limits,
+    retention,
     scope,
     sign_in,
 )
@@ -597,6 +599,15 @@ class Facade(abc.ABC):
         """Call after the user's password changed (or was reset): trusted devices
         are revoked, the event recorded and the user notified. 2FA stays on."""
         return self._run(account.password_changed, actor, user_id, context=context)
+
+    # --- retention ------------------------------------------------------------------
+    def purge_expired(self, *, older_than: timedelta = retention.MIN_AGE, batch: int = 1000) -> int:
+        """Delete expired challenges, stale counters, revoked or expired devices,
+        used backup codes and abandoned setups older than ``older_than`` (at
+        least a day), ``batch`` rows of each kind per transaction; returns how
+        many went. Run it from a scheduled job (hourly or daily). A lock-out
+        is never lifted by it."""
+        return self._run(retention.purge_expired, older_than=older_than, batch=batch)
 
     # --- audit (L8) ---------------------------------------------------------------
     def list_events(

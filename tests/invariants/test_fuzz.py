@@ -25,7 +25,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 
@@ -241,6 +241,8 @@ VALID: dict[str, Callable[[Template], Any]] = {
     "limit": lambda t: 50,
     "before": lambda t: None,
     "trust_token": lambda t: t.trust_token,
+    "older_than": lambda t: timedelta(days=1),
+    "batch": lambda t: 100,
 }
 """A valid value for every parameter name of MFA's public methods."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar
 
 from ..core import writes as w
@@ -33,6 +34,20 @@ from .writes import WriteMethods
 __all__ = ["MemoryStore"]
 
 _MISSING: Any = object()
+
+
+def _purge_nested(
+    table: dict[str, dict[Any, Any]], stale: Callable[[Any], bool], limit: int
+) -> int:
+    """Delete at most ``limit`` records matching ``stale`` from a per-user table."""
+    gone = 0
+    for mine in table.values():
+        for key in [k for k, rec in mine.items() if stale(rec)]:
+            if gone == limit:
+                return gone
+            del mine[key]
+            gone += 1
+    return gone
 
 
 class _Conflict(Exception):
@@ -331,6 +346,41 @@ class MemoryStore(WriteMethods):
             if rec is None:
                 return None
             return rec, self._snapshot(rec.user_id, counters)
+
+    # --- retention ---------------------------------------------------------------
+    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        keep = tuple(keep_nonzero)
+        gone = 0
+        with self._lock:
+            old = [k for k, c in self._challenges.items() if c.expires_at < before][:limit]
+            for key in old:
+                del self._challenges[key]
+            counters = [
+                k
+                for k, c in self._counters.items()
+                if c.updated_at < before and not (c.count and k.startswith(keep))
+            ][:limit]
+            for key in counters:
+                del self._counters[key]
+            gone += len(old) + len(counters)
+            gone += _purge_nested(
+                self._devices,
+                lambda d: (
+                    (d.revoked_at is not None and d.revoked_at < before) or d.expires_at < before
+                ),
+                limit,
+            )
+            gone += _purge_nested(
+                self._backup, lambda c: c.used_at is not None and c.used_at < before, limit
+            )
+            gone += _purge_nested(
+                self._totp,
+                lambda t: (
+                    t.confirmed_at is None and t.expires_at is not None and t.expires_at < before
+                ),
+                limit,
+            )
+        return gone
 
     # --- reads -----------------------------------------------------------------
     def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:

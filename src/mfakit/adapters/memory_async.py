@@ -51,6 +51,9 @@ class AsyncMemoryStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return self.sync.load_challenge(challenge_id, counters=counters)
 
+    async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        return self.sync.purge(before=before, keep_nonzero=keep_nonzero, limit=limit)
+
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return self.sync.add_totp(record, limit=limit, now=now)
 

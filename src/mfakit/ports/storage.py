@@ -63,6 +63,17 @@ class Store(Protocol):
         one read; None if there is no such challenge."""
         ...
 
+    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        """Delete at most ``limit`` rows of each kind that no longer matter
+        (short transactions, no long lock): challenges that expired before
+        ``before``; counters last updated before it, except those whose key
+        starts with one of ``keep_nonzero`` and whose count is not 0 (a
+        lock-out must outlive any retention); devices revoked or expired
+        before it; backup codes used before it; pending authenticator setups
+        that expired before it. Returns how many rows went; call again until
+        it returns 0."""
+        ...
+
     # --- authenticator apps -------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         """Insert a pending authenticator unless the user already has ``limit``
@@ -233,6 +244,10 @@ class AsyncStore(Protocol):
     async def load_challenge(
         self, challenge_id: str, *, counters: Sequence[str] = ()
     ) -> tuple[ChallengeRecord, UserSnapshot] | None: ...
+
+    async def purge(
+        self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int
+    ) -> int: ...
 
     # --- authenticator apps -------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool: ...

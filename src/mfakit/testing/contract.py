@@ -72,6 +72,7 @@ __all__ = [
     "CounterContract",
     "DeviceContract",
     "QuestionContract",
+    "RetentionContract",
     "StoreContract",
     "TotpContract",
     "UnitOfWorkContract",
@@ -926,6 +927,66 @@ class UnitOfWorkContract:
         assert len(store.list_devices("alice")) == THREADS
 
 
+class RetentionContract:
+    """``purge``: what no longer matters goes, in bounded batches; a lock-out
+    and everything still live stay."""
+
+    def _fill(self, store: Store) -> None:
+        day = timedelta(days=1)
+        old, new = T0 - 3 * day, T0
+        for n in range(3):  # expired long ago, and a live one
+            store.insert_challenge(challenge_record(f"old{n}", at=old))
+        store.insert_challenge(challenge_record("live", at=new))
+        for key, count, at in (
+            ("sends:+14155550101", 4, old),  # a send window long over
+            ("failures:alice", 0, old),  # cleared long ago
+            ("failures:bob", 60, old),  # a lock-out: kept however old
+            ("failures:carol", 2, new),  # recent
+        ):
+            store.put_counter(Counter(key=key, count=count, window_start=at, updated_at=at))
+        store.insert_device(device_record("gone", at=old - 20 * day))  # expired
+        store.insert_device(device_record("revoked", at=old))
+        store.revoke_device("alice", "revoked", now=old)
+        store.insert_device(device_record("live", at=new))
+        store.add_totp(totp_record(factor_id="stale", at=old), limit=5, now=old)
+        store.add_totp(totp_record(factor_id="kept", at=old), limit=5, now=old)
+        store.confirm_totp("alice", "kept", step=1, now=old, backup_codes=backup_codes(n=3))
+        store.use_backup_code("alice", "01", now=old)
+
+    def test_purge_removes_what_no_longer_matters(self, store: Store) -> None:
+        self._fill(store)
+        before = T0 - timedelta(days=1)
+        assert store.purge(before=before, keep_nonzero=("failures:",), limit=100) == 9
+        assert store.purge(before=before, keep_nonzero=("failures:",), limit=100) == 0
+        assert store.get_challenge("live") is not None
+        assert all(store.get_challenge(f"old{n}") is None for n in range(3))
+        assert store.get_counter("sends:+14155550101") is None
+        assert store.get_counter("failures:alice") is None
+        assert store.get_counter("failures:bob") is not None
+        assert store.get_counter("failures:carol") is not None
+        assert [d.id for d in store.list_devices("alice")] == ["live"]
+        assert [t.id for t in store.list_totp("alice")] == ["kept"]
+        assert store.count_backup_codes("alice") == 2
+        assert store.get_backup_code("alice", "00") is not None
+
+    def test_purge_works_in_bounded_batches(self, store: Store) -> None:
+        self._fill(store)
+        before = T0 - timedelta(days=1)
+        batches = []
+        while True:
+            gone = store.purge(before=before, keep_nonzero=("failures:",), limit=1)
+            if not gone:
+                break
+            assert gone <= 5  # at most one row of each kind
+            batches.append(gone)
+        assert sum(batches) == 9 and len(batches) >= 3
+
+    def test_without_keep_a_lock_out_counter_is_purged_too(self, store: Store) -> None:
+        self._fill(store)
+        store.purge(before=T0 - timedelta(days=1), limit=100)
+        assert store.get_counter("failures:bob") is None
+
+
 class StoreContract(
     TotpContract,
     BackupCodeContract,
@@ -936,6 +997,7 @@ class StoreContract(
     DeviceContract,
     ConcurrencyContract,
     UnitOfWorkContract,
+    RetentionContract,
 ):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""
 

@@ -226,6 +226,9 @@ class AsyncSqlStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return await self._run(self._sql.load_challenge(challenge_id, counters))
 
+    async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        return await self._run(self._sql.purge(before, keep_nonzero, limit))
+
     # --- authenticator apps -------------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return await self._run(self._sql.add_totp(record, limit=limit, now=now))

@@ -66,6 +66,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    and_,
     bindparam,
     case,
     delete,
@@ -74,6 +75,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -610,6 +612,37 @@ class SqlOperations:
             return challenge, snapshot
 
         return Op("load_challenge", READ, run)
+
+    # --- retention -------------------------------------------------------------
+    def purge(self, before: datetime, keep_nonzero: Sequence[str], limit: int) -> Op[int]:
+        """Each kind of stale row, at most ``limit`` of each, found through a
+        bounded sub-select on its primary key (short transaction, no scan held
+        under a lock for long)."""
+        t = self.t
+
+        def bounded(table: Table, where: Any) -> Delete:
+            keys = [table.c[c.name] for c in table.primary_key.columns]
+            chosen = select(*keys).where(where).limit(limit)
+            found = keys[0].in_(chosen) if len(keys) == 1 else tuple_(*keys).in_(chosen)
+            return delete(table).where(found)
+
+        c, d, b, f = t.counters, t.devices, t.backup, t.totp
+        kept = [c.c.key.startswith(p, autoescape=True) for p in keep_nonzero]
+        counters = c.c.updated_at < before
+        if kept:
+            counters = and_(counters, or_(c.c.count == 0, ~or_(*kept)))
+        statements = [
+            bounded(t.challenges, t.challenges.c.expires_at < before),
+            bounded(c, counters),
+            bounded(d, or_(d.c.revoked_at < before, d.c.expires_at < before)),
+            bounded(b, b.c.used_at < before),
+            bounded(f, and_(f.c.confirmed_at.is_(None), f.c.expires_at < before)),
+        ]
+
+        def run(conn: Connection) -> int:
+            return sum(int(conn.execute(stmt).rowcount) for stmt in statements)
+
+        return Op("purge", TX, run)
 
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> Op[bool]:

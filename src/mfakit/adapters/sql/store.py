@@ -239,6 +239,9 @@ class SqlStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return self._run(self._sql.load_challenge(challenge_id, counters))
 
+    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        return self._run(self._sql.purge(before, keep_nonzero, limit))
+
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return self._run(self._sql.add_totp(record, limit=limit, now=now))

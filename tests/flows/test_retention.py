@@ -1,0 +1,61 @@
+"""``purge_expired``: a year of sign-ins leaves a day's worth of rows; a
+lock-out survives any purge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import mfakit
+from mfakit import MFA, Actor, Reason
+from mfakit.adapters import MemoryStore
+from mfakit.testing import FakeClock
+
+
+def test_a_year_of_sign_ins_leaves_a_days_worth(
+    mfa: MFA, store: MemoryStore, clock: FakeClock, enrol
+) -> None:
+    user = enrol()
+    for _day in range(400):
+        for _ in range(10):
+            start = mfa.begin_sign_in("alice")
+            assert start.challenge is not None
+            clock.advance(minutes=30)
+            mfa.verify(start.challenge.id, user.code_at())
+        clock.advance(hours=19)
+    assert len(store._challenges) == 4000
+    gone = mfa.purge_expired(batch=500)
+    assert gone >= 3990
+    left = store._challenges
+    assert len(left) <= 10
+    assert all(c.expires_at >= clock.now() - timedelta(days=1) for c in left.values())
+    assert mfa.purge_expired() == 0
+
+
+def test_a_lock_out_survives_a_purge(mfa: MFA, clock: FakeClock, enrol, policy) -> None:
+    enrol()
+    for _ in range(policy.lockout_after):
+        clock.advance(hours=2)  # past every back-off delay
+        mfa.verify_totp("alice", "000000")
+    clock.advance(days=30)
+    mfa.purge_expired()
+    assert mfa.verify_totp("alice", "000000").reason is Reason.LOCKED_OUT
+    mfa.unlock_second_step(Actor.admin("root", reauthenticated_at=clock.now()), "alice")
+    assert mfa.verify_totp("alice", "000000").reason is Reason.INVALID_CODE
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"older_than": timedelta(hours=23)}, {"older_than": 86400}, {"batch": 0}, {"batch": "9"}],
+)
+def test_bad_arguments_are_refused(mfa: MFA, kwargs: dict[str, object]) -> None:
+    with pytest.raises(mfakit.InvalidInput):
+        mfa.purge_expired(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_async_purge(clock: FakeClock) -> None:
+    store = MemoryStore()
+    amfa = mfakit.AsyncMFA(store=store, secret_key="x" * 40, issuer="A", clock=clock)
+    assert await amfa.purge_expired() == 0

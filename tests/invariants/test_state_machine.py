@@ -218,6 +218,8 @@ class FailuresM:
             if over < 0
             else min(policy.backoff_base * 2 ** min(over, 32), policy.backoff_ceiling)
         )
+        if not delay:  # within the free allowance nothing waits, whatever the clocks
+            return None
         assert self.updated_at is not None
         return Reason.RATE_LIMITED if self.updated_at + delay - now > timedelta(0) else None
 
@@ -801,8 +803,9 @@ class MfaMachine(RuleBasedStateMachine):
         if refusal is not None:
             assert (res.ok, res.reason) == (False, refusal), res
             return
-        m.failures.reserve(self.now)
         if match is None:
+            if not replay:  # a replay is no guess: recorded (S5), not counted (S13)
+                m.failures.reserve(self.now)
             assert not res.ok, f"verify_totp accepted a code the model refuses: {res}"
             assert res.reason == (Reason.REPLAYED if replay else Reason.INVALID_CODE), res
             return
@@ -1369,7 +1372,8 @@ class MfaMachine(RuleBasedStateMachine):
             elif kind == "wrong":
                 # S5: a replay is recorded as such, a wrong code as a failure.
                 op.expect_actions.append(self.attempt_record(None, False, bool(detail)))
-                m.failures.reserve(self.now)
+                if not detail:  # a replay counts on the challenge, not the account
+                    m.failures.reserve(self.now)
                 ch.attempts += 1
                 ch.wrong_results += 1
                 if ch.attempts >= self.policy.max_attempts:

@@ -18,6 +18,7 @@ from typing_extensions import Self
 
 from ..errors import InvalidInput
 from .methods import Method
+from .webauthn import Attestation, ClonePolicy, UserVerification
 
 __all__ = ["HashAlgorithm", "Policy"]
 
@@ -129,6 +130,28 @@ class Policy:
     )
     """Questions a user may pick from (seed 000: three by default)."""
 
+    # --- passkeys and security keys (WebAuthn) ------------------------------
+    webauthn_user_verification: str = "preferred"
+    """``"preferred"`` or ``"required"``: whether a second-factor passkey must verify
+    its user (PIN, biometric). A passwordless sign-in always requires it."""
+    webauthn_attestation: str = "none"
+    """``"none"`` (default: no make-and-model statement, nothing to trust) or
+    ``"direct"`` (the statement is verified and its format kept)."""
+    passkey_passwordless: bool = False
+    """Whether passkeys may sign users in without a password (discoverable
+    credentials, autofill). Off: passkeys are second factors only."""
+    webauthn_clone_policy: str = "reject"
+    """A signature counter that went backwards: ``"reject"`` the sign-in, or
+    ``"flag"`` it (accept, mark the credential, audit and notify). Counters that
+    stay at 0 (synced passkeys) are fine either way."""
+    webauthn_ceremony_ttl: timedelta = timedelta(seconds=120)
+    """Lifetime of a registration or sign-in ceremony; at most 10 minutes."""
+    webauthn_conditional_ttl: timedelta = timedelta(minutes=5)
+    """Lifetime of a passwordless sign-in offered through autofill, which waits
+    while the user reads the page; at most 1 hour."""
+    max_passkeys: int = 10
+    """Passkeys and security keys one user may register; 1 to 50."""
+
     def __post_init__(self) -> None:
         roles = self.require_for_roles
         if isinstance(roles, str) or not isinstance(roles, Iterable):
@@ -185,12 +208,34 @@ class Policy:
         if len(set(questions)) != len(questions):
             raise InvalidInput("security_questions", "must not repeat a question")
         object.__setattr__(self, "security_questions", questions)
+        for name, kind in (
+            ("webauthn_user_verification", UserVerification),
+            ("webauthn_attestation", Attestation),
+            ("webauthn_clone_policy", ClonePolicy),
+        ):
+            value = getattr(self, name)
+            choices = ", ".join(repr(member.value) for member in kind)
+            try:
+                member = kind(value) if isinstance(value, str) else None
+            except ValueError:
+                member = None
+            if member is None:
+                raise InvalidInput(name, f"must be one of {choices}")
+            object.__setattr__(self, name, member.value)
+        _positive(
+            "webauthn_ceremony_ttl", self.webauthn_ceremony_ttl, maximum=timedelta(minutes=10)
+        )
+        _positive(
+            "webauthn_conditional_ttl", self.webauthn_conditional_ttl, maximum=timedelta(hours=1)
+        )
+        _int_range("max_passkeys", self.max_passkeys, 1, 50)
         for flag in (
             "revoke_devices_on_contact_change",
             "allow_restricted_only",
             "question_guards_alternatives",
             "answer_case_sensitive",
             "answer_trim",
+            "passkey_passwordless",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(flag, "must be a bool")

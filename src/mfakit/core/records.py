@@ -15,10 +15,12 @@ from typing_extensions import Self
 from .challenge import Purpose, State
 from .contacts import ContactKind
 from .methods import Method
+from .webauthn import CeremonyKind, CredentialUsage, Discoverable, UserVerification
 
 __all__ = [
     "AuditRecord",
     "BackupCodeRecord",
+    "CeremonyRecord",
     "ChallengeRecord",
     "ContactRecord",
     "Counter",
@@ -27,6 +29,7 @@ __all__ = [
     "TotpRecord",
     "UserSnapshot",
     "UserState",
+    "WebAuthnCredentialRecord",
 ]
 
 
@@ -190,6 +193,11 @@ class UserState:
     security_version: int = 0
     preferred_method: Method | None = None
     updated_at: datetime | None = None
+    webauthn_user_handle: bytes | None = field(default=None, repr=False)
+    """The user's WebAuthn user handle: 64 random bytes made at their first
+    passkey registration and never changed, so one authenticator keeps one
+    passkey per user. Never the host's user id (an authenticator may show or
+    sync it); it maps back to the user through this record."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,3 +238,83 @@ class UserSnapshot:
     def counter(self, prefix: str) -> Counter | None:
         """The user's counter ``prefix + user_id``, if stored."""
         return self.counters.get(prefix + self.user_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebAuthnCredentialRecord:
+    """A passkey or security key: a WebAuthn credential registered to one user.
+
+    ``credential_id`` is the authenticator's id for it, unique across all users;
+    ``id`` is mfakit's factor id (what lists, rename and remove use).
+    ``public_key`` is the COSE key the signatures verify against (public, but
+    hidden from ``repr`` as noise). ``user_handle`` repeats the user's handle so
+    a passwordless assertion is checked against the credential alone.
+    ``sign_count`` is the last counter accepted; ``cloned`` is set when a counter
+    went backwards under ``webauthn_clone_policy = "flag"``. ``name`` is unique
+    per user. Updated only by compare-and-set on ``version``.
+    """
+
+    id: str
+    user_id: str
+    credential_id: bytes = field(repr=False)
+    public_key: bytes = field(repr=False)
+    user_handle: bytes = field(repr=False)
+    name: str
+    sign_count: int
+    transports: tuple[str, ...] = ()
+    aaguid: str = "00000000-0000-0000-0000-000000000000"
+    attestation_format: str = "none"
+    backup_eligible: bool = False
+    backed_up: bool = False
+    discoverable: Discoverable = Discoverable.UNKNOWN
+    usage: frozenset[CredentialUsage] = frozenset({CredentialUsage.SECOND_FACTOR})
+    user_verified: bool = False
+    """Whether the authenticator verified its user at registration."""
+    created_at: datetime
+    last_used_at: datetime | None = None
+    cloned: bool = False
+    version: int = 0
+
+    @property
+    def passwordless(self) -> bool:
+        return CredentialUsage.PASSWORDLESS in self.usage
+
+    def with_(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CeremonyRecord:
+    """A pending WebAuthn ceremony: what finishing it must check.
+
+    ``challenge`` is the random challenge the browser signs (single use: the
+    store takes a ceremony once, setting ``used_at`` or deleting it
+    atomically). ``user_id`` is ``None`` for a passwordless sign-in, where the
+    credential names its user. ``allowed_credential_ids`` are those offered to
+    the browser (none for passwordless, or a user without listed credentials).
+    For a registration, ``name`` and ``usage`` describe the credential to
+    create and ``user_handle`` is the user's handle. ``challenge_id`` links an
+    authentication to the second-factor challenge it answers, if any.
+    """
+
+    id: str
+    kind: CeremonyKind
+    user_id: str | None
+    challenge: bytes = field(repr=False)
+    rp_id: str
+    created_at: datetime
+    expires_at: datetime
+    user_verification: UserVerification = UserVerification.PREFERRED
+    allowed_credential_ids: tuple[bytes, ...] = field(default=(), repr=False)
+    user_handle: bytes | None = field(default=None, repr=False)
+    name: str | None = None
+    usage: frozenset[CredentialUsage] = frozenset()
+    conditional: bool = False
+    """A passwordless sign-in offered through autofill (conditional UI): it lives longer."""
+    challenge_id: str | None = None
+    actor_id: str | None = None
+    tenant: str | None = None
+    used_at: datetime | None = None
+
+    def with_(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -40,7 +40,8 @@ class Reason(str, enum.Enum):
     INVALID_CODE = "invalid_code"
     """Wrong code, or no such factor for the user (the same answer on purpose, S24)."""
     REPLAYED = "replayed"
-    """The code was right but already used; wait for the next one (S4)."""
+    """The code was right but already used; wait for the next one (S4). For a
+    passkey: the ceremony was already finished once; start a new one."""
     RATE_LIMITED = "rate_limited"
     """Too many recent failures on the account; see ``retry_after`` (S13)."""
     LOCKED_OUT = "locked_out"
@@ -49,7 +50,8 @@ class Reason(str, enum.Enum):
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     """Too many wrong codes or answers for this setup or challenge; start again (S12)."""
     EXPIRED = "expired"
-    """The challenge or its code expired; start again or resend (S8)."""
+    """The challenge or its code, or a passkey ceremony, expired; start again
+    or resend (S8)."""
     NO_CODE_SENT = "no_code_sent"
     """The current method needs a code to be sent first (it may have failed)."""
     COOLDOWN = "cooldown"
@@ -63,6 +65,37 @@ class Reason(str, enum.Enum):
     NO_ELIGIBLE_METHOD = "no_eligible_method"
     """No channel verified before the change can approve it (S19): set up an
     authenticator app or verify the email address first."""
+
+    # --- passkeys and security keys (WebAuthn) --------------------------
+    WRONG_ORIGIN = "wrong_origin"
+    """The browser ran the ceremony on a page of another origin, or inside a
+    frame of another site (``crossOrigin``): possibly a phishing site."""
+    WRONG_RP_ID = "wrong_rp_id"
+    """The authenticator signed for another relying party id."""
+    WRONG_TYPE = "wrong_type"
+    """A registration answered with an assertion or the reverse, or the
+    credential is not a ``public-key`` credential."""
+    WRONG_CHALLENGE = "wrong_challenge"
+    """The response answers another challenge, or no ceremony of this kind has
+    this id."""
+    USER_NOT_PRESENT = "user_not_present"
+    """The authenticator did not report a user's touch or gesture."""
+    USER_VERIFICATION_MISSING = "user_verification_missing"
+    """User verification (PIN, biometric) was required but not performed."""
+    UNKNOWN_CREDENTIAL = "unknown_credential"
+    """No such credential, or it belongs to someone else, was not allowed for
+    this ceremony, or may not sign in without a password (the same answer on
+    purpose, S24)."""
+    CLONED_CREDENTIAL = "cloned_credential"
+    """The credential's signature counter went backwards: the authenticator may
+    have been cloned (``Policy.webauthn_clone_policy = "reject"``)."""
+    DUPLICATE_CREDENTIAL = "duplicate_credential"
+    """This authenticator's credential is already registered."""
+    BAD_SIGNATURE = "bad_signature"
+    """The assertion's signature or the registration's attestation did not verify."""
+    MALFORMED_CREDENTIAL = "malformed_credential"
+    """The credential JSON is not a well-formed WebAuthn response, or uses an
+    algorithm or attestation format that is not supported."""
 
     def __str__(self) -> str:
         return self.value

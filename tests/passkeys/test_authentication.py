@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mfakit import Policy, Reason
-from mfakit.core.webauthn import CeremonyKind
+from mfakit.core.webauthn import CeremonyKind, CredentialUsage
 from mfakit.passkeys import assertion_credential_id, verify_authentication
 from mfakit.testing.webauthn import SoftwareAuthenticator
 
@@ -200,7 +200,7 @@ def test_a_second_factor_only_credential_cannot_sign_in_alone(
     response = device.get(pending.options_json, origin=ORIGIN, credential_id=record.credential_id)
     assert check(rp, policy, pending, response, record, now).reason is Reason.UNKNOWN_CREDENTIAL
     # The same credential passes once its usage allows it: usage alone refused it.
-    allowed = record.with_(usage=record.usage | {"passwordless"})
+    allowed = record.with_(usage=record.usage | {CredentialUsage.PASSWORDLESS})
     assert check(rp, policy, pending, response, allowed, now).ok
 
 

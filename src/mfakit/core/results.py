@@ -35,7 +35,7 @@ __all__ = [
 
 
 class Reason(str, enum.Enum):
-    """Why a code was refused."""
+    """Why a code, an answer or a passkey was refused."""
 
     INVALID_CODE = "invalid_code"
     """Wrong code, or no such factor for the user (the same answer on purpose, S24)."""

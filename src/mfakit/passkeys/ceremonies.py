@@ -112,8 +112,9 @@ class PendingCeremony:
     """A ceremony to store, and the options to give the browser.
 
     ``options_json`` is ``PublicKeyCredentialCreationOptionsJSON`` or
-    ``...RequestOptionsJSON``: pass it through ``PublicKeyCredential.parse
-    CreationOptionsFromJSON`` / ``parseRequestOptionsFromJSON`` in the page.
+    ``...RequestOptionsJSON``: the page turns it into options with
+    ``PublicKeyCredential.parseCreationOptionsFromJSON`` or
+    ``parseRequestOptionsFromJSON`` (or the fallback in the docs' script).
     """
 
     ceremony: CeremonyRecord

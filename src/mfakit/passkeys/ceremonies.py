@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
+    options_to_json,
     verify_authentication_response,
     verify_registration_response,
 )
 from webauthn.helpers import decode_credential_public_key, parse_attestation_object
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.options_to_json_dict import options_to_json_dict
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticationCredential,
@@ -159,6 +159,10 @@ class AuthenticationOutcome:
 # --- options ---------------------------------------------------------------------------
 
 
+def _compact(options_json: str) -> str:
+    return json.dumps(json.loads(options_json), separators=(",", ":"))
+
+
 def _ttl_ms(ttl: timedelta) -> int:
     return int(ttl.total_seconds() * 1000)
 
@@ -243,7 +247,7 @@ def registration_options(
         exclude_credentials=[_descriptor(c) for c in existing],
         supported_pub_key_algs=list(SUPPORTED_ALGORITHMS),
     )
-    body = options_to_json_dict(options)
+    body = json.loads(options_to_json(options))
     body["extensions"] = {"credProps": True}  # says whether the key is discoverable
     ceremony = CeremonyRecord(
         id=ceremony_id,
@@ -315,9 +319,7 @@ def authentication_options(
         actor_id=actor_id,
         tenant=tenant,
     )
-    return PendingCeremony(
-        ceremony, json.dumps(options_to_json_dict(options), separators=(",", ":"))
-    )
+    return PendingCeremony(ceremony, _compact(options_to_json(options)))
 
 
 def passwordless_options(
@@ -363,9 +365,7 @@ def passwordless_options(
         conditional=conditional,
         tenant=tenant,
     )
-    return PendingCeremony(
-        ceremony, json.dumps(options_to_json_dict(options), separators=(",", ":"))
-    )
+    return PendingCeremony(ceremony, _compact(options_to_json(options)))
 
 
 # --- verification ------------------------------------------------------------------------

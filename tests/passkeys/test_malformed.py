@@ -194,3 +194,19 @@ def test_an_assertion_with_bytes_changed_is_refused(
     outcome = _authenticate(rp, policy, pending, forged, record, now)
     if mutated != original:
         assert not outcome.ok
+
+
+def test_oversized_json_is_refused_unread(
+    rp: Any, policy: Policy, now: datetime, registration: Any, assertion: Any
+) -> None:
+    pending, response = registration
+    padded = dict(response, padding="x" * 70_000)
+    assert _register(rp, pending, json.dumps(padded), now).reason is Reason.MALFORMED_CREDENTIAL
+    assert _register(rp, pending, json.dumps(padded).encode(), now).reason is (
+        Reason.MALFORMED_CREDENTIAL
+    )
+    assert _register(rp, pending, json.dumps(response), now).ok  # the same, unpadded
+    auth_pending, record, auth_response = assertion
+    deep = "[" * 100_000 + "]" * 100_000
+    assert not _authenticate(rp, policy, auth_pending, deep[:60_000], record, now).ok
+    assert _authenticate(rp, policy, auth_pending, json.dumps(auth_response), record, now).ok

@@ -162,3 +162,20 @@ def test_records_keep_keys_and_challenges_out_of_repr(
         ):
             assert repr(secret) not in value and b64(secret) not in value
     assert pending.options_json not in repr(pending)
+
+
+def test_a_passkey_is_listed_without_key_material(register: Callable[..., Any]) -> None:
+    from mfakit.core.results import PasskeyInfo
+
+    device = SoftwareAuthenticator(backup_eligible=True, backed_up=True)
+    record = register(device, passwordless=True, name="Phone")
+    info = PasskeyInfo.from_record(record)
+    assert (info.id, info.name, info.created_at, info.last_used_at) == (
+        record.id, "Phone", record.created_at, None
+    )  # fmt: skip
+    assert info.backed_up and info.backup_eligible and info.passwordless
+    assert info.discoverable == "yes" and info.transports == ("internal", "hybrid")
+    assert not info.cloned
+    assert not {"credential_id", "public_key", "user_handle", "sign_count"} & set(
+        PasskeyInfo.__dataclass_fields__
+    )

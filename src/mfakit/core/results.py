@@ -11,10 +11,14 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from . import otpauth
 from .challenge import Purpose, State
 from .methods import Method
+
+if TYPE_CHECKING:
+    from .records import WebAuthnCredentialRecord
 
 __all__ = [
     "AnswerResult",
@@ -24,6 +28,9 @@ __all__ = [
     "ContactChangeStart",
     "DeviceInfo",
     "FactorInfo",
+    "PasskeyInfo",
+    "PasskeyOptions",
+    "PasskeyRegistration",
     "Reason",
     "SendResult",
     "SignInStart",
@@ -385,3 +392,70 @@ class FactorInfo:
     last_used_at: datetime | None = None
     destination: str | None = None
     preferred: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyInfo:
+    """A passkey or security key as listed to its user (no key material).
+
+    ``backed_up`` says a passkey manager syncs it (it survives a lost device);
+    ``passwordless`` that it may sign in alone; ``cloned`` that its signature
+    counter once went backwards (under ``webauthn_clone_policy = "flag"``).
+    """
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    transports: tuple[str, ...]
+    backup_eligible: bool
+    backed_up: bool
+    discoverable: str
+    """``"yes"``, ``"no"`` or ``"unknown"``."""
+    passwordless: bool
+    aaguid: str
+    """The authenticator model's id (all zeros when attestation was not asked for)."""
+    cloned: bool
+
+    @classmethod
+    def from_record(cls, record: WebAuthnCredentialRecord) -> PasskeyInfo:
+        return cls(
+            id=record.id,
+            name=record.name,
+            created_at=record.created_at,
+            last_used_at=record.last_used_at,
+            transports=record.transports,
+            backup_eligible=record.backup_eligible,
+            backed_up=record.backed_up,
+            discoverable=record.discoverable.value,
+            passwordless=record.passwordless,
+            aaguid=record.aaguid,
+            cloned=record.cloned,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyOptions:
+    """A begun passkey ceremony: give ``options_json`` to the page and keep
+    ``ceremony_id`` (in the session, or in the page) for the finish call."""
+
+    ceremony_id: str
+    options_json: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRegistration:
+    """The outcome of finishing a passkey registration.
+
+    On success ``passkey`` describes it and ``backup_codes`` holds the user's
+    first backup codes when it was their first factor (show them once).
+    """
+
+    ok: bool
+    reason: Reason | None = None
+    passkey: PasskeyInfo | None = None
+    backup_codes: BackupCodes | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok

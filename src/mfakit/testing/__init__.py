@@ -7,6 +7,8 @@
 * :func:`fast_hasher`: argon2id at its cheapest parameters, so a test suite
   that issues many backup codes stays fast. Never use it in production.
 * :mod:`mfakit.testing.contract`: the storage contract suite (needs pytest).
+* :mod:`mfakit.testing.webauthn`: a software passkey authenticator and its
+  browser, for passkey flows (needs the ``webauthn`` extra).
 """
 
 from __future__ import annotations

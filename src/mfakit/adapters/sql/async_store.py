@@ -106,6 +106,11 @@ class AsyncSqlStore:
         # database): operations must not interleave on it.
         pool = engine.sync_engine.pool
         self._lock: asyncio.Lock | None = asyncio.Lock() if isinstance(pool, StaticPool) else None
+        # SQLite takes one writer at a time and a blocked writer naps in its
+        # busy handler: this store's writing tasks queue here instead.
+        self._writers: asyncio.Lock | None = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" and self._lock is None else None
+        )
         self._auto, self._txe = connection_modes(engine, engine.sync_engine)
         self._upsert_engine = self._auto if self._sql.dialect in NATIVE_UPSERT else self._txe
 
@@ -206,7 +211,7 @@ class AsyncSqlStore:
             engine = (
                 self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
             )
-            async with engine.begin() as conn:
+            async with self._writers or nullcontext(), engine.begin() as conn:
                 return await conn.run_sync(op.run)
         except Rollback as rollback:  # a unit of work lost a race: rolled back
             value: T = rollback.value  # type: ignore[assignment]

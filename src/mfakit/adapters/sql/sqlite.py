@@ -12,6 +12,8 @@ single self-committing statement). For an ``AsyncEngine`` the hooks go on its
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, event
@@ -28,6 +30,7 @@ __all__ = [
     "configure_sqlite",
     "is_configured",
     "is_memory",
+    "sqlite_writer_lock",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -106,3 +109,18 @@ def is_memory(url: URL) -> bool:
         or db.startswith("file::memory:")
         or (url.query.get("mode") == "memory")
     )
+
+
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def sqlite_writer_lock(url: URL) -> threading.Lock:
+    """The lock the writers of one SQLite file in this process queue on (one
+    per file, shared by every store on it)."""
+    key = os.path.realpath(url.database or "") if url.database else str(url)
+    with _WRITER_LOCKS_GUARD:
+        lock = _WRITER_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITER_LOCKS[key] = threading.Lock()
+        return lock

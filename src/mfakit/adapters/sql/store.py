@@ -63,7 +63,7 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, is_memory
+from .sqlite import configure_sqlite, is_memory, sqlite_writer_lock
 
 __all__ = ["SqlStore", "configure_sqlite"]
 
@@ -96,6 +96,14 @@ class SqlStore:
         # database): operations must not interleave on it.
         self._lock: threading.RLock | None = (
             threading.RLock() if isinstance(engine.pool, StaticPool) else None
+        )
+        # SQLite takes one writer at a time; a writer that finds the lock taken
+        # sleeps in its busy handler (up to 100 ms a nap). Writers of this
+        # process queue on a lock instead, woken as soon as it is free.
+        self._writers: threading.Lock | None = (
+            sqlite_writer_lock(engine.url)
+            if engine.dialect.name == "sqlite" and self._lock is None
+            else None
         )
         # _auto runs single statements, each atomic by itself, without an
         # explicit transaction (one round trip); _txe opens a transaction.
@@ -219,7 +227,7 @@ class SqlStore:
             engine = (
                 self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
             )
-            with engine.begin() as conn:
+            with self._writers or nullcontext(), engine.begin() as conn:
                 return op.run(conn)
         except Rollback as rollback:  # a unit of work lost a race: rolled back
             value: T = rollback.value  # type: ignore[assignment]

@@ -19,8 +19,8 @@ from .core.contacts import ContactKind as ContactKind
 from .core.contacts import normalize_email as normalize_email
 from .core.contacts import normalize_phone as normalize_phone
 from .core.keys import Keyring as Keyring
-from .core.messages import Messages as Messages
 from .core.messages import Templates as Templates
+from .core.messages import Texts as Texts
 from .core.methods import Method as Method
 from .core.policy import Policy as Policy
 from .core.records import AuditRecord as AuditRecord
@@ -50,6 +50,8 @@ from .errors import StorageError as StorageError
 from .hashers import Argon2Hasher as Argon2Hasher
 from .hashers import Hasher as Hasher
 from .hashers import Pbkdf2Hasher as Pbkdf2Hasher
+from .i18n import Messages as Messages
+from .i18n import texts as texts
 from .mfa import MFA as MFA
 from .ports.clock import Clock as Clock
 from .ports.clock import SystemClock as SystemClock
@@ -102,9 +104,11 @@ __all__ = [
     "StorageError",
     "SystemClock",
     "Templates",
+    "Texts",
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",
     "normalize_email",
     "normalize_phone",
+    "texts",
 ]

@@ -68,6 +68,9 @@ class AsyncMFA:
     ) -> Policy: ...
 
     @property
+    def messages(self) -> Messages: ...
+
+    @property
     def clock(self) -> Clock: ...
 
     @property

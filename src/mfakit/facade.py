@@ -140,6 +140,12 @@ class Facade(abc.ABC):
         return self._run(scope.policy_for, tenant=tenant)
 
     @property
+    def messages(self) -> Messages:
+        """Every text this instance sends, and the sentences to show:
+        ``mfa.messages.texts(locale).explain(result)``."""
+        return self._ctx.messages
+
+    @property
     def clock(self) -> Clock:
         """The clock mfakit decides time with; use it for ``reauthenticated_at``
         so the host and mfakit agree (and tests can fake both)."""

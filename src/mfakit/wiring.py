@@ -15,6 +15,7 @@ from .core.policy import Policy
 from .core.validation import check_text
 from .errors import ConfigurationError, InvalidInput
 from .hashers import Argon2Hasher, Hasher
+from .i18n import Messages as BuiltinMessages
 from .ports.clock import Clock, SystemClock
 from .ports.storage import Store
 from .service.context import Context
@@ -80,7 +81,7 @@ def build_context(
         audit_log=callable(getattr(audit, "list_events", None)),
         notify=notify,
         channels=frozenset(channels),
-        messages=messages if messages is not None else Messages(),
+        messages=messages if messages is not None else BuiltinMessages(),
         policy=policy if policy is not None else Policy(),
         keyring=Keyring.coerce(secret_key),
         hasher=hasher if hasher is not None else Argon2Hasher(),

@@ -719,7 +719,7 @@ def test_backup_code_notices(
     for code in codes:
         assert code not in low.text
     mfa.verify_backup_code("alice", codes[2])
-    assert "Only 1 backup codes" in outbox.last(EMAIL).text
+    assert "Only 1 backup code is left" in outbox.last(EMAIL).text
 
 
 def test_notify_false_sends_no_notice(store: MemoryStore, clock: FakeClock, outbox: Outbox) -> None:
@@ -804,9 +804,9 @@ def test_translated_notice_templates(
     assert start.challenge is not None
     mfa.verify(start.challenge.id, user.code_at(), trust_device=True, device_label="Mon PC")
     assert outbox.last(EMAIL).text.startswith("L'appareil « Mon PC »")
-    # Kinds not translated keep the English default.
+    # Kinds not given come from mfakit's own French catalog.
     mfa.regenerate_backup_codes(fresh(clock), "alice")
-    assert outbox.last(EMAIL).subject == "New backup codes for Aesthetix CRM"
+    assert outbox.last(EMAIL).subject == "Nouveaux codes de secours pour Aesthetix CRM"
 
 
 def test_bad_notice_templates_fail_at_start_up() -> None:

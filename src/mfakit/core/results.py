@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidInput
 from . import otpauth
 from .challenge import Purpose, State
 from .methods import Method
 
 if TYPE_CHECKING:
     from .records import WebAuthnCredentialRecord
+    from .messages import Texts
 
 __all__ = [
     "AnswerResult",
@@ -106,6 +108,26 @@ class Reason(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    def message(
+        self,
+        texts: Texts | None = None,
+        *,
+        retry_after: timedelta | None = None,
+        attempts_left: int | None = None,
+    ) -> str:
+        """A short sentence to show the user, in the language of ``texts``
+        (``mfa.messages.texts(locale)`` or ``mfakit.texts(locale)``; English without).
+
+        >>> Reason.EXPIRED.message()
+        'This code has expired. Please ask for a new one.'
+        """
+        from .messages import Texts, english  # messages imports this module
+
+        texts = english() if texts is None else texts
+        if not isinstance(texts, Texts):
+            raise InvalidInput("texts", "must be an mfakit Texts, e.g. mfakit.texts('fr')")
+        return texts.reason(self, retry_after=retry_after, attempts_left=attempts_left)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,12 +236,15 @@ class BackupCodes:
     def __repr__(self) -> str:
         return f"BackupCodes(<{len(self.codes)} codes hidden>)"
 
-    def as_text(self, issuer: str = "") -> str:
-        """A plain-text sheet to download or print."""
-        head = f"{issuer} backup codes".strip()
-        lines = [head, "Each code works once. Keep them somewhere safe.", ""]
-        lines += [f"  {c}" for c in self.codes]
-        return "\n".join(lines) + "\n"
+    def as_text(self, issuer: str = "", *, texts: Texts | None = None) -> str:
+        """A plain-text sheet to download or print, in the language of ``texts``
+        (English without)."""
+        from .messages import Texts, english  # messages imports this module
+
+        texts = english() if texts is None else texts
+        if not isinstance(texts, Texts):
+            raise InvalidInput("texts", "must be an mfakit Texts, e.g. mfakit.texts('fr')")
+        return texts.backup_codes_sheet(self.codes, issuer)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

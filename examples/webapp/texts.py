@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 
+import mfakit
 from mfakit import Method, Reason
 from mfakit.passwords import PasswordProblem
 
 __all__ = [
     "ACTIONS",
     "CHOOSE_LABELS",
+    "ENGLISH",
     "METHOD_NAMES",
     "OTHER_WAYS",
     "PASSWORD_PROBLEMS",
@@ -18,7 +20,6 @@ __all__ = [
     "START_AGAIN",
     "explain",
     "seconds_until",
-    "wait_text",
 ]
 
 PROMPTS = {
@@ -53,23 +54,9 @@ CHOOSE_LABELS = {
 }
 """Seed 001's "Choose how to verify" options."""
 
-REFUSALS = {
-    Reason.INVALID_CODE: "That code is not right.",
-    Reason.REPLAYED: "That code was already used. Wait for the next one in your app.",
-    Reason.RATE_LIMITED: "Too many failed attempts.",
-    Reason.LOCKED_OUT: "Two-step verification is locked for this account. Ask an admin.",
-    Reason.TOO_MANY_ATTEMPTS: "Too many wrong codes. Please start again.",
-    Reason.EXPIRED: "The code expired. Please start again.",
-    Reason.NO_CODE_SENT: "No code has been sent yet. Send it again, or choose another way.",
-    Reason.COOLDOWN: "We sent a code a moment ago.",
-    Reason.SEND_LIMIT: "We have sent too many codes to this destination.",
-    Reason.INVALID_ANSWER: "That answer is not right. Answers are case-sensitive.",
-    Reason.DAILY_LIMIT: "You have reached the limit of phone and email changes for today.",
-    Reason.NO_ELIGIBLE_METHOD: (
-        "No verified channel can approve this change. Set up an authenticator app"
-        " or verify your email address first."
-    ),
-}
+ENGLISH = mfakit.texts("en")
+"""mfakit's own sentences for refusals; ``mfakit.texts(locale)`` gives them in German,
+Spanish, French or Brazilian Portuguese."""
 
 START_AGAIN = frozenset({Reason.EXPIRED, Reason.TOO_MANY_ATTEMPTS, Reason.LOCKED_OUT})
 """Refusals after which the challenge is over."""
@@ -124,25 +111,13 @@ def seconds_until(when: datetime | None) -> int:
     return max(math.ceil((when - datetime.now(timezone.utc)).total_seconds()), 0)
 
 
-def wait_text(delta: timedelta) -> str:
-    """'23 seconds', '5 minutes', '3 hours'."""
-    seconds = max(math.ceil(delta.total_seconds()), 1)
-    if seconds < 120:
-        return f"{seconds} seconds"
-    if seconds < 2 * 3600:
-        return f"{math.ceil(seconds / 60)} minutes"
-    return f"{math.ceil(seconds / 3600)} hours"
-
-
 def explain(
     reason: Reason | None,
     retry_after: timedelta | None = None,
     attempts_left: int | None = None,
 ) -> str:
-    """A refusal as a sentence, with when to retry and the tries left."""
-    text = REFUSALS.get(reason, "That did not work.") if reason else "That did not work."
-    if retry_after is not None:
-        text += f" Try again in {wait_text(retry_after)}."
-    if reason in (Reason.INVALID_CODE, Reason.INVALID_ANSWER) and attempts_left:
-        text += f" {attempts_left} tries left."
-    return text
+    """A refusal as a sentence, with when to retry and, after a wrong code or
+    answer, the tries left: mfakit's text for the reason."""
+    if reason not in (Reason.INVALID_CODE, Reason.INVALID_ANSWER):
+        attempts_left = None
+    return ENGLISH.reason(reason, retry_after=retry_after, attempts_left=attempts_left)

@@ -3,12 +3,12 @@
 Each language is a gettext catalog, ``mfakit/locale/<lang>/LC_MESSAGES/mfakit.po``
 (what translators edit) compiled to the ``mfakit.mo`` next to it (what is read).
 A catalog is loaded on first use and kept; only the standard library's
-:mod:`gettext` reads it, so Babel is a development tool only (``scripts/catalogs``).
+`gettext` reads it, so Babel is a development tool only (``scripts/catalogs``).
 English is the source and needs no catalog.
 
-:class:`Messages` is :class:`mfakit.core.messages.Messages` with these catalogs
-plugged in; it is the one ``mfakit.Messages`` names. :func:`texts` gives one
-language's texts without an :class:`~mfakit.MFA`.
+`Messages` is `mfakit.core.messages.Messages` with these catalogs
+plugged in; it is the one ``mfakit.Messages`` names. `texts` gives one
+language's texts without an `mfakit.MFA`.
 """
 
 from __future__ import annotations
@@ -67,12 +67,12 @@ class Messages(core.Messages):
     """Every text mfakit sends or shows, in English, German (``de``), Spanish
     (``es``), French (``fr``) and Brazilian Portuguese (``pt-BR``).
 
-    ``translations`` maps locales to texts of your own: a :class:`~mfakit.Templates`
+    ``translations`` maps locales to texts of your own: a `mfakit.Templates`
     to reword some messages, or a gettext catalog (for example
     ``gettext.translation("mfakit", "locale", ["it"])``) to add a language; see
     *Translating mfakit* in the docs. A call's ``locale`` falls back from
     ``"fr-CA"`` to ``"fr"``, then to ``default_locale``, then to English.
-    Everything is checked when it is built (:class:`~mfakit.ConfigurationError`).
+    Everything is checked when it is built (`mfakit.ConfigurationError`).
     """
 
     def __init__(
@@ -98,6 +98,6 @@ def texts(locale: str | None = None, *, default_locale: str = "en") -> Texts:
     """mfakit's texts in ``locale`` (falling back to ``default_locale``, then English).
 
     >>> texts("fr").tries_left(2)
-    '2 essais restants.'
+    'Il vous reste 2 essais.'
     """
     return _messages(default_locale).texts(locale)

@@ -71,7 +71,7 @@ def test_sixth_change_of_the_day_is_refused(page: Page) -> None:
 
     ask_phone_change(page, "+1 415 555 0160")
     expect(page.get_by_role("alert")).to_contain_text(
-        "You have reached the limit of phone and email changes for today."
+        "You have reached today's limit for changing your phone number or email address."
     )
     expect(page.get_by_role("dialog")).to_have_count(0)
     screenshot(page, "daily-limit")

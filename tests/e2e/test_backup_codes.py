@@ -32,7 +32,7 @@ def test_backup_code_works_once(page: Page) -> None:
     page.get_by_role("button", name="Use a backup code").click()
     page.get_by_label("Verification code").fill(codes[0])
     page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+    expect(page.get_by_role("alert")).to_contain_text("That code is not correct.")
     expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
     screenshot(page, "backup-code-refused")
 
@@ -60,7 +60,7 @@ def test_email_code_with_visible_resend_cooldown(page: Page) -> None:
     if first != second:  # the new code replaces the old one
         page.get_by_label("Verification code").fill(first)
         page.get_by_role("button", name="Verify").click()
-        expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+        expect(page.get_by_role("alert")).to_contain_text("That code is not correct.")
     page.get_by_label("Verification code").fill(second)
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", name="Hello, Ed Email")).to_be_visible()

@@ -43,7 +43,7 @@ def test_try_another_way_through_the_security_question(page: Page) -> None:
     answer = page.get_by_label("What was the name of your first pet?")
     answer.fill("rex")
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("alert")).to_contain_text("That answer is not right.")
+    expect(page.get_by_role("alert")).to_contain_text("That answer is not correct.")
     page.get_by_label("What was the name of your first pet?").fill("Rex")
     page.get_by_role("button", name="Continue").click()
 

@@ -612,3 +612,16 @@ def test_catalogs_are_loaded_once_and_lazily() -> None:
     assert "it" not in BUILTIN_CATALOGS
     with pytest.raises(KeyError):
         load_catalog("it")
+
+
+# --- the docstrings' examples --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["mfakit.i18n", "mfakit.core.messages", "mfakit.core.results"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0
+    assert result.attempted >= 1

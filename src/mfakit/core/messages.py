@@ -1,19 +1,19 @@
 """The texts a person reads, in their language (P2).
 
-Every text starts as English in :mod:`mfakit.core.texts` and is translated
-through a gettext-like object (:class:`Translations`; the standard library's
-``gettext.GNUTranslations`` is one). :class:`Texts` renders one language: the
+Every text starts as English in `mfakit.core.texts` and is translated
+through a gettext-like object (`Translations`; the standard library's
+``gettext.GNUTranslations`` is one). `Texts` renders one language: the
 messages that carry a code (SMS, voice script, email), the security notices, a
-sentence for every :class:`~mfakit.Reason`, and counts with their plural forms.
-:class:`Messages` picks the language of each call: ``"fr-CA"`` falls back to
+sentence for every `mfakit.Reason`, and counts with their plural forms.
+`Messages` picks the language of each call: ``"fr-CA"`` falls back to
 ``"fr"``, then to the default locale, then to English.
 
-Hosts may still replace texts with :class:`Templates` (``str.format`` strings
+Hosts may still replace texts with `Templates` (``str.format`` strings
 with ``{issuer}``, ``{code}``, ``{spoken_code}`` and ``{minutes}``); a field they
 leave at its default comes from the catalog of the same language.
 
 This module loads no file (the core does no I/O): mfakit's own catalogs are read
-by :mod:`mfakit.i18n`, whose :class:`~mfakit.Messages` is this class with them
+by `mfakit.i18n`, whose `mfakit.Messages` is this class with them
 plugged in through ``catalogs=``. Everything is checked when it is built, so a
 broken translation fails at start-up, never when a code is sent.
 """
@@ -55,7 +55,7 @@ __all__ = [
 
 
 class Translations(Protocol):
-    """What :class:`Texts` needs from a catalog: the two gettext calls.
+    """What `Texts` needs from a catalog: the two gettext calls.
 
     ``gettext.GNUTranslations`` (a compiled ``.mo`` file) and
     ``gettext.NullTranslations`` fit; so does any object with these methods.
@@ -245,12 +245,12 @@ def _count(value: object, name: str) -> int:
 class Texts:
     """Every text mfakit sends or shows, in one language.
 
-    Get one from :meth:`Messages.texts` (``mfa.messages.texts("de")``) or
-    :func:`mfakit.texts`. ``Texts()`` is the English source; ``Texts(t)`` renders
+    Get one from `Messages.texts` (``mfa.messages.texts("de")``) or
+    `mfakit.texts`. ``Texts()`` is the English source; ``Texts(t)`` renders
     through a gettext-like ``t`` (for example
     ``gettext.translation("mfakit", localedir, ["it"])``). Building one checks
     every translation: a bad placeholder, a lost ``{code}`` or an email subject
-    with a line break raises :class:`~mfakit.errors.ConfigurationError` then.
+    with a line break raises `ConfigurationError` then.
 
     >>> Texts().tries_left(1)
     '1 try left.'
@@ -355,7 +355,7 @@ class Texts:
 
     def notice(self, kind: str, *, issuer: str, when: str, detail: str = "") -> Rendered:
         """The subject and text of the security notice ``kind`` (a key of
-        :data:`DEFAULT_NOTICES`). For ``backup_codes_low`` ``detail`` is the number
+        `DEFAULT_NOTICES`). For ``backup_codes_low`` ``detail`` is the number
         of codes left."""
         if kind not in DEFAULT_NOTICES:
             raise InvalidInput("kind", "must be a notice kind")
@@ -402,7 +402,7 @@ class Texts:
         self,
         result: VerifyResult | SendResult | AnswerResult | TotpConfirmation | ContactChangeStart,
     ) -> str:
-        """:meth:`reason` for a refused result, with its ``retry_after`` and, after
+        """`reason` for a refused result, with its ``retry_after`` and, after
         a wrong code or answer, its ``attempts_left``."""
         reason = getattr(result, "reason", None)
         retry_after = getattr(result, "retry_after", None)
@@ -458,9 +458,9 @@ def english() -> Texts:
 class Messages:
     """The texts of every language, chosen per call.
 
-    ``translations`` maps locales to your own texts: a :class:`Templates`, or a
-    gettext-like catalog (:class:`Translations`) to add a language. ``catalogs``
-    are the languages built in (:class:`mfakit.Messages` plugs in mfakit's own).
+    ``translations`` maps locales to your own texts: a `Templates`, or a
+    gettext-like catalog (`Translations`) to add a language. ``catalogs``
+    are the languages built in (`mfakit.Messages` plugs in mfakit's own).
     A locale falls back from ``"fr-CA"`` to ``"fr"``, then to ``default_locale``,
     then to English; your translations win over the built-in catalogs.
     """
@@ -540,8 +540,8 @@ class Messages:
         return english()
 
     def templates(self, locale: str | None) -> Templates:
-        """The :class:`Templates` you gave for ``locale`` (with the same fallback),
-        else the English defaults. Rendering goes through :meth:`texts`."""
+        """The `Templates` you gave for ``locale`` (with the same fallback),
+        else the English defaults. Rendering goes through `texts`."""
         locale = check_locale(locale)
         for key in self._chain(locale):
             entry = self._table.get(key)

@@ -3,12 +3,12 @@
 This module holds strings only. They are gettext message ids: Babel extracts
 them (``scripts/catalogs extract``) into ``src/mfakit/locale/mfakit.pot``, and
 the catalogs under ``src/mfakit/locale/<lang>/LC_MESSAGES`` translate them.
-:mod:`mfakit.core.messages` renders them through a gettext-like object it is
+`mfakit.core.messages` renders them through a gettext-like object it is
 handed; loading a catalog from a file is I/O, so it happens in
-:mod:`mfakit.i18n`, never here.
+`mfakit.i18n`, never here.
 
-Singular texts are marked with :func:`N_`; a text with plural forms is a
-``(singular, plural)`` pair marked with :func:`Np_` and rendered with
+Singular texts are marked with `N_`; a text with plural forms is a
+``(singular, plural)`` pair marked with `Np_` and rendered with
 ``ngettext``. Every text is a ``str.format`` template.
 """
 

@@ -40,9 +40,9 @@ def build(clock: FakeClock, outbox: Outbox, messages: Messages | None = None) ->
     ("locale", "words"),
     [
         ("de-DE", "ist Ihr Bestätigungscode für Aesthetix CRM"),
-        ("es-MX", "es su código de verificación de Aesthetix CRM"),
+        ("es-MX", "es su código de Aesthetix CRM"),
         ("fr-CA", "est votre code de vérification Aesthetix CRM"),
-        ("pt-BR", "é o seu código de verificação de Aesthetix CRM"),
+        ("pt-BR", "é seu código de Aesthetix CRM"),
         ("it", "is your Aesthetix CRM verification code"),
     ],
 )

@@ -32,6 +32,13 @@ TERM = {
     "fr": "code de vérification",
     "pt-BR": "código de verificação",
 }
+# Spanish and Portuguese need UCS-2 for an SMS (ó, ç, ã are not GSM-7, so 70
+# characters a segment): their SMS says "código" alone to fit in one.
+SMS_TERM = {**TERM, "es": "es su código de", "pt-BR": "é seu código de"}
+GSM_7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 
 
 def english() -> Texts:
@@ -46,7 +53,8 @@ def english() -> Texts:
 def test_every_language_renders_every_code_message(locale: str, channel: str) -> None:
     rendered = mfakit.texts(locale).code_message(channel, issuer=ISSUER, code=CODE, minutes=10)
     assert ISSUER in rendered.text
-    assert TERM[locale] in rendered.text or TERM[locale] in rendered.subject
+    term = SMS_TERM[locale] if channel == "sms" else TERM[locale]
+    assert term in rendered.text or term in rendered.subject
     if channel == "voice":
         assert CODE not in rendered.text
         assert rendered.text.count(SPOKEN) == 2
@@ -72,6 +80,15 @@ def test_voice_reads_the_digits_one_by_one_in_the_language(locale: str, code: st
     assert TERM[locale] in text
     # Nothing but the separated digits: the sentence around them is the language's own.
     assert text.replace(digits, "").strip(" .:") != ""
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_sms_fits_in_one_segment(locale: str) -> None:
+    """With a 13-character issuer and the longest code: 160 GSM-7 characters, or 70
+    when the language needs UCS-2."""
+    text = mfakit.texts(locale).code_message("sms", issuer=ISSUER, code="0" * 10, minutes=10).text
+    limit = 160 if GSM_7.issuperset(text) else 70
+    assert len(text) <= limit, (len(text), limit)
 
 
 @pytest.mark.parametrize(

@@ -572,6 +572,12 @@ def test_bad_default_locale(default: object) -> None:
         Messages(default_locale=default)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("locale", [None, "", "fr CA", 3])
+def test_texts_want_a_locale_tag(locale: object) -> None:
+    with pytest.raises(ConfigurationError):
+        Texts(locale=locale)  # type: ignore[arg-type]
+
+
 def test_texts_want_a_catalog() -> None:
     with pytest.raises(ConfigurationError):
         Texts(object())  # type: ignore[arg-type]

@@ -274,11 +274,7 @@ class Texts:
             raise ConfigurationError("translations must have gettext() and ngettext() methods")
         if templates is not None and not isinstance(templates, Templates):
             raise ConfigurationError("templates must be an mfakit.Templates")
-        try:
-            check_locale(locale)
-        except InvalidInput:
-            raise ConfigurationError("locale must be a language tag like 'fr-CA'") from None
-        self.locale = _key(locale)
+        self.locale = _key(Messages._tag(locale, "locale"))
         self._t = translations
         self._templates = templates
         self._check()

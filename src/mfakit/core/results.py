@@ -19,8 +19,8 @@ from .challenge import Purpose, State
 from .methods import Method
 
 if TYPE_CHECKING:
-    from .records import WebAuthnCredentialRecord
     from .messages import Texts
+    from .records import WebAuthnCredentialRecord
 
 __all__ = [
     "AnswerResult",

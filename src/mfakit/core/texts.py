@@ -206,6 +206,35 @@ REASONS: dict[str, str] = {
         "This change needs a verified way to confirm it. Set up an authenticator app "
         "or verify your email address first."
     ),
+    "wrong_origin": N_(
+        "This request did not come from this website. Please try again from the sign-in page."
+    ),
+    "wrong_rp_id": N_(
+        "This passkey belongs to another website. Please try again from the sign-in page."
+    ),
+    "wrong_type": N_("Your browser sent an unexpected answer. Please try again."),
+    "wrong_challenge": N_(
+        "This passkey request has expired or is no longer valid. Please try again."
+    ),
+    "user_not_present": N_(
+        "Please touch your security key or confirm on your device when asked, then try again."
+    ),
+    "user_verification_missing": N_(
+        "Your device did not check your PIN, fingerprint or face. "
+        "Please try again and confirm when asked."
+    ),
+    "unknown_credential": N_(
+        "This passkey is not registered for this account. "
+        "Try another one, or another way to verify."
+    ),
+    "cloned_credential": N_(
+        "This security key cannot be trusted. Please use another way to verify and contact support."
+    ),
+    "duplicate_credential": N_("This passkey is already registered."),
+    "bad_signature": N_("Your passkey could not be verified. Please try again."),
+    "malformed_credential": N_(
+        "Your browser sent an answer that could not be read. Please try again."
+    ),
 }
 """``Reason.value -> sentence``. ``malformed_code`` is ready for the reason a
 code that cannot be one will carry."""

@@ -41,10 +41,16 @@ from .core.results import VerifyResult as VerifyResult
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConflictingState as ConflictingState
 from .errors import DeliveryError as DeliveryError
+from .errors import DeliveryUncertain as DeliveryUncertain
+from .errors import DestinationOptedOut as DestinationOptedOut
+from .errors import InvalidDestination as InvalidDestination
 from .errors import InvalidInput as InvalidInput
 from .errors import MfaError as MfaError
 from .errors import NotFound as NotFound
 from .errors import NotPermitted as NotPermitted
+from .errors import ProviderAuthError as ProviderAuthError
+from .errors import ProviderError as ProviderError
+from .errors import ProviderRateLimited as ProviderRateLimited
 from .errors import ReauthenticationRequired as ReauthenticationRequired
 from .errors import StorageError as StorageError
 from .hashers import Argon2Hasher as Argon2Hasher
@@ -78,9 +84,12 @@ __all__ = [
     "ContactChangeStart",
     "ContactKind",
     "DeliveryError",
+    "DeliveryUncertain",
+    "DestinationOptedOut",
     "DeviceInfo",
     "FactorInfo",
     "Hasher",
+    "InvalidDestination",
     "InvalidInput",
     "Keyring",
     "Messages",
@@ -92,6 +101,9 @@ __all__ = [
     "Pbkdf2Hasher",
     "Policy",
     "PolicyResolver",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRateLimited",
     "Purpose",
     "Reason",
     "ReauthenticationRequired",

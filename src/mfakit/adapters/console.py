@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import TextIO
 
+from .provider_common import check_message
+
 __all__ = ["ConsoleSender"]
 
 
@@ -31,11 +33,27 @@ class ConsoleSender:
             stream.write(f"--- {header}\n{text.rstrip()}\n---\n")
             stream.flush()
 
-    def send_sms(self, to: str, text: str) -> None:
-        self._write(f"SMS to {to}", text)
+    def send_sms(self, to: str, text: str, *, locale: str | None = None) -> None:
+        check_message(to, text, locale=locale)
+        self._write(f"SMS to {to}{_lang(locale)}", text)
 
-    def send_voice(self, to: str, text: str) -> None:
-        self._write(f"voice call to {to}", text)
+    def send_voice(self, to: str, text: str, *, locale: str | None = None) -> None:
+        check_message(to, text, locale=locale)
+        self._write(f"voice call to {to}{_lang(locale)}", text)
 
-    def send_email(self, to: str, subject: str, text: str) -> None:
-        self._write(f"email to {to}: {subject}", text)
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        # The HTML part is not printed: the text part says the same.
+        check_message(to, text, subject=subject, html=html, locale=locale)
+        self._write(f"email to {to}{_lang(locale)}: {subject}", text)
+
+
+def _lang(locale: str | None) -> str:
+    return "" if locale is None else f" [{locale}]"

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..errors import DeliveryError
+from .provider_common import check_message
 
 __all__ = ["Outbox", "SentMessage"]
 
@@ -25,6 +26,10 @@ class SentMessage:
     to: str
     subject: str
     text: str = field(repr=False)
+    locale: str | None = None
+    """The language mfakit asked for, if it passed one."""
+    html: str | None = field(default=None, repr=False)
+    """The HTML alternative of an email, if one was given."""
 
     @property
     def code(self) -> str | None:
@@ -52,14 +57,25 @@ class Outbox:
                 raise DeliveryError(f"the {message.channel} provider is unavailable (simulated)")
             self._messages.append(message)
 
-    def send_sms(self, to: str, text: str) -> None:
-        self._record(SentMessage("sms", to, "", text))
+    def send_sms(self, to: str, text: str, *, locale: str | None = None) -> None:
+        check_message(to, text, locale=locale)
+        self._record(SentMessage("sms", to, "", text, locale))
 
-    def send_voice(self, to: str, text: str) -> None:
-        self._record(SentMessage("voice", to, "", text))
+    def send_voice(self, to: str, text: str, *, locale: str | None = None) -> None:
+        check_message(to, text, locale=locale)
+        self._record(SentMessage("voice", to, "", text, locale))
 
-    def send_email(self, to: str, subject: str, text: str) -> None:
-        self._record(SentMessage("email", to, subject, text))
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        check_message(to, text, subject=subject, html=html, locale=locale)
+        self._record(SentMessage("email", to, subject, text, locale, html))
 
     # --- for tests ------------------------------------------------------
     def fail_next(self, count: int = 1) -> None:

@@ -72,15 +72,25 @@ class AsyncSmtpEmailSender(SmtpSenderBase):
     concurrent tasks.
     """
 
-    async def send_email(self, to: str, subject: str, text: str) -> None:
-        """Send ``text`` as a UTF-8 plain-text email to ``to``.
+    async def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        """Send ``text`` as a UTF-8 plain-text email to ``to``, with ``html``
+        as its HTML alternative when given and ``locale`` as its
+        Content-Language.
 
         Raises :class:`~mfakit.errors.InvalidInput` for an address or subject
         that is malformed or holds a line break (header injection), and
         :class:`~mfakit.errors.DeliveryError` when the message could not be
         handed to the server.
         """
-        recipient, message = self._message(to, subject, text)
+        recipient, message = self._message(to, subject, text, html=html, locale=locale)
         client = aiosmtplib.SMTP(
             hostname=self._host,
             port=self._port,

@@ -18,6 +18,7 @@ from typing import Literal
 
 from ..core.contacts import normalize_email
 from ..errors import ConfigurationError, DeliveryError, InvalidInput
+from .provider_common import check_locale
 
 __all__ = ["DEFAULT_PORTS", "NO_STARTTLS", "Security", "SmtpSenderBase", "failure"]
 
@@ -126,11 +127,24 @@ class SmtpSenderBase:
             f"security={self._security!r}, from_addr={self._from_addr!r})"
         )
 
-    def _message(self, to: str, subject: str, text: str) -> tuple[str, EmailMessage]:
-        """The normalized recipient and the message, or :class:`InvalidInput`."""
+    def _message(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> tuple[str, EmailMessage]:
+        """The normalized recipient and the message, or :class:`InvalidInput`:
+        plain text, with ``html`` as its alternative when given, and
+        ``locale`` as the Content-Language."""
         for field, value in (("to", to), ("subject", subject), ("text", text)):
             if not isinstance(value, str):
                 raise InvalidInput(field, "must be a str")
+        if html is not None and not isinstance(html, str):
+            raise InvalidInput("html", "must be a str")
+        check_locale(locale)
         if _has_control(to):
             raise InvalidInput("to", "must not contain line breaks or control characters")
         if _has_control(subject):
@@ -148,8 +162,12 @@ class SmtpSenderBase:
         # The sender's domain, not this machine's name: no DNS look-up per message.
         message["Message-ID"] = make_msgid(domain=self._from_addr.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
+        if locale is not None:
+            message["Content-Language"] = locale
         # Quoted-printable keeps the message 7-bit: no server has to support 8BITMIME.
         message.set_content(text, charset="utf-8", cte="quoted-printable")
+        if html is not None:
+            message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
         return recipient, message
 
     def _tls_context(self) -> ssl.SSLContext:

@@ -1,56 +1,142 @@
-"""Delivery ports (P2): SMS, voice and email.
+"""Delivery ports (P2): SMS, voice and email, and codes checked by a provider.
 
-Each is one method, so an adapter may implement any subset (the in-memory
-:class:`~mfakit.adapters.outbox.Outbox` and the console sender implement all
-three). Adapters raise :class:`~mfakit.errors.DeliveryError` when a message
-cannot be handed to the provider.
+Each sender port is one method, so an adapter may implement any subset (the
+in-memory :class:`~mfakit.adapters.outbox.Outbox` and the console sender
+implement all three). Adapters raise :class:`~mfakit.errors.DeliveryError` (or
+one of its subclasses, which say whether a resend can help and whether the
+destination is unusable) when a message cannot be handed to the provider.
+
+The keyword-only parameters are optional for an adapter: mfakit passes
+``locale`` (a BCP 47 tag such as ``"fr"`` or ``"pt-BR"``, the language of the
+text) and ``html`` only to a sender whose method accepts them, so a sender
+written with the plain ``send_sms(to, text)`` signature keeps working.
+
+A sender may return the provider's message id (a Twilio ``SM...`` sid, an SNS
+``MessageId``): delivery-status callbacks (:mod:`mfakit.delivery_status`) name
+the message by it. ``None`` means the sender has no such id.
+
+:class:`CodeProvider` is for services that generate and check the code
+themselves (Twilio Verify): mfakit keeps its challenge, limits, quotas, audit
+and notices, and asks the provider only to send a code and to check one.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "AsyncCodeProvider",
     "AsyncEmailSender",
     "AsyncSmsSender",
     "AsyncVoiceSender",
+    "CodeChannel",
+    "CodeProvider",
     "EmailSender",
     "SmsSender",
     "VoiceSender",
 ]
 
+CodeChannel = Literal["sms", "voice", "email"]
+"""The channels a :class:`CodeProvider` may be asked to send a code on."""
+
 
 @runtime_checkable
 class SmsSender(Protocol):
-    def send_sms(self, to: str, text: str) -> None:
-        """Send ``text`` to the E.164 number ``to``."""
+    def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str | None:
+        """Send ``text`` to the E.164 number ``to``; ``locale`` is the text's
+        language. Returns the provider's message id, if it has one."""
         ...
 
 
 @runtime_checkable
 class VoiceSender(Protocol):
-    def send_voice(self, to: str, text: str) -> None:
-        """Call the E.164 number ``to`` and read ``text`` aloud."""
+    def send_voice(self, to: str, text: str, *, locale: str | None = None) -> str | None:
+        """Call the E.164 number ``to`` and read ``text`` aloud in the language
+        ``locale``. The text mfakit renders spells a code as separate digits
+        ("1, 2, 3, ..."), so a speech engine reads them one by one. Returns the
+        provider's call id, if it has one."""
         ...
 
 
 @runtime_checkable
 class EmailSender(Protocol):
-    def send_email(self, to: str, subject: str, text: str) -> None:
-        """Send a plain-text email."""
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> str | None:
+        """Send an email with a plain-text part and, when ``html`` is given,
+        an HTML alternative. Returns the provider's message id, if any."""
         ...
 
 
 @runtime_checkable
 class AsyncSmsSender(Protocol):
-    async def send_sms(self, to: str, text: str) -> None: ...
+    async def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str | None:
+        """See :meth:`SmsSender.send_sms`."""
+        ...
 
 
 @runtime_checkable
 class AsyncVoiceSender(Protocol):
-    async def send_voice(self, to: str, text: str) -> None: ...
+    async def send_voice(self, to: str, text: str, *, locale: str | None = None) -> str | None:
+        """See :meth:`VoiceSender.send_voice`."""
+        ...
 
 
 @runtime_checkable
 class AsyncEmailSender(Protocol):
-    async def send_email(self, to: str, subject: str, text: str) -> None: ...
+    async def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> str | None:
+        """See :meth:`EmailSender.send_email`."""
+        ...
+
+
+@runtime_checkable
+class CodeProvider(Protocol):
+    """A service that generates, sends and checks the code itself (Twilio
+    Verify). mfakit still owns the challenge: its state, expiry, attempt
+    limits, resend cooldown and quotas, the audit log and the notices. The
+    provider only replaces "make a code and send it" and "compare the code".
+
+    * :meth:`start` sends a code to ``to`` on ``channel`` and returns the
+      provider's reference for it (e.g. a Verification sid), which mfakit
+      keeps on the challenge. It raises :class:`~mfakit.errors.DeliveryError`
+      (or a subclass) when nothing was sent.
+    * :meth:`check` asks whether ``code`` is right for the reference that
+      ``start`` returned: ``True`` once, when it is; ``False`` for a wrong
+      code and for a reference the provider no longer knows (expired, used,
+      cancelled). It raises :class:`~mfakit.errors.DeliveryError` only when
+      the provider could not answer.
+    * :meth:`cancel` tells the provider that mfakit's challenge ended
+      (expired, replaced, cancelled), so its code stops working there too.
+      It never raises for a reference the provider no longer knows.
+    """
+
+    def start(self, to: str, channel: CodeChannel, *, locale: str | None = None) -> str: ...
+
+    def check(self, ref: str, code: str) -> bool: ...
+
+    def cancel(self, ref: str) -> None: ...
+
+
+@runtime_checkable
+class AsyncCodeProvider(Protocol):
+    """The async twin of :class:`CodeProvider`."""
+
+    async def start(self, to: str, channel: CodeChannel, *, locale: str | None = None) -> str: ...
+
+    async def check(self, ref: str, code: str) -> bool: ...
+
+    async def cancel(self, ref: str) -> None: ...

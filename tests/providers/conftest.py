@@ -176,10 +176,10 @@ class Moto:
         return data
 
     def sms(self) -> list[dict[str, Any]]:
-        return list(self.data()["sns"]["SMS"])
+        return list(self.data().get("sns", {}).get("SMS", []))
 
     def emails(self) -> list[dict[str, Any]]:
-        return list(self.data()["ses"]["Message"])
+        return list(self.data().get("ses", {}).get("Message", []))
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310

@@ -1,0 +1,226 @@
+"""The Vonage SMS adapters through the real ``vonage`` SDK, against a local
+pytest-httpserver over TLS (the SDK only speaks https) that checks each
+request and answers with Vonage's documented JSON: errors arrive as a
+non-zero ``status`` inside an HTTP 200."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mfakit.errors import (
+    ConfigurationError,
+    DeliveryError,
+    DeliveryUncertain,
+    DestinationOptedOut,
+    InvalidDestination,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+)
+from mfakit.testing.senders import AsyncSmsSenderContract, Received, SmsSenderContract
+
+from .conftest import VONAGE_KEY, VONAGE_SECRET, closed_port, require
+
+require("vonage")
+require("pytest_httpserver")
+
+from werkzeug import Request, Response  # noqa: E402 - after the skip checks
+
+from mfakit.adapters.vonage import AsyncVonageSmsSender, VonageSmsSender  # noqa: E402
+
+TO = "+14155550123"
+BASIC = "Basic " + base64.b64encode(f"{VONAGE_KEY}:{VONAGE_SECRET}".encode()).decode()
+_ids = itertools.count(1)
+
+
+def sent(request: Request) -> Response:
+    """Vonage's documented success answer for POST /sms/json."""
+    body = {
+        "message-count": "1",
+        "messages": [
+            {
+                "to": request.form["to"],
+                "message-id": f"0A{next(_ids):015X}",
+                "status": "0",
+                "remaining-balance": "3.14159265",
+                "message-price": "0.03330000",
+                "network": "12345",
+            }
+        ],
+    }
+    return Response(json.dumps(body), status=200, content_type="application/json")
+
+
+def refused(status: int, text: str) -> Callable[[Request], Response]:
+    def handler(request: Request) -> Response:
+        body = {"message-count": "1", "messages": [{"status": str(status), "error-text": text}]}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    return handler
+
+
+def vonage_sender(server: Any, **options: Any) -> VonageSmsSender:
+    options.setdefault("from_", "Clinic")
+    return VonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, rest_host=f"127.0.0.1:{server.port}", **options
+    )
+
+
+class _Fixtures:
+    @pytest.fixture
+    def received(self, https_server: Any) -> Callable[[], list[Received]]:
+        def read() -> list[Received]:
+            return [
+                Received(to="+" + r.form["to"], text=r.form["text"])
+                for r, _ in https_server.log
+                if r.path == "/sms/json"
+            ]
+
+        return read
+
+    @pytest.fixture
+    def secrets(self) -> list[str]:
+        return [VONAGE_SECRET]
+
+
+class TestVonageSmsContract(_Fixtures, SmsSenderContract):
+    @pytest.fixture
+    def sender(self, https_server: Any) -> VonageSmsSender:
+        https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+        return vonage_sender(https_server)
+
+    @pytest.fixture
+    def broken_sender(self, https_server: Any) -> VonageSmsSender:
+        return VonageSmsSender(
+            VONAGE_KEY,
+            VONAGE_SECRET,
+            from_="Clinic",
+            rest_host=f"127.0.0.1:{closed_port()}",
+            retry_delay=0,
+        )
+
+
+class TestAsyncVonageSmsContract(_Fixtures, AsyncSmsSenderContract):
+    @pytest.fixture
+    def sender(self, https_server: Any) -> AsyncVonageSmsSender:
+        https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+        return AsyncVonageSmsSender(
+            VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+        )
+
+    @pytest.fixture
+    def broken_sender(self, https_server: Any) -> AsyncVonageSmsSender:
+        https_server.expect_request("/sms/json").respond_with_handler(refused(6, "Invalid"))
+        return AsyncVonageSmsSender(
+            VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+        )
+
+
+def test_request_is_exactly_what_vonage_documents(https_server: Any) -> None:
+    https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+    sender = vonage_sender(https_server, callback="https://app.example/hooks/vonage")
+    message_id = sender.send_sms(TO, "482913 est votre code.", locale="fr")
+    ((request, _),) = https_server.log
+    assert request.method == "POST" and request.path == "/sms/json"
+    assert request.headers["Authorization"] == BASIC
+    assert request.mimetype == "application/x-www-form-urlencoded"
+    assert request.form.to_dict() == {
+        "to": "14155550123",
+        "from": "Clinic",
+        "text": "482913 est votre code.",
+        "callback": "https://app.example/hooks/vonage",
+        "status-report-req": "True",
+    }
+    assert message_id.startswith("0A")
+
+
+def test_non_ascii_text_goes_as_unicode(https_server: Any) -> None:
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    vonage_sender(https_server).send_sms(TO, "482913 é votre code")
+    ((request, _),) = https_server.log
+    assert request.form["type"] == "unicode"
+
+
+STATUSES = [
+    (1, "Throttled", ProviderRateLimited, 2),
+    (3, "Invalid to parameter", InvalidDestination, 1),
+    (6, "Invalid message", InvalidDestination, 1),
+    (7, "Number barred.", DestinationOptedOut, 1),
+    (4, "Bad Credentials", ProviderAuthError, 1),
+    (9, "Partner quota exceeded", ProviderError, 1),
+    (29, "Non White-listed Destination", ProviderError, 1),
+    (5, "Internal Error", ProviderError, 1),
+]
+
+
+@pytest.mark.parametrize(("status", "text", "kind", "tries"), STATUSES)
+def test_statuses_inside_a_200_are_mapped(
+    https_server: Any, status: int, text: str, kind: type[DeliveryError], tries: int
+) -> None:
+    https_server.expect_request("/sms/json").respond_with_handler(refused(status, text))
+    sender = vonage_sender(https_server, retry_delay=0)
+    with pytest.raises(DeliveryError) as caught:
+        sender.send_sms(TO, "482913 is your code.")
+    error = caught.value
+    assert type(error) is kind
+    assert error.provider == "vonage" and error.provider_code == str(status)
+    assert "482913" not in str(error) and "14155550123" not in str(error)
+    assert len(https_server.log) == tries  # only "throttled" is tried again
+
+
+def test_http_401_is_an_auth_error(https_server: Any) -> None:
+    https_server.expect_request("/sms/json").respond_with_json(
+        {"type": "https://developer.vonage.com/api-errors#unauthorized", "title": "Unauthorized"},
+        status=401,
+    )
+    with pytest.raises(ProviderAuthError):
+        vonage_sender(https_server).send_sms(TO, "482913 is your code.")
+    assert len(https_server.log) == 1
+
+
+def test_throttled_then_sent(https_server: Any) -> None:
+    answers = iter([refused(1, "Throttled"), sent])
+    https_server.expect_request("/sms/json").respond_with_handler(lambda r: next(answers)(r))
+    assert vonage_sender(https_server, retry_delay=0).send_sms(TO, "482913 is your code.")
+    assert len(https_server.log) == 2
+
+
+def test_read_timeout_is_uncertain_and_not_retried(https_server: Any) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(2.0)
+        return sent(request)
+
+    https_server.expect_request("/sms/json").respond_with_handler(slow)
+    with pytest.raises(DeliveryUncertain):
+        vonage_sender(https_server, timeout=1, retry_delay=0).send_sms(TO, "482913 is your code.")
+    time.sleep(1.2)
+    assert len(https_server.log) == 1
+
+
+def test_an_untrusted_certificate_fails_without_sending(
+    https_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    with pytest.raises(ProviderError) as caught:
+        vonage_sender(https_server).send_sms(TO, "482913 is your code.")
+    assert caught.value.reason == "tls_failed"
+    assert https_server.log == []
+
+
+def test_configuration_is_checked() -> None:
+    with pytest.raises(ConfigurationError):
+        VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="+14155550100")  # no '+' for Vonage
+    with pytest.raises(ConfigurationError):
+        VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="A sender far too long")
+    with pytest.raises(ConfigurationError):
+        VonageSmsSender(VONAGE_KEY, "", from_="Clinic")
+    with pytest.raises(ConfigurationError):
+        VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="Clinic", timeout=0)

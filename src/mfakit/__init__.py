@@ -38,6 +38,7 @@ from .core.results import SignInStatus as SignInStatus
 from .core.results import TotpConfirmation as TotpConfirmation
 from .core.results import TotpSetup as TotpSetup
 from .core.results import VerifyResult as VerifyResult
+from .errors import CallbackRejected as CallbackRejected
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConflictingState as ConflictingState
 from .errors import DeliveryError as DeliveryError
@@ -77,6 +78,7 @@ __all__ = [
     "AuditRecord",
     "AuthenticatorInfo",
     "BackupCodes",
+    "CallbackRejected",
     "Challenge",
     "Clock",
     "ConfigurationError",

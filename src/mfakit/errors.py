@@ -7,7 +7,8 @@ handle, or a failure outside mfakit::
     MfaError                      root: catch this to catch everything mfakit raises
     ├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
     ├── NotPermitted              the actor may not do this
-    │   └── ReauthenticationRequired   needs a fresh password re-entry (S20)
+    │   ├── ReauthenticationRequired   needs a fresh password re-entry (S20)
+    │   └── CallbackRejected      a provider callback whose signature does not verify
     ├── NotFound                  no such setup, factor or challenge (also a LookupError)
     ├── ConflictingState          the object is not in a state that allows this
     ├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
@@ -28,6 +29,7 @@ Messages never contain a code, a secret, an answer or a token: they name the
 from __future__ import annotations
 
 __all__ = [
+    "CallbackRejected",
     "ConfigurationError",
     "ConflictingState",
     "DeliveryError",
@@ -71,6 +73,13 @@ class NotPermitted(MfaError):
 class ReauthenticationRequired(NotPermitted):
     """The operation needs the actor to have re-entered their password within
     the policy's freshness window (``Policy.reauth_max_age``)."""
+
+
+class CallbackRejected(NotPermitted):
+    """A delivery-status callback (:mod:`mfakit.delivery_status`) was refused:
+    its signature is missing or wrong, its certificate is not the provider's,
+    or it names a topic this app does not expect. Answer the request with 403
+    and record nothing from it."""
 
 
 class NotFound(MfaError, LookupError):

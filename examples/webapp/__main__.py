@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     address = f"http://{args.host}:{args.port}"
     print(f"mfakit example app on {address}")
     print(f"  2FA data: {services.store_description}; users: SQLite ({args.db})")
+    print(f"  senders: {services.senders_description}")
     print(f"  dev inbox (every SMS, call and email 'sent'): {address}/dev/inbox")
     demo = app.extensions["webapp.demo"]
     if demo:

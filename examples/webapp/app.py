@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 import mfakit
 
-from . import auth, changes, profile, setup, team, texts
+from . import auth, changes, hooks, profile, setup, team, texts
 from .security import (
     check_csrf,
     csrf_field,
@@ -119,7 +119,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["webapp.fresh_codes"] = setup.FreshCodes()
     app.extensions["webapp.demo"] = _seed_demo(store) if settings["SEED_DEMO"] else []
 
-    for blueprint in (auth.bp, setup.bp, changes.bp, profile.bp, team.bp):
+    for blueprint in (auth.bp, setup.bp, changes.bp, profile.bp, team.bp, hooks.bp):
         app.register_blueprint(blueprint)
     app.add_url_rule("/", "home", home)
     app.add_url_rule("/dev/inbox", "dev_inbox", dev_inbox)

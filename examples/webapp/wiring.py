@@ -6,7 +6,8 @@ Everything the app needs from mfakit is made here, once, in :func:`build_mfa`:
   on the app's SQLite file, or the in-memory store when SQLAlchemy is missing);
 * senders: :class:`DevSender` hands every SMS, voice call and email both to the
   console and to an :class:`~mfakit.adapters.Outbox`, which the "dev inbox"
-  page shows. In production pass real senders instead (see docs/channels.md);
+  page shows. Environment variables switch any channel to Twilio, Amazon
+  SNS/SES, Vonage or SMTP (:mod:`.delivery`; docs/example-app.md);
 * policy: the practice's "require two-step verification" setting is a
   :class:`~mfakit.StaticPolicies` entry for the tenant ``"practice"``, switched
   at run time from the "Practice settings" page (:func:`apply_requirement`).
@@ -23,6 +24,8 @@ import mfakit
 from mfakit.adapters import ConsoleSender, MemoryAuditLog, MemoryStore, Outbox
 from mfakit.ports.audit import AuditLog
 from mfakit.ports.storage import Store
+
+from .delivery import StatusLog, make_senders
 
 __all__ = [
     "REQUIREMENTS",
@@ -68,20 +71,28 @@ class DevSender:
         self.outbox = outbox
         self._console = ConsoleSender() if echo else None
 
-    def send_sms(self, to: str, text: str) -> None:
+    def send_sms(self, to: str, text: str, *, locale: str | None = None) -> None:
         if self._console is not None:
-            self._console.send_sms(to, text)
-        self.outbox.send_sms(to, text)
+            self._console.send_sms(to, text, locale=locale)
+        self.outbox.send_sms(to, text, locale=locale)
 
-    def send_voice(self, to: str, text: str) -> None:
+    def send_voice(self, to: str, text: str, *, locale: str | None = None) -> None:
         if self._console is not None:
-            self._console.send_voice(to, text)
-        self.outbox.send_voice(to, text)
+            self._console.send_voice(to, text, locale=locale)
+        self.outbox.send_voice(to, text, locale=locale)
 
-    def send_email(self, to: str, subject: str, text: str) -> None:
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        locale: str | None = None,
+    ) -> None:
         if self._console is not None:
-            self._console.send_email(to, subject, text)
-        self.outbox.send_email(to, subject, text)
+            self._console.send_email(to, subject, text, html=html, locale=locale)
+        self.outbox.send_email(to, subject, text, html=html, locale=locale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,9 @@ class Services:
     outbox: Outbox
     audit: AuditLog
     store_description: str
+    senders_description: str
+    statuses: StatusLog
+    """Delivery statuses the providers called back with (:mod:`.hooks`)."""
 
     def close(self) -> None:
         """Release the store's database connections (the SQL store has some)."""
@@ -121,7 +135,7 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
     """The ``MFA`` for this app (see the module docstring)."""
     store, description = make_store(str(config["DATABASE"]))
     outbox = Outbox()
-    sender = DevSender(outbox, echo=bool(config.get("ECHO_MESSAGES", True)))
+    senders = make_senders(DevSender(outbox, echo=bool(config.get("ECHO_MESSAGES", True))))
     policy = base_policy(config)
     policies = mfakit.StaticPolicies()
     # The SQL store is an audit log too: the "Activity" page survives restarts.
@@ -135,9 +149,9 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
         store=store,
         secret_key=mfa_secret_key,
         issuer=str(config.get("ISSUER", "Demo Practice")),
-        sms=sender,
-        voice=sender,
-        email=sender,
+        sms=senders.sms,
+        voice=senders.voice,
+        email=senders.email,
         policy=policy,
         policies=policies,
         audit=audit,
@@ -151,6 +165,8 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
         outbox=outbox,
         audit=audit,
         store_description=description,
+        senders_description=senders.description,
+        statuses=StatusLog(),
     )
     apply_requirement(services, requirement)
     return services

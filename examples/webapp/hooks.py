@@ -1,0 +1,79 @@
+"""Delivery-status callbacks from the providers (``/hooks/...``).
+
+* ``POST /hooks/twilio-status``: Twilio's status callback for messages and
+  calls (set ``TWILIO_STATUS_CALLBACK`` to this URL's public address), checked
+  with ``X-Twilio-Signature`` and ``TWILIO_AUTH_TOKEN``.
+* ``POST /hooks/ses-events``: Amazon SES events through an SNS topic
+  (``MFAKIT_SES_EVENTS_TOPIC_ARN``), checked against SNS's signature.
+
+A route whose provider is not configured answers 404; a callback that does not
+verify, 403. The statuses go to :class:`~.delivery.StatusLog`. These routes
+are authenticated by the provider's signature, so the CSRF check (for the
+app's own forms) does not apply to them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, abort, current_app, request
+from flask.typing import ResponseReturnValue
+
+from mfakit.delivery_status import SnsVerifier, ses_status, twilio_status
+from mfakit.errors import CallbackRejected, InvalidInput
+
+from .security import services
+
+__all__ = ["bp"]
+
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+
+
+@bp.post("/twilio-status")
+def twilio() -> ResponseReturnValue:
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        abort(404)
+    try:
+        status = twilio_status(
+            request.url,
+            request.form.to_dict(),
+            request.headers.get("X-Twilio-Signature"),
+            auth_token=token,
+        )
+    except CallbackRejected:
+        abort(403)
+    except InvalidInput:
+        abort(400)
+    services().statuses.record_delivery_status(status)
+    return "", 204
+
+
+def _sns_verifier() -> SnsVerifier | None:
+    topic = os.environ.get("MFAKIT_SES_EVENTS_TOPIC_ARN", "").strip()
+    if not topic:
+        return None
+    verifier = current_app.extensions.get("webapp.sns")
+    if not isinstance(verifier, SnsVerifier):
+        verifier = SnsVerifier([topic])  # keeps the fetched signing certificates
+        current_app.extensions["webapp.sns"] = verifier
+    return verifier
+
+
+@bp.post("/ses-events")
+def ses_events() -> ResponseReturnValue:
+    verifier = _sns_verifier()
+    if verifier is None:
+        abort(404)
+    try:
+        message = verifier.verify(request.get_data(cache=False))
+        if message.type == "SubscriptionConfirmation":
+            verifier.confirm_subscription(message)
+            return "", 204
+        if message.type == "Notification":
+            services().statuses.record_delivery_status(ses_status(message))
+    except CallbackRejected:
+        abort(403)
+    except InvalidInput:
+        abort(400)
+    return "", 204

@@ -1,0 +1,121 @@
+"""The example app's provider switch and delivery-status hooks: environment
+variables pick a real provider per channel (the dev inbox by default), the
+chosen adapter really sends (Twilio's client, to a local server), and the
+status callback route accepts only a correctly signed request."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mfakit
+from tests.providers.conftest import ACCOUNT_SID, AUTH_TOKEN, require
+
+require("flask")
+
+from examples.webapp import create_app  # noqa: E402 - after the skip check
+from examples.webapp.delivery import make_senders  # noqa: E402
+
+MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+SMS_SID = "SM" + "ab" * 16
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("MFAKIT_SMS_PROVIDER", "MFAKIT_VOICE_PROVIDER", "MFAKIT_EMAIL_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    return monkeypatch
+
+
+def make_app(tmp_path: Path) -> Any:
+    return create_app(
+        {
+            "DATABASE": str(tmp_path / "app.db"),
+            "MFA_SECRET_KEY": "provider switch tests secret key, 32 bytes or more",
+            "SECRET_KEY": "provider switch tests session key",
+            "FAST_HASHING": True,
+            "ECHO_MESSAGES": False,
+        }
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Any]:
+    application = make_app(tmp_path)
+    yield application
+    application.extensions["webapp"].close()
+
+
+def test_defaults_to_the_dev_inbox(app: Any) -> None:
+    services = app.extensions["webapp"]
+    assert services.senders_description == "SMS: dev inbox; voice: dev inbox; email: dev inbox"
+
+
+def test_twilio_is_chosen_by_environment_and_really_sends(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, http_server: Any
+) -> None:
+    require("twilio")
+    http_server.expect_request(MESSAGES, method="POST").respond_with_json(
+        {"sid": SMS_SID, "status": "queued"}, status=201
+    )
+    clean_env.setenv("MFAKIT_SMS_PROVIDER", "twilio")
+    clean_env.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    clean_env.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    clean_env.setenv("TWILIO_FROM", "+14155550100")
+    clean_env.setenv("TWILIO_API_BASE_URL", http_server.url_for("/"))
+    application = make_app(tmp_path)
+    try:
+        services = application.extensions["webapp"]
+        assert services.senders_description == "SMS: Twilio; voice: dev inbox; email: dev inbox"
+        actor = mfakit.Actor.user("u-1", reauthenticated_at=datetime.now(timezone.utc))
+        services.mfa.begin_phone_enrolment(actor, "u-1", "+1 415 555 0123")
+        ((request, _),) = http_server.log
+        assert request.form["To"] == "+14155550123"
+        assert request.form["From"] == "+14155550100"
+        assert services.outbox.messages == []  # it went to Twilio, not the dev inbox
+    finally:
+        application.extensions["webapp"].close()
+
+
+def test_bad_choices_stop_the_app_naming_the_setting(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(mfakit.ConfigurationError, match="MFAKIT_SMS_PROVIDER"):
+        make_senders(object(), {"MFAKIT_SMS_PROVIDER": "carrier-pigeon"})
+    with pytest.raises(mfakit.ConfigurationError, match="VONAGE_API_KEY"):
+        make_senders(object(), {"MFAKIT_SMS_PROVIDER": "vonage"})
+    with pytest.raises(mfakit.ConfigurationError, match="MFAKIT_EMAIL_FROM"):
+        make_senders(object(), {"MFAKIT_EMAIL_PROVIDER": "smtp", "SMTP_HOST": "mail.test"})
+
+
+def signature(url: str, params: dict[str, str]) -> str:
+    payload = url + "".join(k + params[k] for k in sorted(params))
+    digest = hmac.new(AUTH_TOKEN.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_twilio_status_hook(app: Any, clean_env: pytest.MonkeyPatch) -> None:
+    require("twilio")
+    client = app.test_client()
+    params = {"MessageSid": SMS_SID, "MessageStatus": "undelivered", "ErrorCode": "30006"}
+    url = "http://localhost/hooks/twilio-status"
+    assert client.post("/hooks/twilio-status", data=params).status_code == 404  # not configured
+    clean_env.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    forged = client.post(
+        "/hooks/twilio-status",
+        data={**params, "MessageStatus": "delivered"},
+        headers={"X-Twilio-Signature": signature(url, params)},
+    )
+    assert forged.status_code == 403
+    good = client.post(
+        "/hooks/twilio-status", data=params, headers={"X-Twilio-Signature": signature(url, params)}
+    )
+    assert good.status_code == 204  # no CSRF token needed: the signature authenticates it
+    (status,) = app.extensions["webapp"].statuses.statuses
+    assert (status.message_id, status.state, status.error_code) == (SMS_SID, "failed", "30006")

@@ -18,6 +18,9 @@ missing or refused credentials) :class:`~mfakit.errors.ProviderAuthError`,
 ``Throttled`` :class:`~mfakit.errors.ProviderRateLimited`; SES's
 ``MessageRejected`` (a sandbox account sending to an unverified address, most
 often) is :class:`~mfakit.errors.ProviderError` with reason ``"rejected"``.
+
+botocore logs request parameters (the message, which holds the code) at DEBUG
+on ``botocore.endpoint``: keep the ``botocore`` logger at INFO or above.
 """
 
 from __future__ import annotations

@@ -72,3 +72,23 @@ class TestAsyncSmtpEmailContract(AsyncEmailSenderContract):
         return module.AsyncSmtpEmailSender(
             "127.0.0.1", free_port(), from_addr=FROM, security="none"
         )
+
+
+def test_html_alternative_and_content_language(smtp_server: SmtpServer) -> None:
+    sender = SmtpEmailSender(
+        smtp_server.host, smtp_server.port, from_addr=FROM, security="none", timeout=5
+    )
+    sender.send_email(
+        "alice@example.org",
+        "Votre code",
+        "Code : 482913",
+        html="<p>Code : <b>482913</b></p>",
+        locale="fr",
+    )
+    (message,) = smtp_server.received
+    parsed = message.message
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed["Content-Language"] == "fr"
+    assert _plain(parsed).strip() == "Code : 482913"
+    html = parsed.get_body(("html",))
+    assert html is not None and "<b>482913</b>" in str(html.get_content())

@@ -240,6 +240,7 @@ def check_message(
     if html is not None and not isinstance(html, str):
         raise InvalidInput("html", "must be a str")
     assert isinstance(subject, str) and isinstance(to, str)
-    if any(ord(c) < 32 or ord(c) == 127 for c in subject + to):
-        raise InvalidInput("subject", "must not contain line breaks or control characters")
+    for field, value in (("to", to), ("subject", subject)):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise InvalidInput(field, "must not contain line breaks or control characters")
     check_locale(locale)

@@ -162,12 +162,12 @@ class SmtpSenderBase:
         # The sender's domain, not this machine's name: no DNS look-up per message.
         message["Message-ID"] = make_msgid(domain=self._from_addr.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
-        if locale is not None:
-            message["Content-Language"] = locale
         # Quoted-printable keeps the message 7-bit: no server has to support 8BITMIME.
         message.set_content(text, charset="utf-8", cte="quoted-printable")
         if html is not None:
             message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        if locale is not None:  # after the content: set_content drops Content-* headers
+            message["Content-Language"] = locale
         return recipient, message
 
     def _tls_context(self) -> ssl.SSLContext:

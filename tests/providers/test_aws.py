@@ -398,3 +398,25 @@ def test_configuration_is_checked(aws_env: None) -> None:
         SesEmailSender("not an address")
     with pytest.raises(ConfigurationError):
         SnsSmsSender(connect_timeout=-1)
+
+
+@pytest.mark.asyncio
+async def test_async_sns_timeout_is_uncertain_and_refusal_retryable(
+    http_server: Any, aws_env: None
+) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(1.0)
+        return sns_ok(request)
+
+    http_server.expect_request("/").respond_with_handler(slow)
+    sender = AsyncSnsSmsSender(
+        endpoint_url=http_server.url_for("/"), read_timeout=0.3, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain):
+        await sender.send_sms(TO, "482913 is your code.")
+    time.sleep(0.8)
+    assert len(http_server.log) == 1
+    refused = AsyncSnsSmsSender(endpoint_url=dead_url(), retry_delay=0)
+    with pytest.raises(ProviderError) as caught:
+        await refused.send_sms(TO, "482913 is your code.")
+    assert caught.value.reason == "unreachable" and caught.value.retryable is True

@@ -220,3 +220,11 @@ def moto(moto_server: Moto, aws_env: None) -> Moto:
     """The moto server, emptied for this test."""
     moto_server.reset()
     return moto_server
+
+
+@pytest.fixture(autouse=True)
+def _no_twilio_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """twilio rewrites every host name when TWILIO_REGION or TWILIO_EDGE is set
+    (ENVIRONMENT.md): keep a developer's settings away from the local server."""
+    monkeypatch.delenv("TWILIO_REGION", raising=False)
+    monkeypatch.delenv("TWILIO_EDGE", raising=False)

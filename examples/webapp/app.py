@@ -201,4 +201,5 @@ def dev_inbox() -> ResponseReturnValue:
     if not current_app.config["DEV_INBOX"]:
         abort(404)
     messages = list(reversed(services().outbox.messages))
-    return render_template("inbox.html", messages=messages)
+    statuses = list(reversed(services().statuses.statuses))
+    return render_template("inbox.html", messages=messages, statuses=statuses)

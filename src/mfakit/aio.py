@@ -5,8 +5,9 @@ It offers every method of :class:`~mfakit.MFA`, with the same names,
 arguments, results and errors, awaitable. Both run the same use cases
 (:mod:`mfakit.service`): here :func:`~mfakit.service.effects.run_async`
 awaits each port call and runs argon2 in a worker thread, so a sign-in never
-stalls the event loop. Its typed signatures are in ``aio.pyi``, generated from
-:class:`~mfakit.facade.Facade` by ``tools/make_async_stub.py``.
+stalls the event loop. Every method is a coroutine function (``async def``,
+in ``_aio_methods.py``) and its typed signatures are in ``aio.pyi``, both
+generated from :class:`~mfakit.facade.Facade` by ``tools/make_async_stub.py``.
 
 Ports may be async (:class:`~mfakit.ports.storage.AsyncStore`,
 :class:`~mfakit.adapters.memory_async.AsyncMemoryStore`, the async SQL store,
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._aio_methods import AsyncMethods
 from .facade import Facade
 from .service.effects import UseCase, run_async
 
@@ -27,7 +29,7 @@ __all__ = ["AsyncMFA"]
 T = TypeVar("T")
 
 
-class AsyncMFA(Facade):
+class AsyncMFA(AsyncMethods, Facade):
     """Two-factor authentication for an async application; see :class:`~mfakit.MFA`.
 
     Example::

@@ -101,11 +101,13 @@ class Outbox:
         return sent[-1]
 
     def last_code(self, to: str) -> str:
-        """The code in the last message sent to ``to``."""
-        code = self.last(to).code
-        if code is None:
-            raise LookupError(f"the last message to {to} holds no code")
-        return code
+        """The code in the newest message to ``to`` that carries one (a security
+        notice sent since does not hide it); LookupError if none does."""
+        with self._lock:
+            for message in reversed(self._messages):
+                if message.to == to and message.code is not None:
+                    return message.code
+        raise LookupError(f"no message to {to} holds a code")
 
     def clear(self) -> None:
         with self._lock:

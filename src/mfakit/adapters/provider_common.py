@@ -11,7 +11,6 @@ and is never retried, so a user never receives two different codes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -157,6 +156,8 @@ async def send_async_with_one_retry(send: Callable[[], Awaitable[T]], *, retry_d
         if not exc.retryable:
             raise
     if retry_delay:
+        import asyncio  # here: a sync user never loads asyncio
+
         await asyncio.sleep(retry_delay)
     return await send()
 
@@ -216,9 +217,13 @@ def transport_failure(exc: BaseException, *, what: str, provider: str) -> Delive
             return tls
         if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
             return not_sent
-        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+        from asyncio import TimeoutError as AsyncTimeout  # (not TimeoutError before 3.11)
+
+        if isinstance(exc, (aiohttp.ClientError, AsyncTimeout)):
             return uncertain
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, OSError)):
+    from asyncio import TimeoutError as AsyncTimeout  # (a failure path: loading it is fine)
+
+    if isinstance(exc, (AsyncTimeout, TimeoutError, OSError)):
         return uncertain
     return None
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
-import pyotp
-
-from ..errors import InvalidInput
+from ..errors import ConfigurationError, InvalidInput
 from ..hashers import Argon2Hasher
 
 __all__ = ["FakeClock", "authenticator_code", "fast_hasher"]
@@ -42,9 +40,22 @@ class FakeClock:
     def now(self) -> datetime:
         return self._now
 
-    def advance(self, delta: timedelta | None = None, /, **kwargs: float) -> datetime:
-        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new time."""
-        step = delta if delta is not None else timedelta(**kwargs)
+    def advance(
+        self, delta: timedelta | float | None = None, /, **kwargs: float
+    ) -> datetime:
+        """Move forward by ``delta`` (a ``timedelta``, or seconds as a number:
+        ``clock.advance(31)``) or by ``timedelta(**kwargs)``
+        (``clock.advance(minutes=5)``); returns the new time."""
+        if delta is not None and kwargs:
+            raise InvalidInput("delta", "give a delta or keyword arguments, not both")
+        if delta is None:
+            step = timedelta(**kwargs)
+        elif isinstance(delta, timedelta):
+            step = delta
+        elif isinstance(delta, (int, float)) and not isinstance(delta, bool):
+            step = timedelta(seconds=delta)
+        else:
+            raise InvalidInput("delta", "must be a timedelta or a number of seconds")
         if step < timedelta(0):
             raise InvalidInput("delta", "a FakeClock never moves backwards; use set()")
         self._now += step
@@ -60,7 +71,16 @@ class FakeClock:
 
 def authenticator_code(uri_or_secret: str, at: datetime | float) -> str:
     """The code an authenticator app shows at ``at`` for an ``otpauth://`` URI
-    (honouring its algorithm, digits and period) or a bare base32 secret."""
+    (honouring its algorithm, digits and period) or a bare base32 secret.
+
+    Computed by pyotp, an implementation independent of mfakit's own (the
+    ``testing`` extra: ``pip install 'mfakit[testing]'``)."""
+    try:
+        import pyotp
+    except ImportError as exc:  # pragma: no cover - the testing extra brings it
+        raise ConfigurationError(
+            "authenticator_code needs pyotp: pip install 'mfakit[testing]'"
+        ) from exc
     if uri_or_secret.startswith("otpauth://"):
         query = parse_qs(urlsplit(uri_or_secret).query)
         secret = query["secret"][0]

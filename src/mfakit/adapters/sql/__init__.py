@@ -22,6 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+try:
+    import sqlalchemy  # noqa: F401 (only to say which extra brings it)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "mfakit.adapters.sql needs SQLAlchemy: pip install 'mfakit[sql]' "
+        "(SQLite) or 'mfakit[postgres]' (PostgreSQL)"
+    ) from exc
+
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 from .schema import UtcDateTime as UtcDateTime
 from .schema import build_metadata as build_metadata

@@ -24,6 +24,7 @@ from importlib import resources
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from .core.validation import check_encodable
 from .errors import InvalidInput
 
 __all__ = [
@@ -92,7 +93,7 @@ def _text(field_name: str, value: object) -> str:
         raise InvalidInput(field_name, "must be a str")
     if len(value) > 4096:
         raise InvalidInput(field_name, "is far too long")
-    return unicodedata.normalize("NFKC", value)
+    return unicodedata.normalize("NFKC", check_encodable(field_name, value))
 
 
 def check_new_password(

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..errors import InvalidInput
 from .records import AuditRecord
+from .validation import check_encodable
 
 __all__ = ["Action", "Outcome", "RequestContext", "build_record"]
 
@@ -68,6 +69,7 @@ def _short(field: str, value: object, limit: int) -> str | None:
         raise InvalidInput(field, "must be a str")
     if len(value) > limit:
         raise InvalidInput(field, f"must be at most {limit} characters")
+    check_encodable(field, value)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(field, "must not contain control characters")
     return value

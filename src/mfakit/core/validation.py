@@ -13,6 +13,7 @@ from ..errors import InvalidInput
 __all__ = [
     "MAX_ID_LENGTH",
     "check_aware",
+    "check_encodable",
     "check_id",
     "check_label",
     "check_role",
@@ -27,12 +28,27 @@ def _has_control(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
+def is_encodable(value: str) -> bool:
+    """Whether ``value`` is valid Unicode text: a Python str may hold a lone
+    UTF-16 surrogate ("\\ud800", valid in JSON), which no UTF-8 encoder, hash,
+    database or mail server accepts (S36)."""
+    return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
+
+
+def check_encodable(field: str, value: str) -> str:
+    """Refuse text that is not valid UTF-8 (a lone surrogate) with InvalidInput (S36)."""
+    if not is_encodable(value):
+        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)")
+    return value
+
+
 def check_id(field: str, value: object) -> str:
     """A user, factor or challenge id: a non-empty printable string of at most 128 chars."""
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a str")
     if not value or len(value) > MAX_ID_LENGTH:
         raise InvalidInput(field, f"must be 1 to {MAX_ID_LENGTH} characters")
+    check_encodable(field, value)
     if _has_control(value) or value != value.strip():
         raise InvalidInput(field, "must not contain control characters or surrounding spaces")
     return value
@@ -45,6 +61,7 @@ def check_text(field: str, value: object, *, max_length: int) -> str:
     value = value.strip()
     if not value or len(value) > max_length:
         raise InvalidInput(field, f"must be 1 to {max_length} characters")
+    check_encodable(field, value)
     if _has_control(value):
         raise InvalidInput(field, "must not contain control characters")
     return value

@@ -38,7 +38,7 @@ from ..core.results import (
     SendResult,
     VerifyResult,
 )
-from ..core.validation import check_id, check_text
+from ..core.validation import check_encodable, check_id, check_text
 from ..core.writes import (
     AdvanceTotp,
     InsertDevice,
@@ -151,7 +151,7 @@ def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> 
         raise InvalidInput(field, "must be a str")
     if len(answer) > MAX_ANSWER_LENGTH * 4:
         raise InvalidInput(field, "is far too long")
-    text = unicodedata.normalize("NFC", answer)
+    text = unicodedata.normalize("NFC", check_encodable(field, answer))
     if ctx.policy.answer_trim:
         text = text.strip()
     if not ctx.policy.answer_case_sensitive:

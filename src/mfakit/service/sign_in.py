@@ -7,7 +7,7 @@ from ..core.challenge import Purpose
 from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.results import SignInStart, SignInStatus
-from ..core.validation import check_id, check_role
+from ..core.validation import check_encodable, check_id, check_role
 from ..errors import DeliveryError, InvalidInput
 from ..ports.storage import Store
 from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
@@ -40,6 +40,8 @@ def begin_sign_in(
         not isinstance(trust_token, str) or len(trust_token) > MAX_TOKEN_LENGTH
     ):
         raise InvalidInput("trust_token", "must be a str of at most 4096 characters")
+    if trust_token is not None:
+        check_encodable("trust_token", trust_token)
     if trust_token == "":
         trust_token = None  # an empty cookie is no token
     policy = ctx.policy

@@ -216,7 +216,7 @@ class AsyncSqlStore:
         except Rollback as rollback:  # a unit of work lost a race: rolled back
             value: T = rollback.value  # type: ignore[assignment]
             return value
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeError) as exc:  # UnicodeError: a lone surrogate (S36)
             return failed(type(self).__name__, op, exc)
 
     # --- the unit of work and one-read snapshots -------------------------------

@@ -177,10 +177,11 @@ def storage_error(store: str, operation: str, exc: BaseException) -> StorageErro
     return StorageError(f"{store}.{operation} failed: {kind}")
 
 
-def failed(store: str, op: Op[T], exc: SQLAlchemyError) -> T:
+def failed(store: str, op: Op[T], exc: SQLAlchemyError | UnicodeError) -> T:
     """What ``op`` answers when the database raised ``exc``: its
     ``on_duplicate`` answer for an ``IntegrityError`` where it has one, else a
-    :class:`StorageError` chained to ``exc``."""
+    :class:`StorageError` chained to ``exc`` (also for text the driver cannot
+    encode, S36)."""
     if op.on_duplicate is not None and isinstance(exc, IntegrityError):
         return op.on_duplicate(exc)
     raise storage_error(store, op.name, exc) from exc

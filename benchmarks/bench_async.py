@@ -57,7 +57,7 @@ from mfakit.adapters.memory_async import AsyncMemoryStore
 from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET_KEY = "mfakit async benchmark secret key, never used in production"
+SECRET_KEY = "54bd8523bcb781bfcdbe925d931614a4392587860c695743ba73f3bb3bf631bf"
 ISSUER = "Bench"
 STEP = timedelta(seconds=30)
 START = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

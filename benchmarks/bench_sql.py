@@ -47,7 +47,7 @@ from mfakit.adapters.sql import SqlStore
 from mfakit.ports.storage import Store
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET_KEY = "mfakit SQL benchmark secret key, never used in production"
+SECRET_KEY = "e7f5bcb8c1ed11b15e23c6d1d7d7009f4ee365157264f4899b05ccaef11da9a7"
 ISSUER = "Bench"
 STEP = timedelta(seconds=30)
 PG_ENV = "MFAKIT_TEST_POSTGRES_URL"

@@ -38,7 +38,7 @@ from mfakit import MFA, Actor, Argon2Hasher, TotpSetup
 from mfakit.adapters import MemoryStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET_KEY = "mfakit benchmark secret key, never used in production"
+SECRET_KEY = "689e35a1f304b9e9fcf9e4850154257390f37055776d7a4abd313a24624aa797"
 ISSUER = "Bench"
 STEP = timedelta(seconds=30)
 

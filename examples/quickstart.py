@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import time
 from datetime import datetime, timezone
 
@@ -26,7 +25,7 @@ USER_ID = "alice"  # the host application's id for the user
 def build_mfa(*, fast: bool) -> mfakit.MFA:
     secret_key = os.environ.get("MFA_SECRET_KEY")
     if secret_key is None:
-        secret_key = secrets.token_urlsafe(32)
+        secret_key = mfakit.generate_secret_key()
         print("note: MFA_SECRET_KEY is not set, so this run uses a throwaway key.")
         print("      In production set it to a long random secret and keep it stable:")
         print("      authenticator secrets are encrypted with a key derived from it.\n")

@@ -12,7 +12,7 @@ from mfakit import MFA, Actor
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SECRET = "b4b08f193de3090fbf13b99d12e2f2bd0e5b1cb54bfab12ebb13ac673dc6320f"
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def create_app(mfa: mfakit.AsyncMFA | None = None) -> FastAPI:
     """The app; tests pass their own AsyncMFA (fake clock, cheap hasher)."""
     amfa = mfa or mfakit.AsyncMFA(
         store=MemoryStore(),
-        secret_key=os.environ.get("MFA_SECRET_KEY") or secrets.token_urlsafe(32),
+        secret_key=os.environ.get("MFA_SECRET_KEY") or mfakit.generate_secret_key(),
         issuer="mfakit FastAPI example",
     )
     state = State()

@@ -78,7 +78,7 @@ def _mfa_secret_key(config: Mapping[str, Any], store: Users) -> str:
         return str(key)
     key = store.setting(DEV_KEY_SETTING, "")
     if not key:
-        key = secrets.token_urlsafe(32)
+        key = mfakit.generate_secret_key()
         store.set_setting(DEV_KEY_SETTING, key)
     print(
         "warning: MFA_SECRET_KEY is not set; using a development key generated and kept"

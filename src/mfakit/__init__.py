@@ -59,6 +59,7 @@ from .hashers import Hasher as Hasher
 from .hashers import Pbkdf2Hasher as Pbkdf2Hasher
 from .i18n import Messages as Messages
 from .i18n import texts as texts
+from .keygen import generate_secret_key as generate_secret_key
 from .mfa import MFA as MFA
 from .ports.clock import Clock as Clock
 from .ports.clock import SystemClock as SystemClock
@@ -122,6 +123,7 @@ __all__ = [
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",
+    "generate_secret_key",
     "normalize_email",
     "normalize_phone",
     "texts",

@@ -14,7 +14,7 @@ from mfakit.adapters.memory_async import AsyncMemoryStore
 from mfakit.hashers import Argon2Hasher
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SECRET = "bec8d481e7fde10fde44233720622064260ad73e712f652cba778b694f318cae"
 PHONE = "+14155550101"
 
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from mfakit.core.keys import Keyring, Sealed
 from mfakit.errors import ConfigurationError, InvalidInput
 
-OLD = "old-application-secret-0123456789abcdef"
-NEW = "new-application-secret-fedcba9876543210"
-THIRD = b"\x01" * 32
+OLD = "b52deb8f6b9add49e83dff97fcb5494340877e9cbb8c2b2436f0723043c6dfed"
+NEW = "qD0EL2Qscs9k7PanZU83Q33yO93UotlPawL6CXzL6aI"
+THIRD = bytes(range(7, 39))  # 32 distinct bytes: random-looking
 NONCE = bytes(range(12))
 AAD = b"user-1/factor-1"
 PLAINTEXT = b"totp-secret-bytes-20"
@@ -45,7 +45,7 @@ def test_keyring_refuses(secrets: tuple[object, ...]) -> None:
 
 @pytest.mark.parametrize(
     "secret",
-    ["x" * 32, b"x" * 32, bytearray(b"y" * 32), "é" * 16, b"\x00" * 64],
+    [OLD, NEW, OLD.encode(), bytearray(THIRD), THIRD * 2, "mfk1_0123456789abcdef_" + NEW],
 )
 def test_keyring_accepts_32_bytes(secret: str | bytes) -> None:
     ring = Keyring(secret)
@@ -72,7 +72,7 @@ def test_key_ids_are_stable_across_keyrings() -> None:
 
 
 def test_key_ids_differ_between_secrets_and_reveal_nothing() -> None:
-    ids = {Keyring(s).primary_id for s in (OLD, NEW, THIRD, "z" * 32, "z" * 33)}
+    ids = {Keyring(s).primary_id for s in (OLD, NEW, THIRD, OLD + "00", NEW + "A")}
     assert len(ids) == 5
     for kid in ids:
         assert isinstance(kid, str)

@@ -146,7 +146,7 @@ def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     app = create_app(
         {
             "DATABASE": str(database),
-            "MFA_SECRET_KEY": "end-to-end tests secret key, 32 bytes or more",
+            "MFA_SECRET_KEY": "255bbf16dd90d79989da10930ae41da22a900cdd41ce9f65f27ccc016c012740",
             "SECRET_KEY": "end-to-end tests session key",
             "FAST_HASHING": True,
             "RESEND_COOLDOWN": timedelta(seconds=3),

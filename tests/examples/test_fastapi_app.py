@@ -14,6 +14,7 @@ from examples.fastapi_app.app import create_app  # noqa: E402
 import mfakit  # noqa: E402
 from mfakit.adapters.memory_async import AsyncMemoryStore  # noqa: E402
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher  # noqa: E402
+from tests.conftest import SECRET  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 
@@ -27,7 +28,7 @@ def clock() -> FakeClock:
 def app(clock: FakeClock):  # type: ignore[no-untyped-def]
     amfa = mfakit.AsyncMFA(
         store=AsyncMemoryStore(),
-        secret_key="k" * 40,
+        secret_key=SECRET,
         issuer="Example",
         clock=clock,
         hasher=fast_hasher(),

@@ -254,7 +254,10 @@ def test_secrets_are_encrypted_at_rest(
     assert raw.hex().encode() not in dump
     # A copy of the database with another app secret yields nothing usable.
     other = MFA(
-        store=store, secret_key="another-secret-key-also-long-enough-xx", issuer="X", clock=clock
+        store=store,
+        secret_key="52c7ec2e8d3bbc52162603dd940b7d3665bda53624bd4c873b5104612505c5ef",
+        issuer="X",
+        clock=clock,
     )
     with pytest.raises(mfakit.ConfigurationError):
         other.verify_totp("alice", user.code_at())
@@ -264,7 +267,7 @@ def test_key_rotation_keeps_old_authenticators_working(
     store: MemoryStore, clock: FakeClock, enrol
 ) -> None:
     user = enrol()
-    new_secret = "a-brand-new-secret-key-after-rotation-000"
+    new_secret = "9b4491751563b6ee543b84eeffb7e3a3c3d8fbe333ace025fd488a223f42d0c5"
     rotated = MFA(
         store=store,
         secret_key=[new_secret, SECRET],
@@ -329,7 +332,7 @@ def test_one_unreadable_authenticator_does_not_block_the_others(
     store: MemoryStore, clock: FakeClock, enrol
 ) -> None:
     old = enrol(label="Old")
-    new_secret = "a-brand-new-secret-key-after-rotation-000"
+    new_secret = "9b4491751563b6ee543b84eeffb7e3a3c3d8fbe333ace025fd488a223f42d0c5"
     rotated = MFA(
         store=store, secret_key=[new_secret, SECRET], issuer="X", clock=clock, hasher=fast_hasher()
     )

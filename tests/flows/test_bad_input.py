@@ -10,6 +10,7 @@ import mfakit
 from mfakit import MFA, Actor
 from mfakit.adapters import MemoryStore
 from mfakit.testing import FakeClock
+from tests.conftest import SECRET
 from tests.helpers import snapshot
 
 BAD_CODES: list[Any] = [
@@ -148,9 +149,9 @@ def test_malformed_keys(secret_key: Any) -> None:
 @pytest.mark.parametrize("issuer", ["", "A:B", None, "x" * 500, "bad\nname"], ids=repr)
 def test_malformed_issuer(issuer: Any) -> None:
     with pytest.raises(mfakit.ConfigurationError):
-        MFA(store=MemoryStore(), secret_key="k" * 32, issuer=issuer)
+        MFA(store=MemoryStore(), secret_key=SECRET, issuer=issuer)
 
 
 def test_store_must_implement_the_port() -> None:
     with pytest.raises(mfakit.ConfigurationError, match="add_totp"):
-        MFA(store=object(), secret_key="k" * 32, issuer="X")  # type: ignore[arg-type]
+        MFA(store=object(), secret_key=SECRET, issuer="X")  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import pytest
 from mfakit import MFA
 from mfakit.adapters import ConsoleSender, MemoryStore
 from mfakit.testing import FakeClock, fast_hasher
+from tests.conftest import SECRET
 from tests.helpers import fresh
 
 
@@ -31,7 +32,7 @@ def test_a_phone_enrolment_code_shows_up_and_verifies(capsys: pytest.CaptureFixt
     console = ConsoleSender()  # standard output at the time of sending
     mfa = MFA(
         store=MemoryStore(),
-        secret_key="k" * 40,
+        secret_key=SECRET,
         issuer="Dev",
         clock=clock,
         hasher=fast_hasher(),

@@ -34,7 +34,7 @@ from tests.helpers import fresh, snapshot
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
 DAY = timedelta(days=1)
-OTHER_SECRET = "another-test-secret-key-that-is-long-enough-9876"
+OTHER_SECRET = "fa084ae427f3e94ee7de636f29d5d1476d1a970b085cae8253c3a46d67736216"
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -34,7 +34,7 @@ from .conftest import (
 FROM = "no-reply@clinic.example"
 ALICE = "alice@example.org"
 ISSUER = "Clinique Émile"
-SECRET = "x" * 40
+SECRET = "8f0191b122cd68fc1720e82c11f7f0f297e63f8893d407688a8c6268943cacee"
 CODE = re.compile(r"^\s+([0-9]{6,10})\s*$", re.MULTILINE)
 
 

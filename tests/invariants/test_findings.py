@@ -18,7 +18,7 @@ from mfakit import MFA, Actor, ConflictingState, Method, SignInStatus
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, fast_hasher
 
-SECRET_KEY = "findings-secret-key-that-is-long-enough-0123456789"
+SECRET_KEY = "6a4619950bdbe290dcb94b82a247c450416f5616cf29448c836063f220aa63cd"
 OLD_PHONE = "+14155550101"
 PHONE = "+14155550102"
 NEW_PHONE = "+12015550123"

@@ -40,7 +40,7 @@ from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.helpers import snapshot
 from tests.invariants.profiles import fuzz_settings
 
-SECRET_KEY = "fuzz-secret-key-that-is-long-enough-0123456789abcdef"
+SECRET_KEY = "53c5a1fdd1d7edac93b9f320e1634c4d74985b596fe5902f9865be8fd6625d4a"
 USER = "alice"
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"

@@ -30,7 +30,7 @@ from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.core import otp
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET_KEY = "interop-secret-key-that-is-long-enough-0123456789"
+SECRET_KEY = "974e91e96a4940420bb0627d98e3746b97b18cbac3df10da63e8689d7e029658"
 PACKAGES = {"oathtool": "oathtool", "zbarimg": "zbar-tools"}
 
 

@@ -82,7 +82,7 @@ from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.invariants.profiles import machine_settings
 
-SECRET_KEY = "invariants-secret-key-that-is-long-enough-0123456789"
+SECRET_KEY = "9f87c90ac2a45d563dcd8b6f2e46cd78bff1bed6f7f5e78d5c7033d920c00f85"
 USERS = ("u0", "u1", "u2")
 ADMIN = "admin"
 PHONES = ("+14155550101", "+14155550102", "+12015550123")

@@ -40,7 +40,7 @@ from mfakit.testing.contract import (
 from .conftest import unique_prefix
 from .test_errors import duplicated_codes
 
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SECRET = "ab8e865d1068caf0041de2d6a1816e3dea5378887d7ae15da06450664d09045f"
 PHONE = "+14155550101"
 
 

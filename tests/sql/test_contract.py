@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 from mfakit.adapters import MemoryStore
 from mfakit.adapters.sql import SqlStore
 from mfakit.testing.contract import AuditLogContract, StoreContract
+from tests.conftest import SECRET
 
 
 class TestSqliteMemory(StoreContract, AuditLogContract):
@@ -84,7 +85,7 @@ def test_the_sql_store_is_mfas_audit_log(tmp_path: Path) -> None:
     store = SqlStore.from_url(f"sqlite:///{tmp_path / 'mfa.db'}")
     clock = FakeClock()
     mfa = mfakit.MFA(
-        store=store, audit=store, secret_key="k" * 40, issuer="X", clock=clock, hasher=fast_hasher()
+        store=store, audit=store, secret_key=SECRET, issuer="X", clock=clock, hasher=fast_hasher()
     )
     actor = mfakit.Actor.user("alice", reauthenticated_at=clock.now())
     setup = mfa.begin_totp_setup(

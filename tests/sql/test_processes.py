@@ -23,7 +23,7 @@ from mfakit.testing.contract import T0, backup_codes, challenge_record, totp_rec
 from .conftest import unique_prefix
 from .racers import Racers
 
-SECRET = "process-race-secret-key-that-is-long-enough-0123456789"
+SECRET = "716dd333dd855ec3777accae9973335129b7147646f2f185d78a788b7b381741"
 
 
 @dataclass

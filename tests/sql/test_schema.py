@@ -15,6 +15,7 @@ from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, config
 from mfakit.adapters.sql.schema import TABLES
 from mfakit.ports.storage import Store
 from mfakit.testing.contract import T0, backup_codes, totp_record
+from tests.conftest import SECRET
 
 from .conftest import unique_prefix
 
@@ -188,7 +189,7 @@ def test_sql_store_satisfies_the_store_protocol() -> None:
     """MFA accepts it (it checks every Store method is there)."""
     store = SqlStore.from_url("sqlite://")
     ports: Store = store
-    mfa = MFA(store=ports, secret_key="x" * 40, issuer="Acme")
+    mfa = MFA(store=ports, secret_key=SECRET, issuer="Acme")
     assert "SqlStore" in repr(mfa)
     store.close()
 

@@ -4,9 +4,19 @@ derives from it (P4, S28).
 A :class:`Keyring` holds one or more secrets. The first is *primary*: new data
 is encrypted, signed and keyed with it. The others are only used to read what
 older keys produced, so a rotation is: put the new secret first, keep the old
-one after it until nothing needs it. Each secret's *key id* is a fingerprint
-derived from the secret itself, so it stays the same whichever position the
-secret takes in a later keyring.
+one after it until nothing needs it.
+
+Every stored value names the *key id* of the secret that made it. A key made
+by :func:`mfakit.generate_secret_key` is a string ``mfk1_<id>_<base64url secret>``:
+its id is random, chosen when the key was generated, so a stored id says
+nothing about the secret (0.2 attack review: an id derived from the secret let
+a guessed passphrase be tested offline against a database dump). Any other
+secret (the 0.1.0 form) keeps the id 0.1.0 derived from it with HKDF, so what
+it sealed stays readable; re-sealing under an ``mfk1_`` key removes those ids.
+
+Secrets must look random: 32 random bytes, or text that is hex or base64 of at
+least 32 random bytes. Passphrase-like text is refused as the primary key; it is
+accepted after a primary, only to read what 0.1.0 sealed with it.
 
 Per-purpose subkeys are derived with HKDF-SHA256, so encrypting TOTP secrets,
 keying code hashes and signing trust tokens never share a key.
@@ -14,7 +24,10 @@ keying code hashes and signing trust tokens never share a key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import re
 from collections.abc import Iterable
 from hashlib import sha256
 
@@ -25,7 +38,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ConfigurationError, InvalidInput
 
-__all__ = ["MIN_SECRET_BYTES", "Keyring", "Sealed", "SecretKey"]
+__all__ = [
+    "KEY_PREFIX",
+    "MIN_SECRET_BYTES",
+    "Keyring",
+    "Sealed",
+    "SecretKey",
+]
 
 MIN_SECRET_BYTES = 32
 """A secret key must carry at least 256 bits (32 bytes, or 32 characters)."""
@@ -37,16 +56,90 @@ SecretKey = str | bytes
 """An application secret as given by the host: text (UTF-8 encoded) or bytes."""
 
 
-def _as_bytes(secret: object) -> bytes:
-    if isinstance(secret, str):
-        raw = secret.encode("utf-8")
-    elif isinstance(secret, (bytes, bytearray)):
+KEY_PREFIX = "mfk1_"
+"""How a key made by :func:`mfakit.generate_secret_key` starts."""
+
+_KEY_ID_BYTES = 8
+_MFK1 = re.compile(r"mfk1_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+# 32 random bytes hold about 30 distinct values; fewer than 16 means a pattern.
+_MIN_DISTINCT = 16
+_WEAK = (
+    "secret_key looks like a passphrase, not a random key: use mfakit.generate_secret_key(),"
+    " or 32 random bytes (raw, hex or base64). A 0.1.0 key may stay in the keyring after a"
+    " new primary key, to read what it sealed"
+)
+
+
+def format_key(key_id: bytes, secret: bytes) -> str:
+    """``mfk1_<key id, hex>_<secret, base64url>``: the form
+    :func:`mfakit.generate_secret_key` gives random values to."""
+    if len(key_id) != _KEY_ID_BYTES or len(secret) < MIN_SECRET_BYTES:
+        raise ConfigurationError("an mfk1_ key has an 8-byte id and a 32-byte secret")
+    body = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
+    return f"{KEY_PREFIX}{key_id.hex()}_{body}"
+
+
+def _random_enough(raw: bytes) -> bool:
+    return len(raw) >= MIN_SECRET_BYTES and len(set(raw)) >= _MIN_DISTINCT
+
+
+def _decode_b64(text: str) -> bytes | None:
+    try:
+        padded = text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4)
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _looks_random(text: str) -> bool:
+    """Whether ``text`` is hex or base64 of at least 32 random-looking bytes.
+
+    No test can measure entropy; this refuses what is evidently not random:
+    spaces and punctuation, too short, repeated patterns, one letter case.
+    """
+    if _HEX.fullmatch(text) and len(text) % 2 == 0:
+        return _random_enough(bytes.fromhex(text))
+    if _BASE64.fullmatch(text):
+        decoded = _decode_b64(text)
+        has_both_cases = any(c.isupper() for c in text) and any(c.islower() for c in text)
+        return decoded is not None and has_both_cases and _random_enough(decoded)
+    return False
+
+
+def _parse(secret: object) -> tuple[str | None, bytes, bool]:
+    """``(explicit key id or None, secret bytes, looks random)`` of one secret."""
+    if isinstance(secret, (bytes, bytearray)):
         raw = bytes(secret)
-    else:
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or not text.isprintable():
+            if len(raw) < MIN_SECRET_BYTES:
+                raise ConfigurationError(
+                    f"secret_key must be at least {MIN_SECRET_BYTES} bytes long"
+                )
+            return None, raw, _random_enough(raw)
+        secret = text
+    if not isinstance(secret, str):
         raise ConfigurationError("secret_key must be str or bytes")
+    match = _MFK1.fullmatch(secret)
+    if match is not None:
+        decoded = _decode_b64(match.group(2))
+        if decoded is None or not _random_enough(decoded):
+            raise ConfigurationError("secret_key is a malformed mfk1_ key")
+        return match.group(1), decoded, True
+    if secret.startswith(KEY_PREFIX):
+        raise ConfigurationError("secret_key is a malformed mfk1_ key")
+    try:
+        raw = secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("secret_key must be valid Unicode text") from None
     if len(raw) < MIN_SECRET_BYTES:
         raise ConfigurationError(f"secret_key must be at least {MIN_SECRET_BYTES} bytes long")
-    return raw
+    return None, raw, _looks_random(secret)
 
 
 def _hkdf(secret: bytes, info: bytes, length: int = 32) -> bytes:
@@ -69,9 +162,9 @@ class Sealed:
 class Keyring:
     """The application's secrets, primary first.
 
-    ``Keyring("a long random secret ...")`` or, during a rotation,
-    ``Keyring(new_secret, old_secret)``. Secrets must be at least 32 bytes.
-    The repr shows only key ids.
+    ``Keyring(mfakit.generate_secret_key())`` or, during a rotation,
+    ``Keyring(new_secret, old_secret)``. The primary secret must look random
+    (see the module docs); the repr shows only key ids.
     """
 
     __slots__ = ("_aead", "_cache", "_secrets", "primary_id")
@@ -80,10 +173,14 @@ class Keyring:
         if not secrets:
             raise ConfigurationError("a Keyring needs at least one secret")
         self._secrets: dict[str, bytes] = {}
-        for secret in secrets:
-            raw = _as_bytes(secret)
-            key_id = _hkdf(raw, b"mfakit/v1/key-id", 8).hex()
-            if key_id in self._secrets:
+        for position, secret in enumerate(secrets):
+            explicit_id, raw, strong = _parse(secret)
+            if position == 0 and not strong:
+                raise ConfigurationError(_WEAK)
+            # A 0.1.0 key keeps the id 0.1.0 derived from it, so what it sealed
+            # stays readable; an mfk1_ key carries its own random id.
+            key_id = explicit_id or _hkdf(raw, b"mfakit/v1/key-id", _KEY_ID_BYTES).hex()
+            if key_id in self._secrets or raw in self._secrets.values():
                 raise ConfigurationError("the same secret appears twice in the keyring")
             self._secrets[key_id] = raw
         self.primary_id = next(iter(self._secrets))

@@ -25,7 +25,7 @@ from ..core.policy import Policy
 from ..mfa import MFA
 from . import FakeClock, fast_hasher
 
-SECRET_KEY = "mfakit-test-secret-key-not-for-production-000"
+SECRET_KEY = "cb4c9ab79531291947d10a763850abc31cfbb6beb9cb4de5d9314547dc956270"
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from ..ports.storage import Store
 from .challenges import create_challenge, normalize_answer, switch_method
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import CHANNEL_KIND, load_factors
+from .factors import CHANNEL_KIND, hash_answer, load_factors
 from .scope import audit
 
 _PROOF = {ContactKind.PHONE: "sms or voice", ContactKind.EMAIL: "email"}
@@ -92,7 +92,7 @@ def set_security_question(
     normalized = normalize_answer(ctx, answer)
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
-    hashed = yield from offload(ctx.hasher.hash, normalized)
+    hashed = yield from offload(hash_answer, ctx.keyring, ctx.hasher, normalized)  # keyed (S27)
     record = QuestionRecord(user_id=user_id, question=question, answer_hash=hashed, created_at=now)
     yield from call("store", Store.put_question, record)
     yield from audit(ctx, Action.QUESTION_SET, user_id, actor_id=actor.id, at=now)

@@ -8,13 +8,13 @@ atomically at the store, whichever path submits it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..core import backup_codes as bc
 from ..core import otp
 from ..core.contacts import ContactKind
-from ..core.keys import Sealed
+from ..core.keys import Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
 from ..errors import ConfigurationError, NotPermitted
@@ -32,6 +32,7 @@ __all__ = [
     "drop_orphan_backup_codes",
     "factors_of",
     "has_second_factor",
+    "hash_answer",
     "load_factors",
     "match_totp",
     "totp_key",
@@ -228,9 +229,56 @@ def consume_backup_code(ctx: Context, user_id: str, canonical: str, now: datetim
     return used  # False: a concurrent request used it first
 
 
+# --- security answers (S27) -----------------------------------------------------
+#
+# A security answer has little entropy ("Fluffy"), so a slow hash alone falls to
+# a dictionary in a few dozen guesses once the table leaks. The answer is first
+# keyed, HMAC-SHA256 under a keyring subkey, and the slow hash is taken of that:
+# a dump without the application secret tests nothing. The stored form names the
+# scheme and the key: ``$mfk-hmac1$<key id>$<slow hash>``. A hash without the
+# prefix is a 0.1.0 (unkeyed) one: it still verifies, and the next right answer
+# re-hashes it under the current scheme and primary key.
+
+ANSWER_PURPOSE = "security-answer"
+KEYED_ANSWER_PREFIX = "$mfk-hmac1$"
+
+
+def _keyed(keyring: Keyring, answer: str, key_id: str | None = None) -> str:
+    return keyring.mac(ANSWER_PURPOSE, answer.encode("utf-8"), key_id).hex()
+
+
+def hash_answer(keyring: Keyring, hasher: Hasher, answer: str) -> str:
+    """The stored form of a normalised answer: keyed, then slow-hashed (CPU-heavy)."""
+    key_id = keyring.primary_id
+    return f"{KEYED_ANSWER_PREFIX}{key_id}${hasher.hash(_keyed(keyring, answer, key_id))}"
+
+
+def _verify_answer(
+    keyring: Keyring, hasher: Hasher, stored: str | None, answer: str
+) -> tuple[bool, bool]:
+    """``(matched, needs_rehash)`` for ``answer`` against a stored hash (or a
+    dummy one, so a missing question costs the same time, S24)."""
+    if stored is not None and not stored.startswith(KEYED_ANSWER_PREFIX):
+        matched = _check_hash(hasher, stored, answer)  # a 0.1.0 unkeyed hash
+        return matched, matched
+    key_id, inner = None, None
+    if stored is not None:
+        key_id, _, inner = stored[len(KEYED_ANSWER_PREFIX) :].partition("$")
+    matched = _check_hash(hasher, inner, _keyed(keyring, answer, key_id))
+    stale = key_id != keyring.primary_id or (inner is not None and hasher.needs_rehash(inner))
+    return matched, matched and stale
+
+
 def check_answer(ctx: Context, question: QuestionRecord | None, answer: str) -> UseCase[bool]:
-    """Verify a security answer (already normalised) with one hash, dummy if unset."""
-    matched: bool = yield from offload(
-        _check_hash, ctx.hasher, question.answer_hash if question else None, answer
-    )
-    return matched
+    """Verify a security answer (already normalised) with one hash, dummy if unset.
+
+    A right answer to a hash of an older scheme, key or cost is re-hashed."""
+    stored = question.answer_hash if question else None
+    matched, stale = yield from offload(_verify_answer, ctx.keyring, ctx.hasher, stored, answer)
+    if stale and question is not None:
+        fresh = yield from offload(hash_answer, ctx.keyring, ctx.hasher, answer)
+        # Only if the question is still the one verified: a concurrent change wins.
+        current = yield from call("store", Store.get_question, question.user_id)
+        if current is not None and current.answer_hash == stored:
+            yield from call("store", Store.put_question, replace(current, answer_hash=fresh))
+    return bool(matched)

@@ -1392,6 +1392,12 @@ class MfaMachine(RuleBasedStateMachine):
                 assert res.ok, f"verify refused a valid code: {res}"
                 self.apply_success(op, ch, detail, res, trust_device)
 
+    def no_op_change(self, ch: ChallengeM) -> bool:
+        """A contact change to the value the user already has changes nothing."""
+        assert ch.target is not None
+        current = self.users[ch.user].contacts.get(ch.target[0])
+        return current is not None and current.value == ch.target[1]
+
     def expect_success_records(
         self, op: Op, ch: ChallengeM, method: Method, trust_device: bool
     ) -> None:
@@ -1402,7 +1408,7 @@ class MfaMachine(RuleBasedStateMachine):
             op.expect_actions.append(Action.FACTOR_ADDED)
             if not m.has_second_factor():
                 op.expect_actions.append(Action.BACKUP_CODES_ISSUED)
-        elif ch.purpose is Purpose.CONTACT_CHANGE:
+        elif ch.purpose is Purpose.CONTACT_CHANGE and not self.no_op_change(ch):
             op.expect_actions.append(Action.CONTACT_CHANGED)
         elif trust_device:
             op.expect_actions.append(Action.DEVICE_TRUSTED)
@@ -1431,7 +1437,7 @@ class MfaMachine(RuleBasedStateMachine):
             if first:
                 self.issue_backup(user, list(res.backup_codes))
             self.security_changed(op, user)
-        elif ch.purpose is Purpose.CONTACT_CHANGE:
+        elif ch.purpose is Purpose.CONTACT_CHANGE and not self.no_op_change(ch):
             assert ch.target is not None
             # A change keeps 2FA on: the backup codes stay until the new value is proven.
             m.contacts[ch.target[0]] = ContactM(ch.target[1], verified=False)
@@ -1819,9 +1825,8 @@ class MfaMachine(RuleBasedStateMachine):
         plan: tuple[str, Any] = ("none", None)
         try:
             self.may_act_for(actor, user)
-            current = m.contacts.get(kind)
-            if current is not None and current.value == value:
-                raise Expected(ConflictingState, "already the user's")
+            # A change to the current value is started like any other (it
+            # must not confirm a guess of a masked number) and is a no-op.
             methods = self.eligible(user)
             if not methods:
                 plan = ("no_method", None)

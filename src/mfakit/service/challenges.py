@@ -53,7 +53,12 @@ from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
 from .authenticators import totp_code
 from .backup_codes import backup_code_used, new_backup_codes
-from .contact_change import contact_change_notices, contact_changed_event, contact_for_change
+from .contact_change import (
+    contact_change_notices,
+    contact_changed_event,
+    contact_for_change,
+    is_no_op,
+)
 from .context import Context
 from .devices import devices_revoked, new_device, security_writes
 from .effects import UseCase, call
@@ -798,10 +803,11 @@ def _succeed(
     if rec.purpose is Purpose.CONTACT_CHANGE:
         assert rec.target_kind is not None and rec.target_value is not None
         old_contact = next((c for c in snapshot.contacts if c.kind is rec.target_kind), None)
-        new_contact = contact_for_change(rec, now)
-        batch.append(PutContact(new_contact))
-        events.append(contact_changed_event(ctx, rec, old_contact, now))
-        security_change = ctx.policy.revoke_devices_on_contact_change
+        if not is_no_op(rec, old_contact):  # a change to the current value changes nothing
+            new_contact = contact_for_change(rec, now, old_contact)
+            batch.append(PutContact(new_contact))
+            events.append(contact_changed_event(ctx, rec, old_contact, now))
+            security_change = ctx.policy.revoke_devices_on_contact_change
     elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
         if any(c.kind is rec.target_kind and c.verified for c in snapshot.contacts):

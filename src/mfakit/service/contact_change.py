@@ -12,13 +12,23 @@ from .context import Context
 from .effects import UseCase
 from .scope import event, notify, notify_destination
 
-__all__ = ["contact_change_notices", "contact_changed_event", "contact_for_change"]
+__all__ = ["contact_change_notices", "contact_changed_event", "contact_for_change", "is_no_op"]
 
 
-def contact_for_change(rec: ChallengeRecord, now: datetime) -> ContactRecord:
+def is_no_op(rec: ChallengeRecord, old: ContactRecord | None) -> bool:
+    """Whether a change asks for the value the user already has: accepted, so
+    that the answer never confirms a guess of a masked number, but a no-op."""
+    return old is not None and old.value == rec.target_value
+
+
+def contact_for_change(
+    rec: ChallengeRecord, now: datetime, old: ContactRecord | None = None
+) -> ContactRecord:
     """The record a successful change stores: the new value, *unverified* until
-    its possession is proven (L3)."""
+    its possession is proven (L3); the current record for a no-op change."""
     assert rec.target_kind is not None and rec.target_value is not None
+    if old is not None and is_no_op(rec, old):
+        return old
     return ContactRecord(
         user_id=rec.user_id, kind=rec.target_kind, value=rec.target_value, created_at=now
     )
@@ -29,6 +39,8 @@ def contact_changed_event(
 ) -> AuditRecord | None:
     """The audit event of an applied change (masked old and new values)."""
     assert rec.target_kind is not None and rec.target_value is not None
+    if is_no_op(rec, old):
+        return None  # nothing changed: nothing to record
     kind, new = rec.target_kind, rec.target_value
     details = {"kind": kind.value, "new": mask(kind, new)}
     if old is not None:
@@ -44,6 +56,8 @@ def contact_change_notices(
     """After the change committed: the old destination is told (S21), or,
     without one, the user's other verified channel."""
     assert rec.target_kind is not None and rec.target_value is not None
+    if is_no_op(rec, old):
+        return  # nothing changed: nothing to tell
     kind, new = rec.target_kind, rec.target_value
     detail = f"{kind} (now {mask(kind, new)})"
     if old is not None:

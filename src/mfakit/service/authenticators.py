@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 
 from ..core import limits, otp, otpauth
@@ -12,7 +13,7 @@ from ..core.records import TotpRecord
 from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
 from ..core.validation import check_id, check_label, check_role
 from ..core.writes import AdvanceTotp, PutCounter, Write
-from ..errors import ConflictingState, NotFound, NotPermitted, StorageError
+from ..errors import ConfigurationError, ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
 from .backup_codes import codes_for_first_factor
 from .context import Context
@@ -112,9 +113,13 @@ def begin_totp_setup(
         created_at=now,
         expires_at=now + policy.setup_ttl,
     )
+    existing = yield from call("store", Store.list_totp, user_id)
+    if secret is not None and _has_key(ctx, existing, key, now):
+        # The same key twice would make one code valid twice (0.2 attack review).
+        raise ConflictingState("the user already has an authenticator with this key")
     # One pending setup per user: starting again (a reloaded setup page)
     # replaces the earlier one instead of using up the authenticator limit.
-    for old in (yield from call("store", Store.list_totp, user_id)):
+    for old in existing:
         if not old.confirmed:
             yield from call("store", Store.delete_totp, user_id, old.id)
     added = yield from call(
@@ -350,3 +355,16 @@ def remove_authenticator(
     )
     yield from security_changed(ctx, user_id, now)
     yield from notify(ctx, user_id, "factor_removed", detail=f"authenticator app “{rec.label}”")
+
+
+def _has_key(ctx: Context, records: list[TotpRecord], key: bytes, now: datetime) -> bool:
+    """Whether a confirmed or live pending authenticator holds ``key`` (constant-time)."""
+    found = False
+    for rec in records:
+        if not rec.is_live(now):
+            continue
+        try:
+            found |= hmac.compare_digest(totp_key(ctx, rec), key)
+        except ConfigurationError:
+            continue  # sealed under a retired key: it cannot show codes either
+    return found

@@ -58,7 +58,7 @@ from .service import (
 )
 from .service.context import Context
 from .service.effects import UseCase
-from .wiring import build_context, check_ports
+from .wiring import build_context, check_ports, choose_audit
 
 __all__ = ["Facade"]
 
@@ -89,6 +89,7 @@ class Facade(abc.ABC):
         messages: Messages | None = None,
     ) -> None:
         senders = {"sms": sms, "voice": voice, "email": email}
+        audit = choose_audit(store, audit)  # type: ignore[assignment]  # the store may be the log
         self._ports = check_ports(store=store, senders=senders, audit=audit, policies=policies)
         self._ctx = build_context(
             secret_key=secret_key,

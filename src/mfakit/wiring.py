@@ -20,7 +20,7 @@ from .ports.clock import Clock, SystemClock
 from .ports.storage import Store
 from .service.context import Context
 
-__all__ = ["build_context", "check_ports"]
+__all__ = ["build_context", "check_ports", "choose_audit"]
 
 _STORE_METHODS = tuple(n for n in vars(Store) if not n.startswith("_"))
 _SENDERS = (
@@ -88,6 +88,17 @@ def build_context(
         clock=clock if clock is not None else SystemClock(),
         issuer=issuer,
     )
+
+
+def choose_audit(store: object, audit: object) -> object:
+    """The audit port: ``audit=`` when given; else the store when it is an audit
+    log itself (``record`` and ``list_events``, as ``SqlStore`` is), so events are
+    kept with the data they describe; else ``None`` (the logging sink)."""
+    if audit is not None:
+        return audit
+    if callable(getattr(store, "record", None)) and callable(getattr(store, "list_events", None)):
+        return store
+    return None
 
 
 def default_audit_sink() -> LoggingAuditSink:

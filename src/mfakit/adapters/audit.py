@@ -2,7 +2,9 @@
 
 The logging sink writes one record per event on the ``mfakit.audit`` logger
 with the event's fields as structured ``extra`` attributes (``mfa_action``,
-``mfa_subject``, ...), which JSON formatters pick up as they are.
+``mfa_subject``, ...), which JSON formatters pick up as they are: refusals,
+failures and security changes at WARNING (shown by Python's default logging
+configuration), routine events at INFO.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from ..core.audit import Action, Outcome
 from ..core.records import AuditRecord
 
-__all__ = ["LoggingAuditSink", "MemoryAuditLog"]
+__all__ = ["SECURITY_ACTIONS", "LoggingAuditSink", "MemoryAuditLog", "is_warning"]
 
 
 class MemoryAuditLog:
@@ -52,23 +55,68 @@ class MemoryAuditLog:
             return list(self._events)
 
 
-class LoggingAuditSink:
-    """Writes each event to a :mod:`logging` logger (default ``mfakit.audit``)."""
+SECURITY_ACTIONS = frozenset(
+    {
+        Action.CODE_REPLAYED,
+        Action.CHALLENGE_LOCKED,
+        Action.ACCOUNT_BACKOFF,
+        Action.ACCOUNT_LOCKED,
+        Action.ACCOUNT_UNLOCKED,
+        Action.TRUST_REJECTED,
+        Action.FACTOR_ADDED,
+        Action.FACTOR_REMOVED,
+        Action.BACKUP_CODES_ISSUED,
+        Action.BACKUP_CODE_USED,
+        Action.QUESTION_SET,
+        Action.DEVICE_REVOKED,
+        Action.DEVICES_REVOKED,
+        Action.CONTACT_CHANGED,
+        Action.PASSWORD_CHANGED,
+        Action.TWO_FACTOR_DISABLED,
+        Action.NOTICE_FAILED,
+    }
+)
+"""Events logged at the warning level whatever their outcome: attacks seen
+(replays, lock-outs, rejected trust tokens) and changes to a user's security."""
 
-    def __init__(self, logger: logging.Logger | None = None, level: int = logging.INFO) -> None:
+
+def is_warning(event: AuditRecord) -> bool:
+    """Whether ``event`` is a refusal, a failure or a security change."""
+    return event.outcome != Outcome.SUCCESS.value or event.action in SECURITY_ACTIONS
+
+
+class LoggingAuditSink:
+    """Writes each event to a :mod:`logging` logger (default ``mfakit.audit``).
+
+    Refusals, failures and security changes (:data:`SECURITY_ACTIONS`) go at
+    ``warning_level`` (``WARNING``), which Python's default configuration shows;
+    routine events (a second step passed, a code sent) at ``level`` (``INFO``).
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger | None = None,
+        level: int = logging.INFO,
+        *,
+        warning_level: int = logging.WARNING,
+    ) -> None:
         self._logger = logger if logger is not None else logging.getLogger("mfakit.audit")
         self._level = level
+        self._warning_level = warning_level
 
     def __repr__(self) -> str:
         return f"LoggingAuditSink(logger={self._logger.name!r})"
 
     def enabled(self) -> bool:
-        """Whether the logger would emit records now (mfakit skips building
+        """Whether the logger would emit some records now (mfakit skips building
         events nobody listens to, as :mod:`logging` itself does)."""
-        return self._logger.isEnabledFor(self._level)
+        return self._logger.isEnabledFor(self._level) or self._logger.isEnabledFor(
+            self._warning_level
+        )
 
     def record(self, event: AuditRecord) -> None:
-        if not self._logger.isEnabledFor(self._level):
+        level = self._warning_level if is_warning(event) else self._level
+        if not self._logger.isEnabledFor(level):
             return
         extra = {
             "mfa_id": event.id,
@@ -85,7 +133,7 @@ class LoggingAuditSink:
             "mfa_details": dict(event.details),
         }
         self._logger.log(
-            self._level,
+            level,
             "%s %s subject=%s actor=%s",
             event.action,
             event.outcome,

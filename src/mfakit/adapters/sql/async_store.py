@@ -64,7 +64,7 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, is_memory
+from .sqlite import configure_sqlite, create_private_file, is_memory
 
 __all__ = ["AsyncSqlStore"]
 
@@ -145,6 +145,7 @@ class AsyncSqlStore:
             raise engine_error(parsed, exc) from exc
         if sqlite:
             configure_sqlite(engine, wal=not is_memory(parsed))
+            create_private_file(parsed)  # 0600, not the umask's 0644
         store = cls(engine, table_prefix=prefix)
         store._owns_engine = True
         return store

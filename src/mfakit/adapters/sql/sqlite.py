@@ -28,6 +28,7 @@ __all__ = [
     "BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
     "configure_sqlite",
+    "create_private_file",
     "is_configured",
     "is_memory",
     "sqlite_writer_lock",
@@ -37,6 +38,65 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 BEGIN_OPTION = "mfakit_sqlite_begin"
 """Execution option read by the ``begin`` hook: ``"immediate"`` or ``"autocommit"``."""
+
+
+PRIVATE_MODE = 0o600
+"""A database file :meth:`SqlStore.from_url` creates is readable by its owner only."""
+
+
+def database_path(url: URL) -> str | None:
+    """The file a SQLite URL names, or None (in memory, or a ``file:`` URI)."""
+    db = url.database or ""
+    if is_memory(url) or db.startswith("file:"):
+        return None
+    return db
+
+
+def create_private_file(url: URL) -> None:
+    """Create the database file of ``url`` with mode 0600 if it does not exist.
+
+    SQLite would create it with the process umask (usually 0644: readable by
+    every local user) and copies the file's mode to the ``-wal`` and ``-shm``
+    files; an empty file is a valid empty database. An existing file is left as
+    it is.
+    """
+    path = database_path(url)
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the SQLite database file ({type(exc).__name__})"
+        ) from exc
+    os.close(fd)
+
+
+def _restrict_journals(dbapi_connection: Any) -> None:
+    """``-wal`` and ``-shm`` no more readable than the database (SQLite copies the
+    mode, but a file left by an earlier run with another umask keeps its own)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA database_list")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    for row in rows:
+        main = row[2] if len(row) > 2 else ""
+        if row[1] != "main" or not main:
+            continue
+        try:
+            mode = os.stat(main).st_mode & 0o777
+        except OSError:
+            return
+        for suffix in ("-wal", "-shm"):
+            try:
+                if os.stat(main + suffix).st_mode & 0o777 & ~mode:
+                    os.chmod(main + suffix, mode)
+            except OSError:
+                continue  # not there (yet), or not ours: SQLite copies the mode anyway
 
 
 def _on_connect(wal: bool) -> Any:
@@ -55,6 +115,8 @@ def _on_connect(wal: bool) -> Any:
                 cursor.fetchall()
         finally:
             cursor.close()
+        if wal:
+            _restrict_journals(dbapi_connection)
 
     return on_connect
 

@@ -63,7 +63,7 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, is_memory, sqlite_writer_lock
+from .sqlite import configure_sqlite, create_private_file, is_memory, sqlite_writer_lock
 
 __all__ = ["SqlStore", "configure_sqlite"]
 
@@ -155,6 +155,7 @@ class SqlStore:
             raise engine_error(parsed, exc) from exc
         if sqlite:
             configure_sqlite(engine, wal=not memory)
+            create_private_file(parsed)  # 0600, not the umask's 0644
         try:
             store = cls(engine, table_prefix=prefix)
             store._owns_engine = True

@@ -65,12 +65,8 @@ def create_private_file(url: URL) -> None:
         return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
-    except FileExistsError:
-        return
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot create the SQLite database file ({type(exc).__name__})"
-        ) from exc
+    except OSError:
+        return  # there already, or not creatable: SQLite opens it or reports why
     os.close(fd)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .adapters.audit import LoggingAuditSink
 from .core.keys import Keyring, SecretKey
-from .core.messages import Messages
+from .core.messages import Messages, is_one_line
 from .core.methods import Method
 from .core.otpauth import MAX_NAME_LENGTH
 from .core.policy import Policy
@@ -51,6 +51,8 @@ def build_context(
         issuer = check_text("issuer", issuer, max_length=MAX_NAME_LENGTH)
     except InvalidInput as exc:
         raise ConfigurationError(str(exc)) from None
+    if not is_one_line(issuer):  # it goes into every email subject
+        raise ConfigurationError("issuer must be one line (no line or paragraph separator)")
     if policy is not None and not isinstance(policy, Policy):
         raise ConfigurationError("policy must be an mfakit.Policy")
     if clock is not None and not isinstance(clock, Clock):

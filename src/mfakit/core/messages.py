@@ -49,6 +49,7 @@ __all__ = [
     "Translations",
     "check_locale",
     "english",
+    "is_one_line",
     "render_notice",
     "spoken",
 ]
@@ -106,8 +107,11 @@ _SAMPLE: dict[str, object] = {
 _SAMPLE_COUNTS = (0, 1, 2, 3, 5, 11, 21, 101, 1_000_000)
 
 
-def _one_line(text: str) -> bool:
+def is_one_line(text: str) -> bool:
+    """Whether ``text`` holds no line or paragraph separator of any kind (an
+    issuer or email subject with one breaks every email, or worse, a header)."""
     return not _LINE_BREAKS.intersection(text)
+
 
 
 def _check_template(template: object, allowed: frozenset[str], what: str) -> str:
@@ -145,7 +149,7 @@ class Templates:
     def __post_init__(self) -> None:
         for name in ("sms", "voice", "email_subject", "email_body"):
             _check_template(getattr(self, name), _CODE_FIELDS, f"template {name}")
-        if not _one_line(self.email_subject):
+        if not is_one_line(self.email_subject):
             raise ConfigurationError("template email_subject must be one line")
         for name in ("sms", "email_body"):
             if "{code}" not in getattr(self, name):
@@ -162,7 +166,7 @@ class Templates:
                 isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
             ):
                 raise ConfigurationError(f"notice {kind} must be a (subject, text) pair")
-            if not _one_line(pair[0]):
+            if not is_one_line(pair[0]):
                 raise ConfigurationError(f"notice {kind} subject must be one line")
             for part in pair:
                 _check_template(part, _NOTICE_FIELDS, f"notice {kind}")
@@ -317,7 +321,7 @@ class Texts:
         self._gettext(src.BACKUP_SHEET_TITLE, frozenset())
         self._gettext(src.BACKUP_SHEET_TITLE_ISSUER, frozenset({"issuer"}))
         for subject in subjects:
-            if not _one_line(subject.format(**_SAMPLE)):
+            if not is_one_line(subject.format(**_SAMPLE)):
                 raise ConfigurationError(f"the {self.locale} subject {subject!r} must be one line")
 
     # --- messages that carry a code ------------------------------------------------------

@@ -7,6 +7,14 @@ printable character and space allowed, no composition rules, and refusal of
 commonly used passwords. Hashing is argon2id (``argon2-cffi``), with a check of
 whether an old hash needs upgrading.
 
+"Commonly used" is a bundled list of about 47,000 passwords (zxcvbn's list of
+the most frequent passwords of a 10-million-password corpus; MIT, see the header
+of ``data/common-passwords.txt``), compared without case, plus one rule: a
+password that is a listed word with digits and symbols around it
+("Password1!", "Summer2024!", "!!dragon99") counts as that word. An optional
+breached-password check (:class:`mfakit.ports.breached.BreachedPasswords`, e.g.
+the Pwned Passwords range API) catches the rest.
+
 The security consequences of a change (trusted devices revoked, an audit record,
 a notice to the user) are :meth:`mfakit.MFA.password_changed`'s job.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 import enum
 import functools
 import hmac
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from .core.validation import check_encodable
 from .errors import InvalidInput
+from .ports.breached import BreachedPasswords
 
 __all__ = [
     "PasswordPolicy",
@@ -33,6 +43,7 @@ __all__ = [
     "check_new_password",
     "common_passwords",
     "hash_password",
+    "is_common",
     "needs_rehash",
     "verify_password",
 ]
@@ -47,6 +58,22 @@ def common_passwords() -> frozenset[str]:
     )
 
 
+_DECORATION = re.compile(r"^[\W\d_]*(.*?)[\W\d_]*$", re.S)
+_MIN_BASE = 4  # shorter cores ("a", "abc") are no dictionary word worth refusing
+
+
+def is_common(password: str, extra: frozenset[str] = frozenset()) -> bool:
+    """Whether ``password`` (compared without case) is on the list, or is a
+    listed word with only digits and symbols before or after it."""
+    folded = password.casefold()
+    common = common_passwords()
+    if folded in common or folded in extra:
+        return True
+    match = _DECORATION.fullmatch(folded)
+    core = match.group(1) if match else folded
+    return len(core) >= _MIN_BASE and core != folded and (core in common or core in extra)
+
+
 class PasswordProblem(str, enum.Enum):
     """Why a new password was refused; show the user the matching message."""
 
@@ -55,6 +82,7 @@ class PasswordProblem(str, enum.Enum):
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
     COMMON = "common"
+    BREACHED = "breached"
     CONTAINS_IDENTIFIER = "contains_identifier"
     CONTROL_CHARACTERS = "control_characters"
 
@@ -103,13 +131,17 @@ def check_new_password(
     *,
     identifiers: Iterable[str] = (),
     policy: PasswordPolicy | None = None,
+    breached: BreachedPasswords | None = None,
 ) -> list[PasswordProblem]:
     """Every problem with a current / new / confirm form, empty when it is fine.
 
     ``identifiers`` are strings the password must not contain (the user's
     email, name, the app's name), compared without case. Strings are
     NFKC-normalised first, as 800-63B recommends. The values never appear in
-    any message.
+    any message. ``breached`` (e.g. :class:`mfakit.adapters.pwned.PwnedPasswords`)
+    is asked last, and only about a password that passed every other check;
+    when it cannot answer it raises
+    :class:`~mfakit.ports.breached.BreachCheckUnavailable`.
     """
     rules = policy if policy is not None else PasswordPolicy()
     cur, pw, conf = _text("current", current), _text("new", new), _text("confirm", confirm)
@@ -123,7 +155,7 @@ def check_new_password(
     if len(pw) > rules.max_length:
         problems.append(PasswordProblem.TOO_LONG)
     folded = pw.casefold()
-    if folded in common_passwords() or folded in rules.extra_common:
+    if is_common(pw, rules.extra_common):
         problems.append(PasswordProblem.COMMON)
     for ident in identifiers:
         if not isinstance(ident, str):
@@ -133,6 +165,8 @@ def check_new_password(
             break
     if any(unicodedata.category(c) == "Cc" for c in pw):
         problems.append(PasswordProblem.CONTROL_CHARACTERS)
+    if breached is not None and not problems and breached.is_breached(pw):
+        problems.append(PasswordProblem.BREACHED)
     return problems
 
 

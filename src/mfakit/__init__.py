@@ -65,6 +65,7 @@ from .ports.clock import Clock as Clock
 from .ports.clock import SystemClock as SystemClock
 from .ports.policies import PolicyResolver as PolicyResolver
 from .ports.policies import StaticPolicies as StaticPolicies
+from .ports.policies import UserPolicyResolver as UserPolicyResolver
 
 __version__ = "0.1.0"
 
@@ -122,6 +123,7 @@ __all__ = [
     "Texts",
     "TotpConfirmation",
     "TotpSetup",
+    "UserPolicyResolver",
     "VerifyResult",
     "generate_secret_key",
     "normalize_email",

@@ -116,7 +116,8 @@ class Facade(abc.ABC):
         tenant: object,
         context: object,
     ) -> UseCase[T]:
-        if tenant is None and context is None:  # the common case: no wrapper generator
+        if tenant is None and context is None and not self._ctx.tenant_from_user:
+            # the common case: no wrapper generator
             return use_case(self._ctx, *args, **kwargs)
         return scope.in_scope(self._ctx, tenant, context, use_case, *args, **kwargs)
 

@@ -80,6 +80,7 @@ def build_context(
         audit_enabled=getattr(sink, "enabled", None),
         audit_in_store=audit is not None and audit is store,
         has_resolver=policies is not None,
+        tenant_from_user=callable(getattr(policies, "for_user", None)),
         audit_log=callable(getattr(audit, "list_events", None)),
         notify=notify,
         channels=frozenset(channels),

@@ -80,8 +80,14 @@ SECURITY_ACTIONS = frozenset(
 (replays, lock-outs, rejected trust tokens) and changes to a user's security."""
 
 
+ROUTINE_REFUSALS = frozenset({Action.ENROLLMENT_REQUIRED})
+"""Refusals that are a normal step of a flow (a user asked to set up 2FA): INFO."""
+
+
 def is_warning(event: AuditRecord) -> bool:
     """Whether ``event`` is a refusal, a failure or a security change."""
+    if event.action in ROUTINE_REFUSALS:
+        return False
     return event.outcome != Outcome.SUCCESS.value or event.action in SECURITY_ACTIONS
 
 

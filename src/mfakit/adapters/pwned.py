@@ -90,6 +90,11 @@ class PwnedPasswords:
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
                 body: bytes = response.read(MAX_RESPONSE_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response: release its socket now
+            raise BreachCheckUnavailable(
+                f"the Pwned Passwords range request was answered HTTP {exc.code}"
+            ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             raise BreachCheckUnavailable(
                 f"the Pwned Passwords range request failed ({type(exc).__name__})"

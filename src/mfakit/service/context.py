@@ -36,6 +36,8 @@ class Context:
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
     has_resolver: bool = False
     """Whether a ``policies`` port maps tenants to policies."""
+    tenant_from_user: bool = False
+    """Whether the ``policies`` port also maps users to tenants (``for_user``)."""
     audit_log: bool = False
     """Whether the ``audit`` port can also list events."""
     audit_enabled: Callable[[], bool] | None = None

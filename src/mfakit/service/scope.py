@@ -4,6 +4,8 @@ request facts, the audit trail (L8) and security notices (S21)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -16,10 +18,10 @@ from ..core.methods import Method
 from ..core.policy import Policy
 from ..core.records import AuditRecord
 from ..core.validation import check_id
-from ..errors import ConfigurationError, DeliveryError, InvalidInput
+from ..errors import ConfigurationError, DeliveryError, InvalidInput, NotPermitted
 from ..ports.audit import AuditLog, AuditSink
 from ..ports.delivery import EmailSender, SmsSender
-from ..ports.policies import PolicyResolver
+from ..ports.policies import PolicyResolver, UserPolicyResolver
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
@@ -40,9 +42,23 @@ __all__ = [
 ]
 
 
-def scoped(ctx: Context, *, tenant: object = None, context: object = None) -> UseCase[Context]:
-    """``ctx`` for one call: the tenant's policy and the request facts."""
+def scoped(
+    ctx: Context, *, tenant: object = None, context: object = None, user_id: object = None
+) -> UseCase[Context]:
+    """``ctx`` for one call: the tenant's policy and the request facts. With a
+    resolver that knows users (``for_user``), the user's tenant is the tenant."""
     request = RequestContext.check(context)
+    if user_id is not None and ctx.tenant_from_user:
+        uid = check_id("user_id", user_id)
+        own = yield from call("policies", UserPolicyResolver.for_user, uid)
+        if own is not None:
+            try:
+                check_id("tenant", own)
+            except InvalidInput:
+                raise ConfigurationError("the policy resolver returned a bad tenant") from None
+            if tenant is not None and tenant != own:
+                raise NotPermitted("tenant= is not the user's tenant")
+            tenant = own
     if tenant is None:
         if request == ctx.request:
             return ctx
@@ -77,9 +93,26 @@ def in_scope(
     **kwargs: object,
 ) -> UseCase[T]:
     """Run ``use_case(scoped_ctx, *args, **kwargs)`` for one call of a facade."""
-    scoped_ctx = yield from scoped(ctx, tenant=tenant, context=context)
+    user_id = _user_id(use_case, args, kwargs) if ctx.tenant_from_user else None
+    scoped_ctx = yield from scoped(ctx, tenant=tenant, context=context, user_id=user_id)
     result: T = yield from use_case(scoped_ctx, *args, **kwargs)
     return result
+
+
+@functools.cache
+def _user_id_position(use_case: Callable[..., object]) -> int | None:
+    names = list(inspect.signature(use_case).parameters)
+    return names.index("user_id") - 1 if "user_id" in names else None  # after ctx
+
+
+def _user_id(
+    use_case: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+) -> object:
+    """The ``user_id`` argument of a use case call, if it takes one."""
+    if "user_id" in kwargs:
+        return kwargs["user_id"]
+    position = _user_id_position(use_case)
+    return args[position] if position is not None and position < len(args) else None
 
 
 def event(

@@ -1,7 +1,7 @@
 """Serve the example app: ``python -m examples.webapp [--port 8000] [--db FILE]``.
 
-Environment: ``MFA_SECRET_KEY`` (32+ random bytes; else a development key is
-generated), ``FLASK_SECRET_KEY`` (the session key; else random per run),
+Environment: ``MFA_SECRET_KEY`` (from ``mfakit.generate_secret_key()``; else a
+development key is generated), ``FLASK_SECRET_KEY`` (the session key; else random per run),
 ``PORT`` (default 8000).
 """
 

@@ -82,7 +82,8 @@ def _mfa_secret_key(config: Mapping[str, Any], store: Users) -> str:
         store.set_setting(DEV_KEY_SETTING, key)
     print(
         "warning: MFA_SECRET_KEY is not set; using a development key generated and kept"
-        f" in {config['DATABASE']}. Set MFA_SECRET_KEY (32+ random bytes) in production.",
+        f" in {config['DATABASE']}. In production set MFA_SECRET_KEY"
+        " (python -c 'import mfakit; print(mfakit.generate_secret_key())').",
         file=sys.stderr,
     )
     return key

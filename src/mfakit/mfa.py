@@ -30,13 +30,15 @@ class MFA(Facade):
         setup = mfa.begin_totp_setup(Actor.user("u1", reauthenticated_at=now),
                                      "u1", account_name="alice@clinic.example")
 
-    ``secret_key`` is at least 32 bytes of secret (or a list of them, newest
-    first, or a :class:`~mfakit.Keyring`); ``issuer`` is the name users see in
+    ``secret_key`` is a random key from :func:`mfakit.generate_secret_key`
+    (or 32+ random bytes; a list of keys, newest first, or a
+    :class:`~mfakit.Keyring`); ``issuer`` is the name users see in
     their authenticator app and in messages. ``sms``, ``voice`` and ``email``
     are senders (:mod:`mfakit.ports.delivery`); a method without a sender is
     simply not offered. ``audit`` receives every security event (default: the
-    ``mfakit.audit`` logger; pass a :class:`~mfakit.adapters.MemoryAuditLog` or
-    an SQL store to list them). ``policies`` maps tenants to policies.
+    store when it is an audit log, as an SQL store is, else the
+    ``mfakit.audit`` logger; pass a :class:`~mfakit.adapters.MemoryAuditLog`
+    to list them). ``policies`` maps tenants to policies.
     ``notify=False`` turns the security notices (S21) off. ``messages``
     replaces or translates the texts.
     """

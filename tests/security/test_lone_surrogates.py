@@ -149,3 +149,24 @@ def test_sql_facade_refuses_surrogates_before_the_store(
     ):
         with pytest.raises(InvalidInput):
             call()
+
+
+def test_the_async_sql_store_maps_encoding_errors_to_storage_error(tmp_path: Any) -> None:
+    import asyncio
+
+    from mfakit.adapters.sql import AsyncSqlStore
+    from mfakit.core.records import QuestionRecord
+
+    async def run() -> None:
+        store = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{tmp_path}/a.db")
+        try:
+            await store.create_all()
+            record = QuestionRecord(
+                user_id="bob\ud800", question="Q?", answer_hash="$h", created_at=FakeClock().now()
+            )
+            with pytest.raises(StorageError):
+                await store.put_question(record)
+        finally:
+            await store.close()
+
+    asyncio.run(run())

@@ -35,6 +35,9 @@ PASSPHRASES = [
     b"\x00" * 64,
     b"\x01" * 32,
     b"this passphrase is long enough 32",
+    # A passphrase in hex or base64 is still a passphrase.
+    b"my company passphrase, long enough 2024!".hex(),
+    base64.b64encode(b"my company passphrase, long enough 2024!").decode(),
 ]
 
 

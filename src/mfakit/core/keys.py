@@ -82,7 +82,10 @@ def format_key(key_id: bytes, secret: bytes) -> str:
 
 
 def _random_enough(raw: bytes) -> bool:
-    return len(raw) >= MIN_SECRET_BYTES and len(set(raw)) >= _MIN_DISTINCT
+    # 32 random bytes are all printable ASCII once in ~10^14: such bytes are
+    # encoded text (a passphrase in hex or base64), not a random key.
+    encoded_text = raw.isascii() and raw.decode("ascii").isprintable()
+    return len(raw) >= MIN_SECRET_BYTES and len(set(raw)) >= _MIN_DISTINCT and not encoded_text
 
 
 def _decode_b64(text: str) -> bytes | None:

@@ -9,10 +9,21 @@ refuse any other.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from mfakit import MFA, Method, NotPermitted, Policy, StaticPolicies, UserPolicyResolver
+from mfakit import (
+    MFA,
+    AsyncMFA,
+    Method,
+    NotPermitted,
+    Policy,
+    StaticPolicies,
+    UserPolicyResolver,
+)
 from mfakit.adapters import MemoryStore, Outbox
+from mfakit.adapters.memory_async import AsyncMemoryStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET
 from tests.helpers import fresh
@@ -60,3 +71,42 @@ def test_a_user_cannot_pick_a_laxer_tenant(users: object) -> None:
     ).ok
     sent = mfa.begin_phone_enrolment(fresh(clock, "bob"), "bob", "+14155550102", tenant="lax")
     assert sent.ok
+
+
+class AsyncClinicPolicies:
+    """A resolver reading the user's tenant from a database, asynchronously."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def policy_for(self, tenant: str) -> Policy | None:
+        return {"strict": STRICT, "lax": LAX}.get(tenant)
+
+    async def for_user(self, user_id: str) -> str | None:
+        self.asked.append(user_id)
+        return {"alice": "strict"}.get(user_id)
+
+
+def test_the_async_facade_takes_the_tenant_from_an_async_resolver() -> None:
+    clock, outbox, resolver = FakeClock(), Outbox(), AsyncClinicPolicies()
+    amfa = AsyncMFA(
+        store=AsyncMemoryStore(),
+        secret_key=SECRET,
+        issuer="Acme",
+        clock=clock,
+        hasher=fast_hasher(),
+        sms=outbox,
+        policies=resolver,
+    )
+
+    async def run() -> None:
+        setup = await amfa.begin_totp_setup(fresh(clock), "alice", account_name="alice")
+        code = authenticator_code(setup.uri, clock.now())
+        assert (await amfa.confirm_totp_setup(fresh(clock), setup.id, code)).ok
+        with pytest.raises(NotPermitted):
+            await amfa.begin_phone_enrolment(fresh(clock), "alice", "+14155550101", tenant="lax")
+        with pytest.raises(NotPermitted):
+            await amfa.begin_phone_enrolment(fresh(clock), "alice", "+14155550101")
+
+    asyncio.run(run())
+    assert "alice" in resolver.asked and outbox.messages == []

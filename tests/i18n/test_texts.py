@@ -589,7 +589,7 @@ def test_mfa_wants_messages() -> None:
     with pytest.raises(ConfigurationError):
         mfakit.MFA(
             store=mfakit.adapters.MemoryStore(),
-            secret_key="x" * 40,
+            secret_key=mfakit.generate_secret_key(),
             issuer="A",
             messages={"fr": Templates()},  # type: ignore[arg-type]
         )

@@ -64,6 +64,9 @@ def test_replays_and_lockouts_reach_the_default_logging(
     assert start.challenge is not None
     for _ in range(mfa.policy.max_attempts):
         mfa.verify(start.challenge.id, "000000")
+    # A replay is no guess (not counted): two more wrong codes reach the back-off.
+    for _ in range(2):
+        mfa.verify_totp("alice", "000000")
     audit = [r for r in default_logging.records if r.name == "mfakit.audit"]
     levels = {r.mfa_action: r.levelno for r in audit}  # type: ignore[attr-defined]
     assert levels.get("code.replayed") == logging.WARNING, levels

@@ -113,7 +113,6 @@ def is_one_line(text: str) -> bool:
     return not _LINE_BREAKS.intersection(text)
 
 
-
 def _check_template(template: object, allowed: frozenset[str], what: str) -> str:
     """``template`` is a str whose fields are plain names from ``allowed``."""
     if not isinstance(template, str):

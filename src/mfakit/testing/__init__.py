@@ -40,9 +40,7 @@ class FakeClock:
     def now(self) -> datetime:
         return self._now
 
-    def advance(
-        self, delta: timedelta | float | None = None, /, **kwargs: float
-    ) -> datetime:
+    def advance(self, delta: timedelta | float | None = None, /, **kwargs: float) -> datetime:
         """Move forward by ``delta`` (a ``timedelta``, or seconds as a number:
         ``clock.advance(31)``) or by ``timedelta(**kwargs)``
         (``clock.advance(minutes=5)``); returns the new time."""

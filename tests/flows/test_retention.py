@@ -57,5 +57,7 @@ def test_bad_arguments_are_refused(mfa: MFA, kwargs: dict[str, object]) -> None:
 @pytest.mark.asyncio
 async def test_async_purge(clock: FakeClock) -> None:
     store = MemoryStore()
-    amfa = mfakit.AsyncMFA(store=store, secret_key=mfakit.generate_secret_key(), issuer="A", clock=clock)
+    amfa = mfakit.AsyncMFA(
+        store=store, secret_key=mfakit.generate_secret_key(), issuer="A", clock=clock
+    )
     assert await amfa.purge_expired() == 0

@@ -200,18 +200,35 @@ def test_tiny_run_on_sqlite(
         assert f"\n{heading}" in out
     assert "(skipped: no PostgreSQL)" in out
 
-    # Section 2: django-otp's verification is one SELECT and one UPDATE that
-    # commits by itself, as its source says (get, then save in autocommit).
-    counted = out[out.index("\n2. ") : out.index("\n3. ")]
-    django_row = next(line for line in counted.splitlines() if line.startswith("django-otp"))
-    assert columns(django_row)[1:4] == ["1", "2", "(SELECT 1, UPDATE 1)"]
-    for line in counted.splitlines():
-        if line.startswith("mfakit"):
-            commits, statements = columns(line)[1:3]
-            assert int(commits.split("-")[0]) >= 1 and int(statements.split("-")[0]) >= 2, line
-
     # Every section states its verdict; the race table has both libraries.
     assert out.count("PASS") + out.count("MISS") >= 10
     race = out[out.index("\n7. ") :]
-    assert re.search(r"^SQLite file\s+mfakit\s+\d+", race, re.M)
-    assert re.search(r"^SQLite file\s+django-otp\s+\d+", race, re.M)
+    assert re.search(r"^SQLite file\s+mfakit, free_failures=\d+.*?\s+\d+\s+\d+", race, re.M)
+    assert re.search(r"^SQLite file\s+django-otp\s+\d+\s+\d+", race, re.M)
+
+    # Section 2: django-otp's verification is one SELECT and one UPDATE that
+    # commits by itself, as its source says (get, then save in autocommit).
+    section = out[out.index("\n2. ") : out.index("\n3. ")]
+    counted, synced = section.split("fsync + fdatasync calls per operation")
+    django_row = next(line for line in counted.splitlines() if line.startswith("django-otp"))
+    assert columns(django_row)[1:4] == ["1", "2", "(SELECT 1, UPDATE 1)"]
+    commits: dict[str, int] = {}
+    for line in counted.splitlines():
+        if line.startswith("mfakit"):
+            name, low, statements = columns(line)[:3]
+            commits[name] = int(low.split("-")[0])
+            assert commits[name] >= 1 and int(statements.split("-")[0]) >= 2, line
+
+    # strace's count of disk syncs (SQLite, synchronous=FULL) agrees: one per
+    # django-otp verification; for mfakit at least one, and never more syncs
+    # than counted commits (a commit that changes nothing may skip its sync).
+    if "strace not found" in synced:
+        return
+    syncs = {
+        columns(line)[0]: float(columns(line)[1])
+        for line in synced.splitlines()
+        if line.startswith(("mfakit", "django-otp"))
+    }
+    assert syncs["django-otp"] == 1.0, synced
+    for name in ("mfakit verify_totp, SQL audit", "mfakit sign-in, SQL audit"):
+        assert 1 <= syncs[name] <= commits[name], (name, syncs, commits)

@@ -49,6 +49,7 @@ import gc
 import multiprocessing
 import os
 import platform
+import queue
 import re
 import shutil
 import sqlite3
@@ -719,7 +720,6 @@ class Backend:
     alias: str
     settings: str
     sides: dict[str, Side] = field(default_factory=dict)
-    users: dict[str, tuple[MFA, FakeClock, str, str]] = field(default_factory=dict)
     dj_pk: int = 0
     dj_secret: str = ""
     dj_clock: FakeClock = field(default_factory=lambda: FakeClock(START))
@@ -738,7 +738,6 @@ def build_backend(name: str, store: SqlStore, alias: str, settings: str) -> Back
     ):
         user_id = f"peer-{key.replace('+', '-')}"
         enrol(mfa, clock, user_id, secret)
-        b.users[key] = (mfa, clock, user_id, secret)
     b.dj_secret = secret
     b.dj_pk = django_device(alias, "peer", secret)
     b.sides = {
@@ -766,7 +765,7 @@ def build_backend(name: str, store: SqlStore, alias: str, settings: str) -> Back
     return b
 
 
-def report_peer(b: Backend) -> list[tuple[str, float, float]]:
+def report_peer(b: Backend) -> None:
     dj = b.sides["django"]
     rows: list[tuple[str, ...]] = []
     for side in b.sides.values():
@@ -794,7 +793,6 @@ def report_peer(b: Backend) -> list[tuple[str, float, float]]:
         ),
         rows,
     )
-    results = []
     for key, target in (("verify+audit", 1.5), ("sign-in+audit", 1.0), ("verify", None)):
         r = statistics.median(ratios(b.sides[key], dj))
         if target is None:
@@ -806,7 +804,6 @@ def report_peer(b: Backend) -> list[tuple[str, float, float]]:
                 f"  {b.sides[key].name}: {r:.2f}x django-otp (target >= {target}x) "
                 f"{verdict(r >= target)}"
             )
-        results.append((key, r, target or 0.0))
     cpu = statistics.median(b.sides["sign-in+audit"].cpu) / 1e6
     dj_cpu = statistics.median(dj.cpu) / 1e6
     where = (
@@ -817,7 +814,6 @@ def report_peer(b: Backend) -> list[tuple[str, float, float]]:
         f"{dj_cpu:.2f} ms) (target <= 1.0 ms) {verdict(cpu <= 1.0)}"
     )
     print(flush=True)
-    return results
 
 
 @contextmanager
@@ -1022,7 +1018,10 @@ class Workers:
         barrier = self.manager.Barrier(n, timeout=300)
         for inbox in self.inboxes[:n]:
             inbox.put((task, barrier, kw))
-        got = sorted(self.results.get(timeout=900) for _ in range(n))
+        try:
+            got = sorted(self.results.get(timeout=900) for _ in range(n))
+        except queue.Empty:
+            raise BenchmarkError(f"{task}: a worker process gave no answer in 15 min") from None
         errors = [e for _, _, e in got if e]
         if errors:
             raise BenchmarkError(f"{task} in {n} processes: {errors[0]}")
@@ -1316,8 +1315,8 @@ def bench_concurrency(cfg: Config, workdir: Path, width: int = 50) -> None:
         for label, store in (("one thread", one), (f"{width} threads", many)):
             clock = FakeClock(START)
             mfa = make_mfa(store, clock, audit=True)
-            for u, s in zip(users, secrets, strict=True):
-                enrol(mfa, clock, u, s)
+            for user, secret in zip(users, secrets, strict=True):
+                enrol(mfa, clock, user, secret)
             sides.append(batch_side(label, clock, users, secrets, sync_batch(mfa, pool, label)))
         aclock = FakeClock(START)
         amfa = AsyncMFA(
@@ -1330,13 +1329,13 @@ def bench_concurrency(cfg: Config, workdir: Path, width: int = 50) -> None:
         )
 
         async def aenrol() -> None:
-            for u, s in zip(users, secrets, strict=True):
-                actor = Actor.user(u, reauthenticated_at=aclock.now())
+            for user, secret in zip(users, secrets, strict=True):
+                actor = Actor.user(user, reauthenticated_at=aclock.now())
                 setup = await amfa.begin_totp_setup(
-                    actor, u, account_name=f"{u}@bench.example", secret=s
+                    actor, user, account_name=f"{user}@bench.example", secret=secret
                 )
                 done = await amfa.confirm_totp_setup(
-                    actor, setup.id, authenticator_code(s, aclock.now())
+                    actor, setup.id, authenticator_code(secret, aclock.now())
                 )
                 if not done.ok:
                     raise BenchmarkError("async enrolment failed")

@@ -65,6 +65,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
+from itertools import pairwise
 from pathlib import Path
 from time import perf_counter, perf_counter_ns, process_time_ns
 from typing import Any
@@ -200,7 +201,8 @@ def secret_hex(secret: str) -> str:
 # --- counting statements and commits at the driver --------------------------------------
 
 COUNT_RULE = (
-    "statements: every SQL statement sent through a DB-API cursor, transaction control "
+    "statements: every SQL statement sent through a DB-API cursor (each one of a text "
+    "joined with ';', each run of an executemany), transaction control "
     "(BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) not included. commits: every transaction "
     "that wrote and committed - a COMMIT ending a transaction in which a write (INSERT, "
     "UPDATE, DELETE, ...) ran, or a write after which the driver reports no open "
@@ -222,6 +224,19 @@ def statement_kind(sql: str) -> tuple[str, bool]:
     if word == "WITH":
         return word, bool(_WRITE_IN_WITH.search(_LOCKING.sub("", sql)))
     return word, word in _WRITE
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def split_sql(sql: str) -> list[str]:
+    """The statements in one SQL text: several when joined with ``;`` (a
+    semicolon in a string, a quoted name or a comment does not split)."""
+    sql = _QUOTED.sub(lambda m: m.group() if m.group()[0] in "'\"" else " ", sql)  # comments
+    masked = _QUOTED.sub(lambda m: " " * len(m.group()), sql)  # and literals, for splitting
+    cuts = [-1, *(i for i, ch in enumerate(masked) if ch == ";"), len(sql)]
+    parts = [sql[a + 1 : b] for a, b in pairwise(cuts) if masked[a + 1 : b].strip()]
+    return parts or [sql]
 
 
 def driver_in_transaction(raw: Any) -> bool:
@@ -268,24 +283,39 @@ class TxCounter:
         elif was_open and committed:
             self.read_only += 1
 
-    def before(self, raw: Any, sql: str) -> None:
+    def before(self, raw: Any, sql: str, executions: int = 1) -> None:
+        """A SQL text is about to run ``executions`` times (executemany)."""
         self._settle(raw)
-        word, _ = statement_kind(sql)
-        if word in ("COMMIT", "END"):
-            self._end(raw, committed=True)
-        elif word == "ROLLBACK" and "TO" not in sql.upper().split():
-            self._end(raw, committed=False)
-        elif word not in _CONTROL:
-            self.statements[word] += 1
+        for part in split_sql(sql):
+            word, _ = statement_kind(part)
+            if word not in _CONTROL:
+                self.statements[word] += executions
 
-    def after(self, raw: Any, sql: str) -> None:
-        _, writes = statement_kind(sql)
-        if driver_in_transaction(raw):
-            self._open[id(raw)] = raw
+    def after(self, raw: Any, sql: str, executions: int = 1) -> None:
+        """The text ran: follow its writes and any COMMIT or ROLLBACK in it."""
+        key = id(raw)
+        pending = 0  # writes since the text's last COMMIT or ROLLBACK
+        for part in split_sql(sql):
+            word, writes = statement_kind(part)
             if writes:
-                self._dirty[id(raw)] = raw
-        elif writes:
-            self.commits += 1  # it committed by itself
+                pending += executions
+            elif word in ("COMMIT", "END") or (
+                word == "ROLLBACK" and "TO" not in part.upper().split()
+            ):
+                self._open[key] = raw
+                if pending:
+                    self._dirty[key] = raw
+                self._end(raw, committed=word != "ROLLBACK")
+                pending = 0
+        if not pending:
+            if driver_in_transaction(raw):
+                self._open[key] = raw
+        elif driver_in_transaction(raw):
+            self._open[key] = self._dirty[key] = raw
+        elif isinstance(raw, sqlite3.Connection):
+            self.commits += pending  # each write committed by itself
+        else:
+            self.commits += 1  # PostgreSQL runs one text as one implicit transaction
 
     def commit(self, raw: Any) -> None:
         if driver_in_transaction(raw):
@@ -315,11 +345,18 @@ def counting_sqlalchemy(engine: Engine, counter: TxCounter) -> Iterator[TxCounte
     def raw_of(conn: Any) -> Any:
         return conn.connection.dbapi_connection
 
-    def before(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
-        counter.before(raw_of(conn), statement)
+    def runs(parameters: Any, executemany: bool) -> int:
+        return len(parameters) if executemany and parameters else 1
 
-    def after(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
-        counter.after(raw_of(conn), statement)
+    def before(
+        conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        counter.before(raw_of(conn), statement, runs(parameters, many))
+
+    def after(
+        conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        counter.after(raw_of(conn), statement, runs(parameters, many))
 
     def on_commit(conn: Any) -> None:
         counter.commit(raw_of(conn))
@@ -353,11 +390,12 @@ def counting_django(alias: str, counter: TxCounter) -> Iterator[TxCounter]:
 
     def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         raw = context["connection"].connection
-        counter.before(raw, sql)
+        runs = len(params) if many and params else 1
+        counter.before(raw, sql, runs)
         try:
             return execute(sql, params, many, context)
         finally:
-            counter.after(raw, sql)
+            counter.after(raw, sql, runs)
 
     with connection.execute_wrapper(wrapper):
         yield counter

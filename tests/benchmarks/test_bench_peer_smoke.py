@@ -116,6 +116,26 @@ def test_commit_sent_as_sql_counts_once(autocommit_sqlite: Engine) -> None:
     assert (c.commits, c.total_statements) == (1, 2)
 
 
+def test_each_run_of_an_executemany_is_a_statement(
+    sqlite_engine: Engine, autocommit_sqlite: Engine
+) -> None:
+    rows = [(1, 1), (2, 1), (3, 1)]
+    for engine, commits in ((sqlite_engine, 1), (autocommit_sqlite, 3)):
+        counter = bench_peer.TxCounter()
+        with bench_peer.counting_sqlalchemy(engine, counter), engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE t SET v = ? WHERE k = ?", rows)
+        assert (counter.total_statements, counter.commits) == (3, commits)
+
+
+def test_statements_joined_in_one_text_count_one_by_one() -> None:
+    sql = "UPDATE t SET v = ';'; -- a comment; not a statement\nINSERT INTO t VALUES (1); "
+    assert [bench_peer.statement_kind(p) for p in bench_peer.split_sql(sql)] == [
+        ("UPDATE", True),
+        ("INSERT", True),
+    ]
+    assert bench_peer.split_sql("SELECT 1") == ["SELECT 1"]
+
+
 def test_a_rolled_back_write_is_no_commit(sqlite_engine: Engine) -> None:
     def abandon() -> None:
         with sqlite_engine.begin() as conn:
@@ -156,6 +176,12 @@ def test_postgres_autocommit_and_transactions() -> None:
         assert (c.commits, c.total_statements, c.read_only) == (1, 3, 0)
         c = count(engine, [read])
         assert (c.commits, c.read_only) == (0, 1)
+        # Two statements in one text: two statements, and in autocommit one
+        # implicit transaction (PostgreSQL's rule for a multi-statement query).
+        c = count(auto, [f"{update}; {update}"])
+        assert (c.commits, c.total_statements) == (1, 2)
+        c = count(auto, ["BEGIN", update, "COMMIT", update])
+        assert (c.commits, c.total_statements) == (2, 2)
     finally:
         with engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))

@@ -13,7 +13,8 @@ exits 0 (``BENCHMARK INVALID`` when a result that must succeed did not).
 django-otp runs in the same process (``settings.configure``), each verification
 ``TOTPDevice.objects.get(pk=...).verify_token(code)``; both sides hold the same
 raw TOTP keys (mfakit through ``begin_totp_setup(secret=...)``, django-otp as
-``TOTPDevice(key=hex)``) and verify the same codes. mfakit's time is a
+``TOTPDevice(key=hex)``), each side verifying that key's code for a new
+step every time. mfakit's time is a
 ``FakeClock`` moved 30 s before each verification. django-otp has no clock
 hook: its TOTP model reads ``time.time()`` and its throttling
 ``django.utils.timezone.now()``, so the names ``time`` and ``timezone`` in
@@ -154,7 +155,7 @@ FULL = Config(
     conc_rounds=11,
     conc_batches=4,
     mem_rounds=51,
-    mem_per_round=100,
+    mem_per_round=500,
     race_procs=8,
     race_steps=300,
 )
@@ -170,11 +171,11 @@ QUICK = Config(
     growth_rounds=7,
     growth_per_round=25,
     conc_rounds=5,
-    conc_batches=2,
+    conc_batches=1,
     mem_rounds=11,
-    mem_per_round=50,
+    mem_per_round=200,
     race_procs=8,
-    race_steps=40,
+    race_steps=30,
 )
 
 
@@ -590,19 +591,20 @@ def measure(
     name: str, n: int, before: Callable[[int], str], call: Callable[[str], bool]
 ) -> tuple[float, float]:
     """``before(i)`` (untimed: moves a clock, returns the code) then ``call(code)``
-    (timed, must return True). CPU is process_time over the whole block."""
-    wall = 0
+    (timed, must return True): wall time and this process's CPU time
+    (``process_time``) around each call, summed over the block."""
+    wall = cpu = 0
     gc.disable()
     try:
-        c0 = process_time_ns()
         for i in range(n):
             code = before(i)
-            t0 = perf_counter_ns()
+            c0, t0 = process_time_ns(), perf_counter_ns()
             ok = call(code)
-            wall += perf_counter_ns() - t0
+            t1, c1 = perf_counter_ns(), process_time_ns()
+            wall += t1 - t0
+            cpu += c1 - c0
             if not ok:
                 raise BenchmarkError(f"{name}: a valid code was refused")
-        cpu = process_time_ns() - c0
     finally:
         gc.enable()
     return wall / n, cpu / n
@@ -1717,6 +1719,14 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
     print(flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="mfakit-bench-peer-"))
     began = perf_counter()
+    marks = [began]
+
+    def lap() -> None:  # how long the section just printed took
+        now = perf_counter()
+        if now - marks[-1] >= 0.5:
+            print(f"({now - marks[-1]:,.0f} s)\n", flush=True)
+        marks.append(now)
+
     pg, pg_fast = find_postgres(args) if {1, 2, 3, 7} & cfg.sections else (None, None)
     backends: list[Backend] = []
     pool: list[Workers] = []
@@ -1752,6 +1762,7 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
             for b in backends:
                 interleave(list(b.sides.values()), cfg.rounds, cfg.per_round)
                 report_peer(b)
+        lap()
         if 2 in cfg.sections:
             print("2. Commits and statements per operation")
             print("  rule: " + COUNT_RULE)
@@ -1768,6 +1779,7 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
                 print(f"  (skipped: {fsyncs})")
             else:
                 print_table(("operation", "fsyncs"), [(k, f"{v:g}") for k, v in fsyncs.items()])
+        lap()
         if 3 in cfg.sections:
             print("3. Sign-ins per second (with SQL audit), processes on one PostgreSQL")
             if pg_fast is None:
@@ -1778,21 +1790,26 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
                     f"pace); spawned processes, each its own user, {cfg.proc_seconds:g} s"
                 )
                 bench_processes(cfg, pg_fast, workers(), args.baseline_4p)
+        lap()
         if 4 in cfg.sections:
             print(
                 f"4. 1,000 vs {cfg.big_users:,} realistic users, SQLite file "
                 f"(synchronous={GROWTH_SYNC} for both sizes)"
             )
             bench_growth(cfg, workdir)
+        lap()
         if 5 in cfg.sections:
             print(f"5. {cfg.conc_width} threads and {cfg.conc_width} async tasks vs one thread")
             bench_concurrency(cfg, workdir, cfg.conc_width)
+        lap()
         if 6 in cfg.sections:
             print("6. Memory store: verify_totp vs bare pyotp")
             bench_memory(cfg)
+        lap()
         if 7 in cfg.sections:
             print("7. The race: one user, many processes, the same code")
             bench_race(cfg, workdir, pg, workers())
+        lap()
         print(f"(ran for {perf_counter() - began:,.0f} s)")
     except BenchmarkError as exc:
         print(f"BENCHMARK INVALID: {exc}")

@@ -1727,7 +1727,11 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
             print(f"({now - marks[-1]:,.0f} s)\n", flush=True)
         marks.append(now)
 
-    pg, pg_fast = find_postgres(args) if {1, 2, 3, 7} & cfg.sections else (None, None)
+    try:
+        pg, pg_fast = find_postgres(args) if {1, 2, 3, 7} & cfg.sections else (None, None)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     backends: list[Backend] = []
     pool: list[Workers] = []
 

@@ -99,7 +99,8 @@ from mfakit.adapters import MemoryStore, Outbox
 from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET_KEY = "mfakit peer benchmark secret key, never used in production"
+# A fixed random key (the race workers need the same one); benchmark data only.
+SECRET_KEY = "53e63217f9087f16c6e2fd95b7783bc009f531815730499f0d999731ca7bca17"
 ISSUER = "Bench"
 STEP = timedelta(seconds=30)
 START = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

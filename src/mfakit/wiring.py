@@ -78,6 +78,7 @@ def build_context(
     sink = audit if audit is not None else default_audit_sink()
     return Context(
         audit_enabled=getattr(sink, "enabled", None),
+        audit_wants=getattr(sink, "wants", None),
         audit_in_store=audit is not None and audit is store,
         has_resolver=policies is not None,
         tenant_from_user=callable(getattr(policies, "for_user", None)),

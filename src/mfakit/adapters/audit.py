@@ -84,11 +84,18 @@ ROUTINE_REFUSALS = frozenset({Action.ENROLLMENT_REQUIRED})
 """Refusals that are a normal step of a flow (a user asked to set up 2FA): INFO."""
 
 
+_SUCCESS = Outcome.SUCCESS.value
+
+
+def _warns(action: str, outcome: str) -> bool:
+    if action in ROUTINE_REFUSALS:
+        return False
+    return outcome != _SUCCESS or action in SECURITY_ACTIONS
+
+
 def is_warning(event: AuditRecord) -> bool:
     """Whether ``event`` is a refusal, a failure or a security change."""
-    if event.action in ROUTINE_REFUSALS:
-        return False
-    return event.outcome != Outcome.SUCCESS.value or event.action in SECURITY_ACTIONS
+    return _warns(event.action, event.outcome)
 
 
 class LoggingAuditSink:
@@ -119,6 +126,12 @@ class LoggingAuditSink:
         return self._logger.isEnabledFor(self._level) or self._logger.isEnabledFor(
             self._warning_level
         )
+
+    def wants(self, action: str, outcome: str) -> bool:
+        """Whether an event of ``action`` with ``outcome`` would be logged now
+        (so mfakit builds only the events that reach the log)."""
+        level = self._warning_level if _warns(action, outcome) else self._level
+        return self._logger.isEnabledFor(level)
 
     def record(self, event: AuditRecord) -> None:
         level = self._warning_level if is_warning(event) else self._level

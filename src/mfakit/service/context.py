@@ -42,6 +42,9 @@ class Context:
     """Whether the ``audit`` port can also list events."""
     audit_enabled: Callable[[], bool] | None = None
     """The audit sink's ``enabled()`` check, when it has one."""
+    audit_wants: Callable[[str, str], bool] | None = None
+    """The audit sink's ``wants(action, outcome)`` check, when it has one: an
+    event it would drop is never built."""
     audit_in_store: bool = False
     """Whether the audit log is the store itself: events then join the unit of
     work that makes the change they describe (one commit, never one without

@@ -129,7 +129,10 @@ def event(
 ) -> AuditRecord | None:
     """Build one audit event (None when the sink says nobody listens). Callers
     pass masked destinations only, never a code."""
-    if ctx.audit_enabled is not None and not ctx.audit_enabled():
+    if ctx.audit_wants is not None:
+        if not ctx.audit_wants(action.value, outcome.value):
+            return None
+    elif ctx.audit_enabled is not None and not ctx.audit_enabled():
         return None
     return build_record(
         record_id=ctx.new_id(),

@@ -37,6 +37,7 @@ from .core.results import (
     FactorInfo,
     SendResult,
     SignInStart,
+    StepUpStart,
     TotpConfirmation,
     TotpSetup,
     VerifyResult,

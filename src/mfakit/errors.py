@@ -7,7 +7,8 @@ handle, or a failure outside mfakit::
     MfaError                      root: catch this to catch everything mfakit raises
     ├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
     ├── NotPermitted              the actor may not do this
-    │   └── ReauthenticationRequired   needs a fresh password re-entry (S20)
+    │   ├── ReauthenticationRequired   needs a fresh password re-entry (S20)
+    │   └── StepUpRequired        needs a second factor proven moments ago (S32)
     ├── NotFound                  no such setup, factor or challenge (also a LookupError)
     ├── ConflictingState          the object is not in a state that allows this
     ├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
@@ -29,6 +30,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "ReauthenticationRequired",
+    "StepUpRequired",
     "StorageError",
 ]
 
@@ -58,6 +60,13 @@ class NotPermitted(MfaError):
 class ReauthenticationRequired(NotPermitted):
     """The operation needs the actor to have re-entered their password within
     the policy's freshness window (``Policy.reauth_max_age``)."""
+
+
+class StepUpRequired(NotPermitted):
+    """The operation removes or binds a factor of a user who has one: it needs
+    a step-up grant (``Actor.step_up``) for this user and this actor, issued
+    within ``Policy.step_up_seconds`` (S32). Start one with
+    :meth:`MFA.begin_step_up`. The message never says why a grant was refused."""
 
 
 class NotFound(MfaError, LookupError):

@@ -71,6 +71,17 @@ DEFAULT_NOTICES: Mapping[str, tuple[str, str]] = {
         "The password of your {issuer} account was changed on {when}. "
         "If this was not you, contact support at once.",
     ),
+    "destination_removed": (
+        "Removed from your {issuer} account",
+        "This {detail} was removed from your {issuer} account on {when} and will no longer "
+        "receive its sign-in codes. If this was not you, contact support at once.",
+    ),
+    "lockout_recovered": (
+        "Someone tried many codes on your {issuer} account",
+        "Someone entered your {issuer} password correctly and then tried many wrong "
+        "verification codes, so the other methods were blocked; a backup code was used to "
+        "sign in on {when}. If this was not you, change your password at once.",
+    ),
     "two_factor_disabled": (
         "Two-step verification turned off on {issuer}",
         "Two-step verification was turned off for your {issuer} account on {when}. "

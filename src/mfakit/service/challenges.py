@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..core import backup_codes as bc
@@ -37,12 +38,14 @@ from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
     Factors,
+    begun_before_first_factor,
     check_answer,
     consume_backup_code,
     consume_totp,
     load_factors,
 )
 from .limits import (
+    backup_code_succeeded,
     count_in_window,
     give_back,
     refused,
@@ -51,6 +54,7 @@ from .limits import (
     reset_failures,
 )
 from .scope import audit, notify, scoped
+from .step_up import issue_grant
 
 __all__ = [
     "answer_question",
@@ -70,6 +74,7 @@ MAX_LIFETIME = timedelta(hours=1)
 CODE_PURPOSE = "oob-code"
 MAX_ANSWER_LENGTH = 128
 _RACES = 50
+_DAY = timedelta(days=1)
 
 
 # --- small pure helpers ------------------------------------------------------
@@ -261,6 +266,78 @@ def _deliver(ctx: Context, method: Method, to: str, code: str, locale: str | Non
         yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Quota:
+    key: str
+    limit: int
+    window: timedelta
+    budget: str | None = None
+    """For a budget of sends to unverified destinations: whose (S33)."""
+
+
+def _send_quotas(ctx: Context, rec: ChallengeRecord, to: str) -> list[_Quota]:
+    """The windowed counters one send takes (S15, S33).
+
+    A code to a verified destination counts per user *and* destination, so no
+    other account can use up a user's sign-in codes. A code to a destination
+    being enrolled counts apart: per destination (the owner of the number is
+    not flooded), and against the daily budgets of the user, the tenant and
+    the application (SMS pumping).
+    """
+    policy = ctx.policy
+    if rec.purpose is not Purpose.ENROL_CONTACT:
+        return [_Quota(f"sends:{rec.user_id}:{to}", policy.send_quota, policy.send_window)]
+    quotas = [
+        _Quota(f"sends-unverified:{to}", policy.send_quota, policy.send_window),
+        _Quota(f"send-budget:user:{rec.user_id}", policy.unverified_sends_per_user, _DAY, "user"),
+    ]
+    if policy.unverified_sends_per_tenant is not None:
+        quotas.append(
+            _Quota(
+                f"send-budget:tenant:{rec.tenant or ''}",
+                policy.unverified_sends_per_tenant,
+                _DAY,
+                "tenant",
+            )
+        )
+    if policy.unverified_sends_global is not None:
+        quotas.append(_Quota("send-budget:global", policy.unverified_sends_global, _DAY, "global"))
+    return quotas
+
+
+def _take_send_quotas(
+    ctx: Context, rec: ChallengeRecord, method: Method, to: str, now: datetime
+) -> UseCase[tuple[list[str], SendResult | None]]:
+    """Take one send from every quota, or none: the keys taken, or the refusal
+    (every counter already taken given back, since nothing was sent)."""
+    taken: list[str] = []
+    for quota in _send_quotas(ctx, rec, to):
+        wait = yield from count_in_window(quota.key, now, limit=quota.limit, window=quota.window)
+        if wait is None:
+            taken.append(quota.key)
+            continue
+        for key in taken:
+            yield from give_back(key)
+        if quota.budget is None:
+            reason = Reason.SEND_LIMIT
+        else:
+            reason = Reason.SEND_BUDGET_EXHAUSTED
+            yield from audit(
+                ctx,
+                Action.SEND_BUDGET_EXHAUSTED,
+                rec.user_id,
+                actor_id=rec.actor_id,
+                outcome=Outcome.REFUSED,
+                method=method,
+                reason=reason,
+                details={"budget": quota.budget, "destination": mask(CHANNEL_KIND[method], to)},
+                at=now,
+            )
+        refusal = SendResult(ok=False, challenge=view(ctx, rec), reason=reason, retry_after=wait)
+        return taken[:0], refusal
+    return taken, None
+
+
 def _send(
     ctx: Context,
     rec: ChallengeRecord,
@@ -280,13 +357,9 @@ def _send(
             )
     factors = yield from load_factors(rec.user_id)
     to = _destination(rec, method, factors)
-    quota_wait = yield from count_in_window(
-        f"sends:{to}", now, limit=ctx.policy.send_quota, window=ctx.policy.send_window
-    )
-    if quota_wait is not None:
-        return SendResult(
-            ok=False, challenge=view(ctx, rec), reason=Reason.SEND_LIMIT, retry_after=quota_wait
-        )
+    taken, refusal = yield from _take_send_quotas(ctx, rec, method, to, now)
+    if refusal is not None:
+        return refusal
     code = _new_code(ctx)
     key_id = ctx.keyring.primary_id
     # Deliver first: a failed delivery raises DeliveryError and leaves the
@@ -294,8 +367,9 @@ def _send(
     try:
         yield from _deliver(ctx, method, to, code, locale)
     except DeliveryError as exc:
-        # Nothing reached the user: the send does not count against the quota.
-        yield from give_back(f"sends:{to}")
+        # Nothing reached the user: the send counts against no quota or budget.
+        for key in taken:
+            yield from give_back(key)
         exc.challenge_id = rec.id
         raise
     for _ in range(_RACES):
@@ -577,7 +651,10 @@ def verify(
         return VerifyResult(
             ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
         )
-    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
+    backup = method is Method.BACKUP_CODE
+    # Backup codes count on their own counter (S34): a lock-out of the cheap
+    # factors leaves them open, the user's way back in.
+    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now, backup_code=backup)
     if not decision.allowed:
         return (yield from refused(ctx, rec.user_id, decision, method, now))
 
@@ -625,7 +702,10 @@ def verify(
     result = yield from _succeed(ctx, rec, method, now)
     if not result.ok:
         return result
-    yield from reset_failures(rec.user_id, now, reserved)
+    if backup:
+        yield from backup_code_succeeded(ctx, rec.user_id, now, reserved)
+    else:
+        yield from reset_failures(rec.user_id, now, reserved)
     yield from audit(
         ctx,
         Action.SECOND_STEP_PASSED,
@@ -638,6 +718,12 @@ def verify(
     left = None
     if method is Method.BACKUP_CODE:
         left = yield from backup_code_used(ctx, rec.user_id, now)
+    grant = grant_expires = None
+    if rec.purpose in (Purpose.SIGN_IN, Purpose.REAUTHENTICATE):
+        # A factor was just proven: a step-up grant for whoever passed it (S32).
+        grant, grant_expires = issue_grant(
+            ctx, rec.user_id, rec.actor_id or rec.user_id, method, now
+        )
     token = max_age = device_id = None
     if trust_device and rec.purpose is Purpose.SIGN_IN:
         token, max_age, device_id = yield from trust_new_device(ctx, rec.user_id, device_label, now)
@@ -659,6 +745,8 @@ def verify(
         trust_token=token,
         trust_max_age=max_age,
         device_id=device_id,
+        step_up=grant,
+        step_up_expires_at=grant_expires,
     )
 
 
@@ -676,11 +764,15 @@ def _succeed(
         contact = contact_for_change(rec, now)
     elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
-        contacts = yield from call("store", Store.get_contacts, rec.user_id)
-        if any(c.kind is rec.target_kind and c.verified for c in contacts):
+        factors = yield from load_factors(rec.user_id)
+        if factors.verified_contact(rec.target_kind) is not None:
             # Two enrolments raced: the first one won; a verified destination
             # is only ever replaced through a guarded change (S19).
             raise ConflictingState(f"the user verified a {rec.target_kind} meanwhile")
+        if begun_before_first_factor(factors, rec.created_at):
+            # Begun without a step-up while the user had no factor; they have
+            # one now, so this would bind a factor without it (S32).
+            raise ConflictingState("the user set up another factor meanwhile: start again")
         contact = ContactRecord(
             user_id=rec.user_id,
             kind=rec.target_kind,

@@ -26,6 +26,7 @@ from .effects import UseCase, call, offload
 __all__ = [
     "Factors",
     "TotpOutcome",
+    "begun_before_first_factor",
     "consume_backup_code",
     "consume_totp",
     "drop_orphan_backup_codes",
@@ -99,6 +100,15 @@ class Factors:
         """True when every factor method the user has is SMS or voice (S25)."""
         factors = [m for m in self.methods(ctx) if m is not Method.BACKUP_CODE]
         return bool(factors) and all(m in RESTRICTED_METHODS for m in factors)
+
+
+def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
+    """Whether an enrolment begun at ``begun_at`` started while the user had no
+    factor (so without a step-up) and the user has one now. Completing it would
+    bind a factor without the step-up the user now needs (S32)."""
+    active = [t.confirmed_at for t in factors.totps if t.confirmed_at is not None]
+    active += [c.verified_at for c in factors.contacts if c.verified_at is not None]
+    return bool(active) and all(at > begun_at for at in active)
 
 
 def load_factors(user_id: str) -> UseCase[Factors]:

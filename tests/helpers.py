@@ -20,13 +20,15 @@ def snapshot(store: MemoryStore) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in vars(store).items() if k != "_lock"}
 
 
-def grant(clock: FakeClock, user_id: str = "alice", actor_id: str | None = None) -> str:
+def grant(
+    clock: FakeClock, user_id: str = "alice", actor_id: str | None = None, *, secret: str = SECRET
+) -> str:
     """A step-up grant (S32) as ``MFA.verify`` issues it after a step-up, now,
     signed with the test key of the ``mfa`` fixture. For tests about something
     else than the step-up; tests/security/test_factor_binding_without_second_factor.py
     passes real step-ups and checks every refusal."""
     claims = StepUpClaims(user_id, actor_id or user_id, clock.now(), Method.TOTP)
-    return sign_grant(Keyring(SECRET), claims)
+    return sign_grant(Keyring(secret), claims)
 
 
 def fresh(clock: FakeClock, user_id: str = "alice", *, step_up: bool = True) -> Actor:

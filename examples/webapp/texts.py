@@ -57,12 +57,15 @@ REFUSALS = {
     Reason.INVALID_CODE: "That code is not right.",
     Reason.REPLAYED: "That code was already used. Wait for the next one in your app.",
     Reason.RATE_LIMITED: "Too many failed attempts.",
-    Reason.LOCKED_OUT: "Two-step verification is locked for this account. Ask an admin.",
+    Reason.LOCKED_OUT: (
+        "Two-step verification is locked for this account. Use a backup code, or ask an admin."
+    ),
     Reason.TOO_MANY_ATTEMPTS: "Too many wrong codes. Please start again.",
     Reason.EXPIRED: "The code expired. Please start again.",
     Reason.NO_CODE_SENT: "No code has been sent yet. Send it again, or choose another way.",
     Reason.COOLDOWN: "We sent a code a moment ago.",
     Reason.SEND_LIMIT: "We have sent too many codes to this destination.",
+    Reason.SEND_BUDGET_EXHAUSTED: "You have asked for too many codes to new numbers or addresses.",
     Reason.INVALID_ANSWER: "That answer is not right. Answers are case-sensitive.",
     Reason.DAILY_LIMIT: "You have reached the limit of phone and email changes for today.",
     Reason.NO_ELIGIBLE_METHOD: (

@@ -334,7 +334,7 @@ def _take_send_quotas(
                 at=now,
             )
         refusal = SendResult(ok=False, challenge=view(ctx, rec), reason=reason, retry_after=wait)
-        return taken[:0], refusal
+        return [], refusal
     return taken, None
 
 

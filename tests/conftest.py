@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 import mfakit
-from mfakit import MFA, Actor
+from mfakit import MFA
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
@@ -77,7 +77,9 @@ def enrol(mfa: MFA, clock: FakeClock) -> Callable[..., Enrolled]:
     """Enrol an authenticator for a user; returns its URI and first backup codes."""
 
     def _enrol(user_id: str = "alice", label: str | None = None) -> Enrolled:
-        actor = Actor.user(user_id, reauthenticated_at=clock.now())
+        from tests.helpers import fresh
+
+        actor = fresh(clock, user_id)
         setup = mfa.begin_totp_setup(
             actor, user_id, account_name=f"{user_id}@example.org", label=label
         )

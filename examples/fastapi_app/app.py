@@ -39,6 +39,7 @@ class State:
     accounts: dict[str, Account] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)  # token -> user id
     pending: dict[str, str] = field(default_factory=dict)  # challenge id -> user id
+    step_ups: dict[str, str] = field(default_factory=dict)  # session token -> step-up grant
 
 
 class Credentials(BaseModel):
@@ -84,9 +85,13 @@ def create_app(mfa: mfakit.AsyncMFA | None = None) -> FastAPI:
             raise HTTPException(401, "sign in first")
         return user_id
 
-    def start_session(response: Response, user_id: str) -> None:
+    def start_session(response: Response, user_id: str, step_up: str | None = None) -> None:
         token = secrets.token_urlsafe(32)
         state.sessions[token] = user_id
+        if step_up is not None:
+            # A factor was just proven: the grant lets this session change the
+            # user's factors for Policy.step_up_seconds (S32).
+            state.step_ups[token] = step_up
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
 
     @api.post("/login")
@@ -135,7 +140,7 @@ def create_app(mfa: mfakit.AsyncMFA | None = None) -> FastAPI:
             retry = result.retry_after.total_seconds() if result.retry_after else None
             return {"status": "refused", "reason": str(result.reason), "retry_after": retry}
         del state.pending[body.challenge_id]
-        start_session(response, user_id)
+        start_session(response, user_id, result.step_up)
         if result.trust_token:
             response.set_cookie(
                 TRUST_COOKIE,
@@ -148,15 +153,27 @@ def create_app(mfa: mfakit.AsyncMFA | None = None) -> FastAPI:
 
     @api.post("/totp/setup")
     async def totp_setup(
-        body: PasswordIn, request: Request, user_id: Annotated[str, Depends(current_user)]
+        body: PasswordIn,
+        request: Request,
+        user_id: Annotated[str, Depends(current_user)],
+        session: Annotated[str | None, Cookie()] = None,
     ) -> dict[str, Any]:
         account = next(a for a in state.accounts.values() if a.user_id == user_id)
         if not passwords.verify_password(account.password_hash, body.password):
             raise HTTPException(403, "wrong password")
-        actor = mfakit.Actor.user(user_id, reauthenticated_at=amfa.clock.now())
-        setup = await amfa.begin_totp_setup(
-            actor, user_id, account_name=user_id, context=context(request)
+        actor = mfakit.Actor.user(
+            user_id,
+            reauthenticated_at=amfa.clock.now(),
+            step_up=state.step_ups.get(session or ""),
         )
+        try:
+            setup = await amfa.begin_totp_setup(
+                actor, user_id, account_name=user_id, context=context(request)
+            )
+        except mfakit.StepUpRequired:
+            # A second authenticator needs a factor proven in the last minutes
+            # (S32): here, a sign-in with a code.
+            raise HTTPException(403, "sign in again with a code first") from None
         return {
             "setup_id": setup.id,
             "uri": setup.uri,

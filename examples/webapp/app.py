@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -127,6 +128,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(check_csrf)
     app.before_request(enforce_enrolment)
     app.register_error_handler(mfakit.ReauthenticationRequired, reauthentication_required)
+    app.register_error_handler(mfakit.StepUpRequired, step_up_required)
     app.register_error_handler(HTTPException, http_error)
     app.jinja_env.globals.update(
         csrf_field=csrf_field,
@@ -170,6 +172,16 @@ def reauthentication_required(exc: mfakit.ReauthenticationRequired) -> ResponseR
     """mfakit found the password too old (a backstop for the page decorators)."""
     back = request.full_path if request.method == "GET" else request.referrer
     return redirect(url_for("auth.reauth", next=safe_next(back, "/")))
+
+
+def step_up_required(exc: mfakit.StepUpRequired) -> ResponseReturnValue:
+    """The change removes or binds a factor: prove one first (S32), then come
+    back to the page the form was on (its data is not kept: submit it again)."""
+    if request.method == "GET":
+        back: str | None = request.full_path
+    else:
+        back = urlsplit(request.referrer or "").path or None
+    return redirect(url_for("auth.step_up", next=safe_next(back, "/")))
 
 
 def http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -5,7 +5,8 @@ The password check is the app's; from there mfakit decides
 device), "set up two-step verification first" (the practice requires it), or
 the code page. The code page offers resend with its cooldown, the other
 methods, "try another way" behind the security question, backup codes, and
-"trust this device".
+"trust this device". The step-up page (S32) proves a factor again before a
+change that removes or binds one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from mfakit.passwords import check_new_password, hash_password, verify_password
 
 from . import texts
 from .security import (
+    acting_actor,
     current_user,
     impersonator,
     log_in,
@@ -212,6 +214,9 @@ def submit_code() -> ResponseReturnValue:
         return start_again("Please sign in again.")
     next_page = safe_next(session.get("next"), url_for("home"))
     log_in(user, password_at=float(session.get("pw_at") or 0))
+    # A factor was just proven: changes to the factors need no step-up page
+    # for the next few minutes (S32).
+    session["step_up"] = result.step_up
     response = redirect(next_page)
     if result.trust_token is not None:
         response.set_cookie(
@@ -327,3 +332,62 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
+
+
+# --- step-up (S32) -----------------------------------------------------------------
+
+
+@bp.route("/step-up", methods=["GET", "POST"])
+def step_up() -> ResponseReturnValue:
+    """Prove a second factor again before removing or binding one (S32). GET
+    starts a step-up challenge (an SMS or email code is sent at once); POST
+    checks the code (a backup code works too) and keeps the grant."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    next_page = safe_next(request.values.get("next"), url_for("profile.index"))
+    mfa = services().mfa
+    if request.method == "GET":
+        try:
+            start = mfa.begin_step_up(
+                acting_actor(), user.id, tenant=TENANT, context=request_context()
+            )
+        except mfakit.NotPermitted as exc:
+            flash(f"Not allowed: {exc}.", "error")
+            return redirect(url_for("home"))
+        if start.status is mfakit.StepUpStatus.NOT_NEEDED:
+            return redirect(next_page)
+        session["step_up_challenge"] = start.challenge.id
+        if start.delivery_failed:
+            flash("We could not send the code. Use another way below.", "error")
+        return _step_up_page(start.challenge, next_page)
+    challenge_id = session.get("step_up_challenge")
+    if not isinstance(challenge_id, str):
+        return redirect(url_for("auth.step_up", next=next_page))
+    method = request.form.get("method")
+    if method:
+        sent = mfa.switch_method(challenge_id, method, context=request_context())
+        if not sent.ok:
+            flash(texts.explain(sent.reason, sent.retry_after), "error")
+        return _step_up_page(sent.challenge, next_page)
+    try:
+        result = mfa.verify(challenge_id, request.form.get("code", ""), context=request_context())
+    except mfakit.InvalidInput:
+        flash("Enter the code as you received it, or a backup code like 7K2M-Q9XH-4TRD.", "error")
+        return _step_up_page(mfa.get_challenge(challenge_id), next_page)
+    except (mfakit.NotFound, mfakit.ConflictingState):
+        return redirect(url_for("auth.step_up", next=next_page))
+    if not result.ok or result.step_up is None:
+        if result.reason in texts.START_AGAIN:
+            flash(texts.explain(result.reason), "error")
+            return redirect(url_for("auth.step_up", next=next_page))
+        flash(texts.explain(result.reason, result.retry_after, result.attempts_left), "error")
+        return _step_up_page(mfa.get_challenge(challenge_id), next_page)
+    session.pop("step_up_challenge", None)
+    session["step_up"] = result.step_up
+    flash("Verified. You can go on with your change.")
+    return redirect(next_page)
+
+
+def _step_up_page(challenge: mfakit.Challenge, next_page: str) -> ResponseReturnValue:
+    return render_template("step_up.html", c=challenge, next=next_page)

@@ -144,6 +144,8 @@ def remove_factor(factor_id: str) -> ResponseReturnValue:
                 tenant=TENANT,
                 context=request_context(),
             )
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except (mfakit.NotPermitted, mfakit.NotFound, mfakit.ConflictingState) as exc:
         flash(f"{exc}.", "error")
     else:
@@ -159,6 +161,8 @@ def disable() -> ResponseReturnValue:
         services().mfa.disable_two_factor(
             acting_actor(), user.id, role=user.role, tenant=TENANT, context=request_context()
         )
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except (mfakit.NotPermitted, mfakit.ConflictingState) as exc:
         flash(f"{exc}.", "error")
     else:

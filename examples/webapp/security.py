@@ -8,6 +8,11 @@ code or a secret:
 ``impersonator``          the admin's id while they are "logged in as" ``uid``
 ``reauth_at``             when the acting person last typed their password
                           (a POSIX timestamp), for ``Actor(reauthenticated_at=)``
+``step_up``               the step-up grant (S32) from the last sign-in or step-up
+                          of this user, for ``Actor(step_up=)``; mfakit checks
+                          its user, actor and age (Flask's cookie is signed,
+                          not encrypted: a production app keeps it server-side)
+``step_up_challenge``     the step-up challenge of this browser
 ``must_enrol``            the policy requires 2FA and the user has none yet
 ``pending_uid``           between the password and the second step
 ``challenge_id``          the sign-in challenge of this browser
@@ -49,6 +54,7 @@ __all__ = [
     "request_context",
     "safe_next",
     "services",
+    "step_up_grant",
     "users",
 ]
 
@@ -150,7 +156,15 @@ def acting_actor() -> mfakit.Actor:
         return mfakit.Actor.impersonating(
             admin_id, user.id, reauthenticated_at=reauthenticated_at()
         )
-    return mfakit.Actor.user(user.id, reauthenticated_at=reauthenticated_at())
+    return mfakit.Actor.user(
+        user.id, reauthenticated_at=reauthenticated_at(), step_up=step_up_grant()
+    )
+
+
+def step_up_grant() -> str | None:
+    """The step-up grant this session holds (S32), if any."""
+    grant = session.get("step_up")
+    return grant if isinstance(grant, str) else None
 
 
 def admin_actor() -> mfakit.Actor:

@@ -138,6 +138,8 @@ def authenticator() -> ResponseReturnValue:
             tenant=TENANT,
             context=request_context(),
         )
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except mfakit.NotPermitted as exc:
         # Seed 001: an admin "logged in as" the user may not do this.
         flash(f"Not allowed: {exc}.", "error")
@@ -212,6 +214,8 @@ def phone() -> ResponseReturnValue:
     except mfakit.InvalidInput as exc:
         flash(f"Check the phone number ({exc.problem}).", "error")
         return render_template("phone_setup.html", phone=number, method=method), 400
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except (mfakit.NotPermitted, mfakit.ConflictingState) as exc:
         flash(f"{exc}.", "error")
         return render_template("phone_setup.html", phone=number, method=method), 400
@@ -234,6 +238,8 @@ def email() -> ResponseReturnValue:
         sent = services().mfa.begin_email_enrolment(
             acting_actor(), user.id, user.email, tenant=TENANT, context=request_context()
         )
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except (mfakit.InvalidInput, mfakit.NotPermitted, mfakit.ConflictingState) as exc:
         flash(f"{exc}.", "error")
         return render_template("email_setup.html", email=user.email), 400
@@ -329,6 +335,8 @@ def question() -> ResponseReturnValue:
             )
         except mfakit.InvalidInput as exc:
             flash(f"Check the {exc.field}: {exc.problem}.", "error")
+        except mfakit.StepUpRequired:
+            raise  # the app's handler sends the user to the step-up page
         except mfakit.NotPermitted as exc:
             flash(f"Not allowed: {exc}.", "error")
         else:
@@ -384,6 +392,8 @@ def regenerate_backup_codes() -> ResponseReturnValue:
         codes = services().mfa.regenerate_backup_codes(
             acting_actor(), _user_id(), tenant=TENANT, context=request_context()
         )
+    except mfakit.StepUpRequired:
+        raise  # the app's handler sends the user to the step-up page
     except (mfakit.NotPermitted, mfakit.ConflictingState) as exc:
         flash(f"{exc}.", "error")
         return redirect(url_for("profile.index"))

@@ -35,6 +35,10 @@ from .core.results import Reason as Reason
 from .core.results import SendResult as SendResult
 from .core.results import SignInStart as SignInStart
 from .core.results import SignInStatus as SignInStatus
+from .core.results import StepUpChallenge as StepUpChallenge
+from .core.results import StepUpNotNeeded as StepUpNotNeeded
+from .core.results import StepUpStart as StepUpStart
+from .core.results import StepUpStatus as StepUpStatus
 from .core.results import TotpConfirmation as TotpConfirmation
 from .core.results import TotpSetup as TotpSetup
 from .core.results import VerifyResult as VerifyResult
@@ -53,6 +57,7 @@ from .errors import ProviderAuthError as ProviderAuthError
 from .errors import ProviderError as ProviderError
 from .errors import ProviderRateLimited as ProviderRateLimited
 from .errors import ReauthenticationRequired as ReauthenticationRequired
+from .errors import StepUpRequired as StepUpRequired
 from .errors import StorageError as StorageError
 from .hashers import Argon2Hasher as Argon2Hasher
 from .hashers import Hasher as Hasher
@@ -117,6 +122,11 @@ __all__ = [
     "SignInStatus",
     "State",
     "StaticPolicies",
+    "StepUpChallenge",
+    "StepUpNotNeeded",
+    "StepUpRequired",
+    "StepUpStart",
+    "StepUpStatus",
     "StorageError",
     "SystemClock",
     "Templates",

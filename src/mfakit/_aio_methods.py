@@ -28,6 +28,7 @@ from .core.results import (
     FactorInfo,
     SendResult,
     SignInStart,
+    StepUpStart,
     TotpConfirmation,
     TotpSetup,
     VerifyResult,
@@ -159,6 +160,17 @@ class AsyncMethods:
         context: RequestContext | None = None,
     ) -> SignInStart:
         return await _FACADE.begin_sign_in(self, user_id, role=role, trust_token=trust_token, locale=locale, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def begin_step_up(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> StepUpStart:
+        return await _FACADE.begin_step_up(self, actor, user_id, locale=locale, tenant=tenant, context=context)  # type: ignore[no-any-return]
 
     async def verify(
         self,

@@ -20,6 +20,7 @@ from .core.results import (
     FactorInfo,
     SendResult,
     SignInStart,
+    StepUpStart,
     TotpConfirmation,
     TotpSetup,
     VerifyResult,
@@ -175,6 +176,16 @@ class AsyncMFA:
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> SignInStart: ...
+
+    async def begin_step_up(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> StepUpStart: ...
 
     async def verify(
         self,

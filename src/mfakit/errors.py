@@ -8,7 +8,8 @@ handle, or a failure outside mfakit::
     ├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
     ├── NotPermitted              the actor may not do this
     │   ├── ReauthenticationRequired   needs a fresh password re-entry (S20)
-    │   └── CallbackRejected      a provider callback whose signature does not verify
+    │   ├── CallbackRejected      a provider callback whose signature does not verify
+    │   └── StepUpRequired        needs a second factor proven moments ago (S32)
     ├── NotFound                  no such setup, factor or challenge (also a LookupError)
     ├── ConflictingState          the object is not in a state that allows this
     ├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
@@ -44,6 +45,7 @@ __all__ = [
     "ProviderError",
     "ProviderRateLimited",
     "ReauthenticationRequired",
+    "StepUpRequired",
     "StorageError",
 ]
 
@@ -80,6 +82,13 @@ class CallbackRejected(NotPermitted):
     its signature is missing or wrong, its certificate is not the provider's,
     or it names a topic this app does not expect. Answer the request with 403
     and record nothing from it."""
+
+
+class StepUpRequired(NotPermitted):
+    """The operation removes or binds a factor of a user who has one: it needs
+    a step-up grant (``Actor.step_up``) for this user and this actor, issued
+    within ``Policy.step_up_seconds`` (S32). Start one with
+    :meth:`MFA.begin_step_up`. The message never says why a grant was refused."""
 
 
 class NotFound(MfaError, LookupError):

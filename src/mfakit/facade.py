@@ -33,6 +33,7 @@ from .core.results import (
     FactorInfo,
     SendResult,
     SignInStart,
+    StepUpStart,
     TotpConfirmation,
     TotpSetup,
     VerifyResult,
@@ -326,6 +327,31 @@ class Facade(abc.ABC):
             context=context,
         )
 
+    def begin_step_up(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        locale: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> StepUpStart:
+        """Start proving a second factor again, before a call that removes or
+        binds a factor raises :class:`~mfakit.StepUpRequired` (S32). Returns
+        ``StepUpNotNeeded`` for a user with no active factor, else a
+        ``StepUpChallenge`` over the user's factors (backup codes count; SMS,
+        voice and email send at once). A successful :meth:`verify` returns the
+        grant as ``result.step_up``: pass it back in ``Actor(step_up=...)``.
+        For an admin acting for a member the codes go to the member."""
+        return self._run(
+            sign_in.begin_step_up,
+            actor,
+            user_id,
+            locale=locale,
+            tenant=tenant,
+            context=context,
+        )
+
     def verify(
         self,
         challenge_id: str,
@@ -337,7 +363,8 @@ class Facade(abc.ABC):
     ) -> VerifyResult:
         """Check a code (or a backup code) against a challenge. With
         ``trust_device`` a successful sign-in returns ``trust_token`` and
-        ``trust_max_age`` for a cookie."""
+        ``trust_max_age`` for a cookie. A successful sign-in or step-up returns
+        the step-up grant as ``step_up`` (until ``step_up_expires_at``)."""
         return self._run(
             challenges.verify,
             challenge_id,

@@ -194,3 +194,22 @@ async def test_concurrent_tasks_accept_a_code_once() -> None:
         *(amfa.verify_backup_code("bob", bob_codes[2]) for _ in range(8))
     )
     assert sum(r.ok for r in results) == 1
+
+
+@pytest.mark.asyncio
+async def test_step_up_awaited_binds_a_second_factor() -> None:
+    """S32 through the async facade: refused without a grant, done with one
+    passed by SMS to the user's verified phone (an awaited send)."""
+    clock = FakeClock()
+    amfa, _, outbox = build(clock)
+    uri, _ = await enrol_totp(amfa, clock)
+    bare = Actor.user("alice", reauthenticated_at=clock.now())
+    with pytest.raises(mfakit.StepUpRequired):
+        await amfa.begin_phone_enrolment(bare, "alice", PHONE)
+    start = await amfa.begin_step_up(bare, "alice")
+    assert isinstance(start, mfakit.StepUpChallenge)
+    result = await amfa.verify(start.challenge.id, authenticator_code(uri, clock.now()))
+    assert result.ok and result.step_up is not None
+    stepped = Actor.user("alice", reauthenticated_at=clock.now(), step_up=result.step_up)
+    sent = await amfa.begin_phone_enrolment(stepped, "alice", PHONE)
+    assert sent.ok and outbox.last_code(PHONE)

@@ -28,3 +28,17 @@ def test_quickstart_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> 
     assert "False replayed" in out  # the page's own comments say what is printed
     assert "True totp" in out
     assert "True 9 False" in out
+
+
+def test_step_up_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = BLOCK.findall((DOCS / "step-up.md").read_text(encoding="utf-8"))
+    assert len(blocks) == 3
+    namespace: dict[str, object] = {"__name__": "step_up_page"}
+    for number, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"step-up.md block {number}", "exec"), namespace)  # noqa: S102
+        except Exception as exc:  # pragma: no cover - the message is the point
+            pytest.fail(f"step-up.md block {number} failed: {type(exc).__name__}: {exc}")
+    out = capsys.readouterr().out.splitlines()
+    # The page's own comments say what is printed.
+    assert out == ["0:05:00", "True", "reauthenticate ['totp', 'backup_code']"]

@@ -113,3 +113,13 @@ class Authenticator:
                 self.used.add(target)
                 return totp.at(target * self.period)
             time.sleep((step + 1) * self.period - now + 0.2)
+
+
+def step_up(page: Page, code: str) -> None:
+    """On the step-up page (S32): enter a code from one of the user's factors."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    page.get_by_label("Verification code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("status").first).to_contain_text("Verified.")

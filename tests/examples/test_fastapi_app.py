@@ -74,6 +74,13 @@ async def test_enrol_then_sign_in_with_a_code_and_trust_the_device(app, clock: F
         )
         assert ok.json() == {"status": "signed_in"}
         assert "mfa_trust" in ok.cookies
+        # The code just passed is a step-up (S32): a second authenticator may
+        # be added now, and not once the grant is older than step_up_seconds.
+        second = await client.post("/totp/setup", json={"password": PASSWORD})
+        assert second.status_code == 200, second.text
+        clock.advance(timedelta(minutes=6))
+        late = await client.post("/totp/setup", json={"password": PASSWORD})
+        assert (late.status_code, late.json()["detail"]) == (403, "sign in again with a code first")
 
         again = await client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert again.json() == {"status": "signed_in", "trusted_device": True}

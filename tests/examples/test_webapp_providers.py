@@ -39,7 +39,7 @@ def make_app(tmp_path: Path) -> Any:
     return create_app(
         {
             "DATABASE": str(tmp_path / "app.db"),
-            "MFA_SECRET_KEY": "provider switch tests secret key, 32 bytes or more",
+            "MFA_SECRET_KEY": "1bfdff8ae5b4e19754767960e825cefbcfa831318507d40247d6e6c9acbe02b0",
             "SECRET_KEY": "provider switch tests session key",
             "FAST_HASHING": True,
             "ECHO_MESSAGES": False,

@@ -36,7 +36,7 @@ from mfakit import (
 from mfakit.adapters import LoggingAuditSink, MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET, Enrolled
-from tests.helpers import fresh
+from tests.helpers import fresh, grant
 
 PHONE = "+14155550101"
 MASKED_PHONE = "+1•••••01"
@@ -301,7 +301,9 @@ def test_authenticator_changes_are_recorded(
     renamed = trail.one("factor.renamed")
     assert (renamed.actor_id, dict(renamed.details)["label"]) == ("boss", "Work phone")
     mfa.remove_authenticator(
-        Actor.admin("boss", reauthenticated_at=clock.now()), "alice", factor_id
+        Actor.admin("boss", reauthenticated_at=clock.now(), step_up=grant(clock, "alice", "boss")),
+        "alice",
+        factor_id,
     )
     removed = trail.one("factor.removed")
     assert (removed.actor_id, removed.subject_id, removed.method) == ("boss", "alice", "totp")

@@ -12,7 +12,7 @@ from mfakit import MFA, Actor, Reason
 from mfakit.adapters import MemoryStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.conftest import SECRET
-from tests.helpers import fresh
+from tests.helpers import fresh, grant
 
 
 def test_first_authenticator_comes_with_ten_backup_codes(mfa: MFA, clock: FakeClock) -> None:
@@ -179,7 +179,9 @@ def test_rename_and_remove(mfa: MFA, clock: FakeClock, enrol) -> None:
 def test_an_admin_may_remove_a_members_authenticator(mfa: MFA, clock: FakeClock, enrol) -> None:
     user = enrol()
     mfa.remove_authenticator(
-        Actor.admin("boss", reauthenticated_at=clock.now()), "alice", user.factor_id
+        Actor.admin("boss", reauthenticated_at=clock.now(), step_up=grant(clock, "alice", "boss")),
+        "alice",
+        user.factor_id,
     )
     assert mfa.list_authenticators("alice") == ()
 

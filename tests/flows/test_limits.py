@@ -27,8 +27,8 @@ def test_failures_back_off_then_a_success_resets(mfa: MFA, clock: FakeClock, enr
         Reason.RATE_LIMITED,
         timedelta(seconds=30),
     )
-    limited = mfa.verify_backup_code("alice", user.backup_codes[0])  # the limit is per account
-    assert limited.reason is Reason.RATE_LIMITED
+    # Backup codes count apart (S34): a wrong one is checked, not rate-limited.
+    assert mfa.verify_backup_code("alice", "AAAA-AAAA-AAAA").reason is Reason.INVALID_CODE
     clock.advance(seconds=30)
     assert mfa.verify_totp("alice", wrong(user.code_at())).reason is Reason.INVALID_CODE
     limited = mfa.verify_totp("alice", user.code_at())

@@ -35,7 +35,7 @@ from mfakit.core.records import AuditRecord, ContactRecord
 from mfakit.passwords import check_new_password, hash_password, needs_rehash, verify_password
 from mfakit.testing import FakeClock, authenticator_code
 from tests.conftest import Enrolled
-from tests.helpers import enrol_email, enrol_phone, fresh
+from tests.helpers import enrol_email, enrol_phone, fresh, grant
 
 PHONE = "+14155550101"
 EMAIL = "alice@example.org"
@@ -245,7 +245,11 @@ def test_remove_contact_needs_a_fresh_reauthentication_at_the_boundary(
         with pytest.raises(ReauthenticationRequired):
             mfa.remove_contact(stale, "alice", ContactKind.PHONE)
     assert by_kind(mfa)["phone"].verified
-    mfa.remove_contact(Actor.user("alice", reauthenticated_at=now - max_age), "alice", "phone")
+    mfa.remove_contact(
+        Actor.user("alice", reauthenticated_at=now - max_age, step_up=grant(clock)),
+        "alice",
+        "phone",
+    )
     assert "phone" not in by_kind(mfa)
 
 
@@ -297,9 +301,12 @@ def test_removing_a_contact_notifies_first_revokes_devices_and_stops_its_codes(
 
     mfa.remove_contact(fresh(clock), "alice", "phone")
 
-    # Told through another, still verified channel; never the removed number.
-    (notice,) = outbox.messages[before:]
+    # Told through another, still verified channel, and the removed number
+    # itself is told it was removed (S21); no code goes anywhere.
+    notice, removed_notice = outbox.messages[before:]
     assert notice.to == EMAIL and notice.code is None and "+1•••••01" in notice.text
+    assert removed_notice.to == PHONE and removed_notice.code is None
+    assert "phone number (+1•••••01) was removed" in removed_notice.text
     removed = events(audit_log, "factor.removed")[-1]
     assert removed.actor_id == "alice"
     assert dict(removed.details) == {"kind": "phone", "destination": "+1•••••01"}
@@ -311,7 +318,9 @@ def test_removing_a_contact_notifies_first_revokes_devices_and_stops_its_codes(
     assert Method.SMS not in start.challenge.methods
     with pytest.raises(ConflictingState):  # no resend to the removed number
         mfa.resend(open_sign_in.challenge.id)
-    assert outbox.sent_to(PHONE) == [m for m in outbox.messages[:before] if m.to == PHONE]
+    # After the removal the number got its notice and nothing else.
+    later = [m for m in outbox.sent_to(PHONE) if m not in outbox.messages[:before]]
+    assert later == [removed_notice]
 
 
 def test_a_code_sent_before_the_phone_was_removed_stops_working(
@@ -352,8 +361,10 @@ def test_remove_contact_refusals(mfa: MFA, outbox: Outbox, clock: FakeClock) -> 
     with pytest.raises(NotFound):
         mfa.remove_contact(fresh(clock), "alice", "email")
     assert by_kind(mfa)["phone"].verified
-    # An admin, from their own freshly re-authenticated session (a lost phone).
-    mfa.remove_contact(Actor.admin("boss", reauthenticated_at=now), "alice", "phone")
+    # An admin, from their own freshly re-authenticated session (a lost phone),
+    # stepped up through the member's factor.
+    boss = Actor.admin("boss", reauthenticated_at=now, step_up=grant(clock, "alice", "boss"))
+    mfa.remove_contact(boss, "alice", "phone")
     assert mfa.list_factors("alice") == ()
 
 
@@ -379,7 +390,9 @@ def test_remove_authenticator_needs_a_fresh_reauthentication_at_the_boundary(
         )
     assert "totp" in by_kind(mfa)
     mfa.remove_authenticator(
-        Actor.user("alice", reauthenticated_at=now - max_age), "alice", user.factor_id
+        Actor.user("alice", reauthenticated_at=now - max_age, step_up=grant(clock)),
+        "alice",
+        user.factor_id,
     )
     assert "totp" not in by_kind(mfa)
     assert not mfa.verify_totp("alice", user.code_at()).ok  # at once (S22)
@@ -472,7 +485,9 @@ def test_disable_two_factor_needs_reauthentication_and_a_role_that_allows_it(
     assert mfa.backup_codes_left("alice") == 10
     # Exactly at the boundary it is allowed.
     mfa.disable_two_factor(
-        Actor.user("alice", reauthenticated_at=now - max_age), "alice", role="client"
+        Actor.user("alice", reauthenticated_at=now - max_age, step_up=grant(clock)),
+        "alice",
+        role="client",
     )
     assert not any(f.verified for f in mfa.list_factors("alice"))
     with pytest.raises(ConflictingState):  # already off

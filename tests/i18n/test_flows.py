@@ -104,6 +104,7 @@ def test_notices_go_out_in_the_default_locale_the_host_chose() -> None:
         "Bestätigungsmethode bei Aesthetix CRM hinzugefügt",
         "Bestätigungsmethode bei Aesthetix CRM entfernt",
         "Bestätigungsmethode bei Aesthetix CRM entfernt",
+        "",  # an SMS to the removed phone itself (S21): no subject
         "Ihr Passwort für Aesthetix CRM wurde geändert",
         "Ihre Kontaktdaten bei Aesthetix CRM wurden geändert",
     ]
@@ -112,8 +113,10 @@ def test_notices_go_out_in_the_default_locale_the_host_chose() -> None:
     assert "eine Authenticator-App namens „Pixel“ als Bestätigungsmethode" in texts[1]
     assert "eine Authenticator-App namens „Pixel“ aus den Bestätigungsmethoden" in texts[2]
     assert "eine Telefonnummer (+1•••••01) aus den Bestätigungsmethoden" in texts[3]
-    assert "die E-Mail-Adresse Ihres Kontos bei Aesthetix CRM in a•••@example.org" in texts[5]
-    assert notices[5].to == EMAIL  # the old address hears of the change
+    assert "Diese Telefonnummer (+1•••••01) wurde am" in texts[4]
+    assert notices[4].to == PHONE and notices[4].channel == "sms"
+    assert "die E-Mail-Adresse Ihres Kontos bei Aesthetix CRM in a•••@example.org" in texts[6]
+    assert notices[6].to == EMAIL  # the old address hears of the change
     for text in texts:
         for word in ENGLISH:
             assert word not in text, (word, text)

@@ -286,6 +286,8 @@ DETAILS = {
     "contact_changed": "email (now b•••@example.org)",
     "password_changed": "",
     "two_factor_disabled": "",
+    "destination_removed": "phone +1•••••01",
+    "lockout_recovered": "",
 }
 
 

@@ -17,6 +17,7 @@ import pytest
 from mfakit import MFA, Actor, ConflictingState, Method, SignInStatus
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, fast_hasher
+from tests.helpers import grant
 
 SECRET_KEY = "6a4619950bdbe290dcb94b82a247c450416f5616cf29448c836063f220aa63cd"
 OLD_PHONE = "+14155550101"
@@ -50,7 +51,10 @@ def mfa(clock: FakeClock, outbox: Outbox) -> MFA:
 
 
 def fresh(clock: FakeClock) -> Actor:
-    return Actor.user("alice", reauthenticated_at=clock.now())
+    """Alice, password re-entered and stepped up just now."""
+    return Actor.user(
+        "alice", reauthenticated_at=clock.now(), step_up=grant(clock, secret=SECRET_KEY)
+    )
 
 
 def test_no_code_goes_to_a_number_whose_enrolment_can_no_longer_succeed(

@@ -37,7 +37,7 @@ import mfakit
 from mfakit import MFA, Actor, Method, MfaError, RequestContext
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
-from tests.helpers import snapshot
+from tests.helpers import grant, snapshot
 from tests.invariants.profiles import fuzz_settings
 
 SECRET_KEY = "53c5a1fdd1d7edac93b9f320e1634c4d74985b596fe5902f9865be8fd6625d4a"
@@ -157,7 +157,9 @@ def template() -> Template:
     mfa = build_mfa(store, outbox, clock)
 
     def fresh() -> Actor:
-        return Actor.user(USER, reauthenticated_at=clock.now())
+        return Actor.user(
+            USER, reauthenticated_at=clock.now(), step_up=grant(clock, USER, secret=SECRET_KEY)
+        )
 
     setup = mfa.begin_totp_setup(fresh(), USER, account_name=EMAIL)
     confirmed = mfa.confirm_totp_setup(
@@ -216,7 +218,11 @@ def world() -> World:
 # --- valid arguments, by parameter name ------------------------------------------------
 
 VALID: dict[str, Callable[[Template], Any]] = {
-    "actor": lambda t: Actor.user(USER, reauthenticated_at=t.now),
+    "actor": lambda t: Actor.user(
+        USER,
+        reauthenticated_at=t.now,
+        step_up=grant(FakeClock(t.now), USER, secret=SECRET_KEY),
+    ),
     "user_id": lambda t: USER,
     "account_name": lambda t: EMAIL,
     "label": lambda t: "Work phone",

@@ -29,6 +29,7 @@ from mfakit import MFA, Actor, Method, Policy, Reason
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.core import otp
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+from tests.helpers import grant
 
 SECRET_KEY = "974e91e96a4940420bb0627d98e3746b97b18cbac3df10da63e8689d7e029658"
 PACKAGES = {"oathtool": "oathtool", "zbarimg": "zbar-tools"}
@@ -106,7 +107,11 @@ class World:
         )
 
     def actor(self, user_id: str) -> Actor:
-        return Actor.user(user_id, reauthenticated_at=self.clock.now())
+        return Actor.user(
+            user_id,
+            reauthenticated_at=self.clock.now(),
+            step_up=grant(self.clock, user_id, secret=SECRET_KEY),
+        )
 
 
 VARIANTS = [

@@ -80,6 +80,7 @@ from mfakit import (
 )
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+from tests.helpers import grant
 from tests.invariants.profiles import machine_settings
 
 SECRET_KEY = "9f87c90ac2a45d563dcd8b6f2e46cd78bff1bed6f7f5e78d5c7033d920c00f85"
@@ -160,6 +161,7 @@ class TotpM:
     confirmed: bool = False
     last_step: int | None = None
     failures: int = 0
+    active_since: datetime | None = None
 
     def code(self, step: int) -> str:
         return authenticator_code(self.uri, step * self.period)
@@ -169,6 +171,7 @@ class TotpM:
 class ContactM:
     value: str
     verified: bool
+    active_since: datetime | None = None
 
 
 @dataclass
@@ -207,12 +210,20 @@ class FailuresM:
     count: int = 0
     updated_at: datetime | None = None
 
+    backup: bool = False
+    """Backup codes count apart, with their own thresholds (S34)."""
+
     def refusal(self, now: datetime, policy: Policy) -> Reason | None:
+        free, lockout = (
+            (policy.backup_code_free_failures, policy.backup_code_lockout_after)
+            if self.backup
+            else (policy.free_failures, policy.lockout_after)
+        )
         if self.count == 0:
             return None
-        if self.count >= policy.lockout_after:
+        if self.count >= lockout:
             return Reason.LOCKED_OUT
-        over = self.count - policy.free_failures
+        over = self.count - free
         delay = (
             timedelta(0)
             if over < 0
@@ -268,6 +279,9 @@ class UserM:
     version: int = 0
     preferred: Method | None = None
     failures: FailuresM = field(default_factory=FailuresM)
+    backup_failures: FailuresM = field(default_factory=lambda: FailuresM(backup=True))
+    unverified_sends: FixedWindow = field(default_factory=FixedWindow)
+    """Codes sent to destinations being enrolled, per day (S33)."""
     changes: FixedWindow = field(default_factory=FixedWindow)
 
     def confirmed(self) -> list[TotpM]:
@@ -278,6 +292,26 @@ class UserM:
     def verified(self, kind: ContactKind) -> ContactM | None:
         c = self.contacts.get(kind)
         return c if c is not None and c.verified else None
+
+    def counter(self, method: Method) -> FailuresM:
+        return self.backup_failures if method is Method.BACKUP_CODE else self.failures
+
+    def succeeded(self, method: Method, now: datetime) -> None:
+        """A success clears its counter; a backup code clears both (S34)."""
+        if method is Method.BACKUP_CODE:
+            self.backup_failures.reset(now)
+            if self.failures.count:
+                self.failures.reset(now)
+        else:
+            self.failures.reset(now)
+
+    def begun_before_first_factor(self, at: datetime) -> bool:
+        """An enrolment begun at ``at`` with no factor (no step-up) cannot bind
+        one once the user has a factor (S32)."""
+        active = [t.active_since for t in self.confirmed()]
+        active += [c.active_since for c in self.contacts.values() if c.verified]
+        assert None not in active
+        return bool(active) and all(a is not None and a > at for a in active)
 
     def has_second_factor(self) -> bool:
         return bool(self.confirmed()) or any(c.verified for c in self.contacts.values())
@@ -368,6 +402,9 @@ class MfaMachine(RuleBasedStateMachine):
         self.accepted: set[tuple[object, ...]] = set()
         self.secrets: set[str] = set(PHONES) | {p[1:] for p in PHONES} | set(EMAILS)
         self.msg_times: list[datetime] = []
+        self.msg_keys: list[tuple[str, str]] = []
+        """(user, quota key) of each message (S33)."""
+        self.verify_method = Method.TOTP
         self.audit_seen = 0
         self.op_counter = 0
 
@@ -394,22 +431,30 @@ class MfaMachine(RuleBasedStateMachine):
         return USERS[(USERS.index(user) + 1) % len(USERS)]
 
     def actor(self, kind: str, user: str) -> Actor:
+        """An actor of ``kind``; each carries a step-up grant for itself and
+        ``user`` issued now (S32 is tested in tests/security)."""
         fresh = self.now
         stale = self.now - self.policy.reauth_max_age - timedelta(seconds=1)
+        clock = FakeClock(self.now)
+        mine = grant(clock, user, secret=SECRET_KEY)
+        admins = grant(clock, user, ADMIN, secret=SECRET_KEY)
         if kind == "self":
-            return Actor.user(user, reauthenticated_at=fresh)
+            return Actor.user(user, reauthenticated_at=fresh, step_up=mine)
         if kind == "self_stale":
-            return Actor.user(user, reauthenticated_at=stale)
+            return Actor.user(user, reauthenticated_at=stale, step_up=mine)
         if kind == "self_none":
-            return Actor.user(user)
+            return Actor.user(user, step_up=mine)
         if kind == "admin":
-            return Actor.admin(ADMIN, reauthenticated_at=fresh)
+            return Actor.admin(ADMIN, reauthenticated_at=fresh, step_up=admins)
         if kind == "admin_stale":
-            return Actor.admin(ADMIN, reauthenticated_at=stale)
+            return Actor.admin(ADMIN, reauthenticated_at=stale, step_up=admins)
         if kind == "impersonator":
-            return Actor.impersonating(ADMIN, user, reauthenticated_at=fresh)
+            return Actor.impersonating(ADMIN, user, reauthenticated_at=fresh, step_up=admins)
         assert kind == "other"
-        return Actor.user(self.other_user(user), reauthenticated_at=fresh)
+        other = self.other_user(user)
+        return Actor.user(
+            other, reauthenticated_at=fresh, step_up=grant(clock, other, secret=SECRET_KEY)
+        )
 
     def fresh(self, actor: Actor) -> bool:
         at = actor.reauthenticated_at
@@ -576,6 +621,11 @@ class MfaMachine(RuleBasedStateMachine):
         messages = self.outbox.messages
         new = messages[op.out_start :]
         self.msg_times.extend([self.now] * len(new))
+        for m in new:
+            enrolling = m.code is not None and (CHANNEL_KIND[m.channel], m.to) in op.enrol_targets
+            self.msg_keys.append(
+                (op.user, f"unverified:{m.to}" if enrolling else f"{op.user}:{m.to}")
+            )
         events = self.log.events[op.audit_start :]
         codes = [m for m in new if m.code is not None]
         for m in codes:
@@ -710,6 +760,9 @@ class MfaMachine(RuleBasedStateMachine):
             assert rec is None or rec.expires_at is not None or rec.confirmed
             if rec is None or rec.confirmed or (rec.expires_at and self.now >= rec.expires_at):
                 raise Expected(NotFound, "no such pending setup")
+            if self.users[user].begun_before_first_factor(rec.created_at):
+                outcome = ("dropped", None)
+                raise Expected(NotFound, "begun before the first factor: dropped")
             w = self.policy.totp_window
             now_step = self.now_step(rec.period)
             matched = None
@@ -727,6 +780,8 @@ class MfaMachine(RuleBasedStateMachine):
                     op.expect_actions.append(Action.BACKUP_CODES_ISSUED)
             res = self.call(op, expected, self.api.confirm_totp_setup, actor, t.id, code)
             if res is None:
+                if outcome[0] == "dropped":
+                    del self.users[user].totps[t.id]
                 return False
             assert rec is not None
             if outcome[0] == "ok":
@@ -734,6 +789,7 @@ class MfaMachine(RuleBasedStateMachine):
                 step = outcome[1]
                 self.accept(("totp", rec.id, step))
                 rec.confirmed, rec.last_step, rec.expires_at = True, step, None
+                rec.active_since = self.now
                 assert (res.backup_codes is not None) == first
                 if first:
                     self.issue_backup(user, res.backup_codes)
@@ -774,7 +830,7 @@ class MfaMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS))
     def enrol_totp_fully(self, user: str) -> None:
         """Begin and confirm with the current code (a fast path to deeper states)."""
-        t = self.do_begin_totp(user, Actor.user(user, reauthenticated_at=self.now))
+        t = self.do_begin_totp(user, self.actor("self", user))
         if t is not None:
             self.do_confirm_totp(t, Actor.user(user), t.code(self.now_step(t.period)))
 
@@ -925,7 +981,7 @@ class MfaMachine(RuleBasedStateMachine):
     def verify_backup_code(self, user: str, kind: str, pick: int) -> None:
         code = self.backup_choice(user, kind, pick)
         m = self.users[user]
-        refusal = m.failures.refusal(self.now, self.policy)
+        refusal = m.backup_failures.refusal(self.now, self.policy)
         good = refusal is None and canonical(code) in m.backup_unused
         with self.op("verify_backup_code", user) as op:
             op.expect_actions.append(self.attempt_record(refusal, good, False))
@@ -935,13 +991,13 @@ class MfaMachine(RuleBasedStateMachine):
         if refusal is not None:
             assert (res.ok, res.reason) == (False, refusal), res
             return
-        m.failures.reserve(self.now)
+        m.backup_failures.reserve(self.now)
         if not good:
             assert (res.ok, res.reason) == (False, Reason.INVALID_CODE), res
             return
         assert res.ok, f"an unused backup code was refused: {res}"
         self.use_backup(user, canonical(code))
-        m.failures.reset(self.now)
+        m.succeeded(Method.BACKUP_CODE, self.now)
         assert res.backup_codes_left == len(m.backup_unused)
         assert res.backup_codes_low == (len(m.backup_unused) <= self.policy.backup_codes_low_at)
 
@@ -986,6 +1042,7 @@ class MfaMachine(RuleBasedStateMachine):
             self.call(op, expected, self.api.unlock_second_step, actor, user)
         if expected is None:
             self.users[user].failures.reset(self.now)
+            self.users[user].backup_failures.reset(self.now)
 
     # --- security question ------------------------------------------------------------------
 
@@ -1034,12 +1091,26 @@ class MfaMachine(RuleBasedStateMachine):
             if contact is None:
                 raise Expected(ConflictingState, f"no verified {kind} any more")
             dest = contact.value
-        wait = self.send_window(dest).full(
+        wait = self.send_window(self.quota_key(ch, dest)).full(
             self.now, self.policy.send_quota, self.policy.send_window
         )
         if wait is not None:
             return "limit", wait
+        if ch.purpose is Purpose.ENROL_CONTACT:
+            budget = self.users[ch.user].unverified_sends.full(
+                self.now, self.policy.unverified_sends_per_user, DAY
+            )
+            if budget is not None:
+                return "budget", budget
         return "sent", dest
+
+    @staticmethod
+    def quota_key(ch: ChallengeM, dest: str) -> str:
+        """Codes to a verified destination count per user and destination; to
+        a destination being enrolled, apart (S33)."""
+        if ch.purpose is Purpose.ENROL_CONTACT:
+            return f"unverified:{dest}"
+        return f"{ch.user}:{dest}"
 
     def apply_send(
         self, op: Op, ch: ChallengeM, method: Method, plan: tuple[str, Any], res: Any
@@ -1052,6 +1123,14 @@ class MfaMachine(RuleBasedStateMachine):
         if kind == "limit":
             assert (res.ok, res.reason, res.retry_after) == (False, Reason.SEND_LIMIT, value), res
             return
+        if kind == "budget":
+            assert (res.ok, res.reason, res.retry_after) == (
+                False,
+                Reason.SEND_BUDGET_EXHAUSTED,
+                value,
+            ), res
+            op.expect_actions.append(Action.SEND_BUDGET_EXHAUSTED)
+            return
         assert res.ok, f"{op.name}: a send the model allows was refused: {res}"
         code, index = self.sent_code(op)
         msg = self.outbox.messages[index]
@@ -1060,7 +1139,9 @@ class MfaMachine(RuleBasedStateMachine):
             mask(OOB[method], msg.to),
         )
         assert len(code) == self.policy.code_length
-        self.send_window(value).hit(self.now, self.policy.send_window)
+        self.send_window(self.quota_key(ch, value)).hit(self.now, self.policy.send_window)
+        if ch.purpose is Purpose.ENROL_CONTACT:
+            self.users[ch.user].unverified_sends.hit(self.now, DAY)
         ch.method, ch.code, ch.code_msg, ch.sent_at = method, code, index, self.now
         ch.codes.append(code)
         ch.destination, ch.code_length = value, len(code)
@@ -1146,7 +1227,7 @@ class MfaMachine(RuleBasedStateMachine):
         """Begin an enrolment and verify it with the code from the outbox."""
         kind = OOB[which]
         value = phone if kind is ContactKind.PHONE else email
-        actor = Actor.user(user, reauthenticated_at=self.now)
+        actor = self.actor("self", user)
         ch = self.do_begin_enrolment(user, actor, kind, value, which)
         if ch is not None and ch.code is not None:
             self.do_verify(ch, ch.code, trust_device=False, label=None)
@@ -1304,7 +1385,8 @@ class MfaMachine(RuleBasedStateMachine):
                 raise Expected(InvalidInput, "not a code of the sent length")
             if ch.code is None:
                 return "no_code", None
-        refusal = self.users[ch.user].failures.refusal(self.now, self.policy)
+        self.verify_method = method
+        refusal = self.users[ch.user].counter(method).refusal(self.now, self.policy)
         if refusal is not None:
             return "refused", refusal
         if method is Method.TOTP:
@@ -1333,9 +1415,11 @@ class MfaMachine(RuleBasedStateMachine):
             verdict = self.expect_verify(ch, code)
             if verdict[0] == "ok" and ch.purpose is Purpose.ENROL_CONTACT:
                 assert ch.target is not None
+                # Refused before anything commits: no attempt is counted.
                 if m.verified(ch.target[0]) is not None:
-                    m.failures.reserve(self.now)  # reserved, never given back
                     raise Expected(ConflictingState, "the user verified one meanwhile")
+                if m.begun_before_first_factor(ch.created_at):
+                    raise Expected(ConflictingState, "begun before the first factor")
         except Expected as e:
             expected = e
         with self.op("verify", user) as op:
@@ -1373,7 +1457,7 @@ class MfaMachine(RuleBasedStateMachine):
                 # S5: a replay is recorded as such, a wrong code as a failure.
                 op.expect_actions.append(self.attempt_record(None, False, bool(detail)))
                 if not detail:  # a replay counts on the challenge, not the account
-                    m.failures.reserve(self.now)
+                    m.counter(self.verify_method).reserve(self.now)
                 ch.attempts += 1
                 ch.wrong_results += 1
                 if ch.attempts >= self.policy.max_attempts:
@@ -1428,12 +1512,12 @@ class MfaMachine(RuleBasedStateMachine):
         else:
             self.accept(("oob", what))
         ch.state = State.SUCCEEDED
-        m.failures.reset(self.now)
+        m.succeeded(method, self.now)
         if ch.purpose is Purpose.ENROL_CONTACT:
             assert ch.target is not None
             first = not m.has_second_factor()
             assert (res.backup_codes is not None) == first, res
-            m.contacts[ch.target[0]] = ContactM(ch.target[1], verified=True)
+            m.contacts[ch.target[0]] = ContactM(ch.target[1], verified=True, active_since=self.now)
             if first:
                 self.issue_backup(user, list(res.backup_codes))
             self.security_changed(op, user)
@@ -1525,7 +1609,7 @@ class MfaMachine(RuleBasedStateMachine):
         """Set the question, sign in, try another way, answer, switch, verify."""
         m = self.users[user]
         if m.answer is None:
-            actor = Actor.user(user, reauthenticated_at=self.now)
+            actor = self.actor("self", user)
             with self.op("set_security_question", user) as op:
                 op.expect_actions.append(Action.QUESTION_SET)
                 question = self.policy.security_questions[pick % 3]
@@ -2048,12 +2132,17 @@ class MfaMachine(RuleBasedStateMachine):
         messages = self.outbox.messages
         assert len(messages) == len(self.msg_times), "a message sent outside a public call"
         windows: dict[str, FixedWindow] = {}
-        for m, at in zip(messages, self.msg_times, strict=True):
+        budgets: dict[str, FixedWindow] = {}
+        for m, at, (user, key) in zip(messages, self.msg_times, self.msg_keys, strict=True):
             if m.code is None:
                 continue
-            w = windows.setdefault(m.to, FixedWindow())
+            w = windows.setdefault(key, FixedWindow())
             w.hit(at, self.policy.send_window)
             assert w.count <= self.policy.send_quota, f"too many codes to {m.channel} in a window"
+            if key.startswith("unverified:"):
+                b = budgets.setdefault(user, FixedWindow())
+                b.hit(at, DAY)
+                assert b.count <= self.policy.unverified_sends_per_user, "over the send budget"
         changes: dict[str, FixedWindow] = {}
         for e in self.log.events:
             if e.action == Action.CONTACT_CHANGE_STARTED.value:

@@ -56,7 +56,7 @@ def test_a_dump_alone_does_not_test_guesses(
 ) -> None:
     store, clock, outbox, key = world
     mfa = build(store, clock, outbox, key)
-    mfa.set_security_question(fresh(clock), "alice", mfa.security_questions[0], ANSWER)
+    mfa.set_security_question(fresh(clock, secret=key), "alice", mfa.security_questions[0], ANSWER)
     stored = store.get_question("alice")
     assert stored is not None
     hasher = fast_hasher()
@@ -103,7 +103,7 @@ def test_a_rotated_key_rehashes_under_the_new_primary(
     store, clock, outbox, old = world
     mfa = build(store, clock, outbox, old)
     enrol_phone(mfa, outbox, clock)
-    mfa.set_security_question(fresh(clock), "alice", mfa.security_questions[0], ANSWER)
+    mfa.set_security_question(fresh(clock, secret=old), "alice", mfa.security_questions[0], ANSWER)
     before = store.get_question("alice")
     assert before is not None
     new = mfakit.generate_secret_key()

@@ -74,6 +74,8 @@ SECURITY_ACTIONS = frozenset(
         Action.PASSWORD_CHANGED,
         Action.TWO_FACTOR_DISABLED,
         Action.NOTICE_FAILED,
+        Action.ACCOUNT_RECOVERED,
+        Action.REMOVED_WITHOUT_NOTICE,
     }
 )
 """Events logged at the warning level whatever their outcome: attacks seen

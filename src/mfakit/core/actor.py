@@ -9,15 +9,20 @@ call. Three shapes exist (seed 001):
 * an admin *impersonating* the user ("login as", :meth:`Actor.impersonating`).
 
 Only the user themselves, not impersonated, may set up an authenticator.
+
+``step_up`` carries the step-up grant (S32) the host kept from a successful
+:meth:`MFA.verify` of a step-up (or sign-in) challenge; calls that remove or
+bind a factor need it when the user has an active factor.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..errors import InvalidInput, NotPermitted, ReauthenticationRequired
+from .step_up import MAX_GRANT_LENGTH
 from .validation import check_aware, check_id
 
 __all__ = ["Actor", "ActorKind"]
@@ -35,13 +40,15 @@ class Actor:
 
     ``id`` is the acting person's user id (the admin's, for admins);
     ``reauthenticated_at`` is when they last re-entered their password, if the
-    host knows (an aware ``datetime``).
+    host knows (an aware ``datetime``); ``step_up`` is the step-up grant from
+    :attr:`VerifyResult.step_up`, if the session holds one (hidden from ``repr``).
     """
 
     id: str
     kind: ActorKind = ActorKind.SELF
     impersonated: str | None = None
     reauthenticated_at: datetime | None = None
+    step_up: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_id("actor.id", self.id)
@@ -53,21 +60,51 @@ class Actor:
             raise InvalidInput("actor.impersonated", "only an impersonating actor names one")
         if self.reauthenticated_at is not None:
             check_aware("actor.reauthenticated_at", self.reauthenticated_at)
+        if self.step_up is not None and (
+            not isinstance(self.step_up, str)
+            or not 0 < len(self.step_up) <= MAX_GRANT_LENGTH
+            or not self.step_up.isascii()
+        ):
+            raise InvalidInput(
+                "actor.step_up", f"must be a grant string of at most {MAX_GRANT_LENGTH} characters"
+            )
 
     @classmethod
-    def user(cls, user_id: str, *, reauthenticated_at: datetime | None = None) -> Actor:
+    def user(
+        cls,
+        user_id: str,
+        *,
+        reauthenticated_at: datetime | None = None,
+        step_up: str | None = None,
+    ) -> Actor:
         """The user acting on their own account."""
-        return cls(id=user_id, reauthenticated_at=reauthenticated_at)
+        return cls(id=user_id, reauthenticated_at=reauthenticated_at, step_up=step_up)
 
     @classmethod
-    def admin(cls, admin_id: str, *, reauthenticated_at: datetime | None = None) -> Actor:
+    def admin(
+        cls,
+        admin_id: str,
+        *,
+        reauthenticated_at: datetime | None = None,
+        step_up: str | None = None,
+    ) -> Actor:
         """An admin acting for a team member from their own session. Whether the
         admin may edit that member is the host's decision, made before calling."""
-        return cls(id=admin_id, kind=ActorKind.ADMIN, reauthenticated_at=reauthenticated_at)
+        return cls(
+            id=admin_id,
+            kind=ActorKind.ADMIN,
+            reauthenticated_at=reauthenticated_at,
+            step_up=step_up,
+        )
 
     @classmethod
     def impersonating(
-        cls, admin_id: str, user_id: str, *, reauthenticated_at: datetime | None = None
+        cls,
+        admin_id: str,
+        user_id: str,
+        *,
+        reauthenticated_at: datetime | None = None,
+        step_up: str | None = None,
     ) -> Actor:
         """An admin logged in as ``user_id``."""
         return cls(
@@ -75,6 +112,7 @@ class Actor:
             kind=ActorKind.IMPERSONATOR,
             impersonated=user_id,
             reauthenticated_at=reauthenticated_at,
+            step_up=step_up,
         )
 
     @staticmethod

@@ -6,6 +6,11 @@ at ``backoff_base`` after the last failure and doubles with each further one,
 never exceeding ``backoff_ceiling``; at ``lockout_after`` consecutive failures
 the second step locks until an admin unlocks it or the user recovers.
 
+Backup codes count apart (S34): their own counter, with
+``backup_code_free_failures`` and ``backup_code_lockout_after``, so failures of
+the cheap factors never block them and a right backup code is the user's way
+out of a lock-out.
+
 An attempt is *reserved* before the code is checked: the counter is advanced
 by compare-and-set first, so any number of concurrent guesses are each counted,
 and a success then resets it (S14). A success can only come from a valid
@@ -23,6 +28,7 @@ from .results import Reason, VerifyResult
 
 __all__ = [
     "FailureDecision",
+    "backing_off",
     "check_failures",
     "cleared",
     "count_failure",
@@ -48,9 +54,16 @@ class FailureDecision:
         return VerifyResult(ok=False, reason=reason, retry_after=self.retry_after)
 
 
-def backoff_delay(failures: int, policy: Policy) -> timedelta:
-    """Delay imposed after ``failures`` consecutive failures."""
-    over = failures - policy.free_failures
+def _thresholds(policy: Policy, backup_code: bool) -> tuple[int, int]:
+    if backup_code:
+        return policy.backup_code_free_failures, policy.backup_code_lockout_after
+    return policy.free_failures, policy.lockout_after
+
+
+def backoff_delay(failures: int, policy: Policy, *, backup_code: bool = False) -> timedelta:
+    """Delay imposed after ``failures`` consecutive failures (of backup codes,
+    with ``backup_code``)."""
+    over = failures - _thresholds(policy, backup_code)[0]
     if over < 0:
         return timedelta(0)
     # 2**over grows fast; clamp the exponent long before it could overflow.
@@ -58,13 +71,16 @@ def backoff_delay(failures: int, policy: Policy) -> timedelta:
     return min(delay, policy.backoff_ceiling)
 
 
-def check_failures(counter: Counter | None, now: datetime, policy: Policy) -> FailureDecision:
-    """Decide whether another attempt is allowed given the failures so far."""
+def check_failures(
+    counter: Counter | None, now: datetime, policy: Policy, *, backup_code: bool = False
+) -> FailureDecision:
+    """Decide whether another attempt is allowed given the failures so far
+    (of the cheap factors, or of backup codes with ``backup_code``)."""
     if counter is None or counter.count == 0:
         return FailureDecision(True)
-    if counter.count >= policy.lockout_after:
+    if counter.count >= _thresholds(policy, backup_code)[1]:
         return FailureDecision(False, None, locked=True)
-    delay = backoff_delay(counter.count, policy)
+    delay = backoff_delay(counter.count, policy, backup_code=backup_code)
     if not delay:
         # Within the free allowance nothing waits, whatever the clocks say: a
         # failure recorded by another server whose clock runs a few
@@ -74,6 +90,11 @@ def check_failures(counter: Counter | None, now: datetime, policy: Policy) -> Fa
     if wait > timedelta(0):
         return FailureDecision(False, wait)
     return FailureDecision(True)
+
+
+def backing_off(counter: Counter | None, policy: Policy) -> bool:
+    """Whether the cheap factors' failures reached the back-off (or lock-out)."""
+    return counter is not None and counter.count >= policy.free_failures
 
 
 def fresh_counter(key: str, now: datetime) -> Counter:

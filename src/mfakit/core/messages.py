@@ -225,7 +225,7 @@ _TOTP_PREFIX, _TOTP_SUFFIX = "authenticator app “", "”"
 
 
 def _detail_parts(kind: str, detail: str) -> tuple[str | None, str]:
-    if kind in ("factor_added", "factor_removed"):
+    if kind in ("factor_added", "factor_removed", "destination_removed"):
         if detail.startswith(_TOTP_PREFIX) and detail.endswith(_TOTP_SUFFIX):
             return "totp", detail[len(_TOTP_PREFIX) : -len(_TOTP_SUFFIX)]
         for what in ("phone", "email"):

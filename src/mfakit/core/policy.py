@@ -94,6 +94,17 @@ class Policy:
     send_quota: int = 5
     """Sends per destination per ``send_window`` (S15)."""
     send_window: timedelta = timedelta(minutes=10)
+    """The window of ``send_quota``. Codes to a *verified* destination are counted
+    per user and destination, so no other account can use up a user's quota;
+    codes to a destination being enrolled are counted apart (S33)."""
+    unverified_sends_per_user: int = 10
+    """Codes one user may have sent to destinations being enrolled (not yet
+    verified) per day, whatever the number of distinct destinations (S33)."""
+    unverified_sends_per_tenant: int | None = None
+    """Codes to destinations being enrolled per tenant per day; ``None``: no budget."""
+    unverified_sends_global: int | None = None
+    """Codes to destinations being enrolled, application-wide, per day; ``None``:
+    no budget. Read from the policy in force for the call."""
 
     # --- per-account failures (S13, S14) ---------------------------------
     free_failures: int = 5
@@ -104,7 +115,23 @@ class Policy:
     """The delay never exceeds this (S13)."""
     lockout_after: int = 50
     """Consecutive failures after which the second step locks until an admin
-    unlocks it or the user recovers; at most 100 (S13)."""
+    unlocks it or the user recovers with a backup code; at most 100 (S13).
+    Counts failures of the cheap factors (authenticator, SMS, voice, email codes
+    and security answers), never of backup codes (S34)."""
+    backup_code_free_failures: int = 10
+    """Consecutive wrong backup codes before delays start. Backup codes have
+    their own failure counter, so failures of the other factors never block
+    them (S34); the delays double from ``backoff_base`` up to ``backoff_ceiling``."""
+    backup_code_lockout_after: int = 100
+    """Consecutive wrong backup codes after which backup codes lock until an
+    admin unlocks them; at most 100 (S13, S34). A backup code carries 50 secret bits,
+    so this guards against denial of service more than guessing."""
+
+    # --- step-up (S32) -----------------------------------------------------
+    step_up_seconds: int = 300
+    """How long a step-up grant (a second factor proven through
+    :meth:`MFA.begin_step_up` or at sign-in) lets its actor remove or bind
+    factors of that user: 30 to 3600 seconds."""
 
     # --- re-authentication (S20) ------------------------------------------
     reauth_max_age: timedelta = timedelta(minutes=5)
@@ -190,6 +217,18 @@ class Policy:
         _positive("send_window", self.send_window, maximum=timedelta(days=1))
         _int_range("lockout_after", self.lockout_after, 1, 100)
         _int_range("free_failures", self.free_failures, 1, self.lockout_after)
+        _int_range("backup_code_lockout_after", self.backup_code_lockout_after, 1, 100)
+        _int_range(
+            "backup_code_free_failures",
+            self.backup_code_free_failures,
+            1,
+            self.backup_code_lockout_after,
+        )
+        _int_range("step_up_seconds", self.step_up_seconds, 30, 3600)
+        _int_range("unverified_sends_per_user", self.unverified_sends_per_user, 1, 1000)
+        for budget in ("unverified_sends_per_tenant", "unverified_sends_global"):
+            if getattr(self, budget) is not None:
+                _int_range(budget, getattr(self, budget), 1, 10_000_000)
         _positive("backoff_base", self.backoff_base, maximum=timedelta(hours=1))
         _positive("backoff_ceiling", self.backoff_ceiling, maximum=timedelta(hours=1))
         if self.backoff_ceiling < self.backoff_base:
@@ -239,6 +278,11 @@ class Policy:
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(flag, "must be a bool")
+
+    @property
+    def step_up_max_age(self) -> timedelta:
+        """``step_up_seconds`` as a ``timedelta``."""
+        return timedelta(seconds=self.step_up_seconds)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied and validated."""

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import InvalidInput
 from . import otpauth
@@ -37,6 +37,10 @@ __all__ = [
     "SendResult",
     "SignInStart",
     "SignInStatus",
+    "StepUpChallenge",
+    "StepUpNotNeeded",
+    "StepUpStart",
+    "StepUpStatus",
     "TotpConfirmation",
     "TotpSetup",
     "VerifyResult",
@@ -71,6 +75,9 @@ class Reason(str, enum.Enum):
     """The security question's answer was wrong."""
     DAILY_LIMIT = "daily_limit"
     """Too many contact changes today (S16); see ``retry_after``."""
+    SEND_BUDGET_EXHAUSTED = "send_budget_exhausted"
+    """The budget of codes to destinations being enrolled (per user, tenant or
+    application, per day) is used up (S33); see ``retry_after``."""
     NO_ELIGIBLE_METHOD = "no_eligible_method"
     """No channel verified before the change can approve it (S19): set up an
     authenticator app or verify the email address first."""
@@ -158,6 +165,11 @@ class VerifyResult:
     step on this device for ``trust_max_age`` seconds."""
     trust_max_age: int | None = None
     device_id: str | None = None
+    step_up: str | None = field(default=None, repr=False)
+    """After a step-up or sign-in challenge: the step-up grant (S32). Keep it in
+    the session and pass it back as ``Actor.step_up``; it lets this actor remove
+    or bind this user's factors until ``step_up_expires_at``."""
+    step_up_expires_at: datetime | None = None
 
     def __bool__(self) -> bool:
         return self.ok
@@ -364,6 +376,45 @@ class SignInStart:
     @property
     def enrollment_required(self) -> bool:
         return self.status is SignInStatus.ENROLLMENT_REQUIRED
+
+
+class StepUpStatus(str, enum.Enum):
+    NOT_NEEDED = "not_needed"
+    """The user has no active factor: nothing to step up with, nothing needed."""
+    CHALLENGE = "challenge"
+    """The actor must pass :attr:`StepUpChallenge.challenge`."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepUpNotNeeded:
+    """:meth:`MFA.begin_step_up` for a user with no active factor: the calls
+    that bind a first factor need no step-up."""
+
+    status: Literal[StepUpStatus.NOT_NEEDED] = StepUpStatus.NOT_NEEDED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepUpChallenge:
+    """:meth:`MFA.begin_step_up` started a challenge of purpose
+    ``REAUTHENTICATE`` over the user's factors (backup codes included).
+
+    ``delivery`` is the outcome of the automatic send when the first method is
+    SMS, voice or email; ``delivery_failed`` is true when the provider refused
+    it. A successful :meth:`MFA.verify` returns the grant as ``step_up``.
+    """
+
+    status: Literal[StepUpStatus.CHALLENGE] = StepUpStatus.CHALLENGE
+    challenge: Challenge
+    delivery: SendResult | None = None
+    delivery_failed: bool = False
+
+
+StepUpStart = StepUpNotNeeded | StepUpChallenge
+"""What :meth:`MFA.begin_step_up` returns; ``status`` tells the two apart
+(and narrows the type for a type checker)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

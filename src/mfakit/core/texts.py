@@ -126,6 +126,22 @@ NOTICES: dict[str, tuple[str, str]] = {
             "If this was not you, contact support at once."
         ),
     ),
+    "destination_removed": (
+        N_("Removed from your {issuer} account"),
+        N_(
+            "A phone number or email address ({detail}) was removed from your {issuer} "
+            "account on {when} and will no longer receive its verification codes. If this "
+            "was not you, contact support at once."
+        ),
+    ),
+    "lockout_recovered": (
+        N_("Someone tried many codes on your {issuer} account"),
+        N_(
+            "Someone entered your {issuer} password correctly and then tried many wrong "
+            "verification codes, so the other methods were blocked; a backup code was used "
+            "on {when}. If this was not you, change your password at once."
+        ),
+    ),
     "two_factor_disabled": (
         N_("Two-step verification turned off on {issuer}"),
         N_(
@@ -171,6 +187,16 @@ NOTICE_VARIANTS: dict[tuple[str, str], str] = {
         "An authenticator app named “{detail}” was removed from the verification methods "
         "of your {issuer} account on {when}. If this was not you, contact support at once."
     ),
+    ("destination_removed", "phone"): N_(
+        "This phone number ({detail}) was removed from your {issuer} account on {when} "
+        "and will no longer receive its verification codes. If this was not you, "
+        "contact support at once."
+    ),
+    ("destination_removed", "email"): N_(
+        "This email address ({detail}) was removed from your {issuer} account on {when} "
+        "and will no longer receive its verification codes. If this was not you, "
+        "contact support at once."
+    ),
     ("contact_changed", "phone"): N_(
         "The phone number on your {issuer} account was changed to {detail} on {when}. "
         "If this was not you, contact support at once."
@@ -201,6 +227,10 @@ REASONS: dict[str, str] = {
     "invalid_answer": N_("That answer is not correct. Check it and try again."),
     "daily_limit": N_(
         "You have reached today's limit for changing your phone number or email address."
+    ),
+    "send_budget_exhausted": N_(
+        "Too many codes were sent to new phone numbers or email addresses. Please wait "
+        "before asking for another."
     ),
     "no_eligible_method": N_(
         "This change needs a verified way to confirm it. Set up an authenticator app "

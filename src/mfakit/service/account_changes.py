@@ -33,7 +33,8 @@ from .factors import (
     require_factor_kept,
 )
 from .limits import count_in_window
-from .scope import audit, notify
+from .scope import audit, notify, notify_destination
+from .step_up import require_step_up
 
 __all__ = [
     "begin_contact_change",
@@ -209,8 +210,9 @@ def remove_contact(
     ctx: Context, actor: Actor, user_id: str, kind: object, *, role: object = None
 ) -> UseCase[None]:
     """Remove the user's phone or email as a factor (and contact). Needs a fresh
-    re-authentication (S20); refused when it would leave a user whose role
-    requires 2FA with none."""
+    re-authentication (S20) and, while the user has a factor, a step-up (S32);
+    refused when it would leave a user whose role requires 2FA with none. The
+    removed destination is told, and so is another verified channel (S21)."""
     check_id("user_id", user_id)
     role = check_role(role)
     try:
@@ -221,6 +223,7 @@ def remove_contact(
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     factors = yield from load_factors(user_id)
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     contact = next((c for c in factors.contacts if c.kind is which), None)
     if contact is None:
         raise NotFound(f"the user has no {which}")
@@ -233,25 +236,32 @@ def remove_contact(
         require_factor_kept(
             ctx.policy.requires_2fa(role), others, f"keep a factor besides the {which}"
         )
-    # Tell the user before the destination goes (S21), through another channel.
-    yield from notify(
-        ctx,
-        user_id,
-        "factor_removed",
-        detail=f"{which} {mask(which, contact.value)}",
-        exclude=contact.value,
+    masked = mask(which, contact.value)
+    # Tell the user before the destination goes (S21): through another channel,
+    # and the removed destination itself, so a user with no other channel
+    # hears of it too.
+    told = yield from notify(
+        ctx, user_id, "factor_removed", detail=f"{which} {masked}", exclude=contact.value
     )
+    if contact.verified:
+        yield from notify_destination(
+            ctx,
+            user_id,
+            "destination_removed",
+            (which, contact.value),
+            detail=f"{which} {mask(which, contact.value)}",
+        )
     if not (yield from call("store", Store.delete_contact, user_id, which)):
         raise NotFound(f"the user has no {which}")
     yield from drop_orphan_backup_codes(user_id)
+    details = {"kind": which.value, "destination": masked}
     yield from audit(
-        ctx,
-        Action.FACTOR_REMOVED,
-        user_id,
-        actor_id=actor.id,
-        details={"kind": which.value, "destination": mask(which, contact.value)},
-        at=now,
+        ctx, Action.FACTOR_REMOVED, user_id, actor_id=actor.id, details=details, at=now
     )
+    if not told and contact.verified:
+        yield from audit(
+            ctx, Action.REMOVED_WITHOUT_NOTICE, user_id, actor_id=actor.id, details=details, at=now
+        )
     yield from security_changed(ctx, user_id, now)
 
 
@@ -260,7 +270,8 @@ def disable_two_factor(
 ) -> UseCase[None]:
     """Turn 2FA off: authenticators and backup codes deleted, phone and email
     kept as contact data but unverified, trusted devices revoked. Needs a fresh
-    re-authentication; refused while the policy requires 2FA for the role.
+    re-authentication and a step-up (S20, S32); refused while the policy
+    requires 2FA for the role.
     Enabling again is enrolling a factor again."""
     check_id("user_id", user_id)
     role = check_role(role)
@@ -268,11 +279,22 @@ def disable_two_factor(
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     _refuse_if_required(ctx, role, "it cannot be turned off")
-    if not (yield from load_factors(user_id)).enrolled:
+    factors = yield from load_factors(user_id)
+    if not factors.enrolled:
         raise ConflictingState("two-step verification is not on for this user")
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     # The notice goes out while the channels are still verified (S21).
-    yield from notify(ctx, user_id, "two_factor_disabled")
+    told = yield from notify(ctx, user_id, "two_factor_disabled")
     yield from call("store", Store.clear_factors, user_id)
     yield from call("store", Store.set_preferred_method, user_id, None, now=now)
     yield from audit(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)
+    if not told:
+        yield from audit(
+            ctx,
+            Action.REMOVED_WITHOUT_NOTICE,
+            user_id,
+            actor_id=actor.id,
+            details={"kind": "all"},
+            at=now,
+        )
     yield from security_changed(ctx, user_id, now)

@@ -21,6 +21,7 @@ from .devices import security_changed
 from .effects import UseCase, call
 from .factors import (
     TOTP_PURPOSE,
+    begun_before_first_factor,
     drop_orphan_backup_codes,
     load_factors,
     match_totp,
@@ -30,6 +31,7 @@ from .factors import (
 )
 from .limits import FAILURES, failure_key, refused
 from .scope import audit, event, notify
+from .step_up import require_step_up
 from .work import RACES, backoff, commit, contended
 
 __all__ = [
@@ -76,7 +78,8 @@ def begin_totp_setup(
     secret: str | None = None,
 ) -> UseCase[TotpSetup]:
     """Start adding an authenticator app. Only the user, personally and freshly
-    re-authenticated, may do it (seed 001, S20). ``secret`` imports an existing
+    re-authenticated, may do it (seed 001, S20), with a step-up when they
+    already have a factor (S32). ``secret`` imports an existing
     base32 key (at least 128 bits, S1) when migrating from another system."""
     Actor.check(actor)
     check_id("user_id", user_id)
@@ -86,6 +89,8 @@ def begin_totp_setup(
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     if Method.TOTP not in ctx.policy.allowed_methods:
         raise NotPermitted("authenticator apps are not allowed by the policy")
+    factors = yield from load_factors(user_id)
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     key = ctx.random_bytes(otp.SECRET_BYTES) if secret is None else otp.decode_secret(secret)
     policy = ctx.policy
     encoded = otp.encode_secret(key)
@@ -113,7 +118,7 @@ def begin_totp_setup(
         created_at=now,
         expires_at=now + policy.setup_ttl,
     )
-    existing = yield from call("store", Store.list_totp, user_id)
+    existing = list(factors.totps)
     if secret is not None and _has_key(ctx, existing, key, now):
         # The same key twice would make one code valid twice (0.2 attack review).
         raise ConflictingState("the user already has an authenticator with this key")
@@ -168,6 +173,11 @@ def confirm_totp_setup(
     if rec is None or rec.confirmed or not rec.is_live(now):
         raise NotFound("no pending authenticator setup with this id (it may have expired)")
     normalized = otp.normalize_code(code, rec.digits)
+    if begun_before_first_factor((yield from load_factors(user_id)), rec.created_at):
+        # Begun without a step-up while the user had no factor; they have one
+        # now, so binding this one would skip the step-up (S32): start again.
+        yield from call("store", Store.delete_totp, user_id, setup_id)
+        raise NotFound("no pending authenticator setup with this id (start again)")
     failures_key = f"setup:{setup_id}"
     counter = yield from call("store", Store.get_counter, failures_key)
     if counter is not None and counter.count >= ctx.policy.max_attempts:
@@ -320,19 +330,21 @@ def remove_authenticator(
     ctx: Context, actor: Actor, user_id: str, factor_id: str, *, role: object = None
 ) -> UseCase[None]:
     """Remove an authenticator app. The user, or an admin from their own
-    session (e.g. after a lost phone), freshly re-authenticated (S20); not an
-    impersonating admin. Takes effect on the next verification (S22)."""
+    session (e.g. after a lost phone), freshly re-authenticated (S20) and
+    stepped up (S32, the member's factor for an admin); not an impersonating
+    admin. Takes effect on the next verification (S22)."""
     check_id("user_id", user_id)
     check_id("factor_id", factor_id)
     checked_role = check_role(role)
     Actor.check(actor).require_manager(user_id, "remove a user's factors")
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
-    rec = yield from call("store", Store.get_totp, user_id, factor_id)
+    factors = yield from load_factors(user_id)
+    yield from require_step_up(ctx, actor, user_id, factors, now)
+    rec = next((t for t in factors.totps if t.id == factor_id), None)
     if rec is None:
         raise NotFound("no such authenticator app for this user")
     if rec.confirmed:
-        factors = yield from load_factors(user_id)
         others: list[Method] = [
             m for m in factors.methods(ctx) if m is not Method.BACKUP_CODE and m is not Method.TOTP
         ]
@@ -354,7 +366,19 @@ def remove_authenticator(
         at=now,
     )
     yield from security_changed(ctx, user_id, now)
-    yield from notify(ctx, user_id, "factor_removed", detail=f"authenticator app “{rec.label}”")
+    told = yield from notify(
+        ctx, user_id, "factor_removed", detail=f"authenticator app “{rec.label}”"
+    )
+    if not told and rec.confirmed:
+        yield from audit(
+            ctx,
+            Action.REMOVED_WITHOUT_NOTICE,
+            user_id,
+            actor_id=actor.id,
+            method=Method.TOTP,
+            details={"factor": factor_id[:8], "label": rec.label},
+            at=now,
+        )
 
 
 def _has_key(ctx: Context, records: list[TotpRecord], key: bytes, now: datetime) -> bool:

@@ -16,9 +16,10 @@ from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import consume_backup_code, has_second_factor
-from .limits import refused, reserve_attempt, reset_failures
+from .factors import consume_backup_code, has_second_factor, load_factors
+from .limits import backup_code_succeeded, refused, reserve_attempt
 from .scope import audit, notify
+from .step_up import require_step_up
 
 __all__ = [
     "backup_code_used",
@@ -67,7 +68,9 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         raise NotPermitted("backup codes are not allowed by the policy")
     now = ctx.clock.now()
-    decision, reserved = yield from reserve_attempt(ctx, user_id, now)
+    # Backup codes have their own failure counter: failures of the cheap
+    # factors never block them, so they recover a lock-out (S34).
+    decision, reserved = yield from reserve_attempt(ctx, user_id, now, backup_code=True)
     if not decision.allowed:
         return (yield from refused(ctx, user_id, decision, Method.BACKUP_CODE, now))
     if not (yield from consume_backup_code(ctx, user_id, canonical, now)):
@@ -81,7 +84,7 @@ def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[Veri
             at=now,
         )
         return VerifyResult(ok=False, reason=Reason.INVALID_CODE)
-    yield from reset_failures(user_id, now, reserved)
+    yield from backup_code_succeeded(ctx, user_id, now, reserved)
     left = yield from backup_code_used(ctx, user_id, now)
     yield from audit(ctx, Action.SECOND_STEP_PASSED, user_id, method=Method.BACKUP_CODE, at=now)
     return VerifyResult(
@@ -111,8 +114,8 @@ def backup_code_used(ctx: Context, user_id: str, now: datetime) -> UseCase[int]:
 def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase[BackupCodes]:
     """Replace the user's set with a fresh one; the old codes stop working at once.
 
-    Only the user, personally and freshly re-authenticated (S20), since the new
-    codes are shown to whoever asks.
+    Only the user, personally, freshly re-authenticated (S20) and stepped up
+    (S32), since the new codes are shown to whoever asks.
     """
     check_id("user_id", user_id)
     Actor.check(actor).require_self(user_id, "generate backup codes")
@@ -120,8 +123,10 @@ def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         raise NotPermitted("backup codes are not allowed by the policy")
+    factors = yield from load_factors(user_id)
     if not (yield from has_second_factor(user_id)):
         raise ConflictingState("set up a second factor before generating backup codes")
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     shown, records = yield from new_backup_codes(ctx, user_id, now)
     yield from call("store", Store.replace_backup_codes, user_id, records)
     yield from audit(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)

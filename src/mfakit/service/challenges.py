@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..core import backup_codes as bc
@@ -65,6 +65,7 @@ from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
     Factors,
+    begun_before_first_factor,
     check_answer,
     consume_backup_code,
     factors_of,
@@ -73,15 +74,16 @@ from .factors import (
 )
 from .limits import (
     FAILURES,
+    backup_code_succeeded,
     count_in_window,
     failure_key,
     give_back,
     refused,
     release_attempt,
     reserve_attempt,
-    reset_failures,
 )
 from .scope import audit, event, notify, scoped
+from .step_up import issue_grant
 from .work import RACES as _UOW_RACES
 from .work import backoff, commit, contended
 
@@ -103,6 +105,7 @@ MAX_LIFETIME = timedelta(hours=1)
 CODE_PURPOSE = "oob-code"
 MAX_ANSWER_LENGTH = 128
 _RACES = 50
+_DAY = timedelta(days=1)
 
 
 # --- small pure helpers ------------------------------------------------------
@@ -294,6 +297,78 @@ def _deliver(ctx: Context, method: Method, to: str, code: str, locale: str | Non
         yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Quota:
+    key: str
+    limit: int
+    window: timedelta
+    budget: str | None = None
+    """For a budget of sends to unverified destinations: whose (S33)."""
+
+
+def _send_quotas(ctx: Context, rec: ChallengeRecord, to: str) -> list[_Quota]:
+    """The windowed counters one send takes (S15, S33).
+
+    A code to a verified destination counts per user *and* destination, so no
+    other account can use up a user's sign-in codes. A code to a destination
+    being enrolled counts apart: per destination (the owner of the number is
+    not flooded), and against the daily budgets of the user, the tenant and
+    the application (SMS pumping).
+    """
+    policy = ctx.policy
+    if rec.purpose is not Purpose.ENROL_CONTACT:
+        return [_Quota(f"sends:{rec.user_id}:{to}", policy.send_quota, policy.send_window)]
+    quotas = [
+        _Quota(f"sends-unverified:{to}", policy.send_quota, policy.send_window),
+        _Quota(f"send-budget:user:{rec.user_id}", policy.unverified_sends_per_user, _DAY, "user"),
+    ]
+    if policy.unverified_sends_per_tenant is not None:
+        quotas.append(
+            _Quota(
+                f"send-budget:tenant:{rec.tenant or ''}",
+                policy.unverified_sends_per_tenant,
+                _DAY,
+                "tenant",
+            )
+        )
+    if policy.unverified_sends_global is not None:
+        quotas.append(_Quota("send-budget:global", policy.unverified_sends_global, _DAY, "global"))
+    return quotas
+
+
+def _take_send_quotas(
+    ctx: Context, rec: ChallengeRecord, method: Method, to: str, now: datetime
+) -> UseCase[tuple[list[str], SendResult | None]]:
+    """Take one send from every quota, or none: the keys taken, or the refusal
+    (every counter already taken given back, since nothing was sent)."""
+    taken: list[str] = []
+    for quota in _send_quotas(ctx, rec, to):
+        wait = yield from count_in_window(quota.key, now, limit=quota.limit, window=quota.window)
+        if wait is None:
+            taken.append(quota.key)
+            continue
+        for key in taken:
+            yield from give_back(key)
+        if quota.budget is None:
+            reason = Reason.SEND_LIMIT
+        else:
+            reason = Reason.SEND_BUDGET_EXHAUSTED
+            yield from audit(
+                ctx,
+                Action.SEND_BUDGET_EXHAUSTED,
+                rec.user_id,
+                actor_id=rec.actor_id,
+                outcome=Outcome.REFUSED,
+                method=method,
+                reason=reason,
+                details={"budget": quota.budget, "destination": mask(CHANNEL_KIND[method], to)},
+                at=now,
+            )
+        refusal = SendResult(ok=False, challenge=view(ctx, rec), reason=reason, retry_after=wait)
+        return [], refusal
+    return taken, None
+
+
 def _send(
     ctx: Context,
     rec: ChallengeRecord,
@@ -313,13 +388,9 @@ def _send(
             )
     factors = yield from load_factors(rec.user_id)
     to = _destination(rec, method, factors)
-    quota_wait = yield from count_in_window(
-        f"sends:{to}", now, limit=ctx.policy.send_quota, window=ctx.policy.send_window
-    )
-    if quota_wait is not None:
-        return SendResult(
-            ok=False, challenge=view(ctx, rec), reason=Reason.SEND_LIMIT, retry_after=quota_wait
-        )
+    taken, refusal = yield from _take_send_quotas(ctx, rec, method, to, now)
+    if refusal is not None:
+        return refusal
     code = _new_code(ctx)
     key_id = ctx.keyring.primary_id
     # Deliver first: a failed delivery raises DeliveryError and leaves the
@@ -327,8 +398,9 @@ def _send(
     try:
         yield from _deliver(ctx, method, to, code, locale)
     except DeliveryError as exc:
-        # Nothing reached the user: the send does not count against the quota.
-        yield from give_back(f"sends:{to}")
+        # Nothing reached the user: the send counts against no quota or budget.
+        for key in taken:
+            yield from give_back(key)
         exc.challenge_id = rec.id
         raise
     for _ in range(_RACES):
@@ -810,10 +882,15 @@ def _succeed(
             security_change = ctx.policy.revoke_devices_on_contact_change
     elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
-        if any(c.kind is rec.target_kind and c.verified for c in snapshot.contacts):
+        factors = factors_of(snapshot)
+        if factors.verified_contact(rec.target_kind) is not None:
             # Two enrolments raced: the first one won; a verified destination
             # is only ever replaced through a guarded change (S19).
             raise ConflictingState(f"the user verified a {rec.target_kind} meanwhile")
+        if begun_before_first_factor(factors, rec.created_at):
+            # Begun without a step-up while the user had no factor; they have
+            # one now, so this would bind a factor without it (S32).
+            raise ConflictingState("the user set up another factor meanwhile: start again")
         new_contact = ContactRecord(
             user_id=user_id,
             kind=rec.target_kind,
@@ -872,6 +949,10 @@ def _succeed(
             "device_trusted",
             detail=device.record.label,
         )
+    grant = grant_expires = None
+    if rec.purpose in (Purpose.SIGN_IN, Purpose.REAUTHENTICATE):
+        # A factor was just proven: a step-up grant for whoever passed it (S32).
+        grant, grant_expires = issue_grant(ctx, user_id, rec.actor_id or user_id, method, now)
     return VerifyResult(
         ok=True,
         method=method,
@@ -881,6 +962,8 @@ def _succeed(
         trust_token=None if device is None else device.token,
         trust_max_age=None if device is None else device.max_age,
         device_id=None if device is None else device.record.id,
+        step_up=grant,
+        step_up_expires_at=grant_expires,
     )
 
 
@@ -895,7 +978,9 @@ def _verify_backup_code(
 ) -> UseCase[VerifyResult]:
     """A backup code on a challenge: reserve the attempt, hash outside any
     transaction, then commit the outcome (S26: one slow hash per try)."""
-    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
+    # Backup codes count on their own counter (S34): a lock-out of the cheap
+    # factors leaves them open, the user's way back in.
+    decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now, backup_code=True)
     if not decision.allowed:
         return (yield from refused(ctx, rec.user_id, decision, Method.BACKUP_CODE, now))
     if not (yield from consume_backup_code(ctx, rec.user_id, normalized, now)):
@@ -940,7 +1025,7 @@ def _verify_backup_code(
         )
         if result is None:
             continue
-        yield from reset_failures(rec.user_id, now, reserved)
+        yield from backup_code_succeeded(ctx, rec.user_id, now, reserved)
         left = yield from backup_code_used(ctx, rec.user_id, now)
         return replace(
             result,

@@ -19,6 +19,7 @@ from .context import Context
 from .effects import UseCase, call, offload
 from .factors import CHANNEL_KIND, hash_answer, load_factors
 from .scope import audit
+from .step_up import require_step_up
 
 _PROOF = {ContactKind.PHONE: "sms or voice", ContactKind.EMAIL: "email"}
 
@@ -38,8 +39,10 @@ def begin_contact_enrolment(
     """Send a code to a phone (by SMS or voice) or an email being enrolled.
 
     This is the only code that goes to an unverified destination (S18); it
-    needs the user personally, freshly re-authenticated (L3, S20). Verifying the
-    challenge stores the destination as verified.
+    needs the user personally, freshly re-authenticated (L3, S20), and stepped
+    up when they already have a factor (S32). Its sends count against the
+    budgets for unverified destinations (S33). Verifying the challenge stores
+    the destination as verified.
     """
     check_id("user_id", user_id)
     check_locale(locale)
@@ -54,14 +57,14 @@ def begin_contact_enrolment(
         raise NotPermitted(f"{method} is not allowed by the policy")
     if method not in ctx.channels:
         raise NotPermitted(f"no sender is configured for {method}")
+    factors = yield from load_factors(user_id)
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     if kind is ContactKind.PHONE and not ctx.policy.allow_restricted_only:
         # S25: SMS and voice may not be the user's only factor under this policy.
-        factors = yield from load_factors(user_id)
         stronger = [m for m in factors.methods(ctx) if m in (Method.TOTP, Method.EMAIL)]
         if not stronger:
             raise NotPermitted("set up an authenticator app or a verified email before a phone")
-    contacts = yield from call("store", Store.get_contacts, user_id)
-    for contact in contacts:
+    for contact in factors.contacts:
         if contact.kind is kind and contact.verified:
             if contact.value == normalized:
                 raise ConflictingState(f"this {kind} is already verified")
@@ -84,7 +87,9 @@ def set_security_question(
     ctx: Context, actor: Actor, user_id: str, question: object, answer: object
 ) -> UseCase[None]:
     """Choose one of the policy's questions and set its answer, stored only as a
-    slow hash (S27). The user personally, freshly re-authenticated."""
+    slow hash (S27). The user personally, freshly re-authenticated, and
+    stepped up when they have a factor (S32): the answer guards the other
+    methods when ``question_guards_alternatives`` is set."""
     check_id("user_id", user_id)
     Actor.check(actor).require_self(user_id, "set a security question")
     if not isinstance(question, str) or question not in ctx.policy.security_questions:
@@ -92,6 +97,8 @@ def set_security_question(
     normalized = normalize_answer(ctx, answer)
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
+    factors = yield from load_factors(user_id)
+    yield from require_step_up(ctx, actor, user_id, factors, now)
     hashed = yield from offload(hash_answer, ctx.keyring, ctx.hasher, normalized)  # keyed (S27)
     record = QuestionRecord(user_id=user_id, question=question, answer_hash=hashed, created_at=now)
     yield from call("store", Store.put_question, record)

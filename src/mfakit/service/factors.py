@@ -27,6 +27,7 @@ __all__ = [
     "Factors",
     "TotpMatch",
     "TotpOutcome",
+    "begun_before_first_factor",
     "consume_backup_code",
     "consume_totp",
     "drop_orphan_backup_codes",
@@ -113,6 +114,15 @@ class Factors:
 def factors_of(snapshot: UserSnapshot) -> Factors:
     """The factors in a user's snapshot."""
     return Factors(snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question)
+
+
+def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
+    """Whether an enrolment begun at ``begun_at`` started while the user had no
+    factor (so without a step-up) and the user has one now. Completing it would
+    bind a factor without the step-up the user now needs (S32)."""
+    active = [t.confirmed_at for t in factors.totps if t.confirmed_at is not None]
+    active += [c.verified_at for c in factors.contacts if c.verified_at is not None]
+    return bool(active) and all(at > begun_at for at in active)
 
 
 def load_factors(user_id: str) -> UseCase[Factors]:

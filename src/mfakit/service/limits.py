@@ -1,6 +1,7 @@
-"""Counters by compare-and-set: per-account failures shared by every
-verification (S13, S14), and the fixed-window quotas (sends per destination,
-contact changes per day)."""
+"""Counters by compare-and-set: per-account failures of the cheap factors
+shared by every verification (S13, S14), the separate failures of backup codes
+(S34), and the fixed-window quotas (sends, send budgets, contact changes per
+day)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..core import limits
 from ..core.actor import Actor, ActorKind
 from ..core.audit import Action, Outcome
 from ..core.limits import FailureDecision
+from ..core.methods import Method
 from ..core.records import Counter
 from ..core.results import VerifyResult
 from ..core.validation import check_id
@@ -17,10 +19,12 @@ from ..errors import NotPermitted, StorageError
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
-from .scope import audit
+from .scope import audit, notify
 
 __all__ = [
+    "BACKUP_FAILURES",
     "FAILURES",
+    "backup_code_succeeded",
     "count_in_window",
     "failure_key",
     "give_back",
@@ -35,22 +39,26 @@ _MAX_RACES = 50
 
 FAILURES = "failures:"
 """Prefix of a user's consecutive-failures counter (S13): ``failures:<user_id>``."""
+BACKUP_FAILURES = "backup-failures:"
+"""Prefix of a user's consecutive backup-code failures, counted apart (S34)."""
 
 
-def failure_key(user_id: str) -> str:
-    return FAILURES + user_id
+def failure_key(user_id: str, *, backup_code: bool = False) -> str:
+    """The counter of consecutive failures: of backup codes apart (S34)."""
+    return (BACKUP_FAILURES if backup_code else FAILURES) + user_id
 
 
 def reserve_attempt(
-    ctx: Context, user_id: str, now: datetime
+    ctx: Context, user_id: str, now: datetime, *, backup_code: bool = False
 ) -> UseCase[tuple[FailureDecision, Counter | None]]:
     """Count this attempt as a failure *before* checking the code, unless the
     account is backing off or locked. Returns the decision and, when allowed,
-    the counter as stored, which a success hands to :func:`reset_failures`."""
-    key = failure_key(user_id)
+    the counter as stored, which a success hands to :func:`reset_failures`.
+    A backup code is counted on its own counter (S34)."""
+    key = failure_key(user_id, backup_code=backup_code)
     for _ in range(_MAX_RACES):
         counter = yield from call("store", Store.get_counter, key)
-        decision = limits.check_failures(counter, now, ctx.policy)
+        decision = limits.check_failures(counter, now, ctx.policy, backup_code=backup_code)
         if not decision.allowed:
             return decision, None
         reserved = limits.count_failure(counter, key, now)
@@ -59,13 +67,15 @@ def reserve_attempt(
     raise StorageError("the failure counter is too contended; try again")
 
 
-def reset_failures(user_id: str, now: datetime, reserved: Counter | None = None) -> UseCase[None]:
+def reset_failures(
+    user_id: str, now: datetime, reserved: Counter | None = None, *, backup_code: bool = False
+) -> UseCase[None]:
     """A success clears the account's consecutive failures (S14).
 
     ``reserved`` is the counter as this attempt stored it: when nobody wrote
     since, one compare-and-set suffices.
     """
-    key = failure_key(user_id)
+    key = failure_key(user_id, backup_code=backup_code)
     counter = reserved
     for _ in range(_MAX_RACES):
         if counter is None:
@@ -105,6 +115,28 @@ def give_back(key: str, counter: Counter | None = None) -> UseCase[None]:
     raise StorageError("a limit counter is too contended; try again")
 
 
+def backup_code_succeeded(
+    ctx: Context, user_id: str, now: datetime, reserved: Counter | None
+) -> UseCase[None]:
+    """A right backup code clears both failure counters (S14, S34). When the
+    cheap factors were backing off or locked, that was a lock-out recovered by
+    the user: record it and tell them someone tried many codes."""
+    yield from reset_failures(user_id, now, reserved, backup_code=True)
+    cheap = yield from call("store", Store.get_counter, failure_key(user_id))
+    if cheap is None or cheap.count == 0:
+        return
+    yield from reset_failures(user_id, now, cheap)
+    if limits.backing_off(cheap, ctx.policy):
+        yield from audit(
+            ctx,
+            Action.ACCOUNT_RECOVERED,
+            user_id,
+            details={"failures": str(cheap.count)},
+            at=now,
+        )
+        yield from notify(ctx, user_id, "lockout_recovered")
+
+
 def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:
     """Give back one reserved attempt (for a step that is not a failure but not
     a full success either, like a right security answer)."""
@@ -116,7 +148,10 @@ def refused(
 ) -> UseCase[VerifyResult]:
     """Record and answer an attempt refused by the account's back-off (S13)."""
     action = Action.ACCOUNT_LOCKED if decision.locked else Action.ACCOUNT_BACKOFF
-    yield from audit(ctx, action, user_id, outcome=Outcome.REFUSED, method=method, at=now)
+    details = {"counter": "backup_codes"} if method is Method.BACKUP_CODE else None
+    yield from audit(
+        ctx, action, user_id, outcome=Outcome.REFUSED, method=method, details=details, at=now
+    )
     return decision.refusal()
 
 
@@ -132,4 +167,5 @@ def unlock_second_step(ctx: Context, actor: Actor, user_id: str) -> UseCase[None
     now = ctx.clock.now()
     actor.require_fresh(now, ctx.policy.reauth_max_age)
     yield from reset_failures(user_id, now)
+    yield from reset_failures(user_id, now, backup_code=True)
     yield from audit(ctx, Action.ACCOUNT_UNLOCKED, user_id, actor_id=actor.id, at=now)

@@ -16,14 +16,15 @@ from ..errors import InvalidInput
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call
-from .limits import FAILURES
+from .limits import BACKUP_FAILURES, FAILURES
 
 __all__ = ["KEEP_NONZERO", "MIN_AGE", "purge_expired"]
 
 MIN_AGE = timedelta(days=1)
 """The longest window a counter can still matter in (sends, contact changes)."""
-KEEP_NONZERO = (FAILURES,)
-"""Counters kept while not zero: consecutive failures (a back-off or lock-out)."""
+KEEP_NONZERO = (FAILURES, BACKUP_FAILURES)
+"""Counters kept while not zero: consecutive failures, of the cheap factors and
+of backup codes (a back-off or lock-out)."""
 
 
 def purge_expired(

@@ -220,13 +220,13 @@ def notify(
     detail: str = "",
     locale: str | None = None,
     exclude: str | None = None,
-) -> UseCase[None]:
+) -> UseCase[bool]:
     """Tell the user of a security event through an already verified channel
     (S21): their email, else their phone by SMS, never ``exclude`` (the
     destination the event is about, so the notice comes by an independent
-    channel). A failed notice is recorded, never allowed to undo the change."""
-    if not ctx.notify:
-        return
+    channel). A failed notice is recorded, never allowed to undo the change.
+
+    Returns whether such a channel exists (whether or not notices are on)."""
     contacts = yield from call("store", Store.get_contacts, user_id)
     verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
     if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
@@ -234,8 +234,9 @@ def notify(
     elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
         target = (ContactKind.PHONE, verified[ContactKind.PHONE])
     else:
-        return
+        return False
     yield from notify_destination(ctx, user_id, kind, target, detail=detail, locale=locale)
+    return True
 
 
 def notify_destination(

@@ -1,12 +1,21 @@
-"""The sign-in second step (L1): decide, then challenge."""
+"""The sign-in second step (L1) and the step-up (S32): decide, then challenge."""
 
 from __future__ import annotations
 
+from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.challenge import Purpose
 from ..core.messages import check_locale
 from ..core.methods import Method
-from ..core.results import SignInStart, SignInStatus
+from ..core.records import ChallengeRecord
+from ..core.results import (
+    SendResult,
+    SignInStart,
+    SignInStatus,
+    StepUpChallenge,
+    StepUpNotNeeded,
+    StepUpStart,
+)
 from ..core.validation import check_encodable, check_id, check_role
 from ..errors import DeliveryError, InvalidInput
 from ..ports.storage import Store
@@ -14,10 +23,11 @@ from .challenges import OUT_OF_BAND, create_challenge, switch_method, view
 from .context import Context
 from .devices import check_trust
 from .effects import UseCase, call
-from .factors import factors_of
+from .factors import factors_of, load_factors
 from .scope import audit
+from .step_up import step_up_methods
 
-__all__ = ["begin_sign_in"]
+__all__ = ["begin_sign_in", "begin_step_up"]
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -90,24 +100,75 @@ def begin_sign_in(
         alternatives_locked=guarded,
     )
     stronger = not policy.allow_restricted_only and factors.only_restricted(ctx)
-    if preferred not in OUT_OF_BAND:
-        return SignInStart(
-            status=SignInStatus.CHALLENGE,
-            challenge=view(ctx, rec),
-            stronger_factor_required=stronger,
-        )
-    try:
-        sent = yield from switch_method(ctx, rec.id, preferred, locale=locale)
-    except DeliveryError:
-        return SignInStart(
-            status=SignInStatus.CHALLENGE,
-            challenge=view(ctx, rec),
-            delivery_failed=True,
-            stronger_factor_required=stronger,
-        )
+    sent, failed = yield from _send_at_once(ctx, rec, preferred, locale)
     return SignInStart(
         status=SignInStatus.CHALLENGE,
-        challenge=sent.challenge,
+        challenge=sent.challenge if sent is not None else view(ctx, rec),
         delivery=sent,
+        delivery_failed=failed,
         stronger_factor_required=stronger,
+    )
+
+
+def _send_at_once(
+    ctx: Context, rec: ChallengeRecord, method: Method, locale: str | None
+) -> UseCase[tuple[SendResult | None, bool]]:
+    """Send the first code when ``method`` is SMS, voice or email: the outcome,
+    and whether the provider refused it (the user can resend or switch)."""
+    if method not in OUT_OF_BAND:
+        return None, False
+    try:
+        sent = yield from switch_method(ctx, rec.id, method, locale=locale)
+    except DeliveryError:
+        return None, True
+    return sent, False
+
+
+def begin_step_up(
+    ctx: Context, actor: Actor, user_id: str, *, locale: str | None = None
+) -> UseCase[StepUpStart]:
+    """Start proving a second factor again before removing or binding one (S32).
+
+    A challenge of purpose ``REAUTHENTICATE`` over the user's usable methods,
+    backup codes included; like sign-in, an SMS, voice or email preferred
+    method sends at once. An admin acting for a member (seed 001) gets the
+    member's challenge: the codes go to the member's verified channels, and the
+    grant binds the admin and the member. A user with no active factor needs
+    no step-up.
+    """
+    check_id("user_id", user_id)
+    check_locale(locale)
+    Actor.check(actor).require_manager(user_id, "step up for a user")
+    now = ctx.clock.now()
+    factors = yield from load_factors(user_id)
+    methods = step_up_methods(ctx, factors)
+    if not methods:
+        return StepUpNotNeeded()
+    state = yield from call("store", Store.get_user_state, user_id)
+    first = methods[0]
+    if state is not None and state.preferred_method in methods:
+        first = state.preferred_method
+    rec = yield from create_challenge(
+        ctx,
+        user_id=user_id,
+        purpose=Purpose.REAUTHENTICATE,
+        methods=methods,
+        method=first,
+        now=now,
+        actor_id=actor.id,
+    )
+    yield from audit(
+        ctx,
+        Action.STEP_UP_STARTED,
+        user_id,
+        actor_id=actor.id,
+        method=first,
+        details={"methods": " ".join(m.value for m in methods)},
+        at=now,
+    )
+    sent, failed = yield from _send_at_once(ctx, rec, first, locale)
+    return StepUpChallenge(
+        challenge=sent.challenge if sent is not None else view(ctx, rec),
+        delivery=sent,
+        delivery_failed=failed,
     )

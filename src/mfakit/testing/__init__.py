@@ -6,6 +6,8 @@
   mfakit's own).
 * :func:`fast_hasher`: argon2id at its cheapest parameters, so a test suite
   that issues many backup codes stays fast. Never use it in production.
+* :func:`step_up`: pass a step-up (S32) with a given code and get the actor
+  carrying the grant, for tests of calls that remove or bind a factor.
 * :mod:`mfakit.testing.contract`: the storage contract suite (needs pytest).
 * :mod:`mfakit.testing.webauthn`: a software passkey authenticator and its
   browser, for passkey flows (needs the ``webauthn`` extra).
@@ -13,13 +15,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from ..core.actor import Actor
+from ..core.results import Challenge, StepUpStatus
 from ..errors import ConfigurationError, InvalidInput
 from ..hashers import Argon2Hasher
 
-__all__ = ["FakeClock", "authenticator_code", "fast_hasher"]
+if TYPE_CHECKING:
+    from ..mfa import MFA
+
+__all__ = ["FakeClock", "authenticator_code", "fast_hasher", "step_up"]
 
 DEFAULT_START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -97,3 +107,22 @@ def authenticator_code(uri_or_secret: str, at: datetime | float) -> str:
 def fast_hasher() -> Argon2Hasher:
     """argon2id with the smallest parameters: milliseconds instead of 0.1 s."""
     return Argon2Hasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+def step_up(mfa: MFA, actor: Actor, user_id: str, code: str | Callable[[Challenge], str]) -> Actor:
+    """``actor`` carrying a fresh step-up grant over ``user_id`` (S32).
+
+    Starts a step-up with :meth:`MFA.begin_step_up` and verifies ``code``: a
+    backup code or an authenticator code as a string, or a function of the
+    challenge (to read an SMS or email code from an outbox, say). Returns
+    ``actor`` unchanged when the user has no factor to step up with; raises
+    ``AssertionError`` when the code is refused.
+    """
+    start = mfa.begin_step_up(actor, user_id)
+    if start.status is StepUpStatus.NOT_NEEDED:
+        return actor
+    value = code(start.challenge) if callable(code) else code
+    result = mfa.verify(start.challenge.id, value)
+    if not result.ok or result.step_up is None:
+        raise AssertionError(f"the step-up was refused: {result.reason}")
+    return dataclasses.replace(actor, step_up=result.step_up)

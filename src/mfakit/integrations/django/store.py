@@ -1,0 +1,983 @@
+"""``DjangoStore``: mfakit's storage port on the Django ORM (and its audit log).
+
+Theory of operation
+-------------------
+:meth:`DjangoStore.apply` runs a batch of writes (:mod:`mfakit.core.writes`)
+in one ``transaction.atomic()`` block: a transaction of its own, or a
+savepoint inside the caller's transaction when there is one. Every
+conditional write is one ``QuerySet.filter(<condition>).update(...)`` (or
+``.delete()``) whose row count says whether the condition held::
+
+    use_backup_code   BackupCode.objects.filter(user_id=u, lookup=l, used_at=None)
+                                         .update(used_at=now)              == 1
+    advance_totp      TotpFactor.objects.filter(user_id=u, factor_id=f,
+                          confirmed_at__isnull=False)
+                          .filter(Q(last_step=None) | Q(last_step__lt=step))
+                                         .update(last_step=step, ...)      == 1
+    put_counter       Counter.objects.filter(key=k, version=v).update(..., version=v+1)
+    update_challenge  Challenge.objects.filter(id=c, version=v).update(..., version=v+1)
+
+so the database decides who wins a race: under PostgreSQL's READ COMMITTED a
+writer blocked on the same row re-evaluates the ``WHERE`` clause against the
+committed row and matches nothing; SQLite runs one writer at a time (every
+batch starts with a write statement, which takes the write lock before
+anything is read). A false condition raises inside the atomic block, so the
+whole batch rolls back and ``apply`` answers None.
+
+Inserts rely on the unique keys: a duplicate challenge, device or event is an
+``IntegrityError`` (a :class:`~mfakit.errors.StorageError`); a counter stored
+for the first time (version 0) is an insert whose ``IntegrityError`` means
+another writer got there first (a lost race: None). Either way the exception
+leaves the atomic block, which rolls back; nothing runs on the broken
+transaction in between, so no extra savepoint is needed.
+
+``add_totp`` is the one write a single statement cannot do (count the user's
+live authenticators, insert under the limit): it serialises one user's
+enrolments first, with a transaction-scoped advisory lock on PostgreSQL
+(there may be no row yet to ``SELECT ... FOR UPDATE``), ``select_for_update``
+on the user's rows elsewhere (MySQL also locks the index gap), nothing on
+SQLite (one writer at a time).
+
+Reads
+-----
+:meth:`~DjangoStore.load_user` and :meth:`~DjangoStore.load_challenge` are
+ONE query each on PostgreSQL and SQLite: a ``UNION ALL`` of every table's rows
+for the user laid onto shared typed slots (as the SQL store does, see
+:mod:`mfakit.adapters.sql.snapshot`), written as SQL over the models' table
+and column names. On other databases they fall back to one ORM query per
+table (six or seven).
+
+Errors: any ``django.db.Error`` becomes :class:`~mfakit.errors.StorageError`
+naming the operation and the exception's class, never its text (which may
+quote parameters); the original is chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar, TypeVar
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, Error, IntegrityError, connections, transaction
+from django.db.models import F, Q, QuerySet, Subquery
+from django.utils.dateparse import parse_datetime
+
+from ...adapters.writes import WriteMethods
+from ...core import writes as w
+from ...core.challenge import Purpose, State
+from ...core.contacts import ContactKind
+from ...core.methods import Method
+from ...core.records import (
+    AuditRecord,
+    BackupCodeRecord,
+    ChallengeRecord,
+    ContactRecord,
+    Counter,
+    DeviceRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserSnapshot,
+    UserState,
+)
+from ...errors import ConfigurationError, StorageError
+from . import models as m
+
+__all__ = ["DjangoStore"]
+
+T = TypeVar("T")
+
+
+class _Conflict(Exception):
+    """A conditional write of a batch found its condition false."""
+
+
+class _Duplicate(Exception):
+    """An insert hit a unique key (the message says which kind of row)."""
+
+
+def _require(matched: int) -> bool:
+    if matched != 1:
+        raise _Conflict
+    return True
+
+
+def _utc(value: Any) -> datetime | None:
+    """A datetime column as aware UTC, from what the driver returned (SQLite
+    gives naive UTC text or datetimes in raw queries)."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if when is None:  # pragma: no cover - Django wrote the column
+        raise StorageError("DjangoStore: a stored datetime could not be read")
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)
+
+
+def _need(value: Any) -> datetime:
+    when = _utc(value)
+    assert when is not None
+    return when
+
+
+# --- rows to records ------------------------------------------------------------------
+
+
+def _totp(r: Mapping[str, Any]) -> TotpRecord:
+    return TotpRecord(
+        id=r["factor_id"],
+        user_id=r["user_id"],
+        label=r["label"],
+        secret_key_id=r["secret_key_id"],
+        secret_blob=bytes(r["secret_blob"]),
+        algorithm=r["algorithm"],
+        digits=int(r["digits"]),
+        period=int(r["period"]),
+        created_at=_need(r["created_at"]),
+        expires_at=_utc(r["expires_at"]),
+        confirmed_at=_utc(r["confirmed_at"]),
+        last_step=None if r["last_step"] is None else int(r["last_step"]),
+        last_used_at=_utc(r["last_used_at"]),
+    )
+
+
+def _backup(r: Mapping[str, Any]) -> BackupCodeRecord:
+    return BackupCodeRecord(
+        user_id=r["user_id"],
+        lookup=r["lookup"],
+        hash=r["hash"],
+        created_at=_need(r["created_at"]),
+        used_at=_utc(r["used_at"]),
+    )
+
+
+def _counter(r: Mapping[str, Any]) -> Counter:
+    return Counter(
+        key=r["key"],
+        count=int(r["count"]),
+        window_start=_need(r["window_start"]),
+        updated_at=_need(r["updated_at"]),
+        version=int(r["version"]),
+    )
+
+
+def _challenge(r: Mapping[str, Any]) -> ChallengeRecord:
+    code_hash, target_kind = r["code_hash"], r["target_kind"]
+    return ChallengeRecord(
+        id=r["id"],
+        user_id=r["user_id"],
+        purpose=Purpose(r["purpose"]),
+        state=State(r["state"]),
+        methods=tuple(Method(x) for x in r["methods"].split(",") if x),
+        method=Method(r["method"]),
+        created_at=_need(r["created_at"]),
+        expires_at=_need(r["expires_at"]),
+        attempts=int(r["attempts"]),
+        alternatives_locked=bool(r["alternatives_locked"]),
+        code_hash=None if code_hash is None else bytes(code_hash),
+        code_key_id=r["code_key_id"],
+        code_sent_at=_utc(r["code_sent_at"]),
+        destination=r["destination"],
+        code_length=int(r["code_length"]),
+        sends=int(r["sends"]),
+        target_kind=None if target_kind is None else ContactKind(target_kind),
+        target_value=r["target_value"],
+        actor_id=r["actor_id"],
+        tenant=r["tenant"],
+        version=int(r["version"]),
+    )
+
+
+def _challenge_values(r: ChallengeRecord) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "purpose": Purpose(r.purpose).value,
+        "state": State(r.state).value,
+        "methods": ",".join(Method(x).value for x in r.methods),
+        "method": Method(r.method).value,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "attempts": r.attempts,
+        "alternatives_locked": bool(r.alternatives_locked),
+        "code_hash": r.code_hash,
+        "code_key_id": r.code_key_id,
+        "code_sent_at": r.code_sent_at,
+        "destination": r.destination,
+        "code_length": r.code_length,
+        "sends": r.sends,
+        "target_kind": None if r.target_kind is None else ContactKind(r.target_kind).value,
+        "target_value": r.target_value,
+        "actor_id": r.actor_id,
+        "tenant": r.tenant,
+    }
+
+
+def _contact(r: Mapping[str, Any]) -> ContactRecord:
+    return ContactRecord(
+        user_id=r["user_id"],
+        kind=ContactKind(r["kind"]),
+        value=r["value"],
+        created_at=_need(r["created_at"]),
+        verified_at=_utc(r["verified_at"]),
+    )
+
+
+def _question(r: Mapping[str, Any]) -> QuestionRecord:
+    return QuestionRecord(
+        user_id=r["user_id"],
+        question=r["question"],
+        answer_hash=r["answer_hash"],
+        created_at=_need(r["created_at"]),
+    )
+
+
+def _device(r: Mapping[str, Any]) -> DeviceRecord:
+    return DeviceRecord(
+        id=r["device_id"],
+        user_id=r["user_id"],
+        label=r["label"],
+        created_at=_need(r["created_at"]),
+        expires_at=_need(r["expires_at"]),
+        security_version=int(r["security_version"]),
+        last_used_at=_utc(r["last_used_at"]),
+        revoked_at=_utc(r["revoked_at"]),
+    )
+
+
+def _state(r: Mapping[str, Any]) -> UserState:
+    method = r["preferred_method"]
+    return UserState(
+        user_id=r["user_id"],
+        security_version=int(r["security_version"]),
+        preferred_method=None if method is None else Method(method),
+        updated_at=_utc(r["updated_at"]),
+    )
+
+
+def _audit(r: Mapping[str, Any]) -> AuditRecord:
+    details = json.loads(r["details"] or "{}")
+    return AuditRecord(
+        id=r["event_id"],
+        at=_need(r["at"]),
+        action=r["action"],
+        subject_id=r["subject_id"],
+        actor_id=r["actor_id"],
+        method=r["method"],
+        outcome=r["outcome"],
+        reason=r["reason"],
+        ip=r["ip"],
+        user_agent=r["user_agent"],
+        tenant=r["tenant"],
+        details=tuple(sorted((str(k), str(v)) for k, v in details.items())),
+    )
+
+
+# --- the one-query snapshot ---------------------------------------------------------------
+
+_TEXT = tuple(f"s{i}" for i in range(12))
+_INT = tuple(f"i{i}" for i in range(5))
+_TIME = tuple(f"t{i}" for i in range(4))
+_SLOTS = (*_TEXT, "b0", *_INT, *_TIME)
+_PG_TYPES = {
+    **dict.fromkeys(_TEXT, "text"),
+    "b0": "bytea",
+    **dict.fromkeys(_INT, "bigint"),
+    **dict.fromkeys(_TIME, "timestamptz"),
+}
+
+# Which field of each model lies in which slot.
+_TOTP = {
+    "user_id": "s0",
+    "factor_id": "s1",
+    "label": "s2",
+    "secret_key_id": "s3",
+    "algorithm": "s4",
+    "secret_blob": "b0",
+    "digits": "i0",
+    "period": "i1",
+    "last_step": "i2",
+    "created_at": "t0",
+    "expires_at": "t1",
+    "confirmed_at": "t2",
+    "last_used_at": "t3",
+}
+_CONTACT = {"user_id": "s0", "kind": "s1", "value": "s2", "created_at": "t0", "verified_at": "t1"}
+_QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at": "t0"}
+_STATE = {"user_id": "s0", "preferred_method": "s1", "security_version": "i0", "updated_at": "t0"}
+_COUNTER = {"key": "s0", "count": "i0", "version": "i1", "window_start": "t0", "updated_at": "t1"}
+_CHALLENGE = {
+    "id": "s0",
+    "user_id": "s1",
+    "purpose": "s2",
+    "state": "s3",
+    "methods": "s4",
+    "method": "s5",
+    "code_key_id": "s6",
+    "destination": "s7",
+    "target_kind": "s8",
+    "target_value": "s9",
+    "actor_id": "s10",
+    "tenant": "s11",
+    "code_hash": "b0",
+    "attempts": "i0",
+    "alternatives_locked": "i1",
+    "code_length": "i2",
+    "sends": "i3",
+    "version": "i4",
+    "created_at": "t0",
+    "expires_at": "t1",
+    "code_sent_at": "t2",
+}
+
+
+class _SnapshotSql:
+    """The ``UNION ALL`` snapshot queries for one database vendor, over the
+    models' (quoted) table and column names."""
+
+    def __init__(self, vendor: str, quote: Callable[[str], str]) -> None:
+        self.vendor = vendor
+        self.q = quote
+
+    def _table(self, model: Any) -> str:
+        return str(self.q(model._meta.db_table))
+
+    def _col(self, model: Any, field: str) -> str:
+        return str(self.q(model._meta.get_field(field).column))
+
+    def _slot(self, slot: str, expr: str | None) -> str:
+        if self.vendor == "postgresql":
+            return f"CAST({expr or 'NULL'} AS {_PG_TYPES[slot]})"
+        return expr or "NULL"
+
+    def _branch(self, tag: str, model: Any, columns: Mapping[str, str], where: str) -> str:
+        out = [f"'{tag}'"]
+        for slot in _SLOTS:
+            expr = columns.get(slot)
+            out.append(self._slot(slot, expr))
+        # Only quoted model identifiers and %s placeholders are formatted in.
+        return f"SELECT {', '.join(out)} FROM {self._table(model)} WHERE {where}"  # noqa: S608
+
+    def _model_branch(self, tag: str, model: Any, layout: Mapping[str, str], where: str) -> str:
+        columns = {slot: self._col(model, name) for name, slot in layout.items()}
+        if tag == "h":
+            # An integer slot; also hides the column's declared type "bool" from
+            # SQLite, whose converter would otherwise apply to the whole column.
+            columns["i1"] = f"CAST({columns['i1']} AS integer)"
+        return self._branch(tag, model, columns, where)
+
+    def branches(self, user: str, counter_keys: str | None) -> list[str]:
+        c = self._col
+        used = f"{c(m.BackupCode, 'used_at')} IS NULL"
+        out = [
+            self._model_branch("t", m.TotpFactor, _TOTP, f"{c(m.TotpFactor, 'user_id')} = {user}"),
+            self._model_branch("c", m.Contact, _CONTACT, f"{c(m.Contact, 'user_id')} = {user}"),
+            self._model_branch(
+                "q", m.SecurityQuestion, _QUESTION, f"{c(m.SecurityQuestion, 'user_id')} = {user}"
+            ),
+            self._model_branch("s", m.UserState, _STATE, f"{c(m.UserState, 'user_id')} = {user}"),
+            self._branch(
+                "b",
+                m.BackupCode,
+                {"i0": "COUNT(*)"},
+                f"{c(m.BackupCode, 'user_id')} = {user} AND {used}",
+            ),
+        ]
+        if counter_keys is not None:
+            where = f"{c(m.Counter, 'key')} IN ({counter_keys})"
+            out.append(self._model_branch("k", m.Counter, _COUNTER, where))
+        return out
+
+    def user(self, n_counters: int) -> str:
+        keys = ", ".join(["%s"] * n_counters) if n_counters else None
+        return " UNION ALL ".join(self.branches("%s", keys))
+
+    def challenge(self, prefixes: int) -> str:
+        c = self._col
+        user = (
+            f"(SELECT {c(m.Challenge, 'user_id')} FROM {self._table(m.Challenge)} "  # noqa: S608
+            f"WHERE {c(m.Challenge, 'id')} = %s)"
+        )
+        keys = ", ".join([f"%s || {user}"] * prefixes) if prefixes else None
+        head = self._model_branch("h", m.Challenge, _CHALLENGE, f"{c(m.Challenge, 'id')} = %s")
+        return " UNION ALL ".join([head, *self.branches(user, keys)])
+
+
+def _snapshot_from(
+    user_id: str | None, result: Iterable[Sequence[Any]]
+) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
+    challenge = None
+    totps, contacts = [], []
+    question = state = None
+    left = 0
+    counters: dict[str, Counter] = {}
+    names = ("tag", *_SLOTS)
+    for values in result:
+        row = dict(zip(names, values, strict=True))
+        tag = row["tag"]
+
+        def fields(layout: Mapping[str, str], row: dict[str, Any] = row) -> dict[str, Any]:
+            return {name: row[slot] for name, slot in layout.items()}
+
+        if tag == "t":
+            totps.append(_totp(fields(_TOTP)))
+        elif tag == "c":
+            contacts.append(_contact(fields(_CONTACT)))
+        elif tag == "k":
+            counter = _counter(fields(_COUNTER))
+            counters[counter.key] = counter
+        elif tag == "b":
+            left = int(row["i0"] or 0)
+        elif tag == "s":
+            state = _state(fields(_STATE))
+        elif tag == "q":
+            question = _question(fields(_QUESTION))
+        elif tag == "h":
+            challenge = _challenge(fields(_CHALLENGE))
+    if user_id is None:
+        if challenge is None:
+            return None, None
+        user_id = challenge.user_id
+    totps.sort(key=lambda r: (r.created_at, r.id))
+    contacts.sort(key=lambda c: c.kind.value)
+    snapshot = UserSnapshot(
+        user_id=user_id,
+        totps=tuple(totps),
+        contacts=tuple(contacts),
+        backup_codes_left=left,
+        question=question,
+        state=state,
+        counters=counters,
+    )
+    return challenge, snapshot
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+class DjangoStore(WriteMethods):
+    """Implements :class:`mfakit.ports.storage.Store` and
+    :class:`mfakit.ports.audit.AuditLog` on the models of
+    ``mfakit.integrations.django`` (run ``manage.py migrate`` first).
+
+    ``using`` names the database alias (default ``"default"``). Thread-safe:
+    Django gives each thread its own connection. Use it inside your own
+    ``transaction.atomic()`` blocks freely: each batch is then a savepoint.
+    """
+
+    #: Whether load_user/load_challenge may use the one-query UNION ALL (a
+    #: test turns it off to run the per-table fallback on SQLite).
+    one_query_vendors: ClassVar[frozenset[str]] = frozenset({"postgresql", "sqlite"})
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        if not isinstance(using, str) or using not in settings.DATABASES:
+            raise ConfigurationError("DjangoStore: using must name a database in DATABASES")
+        if not settings.USE_TZ:
+            raise ConfigurationError(
+                "DjangoStore needs USE_TZ = True: mfakit stores timezone-aware datetimes"
+            )
+        self.using = using
+        self._sql: dict[str, _SnapshotSql] = {}
+
+    def __repr__(self) -> str:
+        return f"DjangoStore(using={self.using!r})"
+
+    # --- plumbing ------------------------------------------------------------------
+    def _fail(self, operation: str, exc: BaseException) -> StorageError:
+        return StorageError(f"DjangoStore.{operation} failed: {type(exc).__name__}")
+
+    def _read(self, operation: str, run: Callable[[], T]) -> T:
+        try:
+            return run()
+        except Error as exc:
+            raise self._fail(operation, exc) from exc
+
+    def _objects(self, model: type[Any]) -> QuerySet[Any]:
+        manager: Any = model._default_manager
+        qs: QuerySet[Any] = manager.using(self.using)
+        return qs
+
+    def _snapshot_sql(self) -> _SnapshotSql | None:
+        connection = connections[self.using]
+        if connection.vendor not in self.one_query_vendors:
+            return None
+        sql = self._sql.get(connection.vendor)
+        if sql is None:
+            sql = self._sql[connection.vendor] = _SnapshotSql(
+                connection.vendor, connection.ops.quote_name
+            )
+        return sql
+
+    # --- the unit of work ---------------------------------------------------------
+    def apply(self, writes: Sequence[w.Write]) -> list[object] | None:
+        steps = []
+        for write in writes:
+            step = self._APPLY.get(type(write))
+            if step is None:
+                raise StorageError("DjangoStore.apply: not a storage write")
+            steps.append((step, write))
+        if not steps:
+            return []
+        results: list[object] = []
+        try:
+            with transaction.atomic(using=self.using):
+                for step, write in steps:
+                    results.append(step(self, write))
+        except _Conflict:
+            return None
+        except _Duplicate as exc:
+            raise StorageError(str(exc)) from exc.__cause__
+        except Error as exc:
+            raise self._fail("apply", exc) from exc
+        return results
+
+    def _insert(self, model: type[Any], duplicate: str, **values: Any) -> None:
+        try:
+            self._objects(model).create(**values)
+        except IntegrityError as exc:
+            raise _Duplicate(duplicate) from exc
+
+    def _lock_user(self, user_id: str) -> None:
+        """Serialise one user's enrolments until the transaction ends (see
+        the module docstring)."""
+        connection = connections[self.using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                key = f"{m.TotpFactor._meta.db_table}:{user_id}"
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        elif connection.vendor != "sqlite":
+            list(
+                self._objects(m.TotpFactor)
+                .select_for_update()
+                .filter(user_id=user_id)
+                .values_list("pk", flat=True)
+            )
+
+    def _add_totp(self, x: w.AddTotp) -> object:
+        r = x.record
+        self._lock_user(r.user_id)
+        mine = self._objects(m.TotpFactor).filter(user_id=r.user_id)
+        # Drop the user's expired pending setups; what is left is all live.
+        mine.filter(confirmed_at=None).filter(
+            Q(expires_at=None) | Q(expires_at__lte=x.now)
+        ).delete()
+        live = list(mine.values_list("factor_id", flat=True))
+        if len(live) >= x.limit or r.id in live:
+            raise _Conflict
+        self._objects(m.TotpFactor).create(
+            user_id=r.user_id,
+            factor_id=r.id,
+            label=r.label,
+            secret_key_id=r.secret_key_id,
+            secret_blob=r.secret_blob,
+            algorithm=r.algorithm,
+            digits=r.digits,
+            period=r.period,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            confirmed_at=r.confirmed_at,
+            last_step=r.last_step,
+            last_used_at=r.last_used_at,
+        )
+        return True
+
+    def _factor(self, user_id: str, factor_id: str) -> QuerySet[Any]:
+        qs: QuerySet[Any] = self._objects(m.TotpFactor).filter(user_id=user_id, factor_id=factor_id)
+        return qs
+
+    def _confirm_totp(self, x: w.ConfirmTotp) -> object:
+        return _require(
+            self._factor(x.user_id, x.factor_id)
+            .filter(confirmed_at=None, expires_at__gt=x.now)
+            .update(confirmed_at=x.now, expires_at=None, last_step=x.step, last_used_at=x.now)
+        )
+
+    def _advance_totp(self, x: w.AdvanceTotp) -> object:
+        return _require(
+            self._factor(x.user_id, x.factor_id)
+            .filter(Q(confirmed_at__isnull=False), Q(last_step=None) | Q(last_step__lt=x.step))
+            .update(last_step=x.step, last_used_at=x.now)
+        )
+
+    def _rename_totp(self, x: w.RenameTotp) -> object:
+        return _require(
+            self._factor(x.user_id, x.factor_id)
+            .filter(confirmed_at__isnull=False)
+            .update(label=x.label)
+        )
+
+    def _delete_totp(self, x: w.DeleteTotp) -> object:
+        return _require(self._factor(x.user_id, x.factor_id).delete()[0])
+
+    def _replace_backup_codes(self, x: w.ReplaceBackupCodes) -> object:
+        self._objects(m.BackupCode).filter(user_id=x.user_id).delete()
+        if x.codes:
+            self._objects(m.BackupCode).bulk_create(
+                [
+                    m.BackupCode(
+                        user_id=x.user_id,
+                        lookup=c.lookup,
+                        hash=c.hash,
+                        created_at=c.created_at,
+                        used_at=c.used_at,
+                    )
+                    for c in x.codes
+                ]
+            )
+        return None
+
+    def _use_backup_code(self, x: w.UseBackupCode) -> object:
+        return _require(
+            self._objects(m.BackupCode)
+            .filter(user_id=x.user_id, lookup=x.lookup, used_at=None)
+            .update(used_at=x.now)
+        )
+
+    def _put_counter(self, x: w.PutCounter) -> object:
+        c = x.counter
+        values = {
+            "count": c.count,
+            "window_start": c.window_start,
+            "updated_at": c.updated_at,
+            "version": c.version + 1,
+        }
+        if c.version != 0:
+            counters = self._objects(m.Counter).filter(key=c.key, version=c.version)
+            return _require(counters.update(**values))
+        # Not stored yet: insert; the key taken means another writer won.
+        try:
+            self._objects(m.Counter).create(key=c.key, **values)
+        except IntegrityError as exc:
+            raise _Conflict from exc
+        return True
+
+    def _insert_challenge(self, x: w.InsertChallenge) -> object:
+        values = _challenge_values(x.record)
+        self._insert(
+            m.Challenge,
+            "a challenge with this id already exists",
+            id=x.record.id,
+            version=0,
+            **values,
+        )
+        return None
+
+    def _update_challenge(self, x: w.UpdateChallenge) -> object:
+        r = x.record
+        return _require(
+            self._objects(m.Challenge)
+            .filter(id=r.id, version=r.version)
+            .update(version=r.version + 1, **_challenge_values(r))
+        )
+
+    def _put_contact(self, x: w.PutContact) -> object:
+        r = x.record
+        row = m.Contact(
+            user_id=r.user_id,
+            kind=ContactKind(r.kind).value,
+            value=r.value,
+            created_at=r.created_at,
+            verified_at=r.verified_at,
+        )
+        # One INSERT ... ON CONFLICT DO UPDATE (PostgreSQL, SQLite, MySQL).
+        self._objects(m.Contact).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["user_id", "kind"],
+            update_fields=["value", "created_at", "verified_at"],
+        )
+        return None
+
+    def _delete_contact(self, x: w.DeleteContact) -> object:
+        contacts = self._objects(m.Contact).filter(
+            user_id=x.user_id, kind=ContactKind(x.kind).value
+        )
+        return _require(contacts.delete()[0])
+
+    def _put_question(self, x: w.PutQuestion) -> object:
+        r = x.record
+        row = m.SecurityQuestion(
+            user_id=r.user_id,
+            question=r.question,
+            answer_hash=r.answer_hash,
+            created_at=r.created_at,
+        )
+        self._objects(m.SecurityQuestion).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["user_id"],
+            update_fields=["question", "answer_hash", "created_at"],
+        )
+        return None
+
+    def _insert_device(self, x: w.InsertDevice) -> object:
+        r = x.record
+        self._insert(
+            m.TrustedDevice,
+            "a device with this id already exists",
+            user_id=r.user_id,
+            device_id=r.id,
+            label=r.label,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            security_version=r.security_version,
+            last_used_at=r.last_used_at,
+            revoked_at=r.revoked_at,
+        )
+        return None
+
+    def _live_devices(self, user_id: str) -> QuerySet[Any]:
+        qs: QuerySet[Any] = self._objects(m.TrustedDevice).filter(user_id=user_id, revoked_at=None)
+        return qs
+
+    def _touch_device(self, x: w.TouchDevice) -> object:
+        devices = self._live_devices(x.user_id).filter(device_id=x.device_id)
+        return _require(devices.update(last_used_at=x.now))
+
+    def _revoke_device(self, x: w.RevokeDevice) -> object:
+        devices = self._live_devices(x.user_id).filter(device_id=x.device_id)
+        return _require(devices.update(revoked_at=x.now))
+
+    def _revoke_devices(self, x: w.RevokeDevices) -> object:
+        return int(self._live_devices(x.user_id).update(revoked_at=x.now))
+
+    def _ensure_state(self, user_id: str) -> None:
+        # INSERT ... ON CONFLICT DO NOTHING: concurrent first writers both pass.
+        self._objects(m.UserState).bulk_create(
+            [m.UserState(user_id=user_id, security_version=0)], ignore_conflicts=True
+        )
+
+    def _bump_security_version(self, x: w.BumpSecurityVersion) -> object:
+        self._ensure_state(x.user_id)
+        states = self._objects(m.UserState).filter(user_id=x.user_id)
+        states.update(security_version=F("security_version") + 1, updated_at=x.now)
+        return int(states.values_list("security_version", flat=True).get())
+
+    def _set_preferred_method(self, x: w.SetPreferredMethod) -> object:
+        method = None if x.method is None else Method(x.method).value
+        row = m.UserState(
+            user_id=x.user_id, security_version=0, preferred_method=method, updated_at=x.now
+        )
+        self._objects(m.UserState).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["user_id"],
+            update_fields=["preferred_method", "updated_at"],
+        )
+        return None
+
+    def _clear_factors(self, x: w.ClearFactors) -> object:
+        self._objects(m.TotpFactor).filter(user_id=x.user_id).delete()
+        self._objects(m.BackupCode).filter(user_id=x.user_id).delete()
+        self._objects(m.Contact).filter(user_id=x.user_id).update(verified_at=None)
+        return None
+
+    def _record_audit(self, x: w.RecordAudit) -> object:
+        r = x.record
+        self._insert(
+            m.AuditEvent,
+            "an event with this id exists",
+            event_id=r.id,
+            at=r.at,
+            action=r.action,
+            subject_id=r.subject_id,
+            actor_id=r.actor_id,
+            method=r.method,
+            outcome=r.outcome,
+            reason=r.reason,
+            ip=r.ip,
+            user_agent=r.user_agent,
+            tenant=r.tenant,
+            details=json.dumps(dict(r.details), sort_keys=True),
+        )
+        return None
+
+    _APPLY: ClassVar[dict[type, Callable[[DjangoStore, Any], object]]] = {
+        w.AddTotp: _add_totp,
+        w.ConfirmTotp: _confirm_totp,
+        w.AdvanceTotp: _advance_totp,
+        w.RenameTotp: _rename_totp,
+        w.DeleteTotp: _delete_totp,
+        w.ReplaceBackupCodes: _replace_backup_codes,
+        w.UseBackupCode: _use_backup_code,
+        w.PutCounter: _put_counter,
+        w.InsertChallenge: _insert_challenge,
+        w.UpdateChallenge: _update_challenge,
+        w.PutContact: _put_contact,
+        w.DeleteContact: _delete_contact,
+        w.PutQuestion: _put_question,
+        w.InsertDevice: _insert_device,
+        w.TouchDevice: _touch_device,
+        w.RevokeDevice: _revoke_device,
+        w.RevokeDevices: _revoke_devices,
+        w.BumpSecurityVersion: _bump_security_version,
+        w.SetPreferredMethod: _set_preferred_method,
+        w.ClearFactors: _clear_factors,
+        w.RecordAudit: _record_audit,
+    }
+
+    # --- one-read snapshots ----------------------------------------------------------
+    def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
+        def run() -> UserSnapshot:
+            sql = self._snapshot_sql()
+            if sql is None:
+                return self._load_user_per_table(user_id, counters)
+            keys = [p + user_id for p in counters]
+            params: list[Any] = [user_id] * 5 + keys
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(sql.user(len(keys)), params)
+                snapshot = _snapshot_from(user_id, cursor.fetchall())[1]
+            assert snapshot is not None
+            return snapshot
+
+        return self._read("load_user", run)
+
+    def load_challenge(
+        self, challenge_id: str, *, counters: Sequence[str] = ()
+    ) -> tuple[ChallengeRecord, UserSnapshot] | None:
+        def run() -> tuple[ChallengeRecord, UserSnapshot] | None:
+            sql = self._snapshot_sql()
+            if sql is None:
+                challenge = self.get_challenge(challenge_id)
+                if challenge is None:
+                    return None
+                return challenge, self._load_user_per_table(challenge.user_id, counters)
+            prefixes = list(counters)
+            # The challenge's id: once for its row, once per user lookup in the
+            # five per-user branches, then a prefix and the id per counter key.
+            params: list[Any] = [challenge_id] * 6
+            for prefix in prefixes:
+                params += [prefix, challenge_id]
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(sql.challenge(len(prefixes)), params)
+                challenge, snapshot = _snapshot_from(None, cursor.fetchall())
+            if challenge is None or snapshot is None:
+                return None
+            return challenge, snapshot
+
+        return self._read("load_challenge", run)
+
+    def _load_user_per_table(self, user_id: str, counters: Sequence[str]) -> UserSnapshot:
+        o = self._objects
+        keys = [p + user_id for p in counters]
+        found = {}
+        if keys:
+            for row in o(m.Counter).filter(key__in=keys).values():
+                counter = _counter(row)
+                found[counter.key] = counter
+        question = o(m.SecurityQuestion).filter(user_id=user_id).values().first()
+        state = o(m.UserState).filter(user_id=user_id).values().first()
+        return UserSnapshot(
+            user_id=user_id,
+            totps=tuple(self.list_totp(user_id)),
+            contacts=tuple(self.get_contacts(user_id)),
+            backup_codes_left=self.count_backup_codes(user_id),
+            question=None if question is None else _question(question),
+            state=None if state is None else _state(state),
+            counters=found,
+        )
+
+    # --- retention ------------------------------------------------------------------------
+    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+        counters = Q(updated_at__lt=before)
+        kept = [Q(key__startswith=p) for p in keep_nonzero]
+        if kept:
+            any_kept = kept[0]
+            for q in kept[1:]:
+                any_kept |= q
+            counters &= Q(count=0) | ~any_kept
+        stale: list[tuple[type[Any], Q]] = [
+            (m.Challenge, Q(expires_at__lt=before)),
+            (m.Counter, counters),
+            (m.TrustedDevice, Q(revoked_at__lt=before) | Q(expires_at__lt=before)),
+            (m.BackupCode, Q(used_at__lt=before)),
+            (m.TotpFactor, Q(confirmed_at=None, expires_at__lt=before)),
+        ]
+
+        def run() -> int:
+            gone = 0
+            with transaction.atomic(using=self.using):
+                for model, where in stale:
+                    # At most `limit` rows, chosen by a bounded sub-select on the key.
+                    chosen = self._objects(model).filter(where).values("pk")[:limit]
+                    gone += self._objects(model).filter(pk__in=Subquery(chosen)).delete()[0]
+            return gone
+
+        return self._read("purge", run)
+
+    # --- reads ------------------------------------------------------------------------
+    def _first(
+        self, operation: str, qs: QuerySet[Any], convert: Callable[[Mapping[str, Any]], T]
+    ) -> T | None:
+        def run() -> T | None:
+            row = qs.values().first()
+            return None if row is None else convert(row)
+
+        return self._read(operation, run)
+
+    def _all(
+        self, operation: str, qs: QuerySet[Any], convert: Callable[[Mapping[str, Any]], T]
+    ) -> list[T]:
+        return self._read(operation, lambda: [convert(row) for row in qs.values()])
+
+    def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:
+        return self._first("get_totp", self._factor(user_id, factor_id), _totp)
+
+    def list_totp(self, user_id: str) -> list[TotpRecord]:
+        qs = self._objects(m.TotpFactor).filter(user_id=user_id).order_by("created_at", "factor_id")
+        return self._all("list_totp", qs, _totp)
+
+    def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
+        qs = self._objects(m.BackupCode).filter(user_id=user_id, lookup=lookup, used_at=None)
+        return self._first("get_backup_code", qs, _backup)
+
+    def count_backup_codes(self, user_id: str) -> int:
+        qs = self._objects(m.BackupCode).filter(user_id=user_id, used_at=None)
+        return int(self._read("count_backup_codes", qs.count))
+
+    def get_counter(self, key: str) -> Counter | None:
+        return self._first("get_counter", self._objects(m.Counter).filter(key=key), _counter)
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        qs = self._objects(m.Challenge).filter(id=challenge_id)
+        return self._first("get_challenge", qs, _challenge)
+
+    def get_contacts(self, user_id: str) -> list[ContactRecord]:
+        qs = self._objects(m.Contact).filter(user_id=user_id).order_by("kind")
+        return self._all("get_contacts", qs, _contact)
+
+    def get_question(self, user_id: str) -> QuestionRecord | None:
+        qs = self._objects(m.SecurityQuestion).filter(user_id=user_id)
+        return self._first("get_question", qs, _question)
+
+    def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
+        qs = self._objects(m.TrustedDevice).filter(user_id=user_id, device_id=device_id)
+        return self._first("get_device", qs, _device)
+
+    def list_devices(self, user_id: str) -> list[DeviceRecord]:
+        qs = (
+            self._objects(m.TrustedDevice)
+            .filter(user_id=user_id)
+            .order_by("-created_at", "device_id")
+        )
+        return self._all("list_devices", qs, _device)
+
+    def get_user_state(self, user_id: str) -> UserState | None:
+        qs = self._objects(m.UserState).filter(user_id=user_id)
+        return self._first("get_user_state", qs, _state)
+
+    # --- the audit log ------------------------------------------------------------------
+    def record(self, event: AuditRecord) -> None:
+        """Store one audit event (outside any batch)."""
+        self.apply([w.RecordAudit(event)])
+
+    def list_events(
+        self, subject_id: str, *, limit: int = 50, before: str | None = None
+    ) -> list[AuditRecord]:
+        """The subject's events, newest first; ``before`` (an event id) pages."""
+        qs = self._objects(m.AuditEvent).filter(subject_id=subject_id)
+        if before is not None:
+            cursor = self._objects(m.AuditEvent).filter(event_id=before).values("seq")[:1]
+            qs = qs.filter(seq__lt=Subquery(cursor))
+        return self._all("list_events", qs.order_by("-seq")[:limit], _audit)

@@ -1,0 +1,64 @@
+"""Django settings for the integration's tests (also used by the racing processes).
+
+``build()`` returns the settings as keyword arguments for
+``settings.configure``: a SQLite file as the ``default`` database and, when
+``MFAKIT_TEST_POSTGRES_URL`` is set, PostgreSQL as the ``pg`` database. The
+tests' databases are made (and dropped) by pytest-django.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+PG_ENV = "MFAKIT_TEST_POSTGRES_URL"
+MFAKIT_KEY = "django-test-mfakit-secret-key-that-is-long-enough-0123456789"
+
+
+def postgres_database(url: str) -> dict[str, Any]:
+    """A Django ``DATABASES`` entry for a ``postgresql[+driver]://`` URL."""
+    parts = urlsplit(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts.path.lstrip("/"),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+    }
+
+
+def build(sqlite_dir: Path | None = None) -> dict[str, Any]:
+    sqlite_dir = sqlite_dir or Path(tempfile.mkdtemp(prefix="mfakit-django-"))
+    databases: dict[str, Any] = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(sqlite_dir / "app.db"),
+            # A file, not the shared-cache memory database Django tests use by
+            # default: that one answers concurrent writers with "table is
+            # locked" at once instead of waiting, so threads could not race.
+            "TEST": {"NAME": str(sqlite_dir / "test.db")},
+            "OPTIONS": {"timeout": 30},
+        }
+    }
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        databases["pg"] = postgres_database(url)
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": "django-test-secret-key-not-for-mfakit",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "DATABASES": databases,
+        "INSTALLED_APPS": [
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "mfakit.integrations.django",
+        ],
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DEFAULT_FROM_EMAIL": "security@example.org",
+        "MFAKIT": {"ISSUER": "Django Test", "SECRET_KEYS": [MFAKIT_KEY]},
+    }

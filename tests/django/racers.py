@@ -33,9 +33,7 @@ def _setup(databases: dict[str, Any]) -> None:
     from tests.django.settings import build
 
     if not settings.configured:
-        config = build()
-        config["DATABASES"] = databases
-        settings.configure(**config)
+        settings.configure(**build(databases))
         django.setup()
 
 

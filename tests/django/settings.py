@@ -31,8 +31,26 @@ def postgres_database(url: str) -> dict[str, Any]:
     }
 
 
-def build(sqlite_dir: Path | None = None) -> dict[str, Any]:
-    sqlite_dir = sqlite_dir or Path(tempfile.mkdtemp(prefix="mfakit-django-"))
+def build(databases: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings; ``databases`` replaces the default ones (the racers pass
+    the test databases the parent made)."""
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": "django-test-secret-key-not-for-mfakit",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "DATABASES": databases if databases is not None else _databases(),
+        # Only mfakit's app: the others' tables would only slow down the flush
+        # after each test with real transactions.
+        "INSTALLED_APPS": ["mfakit.integrations.django"],
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DEFAULT_FROM_EMAIL": "security@example.org",
+        "MFAKIT": {"ISSUER": "Django Test", "SECRET_KEYS": [MFAKIT_KEY]},
+    }
+
+
+def _databases() -> dict[str, Any]:
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="mfakit-django-"))
     databases: dict[str, Any] = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -47,18 +65,4 @@ def build(sqlite_dir: Path | None = None) -> dict[str, Any]:
     url = os.environ.get(PG_ENV, "").strip()
     if url:
         databases["pg"] = postgres_database(url)
-    return {
-        "DEBUG": False,
-        "SECRET_KEY": "django-test-secret-key-not-for-mfakit",
-        "USE_TZ": True,
-        "TIME_ZONE": "UTC",
-        "DATABASES": databases,
-        "INSTALLED_APPS": [
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "mfakit.integrations.django",
-        ],
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "DEFAULT_FROM_EMAIL": "security@example.org",
-        "MFAKIT": {"ISSUER": "Django Test", "SECRET_KEYS": [MFAKIT_KEY]},
-    }
+    return databases

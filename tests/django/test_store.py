@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from io import StringIO
 
@@ -23,6 +24,7 @@ from mfakit.testing.contract import (
     UnitOfWorkContract,
     backup_codes,
     challenge_record,
+    race,
     totp_record,
 )
 
@@ -178,3 +180,21 @@ def test_import_mfakit_does_not_import_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_concurrent_first_enrolments_respect_the_limit(alias: str) -> None:
+    """The one write a single statement cannot do: sixteen threads add a first
+    authenticator each for one user with no row yet to lock; the per-user lock
+    (an advisory lock on PostgreSQL) lets exactly ``limit`` of them in."""
+    store = ThreadTidyStore(DjangoStore(alias))
+    ids = iter(range(16))
+    lock = threading.Lock()
+
+    def add() -> bool:
+        with lock:
+            factor_id = f"f{next(ids)}"
+        return bool(store.add_totp(totp_record(factor_id=factor_id), limit=3, now=T0))
+
+    results = race(16, add)
+    assert results.count(True) == 3
+    assert len(store.list_totp("alice")) == 3

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 PG_ENV = "MFAKIT_TEST_POSTGRES_URL"
-MFAKIT_KEY = "django-test-mfakit-secret-key-that-is-long-enough-0123456789"
+MFAKIT_KEY = "9604bf27daa4958067152b47976f27237fe9b5af660a03beae4e3645f59a3f65"
 
 
 def postgres_database(url: str) -> dict[str, Any]:

@@ -211,7 +211,13 @@ def test_a_whole_flow_on_djangostore_as_store_and_audit_log() -> None:
     setup = mfa.begin_totp_setup(actor, "alice", account_name="alice@example.org")
     confirmed = mfa.confirm_totp_setup(actor, setup.id, authenticator_code(setup.uri, clock.now()))
     assert confirmed.ok and len(confirmed.backup_codes) == 10
-    # An email address, its code delivered through Django's mail.
+    # An email address, its code delivered through Django's mail; a second
+    # factor needs a step-up (S32): the authenticator's next code proves it.
+    clock.advance(seconds=30)
+    step = mfa.begin_step_up(actor, "alice")
+    assert step.challenge is not None
+    proof = mfa.verify(step.challenge.id, authenticator_code(setup.uri, clock.now()))
+    actor = Actor.user("alice", reauthenticated_at=clock.now(), step_up=proof.step_up)
     sent = mfa.begin_email_enrolment(actor, "alice", "alice@example.org")
     assert sent.challenge is not None
     code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body)

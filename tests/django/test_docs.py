@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mfakit import generate_secret_key
 from mfakit.integrations.django import get_mfa
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "django.md"
@@ -22,7 +23,7 @@ def test_the_django_page_runs_as_written(
 ) -> None:
     blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
     assert len(blocks) == 4
-    monkeypatch.setenv("MFA_SECRET_KEY", "docs-page-mfakit-secret-key-0123456789-abcdef")
+    monkeypatch.setenv("MFA_SECRET_KEY", generate_secret_key())
     namespace: dict[str, Any] = {"__name__": "django_page"}
     exec(compile(blocks[0], "django.md settings", "exec"), namespace)  # noqa: S102
     assert "mfakit.integrations.django" in namespace["INSTALLED_APPS"]

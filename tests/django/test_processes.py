@@ -27,7 +27,7 @@ from .racers import Racers
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
-SECRET = "django-process-race-secret-key-that-is-long-enough-0123"
+SECRET = "e61fdd5a8556d375a46d2832bc04bcf4f4da9cebf8c27751ea8d9ee10a8efe02"
 _KEYS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
 
 

@@ -162,7 +162,9 @@ def build(config: object) -> MFA:
     if audit_setting == "store":
         audit = store
     elif audit_setting == "log":
-        audit = None
+        from ...adapters.audit import LoggingAuditSink
+
+        audit = LoggingAuditSink()  # given, or mfakit would default to the store
     else:
         audit = _made("AUDIT", audit_setting, "record")
     policies = None

@@ -94,7 +94,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 import mfakit
-from mfakit import MFA, Actor, AsyncMFA, Policy
+from mfakit import MFA, Actor, AsyncMFA, Policy, StepUpChallenge
 from mfakit.adapters import MemoryStore, Outbox
 from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
@@ -1261,7 +1261,15 @@ def realistic_user(mfa: MFA, outbox: Outbox, clock: FakeClock, user_id: str, sec
     """A confirmed authenticator, a verified email, a few sign-ins (one wrong
     code among them): what a user who has been around a while leaves behind."""
     enrol(mfa, clock, user_id, secret)
-    actor = Actor.user(user_id, reauthenticated_at=clock.now())
+    # A second factor needs a step-up (S32): the authenticator's next code.
+    clock.advance(STEP)
+    step = mfa.begin_step_up(Actor.user(user_id, reauthenticated_at=clock.now()), user_id)
+    if not isinstance(step, StepUpChallenge):
+        raise BenchmarkError("no step-up challenge")
+    proof = mfa.verify(step.challenge.id, authenticator_code(secret, clock.now()))
+    if not proof.ok:
+        raise BenchmarkError("step-up failed")
+    actor = Actor.user(user_id, reauthenticated_at=clock.now(), step_up=proof.step_up)
     email = f"{user_id}@bench.example"
     sent = mfa.begin_email_enrolment(actor, user_id, email)
     if not sent.ok or not mfa.verify(sent.challenge.id, outbox.last_code(email)).ok:

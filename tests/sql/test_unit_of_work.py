@@ -15,7 +15,7 @@ from mfakit import MFA, Actor, StorageError
 from mfakit.adapters.sql import SqlStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 
-SECRET = "unit-of-work-secret-key-that-is-long-enough-0123"
+SECRET = "7dd86454518488504cf95c13ae2f3ffa36cc63731467cc8af92bc959bdcc694a"
 
 
 @dataclass

@@ -528,16 +528,18 @@ class SqlOperations:
 
     @staticmethod
     def check_version(found: int) -> None:
-        """Refuse a recorded schema version this release cannot work with."""
+        """Refuse a recorded schema version this release cannot work with,
+        naming what to run about it."""
         if found > SCHEMA_VERSION:
             raise ConfigurationError(
                 f"the database holds mfakit schema version {found}, newer than this "
-                f"release supports ({SCHEMA_VERSION}): upgrade mfakit"
+                f"release supports ({SCHEMA_VERSION}): upgrade mfakit (pip install -U mfakit)"
             )
-        if found < SCHEMA_VERSION:  # pragma: no cover - no older version exists yet
+        if found < SCHEMA_VERSION:
             raise ConfigurationError(
-                f"the database holds mfakit schema version {found}; migrate it to "
-                f"{SCHEMA_VERSION} first"
+                f"the database holds mfakit schema version {found}, older than this "
+                f"release's ({SCHEMA_VERSION}): run `mfakit db upgrade` (or "
+                "mfakit.adapters.sql.migrate.upgrade(url, table_prefix=...))"
             )
 
     # --- the unit of work ------------------------------------------------------

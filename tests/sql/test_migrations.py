@@ -1,0 +1,224 @@
+"""Schema migrations (mfakit.adapters.sql.migrate): a 0.1.0 database made by
+revision 0001, upgraded and run through the storage contract; the migrations
+agree with build_metadata(); the store refuses schemas it does not know."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect, text
+
+from mfakit import ConfigurationError
+from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, migrate
+from mfakit.adapters.sql.migrations import version_table
+from mfakit.testing.contract import T0, AuditLogContract, StoreContract
+
+from .conftest import unique_prefix
+from .test_schema import set_version
+
+MIGRATIONS = Path(migrate.__file__).with_name("migrations")
+
+
+def drop_everything(engine: Engine, prefix: str) -> None:
+    build_metadata(prefix).drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {version_table(prefix)}"))
+
+
+def make_010_then_upgrade(target: Engine | str, prefix: str) -> None:
+    """A database as mfakit 0.1.0 left it, then upgraded by this release."""
+    assert migrate.upgrade(target, table_prefix=prefix, revision="0001") == "0001"
+    assert migrate.upgrade(target, table_prefix=prefix) == migrate.HEAD
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, str]]:
+    """An empty database (engine, table prefix) on SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'mig.db'}")
+        yield engine, "mfa_"
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("pg_engine")
+    prefix = unique_prefix()
+    yield engine, prefix
+    drop_everything(engine, prefix)
+
+
+# --- a 0.1.0 database, upgraded, passes the storage contract ------------------------
+class TestUpgradedSqlite(StoreContract, AuditLogContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        make_010_then_upgrade(url, "mfa_")
+        store = SqlStore.from_url(url, create=False)
+        yield store
+        store.close()
+
+
+class TestUpgradedPostgres(StoreContract, AuditLogContract):
+    @pytest.fixture
+    def store(self, pg_engine: Engine) -> Iterator[SqlStore]:
+        prefix = unique_prefix()
+        make_010_then_upgrade(pg_engine, prefix)
+        store = SqlStore(pg_engine, table_prefix=prefix)
+        store.check_schema()
+        yield store
+        drop_everything(pg_engine, prefix)
+
+
+# --- the migrations and the models agree ------------------------------------------------
+def test_revisions_run_from_0001_to_the_schema_version() -> None:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_heads() == [migrate.HEAD] == [f"{SCHEMA_VERSION:04d}"]
+    chain = [s.revision for s in scripts.walk_revisions("base", "heads")]
+    assert chain[::-1] == [f"{n:04d}" for n in range(1, SCHEMA_VERSION + 1)]
+    for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+        assert re.match(r"\d{4}_", path.name), path
+
+
+def test_autogenerate_finds_nothing_after_the_migrations(db: tuple[Engine, str]) -> None:
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
+    metadata = build_metadata(prefix)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": lambda name, type_, _p: type_ != "table" or name in metadata.tables,
+            },
+        )
+        assert compare_metadata(context, metadata) == []
+    assert migrate.check(engine, table_prefix=prefix) == []
+
+
+def _shape(engine: Engine, prefix: str) -> dict[str, Any]:
+    """Everything the database says about mfakit's tables, prefix removed."""
+    inspector = inspect(engine)
+
+    def strip(value: Any) -> Any:
+        return re.sub(re.escape(prefix), "<p>", value) if isinstance(value, str) else value
+
+    shape: dict[str, Any] = {}
+    for table in build_metadata(prefix).tables:
+        shape[strip(table)] = {
+            "columns": [
+                {k: strip(str(v)) for k, v in col.items() if k != "comment"}
+                for col in inspector.get_columns(table)
+            ],
+            "pk": {k: strip(str(v)) for k, v in inspector.get_pk_constraint(table).items()},
+            "indexes": sorted(strip(str(i)) for i in inspector.get_indexes(table)),
+            "unique": sorted(strip(str(u)) for u in inspector.get_unique_constraints(table)),
+            "comment": (
+                inspector.get_table_comment(table) if engine.dialect.supports_comments else None
+            ),
+        }
+    return shape
+
+
+def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None:
+    """The same tables, column by column, as ``create_all`` of build_metadata()."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix, revision="0001")
+    other = prefix + "b_" if prefix != "mfa_" else "mfb_"
+    build_metadata(other).create_all(engine)
+    try:
+        assert _shape(engine, prefix) == _shape(engine, other)
+    finally:
+        build_metadata(other).drop_all(engine)
+
+
+def test_check_reports_a_table_that_differs(db: tuple[Engine, str]) -> None:
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {prefix}contacts ADD COLUMN extra INTEGER"))
+    problems = migrate.check(engine, table_prefix=prefix)
+    assert len(problems) == 1 and "remove_column" in problems[0] and "extra" in problems[0]
+
+
+def test_tables_from_create_all_are_adopted(db: tuple[Engine, str]) -> None:
+    """A database made by SqlStore.create_all (no Alembic table): check says so,
+    upgrade stamps it at its recorded version and keeps its rows."""
+    engine, prefix = db
+    store = SqlStore(engine, table_prefix=prefix)
+    store.create_all()
+    store.bump_security_version("alice", now=T0)
+    assert migrate.current(engine, table_prefix=prefix) is None
+    problems = migrate.check(engine, table_prefix=prefix)
+    assert any("not under migration control" in p for p in problems)
+    assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD
+    assert migrate.check(engine, table_prefix=prefix) == []
+    again = SqlStore(engine, table_prefix=prefix)
+    state = again.get_user_state("alice")
+    assert state is not None and state.security_version == 1
+    assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD  # idempotent
+
+
+def test_downgrade_to_base_drops_the_tables(db: tuple[Engine, str]) -> None:
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
+    assert migrate.downgrade(engine, table_prefix=prefix, revision="base") is None
+    names = set(inspect(engine).get_table_names())
+    assert not names & set(build_metadata(prefix).tables)
+    assert "missing" in migrate.check(engine, table_prefix=prefix)[0]
+
+
+def test_a_hosts_autogenerate_leaves_mfakit_tables_alone(tmp_path: Path) -> None:
+    """A host's env.py with ``include_name=migrate.include_name(prefix)``: its
+    autogenerate proposes only its own tables, never mfakit's or mfakit's
+    version table."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+    migrate.upgrade(engine, table_prefix="mfa_")
+    host = MetaData()
+    Table("orders", host, Column("id", Integer, primary_key=True))
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_name": migrate.include_name("mfa_")}
+        )
+        diffs = compare_metadata(context, host)
+    assert [(d[0], d[1].name) for d in diffs] == [("add_table", "orders")]
+    engine.dispose()
+
+
+def test_the_version_table_never_is_the_hosts() -> None:
+    assert version_table("mfa_") == "mfa_alembic_version"
+    assert version_table("") == "mfakit_alembic_version"
+
+
+# --- the store refuses schemas it does not know -----------------------------------------
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgres"])
+def test_store_refuses_an_older_schema_naming_the_command(make_store: Any, backend: str) -> None:
+    store = make_store(backend)
+    set_version(store, SCHEMA_VERSION - 1)
+    fresh = SqlStore(store.engine, table_prefix=store.table_prefix)
+    with pytest.raises(ConfigurationError, match=r"older.*`mfakit db upgrade`.*migrate\.upgrade"):
+        fresh.get_totp("alice", "f1")
+    set_version(store, SCHEMA_VERSION + 1)
+    fresh = SqlStore(store.engine, table_prefix=store.table_prefix)
+    with pytest.raises(ConfigurationError, match=r"newer.*pip install -U mfakit"):
+        fresh.get_totp("alice", "f1")
+    with pytest.raises(ConfigurationError, match="newer"):
+        migrate.upgrade(store.engine, table_prefix=store.table_prefix)
+
+
+def test_bad_arguments_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError):
+        migrate.upgrade("sqlite://", table_prefix="1bad")
+    with pytest.raises(ConfigurationError):
+        migrate.upgrade(42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        migrate.upgrade("sqlite://", revision="")

@@ -58,6 +58,9 @@ class Action(str, enum.Enum):
     TWO_FACTOR_DISABLED = "two_factor.disabled"
     PREFERRED_METHOD_SET = "preferred_method.set"
     NOTICE_FAILED = "notice.failed"
+    # Operators' maintenance (the ``mfakit`` command), about no user: subject "*".
+    SCHEMA_UPGRADED = "schema.upgraded"
+    DATA_PURGED = "retention.purged"
 
     def __str__(self) -> str:
         return self.value

@@ -500,7 +500,7 @@ class SqlOperations:
                     raise
                 raise ConfigurationError(
                     f"mfakit's tables ({self.prefix}...) are missing: "
-                    "call create_all() or run your migrations"
+                    "run `mfakit db upgrade` (or call create_all())"
                 ) from exc
             return found
 

@@ -38,6 +38,7 @@ class Db:
     url: str
     prefix: str
     env: dict[str, str] = field(default_factory=dict)
+    opened: list[SqlStore] = field(default_factory=list)
 
     def run(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
@@ -65,18 +66,29 @@ class Db:
         return done
 
     def store(self) -> SqlStore:
-        return SqlStore.from_url(self.url, table_prefix=self.prefix, create=False)
+        """A store on the database, closed when the test ends."""
+        store = SqlStore.from_url(self.url, table_prefix=self.prefix, create=False)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     """An empty database: a SQLite file, or PostgreSQL under a fresh prefix."""
     if request.param == "sqlite":
-        yield Db(f"sqlite:///{tmp_path / 'mfa.db'}", "mfa_")
+        db = Db(f"sqlite:///{tmp_path / 'mfa.db'}", "mfa_")
+        yield db
+        db.close()
         return
     url = request.getfixturevalue("postgres_url")
     prefix = unique_prefix()
-    yield Db(url, prefix)
+    db = Db(url, prefix)
+    yield db
+    db.close()
     engine: Engine = create_engine(url)
     build_metadata(prefix).drop_all(engine)
     with engine.begin() as conn:
@@ -147,7 +159,9 @@ def test_keys_generate_prints_fresh_32_byte_keys(tmp_path: Path) -> None:
     assert first != second
     for key in (first, second):
         assert len(base64.urlsafe_b64decode(key + "=")) == 32
-    MFA(store=SqlStore.from_url("sqlite://"), secret_key=first, issuer="x")  # usable
+    store = SqlStore.from_url("sqlite://")
+    MFA(store=store, secret_key=first, issuer="x")  # usable as a key
+    store.close()
 
 
 # --- user ---------------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""OpenTelemetry instrumentation (mfakit.otel) with the SDK's in-memory reader
+and exporter: the counters count what happened, spans wrap use cases and port
+calls, and no attribute ever holds a user id, phone, email, code or secret."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mfakit import MFA, Actor, AsyncMFA, ConfigurationError, Policy
+from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
+from mfakit.adapters.sql import SqlStore
+from mfakit.errors import DeliveryError
+from mfakit.otel import instrument
+from mfakit.testing import FakeClock
+
+USER = "user-7f3a9c"
+PHONE = "+14155550177"
+EMAIL = "carol.secret@example.org"
+KEY = "otel-test-key-" + "y" * 30
+
+
+class RefusingEmail:
+    """An email sender whose provider refuses everything."""
+
+    def send_email(self, to: str, subject: str, text: str) -> None:
+        raise DeliveryError("provider down")
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.reader = InMemoryMetricReader()
+        self.meters = MeterProvider(metric_readers=[self.reader])
+        self.exporter = InMemorySpanExporter()
+        self.tracers = TracerProvider()
+        self.tracers.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    def points(self) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        value = getattr(point, "value", None)
+                        if value is None:
+                            value = point.count
+                        found.setdefault(metric.name, []).append(
+                            (dict(point.attributes or {}), value)
+                        )
+        return found
+
+    def total(self, name: str, **attrs: str) -> int:
+        return sum(
+            v
+            for a, v in self.points().get(name, [])
+            if all(a.get(k) == x for k, x in attrs.items())
+        )
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    t = Telemetry()
+    yield t
+    t.meters.shutdown()
+    t.tracers.shutdown()
+
+
+def story(mfa: MFA, outbox: Outbox, clock: FakeClock) -> list[str]:
+    """Enrol a phone, sign in with wrong codes then the right one, fail to
+    send email, and get locked out; returns every code that was sent."""
+    me = Actor.user(USER, reauthenticated_at=clock.now())
+    sent = mfa.begin_phone_enrolment(me, USER, PHONE)
+    codes = [outbox.last_code(PHONE)]
+    assert mfa.verify(sent.challenge.id, codes[0]).ok
+    clock.advance(seconds=31)
+    start = mfa.begin_sign_in(USER)
+    assert start.challenge is not None
+    codes.append(outbox.last_code(PHONE))
+    assert not mfa.verify(start.challenge.id, "000000" if codes[-1] != "000000" else "111111").ok
+    assert mfa.verify(start.challenge.id, codes[-1]).ok
+    with pytest.raises(DeliveryError):
+        mfa.begin_email_enrolment(Actor.user(USER, reauthenticated_at=clock.now()), USER, EMAIL)
+    for _ in range(6):  # one wrong code an hour, past every back-off, into the lock-out
+        clock.advance(seconds=3600)
+        start = mfa.begin_sign_in(USER)
+        assert start.challenge is not None
+        codes.append(outbox.last_code(PHONE))
+        mfa.verify(start.challenge.id, "999999" if codes[-1] != "999999" else "888888")
+        mfa.verify(start.challenge.id, "999999" if codes[-1] != "999999" else "888888")
+    return codes
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_counters_spans_and_no_personal_data(telemetry: Telemetry, backend: str) -> None:
+    store: Any = MemoryStore() if backend == "memory" else SqlStore.from_url("sqlite://")
+    outbox, clock = Outbox(), FakeClock()
+    mfa = MFA(
+        store=store,
+        secret_key=KEY,
+        issuer="Otel",
+        sms=outbox,
+        email=RefusingEmail(),
+        audit=MemoryAuditLog() if backend == "memory" else store,
+        clock=clock,
+        policy=Policy(free_failures=2, lockout_after=4, max_attempts=3),
+    )
+    instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+    codes = story(mfa, outbox, clock)
+
+    t = telemetry
+    assert t.total("mfakit.sign_in.started") >= 2
+    assert t.total("mfakit.sign_in.result", status="challenge") >= 2
+    assert t.total("mfakit.verifications", method="sms", outcome="success") == 2
+    assert t.total("mfakit.verifications", method="sms", outcome="invalid_code") >= 2
+    assert t.total("mfakit.sends", channel="sms", outcome="success") >= 3
+    assert t.total("mfakit.sends", channel="email", outcome="failure") == 1
+    assert t.total("mfakit.lockouts", method="sms", reason="locked_out") >= 1
+    assert t.total("mfakit.rate_limits", method="sms") >= 1
+    store_name = type(store).__name__
+    assert t.total("mfakit.store.duration", store=store_name) > 0
+    assert t.total("mfakit.use_case.duration", use_case="verify", store=store_name) >= 3
+
+    spans = t.exporter.get_finished_spans()
+    names = {s.name for s in spans}
+    assert {"mfakit.begin_sign_in", "mfakit.verify", "mfakit.sms.send_sms"} <= names
+    verify = next(s for s in spans if s.name == "mfakit.verify")
+    children = [s for s in spans if s.parent and s.parent.span_id == verify.context.span_id]
+    assert any(c.name == "mfakit.store.load_challenge" for c in children)
+    assert all(c.name.startswith(("mfakit.store.", "mfakit.audit.")) for c in children)
+
+    # No personal data or secret anywhere: metric attributes, span names, span attributes.
+    seen = [repr(a) for points in t.points().values() for a, _ in points]
+    seen += [s.name + repr(dict(s.attributes or {})) for s in spans]
+    blob = "\n".join(seen)
+    for secret in (USER, PHONE, PHONE[-4:], EMAIL, "carol", KEY, *codes):
+        assert secret not in blob, secret
+    if backend == "sqlite":
+        store.close()
+
+
+def test_an_uninstrumented_mfa_is_untouched(telemetry: Telemetry) -> None:
+    mfa = MFA(store=MemoryStore(), secret_key=KEY, issuer="x", sms=Outbox())
+    hook = instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+    with pytest.raises(ConfigurationError):
+        instrument(mfa)
+    hook.uninstrument()
+    assert "_run" not in vars(mfa)
+    mfa.begin_sign_in(USER)
+    assert telemetry.points() == {} and telemetry.exporter.get_finished_spans() == ()
+    with pytest.raises(ConfigurationError):
+        instrument(object())
+
+
+def test_async_facade(telemetry: Telemetry) -> None:
+    outbox = Outbox()
+    mfa = AsyncMFA(store=MemoryStore(), secret_key=KEY, issuer="x", sms=outbox)
+    instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+
+    async def go() -> None:
+        me = Actor.user(USER, reauthenticated_at=mfa.clock.now())
+        sent = await mfa.begin_phone_enrolment(me, USER, PHONE)
+        assert (await mfa.verify(sent.challenge.id, outbox.last_code(PHONE))).ok
+
+    asyncio.run(go())
+    assert telemetry.total("mfakit.verifications", method="sms", outcome="success") == 1
+    assert telemetry.total("mfakit.sends", channel="sms", outcome="success") == 1
+    assert "mfakit.verify" in {s.name for s in telemetry.exporter.get_finished_spans()}

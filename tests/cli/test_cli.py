@@ -27,7 +27,8 @@ from mfakit.testing.contract import challenge_record
 from ..sql.conftest import unique_prefix
 
 SRC = str(Path(mfakit.__file__).resolve().parent.parent)
-KEY = "k" * 40  # a test keyring secret; it must never be printed
+# A test keyring secret; it must never be printed.
+KEY = "5785e8fba5e0dab6bdc27410a1a94d24e51cbcbe18511d01b430d0cd850a5a37"
 PHONE = "+14155550101"
 
 
@@ -158,7 +159,8 @@ def test_keys_generate_prints_fresh_32_byte_keys(tmp_path: Path) -> None:
     first, second = (db.run("keys", "generate").stdout.strip() for _ in range(2))
     assert first != second
     for key in (first, second):
-        assert len(base64.urlsafe_b64decode(key + "=")) == 32
+        assert key.startswith("mfk1_")  # mfakit.generate_secret_key(): a random key id
+        assert len(base64.urlsafe_b64decode(key.split("_", 2)[2] + "=")) == 32
     store = SqlStore.from_url("sqlite://")
     MFA(store=store, secret_key=first, issuer="x")  # usable as a key
     store.close()

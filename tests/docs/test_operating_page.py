@@ -31,7 +31,7 @@ from mfakit.core.records import Counter
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 SRC = str(Path(mfakit.__file__).resolve().parent.parent)
-KEY = "operating-page-test-key-" + "x" * 20
+KEY = "9b2dc10f7ea1296aaf116f61e3ebbc6908e292ac9798e1a726a4f7a30e0d25ca"
 PHONE = "+14155550101"
 
 

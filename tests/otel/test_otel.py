@@ -25,7 +25,7 @@ from mfakit.testing import FakeClock
 USER = "user-7f3a9c"
 PHONE = "+14155550177"
 EMAIL = "carol.secret@example.org"
-KEY = "otel-test-key-" + "y" * 30
+KEY = "ae4b4e830e0768ac3f243aeb2a396ec1e86764d0406b1d391f98ed937f4be969"
 
 
 class RefusingEmail:
@@ -86,9 +86,12 @@ def story(mfa: MFA, outbox: Outbox, clock: FakeClock) -> list[str]:
     assert start.challenge is not None
     codes.append(outbox.last_code(PHONE))
     assert not mfa.verify(start.challenge.id, "000000" if codes[-1] != "000000" else "111111").ok
-    assert mfa.verify(start.challenge.id, codes[-1]).ok
+    signed_in = mfa.verify(start.challenge.id, codes[-1])
+    assert signed_in.ok
+    # A second factor needs a step-up (S32): the sign-in just proved one.
+    stepped_up = Actor.user(USER, reauthenticated_at=clock.now(), step_up=signed_in.step_up)
     with pytest.raises(DeliveryError):
-        mfa.begin_email_enrolment(Actor.user(USER, reauthenticated_at=clock.now()), USER, EMAIL)
+        mfa.begin_email_enrolment(stepped_up, USER, EMAIL)
     for _ in range(6):  # one wrong code an hour, past every back-off, into the lock-out
         clock.advance(seconds=3600)
         start = mfa.begin_sign_in(USER)

@@ -20,10 +20,8 @@ found, declined, or ``db check`` found a difference), :data:`EXIT_USAGE` 2,
 
 from __future__ import annotations
 
-import base64
 import getpass
 import json
-import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -41,6 +39,7 @@ from ..core.audit import Action
 from ..core.keys import Keyring
 from ..core.records import AuditRecord
 from ..errors import ConfigurationError, InvalidInput, MfaError, StorageError
+from ..keygen import generate_secret_key
 from ..service import operator
 from ..service.retention import MIN_AGE
 from .config import Settings, load_settings
@@ -101,7 +100,7 @@ class Env:
         if not keys:
             if keys_needed:
                 self.settings.require_keys()
-            keys = (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),)
+            keys = (generate_secret_key(),)
         store = self.store()
         return MFA(store=store, audit=store, secret_key=Keyring(*keys), issuer=self.settings.issuer)
 
@@ -210,8 +209,9 @@ def keys() -> None:
 
 @keys.command("generate")
 def keys_generate() -> int:
-    """Print a fresh random secret key (32 random bytes, URL-safe base64)."""
-    click.echo(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    """Print a fresh random secret key (``mfakit.generate_secret_key()``: 32 random
+    bytes with a random key id)."""
+    click.echo(generate_secret_key())
     return EXIT_OK
 
 

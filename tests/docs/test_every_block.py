@@ -9,6 +9,12 @@ variables the pages read are set to throwaway values, as the reader sets them:
 builds reaches the network: the pages construct senders, but only send through an
 ``Outbox`` or the console.
 
+**Printed output.** A top-level ``print(...)`` line with a comment after it states what
+it prints: ``print(result.ok, result.reason)  # False replayed``. The test checks it.
+The comment is the output, or the output, a colon and a remark
+(``# 10: her first factor comes with backup codes``); ``…`` in the output stands for
+any text (a random code, a key id).
+
 A top-level ``await`` is allowed, as in ``python -m asyncio``: the page's blocks share
 one event loop.
 
@@ -46,6 +52,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +69,7 @@ OWN_RUNNER = {
 
 MARKER = re.compile(r"<!--\s*not-run\b(?P<rest>.*?)-->", re.S)
 FENCE = re.compile(r"^```(?P<info>[\w+-]*)\s*$")
+PRINTED = re.compile(r"^print\(.*\)  # (?P<comment>.+)$")
 FILE_HEADER = re.compile(r"#\s*(?P<name>[A-Za-z_][\w]*\.py)\s*$")
 
 
@@ -169,6 +177,21 @@ def test_the_marker_check_catches_bad_markers(tmp_path: Path) -> None:
     ]
 
 
+def test_the_output_check_catches_a_false_comment() -> None:
+    assert shows("enrollment_required", "enrollment_required")
+    assert shows("True: no factor, no code sent", "True")
+    assert shows("Keyring(primary='…', keys=2): only key ids", "Keyring(primary='ab12', keys=2)")
+    assert not shows("satisfied", "enrollment_required")
+    assert not shows("True 9 False", "True 9")
+    block = Block("page.md", 1, "python", 'print("enrollment_required")  # satisfied\n', None)
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(AssertionError, match="the comment says 'satisfied'"):
+            run_block(block, {}, loop)
+    finally:
+        loop.close()
+
+
 @pytest.mark.parametrize("doc", sorted(OWN_RUNNER))
 def test_pages_with_their_own_runner_are_run_there(doc: str) -> None:
     runner = (ROOT / OWN_RUNNER[doc]).read_text(encoding="utf-8")
@@ -197,13 +220,43 @@ def reader_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def shows(comment: str, printed: str) -> bool:
+    """Whether a ``print`` line's comment states what it printed (see the docstring)."""
+    candidates = [comment] + [comment[: match.start()] for match in re.finditer(": ", comment)]
+    for expected in candidates:
+        pattern = ".*".join(re.escape(part) for part in expected.split("…"))
+        if re.fullmatch(pattern, printed, re.S):
+            return True
+    return False
+
+
 def run_block(block: Block, namespace: dict[str, object], loop: asyncio.AbstractEventLoop) -> None:
-    code = compile(
-        block.code, f"{block.where} (python block)", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    )
+    """Run one block; then check what its commented ``print`` lines printed."""
+    filename = f"{block.where} (python block)"
+    expected = {
+        number: match["comment"]
+        for number, line in enumerate(block.code.splitlines(), start=1)
+        if (match := PRINTED.match(line))
+    }
+    printed: dict[int, str] = {}
+
+    def recording_print(*args: object, sep: str | None = " ", **kwargs: Any) -> None:
+        frame = sys._getframe(1)
+        if frame.f_code.co_filename == filename and kwargs.get("file") is None:
+            printed.setdefault(frame.f_lineno, (sep or " ").join(map(str, args)))
+        print(*args, sep=sep, **kwargs)
+
+    namespace["print"] = recording_print
+    code = compile(block.code, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     outcome = eval(code, namespace)  # noqa: S307 - the page's own code, as the reader runs it
     if inspect.iscoroutine(outcome):
         loop.run_until_complete(outcome)
+    for number, comment in expected.items():
+        line = f"{block.page}:{block.line + number}"
+        assert number in printed, f"{line}: this print line never ran"
+        assert shows(comment, printed[number]), (
+            f"{line}: the comment says {comment!r}, the code printed {printed[number]!r}"
+        )
 
 
 def run_test_files(folder: Path, files: list[str], page: str) -> None:
@@ -258,6 +311,8 @@ def test_page_runs_as_written(doc: Path, reader_environment: Path) -> None:
                     continue
             try:
                 run_block(block, namespace, loop)
+            except AssertionError:
+                raise
             except Exception as exc:  # pragma: no cover - the message is the point
                 pytest.fail(
                     f"{block.where}: the python block raised {type(exc).__name__}: {exc}\n"

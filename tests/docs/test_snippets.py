@@ -42,3 +42,33 @@ def test_step_up_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out.splitlines()
     # The page's own comments say what is printed.
     assert out == ["0:05:00", "True", "reauthenticate ['totp', 'backup_code']"]
+
+
+def test_quickstart_page_starts_from_pip_install() -> None:
+    """A pip user has no checkout: the page installs mfakit before its first snippet
+    and needs nothing from the repository to run."""
+    text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    install = text.find("pip install mfakit\n")
+    assert install != -1, "the quickstart does not say how to install mfakit"
+    assert install < text.find("```python"), "the install step comes after the first snippet"
+    for block in BLOCK.findall(text):
+        assert "examples" not in block, "a snippet reaches into the repository's examples/"
+
+
+def test_docs_and_readme_link_the_fastapi_example() -> None:
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert "examples/fastapi_app" in readme
+    assert "examples/fastapi_app" in (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    example_page = (DOCS / "example-app.md").read_text(encoding="utf-8")
+    assert "## The FastAPI example" in example_page
+    assert "examples/fastapi_app/app.py" in example_page
+    assert (DOCS.parent / "examples" / "fastapi_app" / "app.py").is_file()
+
+
+def test_async_page_keeps_the_session_key_apart_from_mfakits() -> None:
+    """One secret, one purpose: the session cookie is not signed with MFA_SECRET_KEY."""
+    text = (DOCS / "async.md").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if "SessionMiddleware" in line and "secret_key" in line:
+            assert "MFA_SECRET_KEY" not in line, line
+    assert 'os.environ["SESSION_SECRET_KEY"]' in text

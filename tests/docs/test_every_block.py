@@ -121,7 +121,7 @@ def parse(path: Path) -> tuple[list[Block], list[str]]:
                 pending = None
             blocks.append(Block(path.name, start + 1, info, "\n".join(body) + "\n", reason))
         else:
-            marker = MARKER.search(line)
+            marker = MARKER.fullmatch(line.strip())  # a line of its own, not prose about it
             if marker:
                 if pending is not None:
                     problems.append(f"{path.name}:{pending[0]}: not-run marker without a block")

@@ -10,10 +10,11 @@ builds reaches the network: the pages construct senders, but only send through a
 ``Outbox`` or the console.
 
 **Printed output.** A top-level ``print(...)`` line with a comment after it states what
-it prints: ``print(result.ok, result.reason)  # False replayed``. The test checks it.
-The comment is the output, or the output, a colon and a remark
-(``# 10: her first factor comes with backup codes``); ``…`` in the output stands for
-any text (a random code, a key id).
+it prints: ``print(result.ok, result.reason)  # False replayed``. So do the comment
+lines right under a top-level statement that prints (a ``print`` or a ``for`` loop),
+one comment line per output line. The test checks both. A comment is the output, or
+the output, a colon and a remark (``# 10: her first factor comes with backup codes``);
+``…`` in the output stands for any text (a random code, a key id).
 
 A top-level ``await`` is allowed, as in ``python -m asyncio``: the page's blocks share
 one event loop.
@@ -230,6 +231,26 @@ def shows(comment: str, printed: str) -> bool:
     return False
 
 
+def output_groups(code: str) -> list[tuple[int, int, list[str]]]:
+    """Top-level statements that print, followed right away by comment lines: their
+    first and last line, and the comment lines, which state the output line by line."""
+    lines = code.splitlines()
+    groups = []
+    for statement in ast.parse(code).body:
+        end = statement.end_lineno or statement.lineno
+        source = "\n".join(lines[statement.lineno - 1 : end])
+        if "print(" not in source or PRINTED.match(lines[statement.lineno - 1]):
+            continue
+        comments = []
+        for line in lines[end:]:
+            if not line.startswith("# "):
+                break
+            comments.append(line[2:])
+        if comments:
+            groups.append((statement.lineno, end, comments))
+    return groups
+
+
 def run_block(block: Block, namespace: dict[str, object], loop: asyncio.AbstractEventLoop) -> None:
     """Run one block; then check what its commented ``print`` lines printed."""
     filename = f"{block.where} (python block)"
@@ -238,12 +259,12 @@ def run_block(block: Block, namespace: dict[str, object], loop: asyncio.Abstract
         for number, line in enumerate(block.code.splitlines(), start=1)
         if (match := PRINTED.match(line))
     }
-    printed: dict[int, str] = {}
+    printed: list[tuple[int, str]] = []  # (line in the block, text), in order
 
     def recording_print(*args: object, sep: str | None = " ", **kwargs: Any) -> None:
         frame = sys._getframe(1)
         if frame.f_code.co_filename == filename and kwargs.get("file") is None:
-            printed.setdefault(frame.f_lineno, (sep or " ").join(map(str, args)))
+            printed.append((frame.f_lineno, (sep or " ").join(map(str, args))))
         print(*args, sep=sep, **kwargs)
 
     namespace["print"] = recording_print
@@ -253,9 +274,19 @@ def run_block(block: Block, namespace: dict[str, object], loop: asyncio.Abstract
         loop.run_until_complete(outcome)
     for number, comment in expected.items():
         line = f"{block.page}:{block.line + number}"
-        assert number in printed, f"{line}: this print line never ran"
-        assert shows(comment, printed[number]), (
-            f"{line}: the comment says {comment!r}, the code printed {printed[number]!r}"
+        texts = [text for at, text in printed if at == number]
+        assert texts, f"{line}: this print line never ran"
+        assert shows(comment, texts[0]), (
+            f"{line}: the comment says {comment!r}, the code printed {texts[0]!r}"
+        )
+    for first, last, comments in output_groups(block.code):
+        line = f"{block.page}:{block.line + first}"
+        output = [out for at, text in printed if first <= at <= last for out in text.splitlines()]
+        assert len(output) == len(comments) and all(map(shows, comments, output)), (
+            f"{line}: the comments under it say\n"
+            + "\n".join(comments)
+            + "\nthe code printed\n"
+            + "\n".join(output)
         )
 
 

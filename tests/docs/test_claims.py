@@ -108,3 +108,43 @@ def test_the_plugin_clock_starts_where_the_testing_page_says() -> None:
     text = (DOCS / "testing.md").read_text(encoding="utf-8")
     assert "a `FakeClock`, starting at 2026-01-01 12:00 UTC" in text
     assert FakeClock().now() == datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def field_table(page: str, after: str) -> list[str]:
+    """The names in the first column of the first table after ``after`` on ``page``."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    rest = text[text.index(after) :]
+    table = rest[rest.index("|") :]  # from the header row
+    rows = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[1])
+    return [name for cell in rows for name in re.findall(r"`([\w.]+)`", cell)]
+
+
+@pytest.mark.parametrize(
+    ("page", "after", "kind"),
+    [
+        ("sign-in.md", "The other fields of `SignInStart`", mfakit.SignInStart),
+        ("sign-in.md", "What a `Challenge` holds", mfakit.Challenge),
+        ("audit.md", "Each event is a frozen `mfakit.AuditRecord`", mfakit.AuditRecord),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_the_field_tables_name_real_fields(page: str, after: str, kind: type) -> None:
+    names = field_table(page, after)
+    assert names, f"no table after {after!r} in {page}"
+    missing = [name for name in names if not hasattr(kind, name)]
+    assert not missing, f"{page} documents fields {kind.__name__} does not have: {missing}"
+
+
+def test_the_audit_page_lists_every_action() -> None:
+    listed = set(field_table("audit.md", "| `action` | Recorded when |"))
+    assert {action.value for action in mfakit.Action} == listed
+
+
+def test_the_sign_in_page_lists_every_sign_in_reason() -> None:
+    listed = set(field_table("sign-in.md", "## Every refusal, and what to show"))
+    assert listed, "no Reason table"
+    assert listed <= {reason.name for reason in mfakit.Reason}, listed

@@ -69,6 +69,7 @@ def test_the_policy_table_gives_the_bounds(name: str) -> None:
         # the bounds of the settings another one depends on
         extra = {
             "lockout_after": {"free_failures": 1},
+            "backup_code_lockout_after": {"backup_code_free_failures": 1},
             "backup_code_count": {"backup_codes_low_at": 0},
         }.get(name, {})
         mfakit.Policy(**{name: low, **extra})

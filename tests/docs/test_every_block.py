@@ -66,6 +66,9 @@ OWN_RUNNER = {
     "translating.md": "tests/docs/test_translating.py",
     "providers.md": "tests/docs/test_providers_page.py",
     "passkeys.md": "tests/passkeys/test_docs_page.py",
+    "step-up.md": "tests/docs/test_snippets.py",
+    "django.md": "tests/django/test_docs.py",
+    "operating.md": "tests/docs/test_operating_page.py",
 }
 
 MARKER = re.compile(r"<!--\s*not-run\b(?P<rest>.*?)-->", re.S)

@@ -48,7 +48,7 @@ def test_quickstart_page_starts_from_pip_install() -> None:
     """A pip user has no checkout: the page installs mfakit before its first snippet
     and needs nothing from the repository to run."""
     text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
-    install = text.find("pip install mfakit\n")
+    install = text.find('pip install "mfakit[testing]"\n')
     assert install != -1, "the quickstart does not say how to install mfakit"
     assert install < text.find("```python"), "the install step comes after the first snippet"
     for block in BLOCK.findall(text):

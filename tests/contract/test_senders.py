@@ -74,6 +74,12 @@ class _ConsoleFixtures:
         return ConsoleSender(stream)
 
     @pytest.fixture
+    def broken_sender(self) -> ConsoleSender:
+        closed = io.StringIO()
+        closed.close()  # a console that cannot be written to
+        return ConsoleSender(closed)
+
+    @pytest.fixture
     def received(self, stream: io.StringIO) -> Callable[[], list[Received]]:
         return lambda: [
             Received(to=to, text=text, subject=subject or None)

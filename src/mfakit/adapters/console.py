@@ -11,6 +11,7 @@ import sys
 import threading
 from typing import TextIO
 
+from ..errors import DeliveryError
 from .provider_common import check_message
 
 __all__ = ["ConsoleSender"]
@@ -30,8 +31,17 @@ class ConsoleSender:
     def _write(self, header: str, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stdout
         with self._lock:
-            stream.write(f"--- {header}\n{text.rstrip()}\n---\n")
-            stream.flush()
+            try:
+                stream.write(f"--- {header}\n{text.rstrip()}\n---\n")
+                stream.flush()
+            except (OSError, ValueError) as exc:  # a closed or broken stream
+                # Like any sender: nothing went out (the quota is given back).
+                raise DeliveryError(
+                    f"the console sender could not write ({type(exc).__name__})",
+                    reason="provider_error",
+                    retryable=False,
+                    provider="console",
+                ) from exc
 
     def send_sms(self, to: str, text: str, *, locale: str | None = None) -> None:
         check_message(to, text, locale=locale)

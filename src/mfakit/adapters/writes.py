@@ -1,7 +1,7 @@
 """The one-write methods of the storage port, written once over ``apply``.
 
 A store implements the unit of work (:meth:`~mfakit.ports.storage.Store.apply`)
-once; these mixins give it every single-write method of the port
+once; this mixin gives it every single-write method of the port
 (``advance_totp``, ``put_counter``, ``update_challenge``, ...) as a batch of
 one (or two, where the port's method applies two changes at once). So a
 method and the same write inside a larger batch can never behave differently.
@@ -9,7 +9,7 @@ method and the same write inside a larger batch can never behave differently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..core.records import (
     TotpRecord,
 )
 
-__all__ = ["AsyncWriteMethods", "WriteMethods"]
+__all__ = ["WriteMethods"]
 
 
 def _challenge_batch(
@@ -62,8 +62,8 @@ def _first(results: list[object] | None) -> Any:
 class WriteMethods:
     """The port's single-write methods for a sync store with ``apply``."""
 
-    def apply(self, writes: Sequence[w.Write]) -> list[object] | None:
-        raise NotImplementedError  # pragma: no cover - the store defines it
+    # The store's own unit of work, which every method below runs.
+    apply: Callable[[Sequence[w.Write]], list[object] | None]
 
     def _ok(self, *writes: w.Write) -> bool:
         return self.apply(writes) is not None
@@ -141,90 +141,3 @@ class WriteMethods:
 
     def clear_factors(self, user_id: str) -> None:
         self.apply([w.ClearFactors(user_id)])
-
-
-class AsyncWriteMethods:
-    """The port's single-write methods for an async store with ``apply``."""
-
-    async def apply(self, writes: Sequence[w.Write]) -> list[object] | None:
-        raise NotImplementedError  # pragma: no cover - the store defines it
-
-    async def _ok(self, *writes: w.Write) -> bool:
-        return (await self.apply(writes)) is not None
-
-    async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
-        return await self._ok(w.AddTotp(record, limit, now))
-
-    async def confirm_totp(
-        self,
-        user_id: str,
-        factor_id: str,
-        *,
-        step: int,
-        now: datetime,
-        backup_codes: Sequence[BackupCodeRecord] | None,
-    ) -> bool:
-        batch = _confirm_batch(user_id, factor_id, step, now, backup_codes)
-        return (await self.apply(batch)) is not None
-
-    async def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
-        return await self._ok(w.AdvanceTotp(user_id, factor_id, step, now))
-
-    async def rename_totp(self, user_id: str, factor_id: str, label: str) -> bool:
-        return await self._ok(w.RenameTotp(user_id, factor_id, label))
-
-    async def delete_totp(self, user_id: str, factor_id: str) -> bool:
-        return await self._ok(w.DeleteTotp(user_id, factor_id))
-
-    async def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
-        await self.apply([w.ReplaceBackupCodes(user_id, codes)])
-
-    async def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> bool:
-        return await self._ok(w.UseBackupCode(user_id, lookup, now))
-
-    async def put_counter(self, counter: Counter) -> bool:
-        return await self._ok(w.PutCounter(counter))
-
-    async def insert_challenge(self, record: ChallengeRecord) -> None:
-        await self.apply([w.InsertChallenge(record)])
-
-    async def update_challenge(
-        self,
-        record: ChallengeRecord,
-        *,
-        contact: ContactRecord | None = None,
-        backup_codes: Sequence[BackupCodeRecord] | None = None,
-    ) -> bool:
-        return (await self.apply(_challenge_batch(record, contact, backup_codes))) is not None
-
-    async def put_contact(self, record: ContactRecord) -> None:
-        await self.apply([w.PutContact(record)])
-
-    async def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
-        return await self._ok(w.DeleteContact(user_id, kind))
-
-    async def put_question(self, record: QuestionRecord) -> None:
-        await self.apply([w.PutQuestion(record)])
-
-    async def insert_device(self, record: DeviceRecord) -> None:
-        await self.apply([w.InsertDevice(record)])
-
-    async def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
-        return await self._ok(w.TouchDevice(user_id, device_id, now))
-
-    async def revoke_device(self, user_id: str, device_id: str, *, now: datetime) -> bool:
-        return await self._ok(w.RevokeDevice(user_id, device_id, now))
-
-    async def revoke_devices(self, user_id: str, *, now: datetime) -> int:
-        return int(_first(await self.apply([w.RevokeDevices(user_id, now)])))
-
-    async def bump_security_version(self, user_id: str, *, now: datetime) -> int:
-        return int(_first(await self.apply([w.BumpSecurityVersion(user_id, now)])))
-
-    async def set_preferred_method(
-        self, user_id: str, method: Method | None, *, now: datetime
-    ) -> None:
-        await self.apply([w.SetPreferredMethod(user_id, method, now)])
-
-    async def clear_factors(self, user_id: str) -> None:
-        await self.apply([w.ClearFactors(user_id)])

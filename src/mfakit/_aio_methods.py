@@ -384,6 +384,13 @@ class AsyncMethods:
     ) -> int:
         return await _FACADE.purge_expired(self, older_than=older_than, batch=batch)  # type: ignore[no-any-return]
 
+    async def deliver_pending_notices(
+        self,
+        *,
+        limit: int = 100,
+    ) -> int:
+        return await _FACADE.deliver_pending_notices(self, limit=limit)  # type: ignore[no-any-return]
+
     async def list_events(
         self,
         user_id: str,

@@ -380,6 +380,12 @@ class AsyncMFA:
         batch: int = 1000,
     ) -> int: ...
 
+    async def deliver_pending_notices(
+        self,
+        *,
+        limit: int = 100,
+    ) -> int: ...
+
     async def list_events(
         self,
         user_id: str,

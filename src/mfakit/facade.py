@@ -53,6 +53,7 @@ from .service import (
     devices,
     enrolment,
     limits,
+    notices,
     retention,
     scope,
     sign_in,
@@ -638,11 +639,19 @@ class Facade(abc.ABC):
     # --- retention ------------------------------------------------------------------
     def purge_expired(self, *, older_than: timedelta = retention.MIN_AGE, batch: int = 1000) -> int:
         """Delete expired challenges, stale counters, revoked or expired devices,
-        used backup codes and abandoned setups older than ``older_than`` (at
+        used backup codes, abandoned setups and undelivered notices older than ``older_than`` (at
         least a day), ``batch`` rows of each kind per transaction; returns how
         many went. Run it from a scheduled job (hourly or daily). A lock-out
         is never lifted by it."""
         return self._run(retention.purge_expired, older_than=older_than, batch=batch)
+
+    # --- the notice outbox (S21) ------------------------------------------------------
+    def deliver_pending_notices(self, *, limit: int = 100) -> int:
+        """Send up to ``limit`` security notices left in the outbox (a send
+        that failed, or a process stopped between a change and its notice);
+        returns how many were delivered. Run it from a scheduled job every few
+        minutes; several may run at once (each notice is claimed first)."""
+        return self._run(notices.deliver_pending_notices, limit=limit)
 
     # --- audit (L8) ---------------------------------------------------------------
     def list_events(

@@ -5,7 +5,7 @@ agree with build_metadata(); the store refuses schemas it does not know."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, 
 from mfakit import ConfigurationError
 from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, migrate
 from mfakit.adapters.sql.migrations import version_table
+from mfakit.adapters.sql.schema import TABLES
 from mfakit.testing.contract import T0, AuditLogContract, StoreContract
 
 from .conftest import unique_prefix
@@ -105,15 +106,19 @@ def test_autogenerate_finds_nothing_after_the_migrations(db: tuple[Engine, str])
     assert migrate.check(engine, table_prefix=prefix) == []
 
 
-def _shape(engine: Engine, prefix: str) -> dict[str, Any]:
-    """Everything the database says about mfakit's tables, prefix removed."""
+_RELEASE_010 = [t for t in TABLES if t != "notice_outbox"]  # notice_outbox: revision 0002
+
+
+def _shape(engine: Engine, prefix: str, names: Sequence[str] = TABLES) -> dict[str, Any]:
+    """Everything the database says about mfakit's tables (those in
+    ``names``), prefix removed."""
     inspector = inspect(engine)
 
     def strip(value: Any) -> Any:
         return re.sub(re.escape(prefix), "<p>", value) if isinstance(value, str) else value
 
     shape: dict[str, Any] = {}
-    for table in build_metadata(prefix).tables:
+    for table in (prefix + name for name in names):
         shape[strip(table)] = {
             "columns": [
                 {k: strip(str(v)) for k, v in col.items() if k != "comment"}
@@ -130,15 +135,33 @@ def _shape(engine: Engine, prefix: str) -> dict[str, Any]:
 
 
 def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None:
-    """The same tables, column by column, as ``create_all`` of build_metadata()."""
+    """0.1.0's tables, column by column, as ``create_all`` of build_metadata()
+    makes them (they have not changed since; later revisions add tables)."""
     engine, prefix = db
     migrate.upgrade(engine, table_prefix=prefix, revision="0001")
+    assert not inspect(engine).has_table(prefix + "notice_outbox")
+    other = prefix + "b_" if prefix != "mfa_" else "mfb_"
+    build_metadata(other).create_all(engine)
+    try:
+        assert _shape(engine, prefix, _RELEASE_010) == _shape(engine, other, _RELEASE_010)
+    finally:
+        build_metadata(other).drop_all(engine)
+
+
+def test_the_newest_revision_is_build_metadata_exactly(db: tuple[Engine, str]) -> None:
+    """Every table, column by column, as ``create_all`` makes it; and 0002
+    goes down again to 0.1.0's tables."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
     other = prefix + "b_" if prefix != "mfa_" else "mfb_"
     build_metadata(other).create_all(engine)
     try:
         assert _shape(engine, prefix) == _shape(engine, other)
     finally:
         build_metadata(other).drop_all(engine)
+    migrate.downgrade(engine, table_prefix=prefix, revision="0001")
+    assert not inspect(engine).has_table(prefix + "notice_outbox")
+    assert migrate.check(engine, table_prefix=prefix) != []
 
 
 def test_check_reports_a_table_that_differs(db: tuple[Engine, str]) -> None:

@@ -23,6 +23,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -93,6 +94,7 @@ class MemoryStore(WriteMethods):
         self._questions: dict[str, QuestionRecord] = {}
         self._devices: dict[str, dict[str, DeviceRecord]] = {}
         self._states: dict[str, UserState] = {}
+        self._notices: dict[str, NoticeRecord] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(users={len(self._totp.keys() | self._backup.keys())})"
@@ -286,6 +288,31 @@ class MemoryStore(WriteMethods):
             undo.set(mine, kind, replace(contact, verified_at=None))
         return None
 
+    def _require_no_factor(self, x: w.RequireNoFactor, undo: _Undo) -> object:
+        totps = self._totp.get(x.user_id, {}).values()
+        contacts = self._contacts.get(x.user_id, {}).values()
+        return self._require(
+            not any(t.confirmed for t in totps) and not any(c.verified for c in contacts)
+        )
+
+    def _queue_notice(self, x: w.QueueNotice, undo: _Undo) -> object:
+        if x.record.id in self._notices:
+            raise StorageError("a notice with this id already exists")
+        undo.set(self._notices, x.record.id, x.record)
+        return None
+
+    def _claim_notice(self, x: w.ClaimNotice, undo: _Undo) -> object:
+        rec = self._notices.get(x.notice_id)
+        self._require(rec is not None and rec.attempts == x.attempts)
+        assert rec is not None
+        claimed = replace(rec, attempts=rec.attempts + 1, next_attempt_at=x.retry_at)
+        undo.set(self._notices, x.notice_id, claimed)
+        return True
+
+    def _delete_notice(self, x: w.DeleteNotice, undo: _Undo) -> object:
+        undo.pop(self._notices, x.notice_id)
+        return None
+
     def _record_audit(self, x: w.RecordAudit, undo: _Undo) -> object:
         raise StorageError("MemoryStore is not an audit log: record events with MemoryAuditLog")
 
@@ -310,6 +337,10 @@ class MemoryStore(WriteMethods):
         w.BumpSecurityVersion: _bump_security_version,
         w.SetPreferredMethod: _set_preferred_method,
         w.ClearFactors: _clear_factors,
+        w.RequireNoFactor: _require_no_factor,
+        w.QueueNotice: _queue_notice,
+        w.ClaimNotice: _claim_notice,
+        w.DeleteNotice: _delete_notice,
         w.RecordAudit: _record_audit,
     }
 
@@ -362,7 +393,10 @@ class MemoryStore(WriteMethods):
             ][:limit]
             for key in counters:
                 del self._counters[key]
-            gone += len(old) + len(counters)
+            notices = [k for k, n in self._notices.items() if n.created_at < before][:limit]
+            for key in notices:
+                del self._notices[key]
+            gone += len(old) + len(counters) + len(notices)
             gone += _purge_nested(
                 self._devices,
                 lambda d: (
@@ -381,6 +415,12 @@ class MemoryStore(WriteMethods):
                 limit,
             )
         return gone
+
+    # --- the notice outbox -------------------------------------------------------
+    def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        with self._lock:
+            due = [n for n in self._notices.values() if n.next_attempt_at <= now]
+        return sorted(due, key=lambda n: (n.next_attempt_at, n.id))[:limit]
 
     # --- reads -----------------------------------------------------------------
     def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:

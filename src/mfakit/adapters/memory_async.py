@@ -19,6 +19,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -53,6 +54,9 @@ class AsyncMemoryStore:
 
     async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
         return self.sync.purge(before=before, keep_nonzero=keep_nonzero, limit=limit)
+
+    async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        return self.sync.pending_notices(now=now, limit=limit)
 
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return self.sync.add_totp(record, limit=limit, now=now)

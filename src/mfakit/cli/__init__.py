@@ -358,7 +358,7 @@ def _parse_before(value: str | None) -> datetime:
 @yes_option
 @click.pass_obj
 def purge(env: Env, before: str | None, batch: int, yes: bool) -> int:
-    """Delete expired challenges, idle counters, revoked and expired devices, used codes.
+    """Delete expired challenges, idle counters, old devices, used codes, stale notices.
 
     Never lifts a lock-out. Run it daily (or hourly) from a scheduler.
     """

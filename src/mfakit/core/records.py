@@ -25,6 +25,7 @@ __all__ = [
     "ContactRecord",
     "Counter",
     "DeviceRecord",
+    "NoticeRecord",
     "QuestionRecord",
     "TotpRecord",
     "UserSnapshot",
@@ -178,6 +179,30 @@ class DeviceRecord:
     security_version: int
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoticeRecord:
+    """A security notice waiting in the outbox (S21): queued in the same unit
+    of work as the change it tells of, deleted once delivered.
+
+    It keeps what rendering the message needs and nothing more: the notice
+    kind, the masked ``detail`` (never a code or secret), the locale, when the
+    change happened, and the destination (an email address or phone number:
+    personal data, hidden from ``repr`` and purged with retention).
+    ``attempts`` counts delivery tries claimed so far; the notice is due again
+    at ``next_attempt_at``."""
+
+    id: str
+    user_id: str
+    kind: str
+    channel: ContactKind
+    destination: str = field(repr=False)
+    detail: str = ""
+    locale: str | None = None
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,7 @@ from .records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
 )
@@ -49,18 +50,22 @@ __all__ = [
     "AddTotp",
     "AdvanceTotp",
     "BumpSecurityVersion",
+    "ClaimNotice",
     "ClearFactors",
     "ConfirmTotp",
     "DeleteContact",
+    "DeleteNotice",
     "DeleteTotp",
     "InsertChallenge",
     "InsertDevice",
     "PutContact",
     "PutCounter",
     "PutQuestion",
+    "QueueNotice",
     "RecordAudit",
     "RenameTotp",
     "ReplaceBackupCodes",
+    "RequireNoFactor",
     "RevokeDevice",
     "RevokeDevices",
     "SetPreferredMethod",
@@ -227,6 +232,36 @@ class ClearFactors(NamedTuple):
     user_id: str
 
 
+class RequireNoFactor(NamedTuple):
+    """Go on only if the user has no confirmed authenticator and no verified
+    phone or email: put first in the batch that binds a first factor and
+    issues its backup codes, so two first enrolments at once issue them once."""
+
+    user_id: str
+
+
+# --- the notice outbox (S21) -----------------------------------------------------------
+class QueueNotice(NamedTuple):
+    """Store a notice to deliver (a duplicate id is a StorageError)."""
+
+    record: NoticeRecord
+
+
+class ClaimNotice(NamedTuple):
+    """Claim a notice for one delivery try, if it exists and its attempts
+    still equal ``attempts``: attempts + 1, due again at ``retry_at``."""
+
+    notice_id: str
+    attempts: int
+    retry_at: datetime
+
+
+class DeleteNotice(NamedTuple):
+    """Remove a delivered notice (nothing if it is gone already)."""
+
+    notice_id: str
+
+
 # --- the audit trail ------------------------------------------------------------------
 class RecordAudit(NamedTuple):
     """Store one audit event (only for a store that is also the audit log)."""
@@ -255,6 +290,10 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     BumpSecurityVersion,
     SetPreferredMethod,
     ClearFactors,
+    RequireNoFactor,
+    QueueNotice,
+    ClaimNotice,
+    DeleteNotice,
     RecordAudit,
 ]
 """Any of the writes above."""
@@ -272,6 +311,8 @@ CONDITIONAL: frozenset[type] = frozenset(
         DeleteContact,
         TouchDevice,
         RevokeDevice,
+        RequireNoFactor,
+        ClaimNotice,
     }
 )
 """The writes whose condition, when false, rolls the whole batch back."""

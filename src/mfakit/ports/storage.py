@@ -25,6 +25,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -70,8 +71,15 @@ class Store(Protocol):
         starts with one of ``keep_nonzero`` and whose count is not 0 (a
         lock-out must outlive any retention); devices revoked or expired
         before it; backup codes used before it; pending authenticator setups
-        that expired before it. Returns how many rows went; call again until
-        it returns 0."""
+        that expired before it; notices queued before it and still undelivered.
+        Returns how many rows went; call again until it returns 0."""
+        ...
+
+    # --- the notice outbox -------------------------------------------------
+    def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        """At most ``limit`` queued notices due at ``now`` (``next_attempt_at``
+        not after it), the longest due first. Notices are queued, claimed and
+        deleted by the writes ``QueueNotice``, ``ClaimNotice``, ``DeleteNotice``."""
         ...
 
     # --- authenticator apps -------------------------------------------
@@ -248,6 +256,8 @@ class AsyncStore(Protocol):
     async def purge(
         self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int
     ) -> int: ...
+
+    async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]: ...
 
     # --- authenticator apps -------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool: ...

@@ -19,22 +19,25 @@ from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
 from ..core.methods import RESTRICTED_METHODS, Method, parse_method
 from ..core.results import ContactChangeStart, FactorInfo, Reason
 from ..core.validation import check_id, check_role
+from ..core.writes import ClearFactors, DeleteContact, SetPreferredMethod, Write
 from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted
 from ..ports.storage import Store
 from .challenges import create_challenge, view
 from .context import Context
-from .devices import security_changed
+from .devices import devices_revoked, security_writes
 from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
     Factors,
-    drop_orphan_backup_codes,
     load_factors,
+    orphan_codes_dropped,
     require_factor_kept,
 )
 from .limits import count_in_window
-from .scope import audit, notify, notify_destination
+from .notices import deliver, notice, notice_target, queue
+from .scope import audit, event
 from .step_up import require_step_up
+from .work import commit, contended
 
 __all__ = [
     "begin_contact_change",
@@ -237,32 +240,46 @@ def remove_contact(
             ctx.policy.requires_2fa(role), others, f"keep a factor besides the {which}"
         )
     masked = mask(which, contact.value)
-    # Tell the user before the destination goes (S21): through another channel,
-    # and the removed destination itself, so a user with no other channel
-    # hears of it too.
-    told = yield from notify(
-        ctx, user_id, "factor_removed", detail=f"{which} {masked}", exclude=contact.value
+    detail = f"{which} {masked}"
+    # Tell the user (S21) through another channel, and the removed destination
+    # itself, so a user with no other channel hears of it too. The notices are
+    # queued with the removal and sent after it (an outbox row each).
+    target = notice_target(ctx, factors.contacts, exclude=contact.value)
+    told = target is not None
+    notices, queued = queue(
+        [
+            notice(ctx, user_id, "factor_removed", target, now, detail=detail),
+            notice(ctx, user_id, "destination_removed", (which, contact.value), now, detail=detail)
+            if contact.verified
+            else None,
+        ]
     )
-    if contact.verified:
-        yield from notify_destination(
-            ctx,
-            user_id,
-            "destination_removed",
-            (which, contact.value),
-            detail=f"{which} {mask(which, contact.value)}",
-        )
-    if not (yield from call("store", Store.delete_contact, user_id, which)):
-        raise NotFound(f"the user has no {which}")
-    yield from drop_orphan_backup_codes(user_id)
+    writes: list[Write] = [
+        DeleteContact(user_id, which),
+        *orphan_codes_dropped(user_id, factors, contact=which),
+    ]
+    revoked_at = len(writes) + 1
+    writes += [*security_writes(user_id, now), *queued]
     details = {"kind": which.value, "destination": masked}
-    yield from audit(
-        ctx, Action.FACTOR_REMOVED, user_id, actor_id=actor.id, details=details, at=now
-    )
+    events = [
+        event(ctx, Action.FACTOR_REMOVED, user_id, actor_id=actor.id, details=details, at=now)
+    ]
     if not told and contact.verified:
-        yield from audit(
-            ctx, Action.REMOVED_WITHOUT_NOTICE, user_id, actor_id=actor.id, details=details, at=now
+        events.append(
+            event(
+                ctx,
+                Action.REMOVED_WITHOUT_NOTICE,
+                user_id,
+                actor_id=actor.id,
+                details=details,
+                at=now,
+            )
         )
-    yield from security_changed(ctx, user_id, now)
+    results = yield from commit(ctx, writes, events)
+    if results is None:
+        raise NotFound(f"the user has no {which}")
+    yield from devices_revoked(ctx, user_id, results[revoked_at], now)
+    yield from deliver(ctx, notices)
 
 
 def disable_two_factor(
@@ -283,18 +300,29 @@ def disable_two_factor(
     if not factors.enrolled:
         raise ConflictingState("two-step verification is not on for this user")
     yield from require_step_up(ctx, actor, user_id, factors, now)
-    # The notice goes out while the channels are still verified (S21).
-    told = yield from notify(ctx, user_id, "two_factor_disabled")
-    yield from call("store", Store.clear_factors, user_id)
-    yield from call("store", Store.set_preferred_method, user_id, None, now=now)
-    yield from audit(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)
-    if not told:
-        yield from audit(
-            ctx,
-            Action.REMOVED_WITHOUT_NOTICE,
-            user_id,
-            actor_id=actor.id,
-            details={"kind": "all"},
-            at=now,
+    # The notice goes to a channel verified before 2FA goes off (S21).
+    target = notice_target(ctx, factors.contacts)
+    notices, queued = queue([notice(ctx, user_id, "two_factor_disabled", target, now)])
+    writes: list[Write] = [
+        ClearFactors(user_id),
+        SetPreferredMethod(user_id, None, now),
+        *security_writes(user_id, now),
+        *queued,
+    ]
+    events = [event(ctx, Action.TWO_FACTOR_DISABLED, user_id, actor_id=actor.id, at=now)]
+    if target is None:
+        events.append(
+            event(
+                ctx,
+                Action.REMOVED_WITHOUT_NOTICE,
+                user_id,
+                actor_id=actor.id,
+                details={"kind": "all"},
+                at=now,
+            )
         )
-    yield from security_changed(ctx, user_id, now)
+    results = yield from commit(ctx, writes, events)
+    if results is None:  # pragma: no cover - nothing in the batch is conditional
+        raise contended("the user's factors")
+    yield from devices_revoked(ctx, user_id, results[3], now)
+    yield from deliver(ctx, notices)

@@ -9,28 +9,45 @@ from ..core import limits, otp, otpauth
 from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.methods import Method
-from ..core.records import TotpRecord
-from ..core.results import AuthenticatorInfo, Reason, TotpConfirmation, TotpSetup, VerifyResult
+from ..core.records import BackupCodeRecord, TotpRecord
+from ..core.results import (
+    AuthenticatorInfo,
+    BackupCodes,
+    Reason,
+    TotpConfirmation,
+    TotpSetup,
+    VerifyResult,
+)
 from ..core.validation import check_id, check_label, check_role
-from ..core.writes import AdvanceTotp, PutCounter, Write
+from ..core.writes import (
+    AdvanceTotp,
+    ConfirmTotp,
+    DeleteTotp,
+    PutCounter,
+    ReplaceBackupCodes,
+    RequireNoFactor,
+    Write,
+)
 from ..errors import ConfigurationError, ConflictingState, NotFound, NotPermitted, StorageError
 from ..ports.storage import Store
-from .backup_codes import codes_for_first_factor
+from .backup_codes import new_backup_codes
 from .context import Context
-from .devices import security_changed
+from .devices import devices_revoked, security_writes
 from .effects import UseCase, call
 from .factors import (
     TOTP_PURPOSE,
     begun_before_first_factor,
-    drop_orphan_backup_codes,
+    has_second_factor,
     load_factors,
     match_totp,
+    orphan_codes_dropped,
     require_factor_kept,
     totp_aad,
     totp_key,
 )
 from .limits import FAILURES, failure_key, refused
-from .scope import audit, event, notify
+from .notices import deliver, notice, notice_target, queue
+from .scope import audit, event
 from .step_up import require_step_up
 from .work import RACES, backoff, commit, contended
 
@@ -173,7 +190,8 @@ def confirm_totp_setup(
     if rec is None or rec.confirmed or not rec.is_live(now):
         raise NotFound("no pending authenticator setup with this id (it may have expired)")
     normalized = otp.normalize_code(code, rec.digits)
-    if begun_before_first_factor((yield from load_factors(user_id)), rec.created_at):
+    factors = yield from load_factors(user_id)
+    if begun_before_first_factor(factors, rec.created_at):
         # Begun without a step-up while the user had no factor; they have one
         # now, so binding this one would skip the step-up (S32): start again.
         yield from call("store", Store.delete_totp, user_id, setup_id)
@@ -200,31 +218,44 @@ def confirm_totp_setup(
             yield from call("store", Store.delete_totp, user_id, setup_id)
             return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         return TotpConfirmation(ok=False, reason=Reason.INVALID_CODE, attempts_left=left)
-    codes, records = yield from codes_for_first_factor(ctx, user_id, now)
-    confirmed = yield from call(
-        "store",
-        Store.confirm_totp,
-        user_id,
-        setup_id,
-        step=match.step,
-        now=now,
-        backup_codes=records,
-    )
-    if not confirmed:
-        raise NotFound("no pending authenticator setup with this id (it may have expired)")
-    yield from audit(
-        ctx,
-        Action.FACTOR_ADDED,
-        user_id,
-        actor_id=actor.id,
-        method=Method.TOTP,
-        details={"factor": setup_id[:8], "label": rec.label},
-        at=now,
-    )
+    codes: BackupCodes | None = None
+    records: list[BackupCodeRecord] | None = None
+    if Method.BACKUP_CODE in ctx.policy.allowed_methods and not factors.has_second_factor:
+        # The user's first factor comes with backup codes (L3, F5), issued
+        # once: the batch goes on only while the user still has no factor, so
+        # of two first enrolments at once only one issues them.
+        codes, records = yield from new_backup_codes(ctx, user_id, now)
+    target = notice_target(ctx, factors.contacts)
+    detail = f"authenticator app “{rec.label}”"
+    notices, queued = queue([notice(ctx, user_id, "factor_added", target, now, detail=detail)])
+    writes: list[Write] = [ConfirmTotp(user_id, setup_id, match.step, now)]
+    if records is not None:
+        writes = [RequireNoFactor(user_id), *writes, ReplaceBackupCodes(user_id, records)]
+    revoked_at = len(writes) + 1
+    writes += [*security_writes(user_id, now), *queued]
+    events = [
+        event(
+            ctx,
+            Action.FACTOR_ADDED,
+            user_id,
+            actor_id=actor.id,
+            method=Method.TOTP,
+            details={"factor": setup_id[:8], "label": rec.label},
+            at=now,
+        )
+    ]
     if codes is not None:
-        yield from audit(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)
-    yield from security_changed(ctx, user_id, now)
-    yield from notify(ctx, user_id, "factor_added", detail=f"authenticator app “{rec.label}”")
+        events.append(event(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now))
+    results = yield from commit(ctx, writes, events)
+    if results is None:
+        if records is not None and (yield from has_second_factor(user_id)):
+            # Another first factor was bound meanwhile: binding this one now
+            # would skip the step-up the user needs since (S32): start again.
+            yield from call("store", Store.delete_totp, user_id, setup_id)
+            raise NotFound("no pending authenticator setup with this id (start again)")
+        raise NotFound("no pending authenticator setup with this id (it may have expired)")
+    yield from devices_revoked(ctx, user_id, results[revoked_at], now)
+    yield from deliver(ctx, notices)
     stored = rec.with_(confirmed_at=now, expires_at=None, last_step=match.step, last_used_at=now)
     return TotpConfirmation(ok=True, authenticator=_info(stored), backup_codes=codes)
 
@@ -353,32 +384,44 @@ def remove_authenticator(
         require_factor_kept(
             ctx.policy.requires_2fa(checked_role), others, "keep another factor first"
         )
-    if not (yield from call("store", Store.delete_totp, user_id, factor_id)):
-        raise NotFound("no such authenticator app for this user")
-    yield from drop_orphan_backup_codes(user_id)
-    yield from audit(
-        ctx,
-        Action.FACTOR_REMOVED,
-        user_id,
-        actor_id=actor.id,
-        method=Method.TOTP,
-        details={"factor": factor_id[:8], "label": rec.label},
-        at=now,
-    )
-    yield from security_changed(ctx, user_id, now)
-    told = yield from notify(
-        ctx, user_id, "factor_removed", detail=f"authenticator app “{rec.label}”"
-    )
-    if not told and rec.confirmed:
-        yield from audit(
+    details = {"factor": factor_id[:8], "label": rec.label}
+    target = notice_target(ctx, factors.contacts)
+    detail = f"authenticator app “{rec.label}”"
+    notices, queued = queue([notice(ctx, user_id, "factor_removed", target, now, detail=detail)])
+    writes: list[Write] = [
+        DeleteTotp(user_id, factor_id),
+        *orphan_codes_dropped(user_id, factors, totp_id=factor_id),
+    ]
+    revoked_at = len(writes) + 1
+    writes += [*security_writes(user_id, now), *queued]
+    events = [
+        event(
             ctx,
-            Action.REMOVED_WITHOUT_NOTICE,
+            Action.FACTOR_REMOVED,
             user_id,
             actor_id=actor.id,
             method=Method.TOTP,
-            details={"factor": factor_id[:8], "label": rec.label},
+            details=details,
             at=now,
         )
+    ]
+    if target is None and rec.confirmed:
+        events.append(
+            event(
+                ctx,
+                Action.REMOVED_WITHOUT_NOTICE,
+                user_id,
+                actor_id=actor.id,
+                method=Method.TOTP,
+                details=details,
+                at=now,
+            )
+        )
+    results = yield from commit(ctx, writes, events)
+    if results is None:
+        raise NotFound("no such authenticator app for this user")
+    yield from devices_revoked(ctx, user_id, results[revoked_at], now)
+    yield from deliver(ctx, notices)
 
 
 def _has_key(ctx: Context, records: list[TotpRecord], key: bytes, now: datetime) -> bool:

@@ -11,20 +11,22 @@ from ..core.methods import Method
 from ..core.records import BackupCodeRecord
 from ..core.results import BackupCodes, Reason, VerifyResult
 from ..core.validation import check_id
+from ..core.writes import ReplaceBackupCodes
 from ..errors import ConflictingState, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import consume_backup_code, has_second_factor, load_factors
+from .factors import consume_backup_code, load_factors
 from .limits import backup_code_succeeded, refused, reserve_attempt
-from .scope import audit, notify
+from .notices import deliver, notice, notice_target, queue
+from .scope import audit, event, notify
 from .step_up import require_step_up
+from .work import commit
 
 __all__ = [
     "backup_code_used",
     "backup_codes_left",
-    "codes_for_first_factor",
     "new_backup_codes",
     "regenerate_backup_codes",
     "verify_backup_code",
@@ -46,19 +48,6 @@ def new_backup_codes(
         for g, h in zip(generated, hashes, strict=True)
     ]
     return BackupCodes(tuple(bc.format_code(g.code) for g in generated)), records
-
-
-def codes_for_first_factor(
-    ctx: Context, user_id: str, now: datetime
-) -> UseCase[tuple[BackupCodes | None, list[BackupCodeRecord] | None]]:
-    """A fresh set when the factor being added is the user's first (L3, F5),
-    to be stored in the same atomic step as the factor; else ``(None, None)``."""
-    if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
-        return None, None
-    if (yield from has_second_factor(user_id)):
-        return None, None
-    shown, records = yield from new_backup_codes(ctx, user_id, now)
-    return shown, records
 
 
 def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
@@ -124,13 +113,15 @@ def regenerate_backup_codes(ctx: Context, actor: Actor, user_id: str) -> UseCase
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         raise NotPermitted("backup codes are not allowed by the policy")
     factors = yield from load_factors(user_id)
-    if not (yield from has_second_factor(user_id)):
+    if not factors.has_second_factor:
         raise ConflictingState("set up a second factor before generating backup codes")
     yield from require_step_up(ctx, actor, user_id, factors, now)
     shown, records = yield from new_backup_codes(ctx, user_id, now)
-    yield from call("store", Store.replace_backup_codes, user_id, records)
-    yield from audit(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)
-    yield from notify(ctx, user_id, "backup_codes_regenerated")
+    target = notice_target(ctx, factors.contacts)
+    notices, queued = queue([notice(ctx, user_id, "backup_codes_regenerated", target, now)])
+    issued = event(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=actor.id, at=now)
+    yield from commit(ctx, [ReplaceBackupCodes(user_id, records), *queued], [issued])
+    yield from deliver(ctx, notices)
     return shown
 
 

@@ -28,6 +28,7 @@ from ..core.records import (
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
+    NoticeRecord,
     UserSnapshot,
 )
 from ..core.results import (
@@ -45,6 +46,7 @@ from ..core.writes import (
     PutContact,
     PutCounter,
     ReplaceBackupCodes,
+    RequireNoFactor,
     UpdateChallenge,
     Write,
 )
@@ -82,6 +84,7 @@ from .limits import (
     release_attempt,
     reserve_attempt,
 )
+from .notices import deliver, notice, notice_target, queue
 from .scope import audit, event, notify, scoped
 from .step_up import issue_grant
 from .work import RACES as _UOW_RACES
@@ -872,6 +875,7 @@ def _succeed(
     old_contact: ContactRecord | None = None
     new_contact: ContactRecord | None = None
     security_change = False
+    planned: list[NoticeRecord | None] = []
     if rec.purpose is Purpose.CONTACT_CHANGE:
         assert rec.target_kind is not None and rec.target_value is not None
         old_contact = next((c for c in snapshot.contacts if c.kind is rec.target_kind), None)
@@ -880,6 +884,7 @@ def _succeed(
             batch.append(PutContact(new_contact))
             events.append(contact_changed_event(ctx, rec, old_contact, now))
             security_change = ctx.policy.revoke_devices_on_contact_change
+        planned += contact_change_notices(ctx, rec, old_contact, snapshot.contacts, now)
     elif rec.purpose is Purpose.ENROL_CONTACT:
         assert rec.target_kind is not None and rec.target_value is not None
         factors = factors_of(snapshot)
@@ -898,7 +903,6 @@ def _succeed(
             created_at=now,
             verified_at=now,
         )
-        batch.append(PutContact(new_contact))
         masked = mask(new_contact.kind, new_contact.value)
         events.append(
             event(
@@ -912,11 +916,24 @@ def _succeed(
             )
         )
         codes, records = first_codes if first_codes is not None else (None, None)
-        if records is not None:
-            batch.append(ReplaceBackupCodes(user_id, records))
+        if records is not None and not factors.has_second_factor:
+            # The first factor's backup codes, issued once: the batch goes on
+            # only while the user still has no factor (two first enrolments
+            # at once: the other one's batch rolls back).
+            batch += [
+                RequireNoFactor(user_id),
+                PutContact(new_contact),
+                ReplaceBackupCodes(user_id, records),
+            ]
             events.append(
                 event(ctx, Action.BACKUP_CODES_ISSUED, user_id, actor_id=rec.actor_id, at=now)
             )
+        else:
+            codes = None
+            batch.append(PutContact(new_contact))
+        target = notice_target(ctx, snapshot.contacts, exclude=new_contact.value)
+        detail = f"{new_contact.kind} {masked}"
+        planned.append(notice(ctx, user_id, "factor_added", target, now, detail=detail))
         security_change = True
     revoked_at = len(batch)
     if security_change:
@@ -927,28 +944,18 @@ def _succeed(
         device = new_device(ctx, user_id, label, version, now)
         batch.append(InsertDevice(device.record))
         events.append(device.event)
+        target = notice_target(ctx, snapshot.contacts)
+        planned.append(
+            notice(ctx, user_id, "device_trusted", target, now, detail=device.record.label)
+        )
+    notices, queued = queue(planned)
+    batch += queued
     results = yield from commit(ctx, batch, events)
     if results is None:
         return None
     if security_change:
         yield from devices_revoked(ctx, user_id, results[revoked_at + 1], now)
-    if rec.purpose is Purpose.CONTACT_CHANGE:
-        yield from contact_change_notices(ctx, rec, old_contact, now)
-    elif new_contact is not None:
-        yield from notify(
-            ctx,
-            user_id,
-            "factor_added",
-            detail=f"{new_contact.kind} {mask(new_contact.kind, new_contact.value)}",
-            exclude=new_contact.value,
-        )
-    if device is not None:
-        yield from notify(
-            ctx,
-            user_id,
-            "device_trusted",
-            detail=device.record.label,
-        )
+    yield from deliver(ctx, notices)
     grant = grant_expires = None
     if rec.purpose in (Purpose.SIGN_IN, Purpose.REAUTHENTICATE):
         # A factor was just proven: a step-up grant for whoever passed it (S32).

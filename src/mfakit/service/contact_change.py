@@ -3,14 +3,15 @@ unverified, the old destination told, trusted devices revoked per policy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..core.audit import Action
-from ..core.contacts import mask
-from ..core.records import AuditRecord, ChallengeRecord, ContactRecord
+from ..core.contacts import ContactKind, mask
+from ..core.records import AuditRecord, ChallengeRecord, ContactRecord, NoticeRecord
 from .context import Context
-from .effects import UseCase
-from .scope import event, notify, notify_destination
+from .notices import notice, notice_target
+from .scope import event
 
 __all__ = ["contact_change_notices", "contact_changed_event", "contact_for_change", "is_no_op"]
 
@@ -51,18 +52,23 @@ def contact_changed_event(
 
 
 def contact_change_notices(
-    ctx: Context, rec: ChallengeRecord, old: ContactRecord | None, now: datetime
-) -> UseCase[None]:
-    """After the change committed: the old destination is told (S21), or,
-    without one, the user's other verified channel."""
+    ctx: Context,
+    rec: ChallengeRecord,
+    old: ContactRecord | None,
+    contacts: Sequence[ContactRecord],
+    now: datetime,
+) -> list[NoticeRecord | None]:
+    """The notices of an applied change, queued with it: the old destination
+    is told (S21), or, without one, the user's other verified channel
+    (``contacts``: the user's contacts before the change)."""
     assert rec.target_kind is not None and rec.target_value is not None
     if is_no_op(rec, old):
-        return  # nothing changed: nothing to tell
+        return []  # nothing changed: nothing to tell
     kind, new = rec.target_kind, rec.target_value
     detail = f"{kind} (now {mask(kind, new)})"
+    destination: tuple[ContactKind, str] | None
     if old is not None:
-        yield from notify_destination(
-            ctx, rec.user_id, "contact_changed", (kind, old.value), detail=detail
-        )
+        destination = (kind, old.value)
     else:
-        yield from notify(ctx, rec.user_id, "contact_changed", detail=detail, exclude=new)
+        destination = notice_target(ctx, contacts, exclude=new)
+    return [notice(ctx, rec.user_id, "contact_changed", destination, now, detail=detail)]

@@ -28,7 +28,6 @@ __all__ = [
     "new_device",
     "revoke_all_devices",
     "revoke_device",
-    "security_changed",
     "security_writes",
     "trust_new_device",
 ]
@@ -210,23 +209,6 @@ def security_writes(user_id: str, now: datetime) -> list[Write]:
 
 def devices_revoked(ctx: Context, user_id: str, count: object, now: datetime) -> UseCase[None]:
     """Record the revocation a security change made (``count`` devices)."""
-    if count:
-        yield from audit(
-            ctx,
-            Action.DEVICES_REVOKED,
-            user_id,
-            outcome=Outcome.SUCCESS,
-            reason="security_change",
-            details={"count": str(count)},
-            at=now,
-        )
-
-
-def security_changed(ctx: Context, user_id: str, now: datetime) -> UseCase[None]:
-    """A password, factor or contact change, or 2FA disabled: every trust token
-    issued before goes stale and every device is revoked (S30)."""
-    yield from call("store", Store.bump_security_version, user_id, now=now)
-    count = yield from call("store", Store.revoke_devices, user_id, now=now)
     if count:
         yield from audit(
             ctx,

@@ -17,6 +17,7 @@ from ..core.contacts import ContactKind
 from ..core.keys import Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
+from ..core.writes import ReplaceBackupCodes, Write
 from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
@@ -30,12 +31,12 @@ __all__ = [
     "begun_before_first_factor",
     "consume_backup_code",
     "consume_totp",
-    "drop_orphan_backup_codes",
     "factors_of",
     "has_second_factor",
     "hash_answer",
     "load_factors",
     "match_totp",
+    "orphan_codes_dropped",
     "totp_key",
 ]
 
@@ -137,10 +138,20 @@ def has_second_factor(user_id: str) -> UseCase[bool]:
     return factors.has_second_factor
 
 
-def drop_orphan_backup_codes(user_id: str) -> UseCase[None]:
-    """Backup codes back up a factor: with none left they must not outlive it."""
-    if not (yield from has_second_factor(user_id)):
-        yield from call("store", Store.replace_backup_codes, user_id, [])
+def orphan_codes_dropped(
+    user_id: str,
+    factors: Factors,
+    *,
+    contact: ContactKind | None = None,
+    totp_id: str | None = None,
+) -> list[Write]:
+    """Backup codes back up a factor: the write dropping them when removing
+    ``contact`` or the authenticator ``totp_id`` leaves the user no factor
+    (to join the removal's unit of work); none otherwise."""
+    kept = any(t.confirmed and t.id != totp_id for t in factors.totps) or any(
+        c.verified and c.kind is not contact for c in factors.contacts
+    )
+    return [] if kept else [ReplaceBackupCodes(user_id, [])]
 
 
 def require_factor_kept(policy_requires: bool, others: Sequence[Method], what: str) -> None:

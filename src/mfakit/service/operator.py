@@ -18,15 +18,18 @@ from ..core.actor import Actor, ActorKind
 from ..core.audit import Action
 from ..core.contacts import ContactKind, mask
 from ..core.validation import check_id, check_text
+from ..core.writes import ClearFactors, SetPreferredMethod, Write
 from ..errors import ConflictingState, InvalidInput, NotPermitted
 from ..ports.storage import Store
 from .context import Context
-from .devices import security_changed
+from .devices import devices_revoked, security_writes
 from .effects import UseCase, call
 from .factors import factors_of
 from .limits import FAILURES
+from .notices import deliver, notice, notice_target, queue
 from .retention import KEEP_NONZERO, MIN_AGE
-from .scope import audit, notify
+from .scope import audit, event
+from .work import commit, contended
 
 __all__ = [
     "SYSTEM_SUBJECT",
@@ -133,13 +136,19 @@ def disable_two_factor(
     note = check_text("reason", reason, max_length=MAX_REASON)
     now = ctx.clock.now()
     snapshot = yield from call("store", Store.load_user, user_id)
-    if not factors_of(snapshot).enrolled:
+    factors = factors_of(snapshot)
+    if not factors.enrolled:
         raise ConflictingState("two-step verification is not on for this user")
-    # The notice goes out while the channels are still verified (S21).
-    yield from notify(ctx, user_id, "two_factor_disabled")
-    yield from call("store", Store.clear_factors, user_id)
-    yield from call("store", Store.set_preferred_method, user_id, None, now=now)
-    yield from audit(
+    # The notice goes to a channel verified before 2FA goes off (S21).
+    target = notice_target(ctx, factors.contacts)
+    notices, queued = queue([notice(ctx, user_id, "two_factor_disabled", target, now)])
+    writes: list[Write] = [
+        ClearFactors(user_id),
+        SetPreferredMethod(user_id, None, now),
+        *security_writes(user_id, now),
+        *queued,
+    ]
+    disabled = event(
         ctx,
         Action.TWO_FACTOR_DISABLED,
         user_id,
@@ -148,7 +157,11 @@ def disable_two_factor(
         details={"note": note},
         at=now,
     )
-    yield from security_changed(ctx, user_id, now)
+    results = yield from commit(ctx, writes, [disabled])
+    if results is None:  # pragma: no cover - nothing in the batch is conditional
+        raise contended("the user's factors")
+    yield from devices_revoked(ctx, user_id, results[3], now)
+    yield from deliver(ctx, notices)
 
 
 def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCase[int]:

@@ -56,6 +56,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
 )
@@ -71,6 +72,8 @@ __all__ = [
     "ContactContract",
     "CounterContract",
     "DeviceContract",
+    "FirstFactorContract",
+    "NoticeContract",
     "QuestionContract",
     "RetentionContract",
     "StoreContract",
@@ -987,6 +990,181 @@ class RetentionContract:
         assert store.get_counter("failures:bob") is None
 
 
+def notice_record(
+    notice_id: str = "n1", user_id: str = "alice", *, at: datetime = T0, **changes: Any
+) -> NoticeRecord:
+    """A queued notice, claimed by the request that queued it (as mfakit queues one)."""
+    rec = NoticeRecord(
+        id=notice_id,
+        user_id=user_id,
+        kind="factor_removed",
+        channel=ContactKind.EMAIL,
+        destination="alice@example.com",
+        detail="phone •••• ••0101 “Ünïcode”",
+        locale="pt_BR",
+        created_at=at,
+        attempts=1,
+        next_attempt_at=at + timedelta(minutes=5),
+    )
+    return replace(rec, **changes) if changes else rec
+
+
+class NoticeContract:
+    """The notice outbox: ``QueueNotice`` / ``ClaimNotice`` / ``DeleteNotice``
+    and ``pending_notices``; a queued notice commits with its batch or not at
+    all, and one claim wins."""
+
+    def test_queue_round_trips_every_field_once_due(self, store: Store) -> None:
+        rec = notice_record()
+        phone = notice_record(
+            "n2", channel=ContactKind.PHONE, destination="+14155550101", detail="", locale=None
+        )
+        assert store.apply([w.QueueNotice(rec), w.QueueNotice(phone)]) == [None, None]
+        assert store.pending_notices(now=T0, limit=10) == []  # claimed: not due yet
+        due = T0 + timedelta(minutes=5)
+        assert store.pending_notices(now=due, limit=10) == [rec, phone]
+        assert store.pending_notices(now=due, limit=1) == [rec]
+        assert "alice@example.com" not in repr(rec)
+
+    def test_pending_is_longest_due_first(self, store: Store) -> None:
+        late = notice_record("a", next_attempt_at=T0 + timedelta(hours=2))
+        early = notice_record("b", next_attempt_at=T0 + timedelta(hours=1))
+        store.apply([w.QueueNotice(late), w.QueueNotice(early)])
+        found = store.pending_notices(now=T0 + timedelta(hours=3), limit=10)
+        assert [n.id for n in found] == ["b", "a"]
+        assert [n.id for n in store.pending_notices(now=T0 + timedelta(hours=1), limit=10)] == ["b"]
+
+    def test_claim_is_compare_and_set_on_attempts(self, store: Store) -> None:
+        store.apply([w.QueueNotice(notice_record())])
+        later = T0 + timedelta(minutes=10)
+        assert store.apply([w.ClaimNotice("n1", 0, later)]) is None  # stale count
+        assert store.apply([w.ClaimNotice("missing", 1, later)]) is None
+        assert store.apply([w.ClaimNotice("n1", 1, later)]) == [True]
+        assert store.apply([w.ClaimNotice("n1", 1, later)]) is None  # claimed already
+        assert store.pending_notices(now=later - timedelta(seconds=1), limit=10) == []
+        (claimed,) = store.pending_notices(now=later, limit=10)
+        assert claimed.attempts == 2 and claimed.next_attempt_at == later
+
+    def test_delete_removes_and_tolerates_a_missing_notice(self, store: Store) -> None:
+        store.apply([w.QueueNotice(notice_record())])
+        assert store.apply([w.DeleteNotice("n1")]) == [None]
+        assert store.apply([w.DeleteNotice("n1")]) == [None]
+        assert store.pending_notices(now=T0 + timedelta(days=1), limit=10) == []
+
+    def test_duplicate_id_is_a_storage_error(self, store: Store) -> None:
+        store.apply([w.QueueNotice(notice_record())])
+        with pytest.raises(StorageError):
+            store.apply([w.QueueNotice(notice_record())])
+
+    def test_a_notice_commits_with_its_batch_or_not_at_all(self, store: Store) -> None:
+        store.put_contact(
+            ContactRecord(
+                user_id="alice", kind=ContactKind.PHONE, value="+14155550101", created_at=T0
+            )
+        )
+        batch: list[w.Write] = [
+            w.DeleteContact("alice", ContactKind.PHONE),
+            w.BumpSecurityVersion("alice", T0),
+            w.QueueNotice(notice_record()),
+            w.DeleteContact("alice", ContactKind.EMAIL),  # none: the batch rolls back
+        ]
+        assert store.apply(batch) is None
+        assert store.pending_notices(now=T0 + timedelta(days=1), limit=10) == []
+        assert store.get_user_state("alice") is None
+        assert store.apply(batch[:3]) is not None
+        assert len(store.pending_notices(now=T0 + timedelta(days=1), limit=10)) == 1
+        assert store.get_contacts("alice") == []
+
+    def test_one_thread_claims_a_notice(self, store: Store) -> None:
+        store.apply([w.QueueNotice(notice_record())])
+        later = T0 + timedelta(minutes=10)
+        wins = race(THREADS, lambda: store.apply([w.ClaimNotice("n1", 1, later)]) is not None)
+        assert wins.count(True) == 1
+
+    def test_purge_drops_notices_queued_before(self, store: Store) -> None:
+        day = timedelta(days=1)
+        store.apply(
+            [w.QueueNotice(notice_record("old", at=T0 - 3 * day)), w.QueueNotice(notice_record())]
+        )
+        assert store.purge(before=T0 - day, limit=100) == 1
+        assert [n.id for n in store.pending_notices(now=T0 + day, limit=10)] == ["n1"]
+
+
+class FirstFactorContract:
+    """``RequireNoFactor``: a batch binding a first factor goes on only while
+    the user has none, so of concurrent first enrolments exactly one commits."""
+
+    def test_pending_setups_and_unverified_contacts_are_no_factor(self, store: Store) -> None:
+        assert store.apply([w.RequireNoFactor("alice")]) == [True]
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.put_contact(
+            ContactRecord(user_id="alice", kind=ContactKind.EMAIL, value="a@x.org", created_at=T0)
+        )
+        assert store.apply([w.RequireNoFactor("alice")]) == [True]
+
+    @pytest.mark.parametrize("factor", ["totp", "contact"])
+    def test_a_factor_rolls_the_batch_back(self, store: Store, factor: str) -> None:
+        if factor == "totp":
+            store.add_totp(totp_record(), limit=5, now=T0)
+            store.confirm_totp("alice", "f1", step=1, now=T0, backup_codes=None)
+        else:
+            store.put_contact(
+                ContactRecord(
+                    user_id="alice",
+                    kind=ContactKind.PHONE,
+                    value="+14155550101",
+                    created_at=T0,
+                    verified_at=T0,
+                )
+            )
+        batch: list[w.Write] = [
+            w.ReplaceBackupCodes("alice", backup_codes()),
+            w.RequireNoFactor("alice"),
+        ]
+        assert store.apply(batch) is None
+        assert store.count_backup_codes("alice") == 0
+        assert store.apply([w.RequireNoFactor("bob")]) == [True]  # per user
+
+    def test_concurrent_first_enrolments_issue_codes_once(self, store: Store) -> None:
+        for n in range(THREADS):
+            store.add_totp(totp_record(factor_id=f"f{n}"), limit=THREADS + 1, now=T0)
+        turn = iter(range(THREADS))
+        lock = threading.Lock()
+
+        def enrol() -> bool:
+            with lock:
+                n = next(turn)
+            codes = [replace(c, hash=f"$set{n}") for c in backup_codes()]
+            bind: w.Write
+            if n % 2:
+                bind = w.ConfirmTotp("alice", f"f{n}", 1, T0)
+            else:
+                phone = ContactRecord(
+                    user_id="alice",
+                    kind=ContactKind.PHONE,
+                    value=f"+1415555{n:04d}",
+                    created_at=T0,
+                    verified_at=T0,
+                )
+                bind = w.PutContact(phone)
+            batch = [w.RequireNoFactor("alice"), bind, w.ReplaceBackupCodes("alice", codes)]
+            return store.apply(batch) is not None
+
+        wins = race(THREADS, enrol)
+        assert wins.count(True) == 1
+        snapshot = store.load_user("alice")
+        bound = [t for t in snapshot.totps if t.confirmed] + [
+            c for c in snapshot.contacts if c.verified
+        ]
+        assert len(bound) == 1
+        hashes = {
+            c.hash
+            for c in (store.get_backup_code("alice", f"{i:02d}") for i in range(10))
+            if c is not None
+        }
+        assert len(hashes) == 1 and snapshot.backup_codes_left == 10
+
+
 class StoreContract(
     TotpContract,
     BackupCodeContract,
@@ -998,6 +1176,8 @@ class StoreContract(
     ConcurrencyContract,
     UnitOfWorkContract,
     RetentionContract,
+    NoticeContract,
+    FirstFactorContract,
 ):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""
 

@@ -42,6 +42,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -234,6 +235,9 @@ class AsyncSqlStore:
 
     async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
         return await self._run(self._sql.purge(before, keep_nonzero, limit))
+
+    async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        return await self._run(self._sql.pending_notices(now, limit))
 
     # --- authenticator apps -------------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:

@@ -93,6 +93,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -371,6 +372,10 @@ class SqlOperations:
                 x.user_id, x.method, now=x.now
             ),
             w.ClearFactors: lambda x: self.clear_factors(x.user_id),
+            w.RequireNoFactor: lambda x: self.require_no_factor(x.user_id),
+            w.QueueNotice: lambda x: self.queue_notice(x.record),
+            w.ClaimNotice: lambda x: self.claim_notice(x.notice_id, x.attempts, x.retry_at),
+            w.DeleteNotice: lambda x: self.delete_notice(x.notice_id),
             w.RecordAudit: lambda x: self.record(x.record),
         }
 
@@ -629,7 +634,7 @@ class SqlOperations:
             found = keys[0].in_(chosen) if len(keys) == 1 else tuple_(*keys).in_(chosen)
             return delete(table).where(found)
 
-        c, d, b, f = t.counters, t.devices, t.backup, t.totp
+        c, d, b, f, n = t.counters, t.devices, t.backup, t.totp, t.notices
         kept = [c.c.key.startswith(p, autoescape=True) for p in keep_nonzero]
         counters = c.c.updated_at < before
         if kept:
@@ -640,6 +645,7 @@ class SqlOperations:
             bounded(d, or_(d.c.revoked_at < before, d.c.expires_at < before)),
             bounded(b, b.c.used_at < before),
             bounded(f, and_(f.c.confirmed_at.is_(None), f.c.expires_at < before)),
+            bounded(n, n.c.created_at < before),
         ]
 
         def run(conn: Connection) -> int:
@@ -962,6 +968,68 @@ class SqlOperations:
             stmt = stmt.where(a.c.seq < cursor)
         stmt = stmt.order_by(a.c.seq.desc()).limit(limit)
         return self._all("list_events", stmt, {}, rows.audit_from)
+
+    # --- first factors and the notice outbox ---------------------------------
+    def require_no_factor(self, user_id: str) -> Op[bool]:
+        t, co = self.t.totp, self.t.contacts
+
+        def run(conn: Connection) -> bool:
+            # Two first enrolments at once both take this lock, so the second
+            # sees the first's factor once it commits (READ COMMITTED reads
+            # committed rows at each statement; SQLite writes one at a time).
+            self._lock_user(conn, co, user_id)
+            found = (
+                conn.execute(
+                    select(func.count())
+                    .select_from(t)
+                    .where(t.c.user_id == user_id, t.c.confirmed_at.is_not(None))
+                ).scalar_one()
+                + conn.execute(
+                    select(func.count())
+                    .select_from(co)
+                    .where(co.c.user_id == user_id, co.c.verified_at.is_not(None))
+                ).scalar_one()
+            )
+            return not found
+
+        return Op("require_no_factor", TX, run)
+
+    def queue_notice(self, record: NoticeRecord) -> Op[None]:
+        stmt = insert(self.t.notices).values(rows.notice_values(record))
+
+        def run(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        refuse = _refuse("a notice with this id already exists")
+        return Op("queue_notice", AUTO, run, on_duplicate=refuse)
+
+    def claim_notice(self, notice_id: str, attempts: int, retry_at: datetime) -> Op[bool]:
+        n = self.t.notices
+        stmt = (
+            update(n)
+            .where(n.c.id == notice_id, n.c.attempts == attempts)
+            .values(attempts=attempts + 1, next_attempt_at=retry_at)
+        )
+        return self._applied("claim_notice", stmt)
+
+    def delete_notice(self, notice_id: str) -> Op[None]:
+        n = self.t.notices
+        stmt = delete(n).where(n.c.id == notice_id)
+
+        def run(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return Op("delete_notice", AUTO, run)
+
+    def pending_notices(self, now: datetime, limit: int) -> Op[list[NoticeRecord]]:
+        n = self.t.notices
+        query = (
+            select(n)
+            .where(n.c.next_attempt_at <= now)
+            .order_by(n.c.next_attempt_at, n.c.id)
+            .limit(limit)
+        )
+        return self._all("pending_notices", query, {}, rows.notice_from)
 
     def clear_factors(self, user_id: str) -> Op[None]:
         t, co = self.t, self.t.contacts

@@ -23,6 +23,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserState,
@@ -38,6 +39,8 @@ __all__ = [
     "counter_from",
     "device_from",
     "device_values",
+    "notice_from",
+    "notice_values",
     "question_from",
     "totp_from",
     "totp_values",
@@ -217,6 +220,36 @@ def device_from(m: Mapping[Any, Any]) -> DeviceRecord:
         security_version=m["security_version"],
         last_used_at=m["last_used_at"],
         revoked_at=m["revoked_at"],
+    )
+
+
+def notice_values(r: NoticeRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "user_id": r.user_id,
+        "kind": r.kind,
+        "channel": r.channel.value,
+        "destination": r.destination,
+        "detail": r.detail,
+        "locale": r.locale,
+        "created_at": r.created_at,
+        "attempts": r.attempts,
+        "next_attempt_at": r.next_attempt_at,
+    }
+
+
+def notice_from(m: Mapping[Any, Any]) -> NoticeRecord:
+    return NoticeRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        kind=m["kind"],
+        channel=ContactKind(m["channel"]),
+        destination=m["destination"],
+        detail=m["detail"],
+        locale=m["locale"],
+        created_at=m["created_at"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
     )
 
 

@@ -9,7 +9,8 @@ authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
 for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
 challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
 ``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
-``user_id``; audit events by ``(subject_id, seq)``, the only secondary index.
+``user_id``; audit events by ``(subject_id, seq)`` and queued notices by
+``next_attempt_at``, the only secondary indexes.
 
 Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
 PostgreSQL); where the database keeps no offset (SQLite, MySQL) they are stored
@@ -53,7 +54,7 @@ __all__ = [
     "check_prefix",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
@@ -73,6 +74,7 @@ TABLES = (
     "trusted_devices",
     "user_state",
     "audit_events",
+    "notice_outbox",
 )
 """Table names, without the prefix."""
 
@@ -85,6 +87,7 @@ _USER = 255
 _KEY = 512
 _VALUE = 320  # an email address is at most 254 characters
 _ENUM = 32
+_DETAIL = 512
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -147,6 +150,7 @@ class Tables:
         self.devices = t[prefix + "trusted_devices"]
         self.user_state = t[prefix + "user_state"]
         self.audit = t[prefix + "audit_events"]
+        self.notices = t[prefix + "notice_outbox"]
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
@@ -300,5 +304,22 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         pk("audit_events", "seq"),
         Index(p + "audit_events_subject", "subject_id", "seq"),
         comment="The audit trail (L8): security events, never a secret.",
+    )
+    Table(
+        p + "notice_outbox",
+        md,
+        Column("id", String(_ID), nullable=False),
+        Column("user_id", String(_USER), nullable=False),
+        Column("kind", String(64), nullable=False),
+        Column("channel", String(_ENUM), nullable=False),
+        Column("destination", String(_VALUE), nullable=False),
+        Column("detail", String(_DETAIL), nullable=False),
+        Column("locale", String(_ENUM), nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UtcDateTime, nullable=False),
+        pk("notice_outbox", "id"),
+        Index(p + "notice_outbox_due", "next_attempt_at"),
+        comment="Security notices not yet delivered (S21); never a code or secret.",
     )
     return md

@@ -41,6 +41,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -250,6 +251,9 @@ class SqlStore:
 
     def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
         return self._run(self._sql.purge(before, keep_nonzero, limit))
+
+    def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        return self._run(self._sql.pending_notices(now, limit))
 
     # --- authenticator apps -------------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "Challenge",
     "Contact",
     "Counter",
+    "Notice",
     "SecurityQuestion",
     "TotpFactor",
     "TrustedDevice",
@@ -200,3 +201,24 @@ class AuditEvent(models.Model):
     class Meta:
         db_table = "mfakit_audit_events"
         indexes = [models.Index(fields=["subject_id", "seq"], name="mfakit_audit_subject")]
+
+
+class Notice(models.Model):
+    """A security notice not yet delivered (S21): queued with the change it
+    tells of, deleted once delivered. Never a code or secret; the destination
+    is personal data, purged with retention."""
+
+    notice_id = models.CharField(max_length=_ID, primary_key=True)
+    user_id = models.CharField(max_length=_USER)
+    kind = models.CharField(max_length=64)
+    channel = models.CharField(max_length=_ENUM)
+    destination = models.CharField(max_length=_VALUE)
+    detail = models.CharField(max_length=512)
+    locale = models.CharField(max_length=_ENUM, null=True)
+    created_at = models.DateTimeField()
+    attempts = models.IntegerField()
+    next_attempt_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mfakit_notice_outbox"
+        indexes = [models.Index(fields=["next_attempt_at"], name="mfakit_notice_due")]

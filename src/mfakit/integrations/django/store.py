@@ -76,6 +76,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    NoticeRecord,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -243,6 +244,21 @@ def _device(r: Mapping[str, Any]) -> DeviceRecord:
         security_version=int(r["security_version"]),
         last_used_at=_utc(r["last_used_at"]),
         revoked_at=_utc(r["revoked_at"]),
+    )
+
+
+def _notice(r: Mapping[str, Any]) -> NoticeRecord:
+    return NoticeRecord(
+        id=r["notice_id"],
+        user_id=r["user_id"],
+        kind=r["kind"],
+        channel=ContactKind(r["channel"]),
+        destination=r["destination"],
+        detail=r["detail"],
+        locale=r["locale"],
+        created_at=_need(r["created_at"]),
+        attempts=r["attempts"],
+        next_attempt_at=_need(r["next_attempt_at"]),
     )
 
 
@@ -773,6 +789,45 @@ class DjangoStore(WriteMethods):
         self._objects(m.Contact).filter(user_id=x.user_id).update(verified_at=None)
         return None
 
+    def _require_no_factor(self, x: w.RequireNoFactor) -> object:
+        if connections[self.using].vendor == "sqlite":
+            # A write first takes SQLite's write lock before the reads below,
+            # so two first enrolments cannot both read "no factor".
+            self._ensure_state(x.user_id)
+        else:
+            self._lock_user(x.user_id)
+        totps = self._objects(m.TotpFactor).filter(user_id=x.user_id, confirmed_at__isnull=False)
+        contacts = self._objects(m.Contact).filter(user_id=x.user_id, verified_at__isnull=False)
+        if totps.exists() or contacts.exists():
+            raise _Conflict
+        return True
+
+    def _queue_notice(self, x: w.QueueNotice) -> object:
+        r = x.record
+        self._insert(
+            m.Notice,
+            "a notice with this id already exists",
+            notice_id=r.id,
+            user_id=r.user_id,
+            kind=r.kind,
+            channel=r.channel.value,
+            destination=r.destination,
+            detail=r.detail,
+            locale=r.locale,
+            created_at=r.created_at,
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at,
+        )
+        return None
+
+    def _claim_notice(self, x: w.ClaimNotice) -> object:
+        notices = self._objects(m.Notice).filter(notice_id=x.notice_id, attempts=x.attempts)
+        return _require(notices.update(attempts=x.attempts + 1, next_attempt_at=x.retry_at))
+
+    def _delete_notice(self, x: w.DeleteNotice) -> object:
+        self._objects(m.Notice).filter(notice_id=x.notice_id).delete()
+        return None
+
     def _record_audit(self, x: w.RecordAudit) -> object:
         r = x.record
         self._insert(
@@ -814,6 +869,10 @@ class DjangoStore(WriteMethods):
         w.BumpSecurityVersion: _bump_security_version,
         w.SetPreferredMethod: _set_preferred_method,
         w.ClearFactors: _clear_factors,
+        w.RequireNoFactor: _require_no_factor,
+        w.QueueNotice: _queue_notice,
+        w.ClaimNotice: _claim_notice,
+        w.DeleteNotice: _delete_notice,
         w.RecordAudit: _record_audit,
     }
 
@@ -893,6 +952,7 @@ class DjangoStore(WriteMethods):
             (m.TrustedDevice, Q(revoked_at__lt=before) | Q(expires_at__lt=before)),
             (m.BackupCode, Q(used_at__lt=before)),
             (m.TotpFactor, Q(confirmed_at=None, expires_at__lt=before)),
+            (m.Notice, Q(created_at__lt=before)),
         ]
 
         def run() -> int:
@@ -905,6 +965,15 @@ class DjangoStore(WriteMethods):
             return gone
 
         return self._read("purge", run)
+
+    # --- the notice outbox -------------------------------------------------------------
+    def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
+        qs = (
+            self._objects(m.Notice)
+            .filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "notice_id")[:limit]
+        )
+        return self._all("pending_notices", qs, _notice)
 
     # --- reads ------------------------------------------------------------------------
     def _first(

@@ -23,9 +23,11 @@ from mfakit.integrations.django.conf import build
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.senders import EmailSenderContract, Received
 
-from .settings import MFAKIT_KEY
+from .settings import MFAKIT_KEY, MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases="__all__", available_apps=MFAKIT_ONLY
+)
 
 EMAIL_SENDER = "mfakit.integrations.django.mail.DjangoEmailSender"
 

@@ -12,10 +12,12 @@ import pytest
 from mfakit import generate_secret_key
 from mfakit.integrations.django import get_mfa
 
+from .settings import MFAKIT_ONLY
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "django.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=MFAKIT_ONLY)
 
 
 def test_the_django_page_runs_as_written(

@@ -33,6 +33,10 @@ from .settings import MFAKIT_KEY
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
+CHROME_ON_LINUX = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 _SECRETS: dict[int, str] = {}
 """The authenticator keys add_totp made, for helpers that sign in on their own."""
 EN = mfakit.texts("en")
@@ -359,7 +363,9 @@ def test_trusting_a_device_sets_a_safe_cookie_that_skips_the_second_step() -> No
         {"code": totp(secret), "trust": "yes"},
         secure=True,
         HTTP_REFERER=f"https://testserver{BASE}/login/code/",
+        HTTP_USER_AGENT=CHROME_ON_LINUX,
     )
+    assert [d.label for d in get_mfa().list_devices(str(alice.pk))] == ["Chrome on Linux"]
     cookie = response.cookies[web.TRUST_COOKIE]
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Lax"
     assert int(cookie["max-age"]) == 14 * 86400

@@ -119,6 +119,37 @@ def _challenge_page(
     )
 
 
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device_label(user_agent: str) -> str:
+    """A trusted device's name from its User-Agent: "Chrome on Linux"."""
+    browser = next((name for key, name in _BROWSERS if key in user_agent), _("Browser"))
+    system = next((name for key, name in _SYSTEMS if key in user_agent), None)
+    return (
+        browser
+        if system is None
+        else _("%(browser)s on %(system)s")
+        % {
+            "browser": browser,
+            "system": system,
+        }
+    )
+
+
 def _refusal(request: HttpRequest, result: Any) -> None:
     messages.error(request, web.texts(request).explain(result))
 
@@ -232,7 +263,7 @@ def second_step(request: HttpRequest, pending: dict[str, Any]) -> HttpResponse:
             pending["challenge"],
             request.POST.get("code", ""),
             trust_device=trust,
-            device_label=(request.META.get("HTTP_USER_AGENT") or "")[:80] or None,
+            device_label=device_label(request.META.get("HTTP_USER_AGENT", "")) if trust else None,
             context=web.request_context(request),
         )
     except InvalidInput:

@@ -110,6 +110,18 @@ def test_bad_settings_are_refused(
         get_mfa()
 
 
+def test_a_sender_refusing_its_settings_says_why(
+    settings: Any, mfakit_setting: Callable[..., None]
+) -> None:
+    settings.DEFAULT_FROM_EMAIL = "webmaster@localhost"  # a fresh project's default
+    mfakit_setting(EMAIL=EMAIL_SENDER)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"MFAKIT\['EMAIL'\]: .*DjangoEmailSender: from_email must be an email address",
+    ):
+        get_mfa()
+
+
 def test_a_missing_setting_is_explained(settings: Any) -> None:
     del settings.MFAKIT
     with pytest.raises(ConfigurationError, match="add the MFAKIT setting"):

@@ -99,6 +99,8 @@ def _made(key: str, path: object, wanted: str) -> Any:
             raise ConfigurationError(f"MFAKIT[{key!r}] must name an object with {wanted}")
         try:
             found = found()
+        except ConfigurationError as exc:  # mfakit's own words: no secret in them
+            raise ConfigurationError(f"MFAKIT[{key!r}]: {path}: {exc}") from exc
         except Exception as exc:  # a host's factory: say which setting, chain the cause
             raise ConfigurationError(
                 f"MFAKIT[{key!r}]: {path} could not be called ({type(exc).__name__})"

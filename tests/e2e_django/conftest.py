@@ -17,16 +17,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, MISSING
+from tests.e2e.conftest import (  # noqa: F401 (fixtures, registered by importing them)
+    MISSING,
+    browser,
+    browser_context_args,
+    browser_type,
+    browser_type_launch_args,
+    launch_browser,
+    playwright,
+)
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, BrowserType, Playwright
+    from playwright.sync_api import BrowserContext
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "examples" / "django_project"
@@ -41,55 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"end-to-end tests skipped: {MISSING}"))
 
 
-# --- the browser (as tests/e2e/conftest.py: Playwright only for this package) ---------
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "headless": True,
-        "args": CHROMIUM_ARGS,
-    }
-
-
-@pytest.fixture(scope="package")
-def playwright(_pw_api_request_contexts: Any) -> Iterator[Playwright]:
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    if _pw_api_request_contexts:
-        _pw_api_request_contexts.instrument(pw)
-    yield pw
-    pw.stop()
-
-
-@pytest.fixture(scope="package")
-def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
-    return cast("BrowserType", getattr(playwright, browser_name))
-
-
-@pytest.fixture(scope="package")
-def launch_browser(
-    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
-) -> Callable[..., Browser]:
-    def launch(**kwargs: Any) -> Browser:
-        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
-
-    return launch
-
-
-@pytest.fixture(scope="package")
-def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
-    browser = launch_browser()
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="package")
-def browser_context_args(base_url: str) -> dict[str, Any]:
-    return {"base_url": base_url}
+# --- the browser: tests/e2e's fixtures (Playwright only for this package) --------------
+# Imported, so that their package scope is this package's; browser_context_args
+# opens relative URLs on this package's base_url.
 
 
 @pytest.fixture(autouse=True)

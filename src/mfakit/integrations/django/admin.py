@@ -19,6 +19,7 @@ password typed in the last few minutes (the re-authentication page asks).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -68,7 +69,17 @@ def _needs_password(request: HttpRequest) -> HttpResponse | None:
     return HttpResponseRedirect(f"{reverse('mfakit:reauth')}?{back}")
 
 
-def _report(request: HttpRequest, done: int, failed: list[str]) -> None:
+def _for_each_user(
+    request: HttpRequest, users: list[str], act: Callable[[Actor, str], object]
+) -> None:
+    """``act(admin, user_id)`` for each user; says how many went and why others did not."""
+    done, failed = 0, []
+    for user_id in users:
+        try:
+            act(admin_actor(request), user_id)
+            done += 1
+        except MfaError as exc:
+            failed.append(f"{user_id}: {exc}")
     if done:
         messages.success(request, _("Done for %(n)d user(s).") % {"n": done})
     for line in failed:
@@ -80,17 +91,9 @@ def unlock_second_step(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
 ) -> HttpResponse | None:
     refused = _needs_password(request)
-    if refused is not None:
-        return refused
-    mfa, done, failed = get_mfa(), 0, []
-    for user_id in _users(queryset):
-        try:
-            mfa.unlock_second_step(admin_actor(request), user_id)
-            done += 1
-        except MfaError as exc:
-            failed.append(f"{user_id}: {exc}")
-    _report(request, done, failed)
-    return None
+    if refused is None:
+        _for_each_user(request, _users(queryset), get_mfa().unlock_second_step)
+    return refused
 
 
 @admin.action(description=gettext_lazy("Revoke trusted devices"))
@@ -98,17 +101,9 @@ def revoke_devices(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
 ) -> HttpResponse | None:
     refused = _needs_password(request)
-    if refused is not None:
-        return refused
-    mfa, done, failed = get_mfa(), 0, []
-    for user_id in _users(queryset):
-        try:
-            mfa.revoke_all_devices(admin_actor(request), user_id)
-            done += 1
-        except MfaError as exc:
-            failed.append(f"{user_id}: {exc}")
-    _report(request, done, failed)
-    return None
+    if refused is None:
+        _for_each_user(request, _users(queryset), get_mfa().revoke_all_devices)
+    return refused
 
 
 @admin.action(description=gettext_lazy("Reset two-step verification"))
@@ -135,14 +130,12 @@ def reset_two_factor(
                 "opts": modeladmin.model._meta,
             },
         )
-    mfa, done, failed = get_mfa(), 0, []
-    for user_id in users:
-        try:
-            mfa._run(operator.disable_two_factor, admin_actor(request), user_id, reason=reason)
-            done += 1
-        except MfaError as exc:
-            failed.append(f"{user_id}: {exc}")
-    _report(request, done, failed)
+    mfa = get_mfa()
+    _for_each_user(
+        request,
+        users,
+        lambda actor, user_id: mfa._run(operator.disable_two_factor, actor, user_id, reason=reason),
+    )
     return None
 
 

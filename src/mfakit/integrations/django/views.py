@@ -602,24 +602,37 @@ def totp_confirm(request: HttpRequest) -> HttpResponse:
     return _enrolled(request, done.backup_codes)
 
 
+def _change(
+    request: HttpRequest, change: Callable[[], object], *, missing: str | None, done: str
+) -> HttpResponse:
+    """Run one of mfakit's changes to the account and say how it went: ``missing``
+    for what is not there (None: mfakit's words), mfakit's words for a refusal."""
+    try:
+        change()
+    except (NotFound, InvalidInput) as exc:
+        messages.error(request, str(exc) if missing is None else missing)
+    except ConflictingState as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("mfakit:index")
+
+
 @_account_view
 @require_POST
 def totp_remove(request: HttpRequest, factor_id: str) -> HttpResponse:
-    try:
-        get_mfa().remove_authenticator(
+    return _change(
+        request,
+        lambda: get_mfa().remove_authenticator(
             web.actor(request),
             web.user_id(request.user),
             factor_id,
             role=web.role_of(request.user),
             context=web.request_context(request),
-        )
-    except (NotFound, InvalidInput):
-        messages.error(request, _("No such authenticator app."))
-    except ConflictingState as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("The authenticator app was removed."))
-    return redirect("mfakit:index")
+        ),
+        missing=_("No such authenticator app."),
+        done=_("The authenticator app was removed."),
+    )
 
 
 # --- backup codes -------------------------------------------------------------------------------
@@ -792,21 +805,18 @@ def contact_verify(request: HttpRequest) -> HttpResponse:
 @_account_view
 @require_POST
 def contact_remove(request: HttpRequest, kind: str) -> HttpResponse:
-    try:
-        get_mfa().remove_contact(
+    return _change(
+        request,
+        lambda: get_mfa().remove_contact(
             web.actor(request),
             web.user_id(request.user),
             kind,
             role=web.role_of(request.user),
             context=web.request_context(request),
-        )
-    except (InvalidInput, NotFound):
-        messages.error(request, _("Nothing to remove."))
-    except ConflictingState as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Removed."))
-    return redirect("mfakit:index")
+        ),
+        missing=_("Nothing to remove."),
+        done=_("Removed."),
+    )
 
 
 # --- security question, preferred method, devices, turning 2FA off --------------------------------
@@ -837,35 +847,33 @@ def security_question(request: HttpRequest) -> HttpResponse:
 @_account_view
 @require_POST
 def preferred_method(request: HttpRequest) -> HttpResponse:
-    try:
-        get_mfa().set_preferred_method(
+    return _change(
+        request,
+        lambda: get_mfa().set_preferred_method(
             web.actor(request),
             web.user_id(request.user),
             request.POST.get("method") or None,
             context=web.request_context(request),
-        )
-    except (InvalidInput, ConflictingState) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Your preferred method is saved."))
-    return redirect("mfakit:index")
+        ),
+        missing=None,
+        done=_("Your preferred method is saved."),
+    )
 
 
 @_account_view
 @require_POST
 def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
-    try:
-        get_mfa().revoke_device(
+    return _change(
+        request,
+        lambda: get_mfa().revoke_device(
             web.actor(request),
             web.user_id(request.user),
             device_id,
             context=web.request_context(request),
-        )
-    except (InvalidInput, NotFound):
-        messages.error(request, _("No such device."))
-    else:
-        messages.success(request, _("The device is no longer trusted."))
-    return redirect("mfakit:index")
+        ),
+        missing=_("No such device."),
+        done=_("The device is no longer trusted."),
+    )
 
 
 @_account_view

@@ -23,9 +23,11 @@ from mfakit.integrations.django.conf import build
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.senders import EmailSenderContract, Received
 
-from .settings import MFAKIT_KEY
+from .settings import MFAKIT_KEY, MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases="__all__", available_apps=MFAKIT_ONLY
+)
 
 EMAIL_SENDER = "mfakit.integrations.django.mail.DjangoEmailSender"
 
@@ -105,6 +107,18 @@ def test_bad_settings_are_refused(
     settings.SECRET_KEY_FALLBACKS = ["old-django-secret-key-fallback-0123456789"]
     mfakit_setting(**config)
     with pytest.raises(ConfigurationError, match=message):
+        get_mfa()
+
+
+def test_a_sender_refusing_its_settings_says_why(
+    settings: Any, mfakit_setting: Callable[..., None]
+) -> None:
+    settings.DEFAULT_FROM_EMAIL = "webmaster@localhost"  # a fresh project's default
+    mfakit_setting(EMAIL=EMAIL_SENDER)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"MFAKIT\['EMAIL'\]: .*DjangoEmailSender: from_email must be an email address",
+    ):
         get_mfa()
 
 

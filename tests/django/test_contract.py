@@ -10,8 +10,11 @@ from mfakit.integrations.django.store import DjangoStore
 from mfakit.testing.contract import AuditLogContract, StoreContract
 
 from .conftest import ThreadTidyStore
+from .settings import MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases="__all__", available_apps=MFAKIT_ONLY
+)
 
 
 class TestSqlite(StoreContract, AuditLogContract):

@@ -1,5 +1,14 @@
-"""docs/django.md runs as written: its settings block builds an MFA, and the
-usage blocks run against the test database, printing what the page says."""
+"""docs/django.md runs as written.
+
+Here, in this process: its settings block builds an MFA, the views, admin and
+signals blocks define what they say, and the usage blocks run against the
+test database, printing what the page says. ``test_startproject.py``
+follows the page's numbered steps on a fresh ``django-admin startproject``.
+
+Every ``python`` and ``bash`` block of the page but the management commands'
+is marked ``<!-- django-step: KIND -->``, so a block cannot be added without
+a test running it.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +18,103 @@ from typing import Any
 
 import pytest
 
-from mfakit import generate_secret_key
+from mfakit import AuditRecord, generate_secret_key
 from mfakit.integrations.django import get_mfa
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "django.md"
-BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+from .settings import MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True)
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "django.md"
+STEP = re.compile(r"<!-- django-step: (\w+) -->\n```(\w+)\n(.*?)```", re.S)
+FENCE = re.compile(r"^```(\w+)", re.M)
+
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=MFAKIT_ONLY)
+
+
+def steps(kind: str | None = None) -> list[tuple[str, str, str]]:
+    """The page's marked blocks, in order: (kind, language, code)."""
+    found = STEP.findall(PAGE.read_text(encoding="utf-8"))
+    return [s for s in found if kind is None or s[0] == kind]
+
+
+def test_every_block_of_the_page_is_run_by_a_test() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    fences = FENCE.findall(text)
+    # The management commands' block is shown, not run here (test_app.py runs them).
+    assert len(fences) == len(steps()) + 1
+    assert {kind for kind, _, _ in steps()} == {
+        "install",
+        "settings",
+        "urls",
+        "shell",
+        "views",
+        "admin",
+        "signals",
+        "usage",
+    }
+
+
+def run(code: str, name: str, namespace: dict[str, Any]) -> None:
+    try:
+        exec(compile(code, f"django.md {name}", "exec"), namespace)  # noqa: S102
+    except Exception as exc:  # pragma: no cover - the message is the point
+        pytest.fail(f"django.md {name} block failed: {type(exc).__name__}: {exc}")
 
 
 def test_the_django_page_runs_as_written(
     settings: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
-    assert len(blocks) == 4
     monkeypatch.setenv("MFA_SECRET_KEY", generate_secret_key())
-    namespace: dict[str, Any] = {"__name__": "django_page"}
-    exec(compile(blocks[0], "django.md settings", "exec"), namespace)  # noqa: S102
-    assert "mfakit.integrations.django" in namespace["INSTALLED_APPS"]
-    assert namespace["USE_TZ"] is True
-    settings.MFAKIT = namespace["MFAKIT"]  # the page's setting, as the project's
-    for number, block in enumerate(blocks[1:], start=1):
-        try:
-            exec(compile(block, f"django.md block {number}", "exec"), namespace)  # noqa: S102
-        except Exception as exc:  # pragma: no cover - the message is the point
-            pytest.fail(f"django.md block {number} failed: {type(exc).__name__}: {exc}")
+    ((_, _, settings_block),) = steps("settings")
+    # What `django-admin startproject` wrote above the page's lines.
+    project: dict[str, Any] = {"__name__": "settings", "INSTALLED_APPS": [], "MIDDLEWARE": []}
+    run(settings_block, "settings", project)
+    assert project["INSTALLED_APPS"] == ["mfakit.integrations.django"]
+    assert project["MIDDLEWARE"] == ["mfakit.integrations.django.middleware.MfaMiddleware"]
+    assert project["USE_TZ"] is True and project["LOGIN_URL"] == "mfakit:login"
+    settings.MFAKIT = project["MFAKIT"]  # the page's setting, as the project's
     assert get_mfa().issuer == "Aesthetix CRM"
     assert get_mfa().policy.trust_days == 14
+
+    namespace: dict[str, Any] = {"__name__": "django_page"}
+    for number, (_, _, block) in enumerate(steps("usage"), start=1):
+        run(block, f"usage {number}", namespace)
     out = capsys.readouterr().out.splitlines()
     assert out == ["True", "False second_step.failed", "42"]
+
+
+@pytest.mark.django_db  # all the apps: the decorators ask for the user model
+def test_the_views_block_guards_its_views(rf: Any) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    ((_, _, block),) = steps("views")
+    namespace: dict[str, Any] = {"__name__": "views"}
+    run(block, "views", namespace)
+    for name in ("patients", "export_records"):
+        request = rf.get(f"/{name}/")
+        request.user = AnonymousUser()
+        request.session = {}
+        response = namespace[name](request)
+        assert response.status_code == 302
+        assert response["Location"] == f"/account/2fa/login/?next=/{name}/"
+
+
+def test_the_admin_and_signals_blocks() -> None:
+    from mfakit.integrations.django.signals import security_event
+
+    ((_, _, admin_block),) = steps("admin")
+    namespace: dict[str, Any] = {"__name__": "urls"}
+    run(admin_block, "admin", namespace)
+    assert str(namespace["admin_login"].pattern) == "admin/login/"
+
+    ((_, _, block),) = steps("signals")
+    namespace = {"__name__": "receivers"}
+    run(block, "signals", namespace)
+    try:
+        event = AuditRecord(
+            id="e1", at=get_mfa().clock.now(), action="account.locked", subject_id="42"
+        )
+        security_event.send(sender=None, event=event, action=event.action)
+        security_event.send(sender=None, event=event, action="code.sent")
+        assert namespace["alerts"] == ["42"]
+    finally:
+        assert security_event.disconnect(namespace["on_security_event"])

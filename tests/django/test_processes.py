@@ -24,8 +24,11 @@ from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.contract import T0, backup_codes, challenge_record, totp_record
 
 from .racers import Racers
+from .settings import MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases="__all__", available_apps=MFAKIT_ONLY
+)
 
 SECRET = "e61fdd5a8556d375a46d2832bc04bcf4f4da9cebf8c27751ea8d9ee10a8efe02"
 _KEYS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")

@@ -29,8 +29,11 @@ from mfakit.testing.contract import (
 )
 
 from .conftest import ThreadTidyStore
+from .settings import MFAKIT_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases="__all__", available_apps=MFAKIT_ONLY
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -417,7 +417,7 @@ def _newest_events(store: SqlStore, limit: int) -> list[AuditRecord]:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..adapters.sql import rows
+    from ..adapters import rows
     from ..adapters.sql.operations import storage_error
 
     table = store.metadata.tables[store.table_prefix + "audit_events"]

@@ -100,7 +100,7 @@ from ...core.records import (
     UserState,
 )
 from ...errors import ConfigurationError, StorageError
-from . import rows
+from .. import rows
 from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
 from .snapshot import challenge_snapshot_query, snapshot_from, user_snapshot_query
 from .sqlite import BEGIN_OPTION, is_configured

@@ -28,6 +28,12 @@ Keys:
 * ``AUDIT``: ``"store"`` (default: the store keeps the audit trail, listed by
   ``mfa.list_events``), ``"log"`` (the ``mfakit.audit`` logger) or a dotted path.
 * ``NOTIFY``: send security notices (default True).
+* ``CLOCK``, ``HASHER``: dotted paths of a clock (an object with ``now()``)
+  and of a hasher, made as senders are; for tests (``mfakit.testing``'s
+  ``FakeClock`` and ``fast_hasher``). Leave them out in production.
+* ``ROLE``: dotted path of a function ``role(user) -> str | None`` giving a
+  Django user's role for ``Policy.require_for_roles`` (default: the user's
+  Django groups; see :func:`mfakit.integrations.django.web.role_of`).
 
 :func:`get_mfa` builds the ``MFA`` on first use, once per process (a lock
 guards the build), and returns the same object afterwards; a change of the
@@ -65,6 +71,9 @@ _KEYS = frozenset(
         "STORE",
         "AUDIT",
         "NOTIFY",
+        "ROLE",
+        "CLOCK",
+        "HASHER",
     }
 )
 
@@ -90,6 +99,8 @@ def _made(key: str, path: object, wanted: str) -> Any:
             raise ConfigurationError(f"MFAKIT[{key!r}] must name an object with {wanted}")
         try:
             found = found()
+        except ConfigurationError as exc:  # mfakit's own words: no secret in them
+            raise ConfigurationError(f"MFAKIT[{key!r}]: {path}: {exc}") from exc
         except Exception as exc:  # a host's factory: say which setting, chain the cause
             raise ConfigurationError(
                 f"MFAKIT[{key!r}]: {path} could not be called ({type(exc).__name__})"
@@ -171,6 +182,10 @@ def build(config: object) -> MFA:
     if config.get("POLICIES") is not None:
         policies = _made("POLICIES", config["POLICIES"], "policy_for")
     notify = config.get("NOTIFY", True)
+    clock = None if config.get("CLOCK") is None else _made("CLOCK", config["CLOCK"], "now")
+    hasher = None
+    if config.get("HASHER") is not None:
+        hasher = _made("HASHER", config["HASHER"], "verify")
     return MFA(
         store=store,
         secret_key=_secret_keys(config),
@@ -182,6 +197,8 @@ def build(config: object) -> MFA:
         policies=policies,
         audit=audit,
         notify=notify,
+        clock=clock,
+        hasher=hasher,
     )
 
 

@@ -54,6 +54,7 @@ quote parameters); the original is chained as ``__cause__``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -84,6 +85,7 @@ from ...core.records import (
 )
 from ...errors import ConfigurationError, StorageError
 from . import models as m
+from .signals import send_event
 
 __all__ = ["DjangoStore"]
 
@@ -846,6 +848,9 @@ class DjangoStore(WriteMethods):
             tenant=r.tenant,
             details=json.dumps(dict(r.details), sort_keys=True),
         )
+        # The Django signal goes out once the event is committed, never for
+        # one that is rolled back with the caller's transaction.
+        transaction.on_commit(functools.partial(send_event, self, r), using=self.using)
         return None
 
     _APPLY: ClassVar[dict[type, Callable[[DjangoStore, Any], object]]] = {

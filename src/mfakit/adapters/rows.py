@@ -1,10 +1,11 @@
-"""Rows to records and back, for both SQL stores.
+"""Rows to records and back, for the SQL stores and DjangoStore.
 
 ``*_values(record)`` gives the column values to insert; ``*_from(m)`` the
 record a row holds (``m`` is ``row._mapping``, or any mapping of column
 names). Enums are stored as their string values, a challenge's methods as a
 comma-joined string, and binary columns come back as ``bytes`` whatever the
-driver returns (``memoryview`` on some).
+driver returns (``memoryview`` on some). No SQLAlchemy here: DjangoStore
+reads its rows with these too (its models name a few columns differently).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ...core.challenge import Purpose, State
-from ...core.contacts import ContactKind
-from ...core.methods import Method
-from ...core.records import (
+from ..core.challenge import Purpose, State
+from ..core.contacts import ContactKind
+from ..core.methods import Method
+from ..core.records import (
     AuditRecord,
     BackupCodeRecord,
     ChallengeRecord,

@@ -1,0 +1,144 @@
+"""The slots of the one-query user snapshot, for the SQL store and DjangoStore.
+
+Both stores read everything a verification needs about a user with one
+``UNION ALL`` (see :mod:`mfakit.adapters.sql.snapshot`): each table's rows are
+laid onto the same typed *slots* (``s0``..``s11`` text, ``b0`` bytes,
+``i0``..``i4`` integers, ``t0``..``t3`` timestamps) with a ``tag`` saying
+which table a row is from. This module says which column lies in which slot
+(by the SQL store's column names) and sorts such rows back into records
+(:func:`snapshot_from`); each store builds the query in its own way. No
+SQLAlchemy and no Django here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..core.records import ChallengeRecord, Counter, UserSnapshot
+from . import rows
+
+__all__ = [
+    "CHALLENGE",
+    "CONTACT",
+    "COUNTER",
+    "INT",
+    "QUESTION",
+    "SLOTS",
+    "STATE",
+    "TEXT",
+    "TIME",
+    "TOTP",
+    "snapshot_from",
+]
+
+TEXT = tuple(f"s{i}" for i in range(12))
+INT = tuple(f"i{i}" for i in range(5))
+TIME = tuple(f"t{i}" for i in range(4))
+SLOTS = (*TEXT, "b0", *INT, *TIME)
+"""Every slot, in the order of the query's columns (after ``tag``)."""
+
+# Which column of each table lies in which slot.
+TOTP = {
+    "user_id": "s0",
+    "id": "s1",
+    "label": "s2",
+    "secret_key_id": "s3",
+    "algorithm": "s4",
+    "secret_blob": "b0",
+    "digits": "i0",
+    "period": "i1",
+    "last_step": "i2",
+    "created_at": "t0",
+    "expires_at": "t1",
+    "confirmed_at": "t2",
+    "last_used_at": "t3",
+}
+CONTACT = {"user_id": "s0", "kind": "s1", "value": "s2", "created_at": "t0", "verified_at": "t1"}
+QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at": "t0"}
+STATE = {
+    "user_id": "s0",
+    "preferred_method": "s1",
+    "security_version": "i0",
+    "updated_at": "t0",
+}
+COUNTER = {
+    "key": "s0",
+    "count": "i0",
+    "version": "i1",
+    "window_start": "t0",
+    "updated_at": "t1",
+}
+CHALLENGE = {
+    "id": "s0",
+    "user_id": "s1",
+    "purpose": "s2",
+    "state": "s3",
+    "methods": "s4",
+    "method": "s5",
+    "code_key_id": "s6",
+    "destination": "s7",
+    "target_kind": "s8",
+    "target_value": "s9",
+    "actor_id": "s10",
+    "tenant": "s11",
+    "code_hash": "b0",
+    "attempts": "i0",
+    "alternatives_locked": "i1",
+    "code_length": "i2",
+    "sends": "i3",
+    "version": "i4",
+    "created_at": "t0",
+    "expires_at": "t1",
+    "code_sent_at": "t2",
+}
+
+
+def _columns(row: Mapping[str, Any], layout: Mapping[str, str]) -> dict[str, Any]:
+    return {name: row[slot] for name, slot in layout.items()}
+
+
+def snapshot_from(
+    user_id: str | None, result: Iterable[Mapping[str, Any]]
+) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
+    """Sort the rows of a snapshot query (mappings of ``tag`` and the slots,
+    their values already of the slots' Python types) back into records.
+    ``user_id`` is None for a challenge query (the user is the challenge's)."""
+    challenge = None
+    totps, contacts = [], []
+    question = state = None
+    left = 0
+    counters: dict[str, Counter] = {}
+    for m in result:
+        tag = m["tag"]
+        if tag == "t":
+            totps.append(rows.totp_from(_columns(m, TOTP)))
+        elif tag == "c":
+            contacts.append(rows.contact_from(_columns(m, CONTACT)))
+        elif tag == "k":
+            counter = rows.counter_from(_columns(m, COUNTER))
+            counters[counter.key] = counter
+        elif tag == "b":
+            left = int(m["i0"] or 0)
+        elif tag == "s":
+            state = rows.user_state_from(_columns(m, STATE))
+        elif tag == "q":
+            question = rows.question_from(_columns(m, QUESTION))
+        elif tag == "h":
+            challenge = rows.challenge_from(_columns(m, CHALLENGE))
+    if user_id is None:
+        if challenge is None:
+            return None, None
+        user_id = challenge.user_id
+    totps.sort(key=lambda r: (r.created_at, r.id))
+    contacts.sort(key=lambda c: c.kind.value)
+    snapshot = UserSnapshot(
+        user_id=user_id,
+        totps=tuple(totps),
+        contacts=tuple(contacts),
+        backup_codes_left=left,
+        question=question,
+        state=state,
+        counters=counters,
+    )
+    return challenge, snapshot

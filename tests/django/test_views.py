@@ -1,0 +1,790 @@
+"""The app's pages through Django's test client, with CSRF checks on: sign-in
+and its second step (TOTP, backup code, email, try another way, trust this
+device), every refusal (wrong code, replay, expired, locked, rate limited,
+no CSRF token), enrolment, the account pages, re-authentication and step-up,
+the middleware, the decorators, the signals and the admin.
+
+mfakit runs on DjangoStore (SQLite), its clock a FakeClock the tests move,
+email through Django's locmem backend and text messages into an Outbox.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core import mail
+from django.test import Client
+
+import mfakit
+from mfakit import Actor, Reason
+from mfakit.integrations.django import get_mfa, web
+from mfakit.integrations.django.models import AuditEvent, TotpFactor
+from mfakit.integrations.django.signals import security_event
+from mfakit.testing import authenticator_code
+
+from .doubles import CLOCK, OUTBOX
+from .settings import MFAKIT_KEY
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+CHROME_ON_LINUX = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+_SECRETS: dict[int, str] = {}
+"""The authenticator keys add_totp made, for helpers that sign in on their own."""
+EN = mfakit.texts("en")
+BASE = "/account/2fa"
+
+
+@pytest.fixture(autouse=True)
+def mfakit_setting(settings: Any) -> Callable[..., None]:
+    """The view tests' MFAKIT: fake clock, cheap hashing, email and SMS."""
+
+    def change(**policy: Any) -> None:
+        settings.MFAKIT = {
+            "ISSUER": "Django Test",
+            "SECRET_KEYS": [MFAKIT_KEY],
+            "CLOCK": "tests.django.doubles.CLOCK",
+            "HASHER": "mfakit.testing.fast_hasher",
+            "EMAIL": "mfakit.integrations.django.mail.DjangoEmailSender",
+            "SMS": "tests.django.doubles.OUTBOX",
+            "VOICE": "tests.django.doubles.OUTBOX",
+            "POLICY": policy,
+        }
+
+    change()
+    OUTBOX.clear()
+    return change
+
+
+class Browser:
+    """Django's test client with CSRF enforced, and its page as text."""
+
+    def __init__(self, **defaults: Any) -> None:
+        self.client = Client(enforce_csrf_checks=True, **defaults)
+
+    def token(self) -> str:
+        if "csrftoken" not in self.client.cookies:
+            self.client.get(f"{BASE}/login/")
+        return self.client.cookies["csrftoken"].value
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return self.client.post(
+            path, {**(data or {}), "csrfmiddlewaretoken": self.token()}, **kwargs
+        )
+
+    def page(self, path: str) -> str:
+        return text(self.get(path, follow=True))
+
+    def signed_in_as(self) -> str:
+        return text(self.get("/home/")).splitlines()[0]
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.content.decode())
+
+
+def user(name: str = "alice", *, groups: tuple[str, ...] = (), **extra: Any) -> User:
+    made = User.objects.create_user(name, f"{name}@example.org", PASSWORD, **extra)
+    for group in groups:
+        made.groups.add(Group.objects.get_or_create(name=group)[0])
+    return made
+
+
+def add_totp(who: User) -> tuple[str, list[str]]:
+    """An authenticator app for ``who`` (through mfakit): its key and the backup codes."""
+    mfa = get_mfa()
+    uid = str(who.pk)
+    actor = Actor.user(uid, reauthenticated_at=mfa.clock.now())
+    setup = mfa.begin_totp_setup(actor, uid, account_name=who.username)
+    done = mfa.confirm_totp_setup(actor, setup.id, authenticator_code(setup.secret, CLOCK.now()))
+    assert done.ok and done.backup_codes is not None
+    _SECRETS[who.pk] = setup.secret
+    return setup.secret, list(done.backup_codes)
+
+
+def totp(secret: str) -> str:
+    """The app's next code (a later time step than any used before)."""
+    CLOCK.advance(30)
+    return authenticator_code(secret, CLOCK.now())
+
+
+def sign_in(browser: Browser, who: User, next_page: str = "/home/") -> Any:
+    return browser.post(
+        f"{BASE}/login/", {"username": who.username, "password": PASSWORD, "next": next_page}
+    )
+
+
+def signed_in_with_totp(browser: Browser, who: User, secret: str, **form: str) -> Any:
+    assert sign_in(browser, who)["Location"] == f"{BASE}/login/code/"
+    return browser.post(f"{BASE}/login/code/", {"code": totp(secret), **form})
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+def test_a_user_without_2fa_is_signed_in_at_once_but_mfa_pages_send_them_to_set_it_up() -> None:
+    alice, browser = user(), Browser()
+    response = sign_in(browser, alice)
+    assert response.status_code == 302 and response["Location"] == "/home/"
+    assert browser.signed_in_as() == "home of alice"
+    assert browser.client.session[web.AUTH] == "none"
+    refused = browser.get("/records/")
+    assert refused.status_code == 302 and refused["Location"] == f"{BASE}/"
+
+
+def test_a_wrong_password_signs_nobody_in() -> None:
+    alice, browser = user(), Browser()
+    response = browser.post(f"{BASE}/login/", {"username": "alice", "password": "wrong"})
+    assert response.status_code == 200 and "Please enter a correct username" in text(response)
+    assert browser.signed_in_as() == "home of nobody"
+    assert alice.last_login is None
+
+
+def test_totp_sign_in_logs_in_only_after_the_second_step() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    response = sign_in(browser, alice, "/records/")
+    assert response["Location"] == f"{BASE}/login/code/"
+    # Half-way: nobody is logged in, no page accepts the session.
+    assert browser.signed_in_as() == "home of nobody"
+    assert browser.get("/records/")["Location"].startswith(f"{BASE}/login/")
+    assert browser.get(f"{BASE}/")["Location"].startswith(f"{BASE}/login/")
+    page = browser.page(f"{BASE}/login/code/")
+    assert "Enter the 6-digit code from your authenticator app." in page
+    assert "You can also enter one of your backup codes here." in page
+
+    code = totp(secret)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    response = browser.post(f"{BASE}/login/code/", {"code": wrong}, follow=True)
+    assert EN.reason(Reason.INVALID_CODE, attempts_left=4) in text(response)
+    assert browser.signed_in_as() == "home of nobody"
+
+    response = browser.post(f"{BASE}/login/code/", {"code": code})
+    assert response.status_code == 302 and response["Location"] == "/records/"
+    assert browser.signed_in_as() == "home of alice"
+    assert browser.get("/records/").content == b"the records"
+    assert browser.client.session[web.AUTH] == "mfa"
+
+    # The same code again, in a new sign-in: a replay is refused.
+    again = Browser()
+    sign_in(again, alice)
+    response = again.post(f"{BASE}/login/code/", {"code": code}, follow=True)
+    assert EN.reason(Reason.REPLAYED) in text(response)
+    assert again.signed_in_as() == "home of nobody"
+
+
+def test_every_form_needs_its_csrf_token() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    response = browser.client.post(f"{BASE}/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    sign_in(browser, alice)
+    response = browser.client.post(f"{BASE}/login/code/", {"code": totp(secret)})
+    assert response.status_code == 403
+    assert browser.signed_in_as() == "home of nobody"
+
+
+def test_a_backup_code_signs_in_once() -> None:
+    alice, browser = user(), Browser()
+    _, codes = add_totp(alice)
+    sign_in(browser, alice)
+    response = browser.post(f"{BASE}/login/code/", {"code": codes[0]}, follow=True)
+    assert browser.signed_in_as() == "home of alice"
+    assert EN.backup_codes_left(9) in text(response)
+    again = Browser()
+    sign_in(again, alice)
+    response = again.post(f"{BASE}/login/code/", {"code": codes[0]}, follow=True)
+    assert again.signed_in_as() == "home of nobody"
+    assert EN.reason(Reason.INVALID_CODE, attempts_left=4) in text(response)
+
+
+def test_a_malformed_code_is_explained_and_costs_nothing() -> None:
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    sign_in(browser, alice)
+    response = browser.post(f"{BASE}/login/code/", {"code": "not a code!"}, follow=True)
+    assert "Enter the code as you received it" in text(response)
+    assert get_mfa().get_challenge(browser.client.session[web.PENDING]["challenge"]).attempts_left
+
+
+def test_refusals_are_in_the_request_language(settings: Any) -> None:
+    settings.LANGUAGE_CODE = "de"
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    code = totp(secret)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    response = browser.post(f"{BASE}/login/code/", {"code": wrong}, follow=True)
+    assert mfakit.texts("de").reason(Reason.INVALID_CODE, attempts_left=4) in text(response)
+
+
+def test_too_many_wrong_codes_end_the_sign_in() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    code = totp(secret)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        browser.post(f"{BASE}/login/code/", {"code": wrong})
+    response = browser.post(f"{BASE}/login/code/", {"code": wrong})
+    assert response["Location"] == f"{BASE}/login/"
+    assert web.PENDING not in browser.client.session
+    # The right code no longer helps: the sign-in starts again.
+    response = browser.post(f"{BASE}/login/code/", {"code": code})
+    assert response["Location"] == f"{BASE}/login/"
+    assert browser.signed_in_as() == "home of nobody"
+
+
+def test_an_expired_sign_in_starts_again() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    CLOCK.advance(minutes=11)
+    response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)}, follow=True)
+    assert browser.signed_in_as() == "home of nobody"
+    assert response.redirect_chain[-1][0] == f"{BASE}/login/"
+    assert EN.reason(Reason.EXPIRED) in text(response)
+
+
+def test_a_locked_account_is_refused_until_an_admin_unlocks_it(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(free_failures=1, lockout_after=3, max_attempts=10)
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    for _ in range(3):
+        code = totp(secret)
+        browser.post(f"{BASE}/login/code/", {"code": f"{(int(code) + 1) % 1_000_000:06d}"})
+        CLOCK.advance(hours=2)  # past any back-off
+        browser = Browser()
+        sign_in(browser, alice)
+    response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)}, follow=True)
+    assert browser.signed_in_as() == "home of nobody"
+    assert EN.reason(Reason.LOCKED_OUT) in text(response)
+    get_mfa().unlock_second_step(Actor.admin("desk", reauthenticated_at=CLOCK.now()), str(alice.pk))
+    browser = Browser()
+    signed_in_with_totp(browser, alice, secret)
+    assert browser.signed_in_as() == "home of alice"
+
+
+def test_email_codes_resend_after_the_cooldown_and_switching_methods() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    enrol_email(alice)
+    mail.outbox.clear()
+    sign_in(browser, alice)
+    response = browser.post(f"{BASE}/login/method/", {"method": "email"}, follow=True)
+    assert "Enter the code we sent you by email." in text(response)
+    assert len(mail.outbox) == 1
+    response = browser.post(f"{BASE}/login/resend/", follow=True)
+    assert EN.reason(Reason.COOLDOWN) in text(response)
+    assert len(mail.outbox) == 1
+    CLOCK.advance(31)
+    response = browser.post(f"{BASE}/login/resend/", follow=True)
+    assert "We sent a new code." in text(response)
+    assert len(mail.outbox) == 2
+    old, new = (code_in(m.body) for m in mail.outbox)
+    response = browser.post(f"{BASE}/login/code/", {"code": old}, follow=True)
+    assert browser.signed_in_as() == "home of nobody"
+    browser.post(f"{BASE}/login/code/", {"code": new})
+    assert browser.signed_in_as() == "home of alice"
+    del secret
+
+
+def test_switching_to_an_unoffered_method_is_refused() -> None:
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    sign_in(browser, alice)
+    response = browser.post(f"{BASE}/login/method/", {"method": "sms"}, follow=True)
+    assert "Choose one of the ways offered." in text(response)
+
+
+def test_try_another_way_asks_the_security_question_first(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(question_guards_alternatives=True)
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    enrol_email(alice)
+    mfa = get_mfa()
+    question = mfa.security_questions[0]
+    mfa.set_security_question(
+        Actor.user(str(alice.pk), reauthenticated_at=CLOCK.now(), step_up=grant(alice)),
+        str(alice.pk),
+        question,
+        "Rex",
+    )
+    mail.outbox.clear()
+    sign_in(browser, alice)
+    page = browser.page(f"{BASE}/login/code/")
+    assert "Try another way" in page and "Email me a code" not in page
+    response = browser.post(f"{BASE}/login/another-way/", follow=True)
+    assert question in text(response)
+    response = browser.post(f"{BASE}/login/answer/", {"answer": "Max"}, follow=True)
+    assert EN.reason(Reason.INVALID_ANSWER, attempts_left=4) in text(response)
+    response = browser.post(f"{BASE}/login/answer/", {"answer": "Rex"}, follow=True)
+    assert "Email me a code" in text(response)
+    browser.post(f"{BASE}/login/method/", {"method": "email"})
+    browser.post(f"{BASE}/login/code/", {"code": code_in(mail.outbox[-1].body)})
+    assert browser.signed_in_as() == "home of alice"
+
+
+def test_cancel_ends_the_pending_sign_in() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    challenge = browser.client.session[web.PENDING]["challenge"]
+    assert browser.post(f"{BASE}/login/cancel/")["Location"] == f"{BASE}/login/"
+    assert not get_mfa().get_challenge(challenge).is_open
+    assert browser.post(f"{BASE}/login/code/", {"code": totp(secret)})["Location"] == (
+        f"{BASE}/login/"
+    )
+    assert browser.signed_in_as() == "home of nobody"
+
+
+def test_trusting_a_device_sets_a_safe_cookie_that_skips_the_second_step() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    response = browser.post(
+        f"{BASE}/login/code/",
+        {"code": totp(secret), "trust": "yes"},
+        secure=True,
+        HTTP_REFERER=f"https://testserver{BASE}/login/code/",
+        HTTP_USER_AGENT=CHROME_ON_LINUX,
+    )
+    assert [d.label for d in get_mfa().list_devices(str(alice.pk))] == ["Chrome on Linux"]
+    cookie = response.cookies[web.TRUST_COOKIE]
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 14 * 86400
+    browser.post(f"{BASE}/logout/")
+    assert browser.signed_in_as() == "home of nobody"
+    response = sign_in(browser, alice)
+    assert response["Location"] == "/home/"
+    assert browser.client.session[web.AUTH] == "trusted"
+    # Another user's sign-in on this device is not skipped.
+    bob = user("bob")
+    bob_secret, _ = add_totp(bob)
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, bob)["Location"] == f"{BASE}/login/code/"
+    del bob_secret
+
+
+def test_the_trust_cookie_is_not_secure_over_plain_http_in_development() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    response = signed_in_with_totp(browser, alice, secret, trust="yes")
+    cookie = response.cookies[web.TRUST_COOKIE]
+    assert cookie["httponly"] and not cookie["secure"]
+
+
+def test_the_next_page_is_never_another_site() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    assert sign_in(browser, alice, "https://evil.example/")["Location"] == f"{BASE}/login/code/"
+    response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)})
+    assert response["Location"] == "/home/"
+
+
+# --- enrolment --------------------------------------------------------------------------------
+
+
+def test_setting_up_an_authenticator_app_shows_the_qr_code_then_the_backup_codes_once() -> None:
+    alice, browser = user(), Browser()
+    sign_in(browser, alice)
+    assert "Set up an authenticator app" in browser.page(f"{BASE}/authenticator/")
+    response = browser.post(f"{BASE}/authenticator/", {"label": "My phone"})
+    page = text(response)
+    assert "<svg" in page
+    key = re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', page)
+    assert key is not None
+    secret = key.group(1).replace(" ", "")
+    response = browser.post(f"{BASE}/authenticator/confirm/", {"code": "000000"})
+    assert response.status_code == 400
+    assert TotpFactor.objects.get().confirmed_at is None
+    CLOCK.advance(30)
+    response = browser.post(
+        f"{BASE}/authenticator/confirm/", {"code": authenticator_code(secret, CLOCK.now())}
+    )
+    assert response["Location"] == f"{BASE}/backup-codes/"
+    page = browser.page(f"{BASE}/backup-codes/")
+    codes = re.findall(r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", page)
+    assert len(codes) == 10
+    download = browser.get(f"{BASE}/backup-codes/download/")
+    assert download["Content-Disposition"] == 'attachment; filename="backup-codes.txt"'
+    assert all(c in download.content.decode() for c in codes)
+    browser.post(f"{BASE}/backup-codes/", {"saved": "1"})
+    assert not set(codes) & set(
+        re.findall(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", browser.page(f"{BASE}/backup-codes/"))
+    )
+    assert browser.get(f"{BASE}/backup-codes/download/")["Location"] == f"{BASE}/backup-codes/"
+    page = browser.page(f"{BASE}/")
+    assert "Two-step verification is on." in page and "My phone" in page
+    # The new app signs in.
+    browser.post(f"{BASE}/logout/")
+    signed_in_with_totp(browser, alice, secret)
+    assert browser.signed_in_as() == "home of alice"
+
+
+def test_regenerating_backup_codes_needs_a_recent_factor() -> None:
+    alice, browser = user(), Browser()
+    secret, old = add_totp(alice)
+    browser.post(f"{BASE}/logout/")
+    sign_in(browser, alice)
+    browser.post(f"{BASE}/login/code/", {"code": old[0]})
+    CLOCK.advance(minutes=6)  # the sign-in's grant and password are no longer fresh
+    response = browser.post(f"{BASE}/backup-codes/", {"regenerate": "1"})
+    assert response["Location"].startswith(f"{BASE}/reauth/")
+    response = browser.post(
+        response["Location"], {"password": "wrong", "next": f"{BASE}/backup-codes/"}
+    )
+    assert "That password is not right." in text(response)
+    response = browser.post(
+        f"{BASE}/reauth/", {"password": PASSWORD, "next": f"{BASE}/backup-codes/"}
+    )
+    assert response["Location"] == f"{BASE}/backup-codes/"
+    response = browser.post(f"{BASE}/backup-codes/", {"regenerate": "1"})
+    assert response["Location"].startswith(f"{BASE}/step-up/")
+    step_up_with_totp(browser, secret, f"{BASE}/backup-codes/")
+    response = browser.post(f"{BASE}/backup-codes/", {"regenerate": "1"}, follow=True)
+    fresh = re.findall(r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", text(response))
+    assert len(fresh) == 10 and not set(fresh) & set(old)
+    assert get_mfa().verify_backup_code("1", old[1]).ok is False
+
+
+def test_a_role_that_requires_2fa_must_enrol_before_anything_else(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(require_for_roles=frozenset({"staff"}))
+    sam, browser = user("sam", groups=("staff",)), Browser()
+    response = sign_in(browser, sam)
+    assert response["Location"] == f"{BASE}/"
+    assert browser.client.session[web.AUTH] == "enrol"
+    # Every page but mfakit's sends them back to set it up.
+    assert browser.get("/home/")["Location"] == f"{BASE}/"
+    assert "requires two-step verification" in browser.page(f"{BASE}/")
+    response = browser.post(f"{BASE}/authenticator/", {"label": "Phone"})
+    secret = re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', text(response))
+    assert secret is not None
+    CLOCK.advance(30)
+    code = authenticator_code(secret.group(1).replace(" ", ""), CLOCK.now())
+    browser.post(f"{BASE}/authenticator/confirm/", {"code": code})
+    assert browser.client.session[web.AUTH] == "mfa"
+    assert browser.signed_in_as() == "home of sam"
+    # Someone outside the role is not asked.
+    assert sign_in(Browser(), user("casey"))["Location"] == "/home/"
+
+
+def test_the_role_can_come_from_a_function(
+    mfakit_setting: Callable[..., None], settings: Any
+) -> None:
+    mfakit_setting(require_for_roles=frozenset({"admin"}))
+    settings.MFAKIT = {**settings.MFAKIT, "ROLE": "tests.django.test_views.role_of"}
+    response = sign_in(Browser(), user("root", is_superuser=True))
+    assert response["Location"] == f"{BASE}/"
+    assert sign_in(Browser(), user("casey"))["Location"] == "/home/"
+
+
+def role_of(who: User) -> str | None:
+    return "admin" if who.is_superuser else None
+
+
+def enrol_email(who: User, browser: Browser | None = None) -> None:
+    """Alice proves her email address through the pages."""
+    if browser is None:
+        browser = Browser()
+        sign_in(browser, who)
+        if browser.client.session.get(web.PENDING):
+            pending = browser.client.session[web.PENDING]
+            mfa = get_mfa()
+            challenge = mfa.get_challenge(pending["challenge"])
+            code = totp_for(who) if challenge.method.value == "totp" else None
+            assert code is not None
+            browser.post(f"{BASE}/login/code/", {"code": code})
+    mail.outbox.clear()
+    response = browser.post(f"{BASE}/contact/email/", {"value": who.email})
+    assert response["Location"] == f"{BASE}/contact/verify/", text(response)
+    assert mail.outbox[-1].to == [who.email]
+    browser.post(f"{BASE}/contact/verify/", {"code": code_in(mail.outbox[-1].body)})
+
+
+def totp_for(who: User) -> str:
+    return totp(_SECRETS[who.pk])
+
+
+def code_in(body: str) -> str:
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found is not None, body
+    return found.group(1)
+
+
+def grant(who: User) -> str:
+    """A step-up grant for ``who``, proven with their app."""
+    mfa = get_mfa()
+    actor = Actor.user(str(who.pk), reauthenticated_at=CLOCK.now())
+    start = mfa.begin_step_up(actor, str(who.pk))
+    assert start.status is mfakit.StepUpStatus.CHALLENGE
+    result = mfa.verify(start.challenge.id, totp_for(who))
+    assert result.ok and result.step_up is not None
+    return result.step_up
+
+
+def step_up_with_totp(browser: Browser, secret: str, next_page: str) -> None:
+    page = browser.page(f"{BASE}/step-up/?next={next_page}")
+    assert "Confirm it is you" in page
+    response = browser.post(f"{BASE}/step-up/", {"code": totp(secret), "next": next_page})
+    assert response["Location"] == next_page, text(response)
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    yield
+    _SECRETS.clear()
+
+
+def test_phone_enrolment_and_its_guarded_change() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    response = browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101", "method": "sms"})
+    assert response["Location"] == f"{BASE}/contact/verify/"
+    page = browser.page(f"{BASE}/contact/verify/")
+    assert "Enter the code we sent you by text message." in page
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+    page = browser.page(f"{BASE}/")
+    assert "+1•••••01" in page and "not verified" not in page
+    # A new number: approved with a code on a way verified before, never the new number.
+    OUTBOX.clear()
+    response = browser.post(f"{BASE}/contact/phone/", {"value": "+1 201 555 0123"})
+    assert response["Location"] == f"{BASE}/contact/verify/"
+    assert OUTBOX.sent_to("+12015550123") == []
+    browser.post(f"{BASE}/contact/verify/", {"method": "sms"})
+    assert OUTBOX.sent_to("+12015550123") == []
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+    factors = get_mfa().list_factors(str(alice.pk))
+    assert [f.destination for f in factors if f.kind == "phone"] == ["+1•••••23"]
+
+
+def test_an_email_address_is_proven_by_a_code_sent_through_django_mail() -> None:
+    alice, browser = user(), Browser()
+    sign_in(browser, alice)
+    browser.post(f"{BASE}/contact/email/", {"value": "alice@example.org"})
+    response = browser.post(f"{BASE}/contact/verify/", {"code": "000000"}, follow=True)
+    assert "That code is not correct" in text(response)
+    browser.post(f"{BASE}/contact/verify/", {"code": code_in(mail.outbox[-1].body)})
+    page = browser.page(f"{BASE}/")
+    assert "Two-step verification is on." in page and "a•••@example.org" in page
+
+
+def test_bad_contact_input_is_refused_with_its_reason() -> None:
+    alice, browser = user(), Browser()
+    sign_in(browser, alice)
+    response = browser.post(f"{BASE}/contact/phone/", {"value": "not a phone"})
+    assert response.status_code == 400
+    assert browser.get(f"{BASE}/contact/fax/")["Location"] == f"{BASE}/"
+
+
+# --- the account's pages ----------------------------------------------------------------------
+
+
+def test_the_account_pages_manage_question_devices_preferred_method_and_activity() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    mfa = get_mfa()
+    question = mfa.security_questions[1]
+    response = browser.post(
+        f"{BASE}/security-question/", {"question": question, "answer": "Paris"}, follow=True
+    )
+    assert "Your security question is set." in text(response)
+    assert mfa.get_security_question(str(alice.pk)) == question
+    browser.post(f"{BASE}/preferred-method/", {"method": "backup_code"})
+    assert browser.post(f"{BASE}/preferred-method/", {"method": "totp"}, follow=True)
+    assert any(f.preferred for f in mfa.list_factors(str(alice.pk)))
+    (device,) = mfa.list_devices(str(alice.pk))
+    assert device.active
+    browser.post(f"{BASE}/devices/{device.id}/revoke/")
+    assert not mfa.list_devices(str(alice.pk))[0].active
+    page = browser.page(f"{BASE}/activity/")
+    assert "device.revoked" in page and "second_step.passed" in page
+
+
+def test_turning_2fa_off_needs_a_proven_factor_and_is_refused_for_a_required_role(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    assert "Turn off two-step verification" in browser.page(f"{BASE}/disable/")
+    response = browser.post(f"{BASE}/disable/", follow=True)
+    assert "Two-step verification is off." in text(response)
+    assert not get_mfa().list_factors(str(alice.pk))
+
+    mfakit_setting(require_for_roles=frozenset({"staff"}))
+    sam, browser = user("sam", groups=("staff",)), Browser()
+    sam_secret, _ = add_totp(sam)
+    signed_in_with_totp(browser, sam, sam_secret)
+    browser.post(f"{BASE}/disable/")
+    assert get_mfa().list_factors(str(sam.pk))
+
+
+def test_removing_the_app_after_a_trusted_device_sign_in_needs_a_step_up() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, alice)["Location"] == "/home/"  # trusted: no code, no grant
+    (factor,) = get_mfa().list_authenticators(str(alice.pk))
+    response = browser.post(f"{BASE}/authenticator/{factor.id}/remove/", HTTP_REFERER="/x/")
+    assert response["Location"] == f"{BASE}/step-up/?next=%2Fx%2F"
+    assert get_mfa().list_authenticators(str(alice.pk))
+    step_up_with_totp(browser, secret, f"{BASE}/")
+    browser.post(f"{BASE}/authenticator/{factor.id}/remove/")
+    assert not get_mfa().list_authenticators(str(alice.pk))
+
+
+def test_a_wrong_step_up_code_is_refused() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    browser.get(f"{BASE}/step-up/")
+    response = browser.post(f"{BASE}/step-up/", {"code": "000000"})
+    assert EN.reason(Reason.INVALID_CODE, attempts_left=4) in text(response)
+    assert response.status_code == 200
+
+
+def test_recent_mfa_required_sends_an_old_session_to_step_up_and_back() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    assert browser.get("/export/").content == b"exported (GET)"
+    CLOCK.advance(61)
+    response = browser.get("/export/")
+    assert response["Location"] == f"{BASE}/step-up/?next=%2Fexport%2F"
+    step_up_with_totp(browser, secret, "/export/")
+    assert browser.get("/export/").content == b"exported (GET)"
+
+
+def test_mfa_required_sends_anonymous_users_to_sign_in() -> None:
+    response = Browser().get("/records/")
+    assert response["Location"] == f"{BASE}/login/?next=/records/"
+
+
+def test_the_middleware_refuses_a_session_logged_in_without_the_second_step() -> None:
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    browser.client.force_login(alice)  # as the admin's own login form would
+    response = browser.get("/home/")
+    assert response["Location"] == f"{BASE}/login/?next=%2Fhome%2F"
+    assert browser.signed_in_as() == "home of nobody"
+
+
+# --- signals and admin ------------------------------------------------------------------------
+
+
+def test_every_security_event_is_sent_as_a_signal_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def receiver(sender: Any, event: mfakit.AuditRecord, action: str, **kwargs: Any) -> None:
+        seen.append((action, event.subject_id))
+
+    security_event.connect(receiver)
+    try:
+        alice, browser = user(), Browser()
+        secret, _ = add_totp(alice)
+        before = AuditEvent.objects.count()
+        with django_capture_on_commit_callbacks(execute=True):
+            sign_in(browser, alice)
+            code = totp(secret)
+            browser.post(f"{BASE}/login/code/", {"code": f"{(int(code) + 1) % 1_000_000:06d}"})
+            browser.post(f"{BASE}/login/code/", {"code": code})
+    finally:
+        security_event.disconnect(receiver)
+    assert ("second_step.failed", str(alice.pk)) in seen
+    assert ("second_step.passed", str(alice.pk)) in seen
+    assert len(seen) == AuditEvent.objects.count() - before > 0
+
+
+def admin_browser() -> Browser:
+    root = user("root", is_staff=True, is_superuser=True)
+    browser = Browser()
+    assert sign_in(browser, root)["Location"] == "/home/"
+    return browser
+
+
+def test_the_admin_lists_factors_masked_and_never_a_secret() -> None:
+    alice = user()
+    secret, codes = add_totp(alice)
+    browser = Browser()
+    signed_in_with_totp(browser, alice, secret)
+    browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101"})
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+    admin = admin_browser()
+    page = admin.page("/admin/mfakit/contact/")
+    assert "+1•••••01" in page and "4155550101" not in page
+    factor = TotpFactor.objects.get()
+    page = admin.page(f"/admin/mfakit/totpfactor/{factor.pk}/change/")
+    assert "Authenticator" in page or factor.label in page
+    assert secret not in page and "secret" not in page.lower().replace("secret_key", "")
+    assert admin.get("/admin/mfakit/totpfactor/add/").status_code == 403
+    page = admin.page("/admin/mfakit/auditevent/")
+    assert "second_step.passed" in page
+    assert not any(code in page for code in codes)
+
+
+def test_admin_actions_unlock_revoke_and_reset_through_mfakit() -> None:
+    alice = user()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(Browser(), alice, secret, trust="yes")
+    admin = admin_browser()
+    factor = TotpFactor.objects.get()
+    changelist = "/admin/mfakit/totpfactor/"
+    selected = {"_selected_action": [str(factor.pk)]}
+    admin.post(changelist, {**selected, "action": "revoke_devices"})
+    assert not any(d.active for d in get_mfa().list_devices(str(alice.pk)))
+    response = admin.post(changelist, {**selected, "action": "reset_two_factor"})
+    assert "Why (recorded in the audit trail)" in text(response)
+    assert get_mfa().list_authenticators(str(alice.pk))
+    admin.post(changelist, {**selected, "action": "reset_two_factor", "apply": "1", "reason": ""})
+    assert get_mfa().list_authenticators(str(alice.pk))
+    admin.post(
+        changelist,
+        {
+            **selected,
+            "action": "reset_two_factor",
+            "apply": "1",
+            "reason": "lost phone, ID checked",
+        },
+    )
+    assert not get_mfa().list_authenticators(str(alice.pk))
+    event = get_mfa().list_events(str(alice.pk), limit=1)[0]
+    assert event.action == "two_factor.disabled"
+    assert event.actor_id == f"django-admin:{User.objects.get(username='root').pk}"
+    assert dict(event.details)["note"] == "lost phone, ID checked"
+
+
+def test_admin_actions_need_a_fresh_password() -> None:
+    alice = user()
+    add_totp(alice)
+    admin = admin_browser()
+    CLOCK.advance(minutes=6)
+    factor = TotpFactor.objects.get()
+    response = admin.post(
+        "/admin/mfakit/totpfactor/",
+        {"_selected_action": [str(factor.pk)], "action": "unlock_second_step"},
+    )
+    assert response["Location"].startswith(f"{BASE}/reauth/")

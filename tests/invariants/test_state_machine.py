@@ -66,6 +66,7 @@ from mfakit import (
     ActorKind,
     ConflictingState,
     ContactKind,
+    ExpectedCode,
     InvalidInput,
     Method,
     MfaError,
@@ -340,6 +341,9 @@ def mask(kind: ContactKind, value: str) -> str:
         return f"{value[:2]}•••••{value[-2:]}"
     local, _, domain = value.rpartition("@")
     return f"{local[:1]}•••@{domain}"
+
+
+CROCKFORD_INPUT = "0123456789ABCDEFGHJKMNPQRSTVWXYZOIL"
 
 
 def canonical(display: str) -> str:
@@ -1365,26 +1369,26 @@ class MfaMachine(RuleBasedStateMachine):
             return "expired", None
         if ch.state is State.LOCKED:
             return "locked", None
-        compact = code.replace(" ", "").replace("-", "")
+        # A typo (what cannot be a code of the method) is MALFORMED_CODE: no
+        # attempt, nothing recorded (issue 14).
+        compact = "".join(c for c in code if not (c.isspace() or c == "-"))
         backup_open = Method.BACKUP_CODE in ch.methods and (
             not ch.alternatives_locked or ch.method is Method.BACKUP_CODE
         )
-        if backup_open and (len(compact) == 12 or not compact.isdigit()):
-            method = Method.BACKUP_CODE
-        elif ch.method is Method.BACKUP_CODE:
-            method = Method.BACKUP_CODE
-            if len(compact) != 12:
-                raise Expected(InvalidInput, "not a backup code")
+        backup_shape = len(compact) == 12 and set(compact.upper()) <= set(CROCKFORD_INPUT)
+        lengths: tuple[int, ...]
+        if ch.method is Method.BACKUP_CODE or (backup_open and backup_shape):
+            method, lengths, shaped = Method.BACKUP_CODE, (12,), backup_shape
         elif ch.method is Method.TOTP:
-            method = Method.TOTP
-            if not compact.isdigit() or len(compact) not in (6, 8):
-                raise Expected(InvalidInput, "not a TOTP code")
+            method, lengths = Method.TOTP, (6, 8)
         else:
-            method = ch.method
-            if not compact.isdigit() or len(compact) != (ch.code_length or 6):
-                raise Expected(InvalidInput, "not a code of the sent length")
+            method, lengths = ch.method, (ch.code_length or 6,)
             if ch.code is None:
                 return "no_code", None
+        if method is not Method.BACKUP_CODE:
+            shaped = compact.isascii() and compact.isdigit() and len(compact) in lengths
+        if not shaped:
+            return "malformed", (method, lengths)
         self.verify_method = method
         refusal = self.users[ch.user].counter(method).refusal(self.now, self.policy)
         if refusal is not None:
@@ -1450,6 +1454,14 @@ class MfaMachine(RuleBasedStateMachine):
                 assert (res.ok, res.reason) == (False, Reason.TOO_MANY_ATTEMPTS), res
             elif kind == "no_code":
                 assert (res.ok, res.reason) == (False, Reason.NO_CODE_SENT), res
+            elif kind == "malformed":
+                left = self.policy.max_attempts - ch.attempts
+                assert (res.ok, res.reason, res.attempts_left) == (
+                    False,
+                    Reason.MALFORMED_CODE,
+                    left,
+                ), res
+                assert res.expected == ExpectedCode(method=detail[0], lengths=detail[1]), res
             elif kind == "refused":
                 assert (res.ok, res.reason) == (False, detail), res
                 op.expect_actions.append(self.attempt_record(detail, False, False))

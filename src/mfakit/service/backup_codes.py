@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..core import backup_codes as bc
+from ..core import otp
 from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.methods import Method
@@ -16,7 +17,7 @@ from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import consume_backup_code, has_second_factor, load_factors
+from .factors import consume_backup_code, has_second_factor, load_factors, malformed
 from .limits import backup_code_succeeded, refused, reserve_attempt
 from .scope import audit, notify
 from .step_up import require_step_up
@@ -64,9 +65,13 @@ def codes_for_first_factor(
 def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
     """Accept an unused backup code once; costs one slow hash whatever happens."""
     check_id("user_id", user_id)
-    canonical = bc.parse_code(code)
+    typed = otp.typed_input(code)
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         raise NotPermitted("backup codes are not allowed by the policy")
+    canonical = bc.read_code(typed)
+    if canonical is None:
+        # A typo costs no hash and no attempt (S26 counts guesses, not typos).
+        return malformed(Method.BACKUP_CODE, (bc.CODE_LENGTH,))
     now = ctx.clock.now()
     # Backup codes have their own failure counter: failures of the cheap
     # factors never block them, so they recover a lock-out (S34).

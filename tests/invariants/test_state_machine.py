@@ -1124,6 +1124,14 @@ class MfaMachine(RuleBasedStateMachine):
         if kind == "cooldown":
             assert (res.ok, res.reason, res.retry_after) == (False, Reason.COOLDOWN, value), res
             return
+        if kind == "already":  # a send that is no resend, within the cooldown
+            assert (res.ok, res.already_sent, res.reason, res.retry_after) == (
+                True,
+                True,
+                None,
+                value,
+            ), res
+            return
         if kind == "limit":
             assert (res.ok, res.reason, res.retry_after) == (False, Reason.SEND_LIMIT, value), res
             return
@@ -1656,7 +1664,7 @@ class MfaMachine(RuleBasedStateMachine):
 
     def do_switch(self, ch: ChallengeM, target: Method, *, via_send: bool) -> None:
         if via_send and target is ch.method:
-            self.do_resend(ch)  # send(cid, the current method) is a resend
+            self.do_resend(ch, resend=False)  # send(cid, the current method)
             return
         expected = None
         plan: tuple[str, Any] = ("none", None)
@@ -1675,6 +1683,8 @@ class MfaMachine(RuleBasedStateMachine):
                 raise Expected(ConflictingState, "no switch while the question is asked")
             elif target in OOB:
                 plan = self.model_send(ch, target, cooldown=target is ch.method)
+                if plan[0] == "cooldown":  # only a resend is refused: this is on its way
+                    plan = ("already", plan[1])
             else:
                 plan = ("switched", target)
         except Expected as e:
@@ -1699,7 +1709,8 @@ class MfaMachine(RuleBasedStateMachine):
             else:
                 self.apply_send(op, ch, target, plan, res)
 
-    def do_resend(self, ch: ChallengeM) -> None:
+    def do_resend(self, ch: ChallengeM, *, resend: bool = True) -> None:
+        """``resend(cid)``, or with ``resend=False`` ``send(cid, the current method)``."""
         expected = None
         plan: tuple[str, Any] = ("none", None)
         try:
@@ -1712,14 +1723,19 @@ class MfaMachine(RuleBasedStateMachine):
                 raise Expected(ConflictingState, f"nothing to send for {ch.method}")
             else:
                 plan = self.model_send(ch, ch.method, cooldown=True)
+                if plan[0] == "cooldown" and not resend:
+                    plan = ("already", plan[1])
         except Expected as e:
             expected = e
-        with self.op("resend", ch.user) as op:
+        with self.op("resend" if resend else "send", ch.user) as op:
             if ch.target is not None and ch.purpose is Purpose.ENROL_CONTACT:
                 op.enrol_targets.add(ch.target)
             if plan[0] == "sent":
                 op.expect_actions.append(Action.CODE_SENT)
-            res = self.call(op, expected, self.api.resend, ch.id)
+            if resend:
+                res = self.call(op, expected, self.api.resend, ch.id)
+            else:
+                res = self.call(op, expected, self.api.send, ch.id, ch.method)
             if res is None:
                 return
             if plan[0] == "ended":

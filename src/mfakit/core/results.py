@@ -356,14 +356,23 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
-    """The outcome of sending a code. When ``ok`` is false, ``reason`` says why
-    (cooldown, send limit) and ``retry_after`` when to try again; a delivery
-    failure raises :class:`~mfakit.errors.DeliveryError` instead."""
+    """The outcome of sending a code.
+
+    ``ok`` is true when a code for ``challenge.method`` is on its way: sent now,
+    or, with ``already_sent``, sent moments ago (by ``begin_sign_in``, a
+    switch or an earlier send) and nothing was sent again; ``retry_after``
+    then says when `MFA.resend` can send a new one. When ``ok`` is false,
+    ``reason`` says why (cooldown on a resend, send limit) and ``retry_after``
+    when to try again; a delivery failure raises `mfakit.DeliveryError` instead.
+    """
 
     ok: bool
     challenge: Challenge
     reason: Reason | None = None
     retry_after: timedelta | None = None
+    already_sent: bool = False
+    """Nothing was sent now: the code sent moments ago for this method is
+    still on its way and valid (within ``Policy.resend_cooldown``)."""
 
     def __bool__(self) -> bool:
         return self.ok

@@ -405,11 +405,21 @@ def _send(
     locale: str | None,
     *,
     cooldown: bool,
+    resend: bool = True,
 ) -> UseCase[SendResult]:
-    """Send a fresh code for ``method``; the new code replaces the old (S9)."""
+    """Send a fresh code for ``method``; the new code replaces the old (S9).
+
+    Within the cooldown after a code for this same method, nothing is sent: a
+    ``resend`` is refused (``COOLDOWN``), any other send answers that the code
+    is already on its way (``already_sent``), both with ``retry_after``.
+    """
     if cooldown and rec.code_sent_at is not None:
         wait = rec.code_sent_at + ctx.policy.resend_cooldown - now
         if wait > timedelta(0):
+            if not resend:
+                return SendResult(
+                    ok=True, challenge=view(ctx, rec), already_sent=True, retry_after=wait
+                )
             return SendResult(
                 ok=False, challenge=view(ctx, rec), reason=Reason.COOLDOWN, retry_after=wait
             )
@@ -469,11 +479,24 @@ def _send(
 
 
 def send_code(
-    ctx: Context, challenge_id: str, *, method: object = None, locale: str | None = None
+    ctx: Context,
+    challenge_id: str,
+    *,
+    method: object = None,
+    locale: str | None = None,
+    resend: bool = False,
 ) -> UseCase[SendResult]:
-    """Send (or resend, after the cooldown) a code for the current method, or
-    switch to another out-of-band ``method`` and send one."""
+    """Make sure a code for the current method is on its way, or switch to
+    another out-of-band ``method`` and send one.
+
+    Within the cooldown after the last code of the current method (the one
+    ``begin_sign_in`` sent, say) nothing is sent and the result says
+    ``already_sent``; after it, a new code replaces the old. With ``resend``
+    the user asked for a *new* code: refused with ``COOLDOWN`` within it.
+    """
     check_locale(locale)
+    if not isinstance(resend, bool):
+        raise InvalidInput("resend", "must be a bool")
     wanted = None if method is None else parse_method(method)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
@@ -488,13 +511,19 @@ def send_code(
     if rec.method not in OUT_OF_BAND:
         raise ConflictingState(f"nothing to send for {rec.method}")
     next_state(rec.state, Event.SEND)  # raises if illegal (awaiting an answer)
-    return (yield from _send(ctx, rec, rec.method, Event.SEND, now, locale, cooldown=True))
+    return (
+        yield from _send(
+            ctx, rec, rec.method, Event.SEND, now, locale, cooldown=True, resend=resend
+        )
+    )
 
 
 def switch_method(
     ctx: Context, challenge_id: str, method: object, *, locale: str | None = None
 ) -> UseCase[SendResult]:
-    """Use another of the challenge's methods; out-of-band ones send at once."""
+    """Use another of the challenge's methods; out-of-band ones send at once.
+    The current method again, moments after its code went out, sends nothing:
+    the result says ``already_sent`` (see `send_code`)."""
     check_locale(locale)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
@@ -511,9 +540,13 @@ def switch_method(
         raise ConflictingState("answer the security question first (try another way)")
     next_state(rec.state, Event.SWITCH)
     if target in OUT_OF_BAND:
-        # A new method sends at once; the resend cooldown applies to the same method.
+        # A new method sends at once; the cooldown applies to the same method.
         same = target is rec.method
-        return (yield from _send(ctx, rec, target, Event.SWITCH, now, locale, cooldown=same))
+        return (
+            yield from _send(
+                ctx, rec, target, Event.SWITCH, now, locale, cooldown=same, resend=False
+            )
+        )
     for _ in range(_RACES):
         stored = yield from _advance(
             ctx,

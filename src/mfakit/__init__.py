@@ -30,6 +30,7 @@ from .core.results import BackupCodes as BackupCodes
 from .core.results import Challenge as Challenge
 from .core.results import ContactChangeStart as ContactChangeStart
 from .core.results import DeviceInfo as DeviceInfo
+from .core.results import ExpectedCode as ExpectedCode
 from .core.results import FactorInfo as FactorInfo
 from .core.results import Reason as Reason
 from .core.results import SendResult as SendResult
@@ -96,6 +97,7 @@ __all__ = [
     "DeliveryUncertain",
     "DestinationOptedOut",
     "DeviceInfo",
+    "ExpectedCode",
     "FactorInfo",
     "Hasher",
     "InvalidDestination",

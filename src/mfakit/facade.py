@@ -383,8 +383,11 @@ class Facade(abc.ABC):
         locale: str | None = None,
         context: RequestContext | None = None,
     ) -> SendResult:
-        """Send a code for the current method (a resend, after the cooldown),
-        or switch to ``method`` and send one."""
+        """Make sure a code for the current method is on its way ("Text me the
+        code"), or switch to ``method`` and send one. Moments after a code of
+        this method went out (``begin_sign_in`` sends one), nothing is sent
+        again: ``ok`` with ``already_sent`` and ``retry_after``. Later, a new
+        code replaces the old."""
         return self._run(
             challenges.send_code,
             challenge_id,
@@ -400,8 +403,12 @@ class Facade(abc.ABC):
         locale: str | None = None,
         context: RequestContext | None = None,
     ) -> SendResult:
-        """Send a new code for the current method; the old one stops working."""
-        return self.send(challenge_id, locale=locale, context=context)
+        """Send a new code for the current method ("I did not get it"); the old
+        one stops working. Refused with ``Reason.COOLDOWN`` and ``retry_after``
+        moments after the last one."""
+        return self._run(
+            challenges.send_code, challenge_id, locale=locale, resend=True, context=context
+        )
 
     def switch_method(
         self,

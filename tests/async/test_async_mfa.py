@@ -84,8 +84,10 @@ async def test_same_results_and_errors_as_the_sync_facade() -> None:
     assert sync.get_challenge(sent.challenge.id) == await amfa.get_challenge(sent.challenge.id)
     wrong = await amfa.verify(sent.challenge.id, "000000")
     assert (wrong.ok, wrong.reason, wrong.attempts_left) == (False, Reason.INVALID_CODE, 4)
+    typo = await amfa.verify(sent.challenge.id, "12ab56")
+    assert (typo.reason, typo.attempts_left) == (Reason.MALFORMED_CODE, 4)
     with pytest.raises(mfakit.InvalidInput):
-        await amfa.verify(sent.challenge.id, "12ab56")
+        await amfa.verify(sent.challenge.id, None)  # type: ignore[arg-type]
     with pytest.raises(mfakit.NotFound):
         await amfa.verify("no-such-challenge", "123456")
     with pytest.raises(mfakit.NotPermitted):

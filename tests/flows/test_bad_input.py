@@ -13,19 +13,21 @@ from mfakit.testing import FakeClock
 from tests.conftest import SECRET
 from tests.helpers import snapshot
 
-BAD_CODES: list[Any] = [
+TYPOS: list[str] = [
     "12a456",
     "12345",
     "1234567",
-    "x" * 10_000,
     "",
+    "   ",
     "١٢٣٤٥٦",  # Arabic-Indic digits
+    "１２３４５６",  # full-width digits
     "123\x00456",
-    None,
-    123456,
-    b"123456",
-    ["123456"],
+    "7K2M-Q9XH-4TRD",  # a backup code where an app's code is asked for
+    "x" * 256,
 ]
+"""What a person can type: a ``MALFORMED_CODE`` result, not an exception."""
+MISUSE: list[Any] = ["x" * 257, "1" * 10_000, None, 123456, b"123456", ["123456"]]
+"""What no person types: InvalidInput."""
 BAD_IDS: list[Any] = ["", " alice", "a" * 10_000, "al\x00ice", "al\nice", None, 42, b"alice"]
 
 
@@ -34,8 +36,19 @@ def assert_secret_free(exc: BaseException, secret: object) -> None:
         assert secret not in str(exc)
 
 
-@pytest.mark.parametrize("code", BAD_CODES, ids=repr)
-def test_malformed_totp_codes(mfa: MFA, store: MemoryStore, enrol, code: Any) -> None:
+@pytest.mark.parametrize("code", TYPOS, ids=repr)
+def test_mistyped_totp_codes_are_malformed(mfa: MFA, store: MemoryStore, enrol, code: str) -> None:
+    enrol()
+    before = snapshot(store)
+    result = mfa.verify_totp("alice", code)
+    assert not result.ok
+    assert result.reason is mfakit.Reason.MALFORMED_CODE
+    assert result.expected == mfakit.ExpectedCode(method=mfakit.Method.TOTP, lengths=(6, 8))
+    assert snapshot(store) == before  # no failure counted, no audit record
+
+
+@pytest.mark.parametrize("code", MISUSE, ids=repr)
+def test_misused_totp_codes_raise(mfa: MFA, store: MemoryStore, enrol, code: Any) -> None:
     enrol()
     before = snapshot(store)
     with pytest.raises(mfakit.InvalidInput) as info:
@@ -47,10 +60,22 @@ def test_malformed_totp_codes(mfa: MFA, store: MemoryStore, enrol, code: Any) ->
 
 @pytest.mark.parametrize(
     "code",
-    ["12", "ZZZZ-ZZZZ-ZZZ", "UUUU-UUUU-UUUU", "x" * 10_000, None, 7, "ÀÀÀÀ-ÀÀÀÀ-ÀÀÀÀ"],
+    ["", "12", "ZZZZ-ZZZZ-ZZZ", "UUUU-UUUU-UUUU", "ÀÀÀÀ-ÀÀÀÀ-ÀÀÀÀ", "123456", "x" * 256],
     ids=repr,
 )
-def test_malformed_backup_codes(mfa: MFA, store: MemoryStore, enrol, code: Any) -> None:
+def test_mistyped_backup_codes_are_malformed(
+    mfa: MFA, store: MemoryStore, enrol, code: str
+) -> None:
+    enrol()
+    before = snapshot(store)
+    result = mfa.verify_backup_code("alice", code)
+    assert result.reason is mfakit.Reason.MALFORMED_CODE and not result
+    assert result.expected == mfakit.ExpectedCode(method=mfakit.Method.BACKUP_CODE, lengths=(12,))
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("code", ["x" * 10_000, None, 7, b"7K2MQ9XH4TRD"], ids=repr)
+def test_misused_backup_codes_raise(mfa: MFA, store: MemoryStore, enrol, code: Any) -> None:
     enrol()
     before = snapshot(store)
     with pytest.raises(mfakit.InvalidInput):

@@ -118,7 +118,7 @@ def test_unknown_challenge_ids(mfa: MFA, store: MemoryStore, challenge_id: str) 
     assert snapshot(store) == before
 
 
-@pytest.mark.parametrize("code", ["12a456", "12345", "x" * 5000, None, 123456, "١٢٣٤٥٦"], ids=repr)
+@pytest.mark.parametrize("code", ["x" * 5000, "1" * 257, None, 123456, b"123456"], ids=repr)
 def test_bad_codes_on_a_challenge(
     mfa: MFA, store: MemoryStore, challenge_id: str, code: Any
 ) -> None:

@@ -66,6 +66,7 @@ from mfakit import (
     ActorKind,
     ConflictingState,
     ContactKind,
+    ExpectedCode,
     InvalidInput,
     Method,
     MfaError,
@@ -340,6 +341,9 @@ def mask(kind: ContactKind, value: str) -> str:
         return f"{value[:2]}•••••{value[-2:]}"
     local, _, domain = value.rpartition("@")
     return f"{local[:1]}•••@{domain}"
+
+
+CROCKFORD_INPUT = "0123456789ABCDEFGHJKMNPQRSTVWXYZOIL"
 
 
 def canonical(display: str) -> str:
@@ -1120,6 +1124,14 @@ class MfaMachine(RuleBasedStateMachine):
         if kind == "cooldown":
             assert (res.ok, res.reason, res.retry_after) == (False, Reason.COOLDOWN, value), res
             return
+        if kind == "already":  # a send that is no resend, within the cooldown
+            assert (res.ok, res.already_sent, res.reason, res.retry_after) == (
+                True,
+                True,
+                None,
+                value,
+            ), res
+            return
         if kind == "limit":
             assert (res.ok, res.reason, res.retry_after) == (False, Reason.SEND_LIMIT, value), res
             return
@@ -1365,26 +1377,26 @@ class MfaMachine(RuleBasedStateMachine):
             return "expired", None
         if ch.state is State.LOCKED:
             return "locked", None
-        compact = code.replace(" ", "").replace("-", "")
+        # A typo (what cannot be a code of the method) is MALFORMED_CODE: no
+        # attempt, nothing recorded (issue 14).
+        compact = "".join(c for c in code if not (c.isspace() or c == "-"))
         backup_open = Method.BACKUP_CODE in ch.methods and (
             not ch.alternatives_locked or ch.method is Method.BACKUP_CODE
         )
-        if backup_open and (len(compact) == 12 or not compact.isdigit()):
-            method = Method.BACKUP_CODE
-        elif ch.method is Method.BACKUP_CODE:
-            method = Method.BACKUP_CODE
-            if len(compact) != 12:
-                raise Expected(InvalidInput, "not a backup code")
+        backup_shape = len(compact) == 12 and set(compact.upper()) <= set(CROCKFORD_INPUT)
+        lengths: tuple[int, ...]
+        if ch.method is Method.BACKUP_CODE or (backup_open and backup_shape):
+            method, lengths, shaped = Method.BACKUP_CODE, (12,), backup_shape
         elif ch.method is Method.TOTP:
-            method = Method.TOTP
-            if not compact.isdigit() or len(compact) not in (6, 8):
-                raise Expected(InvalidInput, "not a TOTP code")
+            method, lengths = Method.TOTP, (6, 8)
         else:
-            method = ch.method
-            if not compact.isdigit() or len(compact) != (ch.code_length or 6):
-                raise Expected(InvalidInput, "not a code of the sent length")
+            method, lengths = ch.method, (ch.code_length or 6,)
             if ch.code is None:
                 return "no_code", None
+        if method is not Method.BACKUP_CODE:
+            shaped = compact.isascii() and compact.isdigit() and len(compact) in lengths
+        if not shaped:
+            return "malformed", (method, lengths)
         self.verify_method = method
         refusal = self.users[ch.user].counter(method).refusal(self.now, self.policy)
         if refusal is not None:
@@ -1450,6 +1462,14 @@ class MfaMachine(RuleBasedStateMachine):
                 assert (res.ok, res.reason) == (False, Reason.TOO_MANY_ATTEMPTS), res
             elif kind == "no_code":
                 assert (res.ok, res.reason) == (False, Reason.NO_CODE_SENT), res
+            elif kind == "malformed":
+                left = self.policy.max_attempts - ch.attempts
+                assert (res.ok, res.reason, res.attempts_left) == (
+                    False,
+                    Reason.MALFORMED_CODE,
+                    left,
+                ), res
+                assert res.expected == ExpectedCode(method=detail[0], lengths=detail[1]), res
             elif kind == "refused":
                 assert (res.ok, res.reason) == (False, detail), res
                 op.expect_actions.append(self.attempt_record(detail, False, False))
@@ -1644,7 +1664,7 @@ class MfaMachine(RuleBasedStateMachine):
 
     def do_switch(self, ch: ChallengeM, target: Method, *, via_send: bool) -> None:
         if via_send and target is ch.method:
-            self.do_resend(ch)  # send(cid, the current method) is a resend
+            self.do_resend(ch, resend=False)  # send(cid, the current method)
             return
         expected = None
         plan: tuple[str, Any] = ("none", None)
@@ -1663,6 +1683,8 @@ class MfaMachine(RuleBasedStateMachine):
                 raise Expected(ConflictingState, "no switch while the question is asked")
             elif target in OOB:
                 plan = self.model_send(ch, target, cooldown=target is ch.method)
+                if plan[0] == "cooldown":  # only a resend is refused: this is on its way
+                    plan = ("already", plan[1])
             else:
                 plan = ("switched", target)
         except Expected as e:
@@ -1687,7 +1709,8 @@ class MfaMachine(RuleBasedStateMachine):
             else:
                 self.apply_send(op, ch, target, plan, res)
 
-    def do_resend(self, ch: ChallengeM) -> None:
+    def do_resend(self, ch: ChallengeM, *, resend: bool = True) -> None:
+        """``resend(cid)``, or with ``resend=False`` ``send(cid, the current method)``."""
         expected = None
         plan: tuple[str, Any] = ("none", None)
         try:
@@ -1700,14 +1723,19 @@ class MfaMachine(RuleBasedStateMachine):
                 raise Expected(ConflictingState, f"nothing to send for {ch.method}")
             else:
                 plan = self.model_send(ch, ch.method, cooldown=True)
+                if plan[0] == "cooldown" and not resend:
+                    plan = ("already", plan[1])
         except Expected as e:
             expected = e
-        with self.op("resend", ch.user) as op:
+        with self.op("resend" if resend else "send", ch.user) as op:
             if ch.target is not None and ch.purpose is Purpose.ENROL_CONTACT:
                 op.enrol_targets.add(ch.target)
             if plan[0] == "sent":
                 op.expect_actions.append(Action.CODE_SENT)
-            res = self.call(op, expected, self.api.resend, ch.id)
+            if resend:
+                res = self.call(op, expected, self.api.resend, ch.id)
+            else:
+                res = self.call(op, expected, self.api.send, ch.id, ch.method)
             if res is None:
                 return
             if plan[0] == "ended":

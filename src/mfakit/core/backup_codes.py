@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
+from .otp import squeeze
 
 __all__ = [
     "ALPHABET",
@@ -28,6 +29,7 @@ __all__ = [
     "format_code",
     "generate_codes",
     "parse_code",
+    "read_code",
 ]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -99,4 +101,17 @@ def parse_code(text: object, *, field: str = "code") -> str:
         raise InvalidInput(field, f"must have {CODE_LENGTH} characters")
     if not _VALID.issuperset(cleaned):
         raise InvalidInput(field, "contains characters a backup code never has")
+    return cleaned
+
+
+def read_code(text: str) -> str | None:
+    """The canonical 12 characters of what a user typed, or ``None`` when it
+    cannot be a backup code (a typo: the caller answers ``MALFORMED_CODE``).
+
+    Lenient like `parse_code` (lower case, ``O``/``I``/``L``), and spaces,
+    line breaks and dashes of any kind are ignored.
+    """
+    cleaned = squeeze(text).upper().translate(_INPUT_MAP)
+    if len(cleaned) != CODE_LENGTH or not _VALID.issuperset(cleaned):
+        return None
     return cleaned

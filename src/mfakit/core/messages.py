@@ -33,6 +33,7 @@ from . import texts as src
 from .results import (
     AnswerResult,
     ContactChangeStart,
+    ExpectedCode,
     Reason,
     SendResult,
     TotpConfirmation,
@@ -306,6 +307,8 @@ class Texts:
                 self._ngettext(plural, n, _NOTICE_FIELDS | _COUNT_FIELDS)
             for plural in (src.RETRY_SECONDS, src.RETRY_MINUTES, src.RETRY_HOURS):
                 self._ngettext(plural, n, _COUNT_FIELDS)
+            for plural in src.MALFORMED_DIGITS.values():
+                self._ngettext(plural, n, _COUNT_FIELDS)
         for text, voice in code_texts:
             rendered = text.format(**_SAMPLE)
             if _SAMPLE_CODE not in rendered and not (voice and "{spoken_code}" in text):
@@ -315,7 +318,12 @@ class Texts:
             self._gettext(text, _NOTICE_FIELDS)
         for text in src.NOTICE_VARIANTS.values():
             self._gettext(text, _NOTICE_FIELDS)
-        for text in (*src.REASONS.values(), src.FALLBACK_REASON, src.BACKUP_SHEET_HINT):
+        for text in (
+            *src.REASONS.values(),
+            *src.MALFORMED.values(),
+            src.FALLBACK_REASON,
+            src.BACKUP_SHEET_HINT,
+        ):
             self._gettext(text, frozenset())
         self._gettext(src.BACKUP_SHEET_TITLE, frozenset())
         self._gettext(src.BACKUP_SHEET_TITLE_ISSUER, frozenset({"issuer"}))
@@ -383,34 +391,57 @@ class Texts:
         *,
         retry_after: timedelta | None = None,
         attempts_left: int | None = None,
+        expected: ExpectedCode | None = None,
     ) -> str:
         """A short sentence for a refusal, then when to retry and the tries left
         when given: ``"That code is not correct. Check it and try again. 2 tries
-        left."``. ``None`` gives a general "That did not work."."""
+        left."``. ``None`` gives a general "That did not work.". For
+        ``MALFORMED_CODE``, ``expected`` (the result's) names what the field
+        takes: ``"Enter the code from the email: 6 digits."``."""
         if reason is not None and not isinstance(reason, Reason):
             raise InvalidInput("reason", "must be an mfakit.Reason or None")
-        key = src.FALLBACK_REASON if reason is None else src.REASONS[reason.value]
-        parts = [self._t.gettext(key)]
+        if expected is not None and not isinstance(expected, ExpectedCode):
+            raise InvalidInput("expected", "must be an mfakit.ExpectedCode or None")
+        if reason is Reason.MALFORMED_CODE and expected is not None:
+            parts = [self._malformed(expected)]
+        else:
+            key = src.FALLBACK_REASON if reason is None else src.REASONS[reason.value]
+            parts = [self._t.gettext(key)]
         if retry_after is not None:
             parts.append(self.retry_in(retry_after))
         if attempts_left is not None and _count(attempts_left, "attempts_left") > 0:
             parts.append(self.tries_left(attempts_left))
         return " ".join(parts)
 
+    def _malformed(self, expected: ExpectedCode) -> str:
+        """What the field takes, in this language (`Reason.MALFORMED_CODE`)."""
+        method = expected.method
+        if method is None:
+            return self._t.gettext(src.MALFORMED["answer"])
+        plural = src.MALFORMED_DIGITS.get(method.value)
+        if plural is not None and len(expected.lengths) == 1:
+            n = _count(expected.lengths[0], "expected.lengths")
+            return self._t.ngettext(*plural, n).format(n=n)
+        text = src.MALFORMED.get(method.value)
+        return self._t.gettext(src.REASONS["malformed_code"] if text is None else text)
+
     def explain(
         self,
         result: VerifyResult | SendResult | AnswerResult | TotpConfirmation | ContactChangeStart,
     ) -> str:
         """`reason` for a refused result, with its ``retry_after`` and, after
-        a wrong code or answer, its ``attempts_left``."""
+        a wrong code or answer, its ``attempts_left``; for a malformed code,
+        what the field takes."""
         reason = getattr(result, "reason", None)
         retry_after = getattr(result, "retry_after", None)
         attempts_left = getattr(result, "attempts_left", None)
-        wrong = reason in (Reason.INVALID_CODE, Reason.INVALID_ANSWER) or (
-            reason is not None and reason.value == "malformed_code"
-        )
+        expected = getattr(result, "expected", None)
+        wrong = reason in (Reason.INVALID_CODE, Reason.INVALID_ANSWER)
         return self.reason(
-            reason, retry_after=retry_after, attempts_left=attempts_left if wrong else None
+            reason,
+            retry_after=retry_after,
+            attempts_left=attempts_left if wrong else None,
+            expected=expected,
         )
 
     def tries_left(self, n: int) -> str:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
+from .validation import check_encodable
 
 __all__ = [
     "MAX_CODE_INPUT",
+    "MAX_TYPED_INPUT",
     "MIN_IMPORTED_SECRET_BYTES",
     "SECRET_BYTES",
     "TotpMatch",
@@ -29,8 +32,11 @@ __all__ = [
     "hotp",
     "match_totp",
     "normalize_code",
+    "read_digits",
+    "squeeze",
     "totp",
     "totp_step",
+    "typed_input",
 ]
 
 SECRET_BYTES = 20
@@ -43,6 +49,11 @@ MAX_CODE_INPUT = 64
 _DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POWERS = {n: 10**n for n in range(6, 11)}
 _SEPARATORS = str.maketrans("", "", " -\t")
+MAX_TYPED_INPUT = 256
+"""Longest text a code field takes (:func:`typed_input`): anything longer was
+not typed by a person, so it is misuse (InvalidInput), not a typo."""
+# The dashes a keyboard, a phone or a word processor may put in a typed code.
+_DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d")
 
 
 def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
@@ -123,6 +134,39 @@ def normalize_code(code: object, digits: int, *, field: str = "code") -> str:
     if len(cleaned) != digits:
         raise InvalidInput(field, f"must have {digits} digits")
     return cleaned
+
+
+def typed_input(code: object, *, field: str = "code") -> str:
+    """What a person typed into a code field, as a str of sane size.
+
+    Only what no person types is refused (`InvalidInput`): a non-str, more
+    than `MAX_TYPED_INPUT` characters, or text that is not valid Unicode (a
+    lone surrogate, S36). Anything else, however wrong, is a typo for the
+    caller to answer with ``Reason.MALFORMED_CODE``.
+    """
+    if not isinstance(code, str):
+        raise InvalidInput(field, "must be a str")
+    if len(code) > MAX_TYPED_INPUT:
+        raise InvalidInput(field, "is far too long")
+    return check_encodable(field, code)
+
+
+def squeeze(code: str) -> str:
+    """``code`` without the spaces, line breaks, tabs and dashes people put in
+    or paste with a code: ``" 123-456\\n"`` gives ``"123456"``."""
+    return "".join(c for c in code if not (c.isspace() or c in _DASHES))
+
+
+def read_digits(code: str, lengths: Iterable[int]) -> str | None:
+    """The ASCII digits of a typed code, if it has one of ``lengths`` of them
+    once squeezed (`squeeze`); else ``None``: it cannot be such a code.
+
+    The answer depends on the input's shape only, never on a right code.
+    """
+    cleaned = squeeze(code)
+    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) in tuple(lengths):
+        return cleaned
+    return None
 
 
 def encode_secret(key: bytes) -> str:

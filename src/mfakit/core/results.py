@@ -29,6 +29,7 @@ __all__ = [
     "Challenge",
     "ContactChangeStart",
     "DeviceInfo",
+    "ExpectedCode",
     "FactorInfo",
     "PasskeyInfo",
     "PasskeyOptions",
@@ -52,6 +53,12 @@ class Reason(str, enum.Enum):
 
     INVALID_CODE = "invalid_code"
     """Wrong code, or no such factor for the user (the same answer on purpose, S24)."""
+    MALFORMED_CODE = "malformed_code"
+    """What was typed cannot be a code of this kind (letters in a six-digit
+    code, a wrong length, nothing at all) or, for the security question, is
+    blank. A typo, not a guess: no attempt is counted, nothing changes, and
+    ``expected`` says what the field takes. Only its shape was looked at,
+    never the right code."""
     REPLAYED = "replayed"
     """The code was right but already used; wait for the next one (S4). For a
     passkey: the ceremony was already finished once; start a new one."""
@@ -122,9 +129,12 @@ class Reason(str, enum.Enum):
         *,
         retry_after: timedelta | None = None,
         attempts_left: int | None = None,
+        expected: ExpectedCode | None = None,
     ) -> str:
         """A short sentence to show the user, in the language of ``texts``
         (``mfa.messages.texts(locale)`` or ``mfakit.texts(locale)``; English without).
+        For ``MALFORMED_CODE``, pass the result's ``expected`` to say what the
+        field takes.
 
         >>> Reason.EXPIRED.message()
         'This code has expired. Please ask for a new one.'
@@ -134,7 +144,26 @@ class Reason(str, enum.Enum):
         texts = english() if texts is None else texts
         if not isinstance(texts, Texts):
             raise InvalidInput("texts", "must be an mfakit Texts, e.g. mfakit.texts('fr')")
-        return texts.reason(self, retry_after=retry_after, attempts_left=attempts_left)
+        return texts.reason(
+            self, retry_after=retry_after, attempts_left=attempts_left, expected=expected
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpectedCode:
+    """What a code field takes, given with ``Reason.MALFORMED_CODE`` so the
+    message can say it: ``Reason.MALFORMED_CODE.message(expected=...)`` or
+    ``texts.explain(result)`` gives "Enter the code from the email: 6 digits."
+
+    The shape is the method's, public: nothing here depends on the right code.
+    """
+
+    method: Method | None
+    """The method the code was for; ``None`` for the security question's answer."""
+    lengths: tuple[int, ...] = ()
+    """The lengths accepted, spaces and dashes aside: the digits of the code
+    sent (SMS, voice, email), ``(6, 8)`` for an authenticator app, ``(12,)``
+    for a backup code; empty for an answer."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +199,8 @@ class VerifyResult:
     the session and pass it back as ``Actor.step_up``; it lets this actor remove
     or bind this user's factors until ``step_up_expires_at``."""
     step_up_expires_at: datetime | None = None
+    expected: ExpectedCode | None = None
+    """With ``Reason.MALFORMED_CODE``: what the code field takes."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -272,6 +303,8 @@ class TotpConfirmation:
     attempts_left: int | None = None
     authenticator: AuthenticatorInfo | None = None
     backup_codes: BackupCodes | None = None
+    expected: ExpectedCode | None = None
+    """With ``Reason.MALFORMED_CODE``: what the code field takes."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -323,14 +356,23 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
-    """The outcome of sending a code. When ``ok`` is false, ``reason`` says why
-    (cooldown, send limit) and ``retry_after`` when to try again; a delivery
-    failure raises :class:`~mfakit.errors.DeliveryError` instead."""
+    """The outcome of sending a code.
+
+    ``ok`` is true when a code for ``challenge.method`` is on its way: sent now,
+    or, with ``already_sent``, sent moments ago (by ``begin_sign_in``, a
+    switch or an earlier send) and nothing was sent again; ``retry_after``
+    then says when `MFA.resend` can send a new one. When ``ok`` is false,
+    ``reason`` says why (cooldown on a resend, send limit) and ``retry_after``
+    when to try again; a delivery failure raises `mfakit.DeliveryError` instead.
+    """
 
     ok: bool
     challenge: Challenge
     reason: Reason | None = None
     retry_after: timedelta | None = None
+    already_sent: bool = False
+    """Nothing was sent now: the code sent moments ago for this method is
+    still on its way and valid (within ``Policy.resend_cooldown``)."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -338,12 +380,15 @@ class SendResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerResult:
-    """The outcome of answering the security question."""
+    """The outcome of answering the security question. A blank answer is
+    ``Reason.MALFORMED_CODE`` (not counted as an attempt)."""
 
     ok: bool
     challenge: Challenge
     reason: Reason | None = None
     retry_after: timedelta | None = None
+    expected: ExpectedCode | None = None
+    """With ``Reason.MALFORMED_CODE``: what the field takes (an answer)."""
 
     def __bool__(self) -> bool:
         return self.ok

@@ -22,6 +22,8 @@ __all__ = [
     "EMAIL_BODY",
     "EMAIL_SUBJECT",
     "FALLBACK_REASON",
+    "MALFORMED",
+    "MALFORMED_DIGITS",
     "NOTICES",
     "NOTICE_PLURALS",
     "NOTICE_VARIANTS",
@@ -266,8 +268,39 @@ REASONS: dict[str, str] = {
         "Your browser sent an answer that could not be read. Please try again."
     ),
 }
-"""``Reason.value -> sentence``. ``malformed_code`` is ready for the reason a
-code that cannot be one will carry."""
+"""``Reason.value -> sentence``. ``malformed_code`` is the sentence when what
+the field takes is not known; `MALFORMED` and `MALFORMED_DIGITS` say it."""
+
+MALFORMED: dict[str, str] = {
+    "totp": N_("Enter the code your authenticator app shows: 6 or 8 digits."),
+    "backup_code": N_(
+        "Enter one of your backup codes: 12 letters and digits, like 7K2M-Q9XH-4TRD."
+    ),
+    "answer": N_("Please type your answer to the security question."),
+}
+"""``Reason.MALFORMED_CODE`` for a field whose shape is fixed: the code of any
+of the user's authenticator apps, a backup code, the security question's answer."""
+
+MALFORMED_DIGITS: dict[str, tuple[str, str]] = {
+    "totp": Np_(
+        "Enter the code your authenticator app shows: {n} digit.",
+        "Enter the code your authenticator app shows: {n} digits.",
+    ),
+    "sms": Np_(
+        "Enter the code from the text message: {n} digit.",
+        "Enter the code from the text message: {n} digits.",
+    ),
+    "voice": Np_(
+        "Enter the code read out in the phone call: {n} digit.",
+        "Enter the code read out in the phone call: {n} digits.",
+    ),
+    "email": Np_(
+        "Enter the code from the email: {n} digit.",
+        "Enter the code from the email: {n} digits.",
+    ),
+}
+"""``Reason.MALFORMED_CODE`` for a code of ``{n}`` digits: one that was sent,
+or the first code of an authenticator app being set up."""
 
 FALLBACK_REASON = N_("That did not work. Please try again.")
 

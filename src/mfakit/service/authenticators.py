@@ -13,6 +13,7 @@ from ..core.records import BackupCodeRecord, TotpRecord
 from ..core.results import (
     AuthenticatorInfo,
     BackupCodes,
+    ExpectedCode,
     Reason,
     TotpConfirmation,
     TotpSetup,
@@ -35,10 +36,12 @@ from .context import Context
 from .devices import devices_revoked, security_writes
 from .effects import UseCase, call
 from .factors import (
+    TOTP_DIGITS,
     TOTP_PURPOSE,
     begun_before_first_factor,
     has_second_factor,
     load_factors,
+    malformed,
     match_totp,
     orphan_codes_dropped,
     require_factor_kept,
@@ -61,7 +64,6 @@ __all__ = [
 ]
 
 DEFAULT_LABEL = "Authenticator app"
-_DIGITS = (6, 8)
 
 
 def _info(rec: TotpRecord) -> AuthenticatorInfo:
@@ -74,15 +76,6 @@ def _info(rec: TotpRecord) -> AuthenticatorInfo:
         created_at=rec.created_at,
         last_used_at=rec.last_used_at,
     )
-
-
-def totp_code(code: object) -> str:
-    """Normalise a code whose length (6 or 8) depends on the authenticator."""
-    if isinstance(code, str):
-        digits = sum(ch.isdigit() for ch in code[: otp.MAX_CODE_INPUT])
-        if digits in _DIGITS:
-            return otp.normalize_code(code, digits)
-    return otp.normalize_code(code, 6)  # raises the precise error
 
 
 def begin_totp_setup(
@@ -189,7 +182,7 @@ def confirm_totp_setup(
     rec = yield from call("store", Store.get_totp, user_id, setup_id)
     if rec is None or rec.confirmed or not rec.is_live(now):
         raise NotFound("no pending authenticator setup with this id (it may have expired)")
-    normalized = otp.normalize_code(code, rec.digits)
+    typed = otp.typed_input(code)
     factors = yield from load_factors(user_id)
     if begun_before_first_factor(factors, rec.created_at):
         # Begun without a step-up while the user had no factor; they have one
@@ -201,6 +194,16 @@ def confirm_totp_setup(
     if counter is not None and counter.count >= ctx.policy.max_attempts:
         yield from call("store", Store.delete_totp, user_id, setup_id)
         return TotpConfirmation(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
+    normalized = otp.read_digits(typed, (rec.digits,))
+    if normalized is None:
+        # A typo is not counted against the setup (nor anything else).
+        left = max(ctx.policy.max_attempts - (counter.count if counter else 0), 0)
+        return TotpConfirmation(
+            ok=False,
+            reason=Reason.MALFORMED_CODE,
+            attempts_left=left,
+            expected=ExpectedCode(method=Method.TOTP, lengths=(rec.digits,)),
+        )
     match = otp.match_totp(
         totp_key(ctx, rec),
         normalized,
@@ -275,10 +278,14 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
     refused because another attempt was counted meanwhile.
     """
     check_id("user_id", user_id)
-    normalized = totp_code(code)
+    typed = otp.typed_input(code)
     policy = ctx.policy
     if Method.TOTP not in policy.allowed_methods:
         raise NotPermitted("authenticator apps are not allowed by the policy")
+    normalized = otp.read_digits(typed, TOTP_DIGITS)
+    if normalized is None:
+        # The same answer whatever apps the user has (S24): 6 or 8 digits.
+        return malformed(Method.TOTP, TOTP_DIGITS)
     key = failure_key(user_id)
     for attempt in range(RACES):
         if attempt:

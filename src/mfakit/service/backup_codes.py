@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..core import backup_codes as bc
+from ..core import otp
 from ..core.actor import Actor
 from ..core.audit import Action, Outcome
 from ..core.methods import Method
@@ -17,7 +18,7 @@ from ..hashers import Hasher
 from ..ports.storage import Store
 from .context import Context
 from .effects import UseCase, call, offload
-from .factors import consume_backup_code, load_factors
+from .factors import consume_backup_code, load_factors, malformed
 from .limits import backup_code_succeeded, refused, reserve_attempt
 from .notices import deliver, notice, notice_target, queue
 from .scope import audit, event, notify
@@ -53,9 +54,13 @@ def new_backup_codes(
 def verify_backup_code(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResult]:
     """Accept an unused backup code once; costs one slow hash whatever happens."""
     check_id("user_id", user_id)
-    canonical = bc.parse_code(code)
+    typed = otp.typed_input(code)
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         raise NotPermitted("backup codes are not allowed by the policy")
+    canonical = bc.read_code(typed)
+    if canonical is None:
+        # A typo costs no hash and no attempt (S26 counts guesses, not typos).
+        return malformed(Method.BACKUP_CODE, (bc.CODE_LENGTH,))
     now = ctx.clock.now()
     # Backup codes have their own failure counter: failures of the cheap
     # factors never block them, so they recover a lock-out (S34).

@@ -35,6 +35,7 @@ from ..core.results import (
     AnswerResult,
     BackupCodes,
     Challenge,
+    ExpectedCode,
     Reason,
     SendResult,
     VerifyResult,
@@ -53,7 +54,6 @@ from ..core.writes import (
 from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
 from ..ports.delivery import EmailSender, SmsSender, VoiceSender
 from ..ports.storage import Store
-from .authenticators import totp_code
 from .backup_codes import backup_code_used, new_backup_codes
 from .contact_change import (
     contact_change_notices,
@@ -66,12 +66,14 @@ from .devices import devices_revoked, new_device, security_writes
 from .effects import UseCase, call
 from .factors import (
     CHANNEL_KIND,
+    TOTP_DIGITS,
     Factors,
     begun_before_first_factor,
     check_answer,
     consume_backup_code,
     factors_of,
     load_factors,
+    malformed,
     match_totp,
 )
 from .limits import (
@@ -96,6 +98,7 @@ __all__ = [
     "create_challenge",
     "get_challenge",
     "normalize_answer",
+    "read_answer",
     "send_code",
     "switch_method",
     "try_another_way",
@@ -156,8 +159,10 @@ def view(ctx: Context, rec: ChallengeRecord, question: str | None = None) -> Cha
     )
 
 
-def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> str:
-    """Apply the policy's answer rules (S27): NFC always; trim and case-fold if set."""
+def _prepare_answer(ctx: Context, answer: object, field: str) -> str:
+    """The answer under the policy's rules (S27): NFC always; trimmed and
+    case-folded if set. Only what nobody types raises (a non-str, kilobytes,
+    a lone surrogate)."""
     if not isinstance(answer, str):
         raise InvalidInput(field, "must be a str")
     if len(answer) > MAX_ANSWER_LENGTH * 4:
@@ -167,11 +172,33 @@ def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> 
         text = text.strip()
     if not ctx.policy.answer_case_sensitive:
         text = text.casefold()
-    if not text.strip() or len(text) > MAX_ANSWER_LENGTH:
-        raise InvalidInput(field, f"must be 1 to {MAX_ANSWER_LENGTH} characters, not only spaces")
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise InvalidInput(field, "must not contain control characters")
     return text
+
+
+def _answer_problem(text: str) -> str | None:
+    if not text.strip() or len(text) > MAX_ANSWER_LENGTH:
+        return f"must be 1 to {MAX_ANSWER_LENGTH} characters, not only spaces"
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        return "must not contain control characters"
+    return None
+
+
+def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> str:
+    """Apply the policy's answer rules (S27) to an answer being set: anything
+    that could not be answered later raises InvalidInput."""
+    text = _prepare_answer(ctx, answer, field)
+    problem = _answer_problem(text)
+    if problem is not None:
+        raise InvalidInput(field, problem)
+    return text
+
+
+def read_answer(ctx: Context, answer: object, *, field: str = "answer") -> str | None:
+    """An answer as typed to the question, normalised like `normalize_answer`;
+    ``None`` when it cannot be any set answer (blank, too long, control
+    characters): a typo, answered with ``Reason.MALFORMED_CODE``."""
+    text = _prepare_answer(ctx, answer, field)
+    return text if _answer_problem(text) is None else None
 
 
 # --- loading and compare-and-set -----------------------------------------------
@@ -381,11 +408,21 @@ def _send(
     locale: str | None,
     *,
     cooldown: bool,
+    resend: bool = True,
 ) -> UseCase[SendResult]:
-    """Send a fresh code for ``method``; the new code replaces the old (S9)."""
+    """Send a fresh code for ``method``; the new code replaces the old (S9).
+
+    Within the cooldown after a code for this same method, nothing is sent: a
+    ``resend`` is refused (``COOLDOWN``), any other send answers that the code
+    is already on its way (``already_sent``), both with ``retry_after``.
+    """
     if cooldown and rec.code_sent_at is not None:
         wait = rec.code_sent_at + ctx.policy.resend_cooldown - now
         if wait > timedelta(0):
+            if not resend:
+                return SendResult(
+                    ok=True, challenge=view(ctx, rec), already_sent=True, retry_after=wait
+                )
             return SendResult(
                 ok=False, challenge=view(ctx, rec), reason=Reason.COOLDOWN, retry_after=wait
             )
@@ -445,11 +482,24 @@ def _send(
 
 
 def send_code(
-    ctx: Context, challenge_id: str, *, method: object = None, locale: str | None = None
+    ctx: Context,
+    challenge_id: str,
+    *,
+    method: object = None,
+    locale: str | None = None,
+    resend: bool = False,
 ) -> UseCase[SendResult]:
-    """Send (or resend, after the cooldown) a code for the current method, or
-    switch to another out-of-band ``method`` and send one."""
+    """Make sure a code for the current method is on its way, or switch to
+    another out-of-band ``method`` and send one.
+
+    Within the cooldown after the last code of the current method (the one
+    ``begin_sign_in`` sent, say) nothing is sent and the result says
+    ``already_sent``; after it, a new code replaces the old. With ``resend``
+    the user asked for a *new* code: refused with ``COOLDOWN`` within it.
+    """
     check_locale(locale)
+    if not isinstance(resend, bool):
+        raise InvalidInput("resend", "must be a bool")
     wanted = None if method is None else parse_method(method)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
@@ -464,13 +514,19 @@ def send_code(
     if rec.method not in OUT_OF_BAND:
         raise ConflictingState(f"nothing to send for {rec.method}")
     next_state(rec.state, Event.SEND)  # raises if illegal (awaiting an answer)
-    return (yield from _send(ctx, rec, rec.method, Event.SEND, now, locale, cooldown=True))
+    return (
+        yield from _send(
+            ctx, rec, rec.method, Event.SEND, now, locale, cooldown=True, resend=resend
+        )
+    )
 
 
 def switch_method(
     ctx: Context, challenge_id: str, method: object, *, locale: str | None = None
 ) -> UseCase[SendResult]:
-    """Use another of the challenge's methods; out-of-band ones send at once."""
+    """Use another of the challenge's methods; out-of-band ones send at once.
+    The current method again, moments after its code went out, sends nothing:
+    the result says ``already_sent`` (see `send_code`)."""
     check_locale(locale)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
@@ -487,9 +543,13 @@ def switch_method(
         raise ConflictingState("answer the security question first (try another way)")
     next_state(rec.state, Event.SWITCH)
     if target in OUT_OF_BAND:
-        # A new method sends at once; the resend cooldown applies to the same method.
+        # A new method sends at once; the cooldown applies to the same method.
         same = target is rec.method
-        return (yield from _send(ctx, rec, target, Event.SWITCH, now, locale, cooldown=same))
+        return (
+            yield from _send(
+                ctx, rec, target, Event.SWITCH, now, locale, cooldown=same, resend=False
+            )
+        )
     for _ in range(_RACES):
         stored = yield from _advance(
             ctx,
@@ -561,7 +621,7 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
     """Answer the security question to unlock the other methods (F6)."""
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
-    normalized = normalize_answer(ctx, answer)
+    normalized = read_answer(ctx, answer)
     now = ctx.clock.now()
     _require_open(rec)
     rec = yield from _refresh(ctx, rec, now)
@@ -569,6 +629,15 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
         reason = Reason.EXPIRED if rec.state is State.EXPIRED else Reason.TOO_MANY_ATTEMPTS
         return AnswerResult(ok=False, challenge=view(ctx, rec), reason=reason)
     next_state(rec.state, Event.ANSWER_WRONG)  # raises unless awaiting an answer
+    if normalized is None:
+        # A blank answer is a slip, not a guess: nothing is reserved or counted.
+        asked = yield from call("store", Store.get_question, rec.user_id)
+        return AnswerResult(
+            ok=False,
+            challenge=view(ctx, rec, asked.question if asked else None),
+            reason=Reason.MALFORMED_CODE,
+            expected=ExpectedCode(method=None),
+        )
     decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now)
     if not decision.allowed:
         refusal = yield from refused(ctx, rec.user_id, decision, None, now)
@@ -632,28 +701,37 @@ def get_challenge(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
 # --- verifying -----------------------------------------------------------------
 
 
-def _pick_method(rec: ChallengeRecord, code: object) -> tuple[Method, str]:
-    """Which method a submitted code is for, and the code normalised.
+def _pick_method(rec: ChallengeRecord, code: str) -> tuple[Method, str | None]:
+    """Which method a typed code is for, and the code normalised (``None``:
+    it cannot be a code of that method, a typo).
 
     A backup code (letters, twelve characters) is recognised whatever the
     current method, when the challenge allows backup codes and they are not
-    locked behind the security question.
+    locked behind the security question. Anything else is read as a code of
+    the current method, so a typo is explained in its terms.
     """
     backup_open = Method.BACKUP_CODE in rec.methods and (
         not rec.alternatives_locked or rec.method is Method.BACKUP_CODE
     )
-    if backup_open and isinstance(code, str):
-        compact = code.replace(" ", "").replace("-", "")
+    if rec.method is Method.BACKUP_CODE:
+        return Method.BACKUP_CODE, bc.read_code(code)
+    if backup_open:
+        backup = bc.read_code(code)
         # One-time codes have at most 10 digits; a backup code has 12 characters,
         # so even a (rare) all-digit backup code is told apart.
-        if len(compact) == bc.CODE_LENGTH or not compact.isdigit():
-            return Method.BACKUP_CODE, bc.parse_code(code)
-    if rec.method is Method.BACKUP_CODE:
-        return Method.BACKUP_CODE, bc.parse_code(code)
+        if backup is not None:
+            return Method.BACKUP_CODE, backup
+    return rec.method, otp.read_digits(code, _lengths(rec))
+
+
+def _lengths(rec: ChallengeRecord) -> tuple[int, ...]:
+    """The lengths a code of the challenge's current method may have."""
     if rec.method is Method.TOTP:
-        return Method.TOTP, totp_code(code)
+        return TOTP_DIGITS
+    if rec.method is Method.BACKUP_CODE:
+        return (bc.CODE_LENGTH,)
     # The length of the code actually sent (the policy may have changed since).
-    return rec.method, otp.normalize_code(code, rec.code_length or 6)
+    return (rec.code_length or 6,)
 
 
 def verify(
@@ -679,6 +757,7 @@ def verify(
     if not isinstance(trust_device, bool):
         raise InvalidInput("trust_device", "must be a bool")
     check_id("challenge_id", challenge_id)
+    typed = otp.typed_input(code)
     if device_label is not None:
         check_text("device_label", device_label, max_length=64)
     first_codes: tuple[BackupCodes | None, list[BackupCodeRecord] | None] | None = None
@@ -699,11 +778,14 @@ def verify(
         if rec.state is State.LOCKED:
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
-        method, normalized = _pick_method(rec, code)
+        method, normalized = _pick_method(rec, typed)
         if method in OUT_OF_BAND and rec.code_hash is None:
             return VerifyResult(
                 ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
             )
+        if normalized is None:
+            # A typo, not a guess: before any counter is read or taken (S12, S13).
+            return malformed(method, _lengths(rec), attempts_left=_attempts_left(ctx, rec))
         if method is Method.BACKUP_CODE:
             return (
                 yield from _verify_backup_code(

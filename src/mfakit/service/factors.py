@@ -17,6 +17,7 @@ from ..core.contacts import ContactKind
 from ..core.keys import Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
+from ..core.results import ExpectedCode, Reason, VerifyResult
 from ..core.writes import ReplaceBackupCodes, Write
 from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
@@ -35,6 +36,7 @@ __all__ = [
     "has_second_factor",
     "hash_answer",
     "load_factors",
+    "malformed",
     "match_totp",
     "orphan_codes_dropped",
     "totp_key",
@@ -48,6 +50,22 @@ CHANNEL_KIND = {
     Method.VOICE: ContactKind.PHONE,
     Method.EMAIL: ContactKind.EMAIL,
 }
+TOTP_DIGITS = (6, 8)
+"""The lengths an authenticator app's code may have."""
+
+
+def malformed(
+    method: Method, lengths: tuple[int, ...], *, attempts_left: int | None = None
+) -> VerifyResult:
+    """The answer to a typo (``Reason.MALFORMED_CODE``): nothing counted,
+    nothing changed. It says what the field takes, which depends on the method
+    only, never on the right code or on the user's factors (S24)."""
+    return VerifyResult(
+        ok=False,
+        reason=Reason.MALFORMED_CODE,
+        expected=ExpectedCode(method=method, lengths=lengths),
+        attempts_left=attempts_left,
+    )
 
 
 def totp_aad(user_id: str, factor_id: str) -> bytes:

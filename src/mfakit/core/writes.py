@@ -63,6 +63,7 @@ __all__ = [
     "ReplaceBackupCodes",
     "RevokeDevice",
     "RevokeDevices",
+    "SetLocale",
     "SetPreferredMethod",
     "TouchDevice",
     "UpdateChallenge",
@@ -220,6 +221,15 @@ class SetPreferredMethod(NamedTuple):
     now: datetime
 
 
+class SetLocale(NamedTuple):
+    """Store the user's preferred locale, a checked language tag like ``"de"``
+    or ``"pt-br"`` (None: the default locale)."""
+
+    user_id: str
+    locale: str | None
+    now: datetime
+
+
 class ClearFactors(NamedTuple):
     """Turn 2FA off: delete every authenticator and backup code, and mark
     every contact unverified (kept as contact data)."""
@@ -254,6 +264,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     RevokeDevices,
     BumpSecurityVersion,
     SetPreferredMethod,
+    SetLocale,
     ClearFactors,
     RecordAudit,
 ]

@@ -370,6 +370,7 @@ class SqlOperations:
             w.SetPreferredMethod: lambda x: self.set_preferred_method(
                 x.user_id, x.method, now=x.now
             ),
+            w.SetLocale: lambda x: self.set_locale(x.user_id, x.locale, now=x.now),
             w.ClearFactors: lambda x: self.clear_factors(x.user_id),
             w.RecordAudit: lambda x: self.record(x.record),
         }
@@ -941,6 +942,10 @@ class SqlOperations:
             "updated_at": now,
         }
         return self._upsert_op("set_preferred_method", self.t.user_state, values, ("user_id",))
+
+    def set_locale(self, user_id: str, locale: str | None, *, now: datetime) -> Op[None]:
+        values = {"user_id": user_id, "locale": locale, "updated_at": now}
+        return self._upsert_op("set_locale", self.t.user_state, values, ("user_id",))
 
     # --- audit trail --------------------------------------------------------
     def record(self, event: AuditRecord) -> Op[None]:

@@ -75,6 +75,7 @@ _QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at
 _STATE = {
     "user_id": "s0",
     "preferred_method": "s1",
+    "locale": "s2",
     "security_version": "i0",
     "updated_at": "t0",
 }

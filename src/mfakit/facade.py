@@ -1,10 +1,10 @@
-"""The facade methods shared by [`MFA`][mfakit.MFA] and
-[`AsyncMFA`][mfakit.AsyncMFA], written once.
+"""The facade methods shared by :class:`~mfakit.MFA` and
+:class:`~mfakit.AsyncMFA`, written once.
 
 Every public method is one line: it names the use case and hands it to
-`_run`, which the sync facade drives in the calling thread and the async
-facade awaits. The async facade's typed signatures live in `aio.pyi`,
-generated from this class (`python tools/make_async_stub.py`; a test fails
+``_run``, which the sync facade drives in the calling thread and the async
+facade awaits. The async facade's typed signatures live in ``aio.pyi``,
+generated from this class (``python tools/make_async_stub.py``; a test fails
 when it is out of date).
 """
 
@@ -140,18 +140,18 @@ class Facade(abc.ABC):
         return self._ctx.policy
 
     def policy_for(self, tenant: str | None = None) -> Policy:
-        """The policy in force for `tenant` (the default policy without one)."""
+        """The policy in force for ``tenant`` (the default policy without one)."""
         return self._run(scope.policy_for, tenant=tenant)
 
     @property
     def messages(self) -> Messages:
         """Every text this instance sends, and the sentences to show:
-        `mfa.messages.texts(locale).explain(result)`."""
+        ``mfa.messages.texts(locale).explain(result)``."""
         return self._ctx.messages
 
     @property
     def clock(self) -> Clock:
-        """The clock mfakit decides time with; use it for `reauthenticated_at`
+        """The clock mfakit decides time with; use it for ``reauthenticated_at``
         so the host and mfakit agree (and tests can fake both)."""
         return self._ctx.clock
 
@@ -172,8 +172,8 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> TotpSetup:
         """Start adding an authenticator app; confirm it with
-        [`confirm_totp_setup`][mfakit.facade.Facade.confirm_totp_setup]. Needs the user personally,
-        re-authenticated within `policy.reauth_max_age`."""
+        :meth:`confirm_totp_setup`. Needs the user personally, re-authenticated
+        within ``policy.reauth_max_age``."""
         return self._run(
             authenticators.begin_totp_setup,
             actor,
@@ -250,7 +250,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> None:
         """Remove one of the user's authenticator apps (needs re-authentication;
-        refused if it would leave a user whose `role` requires 2FA without a factor)."""
+        refused if it would leave a user whose ``role`` requires 2FA without a factor)."""
         return self._run(
             authenticators.remove_authenticator,
             actor,
@@ -338,11 +338,11 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> StepUpStart:
         """Start proving a second factor again, before a call that removes or
-        binds a factor raises [`StepUpRequired`][mfakit.errors.StepUpRequired] (S32). Returns
-        `StepUpNotNeeded` for a user with no active factor, else a
-        `StepUpChallenge` over the user's factors (backup codes count; SMS,
-        voice and email send at once). A successful [`verify`][mfakit.facade.Facade.verify] returns
-        the grant as `result.step_up`: pass it back in `Actor(step_up=...)`.
+        binds a factor raises :class:`~mfakit.StepUpRequired` (S32). Returns
+        ``StepUpNotNeeded`` for a user with no active factor, else a
+        ``StepUpChallenge`` over the user's factors (backup codes count; SMS,
+        voice and email send at once). A successful :meth:`verify` returns the
+        grant as ``result.step_up``: pass it back in ``Actor(step_up=...)``.
         For an admin acting for a member the codes go to the member."""
         return self._run(
             sign_in.begin_step_up,
@@ -363,9 +363,9 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> VerifyResult:
         """Check a code (or a backup code) against a challenge. With
-        `trust_device` a successful sign-in returns `trust_token` and
-        `trust_max_age` for a cookie. A successful sign-in or step-up returns
-        the step-up grant as `step_up` (until `step_up_expires_at`)."""
+        ``trust_device`` a successful sign-in returns ``trust_token`` and
+        ``trust_max_age`` for a cookie. A successful sign-in or step-up returns
+        the step-up grant as ``step_up`` (until ``step_up_expires_at``)."""
         return self._run(
             challenges.verify,
             challenge_id,
@@ -384,7 +384,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code for the current method (a resend, after the cooldown),
-        or switch to `method` and send one."""
+        or switch to ``method`` and send one."""
         return self._run(
             challenges.send_code,
             challenge_id,
@@ -449,7 +449,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code to a new phone number by SMS or voice to prove it is the
-        user's; [`verify`][mfakit.facade.Facade.verify] with that code marks the number verified."""
+        user's; :meth:`verify` with that code marks the number verified."""
         return self._run(
             enrolment.begin_contact_enrolment,
             actor,
@@ -487,7 +487,7 @@ class Facade(abc.ABC):
 
     @property
     def security_questions(self) -> tuple[str, ...]:
-        """The questions users may choose from (`Policy.security_questions`)."""
+        """The questions users may choose from (``Policy.security_questions``)."""
         return self._ctx.policy.security_questions
 
     def get_security_question(self, user_id: str) -> str | None:
@@ -550,9 +550,8 @@ class Facade(abc.ABC):
     ) -> ContactChangeStart:
         """Start changing the user's phone number or email. The returned
         challenge offers only channels verified before the change (never the
-        new destination); [`send`][mfakit.facade.Facade.send] a code on one, then
-        [`verify`][mfakit.facade.Facade.verify] it to apply the change. At most
-        `policy.contact_changes_per_day` a day."""
+        new destination); :meth:`send` a code on one, then :meth:`verify` it
+        to apply the change. At most ``policy.contact_changes_per_day`` a day."""
         return self._run(
             account_changes.begin_contact_change,
             actor,
@@ -572,7 +571,7 @@ class Facade(abc.ABC):
         """The user's phone and email in full, with whether each is verified, to
         show the account owner ("Your phone: +14155550142"). Show it to that user
         only: `list_factors` is the masked view for everyone else. The result's
-        `repr` masks the values, so logging it leaks nothing."""
+        ``repr`` masks the values, so logging it leaks nothing."""
         return self._run(account_changes.get_contacts, user_id, tenant=tenant)
 
     def set_preferred_method(
@@ -603,11 +602,11 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> str | None:
-        """Store the user's language (`"de"`, `"pt-BR"`; None: the default
-        locale). Codes and security notices sent without a `locale=` of their
+        """Store the user's language (``"de"``, ``"pt-BR"``; None: the default
+        locale). Codes and security notices sent without a ``locale=`` of their
         own are written in it. The locale must have texts (see
         `Messages.locales`), else `InvalidInput`. Returns the stored tag,
-        normalized (`"pt-br"`)."""
+        normalized (``"pt-br"``)."""
         return self._run(
             account_changes.set_locale, actor, user_id, locale, tenant=tenant, context=context
         )
@@ -644,7 +643,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> None:
         """Turn 2FA off (needs re-authentication; refused while the policy
-        requires it for `role`). Enrolling a factor turns it on again."""
+        requires it for ``role``). Enrolling a factor turns it on again."""
         return self._run(
             account_changes.disable_two_factor,
             actor,
@@ -665,8 +664,8 @@ class Facade(abc.ABC):
     # --- retention ------------------------------------------------------------------
     def purge_expired(self, *, older_than: timedelta = retention.MIN_AGE, batch: int = 1000) -> int:
         """Delete expired challenges, stale counters, revoked or expired devices,
-        used backup codes and abandoned setups older than `older_than` (at
-        least a day), `batch` rows of each kind per transaction; returns how
+        used backup codes and abandoned setups older than ``older_than`` (at
+        least a day), ``batch`` rows of each kind per transaction; returns how
         many went. Run it from a scheduled job (hourly or daily). A lock-out
         is never lifted by it."""
         return self._run(retention.purge_expired, older_than=older_than, batch=batch)
@@ -676,5 +675,5 @@ class Facade(abc.ABC):
         self, user_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
         """The user's recent security events, newest first; for the next page
-        pass `before=page[-1].id`."""
+        pass ``before=page[-1].id``."""
         return self._run(scope.list_events, user_id, limit=limit, before=before)

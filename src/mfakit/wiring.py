@@ -1,5 +1,5 @@
 """Wiring shared by the sync and async facades: validate the configuration
-once and build the `Context` and port map."""
+once and build the :class:`~mfakit.service.context.Context` and port map."""
 
 from __future__ import annotations
 
@@ -95,9 +95,9 @@ def build_context(
 
 
 def choose_audit(store: object, audit: object) -> object:
-    """The audit port: `audit=` when given; else the store when it is an audit
-    log itself (`record` and `list_events`, as `SqlStore` is), so events are
-    kept with the data they describe; else `None` (the logging sink)."""
+    """The audit port: ``audit=`` when given; else the store when it is an audit
+    log itself (``record`` and ``list_events``, as ``SqlStore`` is), so events are
+    kept with the data they describe; else ``None`` (the logging sink)."""
     if audit is not None:
         return audit
     if callable(getattr(store, "record", None)) and callable(getattr(store, "list_events", None)):
@@ -106,7 +106,7 @@ def choose_audit(store: object, audit: object) -> object:
 
 
 def default_audit_sink() -> LoggingAuditSink:
-    """The `mfakit.audit` logger; loggers are shared, so one per call is fine."""
+    """The ``mfakit.audit`` logger; loggers are shared, so one per call is fine."""
     return LoggingAuditSink()
 
 

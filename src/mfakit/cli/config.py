@@ -1,19 +1,19 @@
-"""The `mfakit` command's configuration: a TOML file, then the environment.
+"""The ``mfakit`` command's configuration: a TOML file, then the environment.
 
-Settings (environment variable, or key in the file's `[mfakit]` table):
+Settings (environment variable, or key in the file's ``[mfakit]`` table):
 
 =======================  =================  ======================================
 Environment              File key           Meaning
 =======================  =================  ======================================
-`MFAKIT_DATABASE_URL`  `database_url`   SQLAlchemy URL of the store (required)
-`MFAKIT_SECRET_KEYS`   `secret_keys`    the keyring, newest first; comma-
+``MFAKIT_DATABASE_URL``  ``database_url``   SQLAlchemy URL of the store (required)
+``MFAKIT_SECRET_KEYS``   ``secret_keys``    the keyring, newest first; comma-
                                             separated in the environment, a list
                                             in the file (needed for user commands)
-`MFAKIT_TABLE_PREFIX`  `table_prefix`   table prefix (default `mfa_`)
-`MFAKIT_ISSUER`        `issuer`         the issuer name (default `mfakit`)
+``MFAKIT_TABLE_PREFIX``  ``table_prefix``   table prefix (default ``mfa_``)
+``MFAKIT_ISSUER``        ``issuer``         the issuer name (default ``mfakit``)
 =======================  =================  ======================================
 
-The file is `--config PATH` or `MFAKIT_CONFIG`; the environment wins over
+The file is ``--config PATH`` or ``MFAKIT_CONFIG``; the environment wins over
 it. Secrets never appear in output or errors.
 """
 
@@ -104,7 +104,7 @@ def _text(value: object, where: str) -> str:
 
 
 def load_settings(config: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """The settings from `config` (or `MFAKIT_CONFIG`), overridden by the
+    """The settings from ``config`` (or ``MFAKIT_CONFIG``), overridden by the
     environment."""
     env = os.environ if environ is None else environ
     path = (

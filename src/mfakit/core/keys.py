@@ -1,18 +1,18 @@
 """Keys: one application secret (or several, for rotation) and what mfakit
 derives from it (P4, S28).
 
-A [`Keyring`][mfakit.Keyring] holds one or more secrets. The first is *primary*: new data
+A :class:`Keyring` holds one or more secrets. The first is *primary*: new data
 is encrypted, signed and keyed with it. The others are only used to read what
 older keys produced, so a rotation is: put the new secret first, keep the old
 one after it until nothing needs it.
 
 Every stored value names the *key id* of the secret that made it. A key made
-by `mfakit.generate_secret_key` is a string `mfk1_<id>_<base64url secret>`:
+by :func:`mfakit.generate_secret_key` is a string ``mfk1_<id>_<base64url secret>``:
 its id is random, chosen when the key was generated, so a stored id says
 nothing about the secret (0.2 attack review: an id derived from the secret let
 a guessed passphrase be tested offline against a database dump). Any other
 secret (the 0.1.0 form) keeps the id 0.1.0 derived from it with HKDF, so what
-it sealed stays readable; re-sealing under an `mfk1_` key removes those ids.
+it sealed stays readable; re-sealing under an ``mfk1_`` key removes those ids.
 
 Secrets must look random: 32 random bytes, or text that is hex or base64 of at
 least 32 random bytes. Passphrase-like text is refused as the primary key; it is
@@ -57,7 +57,7 @@ SecretKey = str | bytes
 
 
 KEY_PREFIX = "mfk1_"
-"""How a key made by `mfakit.generate_secret_key` starts."""
+"""How a key made by :func:`mfakit.generate_secret_key` starts."""
 
 _KEY_ID_BYTES = 8
 _MFK1 = re.compile(r"mfk1_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
@@ -73,8 +73,8 @@ _WEAK = (
 
 
 def format_key(key_id: bytes, secret: bytes) -> str:
-    """`mfk1_<key id, hex>_<secret, base64url>`: the form
-    `mfakit.generate_secret_key` gives random values to."""
+    """``mfk1_<key id, hex>_<secret, base64url>``: the form
+    :func:`mfakit.generate_secret_key` gives random values to."""
     if len(key_id) != _KEY_ID_BYTES or len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError("an mfk1_ key has an 8-byte id and a 32-byte secret")
     body = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
@@ -97,7 +97,7 @@ def _decode_b64(text: str) -> bytes | None:
 
 
 def _looks_random(text: str) -> bool:
-    """Whether `text` is hex or base64 of at least 32 random-looking bytes.
+    """Whether ``text`` is hex or base64 of at least 32 random-looking bytes.
 
     No test can measure entropy; this refuses what is evidently not random:
     spaces and punctuation, too short, repeated patterns, one letter case.
@@ -112,7 +112,7 @@ def _looks_random(text: str) -> bool:
 
 
 def _parse(secret: object) -> tuple[str | None, bytes, bool]:
-    """`(explicit key id or None, secret bytes, looks random)` of one secret."""
+    """``(explicit key id or None, secret bytes, looks random)`` of one secret."""
     if isinstance(secret, (bytes, bytearray)):
         raw = bytes(secret)
         try:
@@ -165,8 +165,8 @@ class Sealed:
 class Keyring:
     """The application's secrets, primary first.
 
-    `Keyring(mfakit.generate_secret_key())` or, during a rotation,
-    `Keyring(new_secret, old_secret)`. The primary secret must look random
+    ``Keyring(mfakit.generate_secret_key())`` or, during a rotation,
+    ``Keyring(new_secret, old_secret)``. The primary secret must look random
     (see the module docs); the repr shows only key ids.
     """
 
@@ -209,7 +209,7 @@ class Keyring:
         return f"Keyring(primary={self.primary_id!r}, keys={len(self._secrets)})"
 
     def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
-        """The 256-bit key for `purpose` derived from `key_id` (default: primary)."""
+        """The 256-bit key for ``purpose`` derived from ``key_id`` (default: primary)."""
         kid = self.primary_id if key_id is None else key_id
         cached = self._cache.get((purpose, kid))
         if cached is not None:
@@ -229,10 +229,10 @@ class Keyring:
 
     # --- authenticated encryption (S28) -------------------------------
     def seal(self, purpose: str, plaintext: bytes, *, aad: bytes, nonce: bytes) -> Sealed:
-        """Encrypt with AES-256-GCM under the primary key's `purpose` subkey.
+        """Encrypt with AES-256-GCM under the primary key's ``purpose`` subkey.
 
-        `aad` binds the ciphertext to its row (user and factor ids), so a value
-        copied to another row fails to open. `nonce` is 12 fresh random bytes.
+        ``aad`` binds the ciphertext to its row (user and factor ids), so a value
+        copied to another row fails to open. ``nonce`` is 12 fresh random bytes.
         """
         if len(nonce) != NONCE_BYTES:
             raise InvalidInput("nonce", f"must be {NONCE_BYTES} bytes")
@@ -240,7 +240,7 @@ class Keyring:
         return Sealed(self.primary_id, nonce + cipher.encrypt(nonce, plaintext, aad))
 
     def open(self, purpose: str, sealed: Sealed, *, aad: bytes) -> bytes:
-        """Decrypt what [`seal`][mfakit.Keyring.seal] produced, with whichever key sealed it."""
+        """Decrypt what :meth:`seal` produced, with whichever key sealed it."""
         cipher = self._cipher(purpose, sealed.key_id)
         blob = sealed.blob
         if len(blob) < NONCE_BYTES + TAG_BYTES:
@@ -254,5 +254,5 @@ class Keyring:
 
     # --- keyed hashes (S10) ---------------------------------------------
     def mac(self, purpose: str, message: bytes, key_id: str | None = None) -> bytes:
-        """HMAC-SHA256 of `message` under the `purpose` subkey."""
+        """HMAC-SHA256 of ``message`` under the ``purpose`` subkey."""
         return hmac.digest(self.subkey(purpose, key_id), message, sha256)

@@ -1,10 +1,10 @@
 """One-time passwords: HOTP (RFC 4226) and TOTP (RFC 6238), pure functions.
 
-The arithmetic is a dozen lines on `hmac.digest`, the fastest correct
+The arithmetic is a dozen lines on :func:`hmac.digest`, the fastest correct
 route in CPython; it is checked against the RFC test vectors and, in the test
 suite, against pyotp as an independent implementation.
 
-Verification (`match_totp`) compares the submitted code with every
+Verification (:func:`match_totp`) compares the submitted code with every
 candidate step of the window in constant time (S11) and reports which step
 matched, so the caller can refuse a step that is not newer than the last one
 accepted (S4).
@@ -46,7 +46,7 @@ _SEPARATORS = str.maketrans("", "", " -\t")
 
 
 def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
-    """The RFC 4226 code for `counter`, zero-padded to `digits`."""
+    """The RFC 4226 code for ``counter``, zero-padded to ``digits``."""
     mac = hmac.digest(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm])
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
@@ -54,23 +54,23 @@ def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") 
 
 
 def totp_step(timestamp: float, period: int = 30) -> int:
-    """The RFC 6238 time step (T0 = 0) that `timestamp` falls in."""
+    """The RFC 6238 time step (T0 = 0) that ``timestamp`` falls in."""
     return int(timestamp // period)
 
 
 def totp(
     key: bytes, timestamp: float, *, period: int = 30, digits: int = 6, algorithm: str = "SHA1"
 ) -> str:
-    """The RFC 6238 code at `timestamp` (seconds since the epoch)."""
+    """The RFC 6238 code at ``timestamp`` (seconds since the epoch)."""
     return hotp(key, totp_step(timestamp, period), digits=digits, algorithm=algorithm)
 
 
 @dataclass(frozen=True, slots=True)
 class TotpMatch:
-    """What `match_totp` found.
+    """What :func:`match_totp` found.
 
-    `step` is the newest matching step newer than `last_step` (accept it);
-    `replay` is true when the code matched only steps already used (S4/S5).
+    ``step`` is the newest matching step newer than ``last_step`` (accept it);
+    ``replay`` is true when the code matched only steps already used (S4/S5).
     """
 
     step: int | None
@@ -88,7 +88,7 @@ def match_totp(
     algorithm: str = "SHA1",
     window: int = 1,
 ) -> TotpMatch:
-    """Compare `code` (already normalised) with the steps around `timestamp`.
+    """Compare ``code`` (already normalised) with the steps around ``timestamp``.
 
     Every candidate is computed and compared, whether or not an earlier one
     matched, so the time taken does not depend on which step matched.
@@ -110,8 +110,8 @@ def match_totp(
 def normalize_code(code: object, digits: int, *, field: str = "code") -> str:
     """Strip spaces and dashes from a numeric code and check its shape.
 
-    Raises [`InvalidInput`][mfakit.errors.InvalidInput] for non-strings, oversize input, non-digits
-    and a wrong length; the message never repeats the input.
+    Raises :class:`InvalidInput` for non-strings, oversize input, non-digits and
+    a wrong length; the message never repeats the input.
     """
     if not isinstance(code, str):
         raise InvalidInput(field, "must be a str")

@@ -1,8 +1,8 @@
 """Values the use cases return.
 
-Expected refusals are values here, with a [`Reason`][mfakit.Reason] and, where waiting
-helps, `retry_after`. Anything holding a secret (a setup's key, fresh backup
-codes) hides it from `repr`.
+Expected refusals are values here, with a :class:`Reason` and, where waiting
+helps, ``retry_after``. Anything holding a secret (a setup's key, fresh backup
+codes) hides it from ``repr``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Reason(str, enum.Enum):
     """The code was right but already used; wait for the next one (S4). For a
     passkey: the ceremony was already finished once; start a new one."""
     RATE_LIMITED = "rate_limited"
-    """Too many recent failures on the account; see `retry_after` (S13)."""
+    """Too many recent failures on the account; see ``retry_after`` (S13)."""
     LOCKED_OUT = "locked_out"
     """Too many consecutive failures: the second step is locked until an
     admin unlocks it or the user recovers (S13)."""
@@ -71,16 +71,16 @@ class Reason(str, enum.Enum):
     NO_CODE_SENT = "no_code_sent"
     """The current method needs a code to be sent first (it may have failed)."""
     COOLDOWN = "cooldown"
-    """A code was sent moments ago; resend after `retry_after` (S15)."""
+    """A code was sent moments ago; resend after ``retry_after`` (S15)."""
     SEND_LIMIT = "send_limit"
-    """Too many codes went to this destination recently; see `retry_after` (S15)."""
+    """Too many codes went to this destination recently; see ``retry_after`` (S15)."""
     INVALID_ANSWER = "invalid_answer"
     """The security question's answer was wrong."""
     DAILY_LIMIT = "daily_limit"
-    """Too many contact changes today (S16); see `retry_after`."""
+    """Too many contact changes today (S16); see ``retry_after``."""
     SEND_BUDGET_EXHAUSTED = "send_budget_exhausted"
     """The budget of codes to destinations being enrolled (per user, tenant or
-    application, per day) is used up (S33); see `retry_after`."""
+    application, per day) is used up (S33); see ``retry_after``."""
     NO_ELIGIBLE_METHOD = "no_eligible_method"
     """No channel verified before the change can approve it (S19): set up an
     authenticator app or verify the email address first."""
@@ -88,12 +88,12 @@ class Reason(str, enum.Enum):
     # --- passkeys and security keys (WebAuthn) --------------------------
     WRONG_ORIGIN = "wrong_origin"
     """The browser ran the ceremony on a page of another origin, or inside a
-    frame of another site (`crossOrigin`): possibly a phishing site."""
+    frame of another site (``crossOrigin``): possibly a phishing site."""
     WRONG_RP_ID = "wrong_rp_id"
     """The authenticator signed for another relying party id."""
     WRONG_TYPE = "wrong_type"
     """A registration answered with an assertion or the reverse, or the
-    credential is not a `public-key` credential."""
+    credential is not a ``public-key`` credential."""
     WRONG_CHALLENGE = "wrong_challenge"
     """The response answers another challenge, or no ceremony of this kind has
     this id."""
@@ -107,7 +107,7 @@ class Reason(str, enum.Enum):
     purpose, S24)."""
     CLONED_CREDENTIAL = "cloned_credential"
     """The credential's signature counter went backwards: the authenticator may
-    have been cloned (`Policy.webauthn_clone_policy = "reject"`)."""
+    have been cloned (``Policy.webauthn_clone_policy = "reject"``)."""
     DUPLICATE_CREDENTIAL = "duplicate_credential"
     """This authenticator's credential is already registered."""
     BAD_SIGNATURE = "bad_signature"
@@ -126,8 +126,8 @@ class Reason(str, enum.Enum):
         retry_after: timedelta | None = None,
         attempts_left: int | None = None,
     ) -> str:
-        """A short sentence to show the user, in the language of `texts`
-        (`mfa.messages.texts(locale)` or `mfakit.texts(locale)`; English without).
+        """A short sentence to show the user, in the language of ``texts``
+        (``mfa.messages.texts(locale)`` or ``mfakit.texts(locale)``; English without).
 
         >>> Reason.EXPIRED.message()
         'This code has expired. Please ask for a new one.'
@@ -145,9 +145,9 @@ class Contact:
     """One of the user's phone number or email address, in full, for its owner
     ("Your phone: +14155550142").
 
-    `verified` is whether its possession was proven (codes go only to a
+    ``verified`` is whether its possession was proven (codes go only to a
     verified one); a changed value stays unverified until then. The value is
-    personal data: `repr` masks it, so a logged result never shows it.
+    personal data: ``repr`` masks it, so a logged result never shows it.
     """
 
     kind: ContactKind
@@ -167,8 +167,8 @@ class Contact:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Contacts:
-    """What `MFA.get_contacts` reads back: the user's phone and email (None when
-    they have none), each with its full value; `repr` masks them."""
+    """What ``MFA.get_contacts`` reads back: the user's phone and email (None when
+    they have none), each with its full value; ``repr`` masks them."""
 
     user_id: str
     phone: Contact | None = None
@@ -186,9 +186,9 @@ class Contacts:
 class VerifyResult:
     """The outcome of checking a code.
 
-    `ok` is the only field a caller must read. On success `method` and
-    `factor_id` say what was used; `backup_codes_left` is set when a backup
-    code was used, and `backup_codes_low` asks the app to warn the user.
+    ``ok`` is the only field a caller must read. On success ``method`` and
+    ``factor_id`` say what was used; ``backup_codes_left`` is set when a backup
+    code was used, and ``backup_codes_low`` asks the app to warn the user.
     """
 
     ok: bool
@@ -206,17 +206,17 @@ class VerifyResult:
     backup_codes: BackupCodes | None = None
     """First backup codes, when a possession proof enrolled the user's first factor."""
     trust_token: str | None = field(default=None, repr=False)
-    """With `trust_device=True`: the value for a cookie that skips the second
-    step on this device for `trust_max_age` seconds."""
+    """With ``trust_device=True``: the value for a cookie that skips the second
+    step on this device for ``trust_max_age`` seconds."""
     trust_max_age: int | None = None
     device_id: str | None = None
     step_up: str | None = field(default=None, repr=False)
     """After a step-up or sign-in challenge: the step-up grant (S32). Keep it in
-    the session and pass it back as `Actor.step_up`; it lets this actor remove
-    or bind this user's factors until `step_up_expires_at`."""
+    the session and pass it back as ``Actor.step_up``; it lets this actor remove
+    or bind this user's factors until ``step_up_expires_at``."""
     step_up_expires_at: datetime | None = None
     contact: Contact | None = None
-    """The phone or email this verification applied, in full (its `repr` is
+    """The phone or email this verification applied, in full (its ``repr`` is
     masked): after a phone or email enrolment the new, verified destination;
     after a contact change the new value (unverified until its possession is
     proven) or, when it asked for the current value, that one. None otherwise."""
@@ -241,10 +241,10 @@ class AuthenticatorInfo:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TotpSetup:
     """A pending authenticator setup: show the QR code (or the key for manual
-    entry), then confirm it with a first code before `expires_at`.
+    entry), then confirm it with a first code before ``expires_at``.
 
-    `secret` and `uri` carry the key and are hidden from `repr`.
-    `warnings` lists settings some authenticator apps ignore.
+    ``secret`` and ``uri`` carry the key and are hidden from ``repr``.
+    ``warnings`` lists settings some authenticator apps ignore.
     """
 
     id: str
@@ -263,15 +263,15 @@ class TotpSetup:
         return " ".join(self.secret[i : i + 4] for i in range(0, len(self.secret), 4))
 
     def qr_svg(self, *, scale: int = 4) -> str:
-        """The QR code of [`uri`][mfakit.TotpSetup.uri] as SVG text."""
+        """The QR code of :attr:`uri` as SVG text."""
         return otpauth.qr_svg(self.uri, scale=scale)
 
     def qr_png(self, *, scale: int = 6) -> bytes:
-        """The QR code of [`uri`][mfakit.TotpSetup.uri] as PNG bytes."""
+        """The QR code of :attr:`uri` as PNG bytes."""
         return otpauth.qr_png(self.uri, scale=scale)
 
     def qr_data_uri(self, *, scale: int = 6) -> str:
-        """The QR code as a `data:image/png` URI for `<img src=...>`."""
+        """The QR code as a ``data:image/png`` URI for ``<img src=...>``."""
         return otpauth.qr_data_uri(self.uri, scale=scale)
 
     def qr_text(self) -> str:
@@ -283,7 +283,7 @@ class TotpSetup:
 class BackupCodes:
     """Freshly issued backup codes: show them once, then forget them.
 
-    Iterating yields the codes formatted for display (`7K2M-Q9XH-4TRD`).
+    Iterating yields the codes formatted for display (``7K2M-Q9XH-4TRD``).
     The repr shows only how many there are.
     """
 
@@ -299,7 +299,7 @@ class BackupCodes:
         return f"BackupCodes(<{len(self.codes)} codes hidden>)"
 
     def as_text(self, issuer: str = "", *, texts: Texts | None = None) -> str:
-        """A plain-text sheet to download or print, in the language of `texts`
+        """A plain-text sheet to download or print, in the language of ``texts``
         (English without)."""
         from .messages import Texts, english  # messages imports this module
 
@@ -313,7 +313,7 @@ class BackupCodes:
 class TotpConfirmation:
     """The outcome of confirming an authenticator setup.
 
-    On success `authenticator` describes it and `backup_codes` holds the
+    On success ``authenticator`` describes it and ``backup_codes`` holds the
     user's first backup codes when this was their first factor (show them once).
     """
 
@@ -330,11 +330,11 @@ class TotpConfirmation:
 class SignInStatus(str, enum.Enum):
     SATISFIED = "satisfied"
     """No second step needed: 2FA is not required and not enrolled, or the
-    device is trusted (`SignInStart.trusted_device`)."""
+    device is trusted (``SignInStart.trusted_device``)."""
     ENROLLMENT_REQUIRED = "enrollment_required"
     """The policy requires 2FA for the user's role and they have no factor yet."""
     CHALLENGE = "challenge"
-    """The user must pass [`SignInStart.challenge`][mfakit.SignInStart.challenge]."""
+    """The user must pass :attr:`SignInStart.challenge`."""
 
     def __str__(self) -> str:
         return self.value
@@ -344,9 +344,9 @@ class SignInStatus(str, enum.Enum):
 class Challenge:
     """A challenge as the app shows it. Nothing secret; destinations are masked.
 
-    `methods` are the methods this challenge accepts; `method` is the current
-    one. While `alternatives_locked` only `method` may be used until the
-    security question (`question`) is answered via "try another way".
+    ``methods`` are the methods this challenge accepts; ``method`` is the current
+    one. While ``alternatives_locked`` only ``method`` may be used until the
+    security question (``question``) is answered via "try another way".
     """
 
     id: str
@@ -364,7 +364,7 @@ class Challenge:
     """When a resend of the current method becomes possible."""
     alternatives_locked: bool = False
     question: str | None = None
-    """The security question to answer, in state `AWAITING_ANSWER`."""
+    """The security question to answer, in state ``AWAITING_ANSWER``."""
 
     @property
     def is_open(self) -> bool:
@@ -373,9 +373,9 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
-    """The outcome of sending a code. When `ok` is false, `reason` says why
-    (cooldown, send limit) and `retry_after` when to try again; a delivery
-    failure raises [`DeliveryError`][mfakit.errors.DeliveryError] instead."""
+    """The outcome of sending a code. When ``ok`` is false, ``reason`` says why
+    (cooldown, send limit) and ``retry_after`` when to try again; a delivery
+    failure raises :class:`~mfakit.errors.DeliveryError` instead."""
 
     ok: bool
     challenge: Challenge
@@ -401,14 +401,13 @@ class AnswerResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignInStart:
-    """What [`MFA.begin_sign_in`][mfakit.facade.Facade.begin_sign_in] decided.
+    """What :meth:`MFA.begin_sign_in` decided.
 
-    Check [`satisfied`][mfakit.SignInStart.satisfied], then
-    [`enrollment_required`][mfakit.SignInStart.enrollment_required], else use
-    [`challenge`][mfakit.SignInStart.challenge]. `delivery` is the outcome of the automatic send
-    when the preferred method is SMS, voice or email (`None` otherwise);
-    `delivery_failed` is true when the provider refused it, in which case the
-    user can resend or switch method. `stronger_factor_required` says the
+    Check :attr:`satisfied`, then :attr:`enrollment_required`, else use
+    :attr:`challenge`. ``delivery`` is the outcome of the automatic send when
+    the preferred method is SMS, voice or email (``None`` otherwise);
+    ``delivery_failed`` is true when the provider refused it, in which case the
+    user can resend or switch method. ``stronger_factor_required`` says the
     user's only factors are restricted (SMS, voice) and the policy wants another.
     """
 
@@ -433,7 +432,7 @@ class StepUpStatus(str, enum.Enum):
     NOT_NEEDED = "not_needed"
     """The user has no active factor: nothing to step up with, nothing needed."""
     CHALLENGE = "challenge"
-    """The actor must pass `StepUpChallenge.challenge`."""
+    """The actor must pass :attr:`StepUpChallenge.challenge`."""
 
     def __str__(self) -> str:
         return self.value
@@ -441,20 +440,20 @@ class StepUpStatus(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepUpNotNeeded:
-    """[`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] for a user with no active factor:
-    the calls that bind a first factor need no step-up."""
+    """:meth:`MFA.begin_step_up` for a user with no active factor: the calls
+    that bind a first factor need no step-up."""
 
     status: Literal[StepUpStatus.NOT_NEEDED] = StepUpStatus.NOT_NEEDED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepUpChallenge:
-    """[`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] started a challenge of purpose
-    `REAUTHENTICATE` over the user's factors (backup codes included).
+    """:meth:`MFA.begin_step_up` started a challenge of purpose
+    ``REAUTHENTICATE`` over the user's factors (backup codes included).
 
-    `delivery` is the outcome of the automatic send when the first method is
-    SMS, voice or email; `delivery_failed` is true when the provider refused
-    it. A successful [`MFA.verify`][mfakit.facade.Facade.verify] returns the grant as `step_up`.
+    ``delivery`` is the outcome of the automatic send when the first method is
+    SMS, voice or email; ``delivery_failed`` is true when the provider refused
+    it. A successful :meth:`MFA.verify` returns the grant as ``step_up``.
     """
 
     status: Literal[StepUpStatus.CHALLENGE] = StepUpStatus.CHALLENGE
@@ -464,13 +463,13 @@ class StepUpChallenge:
 
 
 StepUpStart = StepUpNotNeeded | StepUpChallenge
-"""What [`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] returns; `status` tells the two
-apart (and narrows the type for a type checker)."""
+"""What :meth:`MFA.begin_step_up` returns; ``status`` tells the two apart
+(and narrows the type for a type checker)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceInfo:
-    """A trusted device as listed to its user. `active` is false once it was
+    """A trusted device as listed to its user. ``active`` is false once it was
     revoked, expired, or outdated by a security change."""
 
     id: str
@@ -483,12 +482,12 @@ class DeviceInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactChangeStart:
-    """The outcome of [`MFA.begin_contact_change`][mfakit.facade.Facade.begin_contact_change].
+    """The outcome of :meth:`MFA.begin_contact_change`.
 
-    On success `challenge.methods` lists the channels verified *before* the
+    On success ``challenge.methods`` lists the channels verified *before* the
     change that may approve it (show them in a "choose how to verify" dialog),
-    never the new destination. Otherwise `reason` is `DAILY_LIMIT` (with
-    `retry_after`) or `NO_ELIGIBLE_METHOD`.
+    never the new destination. Otherwise ``reason`` is ``DAILY_LIMIT`` (with
+    ``retry_after``) or ``NO_ELIGIBLE_METHOD``.
     """
 
     ok: bool
@@ -504,9 +503,9 @@ class ContactChangeStart:
 class FactorInfo:
     """One of the user's second factors as listed on a security page.
 
-    `kind` is `"totp"`, `"phone"` or `"email"`; `methods` the
-    sign-in methods it gives; `restricted` is true for a phone (SMS and voice
-    are "restricted" under NIST SP 800-63B, S25). `destination` is masked.
+    ``kind`` is ``"totp"``, ``"phone"`` or ``"email"``; ``methods`` the
+    sign-in methods it gives; ``restricted`` is true for a phone (SMS and voice
+    are "restricted" under NIST SP 800-63B, S25). ``destination`` is masked.
     """
 
     id: str
@@ -525,9 +524,9 @@ class FactorInfo:
 class PasskeyInfo:
     """A passkey or security key as listed to its user (no key material).
 
-    `backed_up` says a passkey manager syncs it (it survives a lost device);
-    `passwordless` that it may sign in alone; `cloned` that its signature
-    counter once went backwards (under `webauthn_clone_policy = "flag"`).
+    ``backed_up`` says a passkey manager syncs it (it survives a lost device);
+    ``passwordless`` that it may sign in alone; ``cloned`` that its signature
+    counter once went backwards (under ``webauthn_clone_policy = "flag"``).
     """
 
     id: str
@@ -538,7 +537,7 @@ class PasskeyInfo:
     backup_eligible: bool
     backed_up: bool
     discoverable: str
-    """`"yes"`, `"no"` or `"unknown"`."""
+    """``"yes"``, ``"no"`` or ``"unknown"``."""
     passwordless: bool
     aaguid: str
     """The authenticator model's id (all zeros when attestation was not asked for)."""
@@ -563,8 +562,8 @@ class PasskeyInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PasskeyOptions:
-    """A begun passkey ceremony: give `options_json` to the page and keep
-    `ceremony_id` (in the session, or in the page) for the finish call."""
+    """A begun passkey ceremony: give ``options_json`` to the page and keep
+    ``ceremony_id`` (in the session, or in the page) for the finish call."""
 
     ceremony_id: str
     options_json: str = field(repr=False)
@@ -575,7 +574,7 @@ class PasskeyOptions:
 class PasskeyRegistration:
     """The outcome of finishing a passkey registration.
 
-    On success `passkey` describes it and `backup_codes` holds the user's
+    On success ``passkey`` describes it and ``backup_codes`` holds the user's
     first backup codes when it was their first factor (show them once).
     """
 

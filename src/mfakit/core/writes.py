@@ -1,21 +1,21 @@
-"""Writes a use case hands the store as one unit of work (`Store.apply`).
+"""Writes a use case hands the store as one unit of work (``Store.apply``).
 
 Theory of operation
 -------------------
-A use case reads what it needs (one query: [`Store.load_user`][mfakit.ports.storage.Store.load_user]
-or [`Store.load_challenge`][mfakit.ports.storage.Store.load_challenge]), decides in pure code, then
-hands the store *every* change it decided as one batch of the writes below. The store applies
+A use case reads what it needs (one query: :meth:`Store.load_user` or
+:meth:`Store.load_challenge`), decides in pure code, then hands the store
+*every* change it decided as one batch of the writes below. The store applies
 them in order, in one transaction, and commits once. Some writes are
 *conditional* (marked "if" below): a compare-and-set on a version, "only if
 the step is newer", "only if still unused". If any condition is false when
 its write runs, another request got there first: the store rolls the whole
-batch back and `apply` answers `None`. The use case then reads again and
+batch back and ``apply`` answers ``None``. The use case then reads again and
 decides again, so what is committed was always decided on the state it
 changed (no lost update, no code accepted twice, no attempt uncounted).
 
-On success `apply` returns one result per write: `True` for a conditional
-write, the new version for `BumpSecurityVersion`, the number of devices
-for `RevokeDevices`, `None` for the others.
+On success ``apply`` returns one result per write: ``True`` for a conditional
+write, the new version for :class:`BumpSecurityVersion`, the number of devices
+for :class:`RevokeDevices`, ``None`` for the others.
 
 A batch never waits on slow work: argon2 runs between two batches (reserve an
 attempt, hash outside any transaction, commit the outcome), never while a
@@ -74,8 +74,8 @@ __all__ = [
 
 # --- authenticator apps -------------------------------------------------------
 class AddTotp(NamedTuple):
-    """Insert a pending authenticator, if the user has fewer than `limit`
-    live ones (confirmed, or pending and unexpired at `now`) and the id is
+    """Insert a pending authenticator, if the user has fewer than ``limit``
+    live ones (confirmed, or pending and unexpired at ``now``) and the id is
     free. Expired pending setups of the user may be dropped."""
 
     record: TotpRecord
@@ -85,7 +85,7 @@ class AddTotp(NamedTuple):
 
 class ConfirmTotp(NamedTuple):
     """Confirm a pending setup, if it exists, is unexpired and unconfirmed;
-    its last accepted step becomes `step`."""
+    its last accepted step becomes ``step``."""
 
     user_id: str
     factor_id: str
@@ -94,7 +94,7 @@ class ConfirmTotp(NamedTuple):
 
 
 class AdvanceTotp(NamedTuple):
-    """Record `step` as the authenticator's last accepted step, if it is
+    """Record ``step`` as the authenticator's last accepted step, if it is
     confirmed and its last step is older (S4)."""
 
     user_id: str
@@ -120,7 +120,7 @@ class DeleteTotp(NamedTuple):
 
 # --- backup codes --------------------------------------------------------------
 class ReplaceBackupCodes(NamedTuple):
-    """Drop the user's backup codes and store `codes` (may be empty)."""
+    """Drop the user's backup codes and store ``codes`` (may be empty)."""
 
     user_id: str
     codes: Sequence[BackupCodeRecord]
@@ -136,8 +136,8 @@ class UseBackupCode(NamedTuple):
 
 # --- counters and challenges -------------------------------------------------------
 class PutCounter(NamedTuple):
-    """Store `counter` with version + 1, if the stored version still equals
-    `counter.version` (0: if no counter of that key is stored)."""
+    """Store ``counter`` with version + 1, if the stored version still equals
+    ``counter.version`` (0: if no counter of that key is stored)."""
 
     counter: Counter
 
@@ -149,21 +149,21 @@ class InsertChallenge(NamedTuple):
 
 
 class UpdateChallenge(NamedTuple):
-    """Store `record` with version + 1, if the stored version still equals
-    `record.version`."""
+    """Store ``record`` with version + 1, if the stored version still equals
+    ``record.version``."""
 
     record: ChallengeRecord
 
 
 # --- contacts and the security question ---------------------------------------------
 class PutContact(NamedTuple):
-    """Insert or replace the user's contact of `record.kind`."""
+    """Insert or replace the user's contact of ``record.kind``."""
 
     record: ContactRecord
 
 
 class DeleteContact(NamedTuple):
-    """Remove the user's contact of `kind`, if there is one."""
+    """Remove the user's contact of ``kind``, if there is one."""
 
     user_id: str
     kind: ContactKind
@@ -222,8 +222,8 @@ class SetPreferredMethod(NamedTuple):
 
 
 class SetLocale(NamedTuple):
-    """Store the user's preferred locale, a checked language tag like `"de"`
-    or `"pt-br"` (None: the default locale)."""
+    """Store the user's preferred locale, a checked language tag like ``"de"``
+    or ``"pt-br"`` (None: the default locale)."""
 
     user_id: str
     locale: str | None

@@ -4,10 +4,10 @@ Every method that decides whether a code is accepted is a single atomic
 operation at the store (ARCHITECTURE.md rule 5): confirming a setup, advancing a
 TOTP step, consuming a backup code and updating a counter are compare-and-set,
 so several app servers sharing one database never accept a code twice. The
-contract suite in [`mfakit.testing.contract`][mfakit.testing.contract] defines what "correct" means;
+contract suite in :mod:`mfakit.testing.contract` defines what "correct" means;
 an adapter that passes it can be used in production.
 
-Adapters raise [`StorageError`][mfakit.errors.StorageError] for their own failures and
+Adapters raise :class:`~mfakit.errors.StorageError` for their own failures and
 leave nothing half-written.
 """
 
@@ -40,35 +40,34 @@ class Store(Protocol):
 
     # --- the unit of work (see mfakit.core.writes) ------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:
-        """Apply `writes` in order as one transaction, committed once.
+        """Apply ``writes`` in order as one transaction, committed once.
 
         If a conditional write finds its condition false, roll everything
         back and return None; otherwise return one result per write (True for
-        a conditional write, the new version for `BumpSecurityVersion`, the
-        count for `RevokeDevices`, None for the others). A store failure
-        raises [`StorageError`][mfakit.errors.StorageError] with nothing applied."""
+        a conditional write, the new version for ``BumpSecurityVersion``, the
+        count for ``RevokeDevices``, None for the others). A store failure
+        raises :class:`~mfakit.errors.StorageError` with nothing applied."""
         ...
 
     def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
-        """Everything a verification needs about `user_id`, in one read:
+        """Everything a verification needs about ``user_id``, in one read:
         authenticators, contacts, unused backup codes, the security question,
-        the user state and the counters named `prefix + user_id` for each
-        prefix in `counters`."""
+        the user state and the counters named ``prefix + user_id`` for each
+        prefix in ``counters``."""
         ...
 
     def load_challenge(
         self, challenge_id: str, *, counters: Sequence[str] = ()
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
-        """A challenge and the snapshot of its user (as
-        [`load_user`][mfakit.ports.storage.Store.load_user]), in one read; None if there is no such
-        challenge."""
+        """A challenge and the snapshot of its user (as :meth:`load_user`), in
+        one read; None if there is no such challenge."""
         ...
 
     def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
-        """Delete at most `limit` rows of each kind that no longer matter
+        """Delete at most ``limit`` rows of each kind that no longer matter
         (short transactions, no long lock): challenges that expired before
-        `before`; counters last updated before it, except those whose key
-        starts with one of `keep_nonzero` and whose count is not 0 (a
+        ``before``; counters last updated before it, except those whose key
+        starts with one of ``keep_nonzero`` and whose count is not 0 (a
         lock-out must outlive any retention); devices revoked or expired
         before it; backup codes used before it; pending authenticator setups
         that expired before it. Returns how many rows went; call again until
@@ -77,8 +76,8 @@ class Store(Protocol):
 
     # --- authenticator apps -------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
-        """Insert a pending authenticator unless the user already has `limit`
-        live ones (confirmed, or pending and unexpired at `now`). Returns
+        """Insert a pending authenticator unless the user already has ``limit``
+        live ones (confirmed, or pending and unexpired at ``now``). Returns
         whether it was inserted. Expired pending setups may be dropped."""
         ...
 
@@ -99,14 +98,14 @@ class Store(Protocol):
         now: datetime,
         backup_codes: Sequence[BackupCodeRecord] | None,
     ) -> bool:
-        """Atomically confirm a pending, unexpired setup, record `step` as its
-        last accepted step and, when `backup_codes` is given, replace the user's
+        """Atomically confirm a pending, unexpired setup, record ``step`` as its
+        last accepted step and, when ``backup_codes`` is given, replace the user's
         backup codes with them. False (nothing changed) if the setup is missing,
         expired or already confirmed."""
         ...
 
     def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
-        """Set `last_step = step` only if the authenticator is confirmed and its
+        """Set ``last_step = step`` only if the authenticator is confirmed and its
         last step is older (S4). False means the step was already used."""
         ...
 
@@ -120,7 +119,7 @@ class Store(Protocol):
 
     # --- backup codes --------------------------------------------------
     def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
-        """Atomically drop the user's codes and store `codes` (may be empty)."""
+        """Atomically drop the user's codes and store ``codes`` (may be empty)."""
         ...
 
     def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
@@ -137,18 +136,18 @@ class Store(Protocol):
 
     # --- counters for limits ------------------------------------------
     def get_counter(self, key: str) -> Counter | None:
-        """The counter named `key`, or None if never stored."""
+        """The counter named ``key``, or None if never stored."""
         ...
 
     def put_counter(self, counter: Counter) -> bool:
-        """Store `counter` if the stored version still equals
-        `counter.version` (0: not stored yet), bumping the version by one.
+        """Store ``counter`` if the stored version still equals
+        ``counter.version`` (0: not stored yet), bumping the version by one.
         False when another writer got there first."""
         ...
 
     # --- challenges ------------------------------------------------------
     def insert_challenge(self, record: ChallengeRecord) -> None:
-        """Store a new challenge (its `version` is 0)."""
+        """Store a new challenge (its ``version`` is 0)."""
         ...
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
@@ -162,10 +161,10 @@ class Store(Protocol):
         contact: ContactRecord | None = None,
         backup_codes: Sequence[BackupCodeRecord] | None = None,
     ) -> bool:
-        """Compare-and-set: store `record` with `version + 1` only if the
-        stored version still equals `record.version`. In the same atomic step,
-        upsert `contact` and replace the user's backup codes with
-        `backup_codes` when given. False, and nothing changed, on a conflict."""
+        """Compare-and-set: store ``record`` with ``version + 1`` only if the
+        stored version still equals ``record.version``. In the same atomic step,
+        upsert ``contact`` and replace the user's backup codes with
+        ``backup_codes`` when given. False, and nothing changed, on a conflict."""
         ...
 
     # --- contact channels ------------------------------------------------
@@ -174,11 +173,11 @@ class Store(Protocol):
         ...
 
     def put_contact(self, record: ContactRecord) -> None:
-        """Insert or replace the user's contact of `record.kind`."""
+        """Insert or replace the user's contact of ``record.kind``."""
         ...
 
     def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
-        """Remove the user's contact of `kind`; False if there was none."""
+        """Remove the user's contact of ``kind``; False if there was none."""
         ...
 
     # --- security question ---------------------------------------------
@@ -236,7 +235,7 @@ class Store(Protocol):
 
 
 class AsyncStore(Protocol):
-    """The async twin of [`Store`][mfakit.ports.storage.Store]: the same methods, awaitable."""
+    """The async twin of :class:`Store`: the same methods, awaitable."""
 
     async def apply(self, writes: Sequence[Write]) -> list[object] | None: ...
 
@@ -342,5 +341,5 @@ class AsyncStore(Protocol):
 
 
 DeviceStore = Store
-"""Former name of the device and user-state half of [`Store`][mfakit.ports.storage.Store]."""
+"""Former name of the device and user-state half of :class:`Store`."""
 AsyncDeviceStore = AsyncStore

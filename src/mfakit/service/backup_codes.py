@@ -52,7 +52,7 @@ def codes_for_first_factor(
     ctx: Context, user_id: str, now: datetime
 ) -> UseCase[tuple[BackupCodes | None, list[BackupCodeRecord] | None]]:
     """A fresh set when the factor being added is the user's first (L3, F5),
-    to be stored in the same atomic step as the factor; else `(None, None)`."""
+    to be stored in the same atomic step as the factor; else ``(None, None)``."""
     if Method.BACKUP_CODE not in ctx.policy.allowed_methods:
         return None, None
     if (yield from has_second_factor(user_id)):

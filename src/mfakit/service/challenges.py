@@ -1,7 +1,7 @@
 """Challenge use cases: sending codes, verifying, switching method, "try
 another way" and the security question (L1, F2-F4, F6, S7-S18, S24, S25).
 
-Every change to a challenge goes through `_advance`, which asks the
+Every change to a challenge goes through :func:`_advance`, which asks the
 transition table for the next state and writes it by compare-and-set, retrying
 on a fresh copy when another request got there first. So a code is accepted
 once, the last allowed attempt is counted once and the machine never takes an
@@ -194,9 +194,9 @@ def _advance(
     contact: ContactRecord | None = None,
     backup_codes: Sequence[BackupCodeRecord] | None = None,
 ) -> UseCase[ChallengeRecord | None]:
-    """Apply `event` (and `change`) to `rec` by compare-and-set.
+    """Apply ``event`` (and ``change``) to ``rec`` by compare-and-set.
 
-    Returns the stored record, or `None` when another request changed the
+    Returns the stored record, or ``None`` when another request changed the
     challenge first; the caller then reloads and decides again.
     """
     target = next_state(rec.state, event)
@@ -269,7 +269,7 @@ def create_challenge(
 
 
 def _destination(rec: ChallengeRecord, method: Method, factors: Factors) -> str:
-    """Where a code for `method` may go: a verified destination (S18), or for
+    """Where a code for ``method`` may go: a verified destination (S18), or for
     an enrolment the destination being proven (L3), never anything else."""
     kind = CHANNEL_KIND[method]
     if rec.purpose is Purpose.ENROL_CONTACT:
@@ -380,7 +380,7 @@ def _send(
     *,
     cooldown: bool,
 ) -> UseCase[SendResult]:
-    """Send a fresh code for `method`; the new code replaces the old (S9)."""
+    """Send a fresh code for ``method``; the new code replaces the old (S9)."""
     if cooldown and rec.code_sent_at is not None:
         wait = rec.code_sent_at + ctx.policy.resend_cooldown - now
         if wait > timedelta(0):
@@ -448,7 +448,7 @@ def send_code(
     ctx: Context, challenge_id: str, *, method: object = None, locale: str | None = None
 ) -> UseCase[SendResult]:
     """Send (or resend, after the cooldown) a code for the current method, or
-    switch to another out-of-band `method` and send one."""
+    switch to another out-of-band ``method`` and send one."""
     check_locale(locale)
     wanted = None if method is None else parse_method(method)
     rec = yield from _load(challenge_id)
@@ -665,7 +665,7 @@ def verify(
     device_label: str | None = None,
 ) -> UseCase[VerifyResult]:
     """Check a code against a challenge; on success apply its purpose and, for a
-    sign-in with `trust_device`, trust this device (L2).
+    sign-in with ``trust_device``, trust this device (L2).
 
     One read (the challenge with its user's factors and failure counter) and
     one unit of work for a TOTP or sent code: the challenge's new state, the
@@ -854,7 +854,7 @@ def _succeed(
     label: str | None,
 ) -> UseCase[VerifyResult | None]:
     """Mark the challenge SUCCEEDED and apply its purpose in one unit of work
-    with `writes` (the factor's step, the cleared counter); None if it lost a
+    with ``writes`` (the factor's step, the cleared counter); None if it lost a
     race. Notices go out after the commit."""
     user_id = rec.user_id
     succeeded = rec.with_(state=next_state(rec.state, Event.CODE_RIGHT))

@@ -1,4 +1,4 @@
-"""`Context`: everything a use case needs that is not a port call."""
+"""``Context``: everything a use case needs that is not a port call."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ __all__ = ["Context"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
-    """Configuration shared by every use case of one `MFA` instance.
+    """Configuration shared by every use case of one ``MFA`` instance.
 
-    `random_bytes` is the one source of randomness (S2): `secrets.token_bytes`.
+    ``random_bytes`` is the one source of randomness (S2): ``secrets.token_bytes``.
     """
 
     policy: Policy
@@ -35,15 +35,15 @@ class Context:
     messages: Messages = field(default_factory=Messages)
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
     has_resolver: bool = False
-    """Whether a `policies` port maps tenants to policies."""
+    """Whether a ``policies`` port maps tenants to policies."""
     tenant_from_user: bool = False
-    """Whether the `policies` port also maps users to tenants (`for_user`)."""
+    """Whether the ``policies`` port also maps users to tenants (``for_user``)."""
     audit_log: bool = False
-    """Whether the `audit` port can also list events."""
+    """Whether the ``audit`` port can also list events."""
     audit_enabled: Callable[[], bool] | None = None
-    """The audit sink's `enabled()` check, when it has one."""
+    """The audit sink's ``enabled()`` check, when it has one."""
     audit_wants: Callable[[str, str], bool] | None = None
-    """The audit sink's `wants(action, outcome)` check, when it has one: an
+    """The audit sink's ``wants(action, outcome)`` check, when it has one: an
     event it would drop is never built."""
     audit_in_store: bool = False
     """Whether the audit log is the store itself: events then join the unit of

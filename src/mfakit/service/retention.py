@@ -2,7 +2,7 @@
 
 Challenges expire after minutes, send windows after at most a day, revoked
 devices and used backup codes are history. Without a purge they pile up
-forever (4,000 challenge rows after 400 days for one user). `purge_expired`
+forever (4,000 challenge rows after 400 days for one user). ``purge_expired``
 deletes them in bounded batches; a failure counter that is not zero is never
 purged, so no retention lifts a lock-out (only an admin or the user's recovery
 path does).
@@ -30,8 +30,8 @@ of backup codes (a back-off or lock-out)."""
 def purge_expired(
     ctx: Context, *, older_than: object = MIN_AGE, batch: object = 1000
 ) -> UseCase[int]:
-    """Delete what expired, was revoked or was used more than `older_than`
-    ago, `batch` rows of each kind per transaction, until nothing is left;
+    """Delete what expired, was revoked or was used more than ``older_than``
+    ago, ``batch`` rows of each kind per transaction, until nothing is left;
     returns how many rows went."""
     if not isinstance(older_than, timedelta) or older_than < MIN_AGE:
         raise InvalidInput("older_than", "must be a timedelta of at least one day")

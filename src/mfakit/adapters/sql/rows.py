@@ -1,10 +1,10 @@
 """Rows to records and back, for both SQL stores.
 
-`*_values(record)` gives the column values to insert; `*_from(m)` the
-record a row holds (`m` is `row._mapping`, or any mapping of column
+``*_values(record)`` gives the column values to insert; ``*_from(m)`` the
+record a row holds (``m`` is ``row._mapping``, or any mapping of column
 names). Enums are stored as their string values, a challenge's methods as a
-comma-joined string, and binary columns come back as `bytes` whatever the
-driver returns (`memoryview` on some).
+comma-joined string, and binary columns come back as ``bytes`` whatever the
+driver returns (``memoryview`` on some).
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
-"""The SQL schema of mfakit's state, as a SQLAlchemy Core `MetaData`.
+"""The SQL schema of mfakit's state, as a SQLAlchemy Core ``MetaData``.
 
-`build_metadata` returns the tables for one table prefix, so a host can
-hand them to Alembic next to its own models (`target_metadata=[app_metadata,
-build_metadata("mfa_")]`) or create them with
-[`SqlStore.create_all`][mfakit.adapters.sql.SqlStore.create_all].
+:func:`build_metadata` returns the tables for one table prefix, so a host can
+hand them to Alembic next to its own models (``target_metadata=[app_metadata,
+build_metadata("mfa_")]``) or create them with :meth:`SqlStore.create_all`.
 
 Every lookup on the hot path goes through a primary key: a user's
-authenticators by `(user_id, id)` (and by the `user_id` prefix of that key
-for the list), a backup code by `(user_id, lookup)`, a counter by `key`, a
-challenge by `id`, a contact by `(user_id, kind)`, a security question by
-`user_id`, a trusted device by `(user_id, id)`, and a user's state by
-`user_id`; audit events by `(subject_id, seq)`, the only secondary index.
+authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
+for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
+challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
+``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
+``user_id``; audit events by ``(subject_id, seq)``, the only secondary index.
 
-Datetimes are stored timezone-aware (`TIMESTAMP WITH TIME ZONE` on
+Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
 PostgreSQL); where the database keeps no offset (SQLite, MySQL) they are stored
-as naive UTC and come back as aware UTC (`UtcDateTime`). Enums are
+as naive UTC and come back as aware UTC (:class:`UtcDateTime`). Enums are
 stored as their string values, a challenge's methods as a comma-joined string,
 and secret material (already encrypted or hashed by mfakit) as bytes or text.
 """
@@ -55,7 +54,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
-"""The version of the tables below; recorded in `<prefix>schema_version`.
+"""The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
 refuses to work on a database whose recorded version is newer than this."""
@@ -92,8 +91,8 @@ _LOCALE = 35  # a language tag as check_locale accepts it
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime, always read back as aware UTC.
 
-    Binds refuse naive datetimes (a `ValueError`, which the store reports as
-    a [`StorageError`][mfakit.errors.StorageError]). Databases without a time zone type
+    Binds refuse naive datetimes (a ``ValueError``, which the store reports as
+    a :class:`~mfakit.errors.StorageError`). Databases without a time zone type
     (SQLite, MySQL) receive naive UTC, so their text or datetime comparisons
     order correctly.
     """
@@ -123,8 +122,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def check_prefix(prefix: object) -> str:
-    """`prefix` if it is a usable table-name prefix, else
-    [`ConfigurationError`][mfakit.errors.ConfigurationError]."""
+    """``prefix`` if it is a usable table-name prefix, else :class:`ConfigurationError`."""
     if not isinstance(prefix, str) or (prefix and not _PREFIX.fullmatch(prefix)):
         raise ConfigurationError(
             "table_prefix must be empty or up to 30 letters, digits and underscores, "
@@ -134,7 +132,7 @@ def check_prefix(prefix: object) -> str:
 
 
 class Tables:
-    """The tables of one prefix, by role (`tables.totp`, `tables.backup`, ...)."""
+    """The tables of one prefix, by role (``tables.totp``, ``tables.backup``, ...)."""
 
     def __init__(self, metadata: MetaData, prefix: str) -> None:
         t = metadata.tables
@@ -153,8 +151,8 @@ class Tables:
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
-    """The tables of mfakit, named `<prefix><table>`, in `metadata` (a new
-    `MetaData` by default). Pass the result to Alembic or `create_all`."""
+    """The tables of mfakit, named ``<prefix><table>``, in ``metadata`` (a new
+    ``MetaData`` by default). Pass the result to Alembic or ``create_all``."""
     p = check_prefix(prefix)
     md = metadata if metadata is not None else MetaData()
 

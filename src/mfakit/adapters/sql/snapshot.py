@@ -2,14 +2,14 @@
 
 A sign-in used to read a user's authenticators, contacts, backup-code count,
 security question, state and failure counter with a statement each. Here they
-come back from one `UNION ALL`: each table's rows are laid onto the same
-typed *slots* (`s0`..`s11` text, `b0` bytes, `i0`..`i4` integers,
-`t0`..`t3` timestamps) with a tag saying which table a row is from, and
-`snapshot_from` sorts them back into records. Every branch is a lookup
-by primary key (or its `user_id` prefix), so the query costs what the
+come back from one ``UNION ALL``: each table's rows are laid onto the same
+typed *slots* (``s0``..``s11`` text, ``b0`` bytes, ``i0``..``i4`` integers,
+``t0``..``t3`` timestamps) with a tag saying which table a row is from, and
+:func:`snapshot_from` sorts them back into records. Every branch is a lookup
+by primary key (or its ``user_id`` prefix), so the query costs what the
 separate ones cost, in one round trip.
 
-`challenge_snapshot_query` does the same for a challenge and its user,
+:func:`challenge_snapshot_query` does the same for a challenge and its user,
 finding the user through the challenge (a scalar subquery on its key).
 """
 
@@ -112,7 +112,7 @@ _CHALLENGE = {
 
 
 def _branch(tag: str, columns: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
-    """A SELECT laying `columns` (slot -> expression) onto every slot."""
+    """A SELECT laying ``columns`` (slot -> expression) onto every slot."""
     out: list[ColumnElement[Any]] = [literal(tag, String()).label("tag")]
     for slot in _SLOTS[1:]:
         expr = columns.get(slot)
@@ -148,16 +148,16 @@ def _branches(
 
 
 def user_snapshot_query(t: Tables, *, counters: bool) -> CompoundSelect[Any]:
-    """The snapshot of the user `p_user`; with `counters`, also the
-    counters whose keys are in the expanding parameter `p_keys`."""
+    """The snapshot of the user ``p_user``; with ``counters``, also the
+    counters whose keys are in the expanding parameter ``p_keys``."""
     user = bindparam("p_user", type_=String())
     keys = t.counters.c.key.in_(bindparam("p_keys", expanding=True)) if counters else None
     return union_all(*_branches(t, user, keys))
 
 
 def challenge_snapshot_query(t: Tables, counter_prefixes: Sequence[str]) -> CompoundSelect[Any]:
-    """The challenge `p_id` and the snapshot of its user, found through it,
-    with the counters `prefix + user_id` for each of `counter_prefixes`."""
+    """The challenge ``p_id`` and the snapshot of its user, found through it,
+    with the counters ``prefix + user_id`` for each of ``counter_prefixes``."""
     ch = t.challenges
     challenge_id = bindparam("p_id", type_=String())
     user = select(ch.c.user_id).where(ch.c.id == challenge_id).scalar_subquery()
@@ -175,7 +175,7 @@ def _columns(row: Mapping[str, Any], layout: Mapping[str, str]) -> dict[str, Any
 def snapshot_from(
     user_id: str | None, result: Iterable[Any]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
-    """Sort the rows of a snapshot query back into records. `user_id` is
+    """Sort the rows of a snapshot query back into records. ``user_id`` is
     None for a challenge query (the user is the challenge's)."""
     challenge = None
     totps, contacts = [], []

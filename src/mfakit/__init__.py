@@ -28,7 +28,9 @@ from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
 from .core.results import Challenge as Challenge
+from .core.results import Contact as Contact
 from .core.results import ContactChangeStart as ContactChangeStart
+from .core.results import Contacts as Contacts
 from .core.results import DeviceInfo as DeviceInfo
 from .core.results import ExpectedCode as ExpectedCode
 from .core.results import FactorInfo as FactorInfo
@@ -91,8 +93,10 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ConflictingState",
+    "Contact",
     "ContactChangeStart",
     "ContactKind",
+    "Contacts",
     "DeliveryError",
     "DeliveryUncertain",
     "DestinationOptedOut",

@@ -24,6 +24,7 @@ from .core.results import (
     BackupCodes,
     Challenge,
     ContactChangeStart,
+    Contacts,
     DeviceInfo,
     FactorInfo,
     SendResult,
@@ -333,6 +334,14 @@ class AsyncMethods:
     ) -> tuple[FactorInfo, ...]:
         return await _FACADE.list_factors(self, user_id, tenant=tenant)  # type: ignore[no-any-return]
 
+    async def get_contacts(
+        self,
+        user_id: str,
+        *,
+        tenant: str | None = None,
+    ) -> Contacts:
+        return await _FACADE.get_contacts(self, user_id, tenant=tenant)  # type: ignore[no-any-return]
+
     async def set_preferred_method(
         self,
         actor: Actor,
@@ -343,6 +352,17 @@ class AsyncMethods:
         context: RequestContext | None = None,
     ) -> None:
         return await _FACADE.set_preferred_method(self, actor, user_id, method, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def set_locale(
+        self,
+        actor: Actor,
+        user_id: str,
+        locale: str | None,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> str | None:
+        return await _FACADE.set_locale(self, actor, user_id, locale, tenant=tenant, context=context)  # type: ignore[no-any-return]
 
     async def remove_contact(
         self,

@@ -16,6 +16,7 @@ from .core.results import (
     BackupCodes,
     Challenge,
     ContactChangeStart,
+    Contacts,
     DeviceInfo,
     FactorInfo,
     SendResult,
@@ -334,6 +335,13 @@ class AsyncMFA:
         tenant: str | None = None,
     ) -> tuple[FactorInfo, ...]: ...
 
+    async def get_contacts(
+        self,
+        user_id: str,
+        *,
+        tenant: str | None = None,
+    ) -> Contacts: ...
+
     async def set_preferred_method(
         self,
         actor: Actor,
@@ -343,6 +351,16 @@ class AsyncMFA:
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> None: ...
+
+    async def set_locale(
+        self,
+        actor: Actor,
+        user_id: str,
+        locale: str | None,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> str | None: ...
 
     async def remove_contact(
         self,

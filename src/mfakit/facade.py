@@ -29,6 +29,7 @@ from .core.results import (
     BackupCodes,
     Challenge,
     ContactChangeStart,
+    Contacts,
     DeviceInfo,
     FactorInfo,
     SendResult,
@@ -574,6 +575,13 @@ class Facade(abc.ABC):
         """The user's authenticator apps, phone and email, with their state."""
         return self._run(account_changes.list_factors, user_id, tenant=tenant)
 
+    def get_contacts(self, user_id: str, *, tenant: str | None = None) -> Contacts:
+        """The user's phone and email in full, with whether each is verified, to
+        show the account owner ("Your phone: +14155550142"). Show it to that user
+        only: `list_factors` is the masked view for everyone else. The result's
+        ``repr`` masks the values, so logging it leaks nothing."""
+        return self._run(account_changes.get_contacts, user_id, tenant=tenant)
+
     def set_preferred_method(
         self,
         actor: Actor,
@@ -591,6 +599,24 @@ class Facade(abc.ABC):
             method,
             tenant=tenant,
             context=context,
+        )
+
+    def set_locale(
+        self,
+        actor: Actor,
+        user_id: str,
+        locale: str | None,
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> str | None:
+        """Store the user's language (``"de"``, ``"pt-BR"``; None: the default
+        locale). Codes and security notices sent without a ``locale=`` of their
+        own are written in it. The locale must have texts (see
+        `Messages.locales`), else `InvalidInput`. Returns the stored tag,
+        normalized (``"pt-br"``)."""
+        return self._run(
+            account_changes.set_locale, actor, user_id, locale, tenant=tenant, context=context
         )
 
     def remove_contact(

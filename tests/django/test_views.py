@@ -214,8 +214,12 @@ def test_a_malformed_code_is_explained_and_costs_nothing() -> None:
     add_totp(alice)
     sign_in(browser, alice)
     response = browser.post(f"{BASE}/login/code/", {"code": "not a code!"}, follow=True)
-    assert "Enter the code as you received it" in text(response)
-    assert get_mfa().get_challenge(browser.client.session[web.PENDING]["challenge"]).attempts_left
+    challenge_id = browser.client.session[web.PENDING]["challenge"]
+    # A typo is a refusal value (Reason.MALFORMED_CODE) saying what the field takes.
+    again = get_mfa().verify(challenge_id, "not a code!")
+    assert again.reason is Reason.MALFORMED_CODE
+    assert mfakit.texts("en").explain(again) in text(response)
+    assert get_mfa().get_challenge(challenge_id).attempts_left == get_mfa().policy.max_attempts
 
 
 def test_refusals_are_in_the_request_language(settings: Any) -> None:

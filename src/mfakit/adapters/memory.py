@@ -280,6 +280,11 @@ class MemoryStore(WriteMethods):
         undo.set(self._states, x.user_id, state)
         return None
 
+    def _set_locale(self, x: w.SetLocale, undo: _Undo) -> object:
+        state = replace(self._state(x.user_id), locale=x.locale, updated_at=x.now)
+        undo.set(self._states, x.user_id, state)
+        return None
+
     def _clear_factors(self, x: w.ClearFactors, undo: _Undo) -> object:
         undo.pop(self._totp, x.user_id)
         undo.pop(self._backup, x.user_id)
@@ -336,6 +341,7 @@ class MemoryStore(WriteMethods):
         w.RevokeDevices: _revoke_devices,
         w.BumpSecurityVersion: _bump_security_version,
         w.SetPreferredMethod: _set_preferred_method,
+        w.SetLocale: _set_locale,
         w.ClearFactors: _clear_factors,
         w.RequireNoFactor: _require_no_factor,
         w.QueueNotice: _queue_notice,

@@ -261,6 +261,7 @@ def user_state_from(m: Mapping[Any, Any]) -> UserState:
         security_version=m["security_version"],
         preferred_method=None if method is None else Method(method),
         updated_at=m["updated_at"],
+        locale=m["locale"],
     )
 
 

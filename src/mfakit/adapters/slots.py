@@ -59,6 +59,7 @@ QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at"
 STATE = {
     "user_id": "s0",
     "preferred_method": "s1",
+    "locale": "s2",
     "security_version": "i0",
     "updated_at": "t0",
 }

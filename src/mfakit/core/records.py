@@ -211,12 +211,15 @@ class UserState:
 
     ``security_version`` grows with every password, factor or contact change
     and with disabling 2FA; trusted-device tokens carry it and go stale when it
-    moves (S30). ``preferred_method`` is the user's choice for sign-in.
+    moves (S30). ``preferred_method`` is the user's choice for sign-in;
+    ``locale`` the language of the texts sent to them (codes and security
+    notices) when a call names none (None: the default locale).
     """
 
     user_id: str
     security_version: int = 0
     preferred_method: Method | None = None
+    locale: str | None = None
     updated_at: datetime | None = None
     webauthn_user_handle: bytes | None = field(default=None, repr=False)
     """The user's WebAuthn user handle: 64 random bytes made at their first

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import InvalidInput
 from . import otpauth
 from .challenge import Purpose, State
+from .contacts import ContactKind, mask
 from .methods import Method
 
 if TYPE_CHECKING:
@@ -27,7 +28,9 @@ __all__ = [
     "AuthenticatorInfo",
     "BackupCodes",
     "Challenge",
+    "Contact",
     "ContactChangeStart",
+    "Contacts",
     "DeviceInfo",
     "ExpectedCode",
     "FactorInfo",
@@ -167,6 +170,48 @@ class ExpectedCode:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Contact:
+    """One of the user's phone number or email address, in full, for its owner
+    ("Your phone: +14155550142").
+
+    ``verified`` is whether its possession was proven (codes go only to a
+    verified one); a changed value stays unverified until then. The value is
+    personal data: ``repr`` masks it, so a logged result never shows it.
+    """
+
+    kind: ContactKind
+    value: str
+    """The full value as stored: E.164 for a phone, the normalized address for
+    an email."""
+    verified: bool
+    created_at: datetime
+    verified_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Contact(kind={self.kind.value!r}, value={mask(self.kind, self.value)!r},"
+            f" verified={self.verified})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contacts:
+    """What ``MFA.get_contacts`` reads back: the user's phone and email (None when
+    they have none), each with its full value; ``repr`` masks them."""
+
+    user_id: str
+    phone: Contact | None = None
+    email: Contact | None = None
+
+    def __iter__(self) -> Iterator[Contact]:
+        """The contacts the user has: phone first, then email."""
+        return iter([c for c in (self.phone, self.email) if c is not None])
+
+    def __repr__(self) -> str:
+        return f"Contacts(user_id={self.user_id!r}, phone={self.phone!r}, email={self.email!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyResult:
     """The outcome of checking a code.
 
@@ -201,6 +246,11 @@ class VerifyResult:
     step_up_expires_at: datetime | None = None
     expected: ExpectedCode | None = None
     """With ``Reason.MALFORMED_CODE``: what the code field takes."""
+    contact: Contact | None = None
+    """The phone or email this verification applied, in full (its ``repr`` is
+    masked): after a phone or email enrolment the new, verified destination;
+    after a contact change the new value (unverified until its possession is
+    proven) or, when it asked for the current value, that one. None otherwise."""
 
     def __bool__(self) -> bool:
         return self.ok

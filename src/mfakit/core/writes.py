@@ -68,6 +68,7 @@ __all__ = [
     "RequireNoFactor",
     "RevokeDevice",
     "RevokeDevices",
+    "SetLocale",
     "SetPreferredMethod",
     "TouchDevice",
     "UpdateChallenge",
@@ -225,6 +226,15 @@ class SetPreferredMethod(NamedTuple):
     now: datetime
 
 
+class SetLocale(NamedTuple):
+    """Store the user's preferred locale, a checked language tag like ``"de"``
+    or ``"pt-br"`` (None: the default locale)."""
+
+    user_id: str
+    locale: str | None
+    now: datetime
+
+
 class ClearFactors(NamedTuple):
     """Turn 2FA off: delete every authenticator and backup code, and mark
     every contact unverified (kept as contact data)."""
@@ -289,6 +299,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     RevokeDevices,
     BumpSecurityVersion,
     SetPreferredMethod,
+    SetLocale,
     ClearFactors,
     RequireNoFactor,
     QueueNotice,

@@ -16,13 +16,15 @@ from ..core.actor import Actor
 from ..core.audit import Action
 from ..core.challenge import Purpose
 from ..core.contacts import ContactKind, mask, normalize_email, normalize_phone
+from ..core.messages import check_locale
 from ..core.methods import RESTRICTED_METHODS, Method, parse_method
-from ..core.results import ContactChangeStart, FactorInfo, Reason
+from ..core.results import ContactChangeStart, Contacts, FactorInfo, Reason
 from ..core.validation import check_id, check_role
-from ..core.writes import ClearFactors, DeleteContact, SetPreferredMethod, Write
+from ..core.writes import ClearFactors, DeleteContact, SetLocale, SetPreferredMethod, Write
 from ..errors import ConflictingState, InvalidInput, NotFound, NotPermitted
 from ..ports.storage import Store
 from .challenges import create_challenge, view
+from .contact_change import contact_info
 from .context import Context
 from .devices import devices_revoked, security_writes
 from .effects import UseCase, call
@@ -42,8 +44,10 @@ from .work import commit, contended
 __all__ = [
     "begin_contact_change",
     "disable_two_factor",
+    "get_contacts",
     "list_factors",
     "remove_contact",
+    "set_locale",
     "set_preferred_method",
 ]
 
@@ -186,6 +190,19 @@ def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
     return tuple(out)
 
 
+def get_contacts(ctx: Context, user_id: str) -> UseCase[Contacts]:
+    """The user's phone and email with their full values and verified flags,
+    for the account owner's own pages (``list_factors`` masks them)."""
+    check_id("user_id", user_id)
+    stored = yield from call("store", Store.get_contacts, user_id)
+    by_kind = {c.kind: contact_info(c) for c in stored}
+    return Contacts(
+        user_id=user_id,
+        phone=by_kind.get(ContactKind.PHONE),
+        email=by_kind.get(ContactKind.EMAIL),
+    )
+
+
 def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: object) -> UseCase[None]:
     """Choose which method sign-in starts with (it must be usable now)."""
     check_id("user_id", user_id)
@@ -202,6 +219,24 @@ def set_preferred_method(ctx: Context, actor: Actor, user_id: str, method: objec
     yield from audit(
         ctx, Action.PREFERRED_METHOD_SET, user_id, actor_id=actor.id, method=chosen, at=now
     )
+
+
+def set_locale(ctx: Context, actor: Actor, user_id: str, locale: object) -> UseCase[str | None]:
+    """Store the language of the texts sent to the user (codes, security
+    notices) when a call names none; None goes back to the default locale.
+    Only a locale with texts of its own (mfakit's catalogs or the host's
+    translations), or a regional variant of one (``"fr-CA"``), is accepted.
+    Returns the locale stored, as a normalized tag (``"pt-br"``)."""
+    check_id("user_id", user_id)
+    Actor.check(actor).require_may_act_for(user_id)
+    chosen = check_locale(locale)
+    if chosen is not None:
+        chosen = chosen.lower().replace("_", "-")
+        known = ctx.messages.locales
+        if chosen not in known and chosen.split("-")[0] not in known:
+            raise InvalidInput("locale", f"has no texts; available: {', '.join(known)}")
+    yield from commit(ctx, [SetLocale(user_id, chosen, ctx.clock.now())])
+    return chosen
 
 
 def _refuse_if_required(ctx: Context, role: str | None, what: str) -> None:

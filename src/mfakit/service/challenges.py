@@ -59,6 +59,7 @@ from .contact_change import (
     contact_change_notices,
     contact_changed_event,
     contact_for_change,
+    contact_info,
     is_no_op,
 )
 from .context import Context
@@ -433,6 +434,8 @@ def _send(
         return refusal
     code = _new_code(ctx)
     key_id = ctx.keyring.primary_id
+    # Without a locale for this call, the user's own (MFA.set_locale).
+    locale = locale if locale is not None else factors.locale
     # Deliver first: a failed delivery raises DeliveryError and leaves the
     # challenge exactly as it was (attempts untouched, resend possible).
     try:
@@ -1038,6 +1041,9 @@ def _succeed(
     if security_change:
         yield from devices_revoked(ctx, user_id, results[revoked_at + 1], now)
     yield from deliver(ctx, notices)
+    # The value applied, for the host to show ("Your phone is now ..."): the new
+    # record, or the current one when a change asked for the value it has.
+    applied = new_contact if new_contact is not None else old_contact
     grant = grant_expires = None
     if rec.purpose in (Purpose.SIGN_IN, Purpose.REAUTHENTICATE):
         # A factor was just proven: a step-up grant for whoever passed it (S32).
@@ -1053,6 +1059,7 @@ def _succeed(
         device_id=None if device is None else device.record.id,
         step_up=grant,
         step_up_expires_at=grant_expires,
+        contact=None if applied is None else contact_info(applied),
     )
 
 

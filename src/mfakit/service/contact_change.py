@@ -9,11 +9,29 @@ from datetime import datetime
 from ..core.audit import Action
 from ..core.contacts import ContactKind, mask
 from ..core.records import AuditRecord, ChallengeRecord, ContactRecord, NoticeRecord
+from ..core.results import Contact
 from .context import Context
 from .notices import notice, notice_target
 from .scope import event
 
-__all__ = ["contact_change_notices", "contact_changed_event", "contact_for_change", "is_no_op"]
+__all__ = [
+    "contact_change_notices",
+    "contact_changed_event",
+    "contact_for_change",
+    "contact_info",
+    "is_no_op",
+]
+
+
+def contact_info(rec: ContactRecord) -> Contact:
+    """A stored contact as its owner reads it back (full value, masked repr)."""
+    return Contact(
+        kind=rec.kind,
+        value=rec.value,
+        verified=rec.verified,
+        created_at=rec.created_at,
+        verified_at=rec.verified_at,
+    )
 
 
 def is_no_op(rec: ChallengeRecord, old: ContactRecord | None) -> bool:

@@ -87,6 +87,8 @@ class Factors:
     contacts: tuple[ContactRecord, ...]
     backup_codes_left: int
     question: QuestionRecord | None
+    locale: str | None = None
+    """The user's stored locale (`MFA.set_locale`), for texts sent without one."""
 
     def verified_contact(self, kind: ContactKind) -> ContactRecord | None:
         for contact in self.contacts:
@@ -132,7 +134,10 @@ class Factors:
 
 def factors_of(snapshot: UserSnapshot) -> Factors:
     """The factors in a user's snapshot."""
-    return Factors(snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question)
+    locale = snapshot.state.locale if snapshot.state is not None else None
+    return Factors(
+        snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question, locale
+    )
 
 
 def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:

@@ -129,10 +129,15 @@ def queue(notices: Iterable[NoticeRecord | None]) -> tuple[list[NoticeRecord], l
 def _send(ctx: Context, rec: NoticeRecord) -> UseCase[bool]:
     """Send one claimed notice and delete it; whether it was delivered. A
     failure is recorded and leaves it queued for a later try."""
+    locale = rec.locale
+    if locale is None:
+        # Queued without one: the user's stored locale (MFA.set_locale), else the default.
+        state = yield from call("store", Store.get_user_state, rec.user_id)
+        locale = state.locale if state is not None else None
     msg = render_notice(
         ctx.messages,
         rec.kind,
-        locale=rec.locale,
+        locale=locale,
         issuer=ctx.issuer,
         when=rec.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         detail=rec.detail,

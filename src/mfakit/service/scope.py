@@ -225,9 +225,13 @@ def notify(
     (S21): their email, else their phone by SMS, never ``exclude`` (the
     destination the event is about, so the notice comes by an independent
     channel). A failed notice is recorded, never allowed to undo the change.
+    Without a ``locale``, the notice is in the user's stored one (else the default).
 
     Returns whether such a channel exists (whether or not notices are on)."""
-    contacts = yield from call("store", Store.get_contacts, user_id)
+    snapshot = yield from call("store", Store.load_user, user_id)
+    if locale is None and snapshot.state is not None:
+        locale = snapshot.state.locale
+    contacts = snapshot.contacts
     verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
     if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
         target = (ContactKind.EMAIL, verified[ContactKind.EMAIL])
@@ -235,7 +239,9 @@ def notify(
         target = (ContactKind.PHONE, verified[ContactKind.PHONE])
     else:
         return False
-    yield from notify_destination(ctx, user_id, kind, target, detail=detail, locale=locale)
+    yield from notify_destination(
+        ctx, user_id, kind, target, detail=detail, locale=locale, user_locale=False
+    )
     return True
 
 
@@ -247,11 +253,17 @@ def notify_destination(
     *,
     detail: str = "",
     locale: str | None = None,
+    user_locale: bool = True,
 ) -> UseCase[None]:
     """Send a notice to one named destination, e.g. the *old* phone number
-    after a change (L4), whatever its verified state."""
+    after a change (L4), whatever its verified state. Without a ``locale``,
+    in the user's stored one (unless ``user_locale`` is False: the caller
+    already looked), else the default."""
     if not ctx.notify:
         return
+    if locale is None and user_locale:
+        state = yield from call("store", Store.get_user_state, user_id)
+        locale = state.locale if state is not None else None
     when = ctx.clock.now().strftime("%Y-%m-%d %H:%M UTC")
     msg = render_notice(
         ctx.messages, kind, locale=locale, issuer=ctx.issuer, when=when, detail=detail

@@ -791,6 +791,7 @@ class UnitOfWorkContract:
             w.RevokeDevices("alice", T0),
             w.BumpSecurityVersion("alice", T0),
             w.SetPreferredMethod("alice", Method.TOTP, T0),
+            w.SetLocale("alice", "de", T0),
             w.RenameTotp("alice", "f1", "Renamed"),
             # ...then the one that does not.
             failing_write,
@@ -819,6 +820,34 @@ class UnitOfWorkContract:
         after = store.load_user("alice")
         assert after.totps == () and after.backup_codes_left == 0
         assert [c.verified for c in after.contacts] == [False]
+
+    def test_set_locale_keeps_the_rest_of_the_state(self, store: Store) -> None:
+        assert store.apply([w.SetLocale("alice", "pt-br", T0)]) == [None]
+        state = store.get_user_state("alice")
+        assert state is not None
+        assert (state.locale, state.security_version, state.preferred_method) == ("pt-br", 0, None)
+        assert state.updated_at == T0
+        store.bump_security_version("alice", now=T0)
+        store.set_preferred_method("alice", Method.SMS, now=T0)
+        later = T0 + timedelta(minutes=1)
+        assert store.apply([w.SetLocale("alice", "de", later)]) == [None]
+        state = store.get_user_state("alice")
+        assert state is not None and state.updated_at == later
+        assert (state.locale, state.security_version, state.preferred_method) == (
+            "de",
+            1,
+            Method.SMS,
+        )
+        # The one-query snapshot reads it too; another user's state is untouched.
+        assert store.load_user("alice").state == state
+        assert store.get_user_state("bob") is None
+        store.set_preferred_method("alice", None, now=later)
+        store.bump_security_version("alice", now=later)
+        again = store.get_user_state("alice")
+        assert again is not None and again.locale == "de"
+        assert store.apply([w.SetLocale("alice", None, later)]) == [None]
+        cleared = store.get_user_state("alice")
+        assert cleared is not None and cleared.locale is None and cleared.security_version == 2
 
     def test_a_batch_of_one_conditional_write(self, store: Store) -> None:
         assert store.apply([w.AdvanceTotp("alice", "f1", 1, T0)]) is None

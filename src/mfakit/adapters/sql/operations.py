@@ -371,6 +371,7 @@ class SqlOperations:
             w.SetPreferredMethod: lambda x: self.set_preferred_method(
                 x.user_id, x.method, now=x.now
             ),
+            w.SetLocale: lambda x: self.set_locale(x.user_id, x.locale, now=x.now),
             w.ClearFactors: lambda x: self.clear_factors(x.user_id),
             w.RequireNoFactor: lambda x: self.require_no_factor(x.user_id),
             w.QueueNotice: lambda x: self.queue_notice(x.record),
@@ -947,6 +948,10 @@ class SqlOperations:
             "updated_at": now,
         }
         return self._upsert_op("set_preferred_method", self.t.user_state, values, ("user_id",))
+
+    def set_locale(self, user_id: str, locale: str | None, *, now: datetime) -> Op[None]:
+        values = {"user_id": user_id, "locale": locale, "updated_at": now}
+        return self._upsert_op("set_locale", self.t.user_state, values, ("user_id",))
 
     # --- audit trail --------------------------------------------------------
     def record(self, event: AuditRecord) -> Op[None]:

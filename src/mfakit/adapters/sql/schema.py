@@ -54,7 +54,7 @@ __all__ = [
     "check_prefix",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
@@ -88,6 +88,7 @@ _KEY = 512
 _VALUE = 320  # an email address is at most 254 characters
 _ENUM = 32
 _DETAIL = 512
+_LOCALE = 35  # a language tag as check_locale accepts it
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -281,6 +282,7 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("security_version", BigInteger, nullable=False, default=0, server_default="0"),
         Column("preferred_method", String(_ENUM), nullable=True),
         Column("updated_at", UtcDateTime, nullable=True),
+        Column("locale", String(_LOCALE), nullable=True),
         pk("user_state", "user_id"),
         comment="Per-user security version (stales trusted devices) and preferences.",
     )

@@ -36,6 +36,7 @@ _USER = 255
 _KEY = 512
 _VALUE = 320
 _ENUM = 32
+_LOCALE = 35
 
 
 class TotpFactor(models.Model):
@@ -175,6 +176,7 @@ class UserState(models.Model):
     security_version = models.BigIntegerField(default=0)
     preferred_method = models.CharField(max_length=_ENUM, null=True)
     updated_at = models.DateTimeField(null=True)
+    locale = models.CharField(max_length=_LOCALE, null=True)
 
     class Meta:
         db_table = "mfakit_user_state"

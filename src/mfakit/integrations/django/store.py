@@ -271,6 +271,7 @@ def _state(r: Mapping[str, Any]) -> UserState:
         security_version=int(r["security_version"]),
         preferred_method=None if method is None else Method(method),
         updated_at=_utc(r["updated_at"]),
+        locale=r["locale"],
     )
 
 
@@ -323,7 +324,13 @@ _TOTP = {
 }
 _CONTACT = {"user_id": "s0", "kind": "s1", "value": "s2", "created_at": "t0", "verified_at": "t1"}
 _QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at": "t0"}
-_STATE = {"user_id": "s0", "preferred_method": "s1", "security_version": "i0", "updated_at": "t0"}
+_STATE = {
+    "user_id": "s0",
+    "preferred_method": "s1",
+    "locale": "s2",
+    "security_version": "i0",
+    "updated_at": "t0",
+}
 _COUNTER = {"key": "s0", "count": "i0", "version": "i1", "window_start": "t0", "updated_at": "t1"}
 _CHALLENGE = {
     "id": "s0",
@@ -785,6 +792,16 @@ class DjangoStore(WriteMethods):
         )
         return None
 
+    def _set_locale(self, x: w.SetLocale) -> object:
+        row = m.UserState(user_id=x.user_id, security_version=0, locale=x.locale, updated_at=x.now)
+        self._objects(m.UserState).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["user_id"],
+            update_fields=["locale", "updated_at"],
+        )
+        return None
+
     def _clear_factors(self, x: w.ClearFactors) -> object:
         self._objects(m.TotpFactor).filter(user_id=x.user_id).delete()
         self._objects(m.BackupCode).filter(user_id=x.user_id).delete()
@@ -873,6 +890,7 @@ class DjangoStore(WriteMethods):
         w.RevokeDevices: _revoke_devices,
         w.BumpSecurityVersion: _bump_security_version,
         w.SetPreferredMethod: _set_preferred_method,
+        w.SetLocale: _set_locale,
         w.ClearFactors: _clear_factors,
         w.RequireNoFactor: _require_no_factor,
         w.QueueNotice: _queue_notice,

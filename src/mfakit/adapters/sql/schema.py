@@ -53,7 +53,7 @@ __all__ = [
     "check_prefix",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
@@ -232,7 +232,12 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("actor_id", String(_USER), nullable=True),
         Column("tenant", String(_USER), nullable=True),
         Column("version", BigInteger, nullable=False),
+        # Schema version 2 (added at the end, where ALTER TABLE puts them):
+        Column("message_id", String(_ID), nullable=True),
+        Column("delivery", String(_ENUM), nullable=True),
+        Column("delivery_error", String(_ENUM), nullable=True),
         pk("challenges", "id"),
+        Index(f"{p}challenges_message_id", "message_id"),
         comment="Second-factor challenges, updated by compare-and-set on version.",
     )
     Table(

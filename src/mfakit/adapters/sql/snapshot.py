@@ -43,7 +43,7 @@ from .schema import Tables, UtcDateTime
 
 __all__ = ["challenge_snapshot_query", "snapshot_from", "user_snapshot_query"]
 
-_TEXT = tuple(f"s{i}" for i in range(12))
+_TEXT = tuple(f"s{i}" for i in range(15))
 _INT = tuple(f"i{i}" for i in range(5))
 _TIME = tuple(f"t{i}" for i in range(4))
 _TYPES: dict[str, Any] = {
@@ -98,6 +98,9 @@ _CHALLENGE = {
     "target_value": "s9",
     "actor_id": "s10",
     "tenant": "s11",
+    "message_id": "s12",
+    "delivery": "s13",
+    "delivery_error": "s14",
     "code_hash": "b0",
     "attempts": "i0",
     "alternatives_locked": "i1",

@@ -350,18 +350,17 @@ class AsyncStore(Protocol):
 class MessageLookup(Protocol):
     """Finding a challenge by the provider's id of its code (optional).
 
-    Needed only to record delivery statuses
-    (:meth:`mfakit.MFA.record_delivery_status`); every store shipped with
-    mfakit has it."""
+    Needed only to record delivery statuses (``MFA.record_delivery_status``);
+    every store shipped with mfakit has it."""
 
     def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
         """The newest challenge whose current code went out as ``message_id``
-        (:attr:`~mfakit.core.records.ChallengeRecord.message_id`), or None."""
+        (``ChallengeRecord.message_id``), or None."""
         ...
 
 
 class AsyncMessageLookup(Protocol):
-    """The async twin of :class:`MessageLookup`."""
+    """The async twin of `MessageLookup`."""
 
     async def challenge_for_message(self, message_id: str) -> ChallengeRecord | None: ...
 

@@ -475,6 +475,36 @@ def test_verify_that_cannot_answer_counts_no_attempt(
     assert mfa.verify(sent.challenge.id, code).ok
 
 
+def test_cancelling_the_challenge_cancels_the_verification(
+    http_server: Any, twilio: FakeTwilio, store: Any, clock: FakeClock
+) -> None:
+    mfa = make_mfa(store, clock, MemoryAuditLog(), sms=verify_provider(http_server))
+    sent = mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    ref, code = twilio.code_for(PHONE)
+    assert mfa.cancel(sent.challenge.id).state is State.CANCELLED
+    assert twilio.verifications[ref]["status"] == "canceled"
+    with pytest.raises(ConflictingState):
+        mfa.verify(sent.challenge.id, code)
+    assert twilio.checks == []
+    # Cancelling again changes nothing and asks Twilio nothing.
+    requests = len(http_server.log)
+    mfa.cancel(sent.challenge.id)
+    assert len(http_server.log) == requests
+
+
+def test_a_cancel_twilio_cannot_hear_still_ends_the_challenge(
+    http_server: Any, twilio: FakeTwilio, store: Any, clock: FakeClock
+) -> None:
+    mfa = make_mfa(store, clock, MemoryAuditLog(), sms=verify_provider(http_server))
+    sent = mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    http_server.stop()
+    try:
+        assert mfa.cancel(sent.challenge.id).state is State.CANCELLED
+    finally:
+        http_server.start()
+    assert mfa.get_challenge(sent.challenge.id).state is State.CANCELLED
+
+
 def test_verify_opted_out_is_a_reason(
     http_server: Any, twilio: FakeTwilio, store: Any, clock: FakeClock
 ) -> None:

@@ -644,6 +644,7 @@ def cancel(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
             return view(ctx, rec)
         stored = yield from _advance(ctx, rec, Event.CANCEL, now)
         if stored is not None:
+            yield from delivery.cancel_at_provider(ctx, stored)
             return view(ctx, stored)
         rec = yield from _load(challenge_id)
     raise StorageError("the challenge is too contended; try again")

@@ -18,6 +18,7 @@ The challenge's state machine, limits, quotas and audit stay in
 from __future__ import annotations
 
 import html
+import logging
 import re
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ from ..core.methods import Method
 from ..core.records import ChallengeRecord
 from ..core.validation import check_id
 from ..core.writes import UpdateChallenge
-from ..errors import ConfigurationError, InvalidInput
+from ..errors import ConfigurationError, DeliveryError, InvalidInput
 from ..ports.delivery import CodeChannel, CodeProvider, EmailSender, SmsSender, VoiceSender
 from ..ports.storage import MessageLookup
 from .context import Context
@@ -38,6 +39,7 @@ from .scope import event, scoped
 from .work import RACES, backoff, commit, contended
 
 __all__ = [
+    "cancel_at_provider",
     "check_with_provider",
     "deliver",
     "email_html",
@@ -45,6 +47,7 @@ __all__ = [
     "record_delivery_status",
 ]
 
+_log = logging.getLogger("mfakit")
 _STATES = ("pending", "sent", "delivered", "failed")
 _CHANNELS = {"sms": Method.SMS, "voice": Method.VOICE, "email": Method.EMAIL}
 _CODE_CHANNELS: dict[Method, CodeChannel] = {
@@ -129,6 +132,24 @@ def check_with_provider(ctx: Context, rec: ChallengeRecord, code: str) -> UseCas
         return False
     ok = yield from call(rec.method.value, CodeProvider.check, ref, code)
     return ok is True
+
+
+def cancel_at_provider(ctx: Context, rec: ChallengeRecord) -> UseCase[None]:
+    """Tell the code provider that the challenge ended, so its code stops
+    working there too. Best effort: the challenge is already over in mfakit,
+    which refuses every later code whatever the provider says."""
+    ref = provider_ref(rec)
+    if ref is None or rec.method not in ctx.code_providers:
+        return
+    try:
+        yield from call(rec.method.value, CodeProvider.cancel, ref)
+    except DeliveryError as exc:
+        _log.warning(
+            "mfakit: the %s code provider could not cancel challenge %s's code (%s)",
+            rec.method.value,
+            rec.id,
+            type(exc).__name__,
+        )
 
 
 def _check_status(status: object) -> tuple[str, Method, str, str, str, str | None]:

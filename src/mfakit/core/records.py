@@ -169,7 +169,8 @@ class ChallengeRecord:
     (``pending``, ``sent``, ``delivered``, ``failed``); ``None`` until one
     arrives."""
     delivery_error: str | None = None
-    """The provider's error code with a ``failed`` delivery."""
+    """The provider's error code with a ``failed`` delivery (Twilio's
+    ``"30006"``, SES's ``"Permanent/General"``); at most 64 characters."""
     version: int = 0
 
     def with_(self, **changes: object) -> Self:

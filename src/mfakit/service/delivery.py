@@ -55,7 +55,7 @@ _CODE_CHANNELS: dict[Method, CodeChannel] = {
     Method.VOICE: "voice",
     Method.EMAIL: "email",
 }
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_./-]{1,64}")  # "30006", SES "Permanent/General"
 _WORD = re.compile(r"[A-Za-z0-9_. -]{1,32}")
 
 

@@ -235,7 +235,7 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         # Schema version 2 (added at the end, where ALTER TABLE puts them):
         Column("message_id", String(_ID), nullable=True),
         Column("delivery", String(_ENUM), nullable=True),
-        Column("delivery_error", String(_ENUM), nullable=True),
+        Column("delivery_error", String(64), nullable=True),
         pk("challenges", "id"),
         Index(f"{p}challenges_message_id", "message_id"),
         comment="Second-factor challenges, updated by compare-and-set on version.",

@@ -116,7 +116,7 @@ class Challenge(models.Model):
     tenant = models.CharField(max_length=_USER, null=True)
     message_id = models.CharField(max_length=_ID, null=True)
     delivery = models.CharField(max_length=_ENUM, null=True)
-    delivery_error = models.CharField(max_length=_ENUM, null=True)
+    delivery_error = models.CharField(max_length=64, null=True)
     version = models.BigIntegerField()
 
     class Meta:

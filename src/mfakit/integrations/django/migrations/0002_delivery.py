@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="challenge",
             name="delivery_error",
-            field=models.CharField(max_length=32, null=True),
+            field=models.CharField(max_length=64, null=True),
         ),
         migrations.AddField(
             model_name="challenge",

@@ -39,7 +39,7 @@ def upgrade() -> None:
     with op.batch_alter_table(p + "challenges") as batch:
         batch.add_column(sa.Column("message_id", sa.String(_ID), nullable=True))
         batch.add_column(sa.Column("delivery", sa.String(_ENUM), nullable=True))
-        batch.add_column(sa.Column("delivery_error", sa.String(_ENUM), nullable=True))
+        batch.add_column(sa.Column("delivery_error", sa.String(64), nullable=True))
     op.create_index(p + "challenges_message_id", p + "challenges", ["message_id"])
     _record(VERSION)
 

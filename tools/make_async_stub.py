@@ -53,13 +53,16 @@ from .core.results import (
     TotpSetup,
     VerifyResult,
 )
+from .delivery_status import DeliveryStatus
 from .hashers import Hasher
 from .ports.audit import AsyncAuditSink, AuditSink
 from .ports.clock import Clock
 from .ports.delivery import (
+    AsyncCodeProvider,
     AsyncEmailSender,
     AsyncSmsSender,
     AsyncVoiceSender,
+    CodeProvider,
     EmailSender,
     SmsSender,
     VoiceSender,
@@ -76,9 +79,9 @@ class AsyncMFA:
         store: AsyncStore | Store,
         secret_key: Keyring | SecretKey | Iterable[SecretKey],
         issuer: str,
-        sms: AsyncSmsSender | SmsSender | None = None,
-        voice: AsyncVoiceSender | VoiceSender | None = None,
-        email: AsyncEmailSender | EmailSender | None = None,
+        sms: AsyncSmsSender | SmsSender | AsyncCodeProvider | CodeProvider | None = None,
+        voice: AsyncVoiceSender | VoiceSender | AsyncCodeProvider | CodeProvider | None = None,
+        email: AsyncEmailSender | EmailSender | AsyncCodeProvider | CodeProvider | None = None,
         policy: Policy | None = None,
         policies: PolicyResolver | None = None,
         audit: AsyncAuditSink | AuditSink | None = None,
@@ -103,7 +106,7 @@ awaitable mocks. Type checkers read ``aio.pyi``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.actor import Actor
 from .core.audit import RequestContext
@@ -128,6 +131,9 @@ from .core.results import (
     VerifyResult,
 )
 from .facade import Facade
+
+if TYPE_CHECKING:  # not at run time: it loads the signature checkers
+    from .delivery_status import DeliveryStatus
 
 __all__ = ["AsyncMethods"]
 

@@ -171,15 +171,18 @@ class StatusLog:
         self._lock = threading.Lock()
         self._statuses: collections.deque[DeliveryStatus] = collections.deque(maxlen=size)
 
-    def record_delivery_status(self, status: DeliveryStatus) -> bool:
+    def record_delivery_status(
+        self, status: DeliveryStatus, *, challenge_found: bool = True
+    ) -> bool:
         with self._lock:
             self._statuses.append(status)
         log.info(
-            "delivery status: %s %s %s %s",
+            "delivery status: %s %s %s %s%s",
             status.provider,
             status.message_id,
             status.state,
             status.error_code or "-",
+            "" if challenge_found else " (no open challenge sent it)",
         )
         return True
 

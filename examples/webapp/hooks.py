@@ -7,7 +7,9 @@
   (``MFAKIT_SES_EVENTS_TOPIC_ARN``), checked against SNS's signature.
 
 A route whose provider is not configured answers 404; a callback that does not
-verify, 403. The statuses go to :class:`~.delivery.StatusLog`. These routes
+verify, 403. Each status is recorded on the challenge whose code it is about
+(``mfa.record_delivery_status``: the challenge view shows it, the audit log
+has it) and kept in :class:`~.delivery.StatusLog` for the dev inbox. These routes
 are authenticated by the provider's signature, so the CSRF check (for the
 app's own forms) does not apply to them.
 """
@@ -19,7 +21,7 @@ import os
 from flask import Blueprint, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
-from mfakit.delivery_status import SnsVerifier, ses_status, twilio_status
+from mfakit.delivery_status import DeliveryStatus, SnsVerifier, ses_status, twilio_status
 from mfakit.errors import CallbackRejected, InvalidInput
 
 from .security import services
@@ -45,8 +47,14 @@ def twilio() -> ResponseReturnValue:
         abort(403)
     except InvalidInput:
         abort(400)
-    services().statuses.record_delivery_status(status)
+    _record(status)
     return "", 204
+
+
+def _record(status: DeliveryStatus) -> None:
+    """On the challenge and in the audit log, and in the dev inbox's list."""
+    found = services().mfa.record_delivery_status(status)
+    services().statuses.record_delivery_status(status, challenge_found=found)
 
 
 def _sns_verifier() -> SnsVerifier | None:
@@ -71,7 +79,7 @@ def ses_events() -> ResponseReturnValue:
             verifier.confirm_subscription(message)
             return "", 204
         if message.type == "Notification":
-            services().statuses.record_delivery_status(ses_status(message))
+            _record(ses_status(message))
     except CallbackRejected:
         abort(403)
     except InvalidInput:

@@ -78,6 +78,8 @@ ACTIONS = {
     "sign_in.trust_rejected": "Trusted-device cookie refused",
     "sign_in.enrollment_required": "Asked to set up two-step verification",
     "code.sent": "Code sent",
+    "code.not_sent": "Code not sent: the number blocked our messages",
+    "code.delivery": "Code delivery reported",
     "code.replayed": "Code used twice",
     "challenge.locked": "Locked after too many wrong codes",
     "account.backoff": "Slowed down after failures",

@@ -10,7 +10,7 @@ awaitable mocks. Type checkers read ``aio.pyi``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.actor import Actor
 from .core.audit import RequestContext
@@ -35,6 +35,9 @@ from .core.results import (
     VerifyResult,
 )
 from .facade import Facade
+
+if TYPE_CHECKING:  # not at run time: it loads the signature checkers
+    from .delivery_status import DeliveryStatus
 
 __all__ = ["AsyncMethods"]
 
@@ -243,6 +246,14 @@ class AsyncMethods:
         challenge_id: str,
     ) -> Challenge:
         return await _FACADE.get_challenge(self, challenge_id)  # type: ignore[no-any-return]
+
+    async def record_delivery_status(
+        self,
+        status: DeliveryStatus,
+        *,
+        context: RequestContext | None = None,
+    ) -> bool:
+        return await _FACADE.record_delivery_status(self, status, context=context)  # type: ignore[no-any-return]
 
     async def begin_phone_enrolment(
         self,

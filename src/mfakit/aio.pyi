@@ -26,13 +26,16 @@ from .core.results import (
     TotpSetup,
     VerifyResult,
 )
+from .delivery_status import DeliveryStatus
 from .hashers import Hasher
 from .ports.audit import AsyncAuditSink, AuditSink
 from .ports.clock import Clock
 from .ports.delivery import (
+    AsyncCodeProvider,
     AsyncEmailSender,
     AsyncSmsSender,
     AsyncVoiceSender,
+    CodeProvider,
     EmailSender,
     SmsSender,
     VoiceSender,
@@ -49,9 +52,9 @@ class AsyncMFA:
         store: AsyncStore | Store,
         secret_key: Keyring | SecretKey | Iterable[SecretKey],
         issuer: str,
-        sms: AsyncSmsSender | SmsSender | None = None,
-        voice: AsyncVoiceSender | VoiceSender | None = None,
-        email: AsyncEmailSender | EmailSender | None = None,
+        sms: AsyncSmsSender | SmsSender | AsyncCodeProvider | CodeProvider | None = None,
+        voice: AsyncVoiceSender | VoiceSender | AsyncCodeProvider | CodeProvider | None = None,
+        email: AsyncEmailSender | EmailSender | AsyncCodeProvider | CodeProvider | None = None,
         policy: Policy | None = None,
         policies: PolicyResolver | None = None,
         audit: AsyncAuditSink | AuditSink | None = None,
@@ -250,6 +253,13 @@ class AsyncMFA:
         self,
         challenge_id: str,
     ) -> Challenge: ...
+
+    async def record_delivery_status(
+        self,
+        status: DeliveryStatus,
+        *,
+        context: RequestContext | None = None,
+    ) -> bool: ...
 
     async def begin_phone_enrolment(
         self,

@@ -20,13 +20,14 @@ In a Flask view::
             request.url, request.form.to_dict(), request.headers.get("X-Twilio-Signature"),
             auth_token=TWILIO_AUTH_TOKEN,
         )
-        sink.record_delivery_status(status)
+        mfa.record_delivery_status(status)
         return "", 204
 
 Recording a status on the challenge that sent the message and in the audit
-log is the job of a :class:`DeliveryStatusSink`: mfakit's service implements
-it by finding the challenge whose send returned ``status.message_id``
-(senders return the provider's id; see :mod:`mfakit.ports.delivery`).
+log is the job of a `DeliveryStatusSink`: ``MFA`` and ``AsyncMFA`` are
+one (``record_delivery_status``), finding the challenge whose send returned
+``status.message_id`` (senders return the provider's id; see
+`mfakit.ports.delivery`).
 
 Only the parts that say what happened are kept: the message id, the state,
 the provider's error code. Never the destination or the text, which the
@@ -96,7 +97,7 @@ class DeliveryStatus:
 
 @runtime_checkable
 class DeliveryStatusSink(Protocol):
-    """Where a verified status goes. mfakit's service implements it: it finds
+    """Where a verified status goes. ``MFA`` implements it: it finds
     the challenge whose code went out as ``status.message_id``, records the
     state on it and writes an audit record (provider, state, error code;
     never the destination). Returns whether a challenge matched."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .core.actor import Actor
 from .core.audit import RequestContext
@@ -42,7 +42,7 @@ from .core.results import (
 from .hashers import Hasher
 from .ports.audit import AuditSink
 from .ports.clock import Clock
-from .ports.delivery import EmailSender, SmsSender, VoiceSender
+from .ports.delivery import CodeProvider, EmailSender, SmsSender, VoiceSender
 from .ports.policies import PolicyResolver
 from .ports.storage import Store
 from .service import (
@@ -51,6 +51,7 @@ from .service import (
     authenticators,
     backup_codes,
     challenges,
+    delivery,
     devices,
     enrolment,
     limits,
@@ -62,6 +63,9 @@ from .service import (
 from .service.context import Context
 from .service.effects import UseCase
 from .wiring import build_context, check_ports, choose_audit
+
+if TYPE_CHECKING:  # not at run time: it loads the signature checkers
+    from .delivery_status import DeliveryStatus
 
 __all__ = ["Facade"]
 
@@ -80,9 +84,9 @@ class Facade(abc.ABC):
         store: Store,
         secret_key: Keyring | SecretKey | Iterable[SecretKey],
         issuer: str,
-        sms: SmsSender | None = None,
-        voice: VoiceSender | None = None,
-        email: EmailSender | None = None,
+        sms: SmsSender | CodeProvider | None = None,
+        voice: VoiceSender | CodeProvider | None = None,
+        email: EmailSender | CodeProvider | None = None,
         policy: Policy | None = None,
         policies: PolicyResolver | None = None,
         audit: AuditSink | None = None,
@@ -443,6 +447,19 @@ class Facade(abc.ABC):
     def get_challenge(self, challenge_id: str) -> Challenge:
         """A challenge as it stands (for re-rendering a page)."""
         return self._run(challenges.get_challenge, challenge_id)
+
+    def record_delivery_status(
+        self, status: DeliveryStatus, *, context: RequestContext | None = None
+    ) -> bool:
+        """Record a provider's delivery status (from
+        `mfakit.delivery_status`, signature already checked) on the
+        challenge whose code went out under ``status.message_id``, and in the
+        audit log; `get_challenge` then shows it (``delivery``). Returns
+        whether a challenge matched. A status of an older message (replaced
+        by a resend) or of an unknown one changes nothing; statuses arriving
+        out of order never move a challenge back. Makes this facade a
+        `DeliveryStatusSink`."""
+        return self._run(delivery.record_delivery_status, status, context=context)
 
     # --- enrolling phones, emails and the security question (L3, F6) ----------
     def begin_phone_enrolment(

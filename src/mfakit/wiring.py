@@ -3,6 +3,7 @@ once and build the :class:`~mfakit.service.context.Context` and port map."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,29 @@ _SENDERS = (
     ("voice", "send_voice", Method.VOICE),
     ("email", "send_email", Method.EMAIL),
 )
+_OPTIONS = {"sms": ("locale",), "voice": ("locale",), "email": ("locale", "html")}
+_PROVIDER_METHODS = ("start", "check", "cancel")
+
+
+def is_code_provider(port: object) -> bool:
+    """Whether ``port`` is a :class:`~mfakit.ports.delivery.CodeProvider`
+    (``start``/``check``/``cancel``) rather than a sender."""
+    return all(callable(getattr(port, name, None)) for name in _PROVIDER_METHODS)
+
+
+def accepted_options(method: object, names: Iterable[str]) -> frozenset[str]:
+    """Which of the keyword arguments ``names`` the callable ``method`` takes:
+    by name, or all of them through ``**kwargs``. Inspected once, at wiring,
+    so a sender written as ``send_sms(to, text)`` keeps working."""
+    try:
+        parameters = inspect.signature(method).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read: pass nothing optional
+        return frozenset()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return frozenset(names)
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    given = {p.name for p in parameters if p.kind in keyword}
+    return frozenset(n for n in names if n in given)
 
 
 def build_context(
@@ -60,12 +84,22 @@ def build_context(
     if hasher is not None and not isinstance(hasher, Hasher):
         raise ConfigurationError("hasher must implement mfakit.hashers.Hasher")
     channels = set()
+    providers = set()
+    options: dict[Method, frozenset[str]] = {}
     for port, method_name, method in _SENDERS:
         sender = senders.get(port)
         if sender is None:
             continue
-        if not callable(getattr(sender, method_name, None)):
-            raise ConfigurationError(f"the {port} sender must have a {method_name}() method")
+        send = getattr(sender, method_name, None)
+        if callable(send):
+            options[method] = accepted_options(send, _OPTIONS[port])
+        elif is_code_provider(sender):
+            providers.add(method)
+        else:
+            raise ConfigurationError(
+                f"the {port} sender must have a {method_name}() method "
+                "(or be a code provider with start(), check() and cancel())"
+            )
         channels.add(method)
     if messages is not None and not isinstance(messages, Messages):
         raise ConfigurationError("messages must be an mfakit.Messages")
@@ -84,7 +118,10 @@ def build_context(
         tenant_from_user=callable(getattr(policies, "for_user", None)),
         audit_log=callable(getattr(audit, "list_events", None)),
         notify=notify,
+        message_lookup=callable(getattr(store, "challenge_for_message", None)),
         channels=frozenset(channels),
+        code_providers=frozenset(providers),
+        sender_options=options,
         messages=messages if messages is not None else BuiltinMessages(),
         policy=policy if policy is not None else Policy(),
         keyring=Keyring.coerce(secret_key),

@@ -119,5 +119,7 @@ def test_twilio_status_hook(app: Any, clean_env: pytest.MonkeyPatch) -> None:
     assert good.status_code == 204  # no CSRF token needed: the signature authenticates it
     (status,) = app.extensions["webapp"].statuses.statuses
     assert (status.message_id, status.state, status.error_code) == (SMS_SID, "failed", "30006")
+    # No challenge of this app sent that message: the MFA found none to update.
+    assert not app.extensions["webapp"].mfa.record_delivery_status(status)
     inbox = client.get("/dev/inbox").get_data(as_text=True)
     assert SMS_SID in inbox and "failed (unusable destination)" in inbox

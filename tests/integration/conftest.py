@@ -74,8 +74,17 @@ class Received:
 
     @property
     def text(self) -> str:
-        """The decoded body, with the wire's CRLF line ends turned back into LF."""
-        return str(self.message.get_content()).replace("\r\n", "\n")
+        """The decoded plain-text body (the text/plain part of a multipart
+        message), with the wire's CRLF line ends turned back into LF."""
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None, "no text/plain part"
+        return str(part.get_content()).replace("\r\n", "\n")
+
+    @property
+    def html(self) -> str | None:
+        """The decoded text/html alternative, if the message has one."""
+        part = self.message.get_body(preferencelist=("html",))
+        return None if part is None else str(part.get_content()).replace("\r\n", "\n")
 
     @property
     def message(self) -> EmailMessage:

@@ -160,6 +160,31 @@ def test_email_enrolment_end_to_end(
     assert mfa.verify(result.challenge.id, code).ok
 
 
+def test_the_code_email_is_multipart_with_html_in_the_users_language(
+    smtp_server: SmtpServer, store: MemoryStore, clock: FakeClock
+) -> None:
+    """SmtpEmailSender.send_email takes html= and locale=: mfakit passes the
+    message's language and an HTML body, and both reach the server."""
+    mfa = make_mfa(store, clock, plain_sender(smtp_server))
+    actor = Actor.user("alice", reauthenticated_at=clock.now())
+
+    result = mfa.begin_email_enrolment(actor, "alice", ALICE, locale="fr")
+
+    (received,) = smtp_server.received
+    message = received.message
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Content-Language"] == "fr"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    code = code_in(received.text)
+    assert "code" in received.text and "vérification" in received.text
+    html = received.html
+    assert html is not None and html.startswith("<!DOCTYPE html>")
+    assert '<html lang="fr">' in html
+    assert f">{code}</strong>" in html  # the code set apart
+    assert html.count(code) == received.text.count(code)
+    assert mfa.verify(result.challenge.id, code).ok
+
+
 # --- authentication ---------------------------------------------------------------
 
 

@@ -163,6 +163,25 @@ async def test_email_enrolment_end_to_end(delivery: tuple[SmtpServer, Any]) -> N
     assert contact.value == ALICE and contact.verified
 
 
+@pytest.mark.asyncio
+async def test_the_code_email_is_multipart_with_html_in_the_users_language(
+    smtp_server: SmtpServer,
+) -> None:
+    clock = FakeClock()
+    amfa, _ = make_mfa(plain_sender(smtp_server), clock)
+    actor = Actor.user("alice", reauthenticated_at=clock.now())
+
+    result = await amfa.begin_email_enrolment(actor, "alice", ALICE, locale="pt_BR")
+
+    (received,) = smtp_server.received
+    assert received.message.get_content_type() == "multipart/alternative"
+    assert received.message["Content-Language"] == "pt-BR"  # the BCP 47 form
+    code = code_in(received.text)
+    assert received.html is not None and '<html lang="pt-BR">' in received.html
+    assert f">{code}</strong>" in received.html
+    assert (await amfa.verify(result.challenge.id, code)).ok
+
+
 # --- authentication ---------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 import mfakit
 from mfakit import MFA, Actor, Method, MfaError, RequestContext
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
+from mfakit.delivery_status import DeliveryStatus
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from tests.helpers import grant, snapshot
 from tests.invariants.profiles import fuzz_settings
@@ -249,6 +250,13 @@ VALID: dict[str, Callable[[Template], Any]] = {
     "trust_token": lambda t: t.trust_token,
     "older_than": lambda t: timedelta(days=1),
     "batch": lambda t: 100,
+    "status": lambda t: DeliveryStatus(
+        provider="twilio",
+        channel="sms",
+        message_id="SM" + "0" * 32,
+        state="delivered",
+        provider_status="delivered",
+    ),
 }
 """A valid value for every parameter name of MFA's public methods."""
 

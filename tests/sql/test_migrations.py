@@ -139,14 +139,22 @@ def _shape(engine: Engine, prefix: str, names: Sequence[str] = TABLES) -> dict[s
 
 
 # The columns later revisions add to the 0.1.0 tables, by table.
-ADDED_SINCE_010 = {"<p>user_state": {"locale"}}
+ADDED_SINCE_010 = {
+    "<p>user_state": {"locale"},
+    "<p>challenges": {"message_id", "delivery", "delivery_error"},
+}
 
 
 def _without_later_columns(shape: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for table, facts in shape.items():
         later = ADDED_SINCE_010.get(table, set())
-        out[table] = {**facts, "columns": [c for c in facts["columns"] if c["name"] not in later]}
+        out[table] = {
+            **facts,
+            "columns": [c for c in facts["columns"] if c["name"] not in later],
+            # An index on a later column came with it.
+            "indexes": [i for i in facts["indexes"] if not any(f"'{c}'" in i for c in later)],
+        }
     return out
 
 

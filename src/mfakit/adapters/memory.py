@@ -454,6 +454,11 @@ class MemoryStore(WriteMethods):
         with self._lock:
             return self._challenges.get(challenge_id)
 
+    def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        with self._lock:
+            found = [c for c in self._challenges.values() if c.message_id == message_id]
+        return max(found, key=lambda c: c.created_at, default=None)
+
     def get_contacts(self, user_id: str) -> list[ContactRecord]:
         with self._lock:
             return sorted(self._contacts.get(user_id, {}).values(), key=lambda c: c.kind.value)

@@ -94,6 +94,9 @@ class AsyncMemoryStore:
     async def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return self.sync.get_challenge(challenge_id)
 
+    async def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        return self.sync.challenge_for_message(message_id)
+
     async def get_contacts(self, user_id: str) -> list[ContactRecord]:
         return self.sync.get_contacts(user_id)
 

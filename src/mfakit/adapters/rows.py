@@ -137,6 +137,9 @@ def challenge_values(r: ChallengeRecord) -> dict[str, Any]:
         "target_value": r.target_value,
         "actor_id": r.actor_id,
         "tenant": r.tenant,
+        "message_id": r.message_id,
+        "delivery": r.delivery,
+        "delivery_error": r.delivery_error,
         "version": r.version,
     }
 
@@ -165,6 +168,9 @@ def challenge_from(m: Mapping[Any, Any]) -> ChallengeRecord:
         target_value=m["target_value"],
         actor_id=m["actor_id"],
         tenant=m["tenant"],
+        message_id=m["message_id"],
+        delivery=m["delivery"],
+        delivery_error=m["delivery_error"],
         version=m["version"],
     )
 

@@ -32,7 +32,7 @@ __all__ = [
     "snapshot_from",
 ]
 
-TEXT = tuple(f"s{i}" for i in range(12))
+TEXT = tuple(f"s{i}" for i in range(15))
 INT = tuple(f"i{i}" for i in range(5))
 TIME = tuple(f"t{i}" for i in range(4))
 SLOTS = (*TEXT, "b0", *INT, *TIME)
@@ -83,6 +83,9 @@ CHALLENGE = {
     "target_value": "s9",
     "actor_id": "s10",
     "tenant": "s11",
+    "message_id": "s12",
+    "delivery": "s13",
+    "delivery_error": "s14",
     "code_hash": "b0",
     "attempts": "i0",
     "alternatives_locked": "i1",

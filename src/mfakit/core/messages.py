@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ __all__ = [
     "check_locale",
     "english",
     "is_one_line",
+    "language_tag",
     "render_notice",
     "spoken",
 ]
@@ -204,6 +206,19 @@ def check_locale(locale: object) -> str | None:
     if not all(c.isascii() and (c.isalnum() or c in "-_") for c in locale):
         raise InvalidInput("locale", "must be a short language tag like 'en' or 'fr-CA'")
     return locale
+
+
+_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
+
+
+def language_tag(locale: str | None) -> str | None:
+    """``locale`` as the BCP 47 tag a sender or provider takes (``pt_BR`` is
+    ``pt-BR``), or None when it is no such tag: the text was rendered in the
+    fallback language then, and the sender uses its default."""
+    if locale is None:
+        return None
+    tag = locale.replace("_", "-")  # a plain str, whatever str subclass came in
+    return tag if _TAG.fullmatch(tag) else None
 
 
 def spoken(code: str) -> str:

@@ -161,6 +161,17 @@ class ChallengeRecord:
     actor_id: str | None = None
     tenant: str | None = None
     """The tenant whose policy governs the challenge (L7)."""
+    message_id: str | None = None
+    """The provider's id for the current code: the message id its sender
+    returned, or the reference a code provider gave (then ``code_hash`` is
+    ``None``: the provider checks the code)."""
+    delivery: str | None = None
+    """The last delivery state the provider reported for ``message_id``
+    (``pending``, ``sent``, ``delivered``, ``failed``); ``None`` until one
+    arrives."""
+    delivery_error: str | None = None
+    """The provider's error code with a ``failed`` delivery (Twilio's
+    ``"30006"``, SES's ``"Permanent/General"``); at most 64 characters."""
     version: int = 0
 
     def with_(self, **changes: object) -> Self:

@@ -88,6 +88,10 @@ class Reason(str, enum.Enum):
     SEND_BUDGET_EXHAUSTED = "send_budget_exhausted"
     """The budget of codes to destinations being enrolled (per user, tenant or
     application, per day) is used up (S33); see ``retry_after``."""
+    OPTED_OUT = "opted_out"
+    """The recipient told the provider to stop sending to this number (they
+    replied STOP): no code was sent; offer another method. Only the user can
+    undo it (by replying START)."""
     NO_ELIGIBLE_METHOD = "no_eligible_method"
     """No channel verified before the change can approve it (S19): set up an
     authenticator app or verify the email address first."""
@@ -398,6 +402,12 @@ class Challenge:
     alternatives_locked: bool = False
     question: str | None = None
     """The security question to answer, in state ``AWAITING_ANSWER``."""
+    delivery: str | None = None
+    """What the provider last reported about the current code
+    (`record_delivery_status`): ``"pending"``, ``"sent"``,
+    ``"delivered"`` or ``"failed"``; ``None`` until a report arrives."""
+    delivery_error: str | None = None
+    """The provider's error code with a ``"failed"`` delivery (``"30006"``)."""
 
     @property
     def is_open(self) -> bool:

@@ -234,6 +234,9 @@ REASONS: dict[str, str] = {
         "Too many codes were sent to new phone numbers or email addresses. Please wait "
         "before asking for another."
     ),
+    "opted_out": N_(
+        "This number has blocked our messages, so no code was sent. Choose another way to verify."
+    ),
     "no_eligible_method": N_(
         "This change needs a verified way to confirm it. Set up an authenticator app "
         "or verify your email address first."

@@ -33,7 +33,14 @@ from ..core.records import (
 )
 from ..core.writes import Write
 
-__all__ = ["AsyncDeviceStore", "AsyncStore", "DeviceStore", "Store"]
+__all__ = [
+    "AsyncDeviceStore",
+    "AsyncMessageLookup",
+    "AsyncStore",
+    "DeviceStore",
+    "MessageLookup",
+    "Store",
+]
 
 
 class Store(Protocol):
@@ -348,6 +355,24 @@ class AsyncStore(Protocol):
     ) -> None: ...
 
     async def clear_factors(self, user_id: str) -> None: ...
+
+
+class MessageLookup(Protocol):
+    """Finding a challenge by the provider's id of its code (optional).
+
+    Needed only to record delivery statuses (``MFA.record_delivery_status``);
+    every store shipped with mfakit has it."""
+
+    def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        """The newest challenge whose current code went out as ``message_id``
+        (``ChallengeRecord.message_id``), or None."""
+        ...
+
+
+class AsyncMessageLookup(Protocol):
+    """The async twin of `MessageLookup`."""
+
+    async def challenge_for_message(self, message_id: str) -> ChallengeRecord | None: ...
 
 
 DeviceStore = Store

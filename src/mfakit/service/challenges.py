@@ -51,9 +51,16 @@ from ..core.writes import (
     UpdateChallenge,
     Write,
 )
-from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
-from ..ports.delivery import EmailSender, SmsSender, VoiceSender
+from ..errors import (
+    ConflictingState,
+    DeliveryError,
+    DestinationOptedOut,
+    InvalidInput,
+    NotFound,
+    StorageError,
+)
 from ..ports.storage import Store
+from . import delivery
 from .backup_codes import backup_code_used, new_backup_codes
 from .contact_change import (
     contact_change_notices,
@@ -157,6 +164,8 @@ def view(ctx: Context, rec: ChallengeRecord, question: str | None = None) -> Cha
         resend_at=resend_at,
         alternatives_locked=rec.alternatives_locked,
         question=question if rec.state is State.AWAITING_ANSWER else None,
+        delivery=rec.delivery,
+        delivery_error=rec.delivery_error,
     )
 
 
@@ -316,18 +325,6 @@ def _destination(rec: ChallengeRecord, method: Method, factors: Factors) -> str:
     return contact.value
 
 
-def _deliver(ctx: Context, method: Method, to: str, code: str, locale: str | None) -> UseCase[None]:
-    minutes = max(int(ctx.policy.code_ttl.total_seconds() // 60), 1)
-    channel = method.value
-    msg = ctx.messages.render(channel, locale=locale, issuer=ctx.issuer, code=code, minutes=minutes)
-    if method is Method.SMS:
-        yield from call("sms", SmsSender.send_sms, to, msg.text)
-    elif method is Method.VOICE:
-        yield from call("voice", VoiceSender.send_voice, to, msg.text)
-    else:
-        yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
-
-
 @dataclass(frozen=True, slots=True)
 class _Quota:
     key: str
@@ -436,14 +433,19 @@ def _send(
     key_id = ctx.keyring.primary_id
     # Without a locale for this call, the user's own (MFA.set_locale).
     locale = locale if locale is not None else factors.locale
+    # A code provider makes, sends and checks its own code: no hash of ours.
+    by_provider = method in ctx.code_providers
     # Deliver first: a failed delivery raises DeliveryError and leaves the
     # challenge exactly as it was (attempts untouched, resend possible).
     try:
-        yield from _deliver(ctx, method, to, code, locale)
+        message_id = yield from delivery.deliver(ctx, method, to, code, locale)
     except DeliveryError as exc:
         # Nothing reached the user: the send counts against no quota or budget.
         for key in taken:
             yield from give_back(key)
+        if isinstance(exc, DestinationOptedOut):
+            # Not a crash: the host gets a reason and offers another method.
+            return (yield from _opted_out(ctx, rec, method, to, now, exc))
         exc.challenge_id = rec.id
         raise
     for _ in range(_RACES):
@@ -454,13 +456,16 @@ def _send(
             now,
             lambda r: r.with_(
                 method=method,
-                code_hash=_code_hash(ctx, r, code, key_id),
-                code_key_id=key_id,
+                code_hash=None if by_provider else _code_hash(ctx, r, code, key_id),
+                code_key_id=None if by_provider else key_id,
                 code_sent_at=now,
                 destination=to,
                 code_length=len(code),
                 sends=r.sends + 1,
                 expires_at=min(now + ctx.policy.code_ttl, r.created_at + MAX_LIFETIME),
+                message_id=message_id,
+                delivery=None,
+                delivery_error=None,
             ),
         )
         if stored is not None:
@@ -482,6 +487,36 @@ def _send(
         if rec.state in END_STATES:
             raise ConflictingState(f"the challenge is {rec.state}")
     raise StorageError("the challenge is too contended; try again")
+
+
+def _opted_out(
+    ctx: Context,
+    rec: ChallengeRecord,
+    method: Method,
+    to: str,
+    now: datetime,
+    exc: DestinationOptedOut,
+) -> UseCase[SendResult]:
+    """The recipient told the provider to stop (Twilio 21610, STOP): a refusal
+    with its own reason, audited (masked destination only); the challenge is
+    left as it was, so another method can be picked."""
+    details = {"destination": mask(CHANNEL_KIND[method], to), "purpose": rec.purpose.value}
+    if exc.provider is not None:
+        details["provider"] = exc.provider
+    if exc.provider_code is not None:
+        details["provider_code"] = exc.provider_code
+    yield from audit(
+        ctx,
+        Action.CODE_NOT_SENT,
+        rec.user_id,
+        actor_id=rec.actor_id,
+        outcome=Outcome.REFUSED,
+        method=method,
+        reason=Reason.OPTED_OUT,
+        details=details,
+        at=now,
+    )
+    return SendResult(ok=False, challenge=view(ctx, rec), reason=Reason.OPTED_OUT)
 
 
 def send_code(
@@ -684,6 +719,7 @@ def cancel(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
             return view(ctx, rec)
         stored = yield from _advance(ctx, rec, Event.CANCEL, now)
         if stored is not None:
+            yield from delivery.cancel_at_provider(ctx, stored)
             return view(ctx, stored)
         rec = yield from _load(challenge_id)
     raise StorageError("the challenge is too contended; try again")
@@ -764,6 +800,7 @@ def verify(
     if device_label is not None:
         check_text("device_label", device_label, max_length=64)
     first_codes: tuple[BackupCodes | None, list[BackupCodeRecord] | None] | None = None
+    provider_says: dict[tuple[str, str], bool] = {}
     for attempt in range(_UOW_RACES):
         if attempt:
             yield from backoff(ctx, attempt)
@@ -782,7 +819,8 @@ def verify(
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
         method, normalized = _pick_method(rec, typed)
-        if method in OUT_OF_BAND and rec.code_hash is None:
+        provider_ref = delivery.provider_ref(rec) if method in OUT_OF_BAND else None
+        if method in OUT_OF_BAND and rec.code_hash is None and provider_ref is None:
             return VerifyResult(
                 ok=False, reason=Reason.NO_CODE_SENT, attempts_left=_attempts_left(ctx, rec)
             )
@@ -812,10 +850,19 @@ def verify(
                 factor_writes.append(AdvanceTotp(rec.user_id, factor_id, match.step, now))
             matched = factor_id is not None
         else:
-            assert rec.code_hash is not None
             fresh = rec.code_sent_at is not None and now < rec.code_sent_at + ctx.policy.code_ttl
-            expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
-            matched = hmac.compare_digest(expected, rec.code_hash) and fresh
+            if provider_ref is not None:
+                # Asked once per code, whatever the retries: a provider says
+                # "approved" only once.
+                if fresh and (provider_ref, normalized) not in provider_says:
+                    provider_says[provider_ref, normalized] = yield from (
+                        delivery.check_with_provider(ctx, rec, normalized)
+                    )
+                matched = fresh and provider_says[provider_ref, normalized]
+            else:
+                assert rec.code_hash is not None
+                expected = _code_hash(ctx, rec, normalized, rec.code_key_id)
+                matched = hmac.compare_digest(expected, rec.code_hash) and fresh
             if matched and rec.purpose is not Purpose.ENROL_CONTACT:
                 # The destination must still be a verified factor: a code sent before
                 # the phone was removed or changed stops working at once (S22).

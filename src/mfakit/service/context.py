@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..core.audit import RequestContext
@@ -31,7 +31,13 @@ class Context:
     clock: Clock
     issuer: str
     channels: frozenset[Method] = frozenset()
-    """Out-of-band methods a sender is configured for."""
+    """Out-of-band methods a sender (or a code provider) is configured for."""
+    code_providers: frozenset[Method] = frozenset()
+    """Channels configured with a :class:`~mfakit.ports.delivery.CodeProvider`:
+    the provider makes, sends and checks their codes."""
+    sender_options: Mapping[Method, frozenset[str]] = field(default_factory=dict)
+    """Per channel, which optional keywords (``locale``, ``html``) its sender's
+    method accepts; decided once, when the facade is built."""
     messages: Messages = field(default_factory=Messages)
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
     has_resolver: bool = False
@@ -51,10 +57,18 @@ class Context:
     the other)."""
     notify: bool = True
     """Whether security notices (S21) are sent."""
+    message_lookup: bool = False
+    """Whether the store finds challenges by message id
+    (:class:`~mfakit.ports.storage.MessageLookup`), for delivery statuses."""
 
     # Request scope, set per call by :func:`mfakit.service.scope.scoped`.
     tenant: str | None = None
     request: RequestContext = field(default_factory=RequestContext)
+
+    def can_send(self, method: Method) -> bool:
+        """Whether ``method`` has a sender mfakit can hand any text to (a code
+        provider only sends its own codes: no notices)."""
+        return method in self.channels and method not in self.code_providers
 
     def new_id(self) -> str:
         """A fresh 128-bit identifier, URL-safe."""

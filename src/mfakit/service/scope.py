@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from ..core.audit import Action, Outcome, RequestContext, build_record
 from ..core.contacts import ContactKind
-from ..core.messages import render_notice
+from ..core.messages import language_tag, render_notice
 from ..core.methods import Method
 from ..core.policy import Policy
 from ..core.records import AuditRecord
@@ -233,9 +233,9 @@ def notify(
         locale = snapshot.state.locale
     contacts = snapshot.contacts
     verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
-    if ContactKind.EMAIL in verified and Method.EMAIL in ctx.channels:
+    if ContactKind.EMAIL in verified and ctx.can_send(Method.EMAIL):
         target = (ContactKind.EMAIL, verified[ContactKind.EMAIL])
-    elif ContactKind.PHONE in verified and Method.SMS in ctx.channels:
+    elif ContactKind.PHONE in verified and ctx.can_send(Method.SMS):
         target = (ContactKind.PHONE, verified[ContactKind.PHONE])
     else:
         return False
@@ -243,6 +243,14 @@ def notify(
         ctx, user_id, kind, target, detail=detail, locale=locale, user_locale=False
     )
     return True
+
+
+def _locale_option(ctx: Context, method: Method, locale: str | None) -> dict[str, str]:
+    """``locale=`` for a sender that takes it (decided at wiring), when known."""
+    tag = language_tag(locale)
+    if tag is None or "locale" not in ctx.sender_options.get(method, ()):
+        return {}
+    return {"locale": tag}
 
 
 def notify_destination(
@@ -270,9 +278,11 @@ def notify_destination(
     )
     channel, to = destination
     try:
-        if channel is ContactKind.EMAIL and Method.EMAIL in ctx.channels:
-            yield from call("email", EmailSender.send_email, to, msg.subject, msg.text)
-        elif channel is ContactKind.PHONE and Method.SMS in ctx.channels:
-            yield from call("sms", SmsSender.send_sms, to, msg.text)
+        if channel is ContactKind.EMAIL and ctx.can_send(Method.EMAIL):
+            options = _locale_option(ctx, Method.EMAIL, locale)
+            yield from call("email", EmailSender.send_email, to, msg.subject, msg.text, **options)
+        elif channel is ContactKind.PHONE and ctx.can_send(Method.SMS):
+            options = _locale_option(ctx, Method.SMS, locale)
+            yield from call("sms", SmsSender.send_sms, to, msg.text, **options)
     except DeliveryError:
         yield from audit(ctx, Action.NOTICE_FAILED, user_id, outcome=Outcome.FAILURE, reason=kind)

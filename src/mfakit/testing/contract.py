@@ -112,6 +112,7 @@ _STORE_METHODS = frozenset(
     "clear_factors",
     "record",
     "list_events",  # the audit log, which SQL stores also are
+    "challenge_for_message",  # optional: MessageLookup, for delivery statuses
 }
 
 
@@ -423,10 +424,31 @@ class ChallengeContract:
             target_value="+14155550101",
             actor_id="boss",
             tenant="clinic-7",
+            message_id="SM" + "0a" * 16,
+            delivery="failed",
+            delivery_error="30006",
         )
         store.insert_challenge(rec)
         assert store.get_challenge("c1") == rec
         assert store.get_challenge("nope") is None
+
+    def test_challenge_for_message_finds_the_newest(self, store: Store) -> None:
+        if not callable(getattr(store, "challenge_for_message", None)):
+            pytest.skip("the store has no challenge_for_message (MessageLookup is optional)")
+        sid = "SM" + "1b" * 16
+        older = challenge_record("c1", message_id=sid)
+        newer = challenge_record("c2", at=T0 + timedelta(minutes=1), message_id=sid)
+        other = challenge_record("c3", message_id="SM" + "2c" * 16)
+        for rec in (older, newer, other, challenge_record("c4")):
+            store.insert_challenge(rec)
+        lookup: Any = store
+        assert lookup.challenge_for_message(sid) == newer
+        assert lookup.challenge_for_message("SM" + "3d" * 16) is None
+        moved = replace(newer, message_id="SM" + "4e" * 16, delivery="sent")
+        assert store.update_challenge(moved)  # a resend replaces the id
+        assert lookup.challenge_for_message(sid) == older
+        found = lookup.challenge_for_message("SM" + "4e" * 16)
+        assert found is not None and found.id == "c2" and found.delivery == "sent"
 
     def test_update_is_compare_and_set(self, store: Store) -> None:
         rec = challenge_record()

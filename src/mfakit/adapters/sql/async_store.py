@@ -299,6 +299,9 @@ class AsyncSqlStore:
     async def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return await self._run(self._sql.get_challenge(challenge_id))
 
+    async def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        return await self._run(self._sql.challenge_for_message(message_id))
+
     async def update_challenge(
         self,
         record: ChallengeRecord,

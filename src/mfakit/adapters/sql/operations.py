@@ -300,6 +300,12 @@ class Statements:
         self.insert_challenge: Insert = insert(ch)
         self.insert_audit: Insert = insert(t.audit)
         self.get_challenge: Select[Any] = select(ch).where(ch.c.id == _bp("p_id", ch, "id"))
+        self.challenge_for_message: Select[Any] = (
+            select(ch)
+            .where(ch.c.message_id == _bp("p_message", ch, "message_id"))
+            .order_by(ch.c.created_at.desc())
+            .limit(1)
+        )
         self.update_challenge: Update = update(ch).where(
             ch.c.id == _bp("p_id", ch, "id"), ch.c.version == _bp("p_version", ch, "version")
         )
@@ -803,6 +809,11 @@ class SqlOperations:
     def get_challenge(self, challenge_id: str) -> Op[ChallengeRecord | None]:
         params = {"p_id": challenge_id}
         return self._first("get_challenge", self.s.get_challenge, params, rows.challenge_from)
+
+    def challenge_for_message(self, message_id: str) -> Op[ChallengeRecord | None]:
+        params = {"p_message": message_id}
+        stmt = self.s.challenge_for_message
+        return self._first("challenge_for_message", stmt, params, rows.challenge_from)
 
     def update_challenge(
         self,

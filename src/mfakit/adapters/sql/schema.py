@@ -54,7 +54,7 @@ __all__ = [
     "check_prefix",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
@@ -237,7 +237,12 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         Column("actor_id", String(_USER), nullable=True),
         Column("tenant", String(_USER), nullable=True),
         Column("version", BigInteger, nullable=False),
+        # Schema version 2 (added at the end, where ALTER TABLE puts them):
+        Column("message_id", String(_ID), nullable=True),
+        Column("delivery", String(_ENUM), nullable=True),
+        Column("delivery_error", String(64), nullable=True),
         pk("challenges", "id"),
+        Index(f"{p}challenges_message_id", "message_id"),
         comment="Second-factor challenges, updated by compare-and-set on version.",
     )
     Table(

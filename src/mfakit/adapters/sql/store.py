@@ -315,6 +315,9 @@ class SqlStore:
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return self._run(self._sql.get_challenge(challenge_id))
 
+    def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        return self._run(self._sql.challenge_for_message(message_id))
+
     def update_challenge(
         self,
         record: ChallengeRecord,

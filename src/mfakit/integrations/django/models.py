@@ -116,10 +116,14 @@ class Challenge(models.Model):
     target_value = models.CharField(max_length=_VALUE, null=True)
     actor_id = models.CharField(max_length=_USER, null=True)
     tenant = models.CharField(max_length=_USER, null=True)
+    message_id = models.CharField(max_length=_ID, null=True)
+    delivery = models.CharField(max_length=_ENUM, null=True)
+    delivery_error = models.CharField(max_length=64, null=True)
     version = models.BigIntegerField()
 
     class Meta:
         db_table = "mfakit_challenges"
+        indexes = [models.Index(fields=["message_id"], name="mfakit_challenge_message")]
 
 
 class Contact(models.Model):

@@ -189,6 +189,9 @@ def _challenge(r: Mapping[str, Any]) -> ChallengeRecord:
         target_value=r["target_value"],
         actor_id=r["actor_id"],
         tenant=r["tenant"],
+        message_id=r["message_id"],
+        delivery=r["delivery"],
+        delivery_error=r["delivery_error"],
         version=int(r["version"]),
     )
 
@@ -214,6 +217,9 @@ def _challenge_values(r: ChallengeRecord) -> dict[str, Any]:
         "target_value": r.target_value,
         "actor_id": r.actor_id,
         "tenant": r.tenant,
+        "message_id": r.message_id,
+        "delivery": r.delivery,
+        "delivery_error": r.delivery_error,
     }
 
 
@@ -295,7 +301,7 @@ def _audit(r: Mapping[str, Any]) -> AuditRecord:
 
 # --- the one-query snapshot ---------------------------------------------------------------
 
-_TEXT = tuple(f"s{i}" for i in range(12))
+_TEXT = tuple(f"s{i}" for i in range(15))
 _INT = tuple(f"i{i}" for i in range(5))
 _TIME = tuple(f"t{i}" for i in range(4))
 _SLOTS = (*_TEXT, "b0", *_INT, *_TIME)
@@ -345,6 +351,9 @@ _CHALLENGE = {
     "target_value": "s9",
     "actor_id": "s10",
     "tenant": "s11",
+    "message_id": "s12",
+    "delivery": "s13",
+    "delivery_error": "s14",
     "code_hash": "b0",
     "attempts": "i0",
     "alternatives_locked": "i1",
@@ -1034,6 +1043,10 @@ class DjangoStore(WriteMethods):
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         qs = self._objects(m.Challenge).filter(id=challenge_id)
         return self._first("get_challenge", qs, _challenge)
+
+    def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
+        qs = self._objects(m.Challenge).filter(message_id=message_id).order_by("-created_at")
+        return self._first("challenge_for_message", qs, _challenge)
 
     def get_contacts(self, user_id: str) -> list[ContactRecord]:
         qs = self._objects(m.Contact).filter(user_id=user_id).order_by("kind")

@@ -100,6 +100,7 @@ from ...core.records import (
 )
 from ...errors import ConfigurationError, StorageError
 from . import rows
+from .fast import Hot
 from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
 from .snapshot import challenge_snapshot_query, snapshot_from, user_snapshot_query
 from .sqlite import BEGIN_OPTION, is_configured
@@ -317,6 +318,24 @@ class Statements:
         self.get_user_state: Select[Any] = select(u).where(
             u.c.user_id == _bp("p_user", u, "user_id")
         )
+        # The statements of a verification, run on the DB-API cursor (.fast).
+        counter_set = ("count", "window_start", "updated_at", "version")
+        challenge_columns = [col.key for col in ch.columns]
+        self.hot_advance_totp = Hot(self.advance_totp)
+        self.hot_use_backup_code = Hot(self.use_backup_code)
+        self.hot_touch_device = Hot(self.touch_device)
+        self.hot_update_counter = Hot(self.update_counter, counter_set)
+        self.hot_insert_counter = (
+            None if self.insert_counter is None else Hot(self.insert_counter, ("key", *counter_set))
+        )
+        self.hot_insert_challenge = Hot(self.insert_challenge, challenge_columns)
+        self.hot_update_challenge = Hot(
+            self.update_challenge, [k for k in challenge_columns if k != "id"]
+        )
+        # inline(): no RETURNING of the new ``seq`` (PostgreSQL), nobody reads it.
+        self.hot_insert_audit = Hot(
+            insert(t.audit).inline(), [col.key for col in t.audit.columns if col.key != "seq"]
+        )
 
 
 # --- the operations ---------------------------------------------------------------
@@ -339,11 +358,8 @@ class SqlOperations:
         self.s = Statements(self.t, self.dialect)
         v = self.t.version
         self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
-        self._user_snapshot = {
-            True: user_snapshot_query(self.t, counters=True),
-            False: user_snapshot_query(self.t, counters=False),
-        }
-        self._challenge_snapshot: dict[tuple[str, ...], Any] = {}
+        self._user_snapshot: dict[int, Hot] = {}
+        self._challenge_snapshot: dict[tuple[str, ...], Hot] = {}
         self._writers: dict[type, Callable[[Any], Op[Any]]] = {
             w.AddTotp: lambda x: self.add_totp(x.record, limit=x.limit, now=x.now),
             w.ConfirmTotp: lambda x: self.confirm_totp(
@@ -402,9 +418,16 @@ class SqlOperations:
 
     @staticmethod
     def _applied(
-        name: str, stmt: Update | Delete | Insert, params: Mapping[str, Any] | None = None
+        name: str, stmt: Update | Delete | Insert | Hot, params: Mapping[str, Any] | None = None
     ) -> Op[bool]:
         """One conditional statement; True if it changed exactly one row."""
+        if isinstance(stmt, Hot):
+            hot, values = stmt, params or {}
+
+            def run_hot(conn: Connection) -> bool:
+                return hot.rowcount(conn, values) == 1
+
+            return Op(name, AUTO, run_hot)
 
         def run(conn: Connection) -> bool:
             return conn.execute(stmt, params).rowcount == 1
@@ -587,13 +610,16 @@ class SqlOperations:
         return Op("apply", TX, run)
 
     def load_user(self, user_id: str, counters: Sequence[str]) -> Op[UserSnapshot]:
-        stmt = self._user_snapshot[bool(counters)]
+        stmt = self._user_snapshot.get(len(counters))
+        if stmt is None:
+            query = user_snapshot_query(self.t, counters=len(counters))
+            stmt = self._user_snapshot[len(counters)] = Hot(query)
         params: dict[str, Any] = {"p_user": user_id}
-        if counters:
-            params["p_keys"] = [p + user_id for p in counters]
+        for i, prefix in enumerate(counters):
+            params[f"p_k{i}"] = prefix + user_id
 
         def run(conn: Connection) -> UserSnapshot:
-            snapshot = snapshot_from(user_id, conn.execute(stmt, params))[1]
+            snapshot = snapshot_from(user_id, stmt.rows(conn, params))[1]
             assert snapshot is not None
             return snapshot
 
@@ -605,11 +631,12 @@ class SqlOperations:
         prefixes = tuple(counters)
         stmt = self._challenge_snapshot.get(prefixes)
         if stmt is None:
-            stmt = self._challenge_snapshot[prefixes] = challenge_snapshot_query(self.t, prefixes)
+            query = challenge_snapshot_query(self.t, prefixes)
+            stmt = self._challenge_snapshot[prefixes] = Hot(query)
         params = {"p_id": challenge_id}
 
         def run(conn: Connection) -> tuple[ChallengeRecord, UserSnapshot] | None:
-            challenge, snapshot = snapshot_from(None, conn.execute(stmt, params))
+            challenge, snapshot = snapshot_from(None, stmt.rows(conn, params))
             if challenge is None or snapshot is None:
                 return None
             return challenge, snapshot
@@ -714,7 +741,7 @@ class SqlOperations:
 
     def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_id": factor_id, "p_step": step, "p_now": now}
-        return self._applied("advance_totp", self.s.advance_totp, params)
+        return self._applied("advance_totp", self.s.hot_advance_totp, params)
 
     def rename_totp(self, user_id: str, factor_id: str, label: str) -> Op[bool]:
         t = self.t.totp
@@ -744,7 +771,7 @@ class SqlOperations:
 
     def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_lookup": lookup, "p_now": now}
-        return self._applied("use_backup_code", self.s.use_backup_code, params)
+        return self._applied("use_backup_code", self.s.hot_use_backup_code, params)
 
     def count_backup_codes(self, user_id: str) -> Op[int]:
         stmt = self.s.count_backup_codes
@@ -768,10 +795,10 @@ class SqlOperations:
         if counter.version != 0:
             values["p_key"] = counter.key
             values["p_version"] = counter.version
-            return self._applied("put_counter", self.s.update_counter, values)
+            return self._applied("put_counter", self.s.hot_update_counter, values)
         values["key"] = counter.key
-        if self.s.insert_counter is not None:
-            return self._applied("put_counter", self.s.insert_counter, values)
+        if self.s.hot_insert_counter is not None:
+            return self._applied("put_counter", self.s.hot_insert_counter, values)
         # No ON CONFLICT: insert, and a duplicate key means another writer won.
         stmt = insert(self.t.counters)
 
@@ -785,10 +812,10 @@ class SqlOperations:
     def insert_challenge(self, record: ChallengeRecord) -> Op[None]:
         values = rows.challenge_values(record)
         values["version"] = 0
-        stmt = self.s.insert_challenge
+        stmt = self.s.hot_insert_challenge
 
         def run(conn: Connection) -> None:
-            conn.execute(stmt, values)
+            stmt.rowcount(conn, values)
 
         refuse = _refuse("a challenge with this id already exists")
         return Op("insert_challenge", AUTO, run, on_duplicate=refuse)
@@ -809,12 +836,12 @@ class SqlOperations:
         values["version"] = record.version + 1
         values["p_id"] = record.id
         values["p_version"] = record.version
-        stmt = self.s.update_challenge
+        stmt = self.s.hot_update_challenge
         if contact is None and backup_codes is None:
             return self._applied("update_challenge", stmt, values)
 
         def run(conn: Connection) -> bool:
-            if conn.execute(stmt, values).rowcount != 1:
+            if stmt.rowcount(conn, values) != 1:
                 return False
             if contact is not None:
                 contact_values = rows.contact_values(contact)
@@ -875,7 +902,7 @@ class SqlOperations:
 
     def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_id": device_id, "p_now": now}
-        return self._applied("touch_device", self.s.touch_device, params)
+        return self._applied("touch_device", self.s.hot_touch_device, params)
 
     def _revoke(self, user_id: str, device_id: str | None, now: datetime) -> Update:
         d = self.t.devices
@@ -944,11 +971,11 @@ class SqlOperations:
 
     # --- audit trail --------------------------------------------------------
     def record(self, event: AuditRecord) -> Op[None]:
-        stmt = self.s.insert_audit
+        stmt = self.s.hot_insert_audit
         values = rows.audit_values(event)
 
         def run(conn: Connection) -> None:
-            conn.execute(stmt, values)
+            stmt.rowcount(conn, values)
 
         return Op("record", AUTO, run, on_duplicate=_refuse("an event with this id exists"))
 

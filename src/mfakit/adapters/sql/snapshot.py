@@ -146,11 +146,13 @@ def _branches(
     return out
 
 
-def user_snapshot_query(t: Tables, *, counters: bool) -> CompoundSelect[Any]:
-    """The snapshot of the user ``p_user``; with ``counters``, also the
-    counters whose keys are in the expanding parameter ``p_keys``."""
+def user_snapshot_query(t: Tables, *, counters: int) -> CompoundSelect[Any]:
+    """The snapshot of the user ``p_user``, with the ``counters`` counters whose
+    keys are the parameters ``p_k0``, ``p_k1``, ..."""
     user = bindparam("p_user", type_=String())
-    keys = t.counters.c.key.in_(bindparam("p_keys", expanding=True)) if counters else None
+    keys = None
+    if counters:
+        keys = t.counters.c.key.in_([bindparam(f"p_k{i}", type_=String()) for i in range(counters)])
     return union_all(*_branches(t, user, keys))
 
 
@@ -167,38 +169,56 @@ def challenge_snapshot_query(t: Tables, counter_prefixes: Sequence[str]) -> Comp
     return union_all(head, *_branches(t, user, keys))
 
 
-def _columns(row: Mapping[str, Any], layout: Mapping[str, str]) -> dict[str, Any]:
-    return {name: row[slot] for name, slot in layout.items()}
+def _positions(layout: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    return tuple((name, _SLOTS.index(slot)) for name, slot in layout.items())
+
+
+_AT = {
+    tag: _positions(layout)
+    for tag, layout in (
+        ("t", _TOTP),
+        ("c", _CONTACT),
+        ("q", _QUESTION),
+        ("s", _STATE),
+        ("k", _COUNTER),
+        ("h", _CHALLENGE),
+    )
+}
+_COUNT = _SLOTS.index("i0")
+
+
+def _columns(row: Sequence[Any], tag: str) -> dict[str, Any]:
+    return {name: row[i] for name, i in _AT[tag]}
 
 
 def snapshot_from(
-    user_id: str | None, result: Iterable[Any]
+    user_id: str | None, result: Iterable[Sequence[Any]]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
-    """Sort the rows of a snapshot query back into records. ``user_id`` is
-    None for a challenge query (the user is the challenge's)."""
+    """Sort the rows of a snapshot query (tuples in the order of the slots)
+    back into records. ``user_id`` is None for a challenge query (the user is
+    the challenge's)."""
     challenge = None
     totps, contacts = [], []
     question = state = None
     left = 0
     counters: dict[str, Counter] = {}
     for row in result:
-        m = row._mapping
-        tag = m["tag"]
+        tag = row[0]
         if tag == "t":
-            totps.append(rows.totp_from(_columns(m, _TOTP)))
+            totps.append(rows.totp_from(_columns(row, tag)))
         elif tag == "c":
-            contacts.append(rows.contact_from(_columns(m, _CONTACT)))
+            contacts.append(rows.contact_from(_columns(row, tag)))
         elif tag == "k":
-            counter = rows.counter_from(_columns(m, _COUNTER))
+            counter = rows.counter_from(_columns(row, tag))
             counters[counter.key] = counter
         elif tag == "b":
-            left = int(m["i0"] or 0)
+            left = int(row[_COUNT] or 0)
         elif tag == "s":
-            state = rows.user_state_from(_columns(m, _STATE))
+            state = rows.user_state_from(_columns(row, tag))
         elif tag == "q":
-            question = rows.question_from(_columns(m, _QUESTION))
+            question = rows.question_from(_columns(row, tag))
         elif tag == "h":
-            challenge = rows.challenge_from(_columns(m, _CHALLENGE))
+            challenge = rows.challenge_from(_columns(row, tag))
     if user_id is None:
         if challenge is None:
             return None, None

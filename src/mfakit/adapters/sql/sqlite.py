@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL
 
 from ...errors import ConfigurationError
+from .fast import driver_execute
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -122,9 +123,9 @@ def _on_begin(conn: Connection) -> None:
     if mode == "immediate":
         # Take the write lock now: a second writer waits (busy timeout) here
         # instead of failing later when it upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        driver_execute(conn, "BEGIN IMMEDIATE")
     elif mode != "autocommit":
-        conn.exec_driver_sql("BEGIN")
+        driver_execute(conn, "BEGIN")
     # "autocommit": no BEGIN; the single statement commits by itself.
 
 

@@ -329,9 +329,17 @@ class Statements:
             None if self.insert_counter is None else Hot(self.insert_counter, ("key", *counter_set))
         )
         self.hot_insert_challenge = Hot(self.insert_challenge, challenge_columns)
-        self.hot_update_challenge = Hot(
-            self.update_challenge, [k for k in challenge_columns if k != "id"]
+        challenge_set = [k for k in challenge_columns if k != "id"]
+        self.hot_update_challenge = Hot(self.update_challenge, challenge_set)
+        # ExpectCounter folded into another conditional statement of its batch:
+        # "and the counter p_ckey is (still) at version p_cversion, 0: absent".
+        stored_version = select(c.c.version).where(c.c.key == _bp("p_ckey", c, "key"))
+        guard = func.coalesce(stored_version.scalar_subquery(), 0) == _bp(
+            "p_cversion", c, "version"
         )
+        self.hot_counter_version = Hot(stored_version)
+        self.hot_advance_totp_guarded = Hot(self.advance_totp.where(guard))
+        self.hot_update_challenge_guarded = Hot(self.update_challenge.where(guard), challenge_set)
         # inline(): no RETURNING of the new ``seq`` (PostgreSQL), nobody reads it.
         self.hot_insert_audit = Hot(
             insert(t.audit).inline(), [col.key for col in t.audit.columns if col.key != "seq"]
@@ -373,6 +381,7 @@ class SqlOperations:
             w.ReplaceBackupCodes: lambda x: self.replace_backup_codes(x.user_id, x.codes),
             w.UseBackupCode: lambda x: self.use_backup_code(x.user_id, x.lookup, now=x.now),
             w.PutCounter: lambda x: self.put_counter(x.counter),
+            w.ExpectCounter: lambda x: self.expect_counter(x.key, x.version),
             w.InsertChallenge: lambda x: self.insert_challenge(x.record),
             w.UpdateChallenge: lambda x: self.update_challenge(x.record),
             w.PutContact: lambda x: self.put_contact(x.record),
@@ -570,18 +579,28 @@ class SqlOperations:
         """Every write's statements in one transaction, in order; a conditional
         write that matches no row raises :class:`Rollback` (None). A batch of
         one runs the way its write alone would (one round trip where it can)."""
-        ops: list[tuple[bool, Op[Any]]] = []
-        for x in writes:
+        ops: list[tuple[bool, Op[Any] | None]] = []
+        guards = self._fold_expectations(writes)
+        for i, x in enumerate(writes):
+            guard = guards.get(i)
+            if type(x) is w.ExpectCounter and guard is not None:
+                ops.append((True, None))  # checked by the statement it was folded into
+                continue
             build = self._writers.get(type(x))
             if build is None:
                 raise StorageError("apply: not a storage write")
-            ops.append((type(x) in w.CONDITIONAL, build(x)))
-        if len(ops) == 1:
-            conditional, op = ops[0]
+            op = self._guarded(x, guard) if guard is not None else build(x)
+            ops.append((type(x) in w.CONDITIONAL, op))
+        live = [op for _, op in ops if op is not None]
+        if len(live) == 1:
+            op = live[0]
+            conditional = any(c for c, o in ops if o is op)
 
             def run_one(conn: Connection) -> list[object] | None:
                 result = op.run(conn)
-                return None if conditional and result is not True else [result]
+                if conditional and result is not True:
+                    return None
+                return [result if o is op else True for _, o in ops]
 
             dup = op.on_duplicate
             on_duplicate = None
@@ -596,6 +615,9 @@ class SqlOperations:
         def run(conn: Connection) -> list[object] | None:
             results: list[object] = []
             for conditional, op in ops:
+                if op is None:
+                    results.append(True)
+                    continue
                 try:
                     result = op.run(conn)
                 except IntegrityError as exc:
@@ -608,6 +630,45 @@ class SqlOperations:
             return results
 
         return Op("apply", TX, run)
+
+    _GUARDABLE = (w.AdvanceTotp, w.UpdateChallenge)
+
+    @classmethod
+    def _fold_expectations(cls, writes: Sequence[w.Write]) -> dict[int, tuple[str, int]]:
+        """Where an :class:`~mfakit.core.writes.ExpectCounter` is checked
+        without a statement of its own: the batch's first ``AdvanceTotp`` or
+        ``UpdateChallenge`` (a conditional UPDATE) also requires the counter's
+        version. Maps that write's index, and the ExpectCounter's, to the
+        (key, version) expected."""
+        expect = next(((i, x) for i, x in enumerate(writes) if type(x) is w.ExpectCounter), None)
+        if expect is None:
+            return {}
+        host = next((i for i, x in enumerate(writes) if type(x) in cls._GUARDABLE), None)
+        if host is None:
+            return {}
+        i, x = expect
+        assert isinstance(x, w.ExpectCounter)
+        return {host: (x.key, x.version), i: (x.key, x.version)}
+
+    def _guarded(self, x: w.Write, guard: tuple[str, int]) -> Op[bool]:
+        key, version = guard
+        if isinstance(x, w.AdvanceTotp):
+            params = {"p_user": x.user_id, "p_id": x.factor_id, "p_step": x.step, "p_now": x.now}
+            params.update(p_ckey=key, p_cversion=version)
+            return self._applied("advance_totp", self.s.hot_advance_totp_guarded, params)
+        assert isinstance(x, w.UpdateChallenge)
+        values = self._challenge_update_values(x.record)
+        values.update(p_ckey=key, p_cversion=version)
+        return self._applied("update_challenge", self.s.hot_update_challenge_guarded, values)
+
+    def expect_counter(self, key: str, version: int) -> Op[bool]:
+        stmt = self.s.hot_counter_version
+
+        def run(conn: Connection) -> bool:
+            found = stmt.rows(conn, {"p_ckey": key})
+            return (found[0][0] if found else 0) == version
+
+        return Op("expect_counter", READ, run)
 
     def load_user(self, user_id: str, counters: Sequence[str]) -> Op[UserSnapshot]:
         stmt = self._user_snapshot.get(len(counters))
@@ -831,11 +892,7 @@ class SqlOperations:
         contact: ContactRecord | None = None,
         backup_codes: Sequence[BackupCodeRecord] | None = None,
     ) -> Op[bool]:
-        values = rows.challenge_values(record)
-        del values["id"]
-        values["version"] = record.version + 1
-        values["p_id"] = record.id
-        values["p_version"] = record.version
+        values = self._challenge_update_values(record)
         stmt = self.s.hot_update_challenge
         if contact is None and backup_codes is None:
             return self._applied("update_challenge", stmt, values)
@@ -851,6 +908,15 @@ class SqlOperations:
             return True
 
         return Op("update_challenge", TX, run)
+
+    @staticmethod
+    def _challenge_update_values(record: ChallengeRecord) -> dict[str, Any]:
+        values = rows.challenge_values(record)
+        del values["id"]
+        values["version"] = record.version + 1
+        values["p_id"] = record.id
+        values["p_version"] = record.version
+        return values
 
     # --- contact channels -----------------------------------------------------
     def get_contacts(self, user_id: str) -> Op[list[ContactRecord]]:

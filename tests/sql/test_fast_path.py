@@ -113,3 +113,25 @@ def test_echo_logs_the_hot_statements(
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("UPDATE") and "totp_factors" in m for m in logged)
     assert any(m.startswith("INSERT") and "audit_events" in m for m in logged)
+
+
+def test_transaction_listeners_see_every_commit(traced: tuple[Flow, list[str]]) -> None:
+    """Without listeners the store skips SQLAlchemy's Connection; a ``commit``
+    listener puts it back, so it hears the one commit of a verification."""
+    flow, seen = traced
+    flow.sign_in()
+    commits: list[object] = []
+
+    def on_commit(conn: Any) -> None:
+        commits.append(conn)
+
+    event.listen(flow.store.engine, "commit", on_commit)
+    try:
+        flow.clock.advance(timedelta(seconds=30))
+        code = authenticator_code(flow.uri, flow.clock.now())
+        seen.clear()
+        assert flow.mfa.verify_totp("alice", code).ok
+    finally:
+        event.remove(flow.store.engine, "commit", on_commit)
+    assert len(commits) == 1
+    assert [s for s in _data(seen) if s != "SELECT"] == ["UPDATE", "INSERT"]

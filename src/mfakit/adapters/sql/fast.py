@@ -25,16 +25,25 @@ itself does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Hot", "driver_execute", "instrumented"]
+__all__ = [
+    "Hot",
+    "RawConnection",
+    "driver_execute",
+    "end_transaction",
+    "engine_instrumented",
+    "instrumented",
+]
 
 _MISSING: Any = object()
 
@@ -56,7 +65,52 @@ def instrumented(conn: Connection) -> bool:
     )
 
 
-def _wrap(conn: Connection, exc: Exception, sql: str, cursor: Any) -> BaseException:
+def engine_instrumented(engine: Engine, begin_hook: object = None) -> bool:
+    """Whether anything observes ``engine``'s connections beyond its pool:
+    statement, transaction or connection events (other than the store's own
+    ``begin_hook``), or SQL logging. Only then does a store need SQLAlchemy's
+    ``Connection``; otherwise it may use a :class:`RawConnection`."""
+    d = engine.dispatch
+    logger = getattr(engine, "logger", None)
+    return bool(
+        engine.echo
+        or logger is None
+        or logger.isEnabledFor(logging.INFO)
+        or d.before_cursor_execute
+        or d.after_cursor_execute
+        or d.before_execute
+        or d.after_execute
+        or d.commit
+        or d.rollback
+        or d.engine_connect
+        or d.set_connection_execution_options
+        or any(fn is not begin_hook for fn in d.begin)
+    )
+
+
+class RawConnection:
+    """What :class:`Hot` needs of a ``Connection``, over a DB-API connection
+    checked out of the engine's pool without one (``engine.raw_connection()``).
+
+    SQLAlchemy's ``Connection`` costs tens of µs per use (events, options,
+    transaction objects); a store takes this path only when nothing observes
+    the engine (:func:`engine_instrumented`) and only for operations made of
+    :class:`Hot` statements. The pool still checks connections out and in
+    (pool events fire, the reset on return runs).
+    """
+
+    __slots__ = ("connection", "dialect", "engine")
+
+    def __init__(self, engine: Engine, connection: PoolProxiedConnection) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.connection = connection
+
+    def invalidate(self, exception: BaseException | None = None) -> None:
+        self.connection.invalidate(exception)
+
+
+def _wrap(conn: Connection | RawConnection, exc: Exception, sql: str, cursor: Any) -> BaseException:
     """``exc`` (a driver error) as SQLAlchemy would raise it; a lost connection
     is invalidated so the pool does not hand it out again."""
     dialect = conn.dialect
@@ -78,11 +132,13 @@ def _wrap(conn: Connection, exc: Exception, sql: str, cursor: Any) -> BaseExcept
     )
 
 
-def driver_execute(conn: Connection, sql: str, args: Any = (), *, fetch: bool = False) -> Any:
+def driver_execute(
+    conn: Connection | RawConnection, sql: str, args: Any = (), *, fetch: bool = False
+) -> Any:
     """Run ``sql`` (in the driver's paramstyle) on ``conn``'s DB-API cursor:
     the rows if ``fetch``, else the row count. Through ``exec_driver_sql``
     when :func:`instrumented`."""
-    if instrumented(conn):
+    if isinstance(conn, Connection) and instrumented(conn):
         result = conn.exec_driver_sql(sql, args, execution_options={"preserve_rowcount": True})
         return result.fetchall() if fetch else result.rowcount
     dbapi_error = conn.dialect.loaded_dbapi.Error
@@ -95,6 +151,20 @@ def driver_execute(conn: Connection, sql: str, args: Any = (), *, fetch: bool = 
             raise _wrap(conn, exc, sql, cursor) from exc
     finally:
         cursor.close()
+
+
+def end_transaction(conn: RawConnection, *, commit: bool) -> None:
+    """COMMIT (or ROLLBACK) the DB-API transaction of ``conn``; a driver error
+    as SQLAlchemy would raise it."""
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    try:
+        if commit:
+            dbapi_connection.commit()
+        else:
+            dbapi_connection.rollback()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrap(conn, exc, "COMMIT" if commit else "ROLLBACK", None) from exc
 
 
 class _Compiled:
@@ -154,7 +224,7 @@ class Hot:
         self._keys = None if keys is None else tuple(keys)
         self._compiled: dict[Dialect, _Compiled] = {}
 
-    def _for(self, conn: Connection) -> _Compiled:
+    def _for(self, conn: Connection | RawConnection) -> _Compiled:
         dialect = conn.dialect
         compiled = self._compiled.get(dialect)
         if compiled is None:
@@ -169,12 +239,14 @@ class Hot:
                 "a parameter could not be bound", compiled.sql, None, exc, hide_parameters=True
             ) from exc
 
-    def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
+    def rowcount(self, conn: Connection | RawConnection, params: Mapping[str, Any]) -> int:
         """Run the statement; the number of rows it matched."""
         compiled = self._for(conn)
         return int(driver_execute(conn, compiled.sql, self._args(compiled, params)))
 
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(
+        self, conn: Connection | RawConnection, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         """Run the query; its rows, each value through its column's type."""
         compiled = self._for(conn)
         raw = driver_execute(conn, compiled.sql, self._args(compiled, params), fetch=True)

@@ -144,7 +144,7 @@ class Op(Generic[T]):
     as ``mode``. ``on_duplicate`` answers for a unique-key violation (an
     ``IntegrityError``) instead of the usual :class:`StorageError`."""
 
-    __slots__ = ("mode", "name", "on_duplicate", "run")
+    __slots__ = ("mode", "name", "on_duplicate", "raw", "run")
 
     def __init__(
         self,
@@ -152,11 +152,16 @@ class Op(Generic[T]):
         mode: Mode,
         run: Callable[[Connection], T],
         on_duplicate: Callable[[IntegrityError], T] | None = None,
+        *,
+        raw: bool = False,
     ) -> None:
         self.name = name
         self.mode = mode
         self.run = run
         self.on_duplicate = on_duplicate
+        self.raw = raw
+        """Made of :class:`~.fast.Hot` statements only: ``run`` also takes a
+        :class:`~.fast.RawConnection`."""
 
 
 class Rollback(Exception):
@@ -436,7 +441,7 @@ class SqlOperations:
             def run_hot(conn: Connection) -> bool:
                 return hot.rowcount(conn, values) == 1
 
-            return Op(name, AUTO, run_hot)
+            return Op(name, AUTO, run_hot, raw=True)
 
         def run(conn: Connection) -> bool:
             return conn.execute(stmt, params).rowcount == 1
@@ -610,7 +615,7 @@ class SqlOperations:
                     result = dup(exc)
                     return None if result is False else [result]
 
-            return Op("apply", op.mode, run_one, on_duplicate=on_duplicate)
+            return Op("apply", op.mode, run_one, on_duplicate=on_duplicate, raw=op.raw)
 
         def run(conn: Connection) -> list[object] | None:
             results: list[object] = []
@@ -629,7 +634,7 @@ class SqlOperations:
                 results.append(result)
             return results
 
-        return Op("apply", TX, run)
+        return Op("apply", TX, run, raw=all(op.raw for op in live))
 
     _GUARDABLE = (w.AdvanceTotp, w.UpdateChallenge)
 
@@ -668,7 +673,7 @@ class SqlOperations:
             found = stmt.rows(conn, {"p_ckey": key})
             return (found[0][0] if found else 0) == version
 
-        return Op("expect_counter", READ, run)
+        return Op("expect_counter", READ, run, raw=True)
 
     def load_user(self, user_id: str, counters: Sequence[str]) -> Op[UserSnapshot]:
         stmt = self._user_snapshot.get(len(counters))
@@ -684,7 +689,7 @@ class SqlOperations:
             assert snapshot is not None
             return snapshot
 
-        return Op("load_user", READ, run)
+        return Op("load_user", READ, run, raw=True)
 
     def load_challenge(
         self, challenge_id: str, counters: Sequence[str]
@@ -702,7 +707,7 @@ class SqlOperations:
                 return None
             return challenge, snapshot
 
-        return Op("load_challenge", READ, run)
+        return Op("load_challenge", READ, run, raw=True)
 
     # --- retention -------------------------------------------------------------
     def purge(self, before: datetime, keep_nonzero: Sequence[str], limit: int) -> Op[int]:
@@ -879,7 +884,7 @@ class SqlOperations:
             stmt.rowcount(conn, values)
 
         refuse = _refuse("a challenge with this id already exists")
-        return Op("insert_challenge", AUTO, run, on_duplicate=refuse)
+        return Op("insert_challenge", AUTO, run, on_duplicate=refuse, raw=True)
 
     def get_challenge(self, challenge_id: str) -> Op[ChallengeRecord | None]:
         params = {"p_id": challenge_id}
@@ -1043,7 +1048,8 @@ class SqlOperations:
         def run(conn: Connection) -> None:
             stmt.rowcount(conn, values)
 
-        return Op("record", AUTO, run, on_duplicate=_refuse("an event with this id exists"))
+        refuse = _refuse("an event with this id exists")
+        return Op("record", AUTO, run, on_duplicate=refuse, raw=True)
 
     def list_events(
         self, subject_id: str, *, limit: int, before: str | None

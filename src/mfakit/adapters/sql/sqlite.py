@@ -32,6 +32,7 @@ __all__ = [
     "create_private_file",
     "is_configured",
     "is_memory",
+    "on_begin",
     "sqlite_writer_lock",
 ]
 
@@ -118,7 +119,8 @@ def _on_connect(wal: bool) -> Any:
     return on_connect
 
 
-def _on_begin(conn: Connection) -> None:
+def on_begin(conn: Connection) -> None:
+    """The ``begin`` hook :func:`configure_sqlite` installs."""
     mode = conn.get_execution_options().get(BEGIN_OPTION)
     if mode == "immediate":
         # Take the write lock now: a second writer waits (busy timeout) here
@@ -152,12 +154,12 @@ def configure_sqlite(engine: Engine | AsyncEngine, *, wal: bool = True) -> None:
     if is_configured(sync):
         return
     event.listen(sync, "connect", _on_connect(wal))
-    event.listen(sync, "begin", _on_begin)
+    event.listen(sync, "begin", on_begin)
 
 
 def is_configured(engine: Engine) -> bool:
     """Whether :func:`configure_sqlite` prepared ``engine`` (a sync engine)."""
-    return event.contains(engine, "begin", _on_begin)
+    return event.contains(engine, "begin", on_begin)
 
 
 def is_memory(url: URL) -> bool:

@@ -22,10 +22,10 @@ SQL parameters (engines made by ``from_url`` also set ``hide_parameters``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
@@ -49,6 +49,7 @@ from ...core.records import (
 from ...core.writes import Write
 from ...errors import ConfigurationError
 from ...ports.storage import Store
+from .fast import RawConnection, driver_execute, end_transaction, engine_instrumented
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
@@ -63,7 +64,14 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, create_private_file, is_memory, sqlite_writer_lock
+from .sqlite import (
+    configure_sqlite,
+    create_private_file,
+    is_configured,
+    is_memory,
+    on_begin,
+    sqlite_writer_lock,
+)
 
 __all__ = ["SqlStore", "configure_sqlite"]
 
@@ -113,6 +121,9 @@ class SqlStore:
         # explicit transaction (one round trip); _txe opens a transaction.
         self._auto, self._txe = connection_modes(engine, engine)
         self._upsert_engine = self._auto if self._dialect in NATIVE_UPSERT else self._txe
+        # A configured SQLite engine runs the hot operations on a pooled DB-API
+        # connection without SQLAlchemy's Connection (see _execute_raw).
+        self._raw = engine.dialect.name == "sqlite" and is_configured(engine)
 
     @property
     def _dialect(self) -> str:
@@ -226,6 +237,8 @@ class SqlStore:
     def _execute(self, op: Op[T]) -> T:
         mode = op.mode
         try:
+            if op.raw and self._raw and not engine_instrumented(self._engine, on_begin):
+                return self._execute_raw(op)
             if mode == READ:
                 with self._writers or nullcontext(), self._auto.connect() as conn:
                     return op.run(conn)
@@ -239,6 +252,31 @@ class SqlStore:
             return value
         except (SQLAlchemyError, UnicodeError) as exc:  # UnicodeError: a lone surrogate (S36)
             return failed(type(self).__name__, op, exc)
+
+    def _execute_raw(self, op: Op[T]) -> T:
+        """``op`` on a DB-API connection from the pool, the transaction opened
+        as the ``begin`` hook of :func:`configure_sqlite` would: nothing for a
+        read or a single statement (it commits by itself), ``BEGIN IMMEDIATE``
+        for several. SQLAlchemy's ``Connection`` is skipped (its events,
+        options and transaction objects cost more than the statements); the
+        pool still checks the connection out and in, and resets it."""
+        fairy = self._engine.raw_connection()
+        conn = RawConnection(self._engine, fairy)
+        run = cast(Callable[[RawConnection], T], op.run)
+        try:
+            with self._writers or nullcontext():
+                if op.mode != TX:
+                    return run(conn)
+                driver_execute(conn, "BEGIN IMMEDIATE")
+                try:
+                    result = run(conn)
+                except BaseException:
+                    end_transaction(conn, commit=False)
+                    raise
+                end_transaction(conn, commit=True)
+                return result
+        finally:
+            fairy.close()
 
     # --- the unit of work and one-read snapshots -------------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:

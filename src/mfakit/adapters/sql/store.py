@@ -121,9 +121,11 @@ class SqlStore:
         # explicit transaction (one round trip); _txe opens a transaction.
         self._auto, self._txe = connection_modes(engine, engine)
         self._upsert_engine = self._auto if self._dialect in NATIVE_UPSERT else self._txe
-        # A configured SQLite engine runs the hot operations on a pooled DB-API
-        # connection without SQLAlchemy's Connection (see _execute_raw).
-        self._raw = engine.dialect.name == "sqlite" and is_configured(engine)
+        # A configured SQLite engine, or PostgreSQL through psycopg, runs the
+        # hot operations on a pooled DB-API connection without SQLAlchemy's
+        # Connection (see _execute_raw).
+        self._pg = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+        self._raw = self._pg or (engine.dialect.name == "sqlite" and is_configured(engine))
 
     @property
     def _dialect(self) -> str:
@@ -254,20 +256,34 @@ class SqlStore:
             return failed(type(self).__name__, op, exc)
 
     def _execute_raw(self, op: Op[T]) -> T:
-        """``op`` on a DB-API connection from the pool, the transaction opened
-        as the ``begin`` hook of :func:`configure_sqlite` would: nothing for a
-        read or a single statement (it commits by itself), ``BEGIN IMMEDIATE``
-        for several. SQLAlchemy's ``Connection`` is skipped (its events,
-        options and transaction objects cost more than the statements); the
-        pool still checks the connection out and in, and resets it."""
+        """``op`` on a DB-API connection from the pool, in the transaction the
+        SQLAlchemy path would open: nothing for a read or a single statement
+        (it commits by itself: SQLite without BEGIN, psycopg in autocommit
+        mode, as the AUTOCOMMIT engine sets it), a transaction for several
+        (``BEGIN IMMEDIATE`` on SQLite, as the ``begin`` hook of
+        :func:`configure_sqlite` does; psycopg's own on PostgreSQL).
+        SQLAlchemy's ``Connection`` is skipped (its events, options and
+        transaction objects cost more than the statements); the pool still
+        checks the connection out and in, and resets it."""
         fairy = self._engine.raw_connection()
         conn = RawConnection(self._engine, fairy)
         run = cast(Callable[[RawConnection], T], op.run)
         try:
             with self._writers or nullcontext():
                 if op.mode != TX:
-                    return run(conn)
-                driver_execute(conn, "BEGIN IMMEDIATE")
+                    if not self._pg:
+                        return run(conn)
+                    dbapi_connection: Any = fairy.dbapi_connection
+                    dbapi_connection.autocommit = True
+                    try:
+                        return run(conn)
+                    finally:
+                        try:
+                            dbapi_connection.autocommit = False
+                        except Exception as exc:  # a broken connection: not reused
+                            fairy.invalidate(exc)
+                if not self._pg:
+                    driver_execute(conn, "BEGIN IMMEDIATE")
                 try:
                     result = run(conn)
                 except BaseException:

@@ -209,6 +209,10 @@ class MemoryStore(WriteMethods):
         undo.set(self._counters, c.key, stored)
         return True
 
+    def _expect_counter(self, x: w.ExpectCounter, _undo: _Undo) -> object:
+        current = self._counters.get(x.key)
+        return self._require((current.version if current is not None else 0) == x.version)
+
     def _insert_challenge(self, x: w.InsertChallenge, undo: _Undo) -> object:
         if x.record.id in self._challenges:
             raise StorageError("a challenge with this id already exists")
@@ -330,6 +334,7 @@ class MemoryStore(WriteMethods):
         w.ReplaceBackupCodes: _replace_backup_codes,
         w.UseBackupCode: _use_backup_code,
         w.PutCounter: _put_counter,
+        w.ExpectCounter: _expect_counter,
         w.InsertChallenge: _insert_challenge,
         w.UpdateChallenge: _update_challenge,
         w.PutContact: _put_contact,

@@ -12,7 +12,7 @@ SQLAlchemy and no Django here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..core.records import ChallengeRecord, Counter, UserSnapshot
@@ -24,6 +24,7 @@ __all__ = [
     "COUNTER",
     "INT",
     "QUESTION",
+    "ROW",
     "SLOTS",
     "STATE",
     "TEXT",
@@ -98,15 +99,38 @@ CHALLENGE = {
 }
 
 
-def _columns(row: Mapping[str, Any], layout: Mapping[str, str]) -> dict[str, Any]:
-    return {name: row[slot] for name, slot in layout.items()}
+ROW = ("tag", *SLOTS)
+"""The columns of a snapshot row, in order: the tag, then the slots."""
+
+
+def _positions(layout: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    return tuple((name, ROW.index(slot)) for name, slot in layout.items())
+
+
+_AT = {
+    tag: _positions(layout)
+    for tag, layout in (
+        ("t", TOTP),
+        ("c", CONTACT),
+        ("q", QUESTION),
+        ("s", STATE),
+        ("k", COUNTER),
+        ("h", CHALLENGE),
+    )
+}
+_COUNT = ROW.index("i0")
+
+
+def _columns(row: Sequence[Any], tag: str) -> dict[str, Any]:
+    # By position, computed once per layout: no per-row name lookups.
+    return {name: row[i] for name, i in _AT[tag]}
 
 
 def snapshot_from(
-    user_id: str | None, result: Iterable[Mapping[str, Any]]
+    user_id: str | None, result: Iterable[Sequence[Any]]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
-    """Sort the rows of a snapshot query (mappings of ``tag`` and the slots,
-    their values already of the slots' Python types) back into records.
+    """Sort the rows of a snapshot query (sequences in the order of
+    :data:`ROW`, their values already of the slots' Python types) back into records.
     ``user_id`` is None for a challenge query (the user is the challenge's)."""
     challenge = None
     totps, contacts = [], []
@@ -114,22 +138,22 @@ def snapshot_from(
     left = 0
     counters: dict[str, Counter] = {}
     for m in result:
-        tag = m["tag"]
+        tag = m[0]
         if tag == "t":
-            totps.append(rows.totp_from(_columns(m, TOTP)))
+            totps.append(rows.totp_from(_columns(m, "t")))
         elif tag == "c":
-            contacts.append(rows.contact_from(_columns(m, CONTACT)))
+            contacts.append(rows.contact_from(_columns(m, "c")))
         elif tag == "k":
-            counter = rows.counter_from(_columns(m, COUNTER))
+            counter = rows.counter_from(_columns(m, "k"))
             counters[counter.key] = counter
         elif tag == "b":
-            left = int(m["i0"] or 0)
+            left = int(m[_COUNT] or 0)
         elif tag == "s":
-            state = rows.user_state_from(_columns(m, STATE))
+            state = rows.user_state_from(_columns(m, "s"))
         elif tag == "q":
-            question = rows.question_from(_columns(m, QUESTION))
+            question = rows.question_from(_columns(m, "q"))
         elif tag == "h":
-            challenge = rows.challenge_from(_columns(m, CHALLENGE))
+            challenge = rows.challenge_from(_columns(m, "h"))
     if user_id is None:
         if challenge is None:
             return None, None

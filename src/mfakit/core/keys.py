@@ -28,8 +28,9 @@ import base64
 import binascii
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from hashlib import sha256
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +38,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ConfigurationError, InvalidInput
+
+T = TypeVar("T")
 
 __all__ = [
     "KEY_PREFIX",
@@ -170,7 +173,7 @@ class Keyring:
     (see the module docs); the repr shows only key ids.
     """
 
-    __slots__ = ("_aead", "_cache", "_secrets", "primary_id")
+    __slots__ = ("_aead", "_cache", "_secrets", "_signers", "primary_id")
 
     def __init__(self, *secrets: SecretKey) -> None:
         if not secrets:
@@ -189,6 +192,7 @@ class Keyring:
         self.primary_id = next(iter(self._secrets))
         self._cache: dict[tuple[str, str], bytes] = {}
         self._aead: dict[tuple[str, str], AESGCM] = {}
+        self._signers: dict[str, Any] = {}
 
     @classmethod
     def coerce(cls, value: Keyring | SecretKey | Iterable[SecretKey]) -> Keyring:
@@ -220,6 +224,15 @@ class Keyring:
         key = _hkdf(secret, b"mfakit/v1/" + purpose.encode("ascii"))
         self._cache[(purpose, kid)] = key
         return key
+
+    def signer(self, purpose: str, build: Callable[[Keyring], T]) -> T:
+        """``build(self)`` made once per ``purpose`` and kept with the keyring
+        (a signing object over this keyring's subkeys for ``purpose``; it lives
+        no longer than the keys it holds)."""
+        made: T | None = self._signers.get(purpose)
+        if made is None:
+            made = self._signers[purpose] = build(self)
+        return made
 
     def _cipher(self, purpose: str, key_id: str) -> AESGCM:
         cipher = self._aead.get((purpose, key_id))

@@ -64,7 +64,7 @@ def sign_grant(keyring: Keyring, claims: StepUpClaims) -> str:
         "t": int(claims.issued_at.timestamp()),
         "m": claims.method.value,
     }
-    return str(_serializer(keyring).dumps(payload))
+    return str(keyring.signer(PURPOSE, _serializer).dumps(payload))
 
 
 def grant_expires_at(issued_at: datetime, max_age: timedelta) -> datetime:
@@ -79,7 +79,7 @@ def read_grant(keyring: Keyring, token: str) -> StepUpClaims | None:
     if not isinstance(token, str) or not token or len(token) > MAX_GRANT_LENGTH:
         return None
     try:
-        data: Any = _serializer(keyring).loads(token)
+        data: Any = keyring.signer(PURPOSE, _serializer).loads(token)
         # Accept only the one canonical base64 spelling of the signature.
         head, _, sig = token.rpartition(".")
         canonical = base64_encode(base64_decode(sig)).decode("ascii")

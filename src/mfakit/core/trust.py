@@ -63,7 +63,7 @@ def _serializer(keyring: Keyring) -> URLSafeSerializer:
 
 def sign_token(keyring: Keyring, claims: TokenClaims) -> str:
     payload = {"u": claims.user_id, "d": claims.device_id, "v": claims.security_version}
-    return str(_serializer(keyring).dumps(payload))
+    return str(keyring.signer(PURPOSE, _serializer).dumps(payload))
 
 
 def read_token(keyring: Keyring, token: str) -> TokenClaims | TrustRefusal:
@@ -71,7 +71,7 @@ def read_token(keyring: Keyring, token: str) -> TokenClaims | TrustRefusal:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return TrustRefusal.MALFORMED
     try:
-        data: Any = _serializer(keyring).loads(token)
+        data: Any = keyring.signer(PURPOSE, _serializer).loads(token)
         # Base64 lets a last character differ in its unused low bits and still
         # decode to the same bytes; accept only the one canonical spelling.
         head, _, sig = token.rpartition(".")

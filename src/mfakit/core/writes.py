@@ -56,6 +56,7 @@ __all__ = [
     "DeleteContact",
     "DeleteNotice",
     "DeleteTotp",
+    "ExpectCounter",
     "InsertChallenge",
     "InsertDevice",
     "PutContact",
@@ -145,6 +146,16 @@ class PutCounter(NamedTuple):
     ``counter.version`` (0: if no counter of that key is stored)."""
 
     counter: Counter
+
+
+class ExpectCounter(NamedTuple):
+    """Write nothing, if the counter ``key`` is stored at ``version`` (0: not
+    stored): a success over a counter already at zero keeps the decision
+    conditional on it (no attempt counted meanwhile) without rewriting it. A
+    SQL store folds this condition into another statement of the batch."""
+
+    key: str
+    version: int
 
 
 class InsertChallenge(NamedTuple):
@@ -288,6 +299,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     ReplaceBackupCodes,
     UseBackupCode,
     PutCounter,
+    ExpectCounter,
     InsertChallenge,
     UpdateChallenge,
     PutContact,
@@ -318,6 +330,7 @@ CONDITIONAL: frozenset[type] = frozenset(
         DeleteTotp,
         UseBackupCode,
         PutCounter,
+        ExpectCounter,
         UpdateChallenge,
         DeleteContact,
         TouchDevice,

@@ -48,7 +48,7 @@ from .factors import (
     totp_aad,
     totp_key,
 )
-from .limits import FAILURES, failure_key, refused
+from .limits import FAILURES, cleared_on_success, failure_key, refused
 from .notices import deliver, notice, notice_target, queue
 from .scope import audit, event
 from .step_up import require_step_up
@@ -298,7 +298,6 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
             return (yield from refused(ctx, user_id, decision, Method.TOTP, now))
         match = match_totp(ctx, snapshot.totps, normalized, now)
         if match.factor_id is not None and match.step is not None:
-            cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
             passed = event(
                 ctx,
                 Action.SECOND_STEP_PASSED,
@@ -308,7 +307,7 @@ def verify_totp(ctx: Context, user_id: str, code: object) -> UseCase[VerifyResul
                 at=now,
             )
             advance = AdvanceTotp(user_id, match.factor_id, match.step, now)
-            writes: list[Write] = [advance, PutCounter(cleared)]
+            writes: list[Write] = [advance, cleared_on_success(counter, key, now)]
             if (yield from commit(ctx, writes, [passed])) is None:
                 continue
             return VerifyResult(ok=True, method=Method.TOTP, factor_id=match.factor_id)

@@ -87,6 +87,7 @@ from .factors import (
 from .limits import (
     FAILURES,
     backup_code_succeeded,
+    cleared_on_success,
     count_in_window,
     failure_key,
     give_back,
@@ -890,14 +891,13 @@ def verify(
             # Argon2 for the first backup codes runs here, outside any
             # transaction, once whatever the retries.
             first_codes = yield from _first_codes(ctx, rec.user_id, snapshot, now)
-        cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
         result = yield from _succeed(
             ctx,
             rec,
             snapshot,
             method,
             now,
-            [*factor_writes, PutCounter(cleared)],
+            [*factor_writes, cleared_on_success(counter, key, now)],
             first_codes,
             trust_device=trust_device,
             label=device_label,

@@ -15,6 +15,7 @@ from ..core.methods import Method
 from ..core.records import Counter
 from ..core.results import VerifyResult
 from ..core.validation import check_id
+from ..core.writes import ExpectCounter, PutCounter, Write
 from ..errors import NotPermitted, StorageError
 from ..ports.storage import Store
 from .context import Context
@@ -25,6 +26,7 @@ __all__ = [
     "BACKUP_FAILURES",
     "FAILURES",
     "backup_code_succeeded",
+    "cleared_on_success",
     "count_in_window",
     "failure_key",
     "give_back",
@@ -65,6 +67,17 @@ def reserve_attempt(
         if (yield from call("store", Store.put_counter, reserved)):
             return decision, limits.stored(reserved)
     raise StorageError("the failure counter is too contended; try again")
+
+
+def cleared_on_success(counter: Counter | None, key: str, now: datetime) -> Write:
+    """The failure counter's part in a success's unit of work (S14): reset to
+    zero, or, when it is at zero already (or absent), no write at all but the
+    condition that it still is, so the success stays decided on the counter
+    as read (an attempt counted meanwhile rolls it back and it decides again)
+    for one statement less."""
+    if counter is None or counter.count == 0:
+        return ExpectCounter(key, 0 if counter is None else counter.version)
+    return PutCounter(limits.cleared(counter, now))
 
 
 def reset_failures(

@@ -755,6 +755,8 @@ class UnitOfWorkContract:
             "advance_unconfirmed",
             "use_missing_code",
             "stale_counter",
+            "stale_expectation",
+            "counter_expected_absent",
             "stale_challenge",
             "delete_missing_contact",
             "delete_missing_totp",
@@ -779,6 +781,8 @@ class UnitOfWorkContract:
             "advance_unconfirmed": w.AdvanceTotp("alice", "p1", 9, T0),
             "use_missing_code": w.UseBackupCode("alice", "zz", T0),
             "stale_counter": w.PutCounter(_counter("hits", 9, version=0)),
+            "stale_expectation": w.ExpectCounter("hits", 0),
+            "counter_expected_absent": w.ExpectCounter("nope", 1),
             "stale_challenge": w.UpdateChallenge(
                 replace(challenge_record(), state=State.SUCCEEDED, version=7)
             ),
@@ -794,6 +798,8 @@ class UnitOfWorkContract:
             w.AdvanceTotp("alice", "f1", 6, T0),
             w.UseBackupCode("alice", "01", T0),
             w.PutCounter(_counter("n:alice", 2, version=1)),
+            w.ExpectCounter("hits", 1),
+            w.ExpectCounter("nope", 0),
             w.UpdateChallenge(replace(challenge_record(), attempts=1)),
             w.InsertChallenge(challenge_record("c2")),
             w.ReplaceBackupCodes("alice", backup_codes(n=1)),
@@ -875,6 +881,32 @@ class UnitOfWorkContract:
         assert store.apply([w.AdvanceTotp("alice", "f1", 1, T0)]) is None
         assert store.apply([w.PutCounter(_counter("hits", 1))]) == [True]
         assert store.apply([w.PutCounter(_counter("hits", 1))]) is None
+
+    def test_expect_counter_is_a_condition_without_a_write(self, store: Store) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=None)
+        store.insert_challenge(challenge_record())
+        assert store.apply([w.ExpectCounter("hits", 0)]) == [True]  # absent: version 0
+        assert store.apply([w.ExpectCounter("hits", 1)]) is None
+        store.put_counter(_counter("hits", 0))  # stored at version 1
+        step = w.AdvanceTotp("alice", "f1", 6, T0)
+        assert store.apply([step, w.ExpectCounter("hits", 0)]) is None
+        assert store.apply([w.ExpectCounter("hits", 0), step]) is None
+        totp = store.get_totp("alice", "f1")
+        assert totp is not None and totp.last_step == 5
+        assert store.apply([step, w.ExpectCounter("hits", 1)]) == [True, True]
+        totp = store.get_totp("alice", "f1")
+        assert totp is not None and totp.last_step == 6
+        moved = w.UpdateChallenge(replace(challenge_record(), attempts=1))
+        assert store.apply([moved, w.ExpectCounter("hits", 2)]) is None
+        got = store.get_challenge("c1")
+        assert got is not None and (got.attempts, got.version) == (0, 0)
+        assert store.apply([moved, w.ExpectCounter("hits", 1)]) == [True, True]
+        got = store.get_challenge("c1")
+        assert got is not None and (got.attempts, got.version) == (1, 1)
+        # Nothing was written to the counter itself.
+        counter = store.get_counter("hits")
+        assert counter is not None and (counter.count, counter.version) == (0, 1)
 
     def test_not_a_write_is_a_storage_error(self, store: Store) -> None:
         with pytest.raises(StorageError):

@@ -108,7 +108,9 @@ class AsyncSqlStore:
         pool = engine.sync_engine.pool
         self._lock: asyncio.Lock | None = asyncio.Lock() if isinstance(pool, StaticPool) else None
         # SQLite takes one writer at a time and a blocked writer naps in its
-        # busy handler: this store's writing tasks queue here instead.
+        # busy handler: this store's tasks queue here instead, readers too
+        # (aiosqlite runs each connection in its own thread: 50 reading
+        # threads take the GIL from the one committing; see SqlStore).
         self._writers: asyncio.Lock | None = (
             asyncio.Lock() if engine.dialect.name == "sqlite" and self._lock is None else None
         )
@@ -208,7 +210,7 @@ class AsyncSqlStore:
         mode = op.mode
         try:
             if mode == READ:
-                async with self._auto.connect() as conn:
+                async with self._writers or nullcontext(), self._auto.connect() as conn:
                     return await conn.run_sync(op.run)
             engine = (
                 self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine

@@ -101,6 +101,7 @@ from ...core.records import (
 )
 from ...errors import ConfigurationError, StorageError
 from .. import rows
+from .fast import Hot
 from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
 from .snapshot import challenge_snapshot_query, snapshot_from, user_snapshot_query
 from .sqlite import BEGIN_OPTION, is_configured
@@ -144,7 +145,7 @@ class Op(Generic[T]):
     as ``mode``. ``on_duplicate`` answers for a unique-key violation (an
     ``IntegrityError``) instead of the usual :class:`StorageError`."""
 
-    __slots__ = ("mode", "name", "on_duplicate", "run")
+    __slots__ = ("mode", "name", "on_duplicate", "raw", "run")
 
     def __init__(
         self,
@@ -152,11 +153,16 @@ class Op(Generic[T]):
         mode: Mode,
         run: Callable[[Connection], T],
         on_duplicate: Callable[[IntegrityError], T] | None = None,
+        *,
+        raw: bool = False,
     ) -> None:
         self.name = name
         self.mode = mode
         self.run = run
         self.on_duplicate = on_duplicate
+        self.raw = raw
+        """Made of :class:`~.fast.Hot` statements only: ``run`` also takes a
+        :class:`~.fast.RawConnection`."""
 
 
 class Rollback(Exception):
@@ -324,6 +330,32 @@ class Statements:
         self.get_user_state: Select[Any] = select(u).where(
             u.c.user_id == _bp("p_user", u, "user_id")
         )
+        # The statements of a verification, run on the DB-API cursor (.fast).
+        counter_set = ("count", "window_start", "updated_at", "version")
+        challenge_columns = [col.key for col in ch.columns]
+        self.hot_advance_totp = Hot(self.advance_totp)
+        self.hot_use_backup_code = Hot(self.use_backup_code)
+        self.hot_touch_device = Hot(self.touch_device)
+        self.hot_update_counter = Hot(self.update_counter, counter_set)
+        self.hot_insert_counter = (
+            None if self.insert_counter is None else Hot(self.insert_counter, ("key", *counter_set))
+        )
+        self.hot_insert_challenge = Hot(self.insert_challenge, challenge_columns)
+        challenge_set = [k for k in challenge_columns if k != "id"]
+        self.hot_update_challenge = Hot(self.update_challenge, challenge_set)
+        # ExpectCounter folded into another conditional statement of its batch:
+        # "and the counter p_ckey is (still) at version p_cversion, 0: absent".
+        stored_version = select(c.c.version).where(c.c.key == _bp("p_ckey", c, "key"))
+        guard = func.coalesce(stored_version.scalar_subquery(), 0) == _bp(
+            "p_cversion", c, "version"
+        )
+        self.hot_counter_version = Hot(stored_version)
+        self.hot_advance_totp_guarded = Hot(self.advance_totp.where(guard))
+        self.hot_update_challenge_guarded = Hot(self.update_challenge.where(guard), challenge_set)
+        # inline(): no RETURNING of the new ``seq`` (PostgreSQL), nobody reads it.
+        self.hot_insert_audit = Hot(
+            insert(t.audit).inline(), [col.key for col in t.audit.columns if col.key != "seq"]
+        )
 
 
 # --- the operations ---------------------------------------------------------------
@@ -346,11 +378,8 @@ class SqlOperations:
         self.s = Statements(self.t, self.dialect)
         v = self.t.version
         self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
-        self._user_snapshot = {
-            True: user_snapshot_query(self.t, counters=True),
-            False: user_snapshot_query(self.t, counters=False),
-        }
-        self._challenge_snapshot: dict[tuple[str, ...], Any] = {}
+        self._user_snapshot: dict[int, Hot] = {}
+        self._challenge_snapshot: dict[tuple[str, ...], Hot] = {}
         self._writers: dict[type, Callable[[Any], Op[Any]]] = {
             w.AddTotp: lambda x: self.add_totp(x.record, limit=x.limit, now=x.now),
             w.ConfirmTotp: lambda x: self.confirm_totp(
@@ -364,6 +393,7 @@ class SqlOperations:
             w.ReplaceBackupCodes: lambda x: self.replace_backup_codes(x.user_id, x.codes),
             w.UseBackupCode: lambda x: self.use_backup_code(x.user_id, x.lookup, now=x.now),
             w.PutCounter: lambda x: self.put_counter(x.counter),
+            w.ExpectCounter: lambda x: self.expect_counter(x.key, x.version),
             w.InsertChallenge: lambda x: self.insert_challenge(x.record),
             w.UpdateChallenge: lambda x: self.update_challenge(x.record),
             w.PutContact: lambda x: self.put_contact(x.record),
@@ -414,9 +444,16 @@ class SqlOperations:
 
     @staticmethod
     def _applied(
-        name: str, stmt: Update | Delete | Insert, params: Mapping[str, Any] | None = None
+        name: str, stmt: Update | Delete | Insert | Hot, params: Mapping[str, Any] | None = None
     ) -> Op[bool]:
         """One conditional statement; True if it changed exactly one row."""
+        if isinstance(stmt, Hot):
+            hot, values = stmt, params or {}
+
+            def run_hot(conn: Connection) -> bool:
+                return hot.rowcount(conn, values) == 1
+
+            return Op(name, AUTO, run_hot, raw=True)
 
         def run(conn: Connection) -> bool:
             return conn.execute(stmt, params).rowcount == 1
@@ -559,18 +596,28 @@ class SqlOperations:
         """Every write's statements in one transaction, in order; a conditional
         write that matches no row raises :class:`Rollback` (None). A batch of
         one runs the way its write alone would (one round trip where it can)."""
-        ops: list[tuple[bool, Op[Any]]] = []
-        for x in writes:
+        ops: list[tuple[bool, Op[Any] | None]] = []
+        guards = self._fold_expectations(writes)
+        for i, x in enumerate(writes):
+            guard = guards.get(i)
+            if type(x) is w.ExpectCounter and guard is not None:
+                ops.append((True, None))  # checked by the statement it was folded into
+                continue
             build = self._writers.get(type(x))
             if build is None:
                 raise StorageError("apply: not a storage write")
-            ops.append((type(x) in w.CONDITIONAL, build(x)))
-        if len(ops) == 1:
-            conditional, op = ops[0]
+            op = self._guarded(x, guard) if guard is not None else build(x)
+            ops.append((type(x) in w.CONDITIONAL, op))
+        live = [op for _, op in ops if op is not None]
+        if len(live) == 1:
+            op = live[0]
+            conditional = any(c for c, o in ops if o is op)
 
             def run_one(conn: Connection) -> list[object] | None:
                 result = op.run(conn)
-                return None if conditional and result is not True else [result]
+                if conditional and result is not True:
+                    return None
+                return [result if o is op else True for _, o in ops]
 
             dup = op.on_duplicate
             on_duplicate = None
@@ -580,11 +627,14 @@ class SqlOperations:
                     result = dup(exc)
                     return None if result is False else [result]
 
-            return Op("apply", op.mode, run_one, on_duplicate=on_duplicate)
+            return Op("apply", op.mode, run_one, on_duplicate=on_duplicate, raw=op.raw)
 
         def run(conn: Connection) -> list[object] | None:
             results: list[object] = []
             for conditional, op in ops:
+                if op is None:
+                    results.append(True)
+                    continue
                 try:
                     result = op.run(conn)
                 except IntegrityError as exc:
@@ -596,20 +646,62 @@ class SqlOperations:
                 results.append(result)
             return results
 
-        return Op("apply", TX, run)
+        return Op("apply", TX, run, raw=all(op.raw for op in live))
+
+    _GUARDABLE = (w.AdvanceTotp, w.UpdateChallenge)
+
+    @classmethod
+    def _fold_expectations(cls, writes: Sequence[w.Write]) -> dict[int, tuple[str, int]]:
+        """Where an :class:`~mfakit.core.writes.ExpectCounter` is checked
+        without a statement of its own: the batch's first ``AdvanceTotp`` or
+        ``UpdateChallenge`` (a conditional UPDATE) also requires the counter's
+        version. Maps that write's index, and the ExpectCounter's, to the
+        (key, version) expected."""
+        expect = next(((i, x) for i, x in enumerate(writes) if type(x) is w.ExpectCounter), None)
+        if expect is None:
+            return {}
+        host = next((i for i, x in enumerate(writes) if type(x) in cls._GUARDABLE), None)
+        if host is None:
+            return {}
+        i, x = expect
+        assert isinstance(x, w.ExpectCounter)
+        return {host: (x.key, x.version), i: (x.key, x.version)}
+
+    def _guarded(self, x: w.Write, guard: tuple[str, int]) -> Op[bool]:
+        key, version = guard
+        if isinstance(x, w.AdvanceTotp):
+            params = {"p_user": x.user_id, "p_id": x.factor_id, "p_step": x.step, "p_now": x.now}
+            params.update(p_ckey=key, p_cversion=version)
+            return self._applied("advance_totp", self.s.hot_advance_totp_guarded, params)
+        assert isinstance(x, w.UpdateChallenge)
+        values = self._challenge_update_values(x.record)
+        values.update(p_ckey=key, p_cversion=version)
+        return self._applied("update_challenge", self.s.hot_update_challenge_guarded, values)
+
+    def expect_counter(self, key: str, version: int) -> Op[bool]:
+        stmt = self.s.hot_counter_version
+
+        def run(conn: Connection) -> bool:
+            found = stmt.rows(conn, {"p_ckey": key})
+            return (found[0][0] if found else 0) == version
+
+        return Op("expect_counter", READ, run, raw=True)
 
     def load_user(self, user_id: str, counters: Sequence[str]) -> Op[UserSnapshot]:
-        stmt = self._user_snapshot[bool(counters)]
+        stmt = self._user_snapshot.get(len(counters))
+        if stmt is None:
+            query = user_snapshot_query(self.t, counters=len(counters))
+            stmt = self._user_snapshot[len(counters)] = Hot(query)
         params: dict[str, Any] = {"p_user": user_id}
-        if counters:
-            params["p_keys"] = [p + user_id for p in counters]
+        for i, prefix in enumerate(counters):
+            params[f"p_k{i}"] = prefix + user_id
 
         def run(conn: Connection) -> UserSnapshot:
-            snapshot = snapshot_from(user_id, conn.execute(stmt, params))[1]
+            snapshot = snapshot_from(user_id, stmt.rows(conn, params))[1]
             assert snapshot is not None
             return snapshot
 
-        return Op("load_user", READ, run)
+        return Op("load_user", READ, run, raw=True)
 
     def load_challenge(
         self, challenge_id: str, counters: Sequence[str]
@@ -617,16 +709,17 @@ class SqlOperations:
         prefixes = tuple(counters)
         stmt = self._challenge_snapshot.get(prefixes)
         if stmt is None:
-            stmt = self._challenge_snapshot[prefixes] = challenge_snapshot_query(self.t, prefixes)
+            query = challenge_snapshot_query(self.t, prefixes)
+            stmt = self._challenge_snapshot[prefixes] = Hot(query)
         params = {"p_id": challenge_id}
 
         def run(conn: Connection) -> tuple[ChallengeRecord, UserSnapshot] | None:
-            challenge, snapshot = snapshot_from(None, conn.execute(stmt, params))
+            challenge, snapshot = snapshot_from(None, stmt.rows(conn, params))
             if challenge is None or snapshot is None:
                 return None
             return challenge, snapshot
 
-        return Op("load_challenge", READ, run)
+        return Op("load_challenge", READ, run, raw=True)
 
     # --- retention -------------------------------------------------------------
     def purge(self, before: datetime, keep_nonzero: Sequence[str], limit: int) -> Op[int]:
@@ -727,7 +820,7 @@ class SqlOperations:
 
     def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_id": factor_id, "p_step": step, "p_now": now}
-        return self._applied("advance_totp", self.s.advance_totp, params)
+        return self._applied("advance_totp", self.s.hot_advance_totp, params)
 
     def rename_totp(self, user_id: str, factor_id: str, label: str) -> Op[bool]:
         t = self.t.totp
@@ -757,7 +850,7 @@ class SqlOperations:
 
     def use_backup_code(self, user_id: str, lookup: str, *, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_lookup": lookup, "p_now": now}
-        return self._applied("use_backup_code", self.s.use_backup_code, params)
+        return self._applied("use_backup_code", self.s.hot_use_backup_code, params)
 
     def count_backup_codes(self, user_id: str) -> Op[int]:
         stmt = self.s.count_backup_codes
@@ -781,10 +874,10 @@ class SqlOperations:
         if counter.version != 0:
             values["p_key"] = counter.key
             values["p_version"] = counter.version
-            return self._applied("put_counter", self.s.update_counter, values)
+            return self._applied("put_counter", self.s.hot_update_counter, values)
         values["key"] = counter.key
-        if self.s.insert_counter is not None:
-            return self._applied("put_counter", self.s.insert_counter, values)
+        if self.s.hot_insert_counter is not None:
+            return self._applied("put_counter", self.s.hot_insert_counter, values)
         # No ON CONFLICT: insert, and a duplicate key means another writer won.
         stmt = insert(self.t.counters)
 
@@ -798,13 +891,13 @@ class SqlOperations:
     def insert_challenge(self, record: ChallengeRecord) -> Op[None]:
         values = rows.challenge_values(record)
         values["version"] = 0
-        stmt = self.s.insert_challenge
+        stmt = self.s.hot_insert_challenge
 
         def run(conn: Connection) -> None:
-            conn.execute(stmt, values)
+            stmt.rowcount(conn, values)
 
         refuse = _refuse("a challenge with this id already exists")
-        return Op("insert_challenge", AUTO, run, on_duplicate=refuse)
+        return Op("insert_challenge", AUTO, run, on_duplicate=refuse, raw=True)
 
     def get_challenge(self, challenge_id: str) -> Op[ChallengeRecord | None]:
         params = {"p_id": challenge_id}
@@ -822,17 +915,13 @@ class SqlOperations:
         contact: ContactRecord | None = None,
         backup_codes: Sequence[BackupCodeRecord] | None = None,
     ) -> Op[bool]:
-        values = rows.challenge_values(record)
-        del values["id"]
-        values["version"] = record.version + 1
-        values["p_id"] = record.id
-        values["p_version"] = record.version
-        stmt = self.s.update_challenge
+        values = self._challenge_update_values(record)
+        stmt = self.s.hot_update_challenge
         if contact is None and backup_codes is None:
             return self._applied("update_challenge", stmt, values)
 
         def run(conn: Connection) -> bool:
-            if conn.execute(stmt, values).rowcount != 1:
+            if stmt.rowcount(conn, values) != 1:
                 return False
             if contact is not None:
                 contact_values = rows.contact_values(contact)
@@ -842,6 +931,15 @@ class SqlOperations:
             return True
 
         return Op("update_challenge", TX, run)
+
+    @staticmethod
+    def _challenge_update_values(record: ChallengeRecord) -> dict[str, Any]:
+        values = rows.challenge_values(record)
+        del values["id"]
+        values["version"] = record.version + 1
+        values["p_id"] = record.id
+        values["p_version"] = record.version
+        return values
 
     # --- contact channels -----------------------------------------------------
     def get_contacts(self, user_id: str) -> Op[list[ContactRecord]]:
@@ -893,7 +991,7 @@ class SqlOperations:
 
     def touch_device(self, user_id: str, device_id: str, *, now: datetime) -> Op[bool]:
         params = {"p_user": user_id, "p_id": device_id, "p_now": now}
-        return self._applied("touch_device", self.s.touch_device, params)
+        return self._applied("touch_device", self.s.hot_touch_device, params)
 
     def _revoke(self, user_id: str, device_id: str | None, now: datetime) -> Update:
         d = self.t.devices
@@ -966,13 +1064,14 @@ class SqlOperations:
 
     # --- audit trail --------------------------------------------------------
     def record(self, event: AuditRecord) -> Op[None]:
-        stmt = self.s.insert_audit
+        stmt = self.s.hot_insert_audit
         values = rows.audit_values(event)
 
         def run(conn: Connection) -> None:
-            conn.execute(stmt, values)
+            stmt.rowcount(conn, values)
 
-        return Op("record", AUTO, run, on_duplicate=_refuse("an event with this id exists"))
+        refuse = _refuse("an event with this id exists")
+        return Op("record", AUTO, run, on_duplicate=refuse, raw=True)
 
     def list_events(
         self, subject_id: str, *, limit: int, before: str | None

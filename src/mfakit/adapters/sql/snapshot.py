@@ -90,11 +90,13 @@ def _branches(
     return out
 
 
-def user_snapshot_query(t: Tables, *, counters: bool) -> CompoundSelect[Any]:
-    """The snapshot of the user ``p_user``; with ``counters``, also the
-    counters whose keys are in the expanding parameter ``p_keys``."""
+def user_snapshot_query(t: Tables, *, counters: int) -> CompoundSelect[Any]:
+    """The snapshot of the user ``p_user``, with the ``counters`` counters whose
+    keys are the parameters ``p_k0``, ``p_k1``, ..."""
     user = bindparam("p_user", type_=String())
-    keys = t.counters.c.key.in_(bindparam("p_keys", expanding=True)) if counters else None
+    keys = None
+    if counters:
+        keys = t.counters.c.key.in_([bindparam(f"p_k{i}", type_=String()) for i in range(counters)])
     return union_all(*_branches(t, user, keys))
 
 
@@ -112,8 +114,9 @@ def challenge_snapshot_query(t: Tables, counter_prefixes: Sequence[str]) -> Comp
 
 
 def snapshot_from(
-    user_id: str | None, result: Iterable[Any]
+    user_id: str | None, result: Iterable[Sequence[Any]]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
-    """Sort the rows of a snapshot query back into records. ``user_id`` is
-    None for a challenge query (the user is the challenge's)."""
-    return slots.snapshot_from(user_id, (row._mapping for row in result))
+    """Sort the rows of a snapshot query (tuples in the order of the slots)
+    back into records. ``user_id`` is None for a challenge query (the user is
+    the challenge's)."""
+    return slots.snapshot_from(user_id, result)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL
 
 from ...errors import ConfigurationError
+from .fast import driver_execute
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +32,7 @@ __all__ = [
     "create_private_file",
     "is_configured",
     "is_memory",
+    "on_begin",
     "sqlite_writer_lock",
 ]
 
@@ -117,14 +119,15 @@ def _on_connect(wal: bool) -> Any:
     return on_connect
 
 
-def _on_begin(conn: Connection) -> None:
+def on_begin(conn: Connection) -> None:
+    """The ``begin`` hook :func:`configure_sqlite` installs."""
     mode = conn.get_execution_options().get(BEGIN_OPTION)
     if mode == "immediate":
         # Take the write lock now: a second writer waits (busy timeout) here
         # instead of failing later when it upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        driver_execute(conn, "BEGIN IMMEDIATE")
     elif mode != "autocommit":
-        conn.exec_driver_sql("BEGIN")
+        driver_execute(conn, "BEGIN")
     # "autocommit": no BEGIN; the single statement commits by itself.
 
 
@@ -151,12 +154,12 @@ def configure_sqlite(engine: Engine | AsyncEngine, *, wal: bool = True) -> None:
     if is_configured(sync):
         return
     event.listen(sync, "connect", _on_connect(wal))
-    event.listen(sync, "begin", _on_begin)
+    event.listen(sync, "begin", on_begin)
 
 
 def is_configured(engine: Engine) -> bool:
     """Whether :func:`configure_sqlite` prepared ``engine`` (a sync engine)."""
-    return event.contains(engine, "begin", _on_begin)
+    return event.contains(engine, "begin", on_begin)
 
 
 def is_memory(url: URL) -> bool:

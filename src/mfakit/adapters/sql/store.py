@@ -22,10 +22,10 @@ SQL parameters (engines made by ``from_url`` also set ``hide_parameters``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
@@ -50,6 +50,7 @@ from ...core.records import (
 from ...core.writes import Write
 from ...errors import ConfigurationError
 from ...ports.storage import Store
+from .fast import RawConnection, driver_execute, end_transaction, engine_instrumented
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
@@ -64,7 +65,14 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, create_private_file, is_memory, sqlite_writer_lock
+from .sqlite import (
+    configure_sqlite,
+    create_private_file,
+    is_configured,
+    is_memory,
+    on_begin,
+    sqlite_writer_lock,
+)
 
 __all__ = ["SqlStore", "configure_sqlite"]
 
@@ -99,8 +107,12 @@ class SqlStore:
             threading.RLock() if isinstance(engine.pool, StaticPool) else None
         )
         # SQLite takes one writer at a time; a writer that finds the lock taken
-        # sleeps in its busy handler (up to 100 ms a nap). Writers of this
-        # process queue on a lock instead, woken as soon as it is free.
+        # sleeps in its busy handler (up to 100 ms a nap). Operations of this
+        # process queue on a lock instead, woken as soon as it is free; reads
+        # too: beside a committing writer they would only take the GIL from it
+        # (a writer back from its fsync waits for the GIL, up to the 5 ms
+        # switch interval, while holding SQLite's write lock), and 50 threads
+        # then verified at half the rate of one.
         self._writers: threading.Lock | None = (
             sqlite_writer_lock(engine.url)
             if engine.dialect.name == "sqlite" and self._lock is None
@@ -110,6 +122,11 @@ class SqlStore:
         # explicit transaction (one round trip); _txe opens a transaction.
         self._auto, self._txe = connection_modes(engine, engine)
         self._upsert_engine = self._auto if self._dialect in NATIVE_UPSERT else self._txe
+        # A configured SQLite engine, or PostgreSQL through psycopg, runs the
+        # hot operations on a pooled DB-API connection without SQLAlchemy's
+        # Connection (see _execute_raw).
+        self._pg = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+        self._raw = self._pg or (engine.dialect.name == "sqlite" and is_configured(engine))
 
     @property
     def _dialect(self) -> str:
@@ -223,8 +240,10 @@ class SqlStore:
     def _execute(self, op: Op[T]) -> T:
         mode = op.mode
         try:
+            if op.raw and self._raw and not engine_instrumented(self._engine, on_begin):
+                return self._execute_raw(op)
             if mode == READ:
-                with self._auto.connect() as conn:
+                with self._writers or nullcontext(), self._auto.connect() as conn:
                     return op.run(conn)
             engine = (
                 self._auto if mode == AUTO else self._txe if mode == TX else self._upsert_engine
@@ -236,6 +255,45 @@ class SqlStore:
             return value
         except (SQLAlchemyError, UnicodeError) as exc:  # UnicodeError: a lone surrogate (S36)
             return failed(type(self).__name__, op, exc)
+
+    def _execute_raw(self, op: Op[T]) -> T:
+        """``op`` on a DB-API connection from the pool, in the transaction the
+        SQLAlchemy path would open: nothing for a read or a single statement
+        (it commits by itself: SQLite without BEGIN, psycopg in autocommit
+        mode, as the AUTOCOMMIT engine sets it), a transaction for several
+        (``BEGIN IMMEDIATE`` on SQLite, as the ``begin`` hook of
+        :func:`configure_sqlite` does; psycopg's own on PostgreSQL).
+        SQLAlchemy's ``Connection`` is skipped (its events, options and
+        transaction objects cost more than the statements); the pool still
+        checks the connection out and in, and resets it."""
+        fairy = self._engine.raw_connection()
+        conn = RawConnection(self._engine, fairy)
+        run = cast(Callable[[RawConnection], T], op.run)
+        try:
+            with self._writers or nullcontext():
+                if op.mode != TX:
+                    if not self._pg:
+                        return run(conn)
+                    dbapi_connection: Any = fairy.dbapi_connection
+                    dbapi_connection.autocommit = True
+                    try:
+                        return run(conn)
+                    finally:
+                        try:
+                            dbapi_connection.autocommit = False
+                        except Exception as exc:  # a broken connection: not reused
+                            fairy.invalidate(exc)
+                if not self._pg:
+                    driver_execute(conn, "BEGIN IMMEDIATE")
+                try:
+                    result = run(conn)
+                except BaseException:
+                    end_transaction(conn, commit=False)
+                    raise
+                end_transaction(conn, commit=True)
+                return result
+        finally:
+            fairy.close()
 
     # --- the unit of work and one-read snapshots -------------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:

@@ -686,6 +686,10 @@ class DjangoStore(WriteMethods):
             raise _Conflict from exc
         return True
 
+    def _expect_counter(self, x: w.ExpectCounter) -> object:
+        found = self._objects(m.Counter).filter(key=x.key).values_list("version", flat=True)
+        return _require(int((next(iter(found), None) or 0) == x.version))
+
     def _insert_challenge(self, x: w.InsertChallenge) -> object:
         values = _challenge_values(x.record)
         self._insert(
@@ -888,6 +892,7 @@ class DjangoStore(WriteMethods):
         w.ReplaceBackupCodes: _replace_backup_codes,
         w.UseBackupCode: _use_backup_code,
         w.PutCounter: _put_counter,
+        w.ExpectCounter: _expect_counter,
         w.InsertChallenge: _insert_challenge,
         w.UpdateChallenge: _update_challenge,
         w.PutContact: _put_contact,

@@ -1,0 +1,262 @@
+"""Hot statements compiled once and run on the DB-API cursor.
+
+SQLAlchemy's ``Connection.execute`` costs about 30 µs of Python per statement
+(execution context, parameter and result processing, events) even when the
+compiled statement comes from its cache; the database's own work for one of
+mfakit's key lookups is a few µs. A verification runs a handful of statements,
+so that overhead was most of mfakit's CPU on the SQL stores.
+
+A :class:`Hot` statement is compiled once for the connection's dialect (the
+SQL text, where each parameter goes, the type's bind and result processors)
+and then run directly on the pooled DB-API connection's cursor: parameters are
+bound through the same type processors SQLAlchemy would use (so
+:class:`~.schema.UtcDateTime` still refuses naive datetimes and stores UTC),
+and rows come back through the same result processors.
+
+Nothing is hidden from instrumentation: when anything listens to the
+connection's statement events (``before_cursor_execute`` and friends, e.g.
+OpenTelemetry's SQLAlchemy instrumentation or a statement counter) or the
+engine logs SQL (``echo``), the same text runs through
+``Connection.exec_driver_sql`` instead, which fires the events and logs as
+usual. Driver errors become SQLAlchemy's exception classes (with
+``hide_parameters``), and a lost connection is invalidated, as SQLAlchemy
+itself does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+__all__ = [
+    "Hot",
+    "RawConnection",
+    "driver_execute",
+    "end_transaction",
+    "engine_instrumented",
+    "instrumented",
+]
+
+_MISSING: Any = object()
+
+Processor = Callable[[Any], Any] | None
+
+
+def instrumented(conn: Connection) -> bool:
+    """Whether statements on ``conn`` must go through SQLAlchemy's execution
+    (someone listens to the engine's statement events, or it logs SQL)."""
+    # The engine's dispatcher, not the connection's: a new connection's joined
+    # dispatcher builds each listener collection on first access.
+    d = conn.engine.dispatch
+    return bool(
+        getattr(conn, "_echo", True)
+        or d.before_cursor_execute
+        or d.after_cursor_execute
+        or d.before_execute
+        or d.after_execute
+    )
+
+
+def engine_instrumented(engine: Engine, begin_hook: object = None) -> bool:
+    """Whether anything observes ``engine``'s connections beyond its pool:
+    statement, transaction or connection events (other than the store's own
+    ``begin_hook``), or SQL logging. Only then does a store need SQLAlchemy's
+    ``Connection``; otherwise it may use a :class:`RawConnection`."""
+    d = engine.dispatch
+    logger = getattr(engine, "logger", None)
+    return bool(
+        engine.echo
+        or logger is None
+        or logger.isEnabledFor(logging.INFO)
+        or d.before_cursor_execute
+        or d.after_cursor_execute
+        or d.before_execute
+        or d.after_execute
+        or d.commit
+        or d.rollback
+        or d.engine_connect
+        or d.set_connection_execution_options
+        or any(fn is not begin_hook for fn in d.begin)
+    )
+
+
+class RawConnection:
+    """What :class:`Hot` needs of a ``Connection``, over a DB-API connection
+    checked out of the engine's pool without one (``engine.raw_connection()``).
+
+    SQLAlchemy's ``Connection`` costs tens of µs per use (events, options,
+    transaction objects); a store takes this path only when nothing observes
+    the engine (:func:`engine_instrumented`) and only for operations made of
+    :class:`Hot` statements. The pool still checks connections out and in
+    (pool events fire, the reset on return runs).
+    """
+
+    __slots__ = ("connection", "dialect", "engine")
+
+    def __init__(self, engine: Engine, connection: PoolProxiedConnection) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.connection = connection
+
+    def invalidate(self, exception: BaseException | None = None) -> None:
+        self.connection.invalidate(exception)
+
+
+def _wrap(conn: Connection | RawConnection, exc: Exception, sql: str, cursor: Any) -> BaseException:
+    """``exc`` (a driver error) as SQLAlchemy would raise it; a lost connection
+    is invalidated so the pool does not hand it out again."""
+    dialect = conn.dialect
+    try:
+        raw = conn.connection.dbapi_connection
+        gone = bool(dialect.is_disconnect(cast(Any, exc), raw, cursor))
+    except Exception:
+        gone = False
+    if gone:
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        sql,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=gone,
+        dialect=dialect,
+    )
+
+
+def driver_execute(
+    conn: Connection | RawConnection, sql: str, args: Any = (), *, fetch: bool = False
+) -> Any:
+    """Run ``sql`` (in the driver's paramstyle) on ``conn``'s DB-API cursor:
+    the rows if ``fetch``, else the row count. Through ``exec_driver_sql``
+    when :func:`instrumented`."""
+    if isinstance(conn, Connection) and instrumented(conn):
+        result = conn.exec_driver_sql(sql, args, execution_options={"preserve_rowcount": True})
+        return result.fetchall() if fetch else result.rowcount
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchall() if fetch else cursor.rowcount
+        except dbapi_error as exc:
+            raise _wrap(conn, exc, sql, cursor) from exc
+    finally:
+        cursor.close()
+
+
+def end_transaction(conn: RawConnection, *, commit: bool) -> None:
+    """COMMIT (or ROLLBACK) the DB-API transaction of ``conn``; a driver error
+    as SQLAlchemy would raise it."""
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    try:
+        if commit:
+            dbapi_connection.commit()
+        else:
+            dbapi_connection.rollback()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrap(conn, exc, "COMMIT" if commit else "ROLLBACK", None) from exc
+
+
+class _Compiled:
+    __slots__ = ("names", "positional", "results", "slots", "sql")
+
+    def __init__(self, stmt: ClauseElement, dialect: Dialect, keys: Sequence[str] | None) -> None:
+        columns = None if keys is None else list(keys)
+        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=columns))
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        binds = compiled.binds
+        order = list(compiled.positiontup or ()) if self.positional else list(binds)
+        slots: list[tuple[str, Processor, Any]] = []
+        for name in order:
+            param = binds[name]
+            proc = param.type.dialect_impl(dialect).bind_processor(dialect)
+            # A literal of the statement (a branch's tag) is bound from the
+            # statement; the others (``p_*``, the columns set) from the call.
+            given = param.required or name.startswith("p_") or (keys is not None and name in keys)
+            value = _MISSING if given else param.effective_value
+            slots.append((name, proc, value))
+        self.slots = slots
+        self.names = order
+        results: list[tuple[int, Callable[[Any], Any]]] = []
+        selected = getattr(stmt, "selected_columns", None)
+        if selected is not None and getattr(stmt, "is_select", False):
+            for i, column in enumerate(selected):
+                proc = column.type.dialect_impl(dialect).result_processor(dialect, None)
+                if proc is not None:
+                    results.append((i, proc))
+        self.results = results
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        out: list[Any] = []
+        for name, proc, value in self.slots:
+            if value is _MISSING:
+                value = params[name]
+            out.append(value if proc is None or value is None else proc(value))
+        if self.positional:
+            return tuple(out)
+        return dict(zip(self.names, out, strict=True))
+
+
+class Hot:
+    """A statement run often: compiled on first use for the connection's
+    dialect, then run on the DB-API cursor (see the module's docstring).
+
+    ``keys`` names the columns an INSERT or UPDATE sets (its parameters named
+    like the columns); other parameters are the statement's ``p_*`` bind
+    parameters. Parameters are plain values, processed by their column's type.
+    """
+
+    __slots__ = ("_compiled", "_keys", "_stmt")
+
+    def __init__(self, stmt: ClauseElement, keys: Sequence[str] | None = None) -> None:
+        self._stmt = stmt
+        self._keys = None if keys is None else tuple(keys)
+        self._compiled: dict[Dialect, _Compiled] = {}
+
+    def _for(self, conn: Connection | RawConnection) -> _Compiled:
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            compiled = self._compiled[dialect] = _Compiled(self._stmt, dialect, self._keys)
+        return compiled
+
+    def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        try:
+            return compiled.args(params)
+        except (ValueError, TypeError, KeyError) as exc:  # a bind processor refused a value
+            raise StatementError(
+                "a parameter could not be bound", compiled.sql, None, exc, hide_parameters=True
+            ) from exc
+
+    def rowcount(self, conn: Connection | RawConnection, params: Mapping[str, Any]) -> int:
+        """Run the statement; the number of rows it matched."""
+        compiled = self._for(conn)
+        return int(driver_execute(conn, compiled.sql, self._args(compiled, params)))
+
+    def rows(
+        self, conn: Connection | RawConnection, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run the query; its rows, each value through its column's type."""
+        compiled = self._for(conn)
+        raw = driver_execute(conn, compiled.sql, self._args(compiled, params), fetch=True)
+        procs = compiled.results
+        out: list[tuple[Any, ...]] = []
+        for row in raw:
+            values = list(row)
+            for i, proc in procs:
+                value = values[i]
+                if value is not None:
+                    values[i] = proc(value)
+            out.append(tuple(values))
+        return out

@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from mfakit import MFA, Actor, AsyncMFA, StorageError
-from mfakit.adapters import MemoryStore, Outbox
+from mfakit import MFA, Action, Actor, AsyncMFA, InvalidInput, StorageError
+from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.adapters.memory_async import AsyncMemoryStore
 from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
@@ -141,8 +141,8 @@ class World:
         return authenticator_code(self.uri, self.clock.now())
 
 
-def build(store: Any, clock: FakeClock | None = None) -> World:
-    clock = clock or FakeClock()
+def build(store: Any, **kwargs: Any) -> World:
+    clock = FakeClock()
     outbox = Outbox()
     mfa = MFA(
         store=store,
@@ -153,6 +153,7 @@ def build(store: Any, clock: FakeClock | None = None) -> World:
         sms=outbox,
         voice=outbox,
         email=outbox,
+        **kwargs,
     )
     actor = fresh(clock)
     setup = mfa.begin_totp_setup(actor, "alice", account_name=EMAIL)
@@ -530,3 +531,59 @@ def test_a_cancelled_task_at_any_await_leaves_none_or_all(
     else:
         pytest.fail("the change never completed")
     assert not outcomes[0] and any(outcomes[:-1])
+
+
+# --- the outbox's other promises --------------------------------------------------------
+
+
+def test_told_is_decided_by_the_channels_not_by_the_delivery(tmp_path: Path) -> None:
+    """A verified email whose send fails still counts as a way to tell the
+    user: the notice is on its way, so no ``removed_without_independent_notice``."""
+    audit = MemoryAuditLog()
+    world = build(make_store("memory", tmp_path), audit=audit)
+    world.outbox.fail_next(2)  # both notices of the removal fail now
+    world.mfa.remove_contact(fresh(world.clock), "alice", "phone")
+    actions = [e.action for e in audit.list_events("alice", limit=500)]
+    assert Action.REMOVED_WITHOUT_NOTICE not in actions
+    assert actions.count(Action.NOTICE_FAILED) == 2
+    world.clock.advance(minutes=6)
+    assert world.mfa.deliver_pending_notices() == 2
+
+
+def test_without_notices_nothing_is_queued(tmp_path: Path) -> None:
+    store = make_store("memory", tmp_path)
+    world = build(store, notify=False)
+    world.mfa.remove_contact(fresh(world.clock), "alice", "phone")
+    assert store.pending_notices(now=world.clock.now() + FAR, limit=10) == []
+    assert world.outbox.messages == []
+
+
+def test_purge_drops_notices_never_delivered(tmp_path: Path) -> None:
+    world = build(make_store("memory", tmp_path))
+    world.outbox.fail_next(1)
+    world.mfa.password_changed(Actor.user("alice"), "alice")
+    world.clock.advance(days=2)
+    world.mfa.purge_expired()
+    assert world.store.pending_notices(now=world.clock.now() + FAR, limit=10) == []
+    assert world.mfa.deliver_pending_notices() == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1, 10_001, 1.5, "10", True, None])
+def test_deliver_pending_notices_refuses_a_bad_limit(limit: Any, tmp_path: Path) -> None:
+    world = build(make_store("memory", tmp_path))
+    with pytest.raises(InvalidInput):
+        world.mfa.deliver_pending_notices(limit=limit)
+
+
+def test_async_mfa_delivers_pending_notices(tmp_path: Path) -> None:
+    world = build(make_store("memory", tmp_path))
+    world.outbox.fail_next(1)
+    world.mfa.password_changed(Actor.user("alice"), "alice")
+    world.clock.advance(minutes=6)
+
+    async def deliver() -> int:
+        amfa, _ = await async_mfa(world, _Hang(0), "memory", tmp_path)
+        return await amfa.deliver_pending_notices(limit=1)
+
+    assert asyncio.run(deliver()) == 1
+    assert len(world.outbox.sent_to(EMAIL)) == 1

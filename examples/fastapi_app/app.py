@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Cookie, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
+from typing_extensions import assert_never
 
 import mfakit
 from mfakit import passwords
@@ -107,20 +108,23 @@ def create_app(mfa: mfakit.AsyncMFA | None = None) -> FastAPI:
         start = await amfa.begin_sign_in(
             account.user_id, role=account.role, trust_token=mfa_trust, context=context(request)
         )
-        if start.satisfied:
-            start_session(response, account.user_id)
-            return {"status": "signed_in", "trusted_device": start.trusted_device}
-        if start.enrollment_required:
-            start_session(response, account.user_id)
-            return {"status": "enrollment_required"}
-        assert start.challenge is not None
-        state.pending[start.challenge.id] = account.user_id
-        return {
-            "status": "challenge",
-            "challenge_id": start.challenge.id,
-            "methods": [m.value for m in start.challenge.methods],
-            "method": start.challenge.method.value,
-        }
+        match start:
+            case mfakit.Satisfied(trusted_device=trusted):
+                start_session(response, account.user_id)
+                return {"status": "signed_in", "trusted_device": trusted}
+            case mfakit.EnrollmentRequired():
+                start_session(response, account.user_id)
+                return {"status": "enrollment_required"}
+            case mfakit.ChallengeRequired(challenge=challenge):
+                state.pending[challenge.id] = account.user_id
+                return {
+                    "status": "challenge",
+                    "challenge_id": challenge.id,
+                    "methods": [m.value for m in challenge.methods],
+                    "method": challenge.method.value,
+                }
+            case other:
+                assert_never(other)
 
     @api.post("/login/verify")
     async def verify(body: CodeIn, request: Request, response: Response) -> dict[str, Any]:

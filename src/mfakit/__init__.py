@@ -28,13 +28,16 @@ from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
 from .core.results import Challenge as Challenge
+from .core.results import ChallengeRequired as ChallengeRequired
 from .core.results import Contact as Contact
 from .core.results import ContactChangeStart as ContactChangeStart
 from .core.results import Contacts as Contacts
 from .core.results import DeviceInfo as DeviceInfo
+from .core.results import EnrollmentRequired as EnrollmentRequired
 from .core.results import ExpectedCode as ExpectedCode
 from .core.results import FactorInfo as FactorInfo
 from .core.results import Reason as Reason
+from .core.results import Satisfied as Satisfied
 from .core.results import SendResult as SendResult
 from .core.results import SignInStart as SignInStart
 from .core.results import SignInStatus as SignInStatus
@@ -90,6 +93,7 @@ __all__ = [
     "BackupCodes",
     "CallbackRejected",
     "Challenge",
+    "ChallengeRequired",
     "Clock",
     "ConfigurationError",
     "ConflictingState",
@@ -101,6 +105,7 @@ __all__ = [
     "DeliveryUncertain",
     "DestinationOptedOut",
     "DeviceInfo",
+    "EnrollmentRequired",
     "ExpectedCode",
     "FactorInfo",
     "Hasher",
@@ -123,6 +128,7 @@ __all__ = [
     "Reason",
     "ReauthenticationRequired",
     "RequestContext",
+    "Satisfied",
     "SendResult",
     "SignInStart",
     "SignInStatus",

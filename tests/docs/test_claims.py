@@ -127,7 +127,7 @@ def field_table(page: str, after: str) -> list[str]:
 @pytest.mark.parametrize(
     ("page", "after", "kind"),
     [
-        ("sign-in.md", "The other fields of `SignInStart`", mfakit.SignInStart),
+        ("sign-in.md", "The fields of `ChallengeRequired`", mfakit.ChallengeRequired),
         ("sign-in.md", "What a `Challenge` holds", mfakit.Challenge),
         ("audit.md", "Each event is a frozen `mfakit.AuditRecord`", mfakit.AuditRecord),
     ],

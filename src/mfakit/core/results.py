@@ -28,16 +28,19 @@ __all__ = [
     "AuthenticatorInfo",
     "BackupCodes",
     "Challenge",
+    "ChallengeRequired",
     "Contact",
     "ContactChangeStart",
     "Contacts",
     "DeviceInfo",
+    "EnrollmentRequired",
     "ExpectedCode",
     "FactorInfo",
     "PasskeyInfo",
     "PasskeyOptions",
     "PasskeyRegistration",
     "Reason",
+    "Satisfied",
     "SendResult",
     "SignInStart",
     "SignInStatus",
@@ -365,13 +368,16 @@ class TotpConfirmation:
 
 
 class SignInStatus(str, enum.Enum):
+    """The ``status`` of each outcome of `MFA.begin_sign_in`."""
+
     SATISFIED = "satisfied"
-    """No second step needed: 2FA is not required and not enrolled, or the
-    device is trusted (``SignInStart.trusted_device``)."""
+    """`Satisfied`: no second step needed, 2FA is not required and not
+    enrolled, or the device is trusted (``trusted_device``)."""
     ENROLLMENT_REQUIRED = "enrollment_required"
-    """The policy requires 2FA for the user's role and they have no factor yet."""
+    """`EnrollmentRequired`: the policy requires 2FA for the user's role and
+    they have no factor yet."""
     CHALLENGE = "challenge"
-    """The user must pass :attr:`SignInStart.challenge`."""
+    """`ChallengeRequired`: the user must pass its ``challenge``."""
 
     def __str__(self) -> str:
         return self.value
@@ -454,33 +460,101 @@ class AnswerResult:
         return self.ok
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SignInStart:
-    """What :meth:`MFA.begin_sign_in` decided.
+class _SignInOutcome:
+    """What the three outcomes of `MFA.begin_sign_in` share: ``status``, and
+    every field the single ``SignInStart`` class of mfakit 0.1 had, so code
+    written for it still runs; an outcome that has no such field answers
+    ``None`` or ``False``. Narrow with ``match`` or ``status`` to type-check."""
 
-    Check :attr:`satisfied`, then :attr:`enrollment_required`, else use
-    :attr:`challenge`. ``delivery`` is the outcome of the automatic send when
-    the preferred method is SMS, voice or email (``None`` otherwise);
-    ``delivery_failed`` is true when the provider refused it, in which case the
-    user can resend or switch method. ``stronger_factor_required`` says the
-    user's only factors are restricted (SMS, voice) and the policy wants another.
-    """
-
+    __slots__ = ()
     status: SignInStatus
-    challenge: Challenge | None = None
-    delivery: SendResult | None = None
-    delivery_failed: bool = False
-    stronger_factor_required: bool = False
-    trusted_device: bool = False
-    """Satisfied by a valid trusted-device token."""
+
+    @property
+    def challenge(self) -> Challenge | None:
+        """``None``: only `ChallengeRequired` has a challenge."""
+        return None
+
+    @property
+    def delivery(self) -> SendResult | None:
+        """``None``: only `ChallengeRequired` sends a code."""
+        return None
+
+    @property
+    def delivery_failed(self) -> bool:
+        return False
+
+    @property
+    def stronger_factor_required(self) -> bool:
+        return False
+
+    @property
+    def trusted_device(self) -> bool:
+        """``False``: only `Satisfied` can be satisfied by a trusted device."""
+        return False
 
     @property
     def satisfied(self) -> bool:
+        """No second step needed (the same as ``status is SignInStatus.SATISFIED``)."""
         return self.status is SignInStatus.SATISFIED
 
     @property
     def enrollment_required(self) -> bool:
+        """The user must set up a factor first (``status is ENROLLMENT_REQUIRED``)."""
         return self.status is SignInStatus.ENROLLMENT_REQUIRED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Satisfied(_SignInOutcome):
+    """`MFA.begin_sign_in` needs no second step: the user has no factor and
+    their role does not require one, or ``trusted_device`` (a valid
+    remember-this-device token). Sign them in."""
+
+    status: Literal[SignInStatus.SATISFIED] = SignInStatus.SATISFIED
+    trusted_device: bool = False
+    """Satisfied by a valid trusted-device token."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollmentRequired(_SignInOutcome):
+    """`MFA.begin_sign_in`: the policy requires 2FA for the user's role (or
+    they turned it on) and none of their factors is usable. Send them to set
+    one up before they get in."""
+
+    status: Literal[SignInStatus.ENROLLMENT_REQUIRED] = SignInStatus.ENROLLMENT_REQUIRED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeRequired(_SignInOutcome):
+    """`MFA.begin_sign_in` started a challenge: the user must pass ``challenge``.
+
+    ``delivery`` is the outcome of the automatic send when the preferred method
+    is SMS, voice or email (``None`` otherwise); ``delivery_failed`` is true
+    when the provider refused it, in which case the user can resend or switch
+    method. ``stronger_factor_required`` says the user's only factors are
+    restricted (SMS, voice) and the policy wants another.
+    """
+
+    status: Literal[SignInStatus.CHALLENGE] = SignInStatus.CHALLENGE
+    challenge: Challenge
+    delivery: SendResult | None = None
+    delivery_failed: bool = False
+    stronger_factor_required: bool = False
+
+
+SignInStart = Satisfied | EnrollmentRequired | ChallengeRequired
+"""What `MFA.begin_sign_in` returns: one of three classes, told apart by
+``status`` (a ``Literal``) or by class, so ``match`` and a type checker narrow it:
+
+```python
+match mfa.begin_sign_in(user_id):
+    case mfakit.Satisfied():
+        ...  # sign in
+    case mfakit.EnrollmentRequired():
+        ...  # set up a factor first
+    case mfakit.ChallengeRequired(challenge=challenge):
+        ...  # challenge.id: show the code page
+```
+"""
 
 
 class StepUpStatus(str, enum.Enum):

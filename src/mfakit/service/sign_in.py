@@ -9,9 +9,11 @@ from ..core.messages import check_locale
 from ..core.methods import Method
 from ..core.records import ChallengeRecord
 from ..core.results import (
+    ChallengeRequired,
+    EnrollmentRequired,
+    Satisfied,
     SendResult,
     SignInStart,
-    SignInStatus,
     StepUpChallenge,
     StepUpNotNeeded,
     StepUpStart,
@@ -40,9 +42,9 @@ def begin_sign_in(
     trust_token: str | None = None,
     locale: str | None = None,
 ) -> UseCase[SignInStart]:
-    """Call after the host checked the password. Returns satisfied, enrollment
-    required, or a challenge with the usable methods; when the preferred method
-    is SMS, voice or email its code is sent at once."""
+    """Call after the host checked the password. Returns `Satisfied`,
+    `EnrollmentRequired`, or `ChallengeRequired` with the usable methods; when
+    the preferred method is SMS, voice or email its code is sent at once."""
     check_id("user_id", user_id)
     role = check_role(role)
     check_locale(locale)
@@ -60,7 +62,7 @@ def begin_sign_in(
         refusal = yield from check_trust(ctx, user_id, trust_token)
         if refusal is None:
             yield from audit(ctx, Action.SIGN_IN_TRUSTED, user_id, at=now)
-            return SignInStart(status=SignInStatus.SATISFIED, trusted_device=True)
+            return Satisfied(trusted_device=True)
         # Go on as if there were no token, but keep the reason (L2).
         yield from audit(
             ctx, Action.TRUST_REJECTED, user_id, outcome=Outcome.REFUSED, reason=refusal, at=now
@@ -81,8 +83,8 @@ def begin_sign_in(
                 details={"role": role or ""},
                 at=now,
             )
-            return SignInStart(status=SignInStatus.ENROLLMENT_REQUIRED)
-        return SignInStart(status=SignInStatus.SATISFIED)
+            return EnrollmentRequired()
+        return Satisfied()
     state = snapshot.state
     preferred = methods[0]
     if state is not None and state.preferred_method in methods:
@@ -101,8 +103,7 @@ def begin_sign_in(
     )
     stronger = not policy.allow_restricted_only and factors.only_restricted(ctx)
     sent, failed = yield from _send_at_once(ctx, rec, preferred, locale)
-    return SignInStart(
-        status=SignInStatus.CHALLENGE,
+    return ChallengeRequired(
         challenge=sent.challenge if sent is not None else view(ctx, rec),
         delivery=sent,
         delivery_failed=failed,

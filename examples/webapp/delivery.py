@@ -6,7 +6,8 @@ to switch a channel to a real provider; each provider reads its own variables
 (see docs/example-app.md, "Real providers"):
 
 ==========================  =====================================================
-``MFAKIT_SMS_PROVIDER``     ``dev`` (default), ``twilio``, ``sns``, ``vonage``
+``MFAKIT_SMS_PROVIDER``     ``dev`` (default), ``twilio``, ``twilio-verify``, ``sns``,
+                            ``vonage``
 ``MFAKIT_VOICE_PROVIDER``   ``dev`` (default), ``twilio``
 ``MFAKIT_EMAIL_PROVIDER``   ``dev`` (default), ``ses``, ``smtp``
 ==========================  =====================================================
@@ -28,20 +29,21 @@ from typing import Any
 
 from mfakit.delivery_status import DeliveryStatus
 from mfakit.errors import ConfigurationError
-from mfakit.ports.delivery import EmailSender, SmsSender, VoiceSender
+from mfakit.ports.delivery import CodeProvider, EmailSender, SmsSender, VoiceSender
 
 __all__ = ["Senders", "StatusLog", "make_senders"]
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = {
-    "sms": ("dev", "twilio", "sns", "vonage"),
+    "sms": ("dev", "twilio", "twilio-verify", "sns", "vonage"),
     "voice": ("dev", "twilio"),
     "email": ("dev", "ses", "smtp"),
 }
 NAMES = {
     "dev": "dev inbox",
     "twilio": "Twilio",
+    "twilio-verify": "Twilio Verify",
     "sns": "Amazon SNS",
     "vonage": "Vonage",
     "ses": "Amazon SES",
@@ -51,7 +53,8 @@ NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class Senders:
-    sms: SmsSender
+    sms: SmsSender | CodeProvider
+    """A sender, or Twilio Verify (which makes, sends and checks the codes)."""
     voice: VoiceSender
     email: EmailSender
     description: str
@@ -76,7 +79,18 @@ def _twilio_options(environ: Mapping[str, str]) -> dict[str, Any]:
     return options
 
 
-def _sms(choice: str, environ: Mapping[str, str]) -> SmsSender:
+def _sms(choice: str, environ: Mapping[str, str]) -> SmsSender | CodeProvider:
+    if choice == "twilio-verify":
+        from mfakit.adapters.twilio import TwilioVerify
+
+        options = _twilio_options(environ)
+        options.pop("status_callback", None)  # Verify reports no per-message status here
+        return TwilioVerify(
+            _need(environ, "TWILIO_ACCOUNT_SID"),
+            _need(environ, "TWILIO_AUTH_TOKEN"),
+            service_sid=_need(environ, "TWILIO_VERIFY_SERVICE_SID"),
+            **options,
+        )
     if choice == "twilio":
         from mfakit.adapters.twilio import TwilioSmsSender
 
@@ -152,7 +166,7 @@ def make_senders(dev: Any, environ: Mapping[str, str] | None = None) -> Senders:
                 f"MFAKIT_{channel.upper()}_PROVIDER must be one of {', '.join(allowed)}"
             )
         chosen[channel] = choice
-    sms: SmsSender = dev if chosen["sms"] == "dev" else _sms(chosen["sms"], env)
+    sms: SmsSender | CodeProvider = dev if chosen["sms"] == "dev" else _sms(chosen["sms"], env)
     voice: VoiceSender = dev if chosen["voice"] == "dev" else _voice(env)
     email: EmailSender = dev if chosen["email"] == "dev" else _email(chosen["email"], env)
     description = "; ".join(

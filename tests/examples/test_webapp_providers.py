@@ -85,6 +85,44 @@ def test_twilio_is_chosen_by_environment_and_really_sends(
         application.extensions["webapp"].close()
 
 
+def test_twilio_verify_is_chosen_by_environment_and_checks_the_codes(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, http_server: Any
+) -> None:
+    require("twilio")
+    service = "VA" + "00112233445566778899aabbccddeeff"
+    ref = "VE" + "12" * 16
+    verifications = f"/v2/Services/{service}/Verifications"
+    check = f"/v2/Services/{service}/VerificationCheck"
+    http_server.expect_request(verifications, method="POST").respond_with_json(
+        {"sid": ref, "status": "pending"}, status=201
+    )
+    http_server.expect_request(check, method="POST").respond_with_json(
+        {"sid": ref, "status": "approved"}
+    )
+    clean_env.setenv("MFAKIT_SMS_PROVIDER", "twilio-verify")
+    clean_env.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    clean_env.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    clean_env.setenv("TWILIO_VERIFY_SERVICE_SID", service)
+    clean_env.setenv("TWILIO_API_BASE_URL", http_server.url_for("/"))
+    application = make_app(tmp_path)
+    try:
+        services = application.extensions["webapp"]
+        assert services.senders_description.startswith("SMS: Twilio Verify;")
+        actor = mfakit.Actor.user("u-1", reauthenticated_at=datetime.now(timezone.utc))
+        sent = services.mfa.begin_phone_enrolment(actor, "u-1", "+1 415 555 0123")
+        assert sent.ok
+        assert services.mfa.verify(sent.challenge.id, "482913").ok  # Twilio approved it
+        start, checked = (request for request, _ in http_server.log)
+        assert start.path == verifications and start.form["To"] == "+14155550123"
+        assert checked.path == check and checked.form.to_dict() == {
+            "VerificationSid": ref,
+            "Code": "482913",
+        }
+        assert services.outbox.messages == []
+    finally:
+        application.extensions["webapp"].close()
+
+
 def test_bad_choices_stop_the_app_naming_the_setting(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(mfakit.ConfigurationError, match="MFAKIT_SMS_PROVIDER"):
         make_senders(object(), {"MFAKIT_SMS_PROVIDER": "carrier-pigeon"})

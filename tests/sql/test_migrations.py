@@ -18,7 +18,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, 
 from mfakit import ConfigurationError
 from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, migrate
 from mfakit.adapters.sql.migrations import version_table
-from mfakit.testing.contract import T0, AuditLogContract, StoreContract
+from mfakit.testing.contract import T0, AuditLogContract, AuditRetentionContract, StoreContract
 
 from .conftest import unique_prefix
 from .test_schema import set_version
@@ -53,7 +53,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine,
 
 
 # --- a 0.1.0 database, upgraded, passes the storage contract ------------------------
-class TestUpgradedSqlite(StoreContract, AuditLogContract):
+class TestUpgradedSqlite(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlStore]:
         url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -63,7 +63,7 @@ class TestUpgradedSqlite(StoreContract, AuditLogContract):
         store.close()
 
 
-class TestUpgradedPostgres(StoreContract, AuditLogContract):
+class TestUpgradedPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self, pg_engine: Engine) -> Iterator[SqlStore]:
         prefix = unique_prefix()

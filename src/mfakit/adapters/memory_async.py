@@ -19,6 +19,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     QuestionRecord,
     TotpRecord,
     UserSnapshot,
@@ -51,8 +52,25 @@ class AsyncMemoryStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return self.sync.load_challenge(challenge_id, counters=counters)
 
-    async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
-        return self.sync.purge(before=before, keep_nonzero=keep_nonzero, limit=limit)
+    async def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
+        return self.sync.purge(
+            before=before, keep_nonzero=keep_nonzero, limit=limit, audit_before=audit_before
+        )
+
+    async def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        return self.sync.totps_to_reseal(key_id=key_id, after=after, limit=limit)
+
+    async def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        return self.sync.key_usage(now=now)
 
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
         return self.sync.add_totp(record, limit=limit, now=now)

@@ -61,6 +61,7 @@ __all__ = [
     "RecordAudit",
     "RenameTotp",
     "ReplaceBackupCodes",
+    "ResealTotp",
     "RevokeDevice",
     "RevokeDevices",
     "SetPreferredMethod",
@@ -108,6 +109,24 @@ class RenameTotp(NamedTuple):
     user_id: str
     factor_id: str
     label: str
+
+
+class ResealTotp(NamedTuple):
+    """Replace an authenticator's sealed secret with the same secret sealed
+    under another key, if its stored key id and ciphertext are still
+    ``old_key_id`` and ``old_blob`` (a compare-and-set: a record deleted,
+    replaced or re-sealed meanwhile is left alone). Nothing else of the row
+    changes, so a concurrent step advance is never lost."""
+
+    user_id: str
+    factor_id: str
+    old_key_id: str
+    old_blob: bytes
+    key_id: str
+    blob: bytes
+
+    def __repr__(self) -> str:
+        return f"ResealTotp(user_id={self.user_id!r}, factor_id={self.factor_id!r}, ...)"
 
 
 class DeleteTotp(NamedTuple):
@@ -239,6 +258,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     ConfirmTotp,
     AdvanceTotp,
     RenameTotp,
+    ResealTotp,
     DeleteTotp,
     ReplaceBackupCodes,
     UseBackupCode,
@@ -265,6 +285,7 @@ CONDITIONAL: frozenset[type] = frozenset(
         ConfirmTotp,
         AdvanceTotp,
         RenameTotp,
+        ResealTotp,
         DeleteTotp,
         UseBackupCode,
         PutCounter,

@@ -105,15 +105,15 @@ def test_autogenerate_finds_nothing_after_the_migrations(db: tuple[Engine, str])
     assert migrate.check(engine, table_prefix=prefix) == []
 
 
-def _shape(engine: Engine, prefix: str) -> dict[str, Any]:
-    """Everything the database says about mfakit's tables, prefix removed."""
+def _shape(engine: Engine, prefix: str, tables: list[str] | None = None) -> dict[str, Any]:
+    """Everything the database says about mfakit's tables (or ``tables``), prefix removed."""
     inspector = inspect(engine)
 
     def strip(value: Any) -> Any:
         return re.sub(re.escape(prefix), "<p>", value) if isinstance(value, str) else value
 
     shape: dict[str, Any] = {}
-    for table in build_metadata(prefix).tables:
+    for table in build_metadata(prefix).tables if tables is None else tables:
         shape[strip(table)] = {
             "columns": [
                 {k: strip(str(v)) for k, v in col.items() if k != "comment"}
@@ -127,6 +127,65 @@ def _shape(engine: Engine, prefix: str) -> dict[str, Any]:
             ),
         }
     return shape
+
+
+def _revisions() -> list[str]:
+    """Every revision shipped, oldest first: the tests below cover a new one
+    as soon as its file is added."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    return [s.revision for s in scripts.walk_revisions("base", "heads")][::-1]
+
+
+@pytest.mark.parametrize("revision", _revisions())
+def test_each_revision_goes_down_and_up_again_to_the_same_tables(
+    db: tuple[Engine, str], revision: str
+) -> None:
+    """Upgrade to ``revision``, downgrade one step, upgrade again: the same
+    tables, column by column, and the recorded schema version follows."""
+    engine, prefix = db
+    assert migrate.upgrade(engine, table_prefix=prefix, revision=revision) == revision
+    shape = _shape_if_present(engine, prefix)
+    below = migrate.downgrade(engine, table_prefix=prefix, revision="-1")
+    assert below == (None if revision == "0001" else f"{int(revision) - 1:04d}")
+    assert migrate.upgrade(engine, table_prefix=prefix, revision=revision) == revision
+    assert _shape_if_present(engine, prefix) == shape
+    with engine.connect() as conn:
+        recorded = conn.execute(
+            text(f"SELECT version FROM {prefix}schema_version WHERE component = 'mfakit'")
+        ).scalar()
+    assert recorded == int(revision)
+
+
+def _shape_if_present(engine: Engine, prefix: str) -> dict[str, Any]:
+    names = set(inspect(engine).get_table_names())
+    present = [t for t in build_metadata(prefix).tables if t in names]
+    return _shape(engine, prefix, present)
+
+
+def test_a_model_change_without_a_migration_fails_the_check(
+    db: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build_metadata()`` ahead of the migrations (a column and a table added
+    to schema.py, no revision written): autogenerate finds the difference, so
+    this suite (and ``mfakit db check``) fails until a revision is added."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
+    real = migrate.build_metadata
+
+    def ahead(table_prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
+        md = real(table_prefix, metadata)
+        md.tables[table_prefix + "contacts"].append_column(Column("nickname", Integer))
+        Table(table_prefix + "new_things", md, Column("id", Integer, primary_key=True))
+        return md
+
+    monkeypatch.setattr(migrate, "build_metadata", ahead)
+    problems = migrate.check(engine, table_prefix=prefix)
+    assert any("add_column" in p and "nickname" in p for p in problems), problems
+    assert any("add_table" in p and "new_things" in p for p in problems), problems
 
 
 def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None:

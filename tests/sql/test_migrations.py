@@ -13,7 +13,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    inspect,
+    select,
+    text,
+)
 
 from mfakit import ConfigurationError
 from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, migrate
@@ -153,10 +163,9 @@ def test_each_revision_goes_down_and_up_again_to_the_same_tables(
     assert below == (None if revision == "0001" else f"{int(revision) - 1:04d}")
     assert migrate.upgrade(engine, table_prefix=prefix, revision=revision) == revision
     assert _shape_if_present(engine, prefix) == shape
+    version = build_metadata(prefix).tables[prefix + "schema_version"]
     with engine.connect() as conn:
-        recorded = conn.execute(
-            text(f"SELECT version FROM {prefix}schema_version WHERE component = 'mfakit'")
-        ).scalar()
+        recorded = conn.execute(select(version.c.version)).scalar_one()
     assert recorded == int(revision)
 
 

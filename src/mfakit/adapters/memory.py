@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ..core import writes as w
+from ..core.challenge import OPEN_STATES
 from ..core.contacts import ContactKind
 from ..core.keys import answer_key_id
 from ..core.records import (
@@ -432,7 +433,11 @@ class MemoryStore(WriteMethods):
             for question in self._questions.values():
                 count(answer_key_id(question.answer_hash), "security_answers")
             for challenge in self._challenges.values():
-                if challenge.code_hash is not None and challenge.expires_at > now:
+                if (
+                    challenge.code_hash is not None
+                    and challenge.expires_at > now
+                    and challenge.state in OPEN_STATES
+                ):
                     count(challenge.code_key_id, "open_challenges")
         return [KeyUse(key_id=k, **counts[k]) for k in sorted(counts)]
 

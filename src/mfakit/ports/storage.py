@@ -97,8 +97,8 @@ class Store(Protocol):
     def key_usage(self, *, now: datetime) -> list[KeyUse]:
         """Every key id the stored values name, with how many of each kind:
         authenticator secrets, keyed security answers (stored as
-        ``$mfk-hmac1$<key id>$...``) and challenges unexpired at ``now`` with a
-        code hash. Ordered by key id."""
+        ``$mfk-hmac1$<key id>$...``) and open challenges (awaiting a code or
+        an answer, unexpired at ``now``) with a code hash. Ordered by key id."""
         ...
 
     # --- authenticator apps -------------------------------------------

@@ -781,6 +781,7 @@ class KeyRotationContract:
         store.insert_challenge(challenge_record("open", **code))
         store.insert_challenge(challenge_record("expired", at=T0 - timedelta(hours=1), **code))
         store.insert_challenge(challenge_record("no-code"))
+        store.insert_challenge(challenge_record("done", state=State.SUCCEEDED, **code))
         assert store.key_usage(now=T0 + timedelta(minutes=1)) == [
             KeyUse(key_id=self.K_OLD, authenticators=2, security_answers=1),
             KeyUse(key_id=self.K_NEW, authenticators=1, open_challenges=1),

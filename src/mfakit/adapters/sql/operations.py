@@ -84,6 +84,7 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from ...core import writes as w
+from ...core.challenge import OPEN_STATES
 from ...core.contacts import ContactKind
 from ...core.keys import KEY_ID_LENGTH, KEYED_ANSWER_PREFIX
 from ...core.methods import Method
@@ -775,7 +776,12 @@ class SqlOperations:
             .where(q.c.answer_hash.startswith(KEYED_ANSWER_PREFIX, autoescape=True))
             .group_by(answer_kid),
             "open_challenges": select(c.c.code_key_id, func.count())
-            .where(c.c.code_key_id.is_not(None), c.c.code_hash.is_not(None), c.c.expires_at > now)
+            .where(
+                c.c.code_key_id.is_not(None),
+                c.c.code_hash.is_not(None),
+                c.c.expires_at > now,
+                c.c.state.in_([str(state) for state in OPEN_STATES]),
+            )
             .group_by(c.c.code_key_id),
         }
 

@@ -67,7 +67,7 @@ from django.utils.dateparse import parse_datetime
 
 from ...adapters.writes import WriteMethods
 from ...core import writes as w
-from ...core.challenge import Purpose, State
+from ...core.challenge import OPEN_STATES, Purpose, State
 from ...core.contacts import ContactKind
 from ...core.keys import KEY_ID_LENGTH, KEYED_ANSWER_PREFIX
 from ...core.methods import Method
@@ -957,7 +957,12 @@ class DjangoStore(WriteMethods):
                 .annotate(n=Count("pk"))
                 .order_by(),
                 "open_challenges": self._objects(m.Challenge)
-                .filter(code_key_id__isnull=False, code_hash__isnull=False, expires_at__gt=now)
+                .filter(
+                    code_key_id__isnull=False,
+                    code_hash__isnull=False,
+                    expires_at__gt=now,
+                    state__in=[str(state) for state in OPEN_STATES],
+                )
                 .values_list("code_key_id")
                 .annotate(n=Count("pk"))
                 .order_by(),

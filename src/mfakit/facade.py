@@ -658,7 +658,7 @@ class Facade(abc.ABC):
         application serves traffic (each record is re-sealed by a
         compare-and-set on its old ciphertext, nothing else of it changes) and
         resumable (run it again: it finds what is left). Then
-        :meth:`unused_keys` says which old keys can leave the keyring."""
+        [unused_keys][mfakit.MFA.unused_keys] says which old keys can leave the keyring."""
         return self._run(rotation.rotate_keys, batch=batch, progress=progress)
 
     def key_usage(self) -> KeyUsage:

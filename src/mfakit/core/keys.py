@@ -230,7 +230,7 @@ class Keyring:
 
         ``in_use`` is what the store still holds, e.g.
         ``(u.key_id for u in store.key_usage(now=now))``;
-        :meth:`mfakit.MFA.unused_keys` asks the store for you."""
+        [MFA.unused_keys][mfakit.MFA.unused_keys] asks the store for you."""
         used = set(in_use)
         return tuple(k for k in self._secrets if k != self.primary_id and k not in used)
 

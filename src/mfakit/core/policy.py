@@ -160,7 +160,7 @@ class Policy:
     # --- retention -----------------------------------------------------------
     audit_retention_days: int | None = None
     """Days the audit trail kept in the store is kept: older events go at the
-    next :meth:`MFA.purge_expired` (or ``mfakit purge``); 1 to 36500.
+    next [MFA.purge_expired][mfakit.MFA.purge_expired] (or ``mfakit purge``); 1 to 36500.
     ``None`` (the default): kept forever."""
 
     # --- passkeys and security keys (WebAuthn) ------------------------------

@@ -542,7 +542,7 @@ class PasskeyRegistration:
 # --- key rotation ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyRotation:
-    """How far :meth:`MFA.rotate_keys` got: every authenticator secret it
+    """How far [MFA.rotate_keys][mfakit.MFA.rotate_keys] got: every authenticator secret it
     found under an older key, re-sealed under ``key_id`` (the keyring's
     primary) or counted as left alone.
 
@@ -550,7 +550,7 @@ class KeyRotation:
     between reading and writing (deleted, replaced or re-sealed by another
     run): nothing was overwritten. ``unreadable``: sealed under a key missing
     from the keyring, or altered; left as they are (see
-    :meth:`MFA.key_usage`). ``done`` is False in the reports given to a
+    [MFA.key_usage][mfakit.MFA.key_usage]). ``done`` is False in the reports given to a
     ``progress`` callback between batches."""
 
     key_id: str
@@ -566,9 +566,9 @@ class KeyRotation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyUsage:
-    """Which keys the stored values still need (:meth:`MFA.key_usage`).
+    """Which keys the stored values still need ([MFA.key_usage][mfakit.MFA.key_usage]).
 
-    ``keys`` has one :class:`~mfakit.core.records.KeyUse` per key id the store
+    ``keys`` has one [KeyUse][mfakit.KeyUse] per key id the store
     names and per key of the keyring (zeros for one nothing names), primary
     first, then the keyring's order, then ids the keyring lacks. ``unused`` are
     the older keys nothing names: they can leave the keyring. ``unknown`` are

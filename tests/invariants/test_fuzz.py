@@ -249,6 +249,7 @@ VALID: dict[str, Callable[[Template], Any]] = {
     "trust_token": lambda t: t.trust_token,
     "older_than": lambda t: timedelta(days=1),
     "batch": lambda t: 100,
+    "progress": lambda t: None,
 }
 """A valid value for every parameter name of MFA's public methods."""
 

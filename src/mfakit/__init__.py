@@ -24,6 +24,7 @@ from .core.messages import Texts as Texts
 from .core.methods import Method as Method
 from .core.policy import Policy as Policy
 from .core.records import AuditRecord as AuditRecord
+from .core.records import KeyUse as KeyUse
 from .core.results import AnswerResult as AnswerResult
 from .core.results import AuthenticatorInfo as AuthenticatorInfo
 from .core.results import BackupCodes as BackupCodes
@@ -36,6 +37,8 @@ from .core.results import DeviceInfo as DeviceInfo
 from .core.results import EnrollmentRequired as EnrollmentRequired
 from .core.results import ExpectedCode as ExpectedCode
 from .core.results import FactorInfo as FactorInfo
+from .core.results import KeyRotation as KeyRotation
+from .core.results import KeyUsage as KeyUsage
 from .core.results import Reason as Reason
 from .core.results import Satisfied as Satisfied
 from .core.results import SendResult as SendResult
@@ -111,6 +114,9 @@ __all__ = [
     "Hasher",
     "InvalidDestination",
     "InvalidInput",
+    "KeyRotation",
+    "KeyUsage",
+    "KeyUse",
     "Keyring",
     "Messages",
     "Method",

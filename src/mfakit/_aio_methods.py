@@ -9,6 +9,7 @@ awaitable mocks. Type checkers read ``aio.pyi``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from .core.results import (
     Contacts,
     DeviceInfo,
     FactorInfo,
+    KeyRotation,
+    KeyUsage,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -421,6 +424,24 @@ class AsyncMethods:
         limit: int = 100,
     ) -> int:
         return await _FACADE.deliver_pending_notices(self, limit=limit)  # type: ignore[no-any-return]
+
+    async def rotate_keys(
+        self,
+        *,
+        batch: int = 100,
+        progress: Callable[[KeyRotation], object] | None = None,
+    ) -> KeyRotation:
+        return await _FACADE.rotate_keys(self, batch=batch, progress=progress)  # type: ignore[no-any-return]
+
+    async def key_usage(
+        self,
+    ) -> KeyUsage:
+        return await _FACADE.key_usage(self)  # type: ignore[no-any-return]
+
+    async def unused_keys(
+        self,
+    ) -> tuple[str, ...]:
+        return await _FACADE.unused_keys(self)  # type: ignore[no-any-return]
 
     async def list_events(
         self,

@@ -32,6 +32,8 @@ from .core.results import (
     Contacts,
     DeviceInfo,
     FactorInfo,
+    KeyRotation,
+    KeyUsage,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -57,6 +59,7 @@ from .service import (
     limits,
     notices,
     retention,
+    rotation,
     scope,
     sign_in,
 )
@@ -691,8 +694,9 @@ class Facade(abc.ABC):
         """Delete expired challenges, stale counters, revoked or expired devices,
         used backup codes, abandoned setups and undelivered notices older than ``older_than`` (at
         least a day), ``batch`` rows of each kind per transaction; returns how
-        many went. Run it from a scheduled job (hourly or daily). A lock-out
-        is never lifted by it."""
+        many went. Audit events kept in the store go too once older than
+        ``Policy.audit_retention_days`` (kept forever by default). Run it from a
+        scheduled job (hourly or daily). A lock-out is never lifted by it."""
         return self._run(retention.purge_expired, older_than=older_than, batch=batch)
 
     # --- the notice outbox (S21) ------------------------------------------------------
@@ -702,6 +706,32 @@ class Facade(abc.ABC):
         returns how many were delivered. Run it from a scheduled job every few
         minutes; several may run at once (each notice is claimed first)."""
         return self._run(notices.deliver_pending_notices, limit=limit)
+
+    # --- key rotation -------------------------------------------------------------
+    def rotate_keys(
+        self, *, batch: int = 100, progress: Callable[[KeyRotation], object] | None = None
+    ) -> KeyRotation:
+        """Re-seal every authenticator secret sealed under an older key with the
+        keyring's primary key, ``batch`` records a unit of work, calling
+        ``progress`` with the running totals after each batch. Safe while the
+        application serves traffic (each record is re-sealed by a
+        compare-and-set on its old ciphertext, nothing else of it changes) and
+        resumable (run it again: it finds what is left). Then
+        [unused_keys][mfakit.MFA.unused_keys] says which old keys can leave the keyring."""
+        return self._run(rotation.rotate_keys, batch=batch, progress=progress)
+
+    def key_usage(self) -> KeyUsage:
+        """How many stored values still need each key: authenticator secrets,
+        security answers (re-keyed when their user next answers right) and
+        open challenges; which old keys nothing needs; which ids the keyring
+        lacks."""
+        return self._run(rotation.key_usage)
+
+    def unused_keys(self) -> tuple[str, ...]:
+        """The ids of the older keys of the keyring that no stored value needs
+        any more: drop them from the keyring (trusted-device and step-up
+        tokens they signed stop working then)."""
+        return self._run(rotation.unused_keys)
 
     # --- audit (L8) ---------------------------------------------------------------
     def list_events(

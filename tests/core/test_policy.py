@@ -30,6 +30,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "send_window": timedelta(minutes=10),  # F2, S15
     "contact_changes_per_day": 5,  # L4, S16
     "trust_days": 14,  # L2, S30
+    "audit_retention_days": None,  # the audit trail is kept unless the host says otherwise
     "reauth_max_age": timedelta(minutes=5),  # L3, S20
     "backoff_ceiling": timedelta(hours=1),  # S13
     "answer_case_sensitive": True,  # F6
@@ -113,6 +114,11 @@ BAD_VALUES = [
     ("trust_days", True),
     ("trust_days", 14.0),
     ("trust_days", "14"),
+    ("audit_retention_days", 0),
+    ("audit_retention_days", 36_501),
+    ("audit_retention_days", True),
+    ("audit_retention_days", 30.0),
+    ("audit_retention_days", "30"),
     ("contact_changes_per_day", 0),
     ("contact_changes_per_day", 101),
     ("allow_restricted_only", 1),
@@ -160,6 +166,9 @@ GOOD_EDGES = [
     ("totp_window", 0),
     ("trust_days", 1),
     ("trust_days", 365),
+    ("audit_retention_days", 1),
+    ("audit_retention_days", 36_500),
+    ("audit_retention_days", None),
     ("lockout_after", 100),
     ("reauth_max_age", timedelta(minutes=20)),
     ("code_length", 10),

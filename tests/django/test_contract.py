@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mfakit.integrations.django.store import DjangoStore
-from mfakit.testing.contract import AuditLogContract, StoreContract
+from mfakit.testing.contract import AuditLogContract, AuditRetentionContract, StoreContract
 
 from .conftest import ThreadTidyStore
 from .settings import MFAKIT_ONLY
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.django_db(
 )
 
 
-class TestSqlite(StoreContract, AuditLogContract):
+class TestSqlite(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self) -> ThreadTidyStore:
         return ThreadTidyStore(DjangoStore())
 
 
-class TestPostgres(StoreContract, AuditLogContract):
+class TestPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self, postgres_alias: str) -> ThreadTidyStore:
         return ThreadTidyStore(DjangoStore(postgres_alias))

@@ -22,11 +22,12 @@ from sqlalchemy import Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import mfakit
-from mfakit import MFA, Actor
+from mfakit import MFA, Actor, Keyring
 from mfakit.adapters import Outbox
 from mfakit.adapters.sql import SqlStore
 from mfakit.cli.config import load_settings
 from mfakit.core.records import Counter
+from mfakit.testing import authenticator_code
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -52,6 +53,17 @@ def seed_alice(url: str) -> None:
     assert store.put_counter(
         Counter(key="failures:alice", count=99, window_start=now, updated_at=now, version=version)
     )
+    store.close()
+
+
+def seed_bob(url: str) -> None:
+    """bob, with an authenticator sealed under KEY: what the rotation re-seals."""
+    store = SqlStore.from_url(url, create=False)
+    mfa = MFA(store=store, audit=store, secret_key=KEY, issuer="Ops")
+    me = Actor.user("bob", reauthenticated_at=datetime.now(timezone.utc))
+    setup = mfa.begin_totp_setup(me, "bob", account_name="bob@example.org")
+    code = authenticator_code(setup.secret, datetime.now(timezone.utc))
+    assert mfa.confirm_totp_setup(me, setup.id, code).ok
     store.close()
 
 
@@ -115,6 +127,8 @@ def test_operating_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
             if "alice" in code and not seeded:
                 seed_alice(url)
                 seeded = True
+            if "keys rotate" in code:
+                seed_bob(url)
             done = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", code],
                 env=env,
@@ -142,3 +156,7 @@ def test_operating_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
     assert "Turned 2FA off for alice" in said
     assert "two_factor.disabled" in said and "actor=cli:oncall" in said
     assert PHONE not in said
+    assert "Re-sealed 1 authenticator secrets" in said
+    assert f"Nothing needs {Keyring(KEY).primary_id} any more" in said
+    assert "unused: can be removed" in said  # keys status, after the rotation
+    assert "and audit events older than 400 days" in said

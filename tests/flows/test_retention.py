@@ -61,3 +61,36 @@ async def test_async_purge(clock: FakeClock) -> None:
         store=store, secret_key=mfakit.generate_secret_key(), issuer="A", clock=clock
     )
     assert await amfa.purge_expired() == 0
+
+
+def test_audit_events_go_after_the_policys_retention_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On a store that keeps the audit trail (SQLite): kept forever by default;
+    with ``audit_retention_days`` the older events go at the next purge."""
+    from mfakit.adapters.sql import SqlStore
+    from mfakit.testing import fast_hasher
+    from tests.helpers import fresh
+
+    clock = FakeClock()
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'audit.db'}")
+
+    def app(policy: mfakit.Policy) -> MFA:
+        return MFA(
+            store=store,
+            audit=store,
+            secret_key=mfakit.generate_secret_key(),
+            issuer="R",
+            clock=clock,
+            hasher=fast_hasher(),
+            policy=policy,
+        )
+
+    keep, drop = app(mfakit.Policy()), app(mfakit.Policy(audit_retention_days=30))
+    keep.revoke_all_devices(fresh(clock, "alice", step_up=False), "alice")  # one event
+    clock.advance(timedelta(days=20))
+    keep.revoke_all_devices(fresh(clock, "alice", step_up=False), "alice")
+    clock.advance(timedelta(days=20))  # the first is 40 days old, the second 20
+    assert keep.purge_expired() == 0 and len(keep.list_events("alice")) == 2
+    assert drop.purge_expired(batch=1) == 1
+    [left] = drop.list_events("alice")
+    assert left.at == clock.now() - timedelta(days=20)
+    store.close()

@@ -257,6 +257,7 @@ VALID: dict[str, Callable[[Template], Any]] = {
         state="delivered",
         provider_status="delivered",
     ),
+    "progress": lambda t: None,
 }
 """A valid value for every parameter name of MFA's public methods."""
 

@@ -29,6 +29,7 @@ from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.contract import (
     T0,
     AuditLogContract,
+    AuditRetentionContract,
     BlockingStore,
     ConcurrencyContract,
     DeviceContract,
@@ -52,7 +53,7 @@ async def drop_tables(store: AsyncSqlStore) -> None:
 # --- the contract ---------------------------------------------------------------
 
 
-class TestAsyncSqliteFile(StoreContract, AuditLogContract):
+class TestAsyncSqliteFile(StoreContract, AuditLogContract, AuditRetentionContract):
     """aiosqlite on a file as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
 
     @pytest.fixture
@@ -89,7 +90,7 @@ class TestAsyncSqliteOwnEngine(ConcurrencyContract, DeviceContract):
             b.run(engine.dispose())
 
 
-class TestAsyncPostgres(StoreContract, AuditLogContract):
+class TestAsyncPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
     """psycopg async through a host-owned AsyncEngine; fresh tables under a unique prefix."""
 
     @pytest.fixture

@@ -10,11 +10,11 @@ from sqlalchemy import create_engine
 
 from mfakit.adapters import MemoryStore
 from mfakit.adapters.sql import SqlStore
-from mfakit.testing.contract import AuditLogContract, StoreContract
+from mfakit.testing.contract import AuditLogContract, AuditRetentionContract, StoreContract
 from tests.conftest import SECRET
 
 
-class TestSqliteMemory(StoreContract, AuditLogContract):
+class TestSqliteMemory(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self) -> Iterator[SqlStore]:
         store = SqlStore.from_url("sqlite://")
@@ -22,7 +22,7 @@ class TestSqliteMemory(StoreContract, AuditLogContract):
         store.close()
 
 
-class TestSqliteFile(StoreContract, AuditLogContract):
+class TestSqliteFile(StoreContract, AuditLogContract, AuditRetentionContract):
     """A file database as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
 
     @pytest.fixture
@@ -69,7 +69,7 @@ class TestPortableStatements(StoreContract):
         assert clear_script(store) == clear_script(MemoryStore())
 
 
-class TestPostgres(StoreContract, AuditLogContract):
+class TestPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
     """PostgreSQL through a host-owned engine; fresh tables under a unique prefix."""
 
     @pytest.fixture

@@ -13,13 +13,23 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    inspect,
+    select,
+    text,
+)
 
 from mfakit import ConfigurationError
 from mfakit.adapters.sql import SCHEMA_VERSION, SqlStore, build_metadata, migrate
 from mfakit.adapters.sql.migrations import version_table
 from mfakit.adapters.sql.schema import TABLES
-from mfakit.testing.contract import T0, AuditLogContract, StoreContract
+from mfakit.testing.contract import T0, AuditLogContract, AuditRetentionContract, StoreContract
 
 from .conftest import unique_prefix
 from .test_schema import set_version
@@ -54,7 +64,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine,
 
 
 # --- a 0.1.0 database, upgraded, passes the storage contract ------------------------
-class TestUpgradedSqlite(StoreContract, AuditLogContract):
+class TestUpgradedSqlite(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlStore]:
         url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -64,7 +74,7 @@ class TestUpgradedSqlite(StoreContract, AuditLogContract):
         store.close()
 
 
-class TestUpgradedPostgres(StoreContract, AuditLogContract):
+class TestUpgradedPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
     @pytest.fixture
     def store(self, pg_engine: Engine) -> Iterator[SqlStore]:
         prefix = unique_prefix()
@@ -156,6 +166,64 @@ def _without_later_columns(shape: dict[str, Any]) -> dict[str, Any]:
             "indexes": [i for i in facts["indexes"] if not any(f"'{c}'" in i for c in later)],
         }
     return out
+
+
+def _revisions() -> list[str]:
+    """Every revision shipped, oldest first: the tests below cover a new one
+    as soon as its file is added."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    return [s.revision for s in scripts.walk_revisions("base", "heads")][::-1]
+
+
+@pytest.mark.parametrize("revision", _revisions())
+def test_each_revision_goes_down_and_up_again_to_the_same_tables(
+    db: tuple[Engine, str], revision: str
+) -> None:
+    """Upgrade to ``revision``, downgrade one step, upgrade again: the same
+    tables, column by column, and the recorded schema version follows."""
+    engine, prefix = db
+    assert migrate.upgrade(engine, table_prefix=prefix, revision=revision) == revision
+    shape = _shape_if_present(engine, prefix)
+    below = migrate.downgrade(engine, table_prefix=prefix, revision="-1")
+    assert below == (None if revision == "0001" else f"{int(revision) - 1:04d}")
+    assert migrate.upgrade(engine, table_prefix=prefix, revision=revision) == revision
+    assert _shape_if_present(engine, prefix) == shape
+    version = build_metadata(prefix).tables[prefix + "schema_version"]
+    with engine.connect() as conn:
+        recorded = conn.execute(select(version.c.version)).scalar_one()
+    assert recorded == int(revision)
+
+
+def _shape_if_present(engine: Engine, prefix: str) -> dict[str, Any]:
+    names = set(inspect(engine).get_table_names())
+    present = [name for name in TABLES if prefix + name in names]
+    return _shape(engine, prefix, present)
+
+
+def test_a_model_change_without_a_migration_fails_the_check(
+    db: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build_metadata()`` ahead of the migrations (a column and a table added
+    to schema.py, no revision written): autogenerate finds the difference, so
+    this suite (and ``mfakit db check``) fails until a revision is added."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix)
+    real = migrate.build_metadata
+
+    def ahead(table_prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
+        md = real(table_prefix, metadata)
+        md.tables[table_prefix + "contacts"].append_column(Column("nickname", Integer))
+        Table(table_prefix + "new_things", md, Column("id", Integer, primary_key=True))
+        return md
+
+    monkeypatch.setattr(migrate, "build_metadata", ahead)
+    problems = migrate.check(engine, table_prefix=prefix)
+    assert any("add_column" in p and "nickname" in p for p in problems), problems
+    assert any("add_table" in p and "new_things" in p for p in problems), problems
 
 
 def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None:

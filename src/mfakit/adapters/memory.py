@@ -16,13 +16,16 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ..core import writes as w
+from ..core.challenge import OPEN_STATES
 from ..core.contacts import ContactKind
+from ..core.keys import answer_key_id
 from ..core.records import (
     BackupCodeRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -180,6 +183,16 @@ class MemoryStore(WriteMethods):
         undo.set(mine, x.factor_id, replace(rec, label=x.label))
         return True
 
+    def _reseal_totp(self, x: w.ResealTotp, undo: _Undo) -> object:
+        mine = self._totp.get(x.user_id, {})
+        rec = mine.get(x.factor_id)
+        self._require(
+            rec is not None and rec.secret_key_id == x.old_key_id and rec.secret_blob == x.old_blob
+        )
+        assert rec is not None
+        undo.set(mine, x.factor_id, replace(rec, secret_key_id=x.key_id, secret_blob=x.blob))
+        return True
+
     def _delete_totp(self, x: w.DeleteTotp, undo: _Undo) -> object:
         return self._require(undo.pop(self._totp.get(x.user_id, {}), x.factor_id) is not _MISSING)
 
@@ -330,6 +343,7 @@ class MemoryStore(WriteMethods):
         w.ConfirmTotp: _confirm_totp,
         w.AdvanceTotp: _advance_totp,
         w.RenameTotp: _rename_totp,
+        w.ResealTotp: _reseal_totp,
         w.DeleteTotp: _delete_totp,
         w.ReplaceBackupCodes: _replace_backup_codes,
         w.UseBackupCode: _use_backup_code,
@@ -390,7 +404,15 @@ class MemoryStore(WriteMethods):
             return rec, self._snapshot(rec.user_id, counters)
 
     # --- retention ---------------------------------------------------------------
-    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+    def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
+        # Not an audit log (MemoryAuditLog is): ``audit_before`` finds nothing here.
         keep = tuple(keep_nonzero)
         gone = 0
         with self._lock:
@@ -432,6 +454,43 @@ class MemoryStore(WriteMethods):
         with self._lock:
             due = [n for n in self._notices.values() if n.next_attempt_at <= now]
         return sorted(due, key=lambda n: (n.next_attempt_at, n.id))[:limit]
+
+    # --- key rotation -------------------------------------------------------------
+    def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        with self._lock:
+            found = [
+                rec
+                for mine in self._totp.values()
+                for rec in mine.values()
+                if rec.secret_key_id != key_id and (after is None or (rec.user_id, rec.id) > after)
+            ]
+        found.sort(key=lambda r: (r.user_id, r.id))
+        return found[:limit]
+
+    def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        counts: dict[str, dict[str, int]] = {}
+
+        def count(key_id: str | None, kind: str) -> None:
+            if key_id is not None:
+                kinds = counts.setdefault(key_id, {})
+                kinds[kind] = kinds.get(kind, 0) + 1
+
+        with self._lock:
+            for mine in self._totp.values():
+                for rec in mine.values():
+                    count(rec.secret_key_id, "authenticators")
+            for question in self._questions.values():
+                count(answer_key_id(question.answer_hash), "security_answers")
+            for challenge in self._challenges.values():
+                if (
+                    challenge.code_hash is not None
+                    and challenge.expires_at > now
+                    and challenge.state in OPEN_STATES
+                ):
+                    count(challenge.code_key_id, "open_challenges")
+        return [KeyUse(key_id=k, **counts[k]) for k in sorted(counts)]
 
     # --- reads -----------------------------------------------------------------
     def get_totp(self, user_id: str, factor_id: str) -> TotpRecord | None:

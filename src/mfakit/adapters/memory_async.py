@@ -19,6 +19,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -52,8 +53,25 @@ class AsyncMemoryStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return self.sync.load_challenge(challenge_id, counters=counters)
 
-    async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
-        return self.sync.purge(before=before, keep_nonzero=keep_nonzero, limit=limit)
+    async def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
+        return self.sync.purge(
+            before=before, keep_nonzero=keep_nonzero, limit=limit, audit_before=audit_before
+        )
+
+    async def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        return self.sync.totps_to_reseal(key_id=key_id, after=after, limit=limit)
+
+    async def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        return self.sync.key_usage(now=now)
 
     async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
         return self.sync.pending_notices(now=now, limit=limit)

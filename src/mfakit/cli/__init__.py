@@ -3,10 +3,10 @@
 ::
 
     mfakit db upgrade | db check
-    mfakit keys generate
+    mfakit keys generate | keys status [--json] | keys rotate [--batch N]
     mfakit user status USER [--json] | user unlock USER | user disable-2fa USER --reason TEXT
     mfakit devices revoke USER
-    mfakit purge [--before DATE]
+    mfakit purge [--before DATE] [--audit-days N]
     mfakit audit tail [--user USER] [--limit N] [--json]
 
 Configuration comes from ``MFAKIT_*`` environment variables or a TOML file
@@ -38,6 +38,7 @@ from ..core.actor import Actor
 from ..core.audit import Action
 from ..core.keys import Keyring
 from ..core.records import AuditRecord
+from ..core.results import KeyRotation, KeyUsage
 from ..errors import ConfigurationError, InvalidInput, MfaError, StorageError
 from ..keygen import generate_secret_key
 from ..service import operator
@@ -90,10 +91,11 @@ class Env:
             )
         return self._store
 
-    def mfa(self, *, keys_needed: bool = True) -> MFA:
+    def mfa(self, *, keys_needed: bool = True, audit_retention_days: int | None = None) -> MFA:
         """The facade on the configured store, which is also its audit log.
         Maintenance commands (purge, upgrade) seal nothing: without configured
         keys they run on a throwaway key."""
+        from ..core.policy import Policy
         from ..mfa import MFA
 
         keys = self.settings.secret_keys
@@ -102,7 +104,14 @@ class Env:
                 self.settings.require_keys()
             keys = (generate_secret_key(),)
         store = self.store()
-        return MFA(store=store, audit=store, secret_key=Keyring(*keys), issuer=self.settings.issuer)
+        days = audit_retention_days or self.settings.audit_retention_days
+        return MFA(
+            store=store,
+            audit=store,
+            secret_key=Keyring(*keys),
+            issuer=self.settings.issuer,
+            policy=Policy(audit_retention_days=days),
+        )
 
     def run(self, mfa: MFA, use_case: Callable[..., Any], *args: object, **kwargs: object) -> Any:
         """Run one of :mod:`mfakit.service.operator`'s use cases on ``mfa``."""
@@ -144,7 +153,7 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, operator: str) -> None:
-    """Operate mfakit: migrate its tables, unlock users, purge, read the audit trail.
+    """Operate mfakit: migrate its tables, rotate keys, unlock users, purge, read the audit trail.
 
     \b
     Exit codes: 0 ok, 1 refused / not found / declined, 2 usage,
@@ -212,6 +221,114 @@ def keys_generate() -> int:
     """Print a fresh random secret key (``mfakit.generate_secret_key()``: 32 random
     bytes with a random key id)."""
     click.echo(generate_secret_key())
+    return EXIT_OK
+
+
+def _usage_lines(usage: KeyUsage) -> list[str]:
+    lines = []
+    for use in usage.keys:
+        role = (
+            "primary"
+            if use.key_id == usage.primary
+            else "NOT IN THE KEYRING"
+            if use.key_id in usage.unknown
+            else "unused: can be removed"
+            if use.key_id in usage.unused
+            else "older"
+        )
+        lines.append(
+            f"{use.key_id}  {role:<22} authenticators={use.authenticators} "
+            f"security_answers={use.security_answers} open_challenges={use.open_challenges}"
+        )
+    return lines
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_obj
+def keys_status(env: Env, as_json: bool) -> int:
+    """Which keys the stored values still need (by key id, never the key).
+
+    Exit 1 if the store names a key the keyring lacks."""
+    usage: KeyUsage = env.mfa().key_usage()
+    if as_json:
+        data = {
+            "primary": usage.primary,
+            "unused": list(usage.unused),
+            "unknown": list(usage.unknown),
+            "keys": [dict(asdict(use), total=use.total) for use in usage.keys],
+        }
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo("\n".join(_usage_lines(usage)))
+    return EXIT_REFUSED if usage.unknown else EXIT_OK
+
+
+@keys.command("rotate")
+@click.option(
+    "--batch", default=100, show_default=True, help="Authenticators re-sealed a transaction."
+)
+@yes_option
+@click.pass_obj
+def keys_rotate(env: Env, batch: int, yes: bool) -> int:
+    """Re-seal every authenticator secret under the first key of MFAKIT_SECRET_KEYS.
+
+    \b
+    Safe while the application runs (each record is re-sealed by a
+    compare-and-set on its old ciphertext) and resumable: run it again after
+    an interruption. Every application server must have the new key first in
+    its keyring before you run it. Exit 1 if some records could not be
+    opened (their key is missing from the keyring)."""
+    if not 1 <= batch <= 10_000:
+        raise click.BadParameter("must be 1 to 10000", param_hint="--batch")
+    mfa = env.mfa()
+    before: KeyUsage = mfa.key_usage()
+    todo = sum(u.authenticators for u in before.keys if u.key_id != before.primary)
+    if todo:
+        _confirm(yes, f"Re-seal {todo} authenticator secrets under key {before.primary}?")
+        done = 0
+        with click.progressbar(length=todo, label="Re-sealing", file=sys.stderr) as bar:
+
+            def progress(report: KeyRotation) -> None:
+                nonlocal done
+                bar.update(report.seen - done)
+                done = report.seen
+
+            result = mfa.rotate_keys(batch=batch, progress=progress)
+        details = {
+            "key": result.key_id,
+            "resealed": str(result.resealed),
+            "changed": str(result.changed),
+            "unreadable": str(result.unreadable),
+        }
+        env.run(mfa, operator.record_maintenance, env.actor, Action.KEYS_ROTATED, details=details)
+        click.echo(
+            f"Re-sealed {result.resealed} authenticator secrets under key {result.key_id}"
+            f" ({result.changed} changed meanwhile, {result.unreadable} unreadable)"
+            f" (audit: by {env.actor.id})"
+        )
+    else:
+        click.echo(f"Every authenticator secret is sealed under key {before.primary} already")
+    after: KeyUsage = mfa.key_usage()
+    click.echo("\n".join(_usage_lines(after)))
+    if after.unused:
+        click.echo(
+            f"Nothing needs {', '.join(after.unused)} any more: remove it from"
+            " MFAKIT_SECRET_KEYS and from every application server's keyring"
+        )
+    waiting = [u for u in after.keys if u.key_id != after.primary and u.total]
+    if waiting and not after.unknown:
+        click.echo(
+            "Still needed: security answers are re-keyed at their user's next right answer,"
+            " open challenges expire within minutes"
+        )
+    if after.unknown:
+        click.echo(
+            f"The store names keys the keyring lacks ({', '.join(after.unknown)}): what they"
+            " sealed cannot be read; add them back to MFAKIT_SECRET_KEYS and run again",
+            err=True,
+        )
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -355,16 +472,26 @@ def _parse_before(value: str | None) -> datetime:
     help="Purge what ended before DATE (ISO; UTC unless given). Default: a day ago.",
 )
 @click.option("--batch", default=1000, show_default=True, help="Rows of each kind a round.")
+@click.option(
+    "--audit-days",
+    type=click.IntRange(1, 36_500),
+    metavar="N",
+    help="Also delete audit events older than N days (default: MFAKIT_AUDIT_RETENTION_DAYS;"
+    " without either, the audit trail is kept).",
+)
 @yes_option
 @click.pass_obj
-def purge(env: Env, before: str | None, batch: int, yes: bool) -> int:
-    """Delete expired challenges, idle counters, old devices, used codes, stale notices.
+def purge(env: Env, before: str | None, batch: int, audit_days: int | None, yes: bool) -> int:
+    """Delete expired challenges, idle counters, revoked and expired devices, used codes,
+    stale notices, and audit events past their retention.
 
     Never lifts a lock-out. Run it daily (or hourly) from a scheduler.
     """
     when = _parse_before(before)
-    mfa = env.mfa(keys_needed=False)
-    _confirm(yes, f"Purge what expired, was revoked or used before {when.isoformat()}?")
+    mfa = env.mfa(keys_needed=False, audit_retention_days=audit_days)
+    days = mfa.policy.audit_retention_days
+    audit_note = "" if days is None else f", and audit events older than {days} days"
+    _confirm(yes, f"Purge what expired, was revoked or used before {when.isoformat()}{audit_note}?")
     total = 0
     with click.progressbar(
         _rounds(env, mfa, when, batch),
@@ -375,8 +502,10 @@ def purge(env: Env, before: str | None, batch: int, yes: bool) -> int:
         for gone in rounds:
             total += gone
     details = {"rows": str(total), "before": when.isoformat()}
+    if days is not None:
+        details["audit_days"] = str(days)
     env.run(mfa, operator.record_maintenance, env.actor, Action.DATA_PURGED, details=details)
-    click.echo(f"Purged {total} rows that ended before {when.isoformat()}")
+    click.echo(f"Purged {total} rows that ended before {when.isoformat()}{audit_note}")
     return EXIT_OK
 
 

@@ -2,16 +2,14 @@
 
 Settings (environment variable, or key in the file's ``[mfakit]`` table):
 
-=======================  =================  ======================================
-Environment              File key           Meaning
-=======================  =================  ======================================
-``MFAKIT_DATABASE_URL``  ``database_url``   SQLAlchemy URL of the store (required)
-``MFAKIT_SECRET_KEYS``   ``secret_keys``    the keyring, newest first; comma-
-                                            separated in the environment, a list
-                                            in the file (needed for user commands)
-``MFAKIT_TABLE_PREFIX``  ``table_prefix``   table prefix (default ``mfa_``)
-``MFAKIT_ISSUER``        ``issuer``         the issuer name (default ``mfakit``)
-=======================  =================  ======================================
+- ``MFAKIT_DATABASE_URL`` / ``database_url``: SQLAlchemy URL of the store (required).
+- ``MFAKIT_SECRET_KEYS`` / ``secret_keys``: the keyring, newest first;
+  comma-separated in the environment, a list in the file (needed for the user
+  and key commands).
+- ``MFAKIT_TABLE_PREFIX`` / ``table_prefix``: table prefix (default ``mfa_``).
+- ``MFAKIT_ISSUER`` / ``issuer``: the issuer name (default ``mfakit``).
+- ``MFAKIT_AUDIT_RETENTION_DAYS`` / ``audit_retention_days``: days ``purge``
+  keeps audit events (``Policy.audit_retention_days``; default: forever).
 
 The file is ``--config PATH`` or ``MFAKIT_CONFIG``; the environment wins over
 it. Secrets never appear in output or errors.
@@ -35,6 +33,7 @@ ENV = {
     "secret_keys": "MFAKIT_SECRET_KEYS",
     "table_prefix": "MFAKIT_TABLE_PREFIX",
     "issuer": "MFAKIT_ISSUER",
+    "audit_retention_days": "MFAKIT_AUDIT_RETENTION_DAYS",
 }
 
 
@@ -44,6 +43,7 @@ class Settings:
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     table_prefix: str = "mfa_"
     issuer: str = "mfakit"
+    audit_retention_days: int | None = None
 
     def require_url(self) -> str:
         if not self.database_url:
@@ -97,6 +97,14 @@ def _keys(value: object, where: str) -> tuple[str, ...]:
     return tuple(k for k in parts if k)
 
 
+def _days(value: object, where: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if type(value) is not int or not 1 <= value <= 36_500:
+        raise ConfigurationError(f"{where} must be a number of days from 1 to 36500")
+    return value
+
+
 def _text(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigurationError(f"{where} must be a string")
@@ -124,6 +132,8 @@ def load_settings(config: Path | None, environ: Mapping[str, str] | None = None)
     for key, value in values.items():
         if key == "secret_keys":
             kwargs[key] = _keys(value, where[key])
+        elif key == "audit_retention_days":
+            kwargs[key] = _days(value, where[key])
         else:
             kwargs[key] = _text(value, where[key])
     return Settings(**kwargs)

@@ -65,6 +65,7 @@ class Action(str, enum.Enum):
     # Operators' maintenance (the ``mfakit`` command), about no user: subject "*".
     SCHEMA_UPGRADED = "schema.upgraded"
     DATA_PURGED = "retention.purged"
+    KEYS_ROTATED = "keys.rotated"
 
     def __str__(self) -> str:
         return self.value

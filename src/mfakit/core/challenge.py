@@ -32,6 +32,7 @@ from ..errors import ConflictingState
 
 __all__ = [
     "END_STATES",
+    "OPEN_STATES",
     "TRANSITIONS",
     "Event",
     "Purpose",
@@ -107,6 +108,8 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
 """Every legal move. Read it as the whole machine."""
 
 END_STATES = frozenset({State.SUCCEEDED, State.LOCKED, State.EXPIRED, State.CANCELLED})
+OPEN_STATES = frozenset(State) - END_STATES
+"""The states in which a challenge still takes a code or an answer."""
 
 
 def next_state(state: State, event: Event) -> State:

@@ -42,6 +42,8 @@ from ..errors import ConfigurationError, InvalidInput
 T = TypeVar("T")
 
 __all__ = [
+    "KEYED_ANSWER_PREFIX",
+    "KEY_ID_LENGTH",
     "KEY_PREFIX",
     "MIN_SECRET_BYTES",
     "Keyring",
@@ -63,6 +65,9 @@ KEY_PREFIX = "mfk1_"
 """How a key made by :func:`mfakit.generate_secret_key` starts."""
 
 _KEY_ID_BYTES = 8
+KEY_ID_LENGTH = 2 * _KEY_ID_BYTES
+"""Every key id is 16 hex characters (an ``mfk1_`` key's own, or the one
+derived from a 0.1.0 secret), so a store can cut it out of a stored value."""
 _MFK1 = re.compile(r"mfk1_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
@@ -73,6 +78,17 @@ _WEAK = (
     " or 32 random bytes (raw, hex or base64). A 0.1.0 key may stay in the keyring after a"
     " new primary key, to read what it sealed"
 )
+
+
+KEYED_ANSWER_PREFIX = "$mfk-hmac1$"
+"""How a keyed security-answer hash starts: ``$mfk-hmac1$<key id>$<slow hash>``."""
+
+
+def answer_key_id(answer_hash: str) -> str | None:
+    """The key id a stored security-answer hash names (None: a 0.1.0 unkeyed hash)."""
+    if not answer_hash.startswith(KEYED_ANSWER_PREFIX):
+        return None
+    return answer_hash[len(KEYED_ANSWER_PREFIX) :].partition("$")[0]
 
 
 def format_key(key_id: bytes, secret: bytes) -> str:
@@ -211,6 +227,16 @@ class Keyring:
 
     def __repr__(self) -> str:
         return f"Keyring(primary={self.primary_id!r}, keys={len(self._secrets)})"
+
+    def unused_keys(self, in_use: Iterable[str]) -> tuple[str, ...]:
+        """The older keys (never the primary) that no id in ``in_use`` names:
+        the keys a rotation has finished with, which can leave the keyring.
+
+        ``in_use`` is what the store still holds, e.g.
+        ``(u.key_id for u in store.key_usage(now=now))``;
+        [MFA.unused_keys][mfakit.MFA.unused_keys] asks the store for you."""
+        used = set(in_use)
+        return tuple(k for k in self._secrets if k != self.primary_id and k not in used)
 
     def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
         """The 256-bit key for ``purpose`` derived from ``key_id`` (default: primary)."""

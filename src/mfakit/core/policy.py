@@ -157,6 +157,12 @@ class Policy:
     )
     """Questions a user may pick from (seed 000: three by default)."""
 
+    # --- retention -----------------------------------------------------------
+    audit_retention_days: int | None = None
+    """Days the audit trail kept in the store is kept: older events go at the
+    next [MFA.purge_expired][mfakit.MFA.purge_expired] (or ``mfakit purge``); 1 to 36500.
+    ``None`` (the default): kept forever."""
+
     # --- passkeys and security keys (WebAuthn) ------------------------------
     webauthn_user_verification: str = "preferred"
     """``"preferred"`` or ``"required"``: whether a second-factor passkey must verify
@@ -235,6 +241,8 @@ class Policy:
             raise InvalidInput("backoff_ceiling", "must not be below backoff_base")
         _positive("reauth_max_age", self.reauth_max_age, maximum=timedelta(minutes=20))
         _int_range("trust_days", self.trust_days, 1, 365)
+        if self.audit_retention_days is not None:
+            _int_range("audit_retention_days", self.audit_retention_days, 1, 36_500)
         _int_range("contact_changes_per_day", self.contact_changes_per_day, 1, 100)
         questions = self.security_questions
         if isinstance(questions, str) or not isinstance(questions, Iterable):

@@ -25,6 +25,7 @@ __all__ = [
     "ContactRecord",
     "Counter",
     "DeviceRecord",
+    "KeyUse",
     "NoticeRecord",
     "QuestionRecord",
     "TotpRecord",
@@ -357,3 +358,23 @@ class CeremonyRecord:
 
     def with_(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyUse:
+    """How many stored values still need one keyring key (by id).
+
+    ``authenticators``: TOTP secrets sealed under it (a key rotation re-seals
+    them). ``security_answers``: answers keyed with it (re-keyed only when the
+    user next answers right: the answer itself is never stored).
+    ``open_challenges``: unexpired challenges whose code hash it keys (gone
+    within minutes)."""
+
+    key_id: str
+    authenticators: int = 0
+    security_answers: int = 0
+    open_challenges: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.authenticators + self.security_answers + self.open_challenges

@@ -21,7 +21,7 @@ from .methods import Method
 
 if TYPE_CHECKING:
     from .messages import Texts
-    from .records import WebAuthnCredentialRecord
+    from .records import KeyUse, WebAuthnCredentialRecord
 
 __all__ = [
     "AnswerResult",
@@ -36,6 +36,8 @@ __all__ = [
     "EnrollmentRequired",
     "ExpectedCode",
     "FactorInfo",
+    "KeyRotation",
+    "KeyUsage",
     "PasskeyInfo",
     "PasskeyOptions",
     "PasskeyRegistration",
@@ -714,3 +716,49 @@ class PasskeyRegistration:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+# --- key rotation ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRotation:
+    """How far [MFA.rotate_keys][mfakit.MFA.rotate_keys] got: every authenticator secret it
+    found under an older key, re-sealed under ``key_id`` (the keyring's
+    primary) or counted as left alone.
+
+    ``resealed``: re-sealed by this run. ``changed``: changed by someone else
+    between reading and writing (deleted, replaced or re-sealed by another
+    run): nothing was overwritten. ``unreadable``: sealed under a key missing
+    from the keyring, or altered; left as they are (see
+    [MFA.key_usage][mfakit.MFA.key_usage]). ``done`` is False in the reports given to a
+    ``progress`` callback between batches."""
+
+    key_id: str
+    resealed: int = 0
+    changed: int = 0
+    unreadable: int = 0
+    done: bool = False
+
+    @property
+    def seen(self) -> int:
+        return self.resealed + self.changed + self.unreadable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyUsage:
+    """Which keys the stored values still need ([MFA.key_usage][mfakit.MFA.key_usage]).
+
+    ``keys`` has one [KeyUse][mfakit.KeyUse] per key id the store
+    names and per key of the keyring (zeros for one nothing names), primary
+    first, then the keyring's order, then ids the keyring lacks. ``unused`` are
+    the older keys nothing names: they can leave the keyring. ``unknown`` are
+    ids the store names but the keyring lacks: what they sealed or keyed cannot
+    be read (a key dropped too early)."""
+
+    primary: str
+    keys: tuple[KeyUse, ...]
+    unused: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    def of(self, key_id: str) -> KeyUse | None:
+        """The usage of one key id, if the keyring or the store knows it."""
+        return next((k for k in self.keys if k.key_id == key_id), None)

@@ -67,6 +67,7 @@ __all__ = [
     "RenameTotp",
     "ReplaceBackupCodes",
     "RequireNoFactor",
+    "ResealTotp",
     "RevokeDevice",
     "RevokeDevices",
     "SetLocale",
@@ -115,6 +116,24 @@ class RenameTotp(NamedTuple):
     user_id: str
     factor_id: str
     label: str
+
+
+class ResealTotp(NamedTuple):
+    """Replace an authenticator's sealed secret with the same secret sealed
+    under another key, if its stored key id and ciphertext are still
+    ``old_key_id`` and ``old_blob`` (a compare-and-set: a record deleted,
+    replaced or re-sealed meanwhile is left alone). Nothing else of the row
+    changes, so a concurrent step advance is never lost."""
+
+    user_id: str
+    factor_id: str
+    old_key_id: str
+    old_blob: bytes
+    key_id: str
+    blob: bytes
+
+    def __repr__(self) -> str:
+        return f"ResealTotp(user_id={self.user_id!r}, factor_id={self.factor_id!r}, ...)"
 
 
 class DeleteTotp(NamedTuple):
@@ -295,6 +314,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     ConfirmTotp,
     AdvanceTotp,
     RenameTotp,
+    ResealTotp,
     DeleteTotp,
     ReplaceBackupCodes,
     UseBackupCode,
@@ -327,6 +347,7 @@ CONDITIONAL: frozenset[type] = frozenset(
         ConfirmTotp,
         AdvanceTotp,
         RenameTotp,
+        ResealTotp,
         DeleteTotp,
         UseBackupCode,
         PutCounter,

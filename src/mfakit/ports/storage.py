@@ -25,6 +25,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -71,15 +72,24 @@ class Store(Protocol):
         one read; None if there is no such challenge."""
         ...
 
-    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+    def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
         """Delete at most ``limit`` rows of each kind that no longer matter
         (short transactions, no long lock): challenges that expired before
         ``before``; counters last updated before it, except those whose key
         starts with one of ``keep_nonzero`` and whose count is not 0 (a
         lock-out must outlive any retention); devices revoked or expired
         before it; backup codes used before it; pending authenticator setups
-        that expired before it; notices queued before it and still undelivered.
-        Returns how many rows went; call again until it returns 0."""
+        that expired before it; notices queued before it and still undelivered;
+        and, when ``audit_before`` is given and the store keeps the audit
+        trail, audit events recorded before ``audit_before``. Returns how many
+        rows went; call again until it returns 0."""
         ...
 
     # --- the notice outbox -------------------------------------------------
@@ -87,6 +97,23 @@ class Store(Protocol):
         """At most ``limit`` queued notices due at ``now`` (``next_attempt_at``
         not after it), the longest due first. Notices are queued, claimed and
         deleted by the writes ``QueueNotice``, ``ClaimNotice``, ``DeleteNotice``."""
+        ...
+
+    # --- key rotation ----------------------------------------------------
+    def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        """At most ``limit`` authenticators (pending ones included) whose
+        secret is sealed under a key other than ``key_id``, ordered by
+        ``(user_id, id)`` and after ``after`` in that order (None: from the
+        start). Re-sealing goes through the ``ResealTotp`` write."""
+        ...
+
+    def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        """Every key id the stored values name, with how many of each kind:
+        authenticator secrets, keyed security answers (stored as
+        ``$mfk-hmac1$<key id>$...``) and open challenges (awaiting a code or
+        an answer, unexpired at ``now``) with a code hash. Ordered by key id."""
         ...
 
     # --- authenticator apps -------------------------------------------
@@ -261,10 +288,22 @@ class AsyncStore(Protocol):
     ) -> tuple[ChallengeRecord, UserSnapshot] | None: ...
 
     async def purge(
-        self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
     ) -> int: ...
 
     async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]: ...
+
+    # --- key rotation ----------------------------------------------------
+    async def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]: ...
+
+    async def key_usage(self, *, now: datetime) -> list[KeyUse]: ...
 
     # --- authenticator apps -------------------------------------------
     async def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool: ...

@@ -14,7 +14,7 @@ from datetime import datetime
 from ..core import backup_codes as bc
 from ..core import otp
 from ..core.contacts import ContactKind
-from ..core.keys import Keyring, Sealed
+from ..core.keys import KEYED_ANSWER_PREFIX, Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
 from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
 from ..core.results import ExpectedCode, Reason, VerifyResult
@@ -284,7 +284,6 @@ def consume_backup_code(ctx: Context, user_id: str, canonical: str, now: datetim
 # re-hashes it under the current scheme and primary key.
 
 ANSWER_PURPOSE = "security-answer"
-KEYED_ANSWER_PREFIX = "$mfk-hmac1$"
 
 
 def _keyed(keyring: Keyring, answer: str, key_id: str | None = None) -> str:

@@ -27,7 +27,7 @@ from .effects import UseCase, call
 from .factors import factors_of
 from .limits import FAILURES
 from .notices import deliver, notice, notice_target, queue
-from .retention import KEEP_NONZERO, MIN_AGE
+from .retention import KEEP_NONZERO, MIN_AGE, audit_cutoff
 from .scope import audit, event
 from .work import commit, contended
 
@@ -167,7 +167,8 @@ def disable_two_factor(
 def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCase[int]:
     """One round of :func:`~.retention.purge_expired` (at most ``batch`` rows
     of each kind) for what ended before ``before``, which must be at least
-    :data:`~.retention.MIN_AGE` ago; returns how many rows went (0: done).
+    :data:`~.retention.MIN_AGE` ago, and audit events older than the policy's
+    ``audit_retention_days``; returns how many rows went (0: done).
     For callers that show progress between rounds."""
     if not isinstance(before, datetime) or before.tzinfo is None:
         raise InvalidInput("before", "must be a timezone-aware datetime")
@@ -176,7 +177,12 @@ def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCas
     if type(batch) is not int or not 1 <= batch <= 100_000:
         raise InvalidInput("batch", "must be an int from 1 to 100000")
     gone: int = yield from call(
-        "store", Store.purge, before=before, keep_nonzero=KEEP_NONZERO, limit=batch
+        "store",
+        Store.purge,
+        before=before,
+        keep_nonzero=KEEP_NONZERO,
+        limit=batch,
+        audit_before=audit_cutoff(ctx),
     )
     return gone
 
@@ -184,9 +190,9 @@ def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCas
 def record_maintenance(
     ctx: Context, actor: Actor, action: object, *, details: dict[str, str]
 ) -> UseCase[None]:
-    """Record a maintenance event (an upgrade, a purge) done by ``actor``."""
+    """Record a maintenance event (an upgrade, a purge, a key rotation) done by ``actor``."""
     operator = _operator(actor)
-    if action not in (Action.SCHEMA_UPGRADED, Action.DATA_PURGED):
+    if action not in (Action.SCHEMA_UPGRADED, Action.DATA_PURGED, Action.KEYS_ROTATED):
         raise InvalidInput("action", "must be a maintenance action")
     assert isinstance(action, Action)
     yield from audit(ctx, action, SYSTEM_SUBJECT, actor_id=operator.id, details=details)

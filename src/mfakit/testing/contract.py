@@ -56,6 +56,7 @@ from ..core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -65,6 +66,7 @@ from ..ports.storage import Store
 
 __all__ = [
     "AuditLogContract",
+    "AuditRetentionContract",
     "BackupCodeContract",
     "BlockingStore",
     "ChallengeContract",
@@ -73,6 +75,7 @@ __all__ = [
     "CounterContract",
     "DeviceContract",
     "FirstFactorContract",
+    "KeyRotationContract",
     "NoticeContract",
     "QuestionContract",
     "RetentionContract",
@@ -660,6 +663,154 @@ class AuditLogContract:
             page = audit_log.list_events("alice", limit=3, before=page[-1].id)
         assert pages == events[::-1]
         assert audit_log.list_events("alice", limit=3, before="no-such-event") == []
+
+
+class AuditRetentionContract:
+    """``purge(audit_before=...)`` on a store that is its own audit log: the
+    events recorded before the cut-off go, oldest first and in bounded
+    batches; newer ones and every user's stay."""
+
+    def test_purge_drops_old_audit_events_only(self, store: Any) -> None:
+        day = timedelta(days=1)
+        for n in range(5):
+            store.record(audit_event(n, at=T0 - (40 - n) * day))  # 40 to 36 days old
+        store.record(audit_event(5, subject="bob", at=T0 - 35 * day))
+        for n in range(6, 9):
+            store.record(audit_event(n, at=T0 - day))  # recent
+        kept = ["ev0008", "ev0007", "ev0006"]
+        # Without audit_before, the trail is never touched.
+        assert store.purge(before=T0, limit=100) == 0
+        assert len(store.list_events("alice", limit=50)) == 8
+        rounds = []
+        while gone := store.purge(before=T0, limit=2, audit_before=T0 - 30 * day):
+            assert gone <= 2
+            rounds.append(gone)
+        assert sum(rounds) == 6 and len(rounds) == 3
+        assert [e.id for e in store.list_events("alice", limit=50)] == kept
+        assert store.list_events("bob") == []
+
+
+class KeyRotationContract:
+    """What a key rotation needs: the records under other keys, paged; a
+    re-seal that is a compare-and-set on the old ciphertext and touches
+    nothing else; and which key ids the stored values name."""
+
+    K_OLD, K_NEW = "0123456789abcdef", "fedcba9876543210"
+
+    def _confirmed(self, store: Store, user_id: str, factor_id: str, key_id: str) -> TotpRecord:
+        rec = totp_record(user_id, factor_id, secret_key_id=key_id)
+        assert store.add_totp(rec, limit=5, now=T0)
+        assert store.confirm_totp(user_id, factor_id, step=1, now=T0, backup_codes=None)
+        got = store.get_totp(user_id, factor_id)
+        assert got is not None
+        return got
+
+    def _reseal(self, rec: TotpRecord, blob: bytes = b"\x01" * 48) -> w.ResealTotp:
+        return w.ResealTotp(
+            rec.user_id, rec.id, rec.secret_key_id, rec.secret_blob, self.K_NEW, blob
+        )
+
+    def test_records_under_other_keys_come_in_pages(self, store: Store) -> None:
+        for user in ("carol", "alice", "bob"):
+            for factor in ("f2", "f1"):
+                self._confirmed(store, user, factor, self.K_OLD)
+        self._confirmed(store, "dave", "f1", self.K_NEW)
+        store.add_totp(totp_record("erin", "p1", secret_key_id=self.K_OLD), limit=5, now=T0)
+        seen: list[tuple[str, str]] = []
+        after = None
+        while page := store.totps_to_reseal(key_id=self.K_NEW, after=after, limit=3):
+            assert len(page) <= 3
+            seen += [(r.user_id, r.id) for r in page]
+            after = seen[-1]
+        expected = [(u, f) for u in ("alice", "bob", "carol") for f in ("f1", "f2")]
+        assert seen == [*expected, ("erin", "p1")]  # pending setups too; never dave's
+        assert store.totps_to_reseal(key_id=self.K_NEW, after=("erin", "p1"), limit=3) == []
+
+    def test_reseal_is_a_compare_and_set_on_the_ciphertext(self, store: Store) -> None:
+        rec = self._confirmed(store, "alice", "f1", self.K_OLD)
+        assert store.apply([self._reseal(rec)]) == [True]
+        got = store.get_totp("alice", "f1")
+        assert got is not None
+        assert (got.secret_key_id, got.secret_blob) == (self.K_NEW, b"\x01" * 48)
+        assert got == replace(rec, secret_key_id=self.K_NEW, secret_blob=b"\x01" * 48)
+        # The same write again: its old ciphertext is gone, nothing changes.
+        assert store.apply([self._reseal(rec, b"\x02" * 48)]) is None
+        assert store.get_totp("alice", "f1") == got
+        # A deleted record is not brought back.
+        store.delete_totp("alice", "f1")
+        assert store.apply([self._reseal(rec)]) is None
+        assert store.get_totp("alice", "f1") is None
+
+    def test_reseal_keeps_a_step_advanced_meanwhile(self, store: Store) -> None:
+        rec = self._confirmed(store, "alice", "f1", self.K_OLD)
+        assert store.advance_totp("alice", "f1", step=7, now=T0 + timedelta(seconds=5))
+        assert store.apply([self._reseal(rec)]) == [True]  # read before the advance
+        got = store.get_totp("alice", "f1")
+        assert got is not None and got.last_step == 7 and got.secret_key_id == self.K_NEW
+        assert got.last_used_at == T0 + timedelta(seconds=5)
+        assert not store.advance_totp("alice", "f1", step=7, now=T0)  # still no replay
+        assert store.advance_totp("alice", "f1", step=8, now=T0)
+
+    def test_a_stale_reseal_rolls_its_batch_back(self, store: Store) -> None:
+        a = self._confirmed(store, "alice", "f1", self.K_OLD)
+        b = self._confirmed(store, "bob", "f1", self.K_OLD)
+        stale = replace(b, secret_blob=b"\x09" * 48)
+        assert store.apply([self._reseal(a), self._reseal(stale)]) is None
+        assert store.get_totp("alice", "f1") == a
+        assert store.get_totp("bob", "f1") == b
+
+    def test_reseals_and_advances_race_without_losing_either(self, store: Store) -> None:
+        rec = self._confirmed(store, "alice", "f1", self.K_OLD)
+        steps = iter(range(2, 2 + THREADS))
+        lock = threading.Lock()
+        won: list[tuple[int, bool]] = []
+
+        def act() -> bool:
+            with lock:
+                step = next(steps)
+            if step % 2:
+                ok = store.apply([self._reseal(rec, bytes([step]) * 48)]) is not None
+            else:
+                ok = store.advance_totp("alice", "f1", step=step, now=T0)
+            with lock:
+                won.append((step, ok))
+            return ok
+
+        race(THREADS, act)
+        got = store.get_totp("alice", "f1")
+        assert got is not None and got.secret_key_id == self.K_NEW
+        resealed = [step for step, ok in won if ok and step % 2]
+        advanced = [step for step, ok in won if ok and not step % 2]
+        # Exactly one re-seal won, and its ciphertext is the one stored, whole.
+        assert len(resealed) == 1 and got.secret_blob == bytes(resealed) * 48
+        # The newest step accepted is the one kept: no re-seal put an older one back.
+        assert advanced and got.last_step == max(advanced)
+
+    def test_key_usage_counts_what_names_each_key(self, store: Store) -> None:
+        assert store.key_usage(now=T0) == []
+        self._confirmed(store, "alice", "f1", self.K_OLD)
+        self._confirmed(store, "alice", "f2", self.K_NEW)
+        self._confirmed(store, "bob", "f1", self.K_OLD)
+        store.put_question(
+            QuestionRecord(
+                user_id="alice",
+                question="Pet?",
+                answer_hash=f"$mfk-hmac1${self.K_OLD}$argon2id$v=19$m=1,t=1,p=1$x$y",
+                created_at=T0,
+            )
+        )
+        store.put_question(  # a 0.1.0 unkeyed hash names no key
+            QuestionRecord(user_id="bob", question="Pet?", answer_hash="$argon2id$x", created_at=T0)
+        )
+        code: dict[str, Any] = {"code_hash": b"h" * 32, "code_key_id": self.K_NEW}
+        store.insert_challenge(challenge_record("open", **code))
+        store.insert_challenge(challenge_record("expired", at=T0 - timedelta(hours=1), **code))
+        store.insert_challenge(challenge_record("no-code"))
+        store.insert_challenge(challenge_record("done", state=State.SUCCEEDED, **code))
+        assert store.key_usage(now=T0 + timedelta(minutes=1)) == [
+            KeyUse(key_id=self.K_OLD, authenticators=2, security_answers=1),
+            KeyUse(key_id=self.K_NEW, authenticators=1, open_challenges=1),
+        ]
 
 
 class ConcurrencyContract:
@@ -1261,6 +1412,7 @@ class StoreContract(
     RetentionContract,
     NoticeContract,
     FirstFactorContract,
+    KeyRotationContract,
 ):
     """The whole storage contract. Subclass it and provide a ``store`` fixture."""
 

@@ -42,6 +42,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -235,8 +236,24 @@ class AsyncSqlStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return await self._run(self._sql.load_challenge(challenge_id, counters))
 
-    async def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
-        return await self._run(self._sql.purge(before, keep_nonzero, limit))
+    async def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
+        return await self._run(self._sql.purge(before, keep_nonzero, limit, audit_before))
+
+    # --- key rotation -------------------------------------------------------
+    async def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        return await self._run(self._sql.totps_to_reseal(key_id=key_id, after=after, limit=limit))
+
+    async def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        return await self._run(self._sql.key_usage(now=now))
 
     async def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
         return await self._run(self._sql.pending_notices(now, limit))

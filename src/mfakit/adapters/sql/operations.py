@@ -84,7 +84,9 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from ...core import writes as w
+from ...core.challenge import OPEN_STATES
 from ...core.contacts import ContactKind
+from ...core.keys import KEY_ID_LENGTH, KEYED_ANSWER_PREFIX
 from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
@@ -93,6 +95,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -389,6 +392,7 @@ class SqlOperations:
                 x.user_id, x.factor_id, step=x.step, now=x.now
             ),
             w.RenameTotp: lambda x: self.rename_totp(x.user_id, x.factor_id, x.label),
+            w.ResealTotp: self.reseal_totp,
             w.DeleteTotp: lambda x: self.delete_totp(x.user_id, x.factor_id),
             w.ReplaceBackupCodes: lambda x: self.replace_backup_codes(x.user_id, x.codes),
             w.UseBackupCode: lambda x: self.use_backup_code(x.user_id, x.lookup, now=x.now),
@@ -722,10 +726,18 @@ class SqlOperations:
         return Op("load_challenge", READ, run, raw=True)
 
     # --- retention -------------------------------------------------------------
-    def purge(self, before: datetime, keep_nonzero: Sequence[str], limit: int) -> Op[int]:
+    def purge(
+        self,
+        before: datetime,
+        keep_nonzero: Sequence[str],
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> Op[int]:
         """Each kind of stale row, at most ``limit`` of each, found through a
         bounded sub-select on its primary key (short transaction, no scan held
-        under a lock for long)."""
+        under a lock for long). Audit events go oldest first among the first
+        ``limit`` by sequence (no index on their time: events are recorded in
+        time order, so the old ones are at the start and no scan goes further)."""
         t = self.t
 
         def bounded(table: Table, where: Any) -> Delete:
@@ -747,6 +759,11 @@ class SqlOperations:
             bounded(f, and_(f.c.confirmed_at.is_(None), f.c.expires_at < before)),
             bounded(n, n.c.created_at < before),
         ]
+        if audit_before is not None:
+            a = t.audit
+            first = select(a.c.seq, a.c.at).order_by(a.c.seq).limit(limit).subquery()
+            old_events = select(first.c.seq).where(first.c.at < audit_before)
+            statements.append(delete(a).where(a.c.seq.in_(old_events)))
 
         def run(conn: Connection) -> int:
             return sum(int(conn.execute(stmt).rowcount) for stmt in statements)
@@ -830,6 +847,58 @@ class SqlOperations:
             .values(label=label)
         )
         return self._applied("rename_totp", stmt)
+
+    def reseal_totp(self, x: w.ResealTotp) -> Op[bool]:
+        t = self.t.totp
+        stmt = (
+            update(t)
+            .where(
+                t.c.user_id == x.user_id,
+                t.c.id == x.factor_id,
+                t.c.secret_key_id == x.old_key_id,
+                t.c.secret_blob == x.old_blob,
+            )
+            .values(secret_key_id=x.key_id, secret_blob=x.blob)
+        )
+        return self._applied("reseal_totp", stmt)
+
+    def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> Op[list[TotpRecord]]:
+        t = self.t.totp
+        stmt = select(t).where(t.c.secret_key_id != key_id)
+        if after is not None:
+            user, factor = after
+            stmt = stmt.where(or_(t.c.user_id > user, and_(t.c.user_id == user, t.c.id > factor)))
+        stmt = stmt.order_by(t.c.user_id, t.c.id).limit(limit)
+        return self._all("totps_to_reseal", stmt, {}, rows.totp_from)
+
+    def key_usage(self, *, now: datetime) -> Op[list[KeyUse]]:
+        t, q, c = self.t.totp, self.t.questions, self.t.challenges
+        answer_kid = func.substr(q.c.answer_hash, len(KEYED_ANSWER_PREFIX) + 1, KEY_ID_LENGTH)
+        queries = {
+            "authenticators": select(t.c.secret_key_id, func.count()).group_by(t.c.secret_key_id),
+            "security_answers": select(answer_kid, func.count())
+            .where(q.c.answer_hash.startswith(KEYED_ANSWER_PREFIX, autoescape=True))
+            .group_by(answer_kid),
+            "open_challenges": select(c.c.code_key_id, func.count())
+            .where(
+                c.c.code_key_id.is_not(None),
+                c.c.code_hash.is_not(None),
+                c.c.expires_at > now,
+                c.c.state.in_([str(state) for state in OPEN_STATES]),
+            )
+            .group_by(c.c.code_key_id),
+        }
+
+        def run(conn: Connection) -> list[KeyUse]:
+            counts: dict[str, dict[str, int]] = {}
+            for kind, stmt in queries.items():
+                for key_id, n in conn.execute(stmt):
+                    counts.setdefault(key_id, {})[kind] = int(n)
+            return [KeyUse(key_id=k, **counts[k]) for k in sorted(counts)]
+
+        return Op("key_usage", READ, run)
 
     def delete_totp(self, user_id: str, factor_id: str) -> Op[bool]:
         t = self.t.totp

@@ -41,6 +41,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -307,8 +308,24 @@ class SqlStore:
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
         return self._run(self._sql.load_challenge(challenge_id, counters))
 
-    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
-        return self._run(self._sql.purge(before, keep_nonzero, limit))
+    def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
+        return self._run(self._sql.purge(before, keep_nonzero, limit, audit_before))
+
+    # --- key rotation -------------------------------------------------------
+    def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        return self._run(self._sql.totps_to_reseal(key_id=key_id, after=after, limit=limit))
+
+    def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        return self._run(self._sql.key_usage(now=now))
 
     def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
         return self._run(self._sql.pending_notices(now, limit))

@@ -62,13 +62,15 @@ from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, Error, IntegrityError, connections, transaction
-from django.db.models import F, Q, QuerySet, Subquery
+from django.db.models import Count, F, Q, QuerySet, Subquery
+from django.db.models.functions import Substr
 from django.utils.dateparse import parse_datetime
 
 from ...adapters.writes import WriteMethods
 from ...core import writes as w
-from ...core.challenge import Purpose, State
+from ...core.challenge import OPEN_STATES, Purpose, State
 from ...core.contacts import ContactKind
+from ...core.keys import KEY_ID_LENGTH, KEYED_ANSWER_PREFIX
 from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
@@ -77,6 +79,7 @@ from ...core.records import (
     ContactRecord,
     Counter,
     DeviceRecord,
+    KeyUse,
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
@@ -641,6 +644,13 @@ class DjangoStore(WriteMethods):
             .update(label=x.label)
         )
 
+    def _reseal_totp(self, x: w.ResealTotp) -> object:
+        return _require(
+            self._factor(x.user_id, x.factor_id)
+            .filter(secret_key_id=x.old_key_id, secret_blob=x.old_blob)
+            .update(secret_key_id=x.key_id, secret_blob=x.blob)
+        )
+
     def _delete_totp(self, x: w.DeleteTotp) -> object:
         return _require(self._factor(x.user_id, x.factor_id).delete()[0])
 
@@ -888,6 +898,7 @@ class DjangoStore(WriteMethods):
         w.ConfirmTotp: _confirm_totp,
         w.AdvanceTotp: _advance_totp,
         w.RenameTotp: _rename_totp,
+        w.ResealTotp: _reseal_totp,
         w.DeleteTotp: _delete_totp,
         w.ReplaceBackupCodes: _replace_backup_codes,
         w.UseBackupCode: _use_backup_code,
@@ -975,7 +986,14 @@ class DjangoStore(WriteMethods):
         )
 
     # --- retention ------------------------------------------------------------------------
-    def purge(self, *, before: datetime, keep_nonzero: Sequence[str] = (), limit: int) -> int:
+    def purge(
+        self,
+        *,
+        before: datetime,
+        keep_nonzero: Sequence[str] = (),
+        limit: int,
+        audit_before: datetime | None = None,
+    ) -> int:
         counters = Q(updated_at__lt=before)
         kept = [Q(key__startswith=p) for p in keep_nonzero]
         if kept:
@@ -999,6 +1017,13 @@ class DjangoStore(WriteMethods):
                     # At most `limit` rows, chosen by a bounded sub-select on the key.
                     chosen = self._objects(model).filter(where).values("pk")[:limit]
                     gone += self._objects(model).filter(pk__in=Subquery(chosen)).delete()[0]
+                if audit_before is not None:
+                    # The oldest events among the first `limit` by sequence (as SqlStore).
+                    first = self._objects(m.AuditEvent).order_by("seq").values("seq")[:limit]
+                    events = self._objects(m.AuditEvent).filter(
+                        seq__in=Subquery(first), at__lt=audit_before
+                    )
+                    gone += events.delete()[0]
             return gone
 
         return self._read("purge", run)
@@ -1011,6 +1036,49 @@ class DjangoStore(WriteMethods):
             .order_by("next_attempt_at", "notice_id")[:limit]
         )
         return self._all("pending_notices", qs, _notice)
+
+    # --- key rotation ---------------------------------------------------------------------
+    def totps_to_reseal(
+        self, *, key_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[TotpRecord]:
+        qs = self._objects(m.TotpFactor).exclude(secret_key_id=key_id)
+        if after is not None:
+            user, factor = after
+            qs = qs.filter(Q(user_id__gt=user) | Q(user_id=user, factor_id__gt=factor))
+        return self._all("totps_to_reseal", qs.order_by("user_id", "factor_id")[:limit], _totp)
+
+    def key_usage(self, *, now: datetime) -> list[KeyUse]:
+        def run() -> list[KeyUse]:
+            counts: dict[str, dict[str, int]] = {}
+            start = len(KEYED_ANSWER_PREFIX) + 1
+            grouped = {
+                "authenticators": self._objects(m.TotpFactor)
+                .values_list("secret_key_id")
+                .annotate(n=Count("pk"))
+                .order_by(),
+                "security_answers": self._objects(m.SecurityQuestion)
+                .filter(answer_hash__startswith=KEYED_ANSWER_PREFIX)
+                .annotate(kid=Substr("answer_hash", start, KEY_ID_LENGTH))
+                .values_list("kid")
+                .annotate(n=Count("pk"))
+                .order_by(),
+                "open_challenges": self._objects(m.Challenge)
+                .filter(
+                    code_key_id__isnull=False,
+                    code_hash__isnull=False,
+                    expires_at__gt=now,
+                    state__in=[str(state) for state in OPEN_STATES],
+                )
+                .values_list("code_key_id")
+                .annotate(n=Count("pk"))
+                .order_by(),
+            }
+            for kind, qs in grouped.items():
+                for key_id, n in qs:
+                    counts.setdefault(key_id, {})[kind] = int(n)
+            return [KeyUse(key_id=k, **counts[k]) for k in sorted(counts)]
+
+        return self._read("key_usage", run)
 
     # --- reads ------------------------------------------------------------------------
     def _first(

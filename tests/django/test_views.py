@@ -788,3 +788,23 @@ def test_admin_actions_need_a_fresh_password() -> None:
         {"_selected_action": [str(factor.pk)], "action": "unlock_second_step"},
     )
     assert response["Location"].startswith(f"{BASE}/reauth/")
+
+
+# --- system checks -----------------------------------------------------------------------
+
+
+def test_the_system_checks_catch_a_misplaced_middleware_and_cookie_sessions(
+    settings: Any,
+) -> None:
+    from django.core.checks import run_checks
+
+    def ids() -> set[str]:
+        return {m.id for m in run_checks() if m.id and m.id.startswith("mfakit.")}
+
+    assert ids() == set()
+    ours = "mfakit.integrations.django.middleware.MfaMiddleware"
+    settings.MIDDLEWARE = [ours, *(m for m in settings.MIDDLEWARE if m != ours)]
+    assert ids() == {"mfakit.E001"}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != ours]
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert ids() == {"mfakit.W001"}

@@ -808,3 +808,14 @@ def test_the_system_checks_catch_a_misplaced_middleware_and_cookie_sessions(
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != ours]
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     assert ids() == {"mfakit.W001"}
+
+
+def test_an_abandoned_sign_in_does_not_survive_another_users_sign_in() -> None:
+    alice, bob, browser = user(), user("bob"), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)  # alice stops at the code page
+    assert sign_in(browser, bob)["Location"] == "/home/"  # bob has no 2FA
+    assert web.PENDING not in browser.client.session
+    response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)})
+    assert response["Location"] == f"{BASE}/login/"  # nothing pending any more
+    assert browser.signed_in_as() == "home of bob"  # alice's code signs nobody in

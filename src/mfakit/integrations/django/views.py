@@ -211,6 +211,9 @@ def password_checked(request: HttpRequest, user: Any, next_page: str) -> HttpRes
 def _log_in(request: HttpRequest, user: Any, how: str, password_at: float) -> None:
     backend = getattr(user, "backend", None)
     login(request, user, backend=backend)
+    # Nothing of an earlier, unfinished sign-in or step-up carries over.
+    for key in (web.PENDING, web.STEP_UP, web.STEP_UP_CHALLENGE, web.VERIFIED_AT, web.CODES):
+        request.session.pop(key, None)
     request.session[web.AUTH] = how
     request.session[web.REAUTH_AT] = password_at
 

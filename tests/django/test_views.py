@@ -572,9 +572,16 @@ def test_phone_enrolment_and_its_guarded_change() -> None:
     assert OUTBOX.sent_to("+12015550123") == []
     browser.post(f"{BASE}/contact/verify/", {"method": "sms"})
     assert OUTBOX.sent_to("+12015550123") == []
-    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
-    factors = get_mfa().list_factors(str(alice.pk))
-    assert [f.destination for f in factors if f.kind == "phone"] == ["+1•••••23"]
+    response = browser.post(
+        f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")}, follow=True
+    )
+    # Applied, unverified: the new number gets a code at once to prove it (step 4).
+    assert "Now enter the code we sent to the new one." in text(response)
+    (phone,) = [f for f in get_mfa().list_factors(str(alice.pk)) if f.kind == "phone"]
+    assert phone.destination == "+1•••••23" and not phone.verified
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+12015550123")})
+    (phone,) = [f for f in get_mfa().list_factors(str(alice.pk)) if f.kind == "phone"]
+    assert phone.destination == "+1•••••23" and phone.verified
 
 
 def test_an_email_address_is_proven_by_a_code_sent_through_django_mail() -> None:

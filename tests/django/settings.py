@@ -101,4 +101,7 @@ def _databases() -> dict[str, Any]:
     url = os.environ.get(PG_ENV, "").strip()
     if url:
         databases["pg"] = postgres_database(url)
+        # A test database of this run's own: test runs sharing one server (several
+        # checkouts at once) would otherwise create and drop the same one.
+        databases["pg"]["TEST"] = {"NAME": f"test_{databases['pg']['NAME']}_{os.getpid()}"}
     return databases

@@ -576,9 +576,16 @@ def test_phone_enrolment_and_its_guarded_change() -> None:
     assert OUTBOX.sent_to("+12015550123") == []
     browser.post(f"{BASE}/contact/verify/", {"method": "sms"})
     assert OUTBOX.sent_to("+12015550123") == []
-    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
-    factors = get_mfa().list_factors(str(alice.pk))
-    assert [f.destination for f in factors if f.kind == "phone"] == ["+1•••••23"]
+    response = browser.post(
+        f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")}, follow=True
+    )
+    # Applied, unverified: the new number gets a code at once to prove it (step 4).
+    assert "Now enter the code we sent to the new one." in text(response)
+    (phone,) = [f for f in get_mfa().list_factors(str(alice.pk)) if f.kind == "phone"]
+    assert phone.destination == "+1•••••23" and not phone.verified
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+12015550123")})
+    (phone,) = [f for f in get_mfa().list_factors(str(alice.pk)) if f.kind == "phone"]
+    assert phone.destination == "+1•••••23" and phone.verified
 
 
 def test_an_email_address_is_proven_by_a_code_sent_through_django_mail() -> None:
@@ -792,3 +799,34 @@ def test_admin_actions_need_a_fresh_password() -> None:
         {"_selected_action": [str(factor.pk)], "action": "unlock_second_step"},
     )
     assert response["Location"].startswith(f"{BASE}/reauth/")
+
+
+# --- system checks -----------------------------------------------------------------------
+
+
+def test_the_system_checks_catch_a_misplaced_middleware_and_cookie_sessions(
+    settings: Any,
+) -> None:
+    from django.core.checks import run_checks
+
+    def ids() -> set[str]:
+        return {m.id for m in run_checks() if m.id and m.id.startswith("mfakit.")}
+
+    assert ids() == set()
+    ours = "mfakit.integrations.django.middleware.MfaMiddleware"
+    settings.MIDDLEWARE = [ours, *(m for m in settings.MIDDLEWARE if m != ours)]
+    assert ids() == {"mfakit.E001"}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != ours]
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert ids() == {"mfakit.W001"}
+
+
+def test_an_abandoned_sign_in_does_not_survive_another_users_sign_in() -> None:
+    alice, bob, browser = user(), user("bob"), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)  # alice stops at the code page
+    assert sign_in(browser, bob)["Location"] == "/home/"  # bob has no 2FA
+    assert web.PENDING not in browser.client.session
+    response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)})
+    assert response["Location"] == f"{BASE}/login/"  # nothing pending any more
+    assert browser.signed_in_as() == "home of bob"  # alice's code signs nobody in

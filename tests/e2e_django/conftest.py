@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,10 +80,10 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="package")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The example project served by ``runserver`` on a free port."""
+def project_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment the project's commands and server run in."""
     data = tmp_path_factory.mktemp("django_project")
-    env = {
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(PROJECT)]),
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
@@ -91,6 +91,30 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "MFA_SECRET_KEY": "6f1c0e1f5b2a4d7e9c3b8a0f2e4d6c8b1a3f5e7d9c0b2a4e6f8d0c2b4a6e8f0a",
         "MFAKIT_FAST_HASHING": "1",
     }
+
+
+@pytest.fixture
+def make_user(base_url: str, project_env: dict[str, str]) -> Callable[[str], str]:
+    """A new account of the running project (a client: no group), by name;
+    its password is the demo password."""
+
+    def make(name: str) -> str:
+        code = (
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_user({name!r}, {name + '@practice.example'!r}, "
+            "'demo-practice-2fa')"
+        )
+        _manage(project_env, "shell", "-c", code)
+        return name
+
+    return make
+
+
+@pytest.fixture(scope="package")
+def base_url(project_env: dict[str, str]) -> Iterator[str]:
+    """The example project served by ``runserver`` on a free port."""
+    env = project_env
+    data = Path(env["DJANGO_DB"]).parent
     _manage(env, "migrate", "--verbosity", "0")
     _manage(env, "demo_seed")
     port = _free_port()

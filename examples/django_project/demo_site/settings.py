@@ -101,7 +101,11 @@ DEFAULT_FROM_EMAIL = "Demo Practice <security@practice.example>"
 MFAKIT = {  # mfakit
     "ISSUER": "Demo Practice",
     "SECRET_KEYS": [_mfa_secret_key()],
-    "POLICY": {"require_for_roles": frozenset({"staff"}), "trust_days": 14},
+    "POLICY": {
+        "require_for_roles": frozenset({"staff"}),  # seed 002
+        "trust_days": 14,
+        "question_guards_alternatives": True,  # seed 000: "try another way" asks it first
+    },
     "EMAIL": "mfakit.integrations.django.mail.DjangoEmailSender",
     "SMS": "demo_site.inbox.SMS",
     "VOICE": "demo_site.inbox.SMS",

@@ -10,8 +10,14 @@ setting (see :mod:`.conf`), run ``manage.py migrate``, then::
 What is here: the models and migrations (:mod:`.models`), the store on the
 ORM, which is also the audit log (:class:`.store.DjangoStore`), an email
 sender over Django's email backend (:class:`.mail.DjangoEmailSender`), the
-``MFAKIT`` setting and :func:`get_mfa` (:mod:`.conf`) and the management
-commands ``mfakit_purge``, ``mfakit_unlock`` and ``mfakit_status``.
+``MFAKIT`` setting and :func:`get_mfa` (:mod:`.conf`), the pages
+(:mod:`.views`, :mod:`.urls`: ``path("account/2fa/",
+include("mfakit.integrations.django.urls"))``) and their templates, the
+middleware (:mod:`.middleware`), the ``@mfa_required`` and
+``@recent_mfa_required`` decorators (:mod:`.decorators`), the
+``security_event`` signal (:mod:`.signals`), the admin (:mod:`.admin`), system
+checks (:mod:`.checks`) and the management commands ``mfakit_purge``,
+``mfakit_unlock`` and ``mfakit_status``.
 
 Nothing is imported until used: this package can be listed in
 ``INSTALLED_APPS`` before Django's app registry is ready.

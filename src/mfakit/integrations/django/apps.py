@@ -17,6 +17,7 @@ class MfakitConfig(AppConfig):
 
     def ready(self) -> None:
         # get_mfa() forgets its cached MFA when a test changes MFAKIT.
-        from . import conf
+        from . import checks, conf
 
         conf.connect_signals()
+        del checks  # imported for its system checks (registered on import)

@@ -55,7 +55,6 @@ quote parameters); the original is chained as ``__cause__``.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
@@ -66,9 +65,10 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.utils.dateparse import parse_datetime
 
+from ...adapters import rows, slots
 from ...adapters.writes import WriteMethods
 from ...core import writes as w
-from ...core.challenge import OPEN_STATES, Purpose, State
+from ...core.challenge import OPEN_STATES
 from ...core.contacts import ContactKind
 from ...core.keys import KEY_ID_LENGTH, KEYED_ANSWER_PREFIX
 from ...core.methods import Method
@@ -122,251 +122,72 @@ def _utc(value: Any) -> datetime | None:
     return when.astimezone(timezone.utc)
 
 
-def _need(value: Any) -> datetime:
-    when = _utc(value)
-    assert when is not None
-    return when
-
-
 # --- rows to records ------------------------------------------------------------------
+# The SQL stores' converters (mfakit.adapters.rows), over the models' field
+# names: three models name their record's id differently (their primary key
+# ``id`` is Django's own, which the records never see).
 
 
-def _totp(r: Mapping[str, Any]) -> TotpRecord:
-    return TotpRecord(
-        id=r["factor_id"],
-        user_id=r["user_id"],
-        label=r["label"],
-        secret_key_id=r["secret_key_id"],
-        secret_blob=bytes(r["secret_blob"]),
-        algorithm=r["algorithm"],
-        digits=int(r["digits"]),
-        period=int(r["period"]),
-        created_at=_need(r["created_at"]),
-        expires_at=_utc(r["expires_at"]),
-        confirmed_at=_utc(r["confirmed_at"]),
-        last_step=None if r["last_step"] is None else int(r["last_step"]),
-        last_used_at=_utc(r["last_used_at"]),
-    )
+def _renamed(
+    convert: Callable[[Mapping[str, Any]], T], field: str
+) -> Callable[[Mapping[str, Any]], T]:
+    """``convert`` for a model whose record id is the field ``field``."""
+
+    def read(row: Mapping[str, Any]) -> T:
+        return convert({**row, "id": row[field]})
+
+    return read
 
 
-def _backup(r: Mapping[str, Any]) -> BackupCodeRecord:
-    return BackupCodeRecord(
-        user_id=r["user_id"],
-        lookup=r["lookup"],
-        hash=r["hash"],
-        created_at=_need(r["created_at"]),
-        used_at=_utc(r["used_at"]),
-    )
-
-
-def _counter(r: Mapping[str, Any]) -> Counter:
-    return Counter(
-        key=r["key"],
-        count=int(r["count"]),
-        window_start=_need(r["window_start"]),
-        updated_at=_need(r["updated_at"]),
-        version=int(r["version"]),
-    )
-
-
-def _challenge(r: Mapping[str, Any]) -> ChallengeRecord:
-    code_hash, target_kind = r["code_hash"], r["target_kind"]
-    return ChallengeRecord(
-        id=r["id"],
-        user_id=r["user_id"],
-        purpose=Purpose(r["purpose"]),
-        state=State(r["state"]),
-        methods=tuple(Method(x) for x in r["methods"].split(",") if x),
-        method=Method(r["method"]),
-        created_at=_need(r["created_at"]),
-        expires_at=_need(r["expires_at"]),
-        attempts=int(r["attempts"]),
-        alternatives_locked=bool(r["alternatives_locked"]),
-        code_hash=None if code_hash is None else bytes(code_hash),
-        code_key_id=r["code_key_id"],
-        code_sent_at=_utc(r["code_sent_at"]),
-        destination=r["destination"],
-        code_length=int(r["code_length"]),
-        sends=int(r["sends"]),
-        target_kind=None if target_kind is None else ContactKind(target_kind),
-        target_value=r["target_value"],
-        actor_id=r["actor_id"],
-        tenant=r["tenant"],
-        message_id=r["message_id"],
-        delivery=r["delivery"],
-        delivery_error=r["delivery_error"],
-        version=int(r["version"]),
-    )
+_totp = _renamed(rows.totp_from, "factor_id")
+_device = _renamed(rows.device_from, "device_id")
+_audit = _renamed(rows.audit_from, "event_id")
+_notice = _renamed(rows.notice_from, "notice_id")
 
 
 def _challenge_values(r: ChallengeRecord) -> dict[str, Any]:
-    return {
-        "user_id": r.user_id,
-        "purpose": Purpose(r.purpose).value,
-        "state": State(r.state).value,
-        "methods": ",".join(Method(x).value for x in r.methods),
-        "method": Method(r.method).value,
-        "created_at": r.created_at,
-        "expires_at": r.expires_at,
-        "attempts": r.attempts,
-        "alternatives_locked": bool(r.alternatives_locked),
-        "code_hash": r.code_hash,
-        "code_key_id": r.code_key_id,
-        "code_sent_at": r.code_sent_at,
-        "destination": r.destination,
-        "code_length": r.code_length,
-        "sends": r.sends,
-        "target_kind": None if r.target_kind is None else ContactKind(r.target_kind).value,
-        "target_value": r.target_value,
-        "actor_id": r.actor_id,
-        "tenant": r.tenant,
-        "message_id": r.message_id,
-        "delivery": r.delivery,
-        "delivery_error": r.delivery_error,
-    }
-
-
-def _contact(r: Mapping[str, Any]) -> ContactRecord:
-    return ContactRecord(
-        user_id=r["user_id"],
-        kind=ContactKind(r["kind"]),
-        value=r["value"],
-        created_at=_need(r["created_at"]),
-        verified_at=_utc(r["verified_at"]),
-    )
-
-
-def _question(r: Mapping[str, Any]) -> QuestionRecord:
-    return QuestionRecord(
-        user_id=r["user_id"],
-        question=r["question"],
-        answer_hash=r["answer_hash"],
-        created_at=_need(r["created_at"]),
-    )
-
-
-def _device(r: Mapping[str, Any]) -> DeviceRecord:
-    return DeviceRecord(
-        id=r["device_id"],
-        user_id=r["user_id"],
-        label=r["label"],
-        created_at=_need(r["created_at"]),
-        expires_at=_need(r["expires_at"]),
-        security_version=int(r["security_version"]),
-        last_used_at=_utc(r["last_used_at"]),
-        revoked_at=_utc(r["revoked_at"]),
-    )
-
-
-def _notice(r: Mapping[str, Any]) -> NoticeRecord:
-    return NoticeRecord(
-        id=r["notice_id"],
-        user_id=r["user_id"],
-        kind=r["kind"],
-        channel=ContactKind(r["channel"]),
-        destination=r["destination"],
-        detail=r["detail"],
-        locale=r["locale"],
-        created_at=_need(r["created_at"]),
-        attempts=r["attempts"],
-        next_attempt_at=_need(r["next_attempt_at"]),
-    )
-
-
-def _state(r: Mapping[str, Any]) -> UserState:
-    method = r["preferred_method"]
-    return UserState(
-        user_id=r["user_id"],
-        security_version=int(r["security_version"]),
-        preferred_method=None if method is None else Method(method),
-        updated_at=_utc(r["updated_at"]),
-        locale=r["locale"],
-    )
-
-
-def _audit(r: Mapping[str, Any]) -> AuditRecord:
-    details = json.loads(r["details"] or "{}")
-    return AuditRecord(
-        id=r["event_id"],
-        at=_need(r["at"]),
-        action=r["action"],
-        subject_id=r["subject_id"],
-        actor_id=r["actor_id"],
-        method=r["method"],
-        outcome=r["outcome"],
-        reason=r["reason"],
-        ip=r["ip"],
-        user_agent=r["user_agent"],
-        tenant=r["tenant"],
-        details=tuple(sorted((str(k), str(v)) for k, v in details.items())),
-    )
+    """A challenge's fields for ``create`` and ``update`` (``id`` and
+    ``version`` are the caller's)."""
+    values = rows.challenge_values(r)
+    del values["id"], values["version"]
+    return values
 
 
 # --- the one-query snapshot ---------------------------------------------------------------
+# The layout of mfakit.adapters.slots, built as raw SQL over the models' tables.
 
-_TEXT = tuple(f"s{i}" for i in range(15))
-_INT = tuple(f"i{i}" for i in range(5))
-_TIME = tuple(f"t{i}" for i in range(4))
-_SLOTS = (*_TEXT, "b0", *_INT, *_TIME)
 _PG_TYPES = {
-    **dict.fromkeys(_TEXT, "text"),
+    **dict.fromkeys(slots.TEXT, "text"),
     "b0": "bytea",
-    **dict.fromkeys(_INT, "bigint"),
-    **dict.fromkeys(_TIME, "timestamptz"),
+    **dict.fromkeys(slots.INT, "bigint"),
+    **dict.fromkeys(slots.TIME, "timestamptz"),
 }
+_FIELDS = {"TotpFactor": {"id": "factor_id"}}
+"""The models' field for a slot layout's column where the names differ."""
 
-# Which field of each model lies in which slot.
-_TOTP = {
-    "user_id": "s0",
-    "factor_id": "s1",
-    "label": "s2",
-    "secret_key_id": "s3",
-    "algorithm": "s4",
-    "secret_blob": "b0",
-    "digits": "i0",
-    "period": "i1",
-    "last_step": "i2",
-    "created_at": "t0",
-    "expires_at": "t1",
-    "confirmed_at": "t2",
-    "last_used_at": "t3",
-}
-_CONTACT = {"user_id": "s0", "kind": "s1", "value": "s2", "created_at": "t0", "verified_at": "t1"}
-_QUESTION = {"user_id": "s0", "question": "s1", "answer_hash": "s2", "created_at": "t0"}
-_STATE = {
-    "user_id": "s0",
-    "preferred_method": "s1",
-    "locale": "s2",
-    "security_version": "i0",
-    "updated_at": "t0",
-}
-_COUNTER = {"key": "s0", "count": "i0", "version": "i1", "window_start": "t0", "updated_at": "t1"}
-_CHALLENGE = {
-    "id": "s0",
-    "user_id": "s1",
-    "purpose": "s2",
-    "state": "s3",
-    "methods": "s4",
-    "method": "s5",
-    "code_key_id": "s6",
-    "destination": "s7",
-    "target_kind": "s8",
-    "target_value": "s9",
-    "actor_id": "s10",
-    "tenant": "s11",
-    "message_id": "s12",
-    "delivery": "s13",
-    "delivery_error": "s14",
-    "code_hash": "b0",
-    "attempts": "i0",
-    "alternatives_locked": "i1",
-    "code_length": "i2",
-    "sends": "i3",
-    "version": "i4",
-    "created_at": "t0",
-    "expires_at": "t1",
-    "code_sent_at": "t2",
-}
+
+def _slot_value(slot: str, value: Any) -> Any:
+    """A raw query's value as the slot's Python type (SQLite gives datetimes as
+    naive UTC text, PostgreSQL bytes as memoryview)."""
+    if value is None or slot[0] == "s":
+        return value
+    if slot[0] == "t":
+        return _utc(value)
+    if slot[0] == "i":
+        return int(value)
+    return bytes(value)
+
+
+def _snapshot_from(
+    user_id: str | None, result: Iterable[Sequence[Any]]
+) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
+    return slots.snapshot_from(
+        user_id,
+        (
+            (values[0], *(_slot_value(s, v) for s, v in zip(slots.SLOTS, values[1:], strict=True)))
+            for values in result
+        ),
+    )
 
 
 class _SnapshotSql:
@@ -390,14 +211,15 @@ class _SnapshotSql:
 
     def _branch(self, tag: str, model: Any, columns: Mapping[str, str], where: str) -> str:
         out = [f"'{tag}'"]
-        for slot in _SLOTS:
+        for slot in slots.SLOTS:
             expr = columns.get(slot)
             out.append(self._slot(slot, expr))
         # Only quoted model identifiers and %s placeholders are formatted in.
         return f"SELECT {', '.join(out)} FROM {self._table(model)} WHERE {where}"  # noqa: S608
 
     def _model_branch(self, tag: str, model: Any, layout: Mapping[str, str], where: str) -> str:
-        columns = {slot: self._col(model, name) for name, slot in layout.items()}
+        fields = _FIELDS.get(model.__name__, {})
+        columns = {slot: self._col(model, fields.get(name, name)) for name, slot in layout.items()}
         if tag == "h":
             # An integer slot; also hides the column's declared type "bool" from
             # SQLite, whose converter would otherwise apply to the whole column.
@@ -408,12 +230,21 @@ class _SnapshotSql:
         c = self._col
         used = f"{c(m.BackupCode, 'used_at')} IS NULL"
         out = [
-            self._model_branch("t", m.TotpFactor, _TOTP, f"{c(m.TotpFactor, 'user_id')} = {user}"),
-            self._model_branch("c", m.Contact, _CONTACT, f"{c(m.Contact, 'user_id')} = {user}"),
             self._model_branch(
-                "q", m.SecurityQuestion, _QUESTION, f"{c(m.SecurityQuestion, 'user_id')} = {user}"
+                "t", m.TotpFactor, slots.TOTP, f"{c(m.TotpFactor, 'user_id')} = {user}"
             ),
-            self._model_branch("s", m.UserState, _STATE, f"{c(m.UserState, 'user_id')} = {user}"),
+            self._model_branch(
+                "c", m.Contact, slots.CONTACT, f"{c(m.Contact, 'user_id')} = {user}"
+            ),
+            self._model_branch(
+                "q",
+                m.SecurityQuestion,
+                slots.QUESTION,
+                f"{c(m.SecurityQuestion, 'user_id')} = {user}",
+            ),
+            self._model_branch(
+                "s", m.UserState, slots.STATE, f"{c(m.UserState, 'user_id')} = {user}"
+            ),
             self._branch(
                 "b",
                 m.BackupCode,
@@ -423,7 +254,7 @@ class _SnapshotSql:
         ]
         if counter_keys is not None:
             where = f"{c(m.Counter, 'key')} IN ({counter_keys})"
-            out.append(self._model_branch("k", m.Counter, _COUNTER, where))
+            out.append(self._model_branch("k", m.Counter, slots.COUNTER, where))
         return out
 
     def user(self, n_counters: int) -> str:
@@ -437,57 +268,8 @@ class _SnapshotSql:
             f"WHERE {c(m.Challenge, 'id')} = %s)"
         )
         keys = ", ".join([f"%s || {user}"] * prefixes) if prefixes else None
-        head = self._model_branch("h", m.Challenge, _CHALLENGE, f"{c(m.Challenge, 'id')} = %s")
+        head = self._model_branch("h", m.Challenge, slots.CHALLENGE, f"{c(m.Challenge, 'id')} = %s")
         return " UNION ALL ".join([head, *self.branches(user, keys)])
-
-
-def _snapshot_from(
-    user_id: str | None, result: Iterable[Sequence[Any]]
-) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
-    challenge = None
-    totps, contacts = [], []
-    question = state = None
-    left = 0
-    counters: dict[str, Counter] = {}
-    names = ("tag", *_SLOTS)
-    for values in result:
-        row = dict(zip(names, values, strict=True))
-        tag = row["tag"]
-
-        def fields(layout: Mapping[str, str], row: dict[str, Any] = row) -> dict[str, Any]:
-            return {name: row[slot] for name, slot in layout.items()}
-
-        if tag == "t":
-            totps.append(_totp(fields(_TOTP)))
-        elif tag == "c":
-            contacts.append(_contact(fields(_CONTACT)))
-        elif tag == "k":
-            counter = _counter(fields(_COUNTER))
-            counters[counter.key] = counter
-        elif tag == "b":
-            left = int(row["i0"] or 0)
-        elif tag == "s":
-            state = _state(fields(_STATE))
-        elif tag == "q":
-            question = _question(fields(_QUESTION))
-        elif tag == "h":
-            challenge = _challenge(fields(_CHALLENGE))
-    if user_id is None:
-        if challenge is None:
-            return None, None
-        user_id = challenge.user_id
-    totps.sort(key=lambda r: (r.created_at, r.id))
-    contacts.sort(key=lambda c: c.kind.value)
-    snapshot = UserSnapshot(
-        user_id=user_id,
-        totps=tuple(totps),
-        contacts=tuple(contacts),
-        backup_codes_left=left,
-        question=question,
-        state=state,
-        counters=counters,
-    )
-    return challenge, snapshot
 
 
 # --- the store ----------------------------------------------------------------------------
@@ -872,22 +654,9 @@ class DjangoStore(WriteMethods):
 
     def _record_audit(self, x: w.RecordAudit) -> object:
         r = x.record
-        self._insert(
-            m.AuditEvent,
-            "an event with this id exists",
-            event_id=r.id,
-            at=r.at,
-            action=r.action,
-            subject_id=r.subject_id,
-            actor_id=r.actor_id,
-            method=r.method,
-            outcome=r.outcome,
-            reason=r.reason,
-            ip=r.ip,
-            user_agent=r.user_agent,
-            tenant=r.tenant,
-            details=json.dumps(dict(r.details), sort_keys=True),
-        )
+        values = rows.audit_values(r)
+        values["event_id"] = values.pop("id")
+        self._insert(m.AuditEvent, "an event with this id exists", **values)
         # The Django signal goes out once the event is committed, never for
         # one that is rolled back with the caller's transaction.
         transaction.on_commit(functools.partial(send_event, self, r), using=self.using)
@@ -971,7 +740,7 @@ class DjangoStore(WriteMethods):
         found = {}
         if keys:
             for row in o(m.Counter).filter(key__in=keys).values():
-                counter = _counter(row)
+                counter = rows.counter_from(row)
                 found[counter.key] = counter
         question = o(m.SecurityQuestion).filter(user_id=user_id).values().first()
         state = o(m.UserState).filter(user_id=user_id).values().first()
@@ -980,8 +749,8 @@ class DjangoStore(WriteMethods):
             totps=tuple(self.list_totp(user_id)),
             contacts=tuple(self.get_contacts(user_id)),
             backup_codes_left=self.count_backup_codes(user_id),
-            question=None if question is None else _question(question),
-            state=None if state is None else _state(state),
+            question=None if question is None else rows.question_from(question),
+            state=None if state is None else rows.user_state_from(state),
             counters=found,
         )
 
@@ -1104,30 +873,32 @@ class DjangoStore(WriteMethods):
 
     def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
         qs = self._objects(m.BackupCode).filter(user_id=user_id, lookup=lookup, used_at=None)
-        return self._first("get_backup_code", qs, _backup)
+        return self._first("get_backup_code", qs, rows.backup_from)
 
     def count_backup_codes(self, user_id: str) -> int:
         qs = self._objects(m.BackupCode).filter(user_id=user_id, used_at=None)
         return int(self._read("count_backup_codes", qs.count))
 
     def get_counter(self, key: str) -> Counter | None:
-        return self._first("get_counter", self._objects(m.Counter).filter(key=key), _counter)
+        return self._first(
+            "get_counter", self._objects(m.Counter).filter(key=key), rows.counter_from
+        )
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         qs = self._objects(m.Challenge).filter(id=challenge_id)
-        return self._first("get_challenge", qs, _challenge)
+        return self._first("get_challenge", qs, rows.challenge_from)
 
     def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
         qs = self._objects(m.Challenge).filter(message_id=message_id).order_by("-created_at")
-        return self._first("challenge_for_message", qs, _challenge)
+        return self._first("challenge_for_message", qs, rows.challenge_from)
 
     def get_contacts(self, user_id: str) -> list[ContactRecord]:
         qs = self._objects(m.Contact).filter(user_id=user_id).order_by("kind")
-        return self._all("get_contacts", qs, _contact)
+        return self._all("get_contacts", qs, rows.contact_from)
 
     def get_question(self, user_id: str) -> QuestionRecord | None:
         qs = self._objects(m.SecurityQuestion).filter(user_id=user_id)
-        return self._first("get_question", qs, _question)
+        return self._first("get_question", qs, rows.question_from)
 
     def get_device(self, user_id: str, device_id: str) -> DeviceRecord | None:
         qs = self._objects(m.TrustedDevice).filter(user_id=user_id, device_id=device_id)
@@ -1143,7 +914,7 @@ class DjangoStore(WriteMethods):
 
     def get_user_state(self, user_id: str) -> UserState | None:
         qs = self._objects(m.UserState).filter(user_id=user_id)
-        return self._first("get_user_state", qs, _state)
+        return self._first("get_user_state", qs, rows.user_state_from)
 
     # --- the audit log ------------------------------------------------------------------
     def record(self, event: AuditRecord) -> None:

@@ -48,7 +48,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ...core.challenge import State
 from ...core.contacts import ContactKind
 from ...core.methods import Method
-from ...core.results import Challenge, Reason, StepUpStatus
+from ...core.results import Challenge, Reason, SendResult, StepUpStatus
 from ...errors import (
     ConflictingState,
     DeliveryError,
@@ -211,6 +211,9 @@ def password_checked(request: HttpRequest, user: Any, next_page: str) -> HttpRes
 def _log_in(request: HttpRequest, user: Any, how: str, password_at: float) -> None:
     backend = getattr(user, "backend", None)
     login(request, user, backend=backend)
+    # Nothing of an earlier, unfinished sign-in or step-up carries over.
+    for key in (web.PENDING, web.STEP_UP, web.STEP_UP_CHALLENGE, web.VERIFIED_AT, web.CODES):
+        request.session.pop(key, None)
     request.session[web.AUTH] = how
     request.session[web.REAUTH_AT] = password_at
 
@@ -721,36 +724,39 @@ def contact(request: HttpRequest, kind: str) -> HttpResponse:
                 _refusal(request, change)
                 return render(request, "mfakit/contact.html", context, status=400)
             challenge = change.challenge
+            # Once the change is applied, the new value is proven as a new one is.
+            then = {"kind": kind, "value": value, "method": request.POST.get("method")}
         else:
-            if kind == ContactKind.PHONE.value:
-                sent = mfa.begin_phone_enrolment(
-                    web.actor(request),
-                    uid,
-                    value,
-                    method=request.POST.get("method") or Method.SMS,
-                    locale=get_language(),
-                    context=web.request_context(request),
-                )
-            else:
-                sent = mfa.begin_email_enrolment(
-                    web.actor(request),
-                    uid,
-                    value,
-                    locale=get_language(),
-                    context=web.request_context(request),
-                )
+            sent = _begin_enrolment(request, kind, value, request.POST.get("method"))
             if not sent.ok:
                 _refusal(request, sent)
                 return render(request, "mfakit/contact.html", context, status=400)
-            challenge = sent.challenge
+            challenge, then = sent.challenge, None
     except InvalidInput as exc:
         messages.error(request, str(exc))
         return render(request, "mfakit/contact.html", context, status=400)
     except DeliveryError:
         messages.error(request, _("We could not send a code there. Check it and try again."))
         return render(request, "mfakit/contact.html", context, status=400)
-    request.session[web.ENROL] = challenge.id
+    request.session[web.ENROL] = {"challenge": challenge.id, "then": then}
     return redirect("mfakit:contact_verify")
+
+
+def _begin_enrolment(request: HttpRequest, kind: str, value: str, method: object) -> SendResult:
+    """Send a code to a new phone number (by SMS, or voice) or email address."""
+    mfa, uid = get_mfa(), web.user_id(request.user)
+    if kind == ContactKind.PHONE.value:
+        return mfa.begin_phone_enrolment(
+            web.actor(request),
+            uid,
+            value,
+            method=method if isinstance(method, str) and method else Method.SMS,
+            locale=get_language(),
+            context=web.request_context(request),
+        )
+    return mfa.begin_email_enrolment(
+        web.actor(request), uid, value, locale=get_language(), context=web.request_context(request)
+    )
 
 
 @_account_view
@@ -758,9 +764,10 @@ def contact(request: HttpRequest, kind: str) -> HttpResponse:
 def contact_verify(request: HttpRequest) -> HttpResponse:
     """The code that proves a new phone or email, or approves a change."""
     mfa = get_mfa()
-    challenge_id = request.session.get(web.ENROL)
-    if not isinstance(challenge_id, str):
+    pending = request.session.get(web.ENROL)
+    if not isinstance(pending, dict) or not isinstance(pending.get("challenge"), str):
         return redirect("mfakit:index")
+    challenge_id = pending["challenge"]
     try:
         if request.method == "GET":
             challenge = mfa.get_challenge(challenge_id)
@@ -798,8 +805,26 @@ def contact_verify(request: HttpRequest) -> HttpResponse:
             return redirect("mfakit:index")
         return redirect("mfakit:contact_verify")
     del request.session[web.ENROL]
+    then = pending.get("then")
+    if isinstance(then, dict):
+        return _prove_new_value(request, then)
     messages.success(request, _("Verified."))
     return _enrolled(request, result.backup_codes)
+
+
+def _prove_new_value(request: HttpRequest, then: dict[str, Any]) -> HttpResponse:
+    """The change is applied and the new value is unverified: send it a code
+    at once, so that it becomes a way to sign in (step 4 of a guarded change)."""
+    try:
+        sent = _begin_enrolment(request, then["kind"], then["value"], then.get("method"))
+    except (InvalidInput, DeliveryError, ConflictingState, NotPermitted):
+        sent = None
+    if sent is None or not sent.ok:
+        messages.warning(request, _("Changed. Add it again to prove it is yours."))
+        return redirect("mfakit:index")
+    messages.success(request, _("Changed. Now enter the code we sent to the new one."))
+    request.session[web.ENROL] = {"challenge": sent.challenge.id, "then": None}
+    return redirect("mfakit:contact_verify")
 
 
 @_account_view

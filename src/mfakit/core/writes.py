@@ -36,12 +36,14 @@ from .methods import Method
 from .records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
     DeviceRecord,
     QuestionRecord,
     TotpRecord,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = [
@@ -52,20 +54,26 @@ __all__ = [
     "ClearFactors",
     "ConfirmTotp",
     "DeleteContact",
+    "DeleteCredential",
     "DeleteTotp",
     "InsertChallenge",
+    "InsertCredential",
     "InsertDevice",
+    "PutCeremony",
     "PutContact",
     "PutCounter",
     "PutQuestion",
     "RecordAudit",
+    "RenameCredential",
     "RenameTotp",
     "ReplaceBackupCodes",
     "RevokeDevice",
     "RevokeDevices",
     "SetPreferredMethod",
+    "SetUserHandle",
     "TouchDevice",
     "UpdateChallenge",
+    "UpdateCredential",
     "UseBackupCode",
     "Write",
 ]
@@ -221,10 +229,58 @@ class SetPreferredMethod(NamedTuple):
 
 
 class ClearFactors(NamedTuple):
-    """Turn 2FA off: delete every authenticator and backup code, and mark
-    every contact unverified (kept as contact data)."""
+    """Turn 2FA off: delete every authenticator, WebAuthn credential and
+    backup code, and mark every contact unverified (kept as contact data)."""
 
     user_id: str
+
+
+# --- passkeys and security keys (WebAuthn) ------------------------------------------
+class InsertCredential(NamedTuple):
+    """Store a new credential at version 0, if no user has its credential id,
+    the user has no credential of the same name and fewer than ``limit``."""
+
+    record: WebAuthnCredentialRecord
+    limit: int
+
+
+class UpdateCredential(NamedTuple):
+    """Store a credential's use (``sign_count``, ``backed_up``,
+    ``last_used_at``, ``cloned``) with version + 1, if the stored version still
+    equals ``record.version``."""
+
+    record: WebAuthnCredentialRecord
+
+
+class RenameCredential(NamedTuple):
+    """Rename a credential, if it exists and no other of the user's has ``name``."""
+
+    user_id: str
+    factor_id: str
+    name: str
+
+
+class DeleteCredential(NamedTuple):
+    """Remove a credential, if it exists."""
+
+    user_id: str
+    factor_id: str
+
+
+class SetUserHandle(NamedTuple):
+    """Give the user their WebAuthn user handle, if they have none yet and no
+    other user has this one."""
+
+    user_id: str
+    handle: bytes
+    now: datetime
+
+
+class PutCeremony(NamedTuple):
+    """Store a pending ceremony, replacing one of the same id (a second-factor
+    challenge's ceremony is issued again under the challenge's id)."""
+
+    record: CeremonyRecord
 
 
 # --- the audit trail ------------------------------------------------------------------
@@ -255,6 +311,12 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     BumpSecurityVersion,
     SetPreferredMethod,
     ClearFactors,
+    InsertCredential,
+    UpdateCredential,
+    RenameCredential,
+    DeleteCredential,
+    SetUserHandle,
+    PutCeremony,
     RecordAudit,
 ]
 """Any of the writes above."""
@@ -272,6 +334,11 @@ CONDITIONAL: frozenset[type] = frozenset(
         DeleteContact,
         TouchDevice,
         RevokeDevice,
+        InsertCredential,
+        UpdateCredential,
+        RenameCredential,
+        DeleteCredential,
+        SetUserHandle,
     }
 )
 """The writes whose condition, when false, rolls the whole batch back."""

@@ -140,6 +140,10 @@ def _branches(
         _branch("b", {"i0": func.count()})
         .select_from(t.backup)
         .where(t.backup.c.user_id == user, t.backup.c.used_at.is_(None)),
+        # Only how many passkeys: their rows are read after, when there are some.
+        _branch("w", {"i0": func.count()})
+        .select_from(t.credentials)
+        .where(t.credentials.c.user_id == user),
     ]
     if keys is not None:
         out.append(_table_branch("k", t.counters, _COUNTER).where(keys))
@@ -167,6 +171,11 @@ def challenge_snapshot_query(t: Tables, counter_prefixes: Sequence[str]) -> Comp
     return union_all(head, *_branches(t, user, keys))
 
 
+_PENDING: tuple[Any, ...] = (None,)
+"""Stands for "the user has passkeys, not read yet": the store reads them next
+(:meth:`~.operations.SqlOperations.load_user`) and replaces it."""
+
+
 def _columns(row: Mapping[str, Any], layout: Mapping[str, str]) -> dict[str, Any]:
     return {name: row[slot] for name, slot in layout.items()}
 
@@ -180,6 +189,7 @@ def snapshot_from(
     totps, contacts = [], []
     question = state = None
     left = 0
+    passkeys = 0
     counters: dict[str, Counter] = {}
     for row in result:
         m = row._mapping
@@ -193,6 +203,8 @@ def snapshot_from(
             counters[counter.key] = counter
         elif tag == "b":
             left = int(m["i0"] or 0)
+        elif tag == "w":
+            passkeys = int(m["i0"] or 0)
         elif tag == "s":
             state = rows.user_state_from(_columns(m, _STATE))
         elif tag == "q":
@@ -213,5 +225,6 @@ def snapshot_from(
         question=question,
         state=state,
         counters=counters,
+        webauthn=_PENDING if passkeys else (),
     )
     return challenge, snapshot

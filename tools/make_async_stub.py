@@ -37,6 +37,7 @@ from .core.messages import Messages
 from .core.methods import Method
 from .core.policy import Policy
 from .core.records import AuditRecord
+from .core.webauthn import RelyingParty
 from .core.results import (
     AnswerResult,
     AuthenticatorInfo,
@@ -45,6 +46,10 @@ from .core.results import (
     ContactChangeStart,
     DeviceInfo,
     FactorInfo,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -85,6 +90,7 @@ class AsyncMFA:
         clock: Clock | None = None,
         hasher: Hasher | None = None,
         messages: Messages | None = None,
+        relying_party: RelyingParty | None = None,
     ) -> None: ...
 """
 
@@ -118,6 +124,10 @@ from .core.results import (
     ContactChangeStart,
     DeviceInfo,
     FactorInfo,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,

@@ -31,6 +31,10 @@ from .core.results import Challenge as Challenge
 from .core.results import ContactChangeStart as ContactChangeStart
 from .core.results import DeviceInfo as DeviceInfo
 from .core.results import FactorInfo as FactorInfo
+from .core.results import PasskeyInfo as PasskeyInfo
+from .core.results import PasskeyOptions as PasskeyOptions
+from .core.results import PasskeyRegistration as PasskeyRegistration
+from .core.results import PasskeySignIn as PasskeySignIn
 from .core.results import Reason as Reason
 from .core.results import SendResult as SendResult
 from .core.results import SignInStart as SignInStart
@@ -42,6 +46,7 @@ from .core.results import StepUpStatus as StepUpStatus
 from .core.results import TotpConfirmation as TotpConfirmation
 from .core.results import TotpSetup as TotpSetup
 from .core.results import VerifyResult as VerifyResult
+from .core.webauthn import RelyingParty as RelyingParty
 from .errors import CallbackRejected as CallbackRejected
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConflictingState as ConflictingState
@@ -107,6 +112,10 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "Outcome",
+    "PasskeyInfo",
+    "PasskeyOptions",
+    "PasskeyRegistration",
+    "PasskeySignIn",
     "Pbkdf2Hasher",
     "Policy",
     "PolicyResolver",
@@ -116,6 +125,7 @@ __all__ = [
     "Purpose",
     "Reason",
     "ReauthenticationRequired",
+    "RelyingParty",
     "RequestContext",
     "SendResult",
     "SignInStart",

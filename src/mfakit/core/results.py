@@ -33,6 +33,7 @@ __all__ = [
     "PasskeyInfo",
     "PasskeyOptions",
     "PasskeyRegistration",
+    "PasskeySignIn",
     "Reason",
     "SendResult",
     "SignInStart",
@@ -315,6 +316,11 @@ class Challenge:
     alternatives_locked: bool = False
     question: str | None = None
     """The security question to answer, in state ``AWAITING_ANSWER``."""
+    passkey_options: str | None = field(default=None, repr=False)
+    """When ``methods`` include ``WEBAUTHN``: the request options JSON for
+    ``navigator.credentials.get`` (set by ``begin_sign_in``, ``begin_step_up``
+    and switching to ``WEBAUTHN``, which issues fresh ones after a refusal).
+    Post the browser's answer to [MFA.verify][mfakit.MFA.verify] as the code."""
 
     @property
     def is_open(self) -> bool:
@@ -532,6 +538,25 @@ class PasskeyRegistration:
     reason: Reason | None = None
     passkey: PasskeyInfo | None = None
     backup_codes: BackupCodes | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeySignIn:
+    """The outcome of a passwordless sign-in with a passkey.
+
+    On success ``user_id`` is who signed in (the password and the second step
+    are both satisfied: the passkey verified its user) and ``passkey`` the
+    credential used. Otherwise ``reason`` says why; nothing tells an unknown
+    passkey from another user's.
+    """
+
+    ok: bool
+    reason: Reason | None = None
+    user_id: str | None = None
+    passkey: PasskeyInfo | None = None
 
     def __bool__(self) -> bool:
         return self.ok

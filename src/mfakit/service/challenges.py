@@ -46,6 +46,7 @@ from ..core.writes import (
     PutCounter,
     ReplaceBackupCodes,
     UpdateChallenge,
+    UpdateCredential,
     Write,
 )
 from ..errors import ConflictingState, DeliveryError, InvalidInput, NotFound, StorageError
@@ -81,6 +82,13 @@ from .limits import (
     refused,
     release_attempt,
     reserve_attempt,
+)
+from .passkeys import (
+    after_passkey_success,
+    issue_challenge_ceremony,
+    looks_like_credential,
+    verify_challenge_passkey,
+    with_options,
 )
 from .scope import audit, event, notify, scoped
 from .step_up import issue_grant
@@ -496,7 +504,11 @@ def switch_method(
             lambda r: r.with_(method=target, code_hash=None, code_key_id=None, destination=None),
         )
         if stored is not None:
-            return SendResult(ok=True, challenge=view(ctx, stored))
+            # Switching to a passkey (again) issues its ceremony afresh.
+            options = None
+            if target is Method.WEBAUTHN:
+                options = yield from issue_challenge_ceremony(ctx, stored)
+            return SendResult(ok=True, challenge=with_options(view(ctx, stored), options))
         rec = yield from _load(challenge_id)
         _require_open(rec)
     raise StorageError("the challenge is too contended; try again")
@@ -649,6 +661,8 @@ def _pick_method(rec: ChallengeRecord, code: object) -> tuple[Method, str]:
         return Method.BACKUP_CODE, bc.parse_code(code)
     if rec.method is Method.TOTP:
         return Method.TOTP, totp_code(code)
+    if rec.method is Method.WEBAUTHN:
+        raise InvalidInput("code", "answer with the passkey's credential JSON (or a backup code)")
     # The length of the code actually sent (the policy may have changed since).
     return rec.method, otp.normalize_code(code, rec.code_length or 6)
 
@@ -696,6 +710,12 @@ def verify(
         if rec.state is State.LOCKED:
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
+        if Method.WEBAUTHN in rec.methods and looks_like_credential(code):
+            return (
+                yield from _verify_passkey(
+                    ctx, rec, snapshot, code, now, trust_device=trust_device, label=device_label
+                )
+            )
         method, normalized = _pick_method(rec, code)
         if method in OUT_OF_BAND and rec.code_hash is None:
             return VerifyResult(
@@ -782,12 +802,15 @@ def _count_wrong_once(
     *,
     method: Method,
     replay: bool,
+    reason: Reason | None = None,
 ) -> UseCase[VerifyResult | None]:
-    """Count a wrong code on the challenge and the account in one unit of work
-    (the last allowed one locks, S12); None if it lost a race."""
+    """Count a wrong code (or passkey answer: ``reason``) on the challenge and
+    the account in one unit of work (the last allowed one locks, S12); None if
+    it lost a race."""
     event_ = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
     updated = rec.with_(state=next_state(rec.state, event_), attempts=rec.attempts + 1)
-    reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
+    if reason is None:
+        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
     details = {"purpose": rec.purpose.value}
     events = [
         event(
@@ -824,6 +847,98 @@ def _count_wrong_once(
         return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
     stored = updated.with_(version=updated.version + 1)
     return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, stored))
+
+
+def _verify_passkey(
+    ctx: Context,
+    rec: ChallengeRecord,
+    snapshot: UserSnapshot,
+    answer: object,
+    now: datetime,
+    *,
+    trust_device: bool,
+    label: str | None,
+) -> UseCase[VerifyResult]:
+    """A passkey's answer to a challenge: its ceremony is taken once and the
+    assertion checked once; then the outcome commits like a code's (the
+    credential's new counter and last use with the challenge's success, or a
+    wrong attempt counted), reading again after a lost race."""
+    key = failure_key(rec.user_id)
+    decision = limits.check_failures(snapshot.counters.get(key), now, ctx.policy)
+    if not decision.allowed:
+        return (yield from refused(ctx, rec.user_id, decision, Method.WEBAUTHN, now))
+    check = yield from verify_challenge_passkey(ctx, rec, answer, now)
+    for attempt in range(_UOW_RACES):
+        if attempt:
+            yield from backoff(ctx, attempt)
+            found = yield from call("store", Store.load_challenge, rec.id, counters=(FAILURES,))
+            if found is None:
+                raise NotFound("no such challenge")
+            rec, snapshot = found
+            if rec.state in END_STATES:
+                # Another request ended the challenge first: this answer is spent.
+                return VerifyResult(ok=False, reason=Reason.REPLAYED, attempts_left=0)
+        counter = snapshot.counters.get(key)
+        if check.reason is not None:
+            if not check.counted:
+                # Replayed, malformed or too late: nothing guessed, nothing counted.
+                yield from audit(
+                    ctx,
+                    Action.SECOND_STEP_FAILED,
+                    rec.user_id,
+                    actor_id=rec.actor_id,
+                    outcome=Outcome.FAILURE,
+                    method=Method.WEBAUTHN,
+                    reason=check.reason,
+                    details={"purpose": rec.purpose.value},
+                    at=now,
+                )
+                return VerifyResult(
+                    ok=False, reason=check.reason, attempts_left=_attempts_left(ctx, rec)
+                )
+            counted: list[Write] = [PutCounter(limits.count_failure(counter, key, now))]
+            outcome = yield from _count_wrong_once(
+                ctx,
+                rec,
+                Event.CODE_WRONG,
+                now,
+                counted,
+                method=Method.WEBAUTHN,
+                replay=False,
+                reason=check.reason,
+            )
+            if outcome is None:
+                continue
+            return outcome
+        used = check.credential
+        assert used is not None
+        current = next((c for c in snapshot.webauthn if c.id == used.id), None)
+        if current is None:
+            # Removed since the check: a removed factor stops working at once (S22).
+            return VerifyResult(ok=False, reason=Reason.UNKNOWN_CREDENTIAL)
+        updated = current.with_(
+            sign_count=max(current.sign_count, used.sign_count),
+            backed_up=used.backed_up,
+            last_used_at=now,
+            cloned=current.cloned or used.cloned,
+        )
+        cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
+        result = yield from _succeed(
+            ctx,
+            rec,
+            snapshot,
+            Method.WEBAUTHN,
+            now,
+            [UpdateCredential(updated), PutCounter(cleared)],
+            None,
+            trust_device=trust_device,
+            label=label,
+        )
+        if result is None:
+            continue
+        yield from after_passkey_success(ctx, check, now)
+        return replace(result, factor_id=used.id)
+    raise contended("the challenge")
 
 
 def _first_codes(

@@ -12,6 +12,7 @@ from ..core.keys import Keyring
 from ..core.messages import Messages
 from ..core.methods import Method
 from ..core.policy import Policy
+from ..core.webauthn import RelyingParty
 from ..hashers import Hasher
 from ..ports.clock import Clock
 
@@ -51,6 +52,8 @@ class Context:
     the other)."""
     notify: bool = True
     """Whether security notices (S21) are sent."""
+    relying_party: RelyingParty | None = None
+    """The site's WebAuthn identity; passkeys are offered only with one."""
 
     # Request scope, set per call by :func:`mfakit.service.scope.scoped`.
     tenant: str | None = None

@@ -16,7 +16,13 @@ from ..core import otp
 from ..core.contacts import ContactKind
 from ..core.keys import Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
-from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
+from ..core.records import (
+    ContactRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserSnapshot,
+    WebAuthnCredentialRecord,
+)
 from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
@@ -41,7 +47,14 @@ __all__ = [
 
 TOTP_PURPOSE = "totp-secret"
 _NO_KEY = bytes(otp.SECRET_BYTES)
-METHOD_ORDER = (Method.TOTP, Method.SMS, Method.VOICE, Method.EMAIL, Method.BACKUP_CODE)
+METHOD_ORDER = (
+    Method.WEBAUTHN,  # phishing-resistant: offered first
+    Method.TOTP,
+    Method.SMS,
+    Method.VOICE,
+    Method.EMAIL,
+    Method.BACKUP_CODE,
+)
 CHANNEL_KIND = {
     Method.SMS: ContactKind.PHONE,
     Method.VOICE: ContactKind.PHONE,
@@ -68,6 +81,7 @@ class Factors:
     contacts: tuple[ContactRecord, ...]
     backup_codes_left: int
     question: QuestionRecord | None
+    webauthn: tuple[WebAuthnCredentialRecord, ...] = ()
 
     def verified_contact(self, kind: ContactKind) -> ContactRecord | None:
         for contact in self.contacts:
@@ -77,8 +91,12 @@ class Factors:
 
     @property
     def has_second_factor(self) -> bool:
-        """A confirmed authenticator or a verified phone or email."""
-        return any(t.confirmed for t in self.totps) or any(c.verified for c in self.contacts)
+        """A confirmed authenticator, a passkey, or a verified phone or email."""
+        return (
+            any(t.confirmed for t in self.totps)
+            or any(c.verified for c in self.contacts)
+            or bool(self.webauthn)
+        )
 
     @property
     def enrolled(self) -> bool:
@@ -88,6 +106,7 @@ class Factors:
         return (
             any(t.confirmed for t in self.totps)
             or any(c.verified for c in self.contacts)
+            or bool(self.webauthn)
             or self.backup_codes_left > 0
         )
 
@@ -98,6 +117,8 @@ class Factors:
         usable: set[Method] = set()
         if any(t.confirmed for t in self.totps):
             usable.add(Method.TOTP)
+        if self.webauthn and ctx.relying_party is not None:
+            usable.add(Method.WEBAUTHN)
         for method, kind in CHANNEL_KIND.items():
             if method in ctx.channels and self.verified_contact(kind) is not None:
                 usable.add(method)
@@ -113,7 +134,13 @@ class Factors:
 
 def factors_of(snapshot: UserSnapshot) -> Factors:
     """The factors in a user's snapshot."""
-    return Factors(snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question)
+    return Factors(
+        snapshot.totps,
+        snapshot.contacts,
+        snapshot.backup_codes_left,
+        snapshot.question,
+        snapshot.webauthn,
+    )
 
 
 def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
@@ -122,6 +149,7 @@ def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
     bind a factor without the step-up the user now needs (S32)."""
     active = [t.confirmed_at for t in factors.totps if t.confirmed_at is not None]
     active += [c.verified_at for c in factors.contacts if c.verified_at is not None]
+    active += [w.created_at for w in factors.webauthn]
     return bool(active) and all(at > begun_at for at in active)
 
 

@@ -552,6 +552,8 @@ def test_list_rename_and_remove(site: Site) -> None:
     ).ok
     laptop, yubikey = site.mfa.list_passkeys("alice")
     assert (laptop.name, yubikey.name) == ("Laptop", "YubiKey")
+    listed = [(f.kind, f.label) for f in site.mfa.list_factors("alice")]
+    assert ("passkey", "Laptop") in listed and ("passkey", "YubiKey") in listed
     assert yubikey.transports and not yubikey.passwordless
     with pytest.raises(ConflictingState):
         site.mfa.rename_passkey(site.actor(), "alice", yubikey.id, "Laptop")

@@ -459,7 +459,7 @@ class ContactChangeStart:
 class FactorInfo:
     """One of the user's second factors as listed on a security page.
 
-    ``kind`` is ``"totp"``, ``"phone"`` or ``"email"``; ``methods`` the
+    ``kind`` is ``"totp"``, ``"passkey"``, ``"phone"`` or ``"email"``; ``methods`` the
     sign-in methods it gives; ``restricted`` is true for a phone (SMS and voice
     are "restricted" under NIST SP 800-63B, S25). ``destination`` is masked.
     """

@@ -37,6 +37,7 @@ from .core.messages import Messages
 from .core.methods import Method
 from .core.policy import Policy
 from .core.records import AuditRecord
+from .core.webauthn import RelyingParty
 from .core.results import (
     AnswerResult,
     AuthenticatorInfo,
@@ -48,6 +49,10 @@ from .core.results import (
     FactorInfo,
     KeyRotation,
     KeyUsage,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -91,6 +96,7 @@ class AsyncMFA:
         clock: Clock | None = None,
         hasher: Hasher | None = None,
         messages: Messages | None = None,
+        relying_party: RelyingParty | None = None,
     ) -> None: ...
 """
 
@@ -128,6 +134,10 @@ from .core.results import (
     FactorInfo,
     KeyRotation,
     KeyUsage,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -147,7 +157,7 @@ _FACADE: Any = Facade
 
 
 class AsyncMethods:
-    """Mixed into :class:`~mfakit.AsyncMFA` before the facade."""
+    """Mixed into `AsyncMFA` before the facade."""
 '''
 
 

@@ -39,6 +39,10 @@ from .core.results import ExpectedCode as ExpectedCode
 from .core.results import FactorInfo as FactorInfo
 from .core.results import KeyRotation as KeyRotation
 from .core.results import KeyUsage as KeyUsage
+from .core.results import PasskeyInfo as PasskeyInfo
+from .core.results import PasskeyOptions as PasskeyOptions
+from .core.results import PasskeyRegistration as PasskeyRegistration
+from .core.results import PasskeySignIn as PasskeySignIn
 from .core.results import Reason as Reason
 from .core.results import Satisfied as Satisfied
 from .core.results import SendResult as SendResult
@@ -51,6 +55,7 @@ from .core.results import StepUpStatus as StepUpStatus
 from .core.results import TotpConfirmation as TotpConfirmation
 from .core.results import TotpSetup as TotpSetup
 from .core.results import VerifyResult as VerifyResult
+from .core.webauthn import RelyingParty as RelyingParty
 from .errors import CallbackRejected as CallbackRejected
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ConflictingState as ConflictingState
@@ -124,6 +129,10 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "Outcome",
+    "PasskeyInfo",
+    "PasskeyOptions",
+    "PasskeyRegistration",
+    "PasskeySignIn",
     "Pbkdf2Hasher",
     "Policy",
     "PolicyResolver",
@@ -133,6 +142,7 @@ __all__ = [
     "Purpose",
     "Reason",
     "ReauthenticationRequired",
+    "RelyingParty",
     "RequestContext",
     "Satisfied",
     "SendResult",

@@ -30,6 +30,10 @@ from .core.results import (
     FactorInfo,
     KeyRotation,
     KeyUsage,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -120,6 +124,79 @@ class AsyncMethods:
     ) -> None:
         return await _FACADE.remove_authenticator(self, actor, user_id, factor_id, role=role, tenant=tenant, context=context)  # type: ignore[no-any-return]
 
+    async def begin_passkey_registration(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        name: str,
+        account_name: str | None = None,
+        display_name: str | None = None,
+        passwordless: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions:
+        return await _FACADE.begin_passkey_registration(self, actor, user_id, name=name, account_name=account_name, display_name=display_name, passwordless=passwordless, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def finish_passkey_registration(
+        self,
+        actor: Actor,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyRegistration:
+        return await _FACADE.finish_passkey_registration(self, actor, ceremony_id, credential_json, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def begin_passkey_sign_in(
+        self,
+        *,
+        conditional: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions:
+        return await _FACADE.begin_passkey_sign_in(self, conditional=conditional, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def finish_passkey_sign_in(
+        self,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeySignIn:
+        return await _FACADE.finish_passkey_sign_in(self, ceremony_id, credential_json, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
+    async def list_passkeys(
+        self,
+        user_id: str,
+    ) -> tuple[PasskeyInfo, ...]:
+        return await _FACADE.list_passkeys(self, user_id)  # type: ignore[no-any-return]
+
+    async def rename_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        name: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> PasskeyInfo:
+        return await _FACADE.rename_passkey(self, actor, user_id, factor_id, name, context=context)  # type: ignore[no-any-return]
+
+    async def remove_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        return await _FACADE.remove_passkey(self, actor, user_id, factor_id, role=role, tenant=tenant, context=context)  # type: ignore[no-any-return]
+
     async def verify_backup_code(
         self,
         user_id: str,
@@ -182,7 +259,7 @@ class AsyncMethods:
     async def verify(
         self,
         challenge_id: str,
-        code: str,
+        code: str | dict[str, object],
         *,
         trust_device: bool = False,
         device_label: str | None = None,

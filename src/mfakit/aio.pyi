@@ -10,6 +10,7 @@ from .core.messages import Messages
 from .core.methods import Method
 from .core.policy import Policy
 from .core.records import AuditRecord
+from .core.webauthn import RelyingParty
 from .core.results import (
     AnswerResult,
     AuthenticatorInfo,
@@ -21,6 +22,10 @@ from .core.results import (
     FactorInfo,
     KeyRotation,
     KeyUsage,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -64,6 +69,7 @@ class AsyncMFA:
         clock: Clock | None = None,
         hasher: Hasher | None = None,
         messages: Messages | None = None,
+        relying_party: RelyingParty | None = None,
     ) -> None: ...
 
     @property
@@ -140,6 +146,72 @@ class AsyncMFA:
         context: RequestContext | None = None,
     ) -> None: ...
 
+    async def begin_passkey_registration(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        name: str,
+        account_name: str | None = None,
+        display_name: str | None = None,
+        passwordless: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions: ...
+
+    async def finish_passkey_registration(
+        self,
+        actor: Actor,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyRegistration: ...
+
+    async def begin_passkey_sign_in(
+        self,
+        *,
+        conditional: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions: ...
+
+    async def finish_passkey_sign_in(
+        self,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeySignIn: ...
+
+    async def list_passkeys(
+        self,
+        user_id: str,
+    ) -> tuple[PasskeyInfo, ...]: ...
+
+    async def rename_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        name: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> PasskeyInfo: ...
+
+    async def remove_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None: ...
+
     async def verify_backup_code(
         self,
         user_id: str,
@@ -196,7 +268,7 @@ class AsyncMFA:
     async def verify(
         self,
         challenge_id: str,
-        code: str,
+        code: str | dict[str, object],
         *,
         trust_device: bool = False,
         device_label: str | None = None,

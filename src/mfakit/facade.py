@@ -34,6 +34,10 @@ from .core.results import (
     FactorInfo,
     KeyRotation,
     KeyUsage,
+    PasskeyInfo,
+    PasskeyOptions,
+    PasskeyRegistration,
+    PasskeySignIn,
     SendResult,
     SignInStart,
     StepUpStart,
@@ -41,6 +45,7 @@ from .core.results import (
     TotpSetup,
     VerifyResult,
 )
+from .core.webauthn import RelyingParty
 from .hashers import Hasher
 from .ports.audit import AuditSink
 from .ports.clock import Clock
@@ -58,6 +63,7 @@ from .service import (
     enrolment,
     limits,
     notices,
+    passkeys,
     retention,
     rotation,
     scope,
@@ -97,6 +103,7 @@ class Facade(abc.ABC):
         clock: Clock | None = None,
         hasher: Hasher | None = None,
         messages: Messages | None = None,
+        relying_party: RelyingParty | None = None,
     ) -> None:
         senders = {"sms": sms, "voice": voice, "email": email}
         audit = choose_audit(store, audit)  # type: ignore[assignment]  # the store may be the log
@@ -113,6 +120,7 @@ class Facade(abc.ABC):
             policies=policies,
             notify=notify,
             store=store,
+            relying_party=relying_party,
         )
 
     def __repr__(self) -> str:
@@ -269,6 +277,125 @@ class Facade(abc.ABC):
             context=context,
         )
 
+    # --- passkeys and security keys (WebAuthn) ----------------------------
+    def begin_passkey_registration(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        name: str,
+        account_name: str | None = None,
+        display_name: str | None = None,
+        passwordless: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions:
+        """Start adding a passkey or security key named ``name``: give
+        ``options_json`` to ``navigator.credentials.create`` and post its answer
+        to [finish_passkey_registration][mfakit.MFA.finish_passkey_registration].
+        Needs the user personally, re-authenticated, and a step-up when they already have a factor.
+        ``passwordless`` asks for a passkey that may also sign in alone."""
+        return self._run(
+            passkeys.begin_passkey_registration,
+            actor,
+            user_id,
+            name=name,
+            account_name=account_name,
+            display_name=display_name,
+            passwordless=passwordless,
+            tenant=tenant,
+            context=context,
+        )
+
+    def finish_passkey_registration(
+        self,
+        actor: Actor,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyRegistration:
+        """Finish adding a passkey with the browser's answer (``credential.toJSON()``,
+        as text or parsed). The user's first factor comes with backup codes."""
+        return self._run(
+            passkeys.finish_passkey_registration,
+            actor,
+            ceremony_id,
+            credential_json,
+            tenant=tenant,
+            context=context,
+        )
+
+    def begin_passkey_sign_in(
+        self,
+        *,
+        conditional: bool = False,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeyOptions:
+        """Start a sign-in without a username or password (``policy.passkey_passwordless``);
+        ``conditional`` offers passkeys in the username field's autofill."""
+        return self._run(
+            passkeys.begin_passkey_sign_in, conditional=conditional, tenant=tenant, context=context
+        )
+
+    def finish_passkey_sign_in(
+        self,
+        ceremony_id: str,
+        credential_json: str | dict[str, object],
+        *,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> PasskeySignIn:
+        """Finish a passwordless sign-in: ``user_id`` on success."""
+        return self._run(
+            passkeys.finish_passkey_sign_in,
+            ceremony_id,
+            credential_json,
+            tenant=tenant,
+            context=context,
+        )
+
+    def list_passkeys(self, user_id: str) -> tuple[PasskeyInfo, ...]:
+        """The user's passkeys and security keys, oldest first."""
+        return self._run(passkeys.list_passkeys, user_id)
+
+    def rename_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        name: str,
+        *,
+        context: RequestContext | None = None,
+    ) -> PasskeyInfo:
+        """Give one of the user's passkeys a new name (unique among theirs)."""
+        return self._run(passkeys.rename_passkey, actor, user_id, factor_id, name, context=context)
+
+    def remove_passkey(
+        self,
+        actor: Actor,
+        user_id: str,
+        factor_id: str,
+        *,
+        role: str | None = None,
+        tenant: str | None = None,
+        context: RequestContext | None = None,
+    ) -> None:
+        """Remove one of the user's passkeys (needs re-authentication and a
+        step-up; refused if it would leave a user whose ``role`` requires 2FA
+        without a factor)."""
+        return self._run(
+            passkeys.remove_passkey,
+            actor,
+            user_id,
+            factor_id,
+            role=role,
+            tenant=tenant,
+            context=context,
+        )
+
     # --- backup codes -----------------------------------------------------
     def verify_backup_code(
         self,
@@ -364,13 +491,15 @@ class Facade(abc.ABC):
     def verify(
         self,
         challenge_id: str,
-        code: str,
+        code: str | dict[str, object],
         *,
         trust_device: bool = False,
         device_label: str | None = None,
         context: RequestContext | None = None,
     ) -> VerifyResult:
-        """Check a code (or a backup code) against a challenge. With
+        """Check a code (or a backup code) against a challenge; for
+        ``Method.WEBAUTHN``, ``code`` is the browser's answer to
+        ``challenge.passkey_options`` (``credential.toJSON()``). With
         ``trust_device`` a successful sign-in returns ``trust_token`` and
         ``trust_max_age`` for a cookie. A successful sign-in or step-up returns
         the step-up grant as ``step_up`` (until ``step_up_expires_at``)."""

@@ -14,6 +14,7 @@ from .core.methods import Method
 from .core.otpauth import MAX_NAME_LENGTH
 from .core.policy import Policy
 from .core.validation import check_text
+from .core.webauthn import RelyingParty
 from .errors import ConfigurationError, InvalidInput
 from .hashers import Argon2Hasher, Hasher
 from .i18n import Messages as BuiltinMessages
@@ -67,6 +68,7 @@ def build_context(
     policies: object,
     notify: bool,
     store: object = None,
+    relying_party: object = None,
 ) -> Context:
     """Validate the configuration shared by the sync and async facades."""
     if ":" in str(issuer):
@@ -109,6 +111,10 @@ def build_context(
         raise ConfigurationError("policies must have a policy_for() method")
     if not isinstance(notify, bool):
         raise ConfigurationError("notify must be a bool")
+    if relying_party is not None and not isinstance(relying_party, RelyingParty):
+        raise ConfigurationError(
+            "relying_party must be an mfakit.RelyingParty(rp_id, rp_name, origins=[...])"
+        )
     sink = audit if audit is not None else default_audit_sink()
     return Context(
         audit_enabled=getattr(sink, "enabled", None),
@@ -128,6 +134,7 @@ def build_context(
         hasher=hasher if hasher is not None else Argon2Hasher(),
         clock=clock if clock is not None else SystemClock(),
         issuer=issuer,
+        relying_party=relying_party,
     )
 
 

@@ -108,12 +108,21 @@ def race_sign_in(
     return mfa.verify(start.challenge.id, code).ok
 
 
+def race_take_ceremony(barrier: Barrier, alias: str, *, ceremony_id: str) -> bool:
+    from mfakit.testing.contract import T0
+
+    store = _store(alias)
+    barrier.wait(BARRIER_TIMEOUT)
+    return store.take_ceremony(ceremony_id, now=T0) is not None
+
+
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "backup_code": race_backup_code,
     "totp_step": race_totp_step,
     "last_attempt": race_last_attempt,
     "last_send": race_last_send,
     "sign_in": race_sign_in,
+    "take_ceremony": race_take_ceremony,
 }
 
 

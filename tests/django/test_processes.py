@@ -18,10 +18,17 @@ import pytest
 from django.db import connections
 
 from mfakit import MFA, Actor, State
+from mfakit.core import writes as w
 from mfakit.core.records import Counter
 from mfakit.integrations.django.store import DjangoStore
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
-from mfakit.testing.contract import T0, backup_codes, challenge_record, totp_record
+from mfakit.testing.contract import (
+    T0,
+    backup_codes,
+    ceremony_record,
+    challenge_record,
+    totp_record,
+)
 
 from .racers import Racers
 from .settings import MFAKIT_ONLY
@@ -135,3 +142,13 @@ def test_one_app_server_accepts_a_code(
     one_winner(results)
     passed = [e for e in store.list_events("alice") if e.action == "second_step.passed"]
     assert len(passed) == 1
+
+
+def test_one_process_takes_a_passkey_ceremony(
+    racers: Racers, alias: str, databases: dict[str, Any]
+) -> None:
+    store = DjangoStore(alias)
+    store.apply([w.PutCeremony(ceremony_record())])
+    one_winner(racers.run("take_ceremony", databases, alias, ceremony_id="cer1"))
+    taken = store.get_ceremony("cer1")
+    assert taken is not None and taken.used_at == T0

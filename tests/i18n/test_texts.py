@@ -288,6 +288,7 @@ DETAILS = {
     "two_factor_disabled": "",
     "destination_removed": "phone +1•••••01",
     "lockout_recovered": "",
+    "passkey_cloned": "Laptop",
 }
 
 
@@ -317,6 +318,7 @@ def test_every_notice_in_every_language(locale: str, kind: str) -> None:
         ("phone +1•••••01", "+1•••••01", "Telefonnummer"),
         ("email a•••@example.org", "a•••@example.org", "E-Mail-Adresse"),
         ("authenticator app “Pixel”", "„Pixel“", "Authenticator-App"),
+        ("passkey “Laptop”", "„Laptop“", "Passkey"),
     ],
 )
 def test_a_factor_notice_names_its_kind_in_the_language(detail: str, value: str, noun: str) -> None:

@@ -149,6 +149,10 @@ def build_mfa(store: MemoryStore, outbox: Outbox, clock: FakeClock) -> MFA:
         audit=MemoryAuditLog(),
         clock=clock,
         hasher=fast_hasher(),
+        policy=mfakit.Policy(passkey_passwordless=True),
+        relying_party=mfakit.RelyingParty(
+            "example.com", "Fuzz Co", origins=["https://example.com"]
+        ),
     )
 
 
@@ -258,6 +262,12 @@ VALID: dict[str, Callable[[Template], Any]] = {
         provider_status="delivered",
     ),
     "progress": lambda t: None,
+    "name": lambda t: "Laptop",
+    "display_name": lambda t: None,
+    "passwordless": lambda t: False,
+    "conditional": lambda t: False,
+    "ceremony_id": lambda t: "no-such-ceremony",
+    "credential_json": lambda t: "{}",
 }
 """A valid value for every parameter name of MFA's public methods."""
 

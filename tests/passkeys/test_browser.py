@@ -9,6 +9,9 @@ authenticator is Chromium's own (CTAP2, internal transport, resident keys, user
 verification), added through ``WebAuthn.addVirtualAuthenticator``; its stored
 credentials (sign count included) are read back with ``WebAuthn.getCredentials``.
 
+The facade test (``FacadeHost``) serves the same endpoints from ``MFA``'s own passkey
+calls: register, second step, passwordless (plain and conditional), replay, removal.
+
 The page's script runs twice: with the browser's JSON helpers
 (``parseCreationOptionsFromJSON``, ``toJSON``) and with them removed, to run
 the fallbacks older browsers take.
@@ -100,6 +103,8 @@ class Host:
     credentials: dict[bytes, Any] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    facade: Any = None
+    """The :class:`FacadeHost` serving ``/mfa/``."""
 
     def take(self, ceremony_id: object) -> Any:
         """The ceremony, marked used, as a store's atomic take does."""
@@ -166,6 +171,77 @@ class Host:
         return result
 
 
+class FacadeHost:
+    """The same endpoints under ``/mfa/``, served by :class:`mfakit.MFA` itself
+    (a memory store, the real clock): what a host application writes."""
+
+    def __init__(self, rp: Any, policy: Policy) -> None:
+        self.rp = rp
+        self.policy = policy
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """A new, empty site (each browser run registers from scratch)."""
+        from mfakit import MFA
+        from mfakit.adapters import MemoryStore
+        from mfakit.testing import fast_hasher
+
+        self.store = MemoryStore()
+        self.mfa = MFA(
+            store=self.store,
+            secret_key=secrets.token_hex(32),
+            issuer="mfakit tests",
+            policy=self.policy,
+            relying_party=self.rp,
+            hasher=fast_hasher(),
+        )
+        self.grant: str | None = None
+
+    def actor(self) -> Any:
+        from mfakit import Actor
+
+        return Actor.user(
+            "alice", reauthenticated_at=datetime.now(timezone.utc), step_up=self.grant
+        )
+
+    def handle(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:  # one request at a time, as the test drives them
+            return self._handle(path.removeprefix("/mfa"), body)
+
+    def _handle(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        mfa = self.mfa
+        if path == "/register/begin":
+            begun = mfa.begin_passkey_registration(
+                self.actor(), "alice", name=body.get("name") or "Passkey", passwordless=True
+            )
+            return {"ceremonyId": begun.ceremony_id, "options": json.loads(begun.options_json)}
+        if path == "/register/finish":
+            added = mfa.finish_passkey_registration(
+                self.actor(), body["ceremonyId"], body["credential"]
+            )
+            return {"ok": added.ok, "reason": added.reason and added.reason.value}
+        if path == "/second-factor/begin":
+            start = mfa.begin_sign_in("alice")
+            assert start.challenge is not None and start.challenge.passkey_options
+            options = json.loads(start.challenge.passkey_options)
+            return {"ceremonyId": start.challenge.id, "options": options}
+        if path == "/second-factor/finish":
+            verified = mfa.verify(body["ceremonyId"], body["credential"])
+            if verified.ok:
+                self.grant = verified.step_up
+            reason = verified.reason and verified.reason.value
+            return {"ok": verified.ok, "reason": reason, "user_id": verified.user_id}
+        if path == "/passkey/begin":
+            pending = mfa.begin_passkey_sign_in(conditional=bool(body.get("conditional")))
+            return {"ceremonyId": pending.ceremony_id, "options": json.loads(pending.options_json)}
+        if path == "/passkey/finish":
+            signed = mfa.finish_passkey_sign_in(body["ceremonyId"], body["credential"])
+            reason = signed.reason and signed.reason.value
+            return {"ok": signed.ok, "reason": reason, "user_id": signed.user_id}
+        raise AssertionError(f"no endpoint {path}")
+
+
 @pytest.fixture(scope="module")
 def host() -> Iterator[tuple[Host, str]]:
     from mfakit.passkeys import RelyingParty
@@ -189,20 +265,23 @@ def host() -> Iterator[tuple[Host, str]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
-            reply = server_holder["host"].handle(self.path, body)
+            which = "mfa" if self.path.startswith("/mfa/") else "host"
+            reply = server_holder[which].handle(self.path, body)
             self._send(200, "application/json", json.dumps(reply).encode())
 
     server = ThreadingHTTPServer(("localhost", 0), Handler)
     port = server.server_address[1]
     origin = f"http://localhost:{port}"
-    server_holder["host"] = Host(
-        rp=RelyingParty("localhost", "mfakit tests", origins=[origin]),
-        policy=Policy(passkey_passwordless=True, webauthn_user_verification="required"),
-    )
+    rp = RelyingParty("localhost", "mfakit tests", origins=[origin])
+    policy = Policy(passkey_passwordless=True, webauthn_user_verification="required")
+    server_holder["host"] = Host(rp=rp, policy=policy)
+    server_holder["mfa"] = FacadeHost(rp, policy)
     thread = threading.Thread(target=server.serve_forever, name="passkey-host", daemon=True)
     thread.start()
     try:
-        yield server_holder["host"], origin
+        state: Host = server_holder["host"]
+        state.facade = server_holder["mfa"]
+        yield state, origin
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -361,3 +440,52 @@ def test_conditional_ui_signs_in_without_a_username(tab: Tab, host: tuple[Host, 
     ceremony = max(state.ceremonies.values(), key=lambda c: c.created_at)
     assert ceremony.conditional
     assert ceremony.expires_at - ceremony.created_at == state.policy.webauthn_conditional_ttl
+
+
+def test_the_facade_registers_signs_in_three_ways_and_removes(
+    tab: Tab, host: tuple[Host, str]
+) -> None:
+    """The same page against MFA's own calls: register, second step, passwordless
+    (plain and conditional), a replay, then removal stops the passkey at once."""
+    facade: FacadeHost = host[0].facade
+    facade.reset()
+    page = tab.page
+    added = page.evaluate("addPasskey('/mfa/register/begin', '/mfa/register/finish', 'Laptop')")
+    assert added == {"ok": True, "reason": None}
+    (passkey,) = facade.mfa.list_passkeys("alice")
+    (stored,) = tab.stored()
+    record = facade.store.list_credentials("alice")[0]
+    assert _b64(stored["credentialId"]) == record.credential_id
+    assert _b64(stored["userHandle"]) == facade.store.get_user_handle("alice")
+    assert passkey.name == "Laptop" and passkey.passwordless and passkey.discoverable == "yes"
+
+    second = page.evaluate("usePasskey('/mfa/second-factor/begin', '/mfa/second-factor/finish')")
+    assert second == {"ok": True, "reason": None, "user_id": "alice"}
+    alone = page.evaluate("usePasskey('/mfa/passkey/begin', '/mfa/passkey/finish')")
+    assert alone == {"ok": True, "reason": None, "user_id": "alice"}
+    conditional = page.evaluate(
+        "usePasskey('/mfa/passkey/begin', '/mfa/passkey/finish', {conditional: true})"
+    )
+    assert conditional == {"ok": True, "reason": None, "user_id": "alice"}
+    (stored,) = tab.stored()
+    assert facade.store.list_credentials("alice")[0].sign_count == stored["signCount"]
+
+    replies = page.evaluate(
+        """async () => {
+          const { ceremonyId, options } = await postJSON('/mfa/passkey/begin', {});
+          const publicKey = requestOptions(options);
+          const credential = await navigator.credentials.get({ publicKey });
+          const body = { ceremonyId, credential: credentialJSON(credential) };
+          return [await postJSON('/mfa/passkey/finish', body),
+                  await postJSON('/mfa/passkey/finish', body)];
+        }"""
+    )
+    assert replies[0]["ok"] is True
+    assert replies[1] == {"ok": False, "reason": "replayed", "user_id": None}
+
+    # Removed (with the step-up the second step gave): the browser still holds
+    # the key, and it no longer signs anyone in.
+    facade.mfa.remove_passkey(facade.actor(), "alice", passkey.id)
+    assert facade.mfa.list_passkeys("alice") == ()
+    refused = page.evaluate("usePasskey('/mfa/passkey/begin', '/mfa/passkey/finish')")
+    assert refused == {"ok": False, "reason": "unknown_credential", "user_id": None}

@@ -14,7 +14,7 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 def test_passkeys_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
     blocks = BLOCK.findall((DOCS / "passkeys.md").read_text(encoding="utf-8"))
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     namespace: dict[str, object] = {"__name__": "passkeys_page"}
     for number, block in enumerate(blocks):
         try:
@@ -24,6 +24,10 @@ def test_passkeys_page_runs_as_written(capsys: pytest.CaptureFixture[str]) -> No
     # The page's comments say what is printed.
     assert capsys.readouterr().out.splitlines() == [
         "('https://example.com', 'https://app.example.com')",
+        "True Laptop 10",
+        "challenge webauthn",
+        "True",
+        "alice",
         "True yes",
         "True alice 2",
         "False wrong_origin",

@@ -189,6 +189,17 @@ def race_hammer(
         store.close()
 
 
+def race_take_ceremony(
+    barrier: Barrier, url: str, prefix: str, *, ceremony_id: str, now: datetime
+) -> bool:
+    store = _store(url, prefix)
+    try:
+        barrier.wait(BARRIER_TIMEOUT)
+        return store.take_ceremony(ceremony_id, now=now) is not None
+    finally:
+        store.close()
+
+
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "backup_code": race_backup_code,
     "totp_step": race_totp_step,
@@ -197,6 +208,7 @@ SCENARIOS: dict[str, Callable[..., Any]] = {
     "increments": race_increments,
     "sign_in": race_sign_in,
     "hammer": race_hammer,
+    "take_ceremony": race_take_ceremony,
 }
 
 

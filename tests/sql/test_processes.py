@@ -16,9 +16,16 @@ import pytest
 
 from mfakit import MFA, Actor, State
 from mfakit.adapters.sql import SqlStore
+from mfakit.core import writes as w
 from mfakit.core.records import Counter
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
-from mfakit.testing.contract import T0, backup_codes, challenge_record, totp_record
+from mfakit.testing.contract import (
+    T0,
+    backup_codes,
+    ceremony_record,
+    challenge_record,
+    totp_record,
+)
 
 from .conftest import unique_prefix
 from .racers import Racers
@@ -181,3 +188,13 @@ def test_one_user_hammered_by_app_servers(
         outcomes = [seen[step] for seen in results]
         assert [ok for ok, _ in outcomes].count(True) == 1, (step, outcomes)
         assert {reason for ok, reason in outcomes if not ok} <= {"replayed"}, (step, outcomes)
+
+
+def test_one_process_takes_a_passkey_ceremony(racers: Racers, shared: Shared) -> None:
+    # The same passkey ceremony finished by four app servers at once: exactly
+    # one gets it (its assertion is then checked), the others find it taken.
+    shared.store.apply([w.PutCeremony(ceremony_record())])
+    results = racers.run("take_ceremony", shared.url, shared.prefix, ceremony_id="cer1", now=T0)
+    one_winner(results)
+    taken = shared.store.get_ceremony("cer1")
+    assert taken is not None and taken.used_at == T0

@@ -52,6 +52,9 @@ def test_metadata_names_every_table_with_its_prefix_and_key() -> None:
         "acme_user_state": ["user_id"],
         "acme_audit_events": ["seq"],
         "acme_notice_outbox": ["id"],
+        "acme_webauthn_credentials": ["user_id", "id"],
+        "acme_webauthn_users": ["user_id"],
+        "acme_webauthn_ceremonies": ["id"],
     }
     # Constraint names carry the prefix too (they share one namespace in PostgreSQL).
     assert all(t.primary_key.name == f"{name}_pkey" for name, t in md.tables.items())

@@ -21,6 +21,7 @@ from ..core.contacts import ContactKind
 from ..core.keys import answer_key_id
 from ..core.records import (
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -31,6 +32,7 @@ from ..core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ..errors import StorageError
 from .writes import WriteMethods
@@ -98,6 +100,11 @@ class MemoryStore(WriteMethods):
         self._devices: dict[str, dict[str, DeviceRecord]] = {}
         self._states: dict[str, UserState] = {}
         self._notices: dict[str, NoticeRecord] = {}
+        self._credentials: dict[str, dict[str, WebAuthnCredentialRecord]] = {}
+        self._by_credential_id: dict[bytes, tuple[str, str]] = {}
+        self._handles: dict[str, bytes] = {}
+        self._handle_users: dict[bytes, str] = {}
+        self._ceremonies: dict[str, CeremonyRecord] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(users={len(self._totp.keys() | self._backup.keys())})"
@@ -304,6 +311,9 @@ class MemoryStore(WriteMethods):
 
     def _clear_factors(self, x: w.ClearFactors, undo: _Undo) -> object:
         undo.pop(self._totp, x.user_id)
+        for rec in list(self._credentials.get(x.user_id, {}).values()):
+            undo.pop(self._by_credential_id, rec.credential_id)
+        undo.pop(self._credentials, x.user_id)
         undo.pop(self._backup, x.user_id)
         mine = self._contacts.get(x.user_id, {})
         for kind, contact in list(mine.items()):
@@ -314,7 +324,9 @@ class MemoryStore(WriteMethods):
         totps = self._totp.get(x.user_id, {}).values()
         contacts = self._contacts.get(x.user_id, {}).values()
         return self._require(
-            not any(t.confirmed for t in totps) and not any(c.verified for c in contacts)
+            not any(t.confirmed for t in totps)
+            and not any(c.verified for c in contacts)
+            and not self._credentials.get(x.user_id)
         )
 
     def _queue_notice(self, x: w.QueueNotice, undo: _Undo) -> object:
@@ -333,6 +345,62 @@ class MemoryStore(WriteMethods):
 
     def _delete_notice(self, x: w.DeleteNotice, undo: _Undo) -> object:
         undo.pop(self._notices, x.notice_id)
+        return None
+
+    def _insert_credential(self, x: w.InsertCredential, undo: _Undo) -> object:
+        rec = x.record
+        mine = self._credentials.setdefault(rec.user_id, {})
+        self._require(
+            rec.credential_id not in self._by_credential_id
+            and rec.id not in mine
+            and len(mine) < x.limit
+            and all(c.name != rec.name for c in mine.values())
+        )
+        undo.set(mine, rec.id, replace(rec, version=0))
+        undo.set(self._by_credential_id, rec.credential_id, (rec.user_id, rec.id))
+        return True
+
+    def _update_credential(self, x: w.UpdateCredential, undo: _Undo) -> object:
+        rec = x.record
+        mine = self._credentials.get(rec.user_id, {})
+        current = mine.get(rec.id)
+        self._require(current is not None and current.version == rec.version)
+        assert current is not None
+        used = replace(
+            current,
+            sign_count=rec.sign_count,
+            backed_up=rec.backed_up,
+            last_used_at=rec.last_used_at,
+            cloned=rec.cloned,
+            version=rec.version + 1,
+        )
+        undo.set(mine, rec.id, used)
+        return True
+
+    def _rename_credential(self, x: w.RenameCredential, undo: _Undo) -> object:
+        mine = self._credentials.get(x.user_id, {})
+        rec = mine.get(x.factor_id)
+        self._require(
+            rec is not None and all(c.name != x.name or c.id == x.factor_id for c in mine.values())
+        )
+        assert rec is not None
+        undo.set(mine, x.factor_id, replace(rec, name=x.name))
+        return True
+
+    def _delete_credential(self, x: w.DeleteCredential, undo: _Undo) -> object:
+        rec = undo.pop(self._credentials.get(x.user_id, {}), x.factor_id)
+        self._require(rec is not _MISSING)
+        undo.pop(self._by_credential_id, rec.credential_id)
+        return True
+
+    def _set_user_handle(self, x: w.SetUserHandle, undo: _Undo) -> object:
+        self._require(x.user_id not in self._handles and x.handle not in self._handle_users)
+        undo.set(self._handles, x.user_id, x.handle)
+        undo.set(self._handle_users, x.handle, x.user_id)
+        return True
+
+    def _put_ceremony(self, x: w.PutCeremony, undo: _Undo) -> object:
+        undo.set(self._ceremonies, x.record.id, x.record)
         return None
 
     def _record_audit(self, x: w.RecordAudit, undo: _Undo) -> object:
@@ -366,6 +434,12 @@ class MemoryStore(WriteMethods):
         w.QueueNotice: _queue_notice,
         w.ClaimNotice: _claim_notice,
         w.DeleteNotice: _delete_notice,
+        w.InsertCredential: _insert_credential,
+        w.UpdateCredential: _update_credential,
+        w.RenameCredential: _rename_credential,
+        w.DeleteCredential: _delete_credential,
+        w.SetUserHandle: _set_user_handle,
+        w.PutCeremony: _put_ceremony,
         w.RecordAudit: _record_audit,
     }
 
@@ -388,7 +462,12 @@ class MemoryStore(WriteMethods):
             question=self._questions.get(user_id),
             state=self._states.get(user_id),
             counters=found,
+            webauthn=self._credentials_of(user_id),
         )
+
+    def _credentials_of(self, user_id: str) -> tuple[WebAuthnCredentialRecord, ...]:
+        mine = self._credentials.get(user_id, {}).values()
+        return tuple(sorted(mine, key=lambda c: (c.created_at, c.id)))
 
     def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
         with self._lock:
@@ -429,7 +508,10 @@ class MemoryStore(WriteMethods):
             notices = [k for k, n in self._notices.items() if n.created_at < before][:limit]
             for key in notices:
                 del self._notices[key]
-            gone += len(old) + len(counters) + len(notices)
+            ceremonies = [k for k, c in self._ceremonies.items() if c.expires_at < before][:limit]
+            for key in ceremonies:
+                del self._ceremonies[key]
+            gone += len(old) + len(counters) + len(notices) + len(ceremonies)
             gone += _purge_nested(
                 self._devices,
                 lambda d: (
@@ -543,3 +625,35 @@ class MemoryStore(WriteMethods):
     def get_user_state(self, user_id: str) -> UserState | None:
         with self._lock:
             return self._states.get(user_id)
+
+    # --- passkeys and security keys ------------------------------------------------
+    def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        with self._lock:
+            where = self._by_credential_id.get(credential_id)
+            if where is None:
+                return None
+            return self._credentials.get(where[0], {}).get(where[1])
+
+    def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        with self._lock:
+            return list(self._credentials_of(user_id))
+
+    def get_user_handle(self, user_id: str) -> bytes | None:
+        with self._lock:
+            return self._handles.get(user_id)
+
+    def user_for_handle(self, handle: bytes) -> str | None:
+        with self._lock:
+            return self._handle_users.get(handle)
+
+    def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        with self._lock:
+            return self._ceremonies.get(ceremony_id)
+
+    def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        with self._lock:
+            rec = self._ceremonies.get(ceremony_id)
+            if rec is None or rec.used_at is not None:
+                return None
+            self._ceremonies[ceremony_id] = replace(rec, used_at=now)
+            return rec

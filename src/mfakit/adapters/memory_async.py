@@ -15,6 +15,7 @@ from ..core.contacts import ContactKind
 from ..core.methods import Method
 from ..core.records import (
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -25,6 +26,7 @@ from ..core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ..core.writes import Write
 from .memory import MemoryStore
@@ -189,3 +191,21 @@ class AsyncMemoryStore:
         self, user_id: str, method: Method | None, *, now: datetime
     ) -> None:
         return self.sync.set_preferred_method(user_id, method, now=now)
+
+    async def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        return self.sync.get_credential(credential_id)
+
+    async def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        return self.sync.list_credentials(user_id)
+
+    async def get_user_handle(self, user_id: str) -> bytes | None:
+        return self.sync.get_user_handle(user_id)
+
+    async def user_for_handle(self, handle: bytes) -> str | None:
+        return self.sync.user_for_handle(handle)
+
+    async def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        return self.sync.get_ceremony(ceremony_id)
+
+    async def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        return self.sync.take_ceremony(ceremony_id, now=now)

@@ -10,8 +10,9 @@ reads its rows with these too (its models name a few columns differently).
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.challenge import Purpose, State
@@ -20,6 +21,7 @@ from ..core.methods import Method
 from ..core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -28,16 +30,22 @@ from ..core.records import (
     QuestionRecord,
     TotpRecord,
     UserState,
+    WebAuthnCredentialRecord,
 )
+from ..core.webauthn import CeremonyKind, CredentialUsage, Discoverable, UserVerification
 
 __all__ = [
     "backup_from",
     "backup_values",
+    "ceremony_from",
+    "ceremony_values",
     "challenge_from",
     "challenge_values",
     "contact_from",
     "contact_values",
     "counter_from",
+    "credential_from",
+    "credential_values",
     "device_from",
     "device_values",
     "notice_from",
@@ -303,4 +311,111 @@ def audit_from(m: Mapping[Any, Any]) -> AuditRecord:
         user_agent=m["user_agent"],
         tenant=m["tenant"],
         details=tuple(sorted((str(k), str(v)) for k, v in details.items())),
+    )
+
+
+def _words(values: Iterable[object]) -> str:
+    """A tuple or set of short strings as JSON (sorted when unordered)."""
+    items = [str(v) for v in values]
+    if isinstance(values, frozenset):
+        items.sort()
+    return json.dumps(items, separators=(",", ":"))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def credential_values(r: WebAuthnCredentialRecord) -> dict[str, Any]:
+    return {
+        "user_id": r.user_id,
+        "id": r.id,
+        "credential_id": r.credential_id,
+        "public_key": r.public_key,
+        "user_handle": r.user_handle,
+        "name": r.name,
+        "sign_count": r.sign_count,
+        "transports": _words(r.transports),
+        "aaguid": r.aaguid,
+        "attestation_format": r.attestation_format,
+        "backup_eligible": bool(r.backup_eligible),
+        "backed_up": bool(r.backed_up),
+        "discoverable": Discoverable(r.discoverable).value,
+        "usage": _words(frozenset(CredentialUsage(u).value for u in r.usage)),
+        "user_verified": bool(r.user_verified),
+        "created_at": r.created_at,
+        "last_used_at": r.last_used_at,
+        "cloned": bool(r.cloned),
+        "version": r.version,
+    }
+
+
+def credential_from(m: Mapping[Any, Any]) -> WebAuthnCredentialRecord:
+    return WebAuthnCredentialRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        credential_id=bytes(m["credential_id"]),
+        public_key=bytes(m["public_key"]),
+        user_handle=bytes(m["user_handle"]),
+        name=m["name"],
+        sign_count=int(m["sign_count"]),
+        transports=tuple(json.loads(m["transports"] or "[]")),
+        aaguid=m["aaguid"],
+        attestation_format=m["attestation_format"],
+        backup_eligible=bool(m["backup_eligible"]),
+        backed_up=bool(m["backed_up"]),
+        discoverable=Discoverable(m["discoverable"]),
+        usage=frozenset(CredentialUsage(u) for u in json.loads(m["usage"] or "[]")),
+        user_verified=bool(m["user_verified"]),
+        created_at=m["created_at"],
+        last_used_at=m["last_used_at"],
+        cloned=bool(m["cloned"]),
+        version=int(m["version"]),
+    )
+
+
+def ceremony_values(r: CeremonyRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "kind": CeremonyKind(r.kind).value,
+        "user_id": r.user_id,
+        "challenge": r.challenge,
+        "rp_id": r.rp_id,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "user_verification": UserVerification(r.user_verification).value,
+        "allowed_credential_ids": _words(_b64(c) for c in r.allowed_credential_ids),
+        "user_handle": r.user_handle,
+        "name": r.name,
+        "usage": _words(frozenset(CredentialUsage(u).value for u in r.usage)),
+        "conditional": bool(r.conditional),
+        "challenge_id": r.challenge_id,
+        "actor_id": r.actor_id,
+        "tenant": r.tenant,
+        "used_at": r.used_at,
+    }
+
+
+def ceremony_from(m: Mapping[Any, Any]) -> CeremonyRecord:
+    handle = m["user_handle"]
+    return CeremonyRecord(
+        id=m["id"],
+        kind=CeremonyKind(m["kind"]),
+        user_id=m["user_id"],
+        challenge=bytes(m["challenge"]),
+        rp_id=m["rp_id"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        user_verification=UserVerification(m["user_verification"]),
+        allowed_credential_ids=tuple(
+            base64.urlsafe_b64decode(c) for c in json.loads(m["allowed_credential_ids"] or "[]")
+        ),
+        user_handle=None if handle is None else bytes(handle),
+        name=m["name"],
+        usage=frozenset(CredentialUsage(u) for u in json.loads(m["usage"] or "[]")),
+        conditional=bool(m["conditional"]),
+        challenge_id=m["challenge_id"],
+        actor_id=m["actor_id"],
+        tenant=m["tenant"],
+        used_at=m["used_at"],
     )

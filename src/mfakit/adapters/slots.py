@@ -23,6 +23,7 @@ __all__ = [
     "CONTACT",
     "COUNTER",
     "INT",
+    "PENDING_PASSKEYS",
     "QUESTION",
     "ROW",
     "SLOTS",
@@ -99,6 +100,11 @@ CHALLENGE = {
 }
 
 
+PENDING_PASSKEYS: tuple[Any, ...] = (None,)
+"""Stands for "the user has passkeys, not read yet" in a snapshot's
+``webauthn``: the query only counts them (tag ``w``); the store reads their
+rows next, only when there are some, and replaces it."""
+
 ROW = ("tag", *SLOTS)
 """The columns of a snapshot row, in order: the tag, then the slots."""
 
@@ -135,7 +141,7 @@ def snapshot_from(
     challenge = None
     totps, contacts = [], []
     question = state = None
-    left = 0
+    left = passkeys = 0
     counters: dict[str, Counter] = {}
     for m in result:
         tag = m[0]
@@ -148,6 +154,8 @@ def snapshot_from(
             counters[counter.key] = counter
         elif tag == "b":
             left = int(m[_COUNT] or 0)
+        elif tag == "w":
+            passkeys = int(m[_COUNT] or 0)
         elif tag == "s":
             state = rows.user_state_from(_columns(m, "s"))
         elif tag == "q":
@@ -168,5 +176,6 @@ def snapshot_from(
         question=question,
         state=state,
         counters=counters,
+        webauthn=PENDING_PASSKEYS if passkeys else (),
     )
     return challenge, snapshot

@@ -46,6 +46,9 @@ class Action(str, enum.Enum):
     FACTOR_REMOVED = "factor.removed"
     FACTOR_RENAMED = "factor.renamed"
     REMOVED_WITHOUT_NOTICE = "factor.removed_without_independent_notice"
+    PASSKEY_REFUSED = "passkey.refused"
+    PASSKEY_CLONE_DETECTED = "passkey.clone_detected"
+    SIGN_IN_PASSKEY = "sign_in.passkey"
     """A factor went and no independent verified channel remained to tell the
     user through (S21); allowed only with step-up (S32)."""
     BACKUP_CODES_ISSUED = "backup_codes.issued"

@@ -238,12 +238,19 @@ def _is_translations(value: object) -> bool:
 # back lets each language word the whole sentence its own way (gender, case)
 # instead of splicing an English noun into it. tests/i18n pins these phrases.
 _TOTP_PREFIX, _TOTP_SUFFIX = "authenticator app “", "”"
+_PASSKEY_PREFIX = "passkey “"
 
 
 def _detail_parts(kind: str, detail: str) -> tuple[str | None, str]:
     if kind in ("factor_added", "factor_removed", "destination_removed"):
         if detail.startswith(_TOTP_PREFIX) and detail.endswith(_TOTP_SUFFIX):
             return "totp", detail[len(_TOTP_PREFIX) : -len(_TOTP_SUFFIX)]
+        if (
+            kind != "destination_removed"
+            and detail.startswith(_PASSKEY_PREFIX)
+            and detail.endswith(_TOTP_SUFFIX)
+        ):
+            return "passkey", detail[len(_PASSKEY_PREFIX) : -len(_TOTP_SUFFIX)]
         for what in ("phone", "email"):
             if detail.startswith(what + " "):
                 return what, detail[len(what) + 1 :]

@@ -22,6 +22,8 @@ class Method(str, enum.Enum):
     """A one-time code by email."""
     BACKUP_CODE = "backup_code"
     """One of the single-use recovery codes."""
+    WEBAUTHN = "webauthn"
+    """A passkey or security key (WebAuthn): phishing-resistant, nothing to type."""
 
     def __str__(self) -> str:
         return self.value

@@ -264,8 +264,9 @@ class UserSnapshot:
     """Everything a verification decides on for one user, read in one query
     (:meth:`~mfakit.ports.storage.Store.load_user`): authenticators (pending
     ones included), contacts, how many unused backup codes are left, the
-    security question, the user's state and the counters asked for (by key;
-    an absent key means the counter was never stored)."""
+    security question, the user's state, the counters asked for (by key;
+    an absent key means the counter was never stored) and the user's WebAuthn
+    credentials."""
 
     user_id: str
     totps: tuple[TotpRecord, ...] = ()
@@ -274,6 +275,8 @@ class UserSnapshot:
     question: QuestionRecord | None = None
     state: UserState | None = None
     counters: Mapping[str, Counter] = field(default_factory=dict)
+    webauthn: tuple[WebAuthnCredentialRecord, ...] = ()
+    """The user's passkeys and security keys, oldest first."""
 
     def counter(self, prefix: str) -> Counter | None:
         """The user's counter ``prefix + user_id``, if stored."""

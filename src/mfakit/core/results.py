@@ -41,6 +41,7 @@ __all__ = [
     "PasskeyInfo",
     "PasskeyOptions",
     "PasskeyRegistration",
+    "PasskeySignIn",
     "Reason",
     "Satisfied",
     "SendResult",
@@ -416,6 +417,11 @@ class Challenge:
     ``"delivered"`` or ``"failed"``; ``None`` until a report arrives."""
     delivery_error: str | None = None
     """The provider's error code with a ``"failed"`` delivery (``"30006"``)."""
+    passkey_options: str | None = field(default=None, repr=False)
+    """When ``methods`` include ``WEBAUTHN``: the request options JSON for
+    ``navigator.credentials.get`` (set by ``begin_sign_in``, ``begin_step_up``
+    and switching to ``WEBAUTHN``, which issues fresh ones after a refusal).
+    Post the browser's answer to [MFA.verify][mfakit.MFA.verify] as the code."""
 
     @property
     def is_open(self) -> bool:
@@ -634,7 +640,7 @@ class ContactChangeStart:
 class FactorInfo:
     """One of the user's second factors as listed on a security page.
 
-    ``kind`` is ``"totp"``, ``"phone"`` or ``"email"``; ``methods`` the
+    ``kind`` is ``"totp"``, ``"passkey"``, ``"phone"`` or ``"email"``; ``methods`` the
     sign-in methods it gives; ``restricted`` is true for a phone (SMS and voice
     are "restricted" under NIST SP 800-63B, S25). ``destination`` is masked.
     """
@@ -762,3 +768,22 @@ class KeyUsage:
     def of(self, key_id: str) -> KeyUse | None:
         """The usage of one key id, if the keyring or the store knows it."""
         return next((k for k in self.keys if k.key_id == key_id), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeySignIn:
+    """The outcome of a passwordless sign-in with a passkey.
+
+    On success ``user_id`` is who signed in (the password and the second step
+    are both satisfied: the passkey verified its user) and ``passkey`` the
+    credential used. Otherwise ``reason`` says why; nothing tells an unknown
+    passkey from another user's.
+    """
+
+    ok: bool
+    reason: Reason | None = None
+    user_id: str | None = None
+    passkey: PasskeyInfo | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok

@@ -144,6 +144,14 @@ NOTICES: dict[str, tuple[str, str]] = {
             "on {when}. If this was not you, change your password at once."
         ),
     ),
+    "passkey_cloned": (
+        N_("A passkey of your {issuer} account may have been copied"),
+        N_(
+            "The passkey or security key “{detail}” of your {issuer} account was used on "
+            "{when} with a signature counter that went backwards: it may have been copied. "
+            "If you did not copy it, remove it and contact support."
+        ),
+    ),
     "two_factor_disabled": (
         N_("Two-step verification turned off on {issuer}"),
         N_(
@@ -176,6 +184,15 @@ NOTICE_VARIANTS: dict[tuple[str, str], str] = {
     ("factor_added", "totp"): N_(
         "An authenticator app named “{detail}” was added as a verification method to your "
         "{issuer} account on {when}. If this was not you, contact support at once."
+    ),
+    ("factor_added", "passkey"): N_(
+        "A passkey or security key named “{detail}” was added as a verification method to "
+        "your {issuer} account on {when}. If this was not you, contact support at once."
+    ),
+    ("factor_removed", "passkey"): N_(
+        "A passkey or security key named “{detail}” was removed from the verification "
+        "methods of your {issuer} account on {when}. If this was not you, contact support "
+        "at once."
     ),
     ("factor_removed", "phone"): N_(
         "A phone number ({detail}) was removed from the verification methods of your "

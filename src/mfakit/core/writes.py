@@ -36,6 +36,7 @@ from .methods import Method
 from .records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -43,6 +44,7 @@ from .records import (
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = [
@@ -54,16 +56,20 @@ __all__ = [
     "ClearFactors",
     "ConfirmTotp",
     "DeleteContact",
+    "DeleteCredential",
     "DeleteNotice",
     "DeleteTotp",
     "ExpectCounter",
     "InsertChallenge",
+    "InsertCredential",
     "InsertDevice",
+    "PutCeremony",
     "PutContact",
     "PutCounter",
     "PutQuestion",
     "QueueNotice",
     "RecordAudit",
+    "RenameCredential",
     "RenameTotp",
     "ReplaceBackupCodes",
     "RequireNoFactor",
@@ -72,8 +78,10 @@ __all__ = [
     "RevokeDevices",
     "SetLocale",
     "SetPreferredMethod",
+    "SetUserHandle",
     "TouchDevice",
     "UpdateChallenge",
+    "UpdateCredential",
     "UseBackupCode",
     "Write",
 ]
@@ -266,8 +274,8 @@ class SetLocale(NamedTuple):
 
 
 class ClearFactors(NamedTuple):
-    """Turn 2FA off: delete every authenticator and backup code, and mark
-    every contact unverified (kept as contact data)."""
+    """Turn 2FA off: delete every authenticator, WebAuthn credential and
+    backup code, and mark every contact unverified (kept as contact data)."""
 
     user_id: str
 
@@ -300,6 +308,54 @@ class DeleteNotice(NamedTuple):
     """Remove a delivered notice (nothing if it is gone already)."""
 
     notice_id: str
+
+
+# --- passkeys and security keys (WebAuthn) ------------------------------------------
+class InsertCredential(NamedTuple):
+    """Store a new credential at version 0, if no user has its credential id,
+    the user has no credential of the same name and fewer than ``limit``."""
+
+    record: WebAuthnCredentialRecord
+    limit: int
+
+
+class UpdateCredential(NamedTuple):
+    """Store a credential's use (``sign_count``, ``backed_up``,
+    ``last_used_at``, ``cloned``) with version + 1, if the stored version still
+    equals ``record.version``."""
+
+    record: WebAuthnCredentialRecord
+
+
+class RenameCredential(NamedTuple):
+    """Rename a credential, if it exists and no other of the user's has ``name``."""
+
+    user_id: str
+    factor_id: str
+    name: str
+
+
+class DeleteCredential(NamedTuple):
+    """Remove a credential, if it exists."""
+
+    user_id: str
+    factor_id: str
+
+
+class SetUserHandle(NamedTuple):
+    """Give the user their WebAuthn user handle, if they have none yet and no
+    other user has this one."""
+
+    user_id: str
+    handle: bytes
+    now: datetime
+
+
+class PutCeremony(NamedTuple):
+    """Store a pending ceremony, replacing one of the same id (a second-factor
+    challenge's ceremony is issued again under the challenge's id)."""
+
+    record: CeremonyRecord
 
 
 # --- the audit trail ------------------------------------------------------------------
@@ -337,6 +393,12 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     QueueNotice,
     ClaimNotice,
     DeleteNotice,
+    InsertCredential,
+    UpdateCredential,
+    RenameCredential,
+    DeleteCredential,
+    SetUserHandle,
+    PutCeremony,
     RecordAudit,
 ]
 """Any of the writes above."""
@@ -358,6 +420,11 @@ CONDITIONAL: frozenset[type] = frozenset(
         RevokeDevice,
         RequireNoFactor,
         ClaimNotice,
+        InsertCredential,
+        UpdateCredential,
+        RenameCredential,
+        DeleteCredential,
+        SetUserHandle,
     }
 )
 """The writes whose condition, when false, rolls the whole batch back."""

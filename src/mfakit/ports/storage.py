@@ -21,6 +21,7 @@ from ..core.contacts import ContactKind
 from ..core.methods import Method
 from ..core.records import (
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -31,6 +32,7 @@ from ..core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ..core.writes import Write
 
@@ -88,8 +90,9 @@ class Store(Protocol):
         before it; backup codes used before it; pending authenticator setups
         that expired before it; notices queued before it and still undelivered;
         and, when ``audit_before`` is given and the store keeps the audit
-        trail, audit events recorded before ``audit_before``. Returns how many
-        rows went; call again until it returns 0."""
+        trail, audit events recorded before ``audit_before``; WebAuthn ceremonies
+        that expired before it. Returns how many rows went; call again until it
+        returns 0."""
         ...
 
     # --- the notice outbox -------------------------------------------------
@@ -271,8 +274,39 @@ class Store(Protocol):
         ...
 
     def clear_factors(self, user_id: str) -> None:
-        """Atomically turn 2FA off for the user: delete every authenticator and
-        backup code, and mark every contact unverified (kept as contact data)."""
+        """Atomically turn 2FA off for the user: delete every authenticator,
+        WebAuthn credential and backup code, and mark every contact unverified
+        (kept as contact data)."""
+        ...
+
+    # --- passkeys and security keys (WebAuthn) ---------------------------
+    # Written through apply (InsertCredential, UpdateCredential,
+    # RenameCredential, DeleteCredential, SetUserHandle, PutCeremony).
+    def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        """The credential with this WebAuthn credential id, whoever's it is."""
+        ...
+
+    def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        """The user's credentials, oldest first."""
+        ...
+
+    def get_user_handle(self, user_id: str) -> bytes | None:
+        """The user's WebAuthn user handle, if they were given one."""
+        ...
+
+    def user_for_handle(self, handle: bytes) -> str | None:
+        """Whose user handle ``handle`` is, if anyone's."""
+        ...
+
+    def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        """A ceremony by id, taken or not (``used_at`` says)."""
+        ...
+
+    def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        """Atomically mark a pending ceremony used (``used_at = now``) and
+        return it as it was before (``used_at`` None); None if there is no such
+        ceremony or it was taken already. Of several concurrent takes of one
+        ceremony, across threads and processes, exactly one gets it."""
         ...
 
 
@@ -394,6 +428,19 @@ class AsyncStore(Protocol):
     ) -> None: ...
 
     async def clear_factors(self, user_id: str) -> None: ...
+
+    # --- passkeys and security keys (WebAuthn) ---------------------------
+    async def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None: ...
+
+    async def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]: ...
+
+    async def get_user_handle(self, user_id: str) -> bytes | None: ...
+
+    async def user_for_handle(self, handle: bytes) -> str | None: ...
+
+    async def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None: ...
+
+    async def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None: ...
 
 
 class MessageLookup(Protocol):

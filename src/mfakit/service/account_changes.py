@@ -151,7 +151,7 @@ def begin_contact_change(
 
 
 def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
-    """The user's factors: authenticator apps, phone and email, verified or not."""
+    """The user's factors: authenticator apps, passkeys, phone and email, verified or not."""
     check_id("user_id", user_id)
     factors = yield from load_factors(user_id)
     state = yield from call("store", Store.get_user_state, user_id)
@@ -172,6 +172,20 @@ def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
                     preferred=preferred is Method.TOTP,
                 )
             )
+    for p in factors.webauthn:
+        out.append(
+            FactorInfo(
+                id=p.id,
+                kind="passkey",
+                label=p.name,
+                methods=(Method.WEBAUTHN,),
+                verified=True,
+                restricted=False,
+                created_at=p.created_at,
+                last_used_at=p.last_used_at,
+                preferred=preferred is Method.WEBAUTHN,
+            )
+        )
     for c in factors.contacts:
         methods = (Method.SMS, Method.VOICE) if c.kind is ContactKind.PHONE else (Method.EMAIL,)
         out.append(

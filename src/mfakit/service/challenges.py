@@ -49,6 +49,7 @@ from ..core.writes import (
     ReplaceBackupCodes,
     RequireNoFactor,
     UpdateChallenge,
+    UpdateCredential,
     Write,
 )
 from ..errors import (
@@ -96,6 +97,13 @@ from .limits import (
     reserve_attempt,
 )
 from .notices import deliver, notice, notice_target, queue
+from .passkeys import (
+    after_passkey_success,
+    issue_challenge_ceremony,
+    looks_like_credential,
+    verify_challenge_passkey,
+    with_options,
+)
 from .scope import audit, event, notify, scoped
 from .step_up import issue_grant
 from .work import RACES as _UOW_RACES
@@ -598,7 +606,11 @@ def switch_method(
             lambda r: r.with_(method=target, code_hash=None, code_key_id=None, destination=None),
         )
         if stored is not None:
-            return SendResult(ok=True, challenge=view(ctx, stored))
+            # Switching to a passkey (again) issues its ceremony afresh.
+            options = None
+            if target is Method.WEBAUTHN:
+                options = yield from issue_challenge_ceremony(ctx, stored)
+            return SendResult(ok=True, challenge=with_options(view(ctx, stored), options))
         rec = yield from _load(challenge_id)
         _require_open(rec)
     raise StorageError("the challenge is too contended; try again")
@@ -761,6 +773,9 @@ def _pick_method(rec: ChallengeRecord, code: str) -> tuple[Method, str | None]:
         # so even a (rare) all-digit backup code is told apart.
         if backup is not None:
             return Method.BACKUP_CODE, backup
+    if rec.method is Method.WEBAUTHN:
+        # Not typed by a person: the browser posts the passkey's answer.
+        raise InvalidInput("code", "answer with the passkey's credential JSON (or a backup code)")
     return rec.method, otp.read_digits(code, _lengths(rec))
 
 
@@ -797,7 +812,10 @@ def verify(
     if not isinstance(trust_device, bool):
         raise InvalidInput("trust_device", "must be a bool")
     check_id("challenge_id", challenge_id)
-    typed = otp.typed_input(code)
+    # A passkey's answer (credential JSON, checked by its own parser) or
+    # something typed into the code field.
+    passkey_answer = looks_like_credential(code)
+    typed = "" if passkey_answer else otp.typed_input(code)
     if device_label is not None:
         check_text("device_label", device_label, max_length=64)
     first_codes: tuple[BackupCodes | None, list[BackupCodeRecord] | None] | None = None
@@ -819,6 +837,15 @@ def verify(
         if rec.state is State.LOCKED:
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
+        if passkey_answer:
+            if Method.WEBAUTHN not in rec.methods:
+                typed = otp.typed_input(code)  # no passkey here: a code after all (or misuse)
+            else:
+                return (
+                    yield from _verify_passkey(
+                        ctx, rec, snapshot, code, now, trust_device=trust_device, label=device_label
+                    )
+                )
         method, normalized = _pick_method(rec, typed)
         provider_ref = delivery.provider_ref(rec) if method in OUT_OF_BAND else None
         if method in OUT_OF_BAND and rec.code_hash is None and provider_ref is None:
@@ -917,12 +944,15 @@ def _count_wrong_once(
     *,
     method: Method,
     replay: bool,
+    reason: Reason | None = None,
 ) -> UseCase[VerifyResult | None]:
-    """Count a wrong code on the challenge and the account in one unit of work
-    (the last allowed one locks, S12); None if it lost a race."""
+    """Count a wrong code (or passkey answer: ``reason``) on the challenge and
+    the account in one unit of work (the last allowed one locks, S12); None if
+    it lost a race."""
     event_ = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
     updated = rec.with_(state=next_state(rec.state, event_), attempts=rec.attempts + 1)
-    reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
+    if reason is None:
+        reason = Reason.REPLAYED if replay else Reason.INVALID_CODE
     details = {"purpose": rec.purpose.value}
     events = [
         event(
@@ -959,6 +989,98 @@ def _count_wrong_once(
         return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
     stored = updated.with_(version=updated.version + 1)
     return VerifyResult(ok=False, reason=reason, attempts_left=_attempts_left(ctx, stored))
+
+
+def _verify_passkey(
+    ctx: Context,
+    rec: ChallengeRecord,
+    snapshot: UserSnapshot,
+    answer: object,
+    now: datetime,
+    *,
+    trust_device: bool,
+    label: str | None,
+) -> UseCase[VerifyResult]:
+    """A passkey's answer to a challenge: its ceremony is taken once and the
+    assertion checked once; then the outcome commits like a code's (the
+    credential's new counter and last use with the challenge's success, or a
+    wrong attempt counted), reading again after a lost race."""
+    key = failure_key(rec.user_id)
+    decision = limits.check_failures(snapshot.counters.get(key), now, ctx.policy)
+    if not decision.allowed:
+        return (yield from refused(ctx, rec.user_id, decision, Method.WEBAUTHN, now))
+    check = yield from verify_challenge_passkey(ctx, rec, answer, now)
+    for attempt in range(_UOW_RACES):
+        if attempt:
+            yield from backoff(ctx, attempt)
+            found = yield from call("store", Store.load_challenge, rec.id, counters=(FAILURES,))
+            if found is None:
+                raise NotFound("no such challenge")
+            rec, snapshot = found
+            if rec.state in END_STATES:
+                # Another request ended the challenge first: this answer is spent.
+                return VerifyResult(ok=False, reason=Reason.REPLAYED, attempts_left=0)
+        counter = snapshot.counters.get(key)
+        if check.reason is not None:
+            if not check.counted:
+                # Replayed, malformed or too late: nothing guessed, nothing counted.
+                yield from audit(
+                    ctx,
+                    Action.SECOND_STEP_FAILED,
+                    rec.user_id,
+                    actor_id=rec.actor_id,
+                    outcome=Outcome.FAILURE,
+                    method=Method.WEBAUTHN,
+                    reason=check.reason,
+                    details={"purpose": rec.purpose.value},
+                    at=now,
+                )
+                return VerifyResult(
+                    ok=False, reason=check.reason, attempts_left=_attempts_left(ctx, rec)
+                )
+            counted: list[Write] = [PutCounter(limits.count_failure(counter, key, now))]
+            outcome = yield from _count_wrong_once(
+                ctx,
+                rec,
+                Event.CODE_WRONG,
+                now,
+                counted,
+                method=Method.WEBAUTHN,
+                replay=False,
+                reason=check.reason,
+            )
+            if outcome is None:
+                continue
+            return outcome
+        used = check.credential
+        assert used is not None
+        current = next((c for c in snapshot.webauthn if c.id == used.id), None)
+        if current is None:
+            # Removed since the check: a removed factor stops working at once (S22).
+            return VerifyResult(ok=False, reason=Reason.UNKNOWN_CREDENTIAL)
+        updated = current.with_(
+            sign_count=max(current.sign_count, used.sign_count),
+            backed_up=used.backed_up,
+            last_used_at=now,
+            cloned=current.cloned or used.cloned,
+        )
+        cleared = limits.cleared(counter or limits.fresh_counter(key, now), now)
+        result = yield from _succeed(
+            ctx,
+            rec,
+            snapshot,
+            Method.WEBAUTHN,
+            now,
+            [UpdateCredential(updated), PutCounter(cleared)],
+            None,
+            trust_device=trust_device,
+            label=label,
+        )
+        if result is None:
+            continue
+        yield from after_passkey_success(ctx, check, now)
+        return replace(result, factor_id=used.id)
+    raise contended("the challenge")
 
 
 def _first_codes(

@@ -12,6 +12,7 @@ from ..core.keys import Keyring
 from ..core.messages import Messages
 from ..core.methods import Method
 from ..core.policy import Policy
+from ..core.webauthn import RelyingParty
 from ..hashers import Hasher
 from ..ports.clock import Clock
 
@@ -60,8 +61,10 @@ class Context:
     message_lookup: bool = False
     """Whether the store finds challenges by message id
     (:class:`~mfakit.ports.storage.MessageLookup`), for delivery statuses."""
+    relying_party: RelyingParty | None = None
+    """The site's WebAuthn identity; passkeys are offered only with one."""
 
-    # Request scope, set per call by :func:`mfakit.service.scope.scoped`.
+    # Request scope, set per call by `mfakit.service.scope.scoped`.
     tenant: str | None = None
     request: RequestContext = field(default_factory=RequestContext)
 

@@ -16,7 +16,13 @@ from ..core import otp
 from ..core.contacts import ContactKind
 from ..core.keys import KEYED_ANSWER_PREFIX, Keyring, Sealed
 from ..core.methods import RESTRICTED_METHODS, Method
-from ..core.records import ContactRecord, QuestionRecord, TotpRecord, UserSnapshot
+from ..core.records import (
+    ContactRecord,
+    QuestionRecord,
+    TotpRecord,
+    UserSnapshot,
+    WebAuthnCredentialRecord,
+)
 from ..core.results import ExpectedCode, Reason, VerifyResult
 from ..core.writes import ReplaceBackupCodes, Write
 from ..errors import ConfigurationError, NotPermitted
@@ -44,7 +50,14 @@ __all__ = [
 
 TOTP_PURPOSE = "totp-secret"
 _NO_KEY = bytes(otp.SECRET_BYTES)
-METHOD_ORDER = (Method.TOTP, Method.SMS, Method.VOICE, Method.EMAIL, Method.BACKUP_CODE)
+METHOD_ORDER = (
+    Method.WEBAUTHN,  # phishing-resistant: offered first
+    Method.TOTP,
+    Method.SMS,
+    Method.VOICE,
+    Method.EMAIL,
+    Method.BACKUP_CODE,
+)
 CHANNEL_KIND = {
     Method.SMS: ContactKind.PHONE,
     Method.VOICE: ContactKind.PHONE,
@@ -89,6 +102,7 @@ class Factors:
     question: QuestionRecord | None
     locale: str | None = None
     """The user's stored locale (`MFA.set_locale`), for texts sent without one."""
+    webauthn: tuple[WebAuthnCredentialRecord, ...] = ()
 
     def verified_contact(self, kind: ContactKind) -> ContactRecord | None:
         for contact in self.contacts:
@@ -98,8 +112,12 @@ class Factors:
 
     @property
     def has_second_factor(self) -> bool:
-        """A confirmed authenticator or a verified phone or email."""
-        return any(t.confirmed for t in self.totps) or any(c.verified for c in self.contacts)
+        """A confirmed authenticator, a passkey, or a verified phone or email."""
+        return (
+            any(t.confirmed for t in self.totps)
+            or any(c.verified for c in self.contacts)
+            or bool(self.webauthn)
+        )
 
     @property
     def enrolled(self) -> bool:
@@ -109,6 +127,7 @@ class Factors:
         return (
             any(t.confirmed for t in self.totps)
             or any(c.verified for c in self.contacts)
+            or bool(self.webauthn)
             or self.backup_codes_left > 0
         )
 
@@ -119,6 +138,8 @@ class Factors:
         usable: set[Method] = set()
         if any(t.confirmed for t in self.totps):
             usable.add(Method.TOTP)
+        if self.webauthn and ctx.relying_party is not None:
+            usable.add(Method.WEBAUTHN)
         for method, kind in CHANNEL_KIND.items():
             if method in ctx.channels and self.verified_contact(kind) is not None:
                 usable.add(method)
@@ -136,7 +157,12 @@ def factors_of(snapshot: UserSnapshot) -> Factors:
     """The factors in a user's snapshot."""
     locale = snapshot.state.locale if snapshot.state is not None else None
     return Factors(
-        snapshot.totps, snapshot.contacts, snapshot.backup_codes_left, snapshot.question, locale
+        snapshot.totps,
+        snapshot.contacts,
+        snapshot.backup_codes_left,
+        snapshot.question,
+        locale=locale,
+        webauthn=snapshot.webauthn,
     )
 
 
@@ -146,6 +172,7 @@ def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
     bind a factor without the step-up the user now needs (S32)."""
     active = [t.confirmed_at for t in factors.totps if t.confirmed_at is not None]
     active += [c.verified_at for c in factors.contacts if c.verified_at is not None]
+    active += [w.created_at for w in factors.webauthn]
     return bool(active) and all(at > begun_at for at in active)
 
 
@@ -167,12 +194,16 @@ def orphan_codes_dropped(
     *,
     contact: ContactKind | None = None,
     totp_id: str | None = None,
+    passkey_id: str | None = None,
 ) -> list[Write]:
     """Backup codes back up a factor: the write dropping them when removing
-    ``contact`` or the authenticator ``totp_id`` leaves the user no factor
-    (to join the removal's unit of work); none otherwise."""
-    kept = any(t.confirmed and t.id != totp_id for t in factors.totps) or any(
-        c.verified and c.kind is not contact for c in factors.contacts
+    ``contact``, the authenticator ``totp_id`` or the passkey ``passkey_id``
+    leaves the user no factor (to join the removal's unit of work); none
+    otherwise."""
+    kept = (
+        any(t.confirmed and t.id != totp_id for t in factors.totps)
+        or any(c.verified and c.kind is not contact for c in factors.contacts)
+        or any(w.id != passkey_id for w in factors.webauthn)
     )
     return [] if kept else [ReplaceBackupCodes(user_id, [])]
 

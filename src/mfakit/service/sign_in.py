@@ -26,6 +26,7 @@ from .context import Context
 from .devices import check_trust
 from .effects import UseCase, call
 from .factors import factors_of, load_factors
+from .passkeys import issue_challenge_ceremony, with_options
 from .scope import audit
 from .step_up import step_up_methods
 
@@ -102,9 +103,10 @@ def begin_sign_in(
         alternatives_locked=guarded,
     )
     stronger = not policy.allow_restricted_only and factors.only_restricted(ctx)
+    options = yield from issue_challenge_ceremony(ctx, rec, snapshot)
     sent, failed = yield from _send_at_once(ctx, rec, preferred, locale)
     return ChallengeRequired(
-        challenge=sent.challenge if sent is not None else view(ctx, rec),
+        challenge=with_options(sent.challenge if sent is not None else view(ctx, rec), options),
         delivery=sent,
         delivery_failed=failed,
         stronger_factor_required=stronger,
@@ -167,9 +169,10 @@ def begin_step_up(
         details={"methods": " ".join(m.value for m in methods)},
         at=now,
     )
+    options = yield from issue_challenge_ceremony(ctx, rec)
     sent, failed = yield from _send_at_once(ctx, rec, first, locale)
     return StepUpChallenge(
-        challenge=sent.challenge if sent is not None else view(ctx, rec),
+        challenge=with_options(sent.challenge if sent is not None else view(ctx, rec), options),
         delivery=sent,
         delivery_failed=failed,
     )

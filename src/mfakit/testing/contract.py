@@ -52,6 +52,7 @@ from ..core.methods import Method
 from ..core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -60,7 +61,9 @@ from ..core.records import (
     NoticeRecord,
     QuestionRecord,
     TotpRecord,
+    WebAuthnCredentialRecord,
 )
+from ..core.webauthn import CeremonyKind, CredentialUsage, Discoverable, UserVerification
 from ..errors import StorageError
 from ..ports.storage import Store
 
@@ -69,10 +72,12 @@ __all__ = [
     "AuditRetentionContract",
     "BackupCodeContract",
     "BlockingStore",
+    "CeremonyContract",
     "ChallengeContract",
     "ConcurrencyContract",
     "ContactContract",
     "CounterContract",
+    "CredentialContract",
     "DeviceContract",
     "FirstFactorContract",
     "KeyRotationContract",
@@ -1399,7 +1404,253 @@ class FirstFactorContract:
         assert len(hashes) == 1 and snapshot.backup_codes_left == 10
 
 
+def credential_record(
+    factor_id: str = "p1", user_id: str = "alice", **changes: Any
+) -> WebAuthnCredentialRecord:
+    """A WebAuthn credential with every field set away from its default."""
+    values: dict[str, Any] = {
+        "id": factor_id,
+        "user_id": user_id,
+        "credential_id": f"cred-{user_id}-{factor_id}".encode() + b"\x00\xff",
+        "public_key": b"\xa5\x01\x02\x03\x26" + factor_id.encode(),
+        "user_handle": (user_id.encode() * 64)[:64],
+        "name": f"Key {factor_id}",
+        "sign_count": 7,
+        "transports": ("usb", "nfc"),
+        "aaguid": "ee882879-721c-4913-9775-3dfcce97072a",
+        "attestation_format": "packed",
+        "backup_eligible": True,
+        "backed_up": True,
+        "discoverable": Discoverable.YES,
+        "usage": frozenset({CredentialUsage.SECOND_FACTOR, CredentialUsage.PASSWORDLESS}),
+        "user_verified": True,
+        "created_at": T0,
+    }
+    values.update(changes)
+    return WebAuthnCredentialRecord(**values)
+
+
+def ceremony_record(ceremony_id: str = "cer1", **changes: Any) -> CeremonyRecord:
+    """A pending ceremony with every field set away from its default."""
+    values: dict[str, Any] = {
+        "id": ceremony_id,
+        "kind": CeremonyKind.REGISTER,
+        "user_id": "alice",
+        "challenge": bytes(range(32)),
+        "rp_id": "example.com",
+        "created_at": T0,
+        "expires_at": T0 + timedelta(minutes=2),
+        "user_verification": UserVerification.REQUIRED,
+        "allowed_credential_ids": (b"\x00\x01", b"\xff" * 40),
+        "user_handle": b"\x07" * 64,
+        "name": "Laptop",
+        "usage": frozenset({CredentialUsage.SECOND_FACTOR, CredentialUsage.PASSWORDLESS}),
+        "conditional": True,
+        "challenge_id": "ch1",
+        "actor_id": "admin",
+        "tenant": "acme",
+    }
+    values.update(changes)
+    return CeremonyRecord(**values)
+
+
+class CredentialContract:
+    """WebAuthn credentials and user handles: unique ids, names, compare-and-set."""
+
+    def test_insert_round_trips_every_field(self, store: Store) -> None:
+        rec = credential_record()
+        assert store.apply([w.InsertCredential(rec, 10)]) == [True]
+        assert store.get_credential(rec.credential_id) == rec
+        assert store.list_credentials("alice") == [rec]
+        assert store.load_user("alice").webauthn == (rec,)
+        assert store.get_credential(b"no such credential") is None
+        assert store.list_credentials("bob") == [] and store.load_user("bob").webauthn == ()
+
+    def test_a_credential_id_is_unique_across_users(self, store: Store) -> None:
+        rec = credential_record()
+        assert store.apply([w.InsertCredential(rec, 10)]) == [True]
+        stolen = credential_record("p9", "bob", credential_id=rec.credential_id)
+        assert store.apply([w.InsertCredential(stolen, 10)]) is None
+        assert store.list_credentials("bob") == []
+        found = store.get_credential(rec.credential_id)
+        assert found is not None and found.user_id == "alice"
+
+    def test_names_are_unique_per_user_and_the_limit_holds(self, store: Store) -> None:
+        assert store.apply([w.InsertCredential(credential_record("p1"), 2)]) == [True]
+        same_name = credential_record("p2", name="Key p1")
+        assert store.apply([w.InsertCredential(same_name, 2)]) is None
+        assert store.apply([w.InsertCredential(credential_record("p1", "bob"), 2)]) == [True]
+        assert store.apply([w.InsertCredential(credential_record("p2"), 2)]) == [True]
+        assert store.apply([w.InsertCredential(credential_record("p3"), 2)]) is None
+        listed = store.list_credentials("alice")
+        assert [c.id for c in listed] == ["p1", "p2"]
+
+    def test_list_is_oldest_first(self, store: Store) -> None:
+        later = credential_record("p1", created_at=T0 + timedelta(minutes=1))
+        store.apply([w.InsertCredential(later, 10)])
+        store.apply([w.InsertCredential(credential_record("p2"), 10)])
+        assert [c.id for c in store.list_credentials("alice")] == ["p2", "p1"]
+        assert [c.id for c in store.load_user("alice").webauthn] == ["p2", "p1"]
+
+    def test_update_is_compare_and_set_on_the_use_fields(self, store: Store) -> None:
+        rec = credential_record()
+        store.apply([w.InsertCredential(rec, 10)])
+        used = rec.with_(
+            sign_count=9, backed_up=False, last_used_at=T0 + timedelta(hours=1), cloned=True
+        )
+        assert store.apply([w.UpdateCredential(used)]) == [True]
+        got = store.get_credential(rec.credential_id)
+        assert got == used.with_(version=1)
+        assert store.apply([w.UpdateCredential(used.with_(sign_count=10))]) is None
+        got = store.get_credential(rec.credential_id)
+        assert got is not None and got.sign_count == 9
+        # Only the use fields change: a forged name or key in the record is ignored.
+        forged = got.with_(name="Evil", public_key=b"other", sign_count=11)
+        assert store.apply([w.UpdateCredential(forged)]) == [True]
+        got = store.get_credential(rec.credential_id)
+        assert got is not None and got.name == rec.name and got.public_key == rec.public_key
+        assert got.sign_count == 11 and got.version == 2
+
+    def test_rename_and_delete(self, store: Store) -> None:
+        store.apply([w.InsertCredential(credential_record("p1"), 10)])
+        store.apply([w.InsertCredential(credential_record("p2"), 10)])
+        assert store.apply([w.RenameCredential("alice", "p1", "Phone")]) == [True]
+        assert store.apply([w.RenameCredential("alice", "p1", "Phone")]) == [True]
+        assert store.apply([w.RenameCredential("alice", "p2", "Phone")]) is None
+        assert store.apply([w.RenameCredential("bob", "p1", "Mine")]) is None
+        assert store.apply([w.RenameCredential("alice", "nope", "X")]) is None
+        assert [c.name for c in store.list_credentials("alice")] == ["Phone", "Key p2"]
+        assert store.apply([w.DeleteCredential("bob", "p1")]) is None
+        assert store.apply([w.DeleteCredential("alice", "p1")]) == [True]
+        assert store.apply([w.DeleteCredential("alice", "p1")]) is None
+        assert store.get_credential(credential_record("p1").credential_id) is None
+        assert [c.id for c in store.list_credentials("alice")] == ["p2"]
+        # The id is free again, for anyone.
+        again = credential_record("p7", "bob", credential_id=credential_record("p1").credential_id)
+        assert store.apply([w.InsertCredential(again, 10)]) == [True]
+
+    def test_clear_factors_removes_credentials(self, store: Store) -> None:
+        store.apply([w.InsertCredential(credential_record("p1"), 10)])
+        store.apply([w.InsertCredential(credential_record("p1", "bob"), 10)])
+        store.clear_factors("alice")
+        assert store.list_credentials("alice") == []
+        assert store.get_credential(credential_record("p1").credential_id) is None
+        assert len(store.list_credentials("bob")) == 1
+
+    def test_a_failed_batch_inserts_no_credential(self, store: Store) -> None:
+        batch: list[w.Write] = [
+            w.InsertCredential(credential_record("p1"), 10),
+            w.UseBackupCode("alice", "nope", T0),
+        ]
+        assert store.apply(batch) is None
+        assert store.list_credentials("alice") == []
+
+    def test_user_handles_are_set_once_and_map_back(self, store: Store) -> None:
+        handle = b"\x42" * 64
+        assert store.get_user_handle("alice") is None
+        assert store.apply([w.SetUserHandle("alice", handle, T0)]) == [True]
+        assert store.apply([w.SetUserHandle("alice", b"\x43" * 64, T0)]) is None
+        assert store.apply([w.SetUserHandle("bob", handle, T0)]) is None
+        assert store.get_user_handle("alice") == handle
+        assert store.user_for_handle(handle) == "alice"
+        assert store.user_for_handle(b"\x43" * 64) is None
+        assert store.get_user_handle("bob") is None
+
+    def test_one_thread_sets_the_user_handle(self, store: Store) -> None:
+        handles = iter(bytes([i]) * 64 for i in range(THREADS))
+        lock = threading.Lock()
+
+        def set_handle() -> bool:
+            with lock:
+                handle = next(handles)
+            return store.apply([w.SetUserHandle("alice", handle, T0)]) is not None
+
+        assert race(THREADS, set_handle).count(True) == 1
+        handle = store.get_user_handle("alice")
+        assert handle is not None and store.user_for_handle(handle) == "alice"
+
+    def test_one_thread_wins_a_sign_count_update(self, store: Store) -> None:
+        rec = credential_record()
+        store.apply([w.InsertCredential(rec, 10)])
+        wins = race(
+            THREADS, lambda: store.apply([w.UpdateCredential(rec.with_(sign_count=8))]) is not None
+        )
+        assert wins.count(True) == 1
+
+    def test_one_thread_registers_a_credential_id(self, store: Store) -> None:
+        ids = iter(range(THREADS))
+        lock = threading.Lock()
+        cid = b"the same authenticator"
+
+        def register() -> bool:
+            with lock:
+                n = next(ids)
+            rec = credential_record(f"p{n}", f"user{n}", credential_id=cid)
+            return store.apply([w.InsertCredential(rec, 10)]) is not None
+
+        assert race(THREADS, register).count(True) == 1
+        found = store.get_credential(cid)
+        assert found is not None and len(store.list_credentials(found.user_id)) == 1
+
+
+class CeremonyContract:
+    """Pending WebAuthn ceremonies: stored, replaced, taken exactly once."""
+
+    def test_put_and_get_round_trip_every_field(self, store: Store) -> None:
+        rec = ceremony_record()
+        store.apply([w.PutCeremony(rec)])
+        assert store.get_ceremony("cer1") == rec
+        bare = ceremony_record(
+            "cer2",
+            kind=CeremonyKind.PASSWORDLESS,
+            user_id=None,
+            allowed_credential_ids=(),
+            user_handle=None,
+            name=None,
+            usage=frozenset(),
+            conditional=False,
+            challenge_id=None,
+            actor_id=None,
+            tenant=None,
+        )
+        store.apply([w.PutCeremony(bare)])
+        assert store.get_ceremony("cer2") == bare
+        assert store.get_ceremony("nope") is None
+
+    def test_take_returns_it_once(self, store: Store) -> None:
+        rec = ceremony_record()
+        store.apply([w.PutCeremony(rec)])
+        later = T0 + timedelta(seconds=5)
+        assert store.take_ceremony("cer1", now=later) == rec
+        assert store.take_ceremony("cer1", now=later) is None
+        taken = store.get_ceremony("cer1")
+        assert taken is not None and taken.used_at == later
+        assert store.take_ceremony("nope", now=later) is None
+
+    def test_put_replaces_a_ceremony_of_the_same_id(self, store: Store) -> None:
+        store.apply([w.PutCeremony(ceremony_record())])
+        assert store.take_ceremony("cer1", now=T0) is not None
+        fresh = ceremony_record(challenge=b"\x09" * 32, kind=CeremonyKind.AUTHENTICATE)
+        store.apply([w.PutCeremony(fresh)])
+        assert store.get_ceremony("cer1") == fresh
+        assert store.take_ceremony("cer1", now=T0) == fresh
+
+    def test_purge_removes_expired_ceremonies(self, store: Store) -> None:
+        store.apply([w.PutCeremony(ceremony_record("old"))])
+        store.apply([w.PutCeremony(ceremony_record("new", expires_at=T0 + timedelta(days=2)))])
+        assert store.purge(before=T0 + timedelta(days=1), limit=100) >= 1
+        assert store.get_ceremony("old") is None
+        assert store.get_ceremony("new") is not None
+
+    def test_one_thread_takes_a_ceremony(self, store: Store) -> None:
+        store.apply([w.PutCeremony(ceremony_record())])
+        taken = race(THREADS, lambda: store.take_ceremony("cer1", now=T0) is not None)
+        assert taken.count(True) == 1
+
+
 class StoreContract(
+    CredentialContract,
+    CeremonyContract,
     TotpContract,
     BackupCodeContract,
     CounterContract,

@@ -38,6 +38,7 @@ from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -48,6 +49,7 @@ from ...core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ...core.writes import Write
 from ...errors import ConfigurationError
@@ -392,6 +394,25 @@ class AsyncSqlStore:
 
     async def clear_factors(self, user_id: str) -> None:
         return await self._run(self._sql.clear_factors(user_id))
+
+    # --- passkeys and security keys (WebAuthn) ---------------------------------
+    async def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        return await self._run(self._sql.get_credential(credential_id))
+
+    async def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        return await self._run(self._sql.list_credentials(user_id))
+
+    async def get_user_handle(self, user_id: str) -> bytes | None:
+        return await self._run(self._sql.get_user_handle(user_id))
+
+    async def user_for_handle(self, handle: bytes) -> str | None:
+        return await self._run(self._sql.user_for_handle(handle))
+
+    async def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        return await self._run(self._sql.get_ceremony(ceremony_id))
+
+    async def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        return await self._run(self._sql.take_ceremony(ceremony_id, now=now))
 
 
 async def _to_completion(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -54,6 +54,7 @@ never the SQL parameters (engines made by ``from_url`` also set
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
 
@@ -91,6 +92,7 @@ from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -101,6 +103,7 @@ from ...core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ...errors import ConfigurationError, StorageError
 from .. import rows
@@ -359,6 +362,13 @@ class Statements:
         self.hot_insert_audit = Hot(
             insert(t.audit).inline(), [col.key for col in t.audit.columns if col.key != "seq"]
         )
+        cr = t.credentials
+        self.credential_columns = [col.key for col in cr.columns]
+        self.hot_list_credentials = Hot(
+            select(cr)
+            .where(cr.c.user_id == _bp("p_user", cr, "user_id"))
+            .order_by(cr.c.created_at, cr.c.id)
+        )
 
 
 # --- the operations ---------------------------------------------------------------
@@ -417,6 +427,12 @@ class SqlOperations:
             w.QueueNotice: lambda x: self.queue_notice(x.record),
             w.ClaimNotice: lambda x: self.claim_notice(x.notice_id, x.attempts, x.retry_at),
             w.DeleteNotice: lambda x: self.delete_notice(x.notice_id),
+            w.InsertCredential: lambda x: self.insert_credential(x.record, limit=x.limit),
+            w.UpdateCredential: lambda x: self.update_credential(x.record),
+            w.RenameCredential: lambda x: self.rename_credential(x.user_id, x.factor_id, x.name),
+            w.DeleteCredential: lambda x: self.delete_credential(x.user_id, x.factor_id),
+            w.SetUserHandle: lambda x: self.set_user_handle(x.user_id, x.handle, now=x.now),
+            w.PutCeremony: lambda x: self.put_ceremony(x.record),
             w.RecordAudit: lambda x: self.record(x.record),
         }
 
@@ -703,7 +719,7 @@ class SqlOperations:
         def run(conn: Connection) -> UserSnapshot:
             snapshot = snapshot_from(user_id, stmt.rows(conn, params))[1]
             assert snapshot is not None
-            return snapshot
+            return self._with_credentials(conn, snapshot)
 
         return Op("load_user", READ, run, raw=True)
 
@@ -721,7 +737,7 @@ class SqlOperations:
             challenge, snapshot = snapshot_from(None, stmt.rows(conn, params))
             if challenge is None or snapshot is None:
                 return None
-            return challenge, snapshot
+            return challenge, self._with_credentials(conn, snapshot)
 
         return Op("load_challenge", READ, run, raw=True)
 
@@ -758,6 +774,7 @@ class SqlOperations:
             bounded(b, b.c.used_at < before),
             bounded(f, and_(f.c.confirmed_at.is_(None), f.c.expires_at < before)),
             bounded(n, n.c.created_at < before),
+            bounded(t.ceremonies, t.ceremonies.c.expires_at < before),
         ]
         if audit_before is not None:
             a = t.audit
@@ -1173,6 +1190,11 @@ class SqlOperations:
                     .select_from(co)
                     .where(co.c.user_id == user_id, co.c.verified_at.is_not(None))
                 ).scalar_one()
+                + conn.execute(
+                    select(func.count())
+                    .select_from(self.t.credentials)
+                    .where(self.t.credentials.c.user_id == user_id)
+                ).scalar_one()
             )
             return not found
 
@@ -1220,7 +1242,154 @@ class SqlOperations:
 
         def run(conn: Connection) -> None:
             conn.execute(delete(t.totp).where(t.totp.c.user_id == user_id))
+            conn.execute(delete(t.credentials).where(t.credentials.c.user_id == user_id))
             conn.execute(self.s.delete_backup_codes, {"p_user": user_id})
             conn.execute(update(co).where(co.c.user_id == user_id).values(verified_at=None))
 
         return Op("clear_factors", TX, run)
+
+    # --- passkeys and security keys (WebAuthn) ------------------------------------
+    def _with_credentials(self, conn: Connection, snapshot: UserSnapshot) -> UserSnapshot:
+        """The snapshot with the user's credentials, read only when the snapshot
+        query counted some (users without passkeys pay no second round trip)."""
+        if not snapshot.webauthn:
+            return snapshot
+        # A pre-compiled statement: load_user runs on the raw driver connection.
+        names = self.s.credential_columns
+        found = [
+            rows.credential_from(dict(zip(names, row, strict=True)))
+            for row in self.s.hot_list_credentials.rows(conn, {"p_user": snapshot.user_id})
+        ]
+        return replace(snapshot, webauthn=tuple(found))
+
+    def _list_credentials(self, user_id: str) -> Select[Any]:
+        t = self.t.credentials
+        return select(t).where(t.c.user_id == user_id).order_by(t.c.created_at, t.c.id)
+
+    def insert_credential(self, record: WebAuthnCredentialRecord, *, limit: int) -> Op[bool]:
+        t = self.t.credentials
+        values = rows.credential_values(record)
+        values["version"] = 0
+
+        def run(conn: Connection) -> bool:
+            self._lock_user(conn, t, record.user_id)
+            # The insert first (on SQLite it takes the write lock before any
+            # read); a credential id anyone has, or a factor id or name the user
+            # has, hits a unique key (on_duplicate: not stored).
+            conn.execute(insert(t).values(values))
+            count = conn.execute(select(func.count()).where(t.c.user_id == record.user_id))
+            if count.scalar_one() > limit:
+                raise Rollback(None)
+            return True
+
+        return Op("insert_credential", TX, run, on_duplicate=_not_stored)
+
+    def update_credential(self, record: WebAuthnCredentialRecord) -> Op[bool]:
+        t = self.t.credentials
+        stmt = (
+            update(t)
+            .where(
+                t.c.user_id == record.user_id, t.c.id == record.id, t.c.version == record.version
+            )
+            .values(
+                sign_count=record.sign_count,
+                backed_up=bool(record.backed_up),
+                last_used_at=record.last_used_at,
+                cloned=bool(record.cloned),
+                version=record.version + 1,
+            )
+        )
+        return self._applied("update_credential", stmt)
+
+    def rename_credential(self, user_id: str, factor_id: str, name: str) -> Op[bool]:
+        t = self.t.credentials
+        stmt = update(t).where(t.c.user_id == user_id, t.c.id == factor_id).values(name=name)
+
+        def run(conn: Connection) -> bool:
+            return conn.execute(stmt).rowcount == 1
+
+        # Another of the user's credentials with this name: the unique key refuses it.
+        return Op("rename_credential", AUTO, run, on_duplicate=_not_stored)
+
+    def delete_credential(self, user_id: str, factor_id: str) -> Op[bool]:
+        t = self.t.credentials
+        return self._applied(
+            "delete_credential", delete(t).where(t.c.user_id == user_id, t.c.id == factor_id)
+        )
+
+    def set_user_handle(self, user_id: str, handle: bytes, *, now: datetime) -> Op[bool]:
+        stmt = insert(self.t.handles).values(user_id=user_id, user_handle=handle, created_at=now)
+
+        def run(conn: Connection) -> bool:
+            conn.execute(stmt)
+            return True
+
+        # The user has one already, or (never, with 64 random bytes) another user has it.
+        return Op("set_user_handle", AUTO, run, on_duplicate=_not_stored)
+
+    def put_ceremony(self, record: CeremonyRecord) -> Op[None]:
+        return self._upsert_op(
+            "put_ceremony", self.t.ceremonies, rows.ceremony_values(record), ("id",)
+        )
+
+    def get_credential(self, credential_id: bytes) -> Op[WebAuthnCredentialRecord | None]:
+        t = self.t.credentials
+        stmt = select(t).where(t.c.credential_id == credential_id)
+        return self._first("get_credential", stmt, {}, rows.credential_from)
+
+    def list_credentials(self, user_id: str) -> Op[list[WebAuthnCredentialRecord]]:
+        stmt = self._list_credentials(user_id)
+        return self._all("list_credentials", stmt, {}, rows.credential_from)
+
+    def get_user_handle(self, user_id: str) -> Op[bytes | None]:
+        h = self.t.handles
+        stmt = select(h.c.user_handle).where(h.c.user_id == user_id)
+
+        def run(conn: Connection) -> bytes | None:
+            found = conn.execute(stmt).scalar()
+            return None if found is None else bytes(found)
+
+        return Op("get_user_handle", READ, run)
+
+    def user_for_handle(self, handle: bytes) -> Op[str | None]:
+        h = self.t.handles
+        stmt = select(h.c.user_id).where(h.c.user_handle == handle)
+
+        def run(conn: Connection) -> str | None:
+            found: str | None = conn.execute(stmt).scalar()
+            return found
+
+        return Op("user_for_handle", READ, run)
+
+    def get_ceremony(self, ceremony_id: str) -> Op[CeremonyRecord | None]:
+        c = self.t.ceremonies
+        stmt = select(c).where(c.c.id == ceremony_id)
+        return self._first("get_ceremony", stmt, {}, rows.ceremony_from)
+
+    def take_ceremony(self, ceremony_id: str, *, now: datetime) -> Op[CeremonyRecord | None]:
+        """One conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``: the
+        database lets exactly one of concurrent takes match the row (PostgreSQL
+        re-checks the condition on the committed row; SQLite has one writer)."""
+        c = self.t.ceremonies
+        take = update(c).where(c.c.id == ceremony_id, c.c.used_at.is_(None)).values(used_at=now)
+        if self.sa_dialect.update_returning:
+            stmt = take.returning(*c.columns)
+
+            def run(conn: Connection) -> CeremonyRecord | None:
+                row = conn.execute(stmt).first()
+                if row is None:
+                    return None
+                return replace(rows.ceremony_from(row._mapping), used_at=None)
+
+            return Op("take_ceremony", AUTO, run)
+        read = select(c).where(c.c.id == ceremony_id)
+
+        def run_tx(conn: Connection) -> CeremonyRecord | None:
+            # Without RETURNING: the conditional update decides, then the row is read
+            # in the same transaction.
+            if conn.execute(take).rowcount != 1:
+                return None
+            row = conn.execute(read).one()
+            return replace(rows.ceremony_from(row._mapping), used_at=None)
+
+        return Op("take_ceremony", TX, run_tx)

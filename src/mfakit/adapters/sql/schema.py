@@ -9,8 +9,9 @@ authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
 for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
 challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
 ``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
-``user_id``; audit events by ``(subject_id, seq)`` and queued notices by
-``next_attempt_at``, the only secondary indexes.
+``user_id``; audit events by ``(subject_id, seq)``; queued notices by
+``next_attempt_at``; a WebAuthn credential by its unique ``credential_id`` (or
+``(user_id, id)``), a user handle by its unique value, a ceremony by ``id``.
 
 Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
 PostgreSQL); where the database keeps no offset (SQLite, MySQL) they are stored
@@ -38,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -54,7 +56,7 @@ __all__ = [
     "check_prefix",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of the tables below; recorded in ``<prefix>schema_version``.
 
 A release that changes the tables bumps it and ships a migration. A store
@@ -75,6 +77,9 @@ TABLES = (
     "user_state",
     "audit_events",
     "notice_outbox",
+    "webauthn_credentials",
+    "webauthn_users",
+    "webauthn_ceremonies",
 )
 """Table names, without the prefix."""
 
@@ -152,6 +157,9 @@ class Tables:
         self.user_state = t[prefix + "user_state"]
         self.audit = t[prefix + "audit_events"]
         self.notices = t[prefix + "notice_outbox"]
+        self.credentials = t[prefix + "webauthn_credentials"]
+        self.handles = t[prefix + "webauthn_users"]
+        self.ceremonies = t[prefix + "webauthn_ceremonies"]
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
@@ -328,5 +336,67 @@ def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> Me
         pk("notice_outbox", "id"),
         Index(p + "notice_outbox_due", "next_attempt_at"),
         comment="Security notices not yet delivered (S21); never a code or secret.",
+    )
+    Table(
+        p + "webauthn_credentials",
+        md,
+        Column("user_id", String(_USER), nullable=False),
+        Column("id", String(_ID), nullable=False),
+        Column("credential_id", LargeBinary, nullable=False),
+        Column("public_key", LargeBinary, nullable=False),
+        Column("user_handle", LargeBinary, nullable=False),
+        Column("name", String(255), nullable=False),
+        Column("sign_count", BigInteger, nullable=False),
+        Column("transports", String(255), nullable=False),
+        Column("aaguid", String(36), nullable=False),
+        Column("attestation_format", String(_ENUM), nullable=False),
+        Column("backup_eligible", Boolean, nullable=False),
+        Column("backed_up", Boolean, nullable=False),
+        Column("discoverable", String(_ENUM), nullable=False),
+        Column("usage", String(255), nullable=False),
+        Column("user_verified", Boolean, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("last_used_at", UtcDateTime, nullable=True),
+        Column("cloned", Boolean, nullable=False),
+        Column("version", BigInteger, nullable=False),
+        pk("webauthn_credentials", "user_id", "id"),
+        # A credential id is unique across all users (a second registration of
+        # an authenticator is refused), and is how an assertion finds its record.
+        UniqueConstraint("credential_id", name=f"{p}webauthn_credentials_credential_id_key"),
+        UniqueConstraint("user_id", "name", name=f"{p}webauthn_credentials_name_key"),
+        comment="Passkeys and security keys: public keys, counters, names.",
+    )
+    Table(
+        p + "webauthn_users",
+        md,
+        Column("user_id", String(_USER), nullable=False),
+        Column("user_handle", LargeBinary, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        pk("webauthn_users", "user_id"),
+        UniqueConstraint("user_handle", name=f"{p}webauthn_users_user_handle_key"),
+        comment="Each user's random WebAuthn user handle (never the host's user id).",
+    )
+    Table(
+        p + "webauthn_ceremonies",
+        md,
+        Column("id", String(_ID), nullable=False),
+        Column("kind", String(_ENUM), nullable=False),
+        Column("user_id", String(_USER), nullable=True),
+        Column("challenge", LargeBinary, nullable=False),
+        Column("rp_id", String(255), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("expires_at", UtcDateTime, nullable=False),
+        Column("user_verification", String(_ENUM), nullable=False),
+        Column("allowed_credential_ids", Text, nullable=False),
+        Column("user_handle", LargeBinary, nullable=True),
+        Column("name", String(255), nullable=True),
+        Column("usage", String(255), nullable=False),
+        Column("conditional", Boolean, nullable=False),
+        Column("challenge_id", String(_ID), nullable=True),
+        Column("actor_id", String(_USER), nullable=True),
+        Column("tenant", String(_USER), nullable=True),
+        Column("used_at", UtcDateTime, nullable=True),
+        pk("webauthn_ceremonies", "id"),
+        comment="Pending WebAuthn ceremonies, each taken once (used_at set atomically).",
     )
     return md

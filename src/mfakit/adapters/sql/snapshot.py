@@ -84,6 +84,10 @@ def _branches(
         _branch("b", {"i0": func.count()})
         .select_from(t.backup)
         .where(t.backup.c.user_id == user, t.backup.c.used_at.is_(None)),
+        # Only how many passkeys: their rows are read after, when there are some.
+        _branch("w", {"i0": func.count()})
+        .select_from(t.credentials)
+        .where(t.credentials.c.user_id == user),
     ]
     if keys is not None:
         out.append(_table_branch("k", t.counters, slots.COUNTER).where(keys))

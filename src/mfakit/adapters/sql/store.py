@@ -37,6 +37,7 @@ from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -47,6 +48,7 @@ from ...core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ...core.writes import Write
 from ...errors import ConfigurationError
@@ -462,6 +464,25 @@ class SqlStore:
 
     def clear_factors(self, user_id: str) -> None:
         return self._run(self._sql.clear_factors(user_id))
+
+    # --- passkeys and security keys (WebAuthn) ---------------------------------
+    def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        return self._run(self._sql.get_credential(credential_id))
+
+    def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        return self._run(self._sql.list_credentials(user_id))
+
+    def get_user_handle(self, user_id: str) -> bytes | None:
+        return self._run(self._sql.get_user_handle(user_id))
+
+    def user_for_handle(self, handle: bytes) -> str | None:
+        return self._run(self._sql.user_for_handle(handle))
+
+    def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        return self._run(self._sql.get_ceremony(ceremony_id))
+
+    def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        return self._run(self._sql.take_ceremony(ceremony_id, now=now))
 
 
 if TYPE_CHECKING:  # mypy proves SqlStore implements every storage method

@@ -28,6 +28,9 @@ __all__ = [
     "TotpFactor",
     "TrustedDevice",
     "UserState",
+    "WebAuthnCeremony",
+    "WebAuthnCredential",
+    "WebAuthnUser",
 ]
 
 # Column sizes as in the SQL store's schema (ids are at most 128 characters).
@@ -228,3 +231,74 @@ class Notice(models.Model):
     class Meta:
         db_table = "mfakit_notice_outbox"
         indexes = [models.Index(fields=["next_attempt_at"], name="mfakit_notice_due")]
+
+
+class WebAuthnCredential(models.Model):
+    """A passkey or security key: its public key, counter and name. The
+    credential id is unique across all users, the name per user."""
+
+    user_id = models.CharField(max_length=_USER)
+    factor_id = models.CharField(max_length=_ID)
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    user_handle = models.BinaryField()
+    name = models.CharField(max_length=255)
+    sign_count = models.BigIntegerField()
+    transports = models.CharField(max_length=255)
+    aaguid = models.CharField(max_length=36)
+    attestation_format = models.CharField(max_length=_ENUM)
+    backup_eligible = models.BooleanField()
+    backed_up = models.BooleanField()
+    discoverable = models.CharField(max_length=_ENUM)
+    usage = models.CharField(max_length=255)
+    user_verified = models.BooleanField()
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True)
+    cloned = models.BooleanField()
+    version = models.BigIntegerField()
+
+    class Meta:
+        db_table = "mfakit_webauthn_credentials"
+        verbose_name = "passkey"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "factor_id"], name="mfakit_webauthn_user_factor"
+            ),
+            models.UniqueConstraint(fields=["user_id", "name"], name="mfakit_webauthn_user_name"),
+        ]
+
+
+class WebAuthnUser(models.Model):
+    """A user's random WebAuthn user handle (never the host's user id)."""
+
+    user_id = models.CharField(max_length=_USER, primary_key=True)
+    user_handle = models.BinaryField(unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mfakit_webauthn_users"
+
+
+class WebAuthnCeremony(models.Model):
+    """A pending WebAuthn ceremony, taken once (``used_at`` set atomically)."""
+
+    id = models.CharField(max_length=_ID, primary_key=True)
+    kind = models.CharField(max_length=_ENUM)
+    user_id = models.CharField(max_length=_USER, null=True)
+    challenge = models.BinaryField()
+    rp_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    user_verification = models.CharField(max_length=_ENUM)
+    allowed_credential_ids = models.TextField()
+    user_handle = models.BinaryField(null=True)
+    name = models.CharField(max_length=255, null=True)
+    usage = models.CharField(max_length=255)
+    conditional = models.BooleanField()
+    challenge_id = models.CharField(max_length=_ID, null=True)
+    actor_id = models.CharField(max_length=_USER, null=True)
+    tenant = models.CharField(max_length=_USER, null=True)
+    used_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "mfakit_webauthn_ceremonies"

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
@@ -75,6 +76,7 @@ from ...core.methods import Method
 from ...core.records import (
     AuditRecord,
     BackupCodeRecord,
+    CeremonyRecord,
     ChallengeRecord,
     ContactRecord,
     Counter,
@@ -85,6 +87,7 @@ from ...core.records import (
     TotpRecord,
     UserSnapshot,
     UserState,
+    WebAuthnCredentialRecord,
 )
 from ...errors import ConfigurationError, StorageError
 from . import models as m
@@ -120,6 +123,36 @@ def _utc(value: Any) -> datetime | None:
     if when.tzinfo is None:
         return when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc)
+
+
+def _need(value: Any) -> datetime:
+    when = _utc(value)
+    assert when is not None
+    return when
+
+
+# --- passkeys: the SQL store's conversions, with the models' field names ------------
+
+
+def _credential_values(r: WebAuthnCredentialRecord) -> dict[str, Any]:
+    values = rows.credential_values(r)
+    values["factor_id"] = values.pop("id")
+    return values
+
+
+def _credential(r: Mapping[str, Any]) -> WebAuthnCredentialRecord:
+    values = dict(r)
+    values["id"] = values.pop("factor_id")
+    values["created_at"] = _need(values["created_at"])
+    values["last_used_at"] = _utc(values["last_used_at"])
+    return rows.credential_from(values)
+
+
+def _ceremony(r: Mapping[str, Any]) -> CeremonyRecord:
+    values = dict(r)
+    for name in ("created_at", "expires_at", "used_at"):
+        values[name] = _utc(values[name])
+    return rows.ceremony_from(values)
 
 
 # --- rows to records ------------------------------------------------------------------
@@ -250,6 +283,13 @@ class _SnapshotSql:
                 m.BackupCode,
                 {"i0": "COUNT(*)"},
                 f"{c(m.BackupCode, 'user_id')} = {user} AND {used}",
+            ),
+            # Only how many passkeys: their rows are read after, when there are some.
+            self._branch(
+                "w",
+                m.WebAuthnCredential,
+                {"i0": "COUNT(*)"},
+                f"{c(m.WebAuthnCredential, 'user_id')} = {user}",
             ),
         ]
         if counter_keys is not None:
@@ -609,6 +649,7 @@ class DjangoStore(WriteMethods):
 
     def _clear_factors(self, x: w.ClearFactors) -> object:
         self._objects(m.TotpFactor).filter(user_id=x.user_id).delete()
+        self._credentials(x.user_id).delete()
         self._objects(m.BackupCode).filter(user_id=x.user_id).delete()
         self._objects(m.Contact).filter(user_id=x.user_id).update(verified_at=None)
         return None
@@ -622,9 +663,73 @@ class DjangoStore(WriteMethods):
             self._lock_user(x.user_id)
         totps = self._objects(m.TotpFactor).filter(user_id=x.user_id, confirmed_at__isnull=False)
         contacts = self._objects(m.Contact).filter(user_id=x.user_id, verified_at__isnull=False)
-        if totps.exists() or contacts.exists():
+        if totps.exists() or contacts.exists() or self._credentials(x.user_id).exists():
             raise _Conflict
         return True
+
+    def _credentials(self, user_id: str) -> QuerySet[Any]:
+        qs: QuerySet[Any] = self._objects(m.WebAuthnCredential).filter(user_id=user_id)
+        return qs
+
+    def _insert_credential(self, x: w.InsertCredential) -> object:
+        r = x.record
+        self._lock_user(r.user_id)
+        values = _credential_values(r)
+        values["version"] = 0
+        try:
+            # The write first (SQLite's write lock before any read); a credential
+            # id anyone has, or a name or factor id the user has, hits a unique key.
+            self._objects(m.WebAuthnCredential).create(**values)
+        except IntegrityError as exc:
+            raise _Conflict from exc
+        if self._credentials(r.user_id).count() > x.limit:
+            raise _Conflict
+        return True
+
+    def _update_credential(self, x: w.UpdateCredential) -> object:
+        r = x.record
+        return _require(
+            self._credentials(r.user_id)
+            .filter(factor_id=r.id, version=r.version)
+            .update(
+                sign_count=r.sign_count,
+                backed_up=bool(r.backed_up),
+                last_used_at=r.last_used_at,
+                cloned=bool(r.cloned),
+                version=r.version + 1,
+            )
+        )
+
+    def _rename_credential(self, x: w.RenameCredential) -> object:
+        try:
+            # Another of the user's credentials with this name hits the unique key.
+            renamed = self._credentials(x.user_id).filter(factor_id=x.factor_id).update(name=x.name)
+        except IntegrityError as exc:
+            raise _Conflict from exc
+        return _require(renamed)
+
+    def _delete_credential(self, x: w.DeleteCredential) -> object:
+        return _require(self._credentials(x.user_id).filter(factor_id=x.factor_id).delete()[0])
+
+    def _set_user_handle(self, x: w.SetUserHandle) -> object:
+        try:
+            self._objects(m.WebAuthnUser).create(
+                user_id=x.user_id, user_handle=x.handle, created_at=x.now
+            )
+        except IntegrityError as exc:  # the user has one already
+            raise _Conflict from exc
+        return True
+
+    def _put_ceremony(self, x: w.PutCeremony) -> object:
+        values = rows.ceremony_values(x.record)
+        row = m.WebAuthnCeremony(**values)
+        self._objects(m.WebAuthnCeremony).bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=[k for k in values if k != "id"],
+        )
+        return None
 
     def _queue_notice(self, x: w.QueueNotice) -> object:
         r = x.record
@@ -690,6 +795,12 @@ class DjangoStore(WriteMethods):
         w.QueueNotice: _queue_notice,
         w.ClaimNotice: _claim_notice,
         w.DeleteNotice: _delete_notice,
+        w.InsertCredential: _insert_credential,
+        w.UpdateCredential: _update_credential,
+        w.RenameCredential: _rename_credential,
+        w.DeleteCredential: _delete_credential,
+        w.SetUserHandle: _set_user_handle,
+        w.PutCeremony: _put_ceremony,
         w.RecordAudit: _record_audit,
     }
 
@@ -700,12 +811,12 @@ class DjangoStore(WriteMethods):
             if sql is None:
                 return self._load_user_per_table(user_id, counters)
             keys = [p + user_id for p in counters]
-            params: list[Any] = [user_id] * 5 + keys
+            params: list[Any] = [user_id] * 6 + keys
             with connections[self.using].cursor() as cursor:
                 cursor.execute(sql.user(len(keys)), params)
                 snapshot = _snapshot_from(user_id, cursor.fetchall())[1]
             assert snapshot is not None
-            return snapshot
+            return self._with_credentials(snapshot)
 
         return self._read("load_user", run)
 
@@ -721,8 +832,8 @@ class DjangoStore(WriteMethods):
                 return challenge, self._load_user_per_table(challenge.user_id, counters)
             prefixes = list(counters)
             # The challenge's id: once for its row, once per user lookup in the
-            # five per-user branches, then a prefix and the id per counter key.
-            params: list[Any] = [challenge_id] * 6
+            # six per-user branches, then a prefix and the id per counter key.
+            params: list[Any] = [challenge_id] * 7
             for prefix in prefixes:
                 params += [prefix, challenge_id]
             with connections[self.using].cursor() as cursor:
@@ -730,9 +841,17 @@ class DjangoStore(WriteMethods):
                 challenge, snapshot = _snapshot_from(None, cursor.fetchall())
             if challenge is None or snapshot is None:
                 return None
-            return challenge, snapshot
+            return challenge, self._with_credentials(snapshot)
 
         return self._read("load_challenge", run)
+
+    def _with_credentials(self, snapshot: UserSnapshot) -> UserSnapshot:
+        """The snapshot with the user's credentials, read only when the snapshot
+        query counted some (users without passkeys pay no second query)."""
+        if not snapshot.webauthn:
+            return snapshot
+        found = self._credentials(snapshot.user_id).order_by("created_at", "factor_id").values()
+        return replace(snapshot, webauthn=tuple(_credential(row) for row in found))
 
     def _load_user_per_table(self, user_id: str, counters: Sequence[str]) -> UserSnapshot:
         o = self._objects
@@ -752,6 +871,7 @@ class DjangoStore(WriteMethods):
             question=None if question is None else rows.question_from(question),
             state=None if state is None else rows.user_state_from(state),
             counters=found,
+            webauthn=tuple(self.list_credentials(user_id)),
         )
 
     # --- retention ------------------------------------------------------------------------
@@ -777,6 +897,7 @@ class DjangoStore(WriteMethods):
             (m.BackupCode, Q(used_at__lt=before)),
             (m.TotpFactor, Q(confirmed_at=None, expires_at__lt=before)),
             (m.Notice, Q(created_at__lt=before)),
+            (m.WebAuthnCeremony, Q(expires_at__lt=before)),
         ]
 
         def run() -> int:
@@ -915,6 +1036,41 @@ class DjangoStore(WriteMethods):
     def get_user_state(self, user_id: str) -> UserState | None:
         qs = self._objects(m.UserState).filter(user_id=user_id)
         return self._first("get_user_state", qs, rows.user_state_from)
+
+    # --- passkeys and security keys (WebAuthn) -------------------------------------
+    def get_credential(self, credential_id: bytes) -> WebAuthnCredentialRecord | None:
+        qs = self._objects(m.WebAuthnCredential).filter(credential_id=credential_id)
+        return self._first("get_credential", qs, _credential)
+
+    def list_credentials(self, user_id: str) -> list[WebAuthnCredentialRecord]:
+        qs = self._credentials(user_id).order_by("created_at", "factor_id")
+        return self._all("list_credentials", qs, _credential)
+
+    def get_user_handle(self, user_id: str) -> bytes | None:
+        qs = self._objects(m.WebAuthnUser).filter(user_id=user_id)
+        return self._first("get_user_handle", qs, lambda r: bytes(r["user_handle"]))
+
+    def user_for_handle(self, handle: bytes) -> str | None:
+        qs = self._objects(m.WebAuthnUser).filter(user_handle=handle)
+        return self._first("user_for_handle", qs, lambda r: str(r["user_id"]))
+
+    def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
+        qs = self._objects(m.WebAuthnCeremony).filter(id=ceremony_id)
+        return self._first("get_ceremony", qs, _ceremony)
+
+    def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
+        """The conditional ``UPDATE ... WHERE used_at IS NULL`` decides which of
+        concurrent takes wins; the winner reads the row in the same transaction."""
+
+        def run() -> CeremonyRecord | None:
+            with transaction.atomic(using=self.using):
+                pending = self._objects(m.WebAuthnCeremony).filter(id=ceremony_id, used_at=None)
+                if pending.update(used_at=now) != 1:
+                    return None
+                row = self._objects(m.WebAuthnCeremony).filter(id=ceremony_id).values().get()
+            return replace(_ceremony(row), used_at=None)
+
+        return self._read("take_ceremony", run)
 
     # --- the audit log ------------------------------------------------------------------
     def record(self, event: AuditRecord) -> None:

@@ -2,7 +2,7 @@
 
 The public API is re-exported here; everything else is reachable from its
 module. Importing mfakit does no work: no storage engine, network client or
-environment variable is touched until you build an :class:`MFA`.
+environment variable is touched until you build an [`MFA`][mfakit.MFA].
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m mfakit``: the ``mfakit`` operator command (``pip install 'mfakit[cli]'``)."""
+"""`python -m mfakit`: the `mfakit` operator command (`pip install 'mfakit[cli]'`)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,18 @@
-"""``AsyncMFA``: the asynchronous facade, for FastAPI, Starlette, Quart and
+"""`AsyncMFA`: the asynchronous facade, for FastAPI, Starlette, Quart and
 async Django (P5).
 
-It offers every method of :class:`~mfakit.MFA`, with the same names,
+It offers every method of [`MFA`][mfakit.MFA], with the same names,
 arguments, results and errors, awaitable. Both run the same use cases
-(:mod:`mfakit.service`): here :func:`~mfakit.service.effects.run_async`
+(`mfakit.service`): here `run_async`
 awaits each port call and runs argon2 in a worker thread, so a sign-in never
-stalls the event loop. Every method is a coroutine function (``async def``,
-in ``_aio_methods.py``) and its typed signatures are in ``aio.pyi``, both
-generated from :class:`~mfakit.facade.Facade` by ``tools/make_async_stub.py``.
+stalls the event loop. Every method is a coroutine function (`async def`,
+in `_aio_methods.py`) and its typed signatures are in `aio.pyi`, both
+generated from [`Facade`][mfakit.facade.Facade] by `tools/make_async_stub.py`.
 
-Ports may be async (:class:`~mfakit.ports.storage.AsyncStore`,
-:class:`~mfakit.adapters.memory_async.AsyncMemoryStore`, the async SQL store,
-``AsyncSmtpEmailSender``) or in-memory sync ones that never block (``MemoryStore``,
-``Outbox``, ``ConsoleSender``).
+Ports may be async ([`AsyncStore`][mfakit.ports.storage.AsyncStore],
+[`AsyncMemoryStore`][mfakit.adapters.memory_async.AsyncMemoryStore], the async SQL store,
+`AsyncSmtpEmailSender`) or in-memory sync ones that never block (`MemoryStore`,
+`Outbox`, `ConsoleSender`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 class AsyncMFA(AsyncMethods, Facade):
-    """Two-factor authentication for an async application; see :class:`~mfakit.MFA`.
+    """Two-factor authentication for an async application; see [`MFA`][mfakit.MFA].
 
     Example::
 

@@ -1,14 +1,14 @@
 """Delivery-status callbacks: did the code reach the phone or the mailbox?
 
 Providers tell the app what became of a message by calling it back: Twilio
-posts a form to the ``status_callback`` URL of a message or call (signed with
-``X-Twilio-Signature``); Amazon SES publishes events (Delivery, Bounce, ...)
+posts a form to the `status_callback` URL of a message or call (signed with
+`X-Twilio-Signature`); Amazon SES publishes events (Delivery, Bounce, ...)
 to an SNS topic, which posts a signed JSON document to the app's HTTPS
 subscription. This module is framework-free: give it what the request carried
 (URL, form or body, the signature header) and it checks the signature, then
-returns a typed :class:`DeliveryStatus`. A callback that does not verify
-raises :class:`~mfakit.errors.CallbackRejected` (answer 403); a malformed one
-raises :class:`~mfakit.errors.InvalidInput` (answer 400).
+returns a typed [`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus]. A callback that does not
+verify raises [`CallbackRejected`][mfakit.errors.CallbackRejected] (answer 403); a malformed one
+raises [`InvalidInput`][mfakit.errors.InvalidInput] (answer 400).
 
 In a Flask view::
 
@@ -24,9 +24,9 @@ In a Flask view::
         return "", 204
 
 Recording a status on the challenge that sent the message and in the audit
-log is the job of a `DeliveryStatusSink`: ``MFA`` and ``AsyncMFA`` are
-one (``record_delivery_status``), finding the challenge whose send returned
-``status.message_id`` (senders return the provider's id; see
+log is the job of a `DeliveryStatusSink`: `MFA` and `AsyncMFA` are
+one (`record_delivery_status`), finding the challenge whose send returned
+`status.message_id` (senders return the provider's id; see
 `mfakit.ports.delivery`).
 
 Only the parts that say what happened are kept: the message id, the state,
@@ -65,9 +65,9 @@ __all__ = [
 ]
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
-"""``pending``: accepted, on its way; ``sent``: handed to the carrier or the
-receiving mail server; ``delivered``: the handset or mailbox has it (a voice
-call was answered and completed); ``failed``: it will not arrive."""
+"""`pending`: accepted, on its way; `sent`: handed to the carrier or the
+receiving mail server; `delivered`: the handset or mailbox has it (a voice
+call was answered and completed); `failed`: it will not arrive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +75,16 @@ class DeliveryStatus:
     """What a provider said about one message."""
 
     provider: str
-    """``"twilio"`` or ``"ses"``."""
+    """`"twilio"` or `"ses"`."""
     channel: Literal["sms", "voice", "email"]
     message_id: str
-    """The id the sender returned when it sent the message (``SM...``,
-    ``CA...``, an SES ``MessageId``)."""
+    """The id the sender returned when it sent the message (`SM...`,
+    `CA...`, an SES `MessageId`)."""
     state: DeliveryState
     provider_status: str
-    """The provider's own word for it (``"undelivered"``, ``"Bounce"``...)."""
+    """The provider's own word for it (`"undelivered"`, `"Bounce"`...)."""
     error_code: str | None = None
-    """The provider's error code, when the message failed (``"30006"``)."""
+    """The provider's error code, when the message failed (`"30006"`)."""
     unusable_destination: bool = False
     """The number or address will never work (a permanent bounce, a landline,
     an opted-out recipient): ask the user for another one."""
@@ -97,8 +97,8 @@ class DeliveryStatus:
 
 @runtime_checkable
 class DeliveryStatusSink(Protocol):
-    """Where a verified status goes. ``MFA`` implements it: it finds
-    the challenge whose code went out as ``status.message_id``, records the
+    """Where a verified status goes. `MFA` implements it: it finds
+    the challenge whose code went out as `status.message_id`, records the
     state on it and writes an audit record (provider, state, error code;
     never the destination). Returns whether a challenge matched."""
 
@@ -144,11 +144,11 @@ def twilio_status(
 ) -> DeliveryStatus:
     """Check and read a Twilio status callback (a message's or a call's).
 
-    ``url`` is the full URL Twilio called, exactly as configured (scheme,
+    `url` is the full URL Twilio called, exactly as configured (scheme,
     host, port, path and query: behind a proxy, rebuild the public one);
-    ``params`` the POSTed form fields; ``signature`` the
-    ``X-Twilio-Signature`` header. Verified with twilio's
-    ``RequestValidator`` (``pip install 'mfakit[twilio]'``).
+    `params` the POSTed form fields; `signature` the
+    `X-Twilio-Signature` header. Verified with twilio's
+    `RequestValidator` (`pip install 'mfakit[twilio]'`).
     """
     try:
         from twilio.request_validator import RequestValidator
@@ -228,11 +228,11 @@ class SnsMessage:
 class SnsVerifier:
     """Checks SNS messages posted to an HTTPS subscription.
 
-    ``topic_arns`` are the topics the app subscribed to (anything else is
+    `topic_arns` are the topics the app subscribed to (anything else is
     refused: SNS signs every topic's messages with the same certificate).
-    The signing certificate is fetched from ``SigningCertURL`` only when the
-    URL matches ``url_pattern`` (by default an ``https://sns.<region>.amazonaws.com/``
-    address) and is kept for later messages; ``ssl_context`` and ``timeout``
+    The signing certificate is fetched from `SigningCertURL` only when the
+    URL matches `url_pattern` (by default an `https://sns.<region>.amazonaws.com/`
+    address) and is kept for later messages; `ssl_context` and `timeout`
     are used to fetch it.
     """
 
@@ -289,9 +289,9 @@ class SnsVerifier:
         return public
 
     def verify(self, body: bytes | str) -> SnsMessage:
-        """The verified message in ``body`` (the POSTed JSON), or
-        :class:`~mfakit.errors.CallbackRejected` /
-        :class:`~mfakit.errors.InvalidInput`."""
+        """The verified message in `body` (the POSTed JSON), or
+        [`CallbackRejected`][mfakit.errors.CallbackRejected] /
+        [`InvalidInput`][mfakit.errors.InvalidInput]."""
         if isinstance(body, bytes):
             if len(body) > _MAX_BODY:
                 raise InvalidInput("body", "is too large for an SNS message")
@@ -347,8 +347,8 @@ class SnsVerifier:
         )
 
     def confirm_subscription(self, message: SnsMessage) -> None:
-        """Confirm a ``SubscriptionConfirmation`` by visiting its
-        ``SubscribeURL`` (only an SNS address, as for the certificate)."""
+        """Confirm a `SubscriptionConfirmation` by visiting its
+        `SubscribeURL` (only an SNS address, as for the certificate)."""
         url = message.subscribe_url
         if message.type != "SubscriptionConfirmation" or url is None:
             raise InvalidInput("message", "is not a subscription confirmation")
@@ -369,9 +369,10 @@ _SES_STATES: dict[str, DeliveryState] = {
 
 
 def ses_status(message: SnsMessage) -> DeliveryStatus:
-    """The :class:`DeliveryStatus` in an SES event notification (from a
-    configuration set's SNS event destination, or an identity's
-    notifications) that :meth:`SnsVerifier.verify` returned."""
+    """The [`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus] in an SES event notification
+    (from a configuration set's SNS event destination, or an identity's
+    notifications) that [`SnsVerifier.verify`][mfakit.delivery_status.SnsVerifier.verify]
+    returned."""
     if message.type != "Notification":
         raise InvalidInput("message", "is not an SNS notification")
     try:

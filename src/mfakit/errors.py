@@ -57,7 +57,7 @@ class MfaError(Exception):
 class InvalidInput(MfaError, ValueError):
     """An argument is malformed: wrong type, size, characters or range.
 
-    ``field`` names the argument; ``problem`` says what is wrong with it. The
+    `field` names the argument; `problem` says what is wrong with it. The
     offending value itself is never included, since it may be a secret.
     """
 
@@ -74,11 +74,11 @@ class NotPermitted(MfaError):
 
 class ReauthenticationRequired(NotPermitted):
     """The operation needs the actor to have re-entered their password within
-    the policy's freshness window (``Policy.reauth_max_age``)."""
+    the policy's freshness window (`Policy.reauth_max_age`)."""
 
 
 class CallbackRejected(NotPermitted):
-    """A delivery-status callback (:mod:`mfakit.delivery_status`) was refused:
+    """A delivery-status callback ([`mfakit.delivery_status`][mfakit.delivery_status]) was refused:
     its signature is missing or wrong, its certificate is not the provider's,
     or it names a topic this app does not expect. Answer the request with 403
     and record nothing from it."""
@@ -86,9 +86,10 @@ class CallbackRejected(NotPermitted):
 
 class StepUpRequired(NotPermitted):
     """The operation removes or binds a factor of a user who has one: it needs
-    a step-up grant (``Actor.step_up``) for this user and this actor, issued
-    within ``Policy.step_up_seconds`` (S32). Start one with
-    :meth:`MFA.begin_step_up`. The message never says why a grant was refused."""
+    a step-up grant (`Actor.step_up`) for this user and this actor, issued
+    within `Policy.step_up_seconds` (S32). Start one with
+    [`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up]. The message never says why a grant
+    was refused."""
 
 
 class NotFound(MfaError, LookupError):
@@ -104,30 +105,31 @@ class ConflictingState(MfaError):
 class ConfigurationError(MfaError):
     """mfakit was given unusable configuration: a short secret key, a store or
     sender lacking methods, a keyring without the key that sealed a secret.
-    (A bad :class:`~mfakit.Policy` field raises :class:`InvalidInput` naming it.)"""
+    (A bad [`Policy`][mfakit.Policy] field raises [`InvalidInput`][mfakit.errors.InvalidInput]
+    naming it.)"""
 
 
 class DeliveryError(MfaError):
     """A sender failed to deliver a code. The challenge is left as it was: the
     user's attempts are untouched and a resend may be tried.
 
-    Adapters raise it at their edge, chaining the vendor exception as ``__cause__``;
+    Adapters raise it at their edge, chaining the vendor exception as `__cause__`;
     the message names the channel, never the code nor the full destination.
-    ``challenge_id`` names the challenge whose code failed to go out, when there
+    `challenge_id` names the challenge whose code failed to go out, when there
     is one, so the app can offer a resend or another method.
 
     What the app can do next is carried as attributes, the same on every
     subclass (a subclass only sets other defaults):
 
-    * ``reason``: a stable, machine-readable word (``"invalid_destination"``,
-      ``"opted_out"``, ``"rate_limited"``, ``"provider_auth"``,
-      ``"provider_error"``, ``"outcome_unknown"``, ...), for the app's own text;
-    * ``retryable``: a resend later may succeed (the provider throttled or was
+    * `reason`: a stable, machine-readable word (`"invalid_destination"`,
+      `"opted_out"`, `"rate_limited"`, `"provider_auth"`,
+      `"provider_error"`, `"outcome_unknown"`, ...), for the app's own text;
+    * `retryable`: a resend later may succeed (the provider throttled or was
       unreachable before it got the request);
-    * ``unusable_destination``: this number or address will not work (not a
+    * `unusable_destination`: this number or address will not work (not a
       mobile number, opted out): ask the user for another one;
-    * ``provider`` and ``provider_code``: the vendor's name and its error code
-      (e.g. ``"twilio"``, ``"21610"``), for the app's logs.
+    * `provider` and `provider_code`: the vendor's name and its error code
+      (e.g. `"twilio"`, `"21610"`), for the app's logs.
     """
 
     challenge_id: str | None = None
@@ -195,7 +197,7 @@ class ProviderAuthError(DeliveryError):
 class ProviderError(DeliveryError):
     """Any other refusal or failure of the provider (a rejected sender, a
     sandbox restriction such as SES's MessageRejected, a server error, a
-    network failure). ``reason`` narrows it down when the adapter knows more."""
+    network failure). `reason` narrows it down when the adapter knows more."""
 
     reason = "provider_error"
 
@@ -212,5 +214,5 @@ class DeliveryUncertain(ProviderError):
 class StorageError(MfaError):
     """The storage adapter failed. The operation was not applied.
 
-    Adapters raise it at their edge, chaining the vendor exception as ``__cause__``.
+    Adapters raise it at their edge, chaining the vendor exception as `__cause__`.
     """

@@ -1,10 +1,10 @@
-"""The facade methods shared by :class:`~mfakit.MFA` and
-:class:`~mfakit.AsyncMFA`, written once.
+"""The facade methods shared by [`MFA`][mfakit.MFA] and
+[`AsyncMFA`][mfakit.AsyncMFA], written once.
 
 Every public method is one line: it names the use case and hands it to
-``_run``, which the sync facade drives in the calling thread and the async
-facade awaits. The async facade's typed signatures live in ``aio.pyi``,
-generated from this class (``python tools/make_async_stub.py``; a test fails
+`_run`, which the sync facade drives in the calling thread and the async
+facade awaits. The async facade's typed signatures live in `aio.pyi`,
+generated from this class (`python tools/make_async_stub.py`; a test fails
 when it is out of date).
 """
 
@@ -156,18 +156,18 @@ class Facade(abc.ABC):
         return self._ctx.policy
 
     def policy_for(self, tenant: str | None = None) -> Policy:
-        """The policy in force for ``tenant`` (the default policy without one)."""
+        """The policy in force for `tenant` (the default policy without one)."""
         return self._run(scope.policy_for, tenant=tenant)
 
     @property
     def messages(self) -> Messages:
         """Every text this instance sends, and the sentences to show:
-        ``mfa.messages.texts(locale).explain(result)``."""
+        `mfa.messages.texts(locale).explain(result)`."""
         return self._ctx.messages
 
     @property
     def clock(self) -> Clock:
-        """The clock mfakit decides time with; use it for ``reauthenticated_at``
+        """The clock mfakit decides time with; use it for `reauthenticated_at`
         so the host and mfakit agree (and tests can fake both)."""
         return self._ctx.clock
 
@@ -188,8 +188,8 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> TotpSetup:
         """Start adding an authenticator app; confirm it with
-        :meth:`confirm_totp_setup`. Needs the user personally, re-authenticated
-        within ``policy.reauth_max_age``."""
+        [`confirm_totp_setup`][mfakit.facade.Facade.confirm_totp_setup]. Needs the user personally,
+        re-authenticated within `policy.reauth_max_age`."""
         return self._run(
             authenticators.begin_totp_setup,
             actor,
@@ -266,7 +266,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> None:
         """Remove one of the user's authenticator apps (needs re-authentication;
-        refused if it would leave a user whose ``role`` requires 2FA without a factor)."""
+        refused if it would leave a user whose `role` requires 2FA without a factor)."""
         return self._run(
             authenticators.remove_authenticator,
             actor,
@@ -290,11 +290,11 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> PasskeyOptions:
-        """Start adding a passkey or security key named ``name``: give
-        ``options_json`` to ``navigator.credentials.create`` and post its answer
+        """Start adding a passkey or security key named `name`: give
+        `options_json` to `navigator.credentials.create` and post its answer
         to [finish_passkey_registration][mfakit.MFA.finish_passkey_registration].
         Needs the user personally, re-authenticated, and a step-up when they already have a factor.
-        ``passwordless`` asks for a passkey that may also sign in alone."""
+        `passwordless` asks for a passkey that may also sign in alone."""
         return self._run(
             passkeys.begin_passkey_registration,
             actor,
@@ -316,7 +316,7 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> PasskeyRegistration:
-        """Finish adding a passkey with the browser's answer (``credential.toJSON()``,
+        """Finish adding a passkey with the browser's answer (`credential.toJSON()`,
         as text or parsed). The user's first factor comes with backup codes."""
         return self._run(
             passkeys.finish_passkey_registration,
@@ -334,8 +334,8 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> PasskeyOptions:
-        """Start a sign-in without a username or password (``policy.passkey_passwordless``);
-        ``conditional`` offers passkeys in the username field's autofill."""
+        """Start a sign-in without a username or password (`policy.passkey_passwordless`);
+        `conditional` offers passkeys in the username field's autofill."""
         return self._run(
             passkeys.begin_passkey_sign_in, conditional=conditional, tenant=tenant, context=context
         )
@@ -348,7 +348,7 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> PasskeySignIn:
-        """Finish a passwordless sign-in: ``user_id`` on success."""
+        """Finish a passwordless sign-in: `user_id` on success."""
         return self._run(
             passkeys.finish_passkey_sign_in,
             ceremony_id,
@@ -384,7 +384,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> None:
         """Remove one of the user's passkeys (needs re-authentication and a
-        step-up; refused if it would leave a user whose ``role`` requires 2FA
+        step-up; refused if it would leave a user whose `role` requires 2FA
         without a factor)."""
         return self._run(
             passkeys.remove_passkey,
@@ -473,11 +473,11 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> StepUpStart:
         """Start proving a second factor again, before a call that removes or
-        binds a factor raises :class:`~mfakit.StepUpRequired` (S32). Returns
-        ``StepUpNotNeeded`` for a user with no active factor, else a
-        ``StepUpChallenge`` over the user's factors (backup codes count; SMS,
-        voice and email send at once). A successful :meth:`verify` returns the
-        grant as ``result.step_up``: pass it back in ``Actor(step_up=...)``.
+        binds a factor raises [`StepUpRequired`][mfakit.errors.StepUpRequired] (S32). Returns
+        `StepUpNotNeeded` for a user with no active factor, else a
+        `StepUpChallenge` over the user's factors (backup codes count; SMS,
+        voice and email send at once). A successful [`verify`][mfakit.facade.Facade.verify] returns
+        the grant as `result.step_up`: pass it back in `Actor(step_up=...)`.
         For an admin acting for a member the codes go to the member."""
         return self._run(
             sign_in.begin_step_up,
@@ -498,11 +498,11 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> VerifyResult:
         """Check a code (or a backup code) against a challenge; for
-        ``Method.WEBAUTHN``, ``code`` is the browser's answer to
-        ``challenge.passkey_options`` (``credential.toJSON()``). With
-        ``trust_device`` a successful sign-in returns ``trust_token`` and
-        ``trust_max_age`` for a cookie. A successful sign-in or step-up returns
-        the step-up grant as ``step_up`` (until ``step_up_expires_at``)."""
+        `Method.WEBAUTHN`, `code` is the browser's answer to
+        `challenge.passkey_options` (`credential.toJSON()`). With
+        `trust_device` a successful sign-in returns `trust_token` and
+        `trust_max_age` for a cookie. A successful sign-in or step-up returns
+        the step-up grant as `step_up` (until `step_up_expires_at`)."""
         return self._run(
             challenges.verify,
             challenge_id,
@@ -521,9 +521,9 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> SendResult:
         """Make sure a code for the current method is on its way ("Text me the
-        code"), or switch to ``method`` and send one. Moments after a code of
-        this method went out (``begin_sign_in`` sends one), nothing is sent
-        again: ``ok`` with ``already_sent`` and ``retry_after``. Later, a new
+        code"), or switch to `method` and send one. Moments after a code of
+        this method went out (`begin_sign_in` sends one), nothing is sent
+        again: `ok` with `already_sent` and `retry_after`. Later, a new
         code replaces the old."""
         return self._run(
             challenges.send_code,
@@ -541,7 +541,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> SendResult:
         """Send a new code for the current method ("I did not get it"); the old
-        one stops working. Refused with ``Reason.COOLDOWN`` and ``retry_after``
+        one stops working. Refused with `Reason.COOLDOWN` and `retry_after`
         moments after the last one."""
         return self._run(
             challenges.send_code, challenge_id, locale=locale, resend=True, context=context
@@ -585,8 +585,8 @@ class Facade(abc.ABC):
     ) -> bool:
         """Record a provider's delivery status (from
         `mfakit.delivery_status`, signature already checked) on the
-        challenge whose code went out under ``status.message_id``, and in the
-        audit log; `get_challenge` then shows it (``delivery``). Returns
+        challenge whose code went out under `status.message_id`, and in the
+        audit log; `get_challenge` then shows it (`delivery`). Returns
         whether a challenge matched. A status of an older message (replaced
         by a resend) or of an unknown one changes nothing; statuses arriving
         out of order never move a challenge back. Makes this facade a
@@ -606,7 +606,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> SendResult:
         """Send a code to a new phone number by SMS or voice to prove it is the
-        user's; :meth:`verify` with that code marks the number verified."""
+        user's; [`verify`][mfakit.facade.Facade.verify] with that code marks the number verified."""
         return self._run(
             enrolment.begin_contact_enrolment,
             actor,
@@ -644,7 +644,7 @@ class Facade(abc.ABC):
 
     @property
     def security_questions(self) -> tuple[str, ...]:
-        """The questions users may choose from (``Policy.security_questions``)."""
+        """The questions users may choose from (`Policy.security_questions`)."""
         return self._ctx.policy.security_questions
 
     def get_security_question(self, user_id: str) -> str | None:
@@ -707,8 +707,9 @@ class Facade(abc.ABC):
     ) -> ContactChangeStart:
         """Start changing the user's phone number or email. The returned
         challenge offers only channels verified before the change (never the
-        new destination); :meth:`send` a code on one, then :meth:`verify` it
-        to apply the change. At most ``policy.contact_changes_per_day`` a day."""
+        new destination); [`send`][mfakit.facade.Facade.send] a code on one, then
+        [`verify`][mfakit.facade.Facade.verify] it to apply the change. At most
+        `policy.contact_changes_per_day` a day."""
         return self._run(
             account_changes.begin_contact_change,
             actor,
@@ -728,7 +729,7 @@ class Facade(abc.ABC):
         """The user's phone and email in full, with whether each is verified, to
         show the account owner ("Your phone: +14155550142"). Show it to that user
         only: `list_factors` is the masked view for everyone else. The result's
-        ``repr`` masks the values, so logging it leaks nothing."""
+        `repr` masks the values, so logging it leaks nothing."""
         return self._run(account_changes.get_contacts, user_id, tenant=tenant)
 
     def set_preferred_method(
@@ -759,11 +760,11 @@ class Facade(abc.ABC):
         tenant: str | None = None,
         context: RequestContext | None = None,
     ) -> str | None:
-        """Store the user's language (``"de"``, ``"pt-BR"``; None: the default
-        locale). Codes and security notices sent without a ``locale=`` of their
+        """Store the user's language (`"de"`, `"pt-BR"`; None: the default
+        locale). Codes and security notices sent without a `locale=` of their
         own are written in it. The locale must have texts (see
         `Messages.locales`), else `InvalidInput`. Returns the stored tag,
-        normalized (``"pt-br"``)."""
+        normalized (`"pt-br"`)."""
         return self._run(
             account_changes.set_locale, actor, user_id, locale, tenant=tenant, context=context
         )
@@ -800,7 +801,7 @@ class Facade(abc.ABC):
         context: RequestContext | None = None,
     ) -> None:
         """Turn 2FA off (needs re-authentication; refused while the policy
-        requires it for ``role``). Enrolling a factor turns it on again."""
+        requires it for `role`). Enrolling a factor turns it on again."""
         return self._run(
             account_changes.disable_two_factor,
             actor,
@@ -821,16 +822,16 @@ class Facade(abc.ABC):
     # --- retention ------------------------------------------------------------------
     def purge_expired(self, *, older_than: timedelta = retention.MIN_AGE, batch: int = 1000) -> int:
         """Delete expired challenges, stale counters, revoked or expired devices,
-        used backup codes, abandoned setups and undelivered notices older than ``older_than`` (at
-        least a day), ``batch`` rows of each kind per transaction; returns how
+        used backup codes, abandoned setups and undelivered notices older than `older_than` (at
+        least a day), `batch` rows of each kind per transaction; returns how
         many went. Audit events kept in the store go too once older than
-        ``Policy.audit_retention_days`` (kept forever by default). Run it from a
+        `Policy.audit_retention_days` (kept forever by default). Run it from a
         scheduled job (hourly or daily). A lock-out is never lifted by it."""
         return self._run(retention.purge_expired, older_than=older_than, batch=batch)
 
     # --- the notice outbox (S21) ------------------------------------------------------
     def deliver_pending_notices(self, *, limit: int = 100) -> int:
-        """Send up to ``limit`` security notices left in the outbox (a send
+        """Send up to `limit` security notices left in the outbox (a send
         that failed, or a process stopped between a change and its notice);
         returns how many were delivered. Run it from a scheduled job every few
         minutes; several may run at once (each notice is claimed first)."""
@@ -841,8 +842,8 @@ class Facade(abc.ABC):
         self, *, batch: int = 100, progress: Callable[[KeyRotation], object] | None = None
     ) -> KeyRotation:
         """Re-seal every authenticator secret sealed under an older key with the
-        keyring's primary key, ``batch`` records a unit of work, calling
-        ``progress`` with the running totals after each batch. Safe while the
+        keyring's primary key, `batch` records a unit of work, calling
+        `progress` with the running totals after each batch. Safe while the
         application serves traffic (each record is re-sealed by a
         compare-and-set on its old ciphertext, nothing else of it changes) and
         resumable (run it again: it finds what is left). Then
@@ -867,5 +868,5 @@ class Facade(abc.ABC):
         self, user_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
         """The user's recent security events, newest first; for the next page
-        pass ``before=page[-1].id``."""
+        pass `before=page[-1].id`."""
         return self._run(scope.list_events, user_id, limit=limit, before=before)

@@ -1,10 +1,10 @@
 """Slow salted hashes for backup codes and security answers (S26, S27, S29).
 
-:class:`Argon2Hasher` (argon2id, the default) and :class:`Pbkdf2Hasher`
-(PBKDF2-HMAC-SHA256, for FIPS deployments) share the :class:`Hasher` protocol;
-pass either to ``MFA(hasher=...)``. Both encode their parameters in the hash, so
-changing parameters later still verifies old hashes and ``needs_rehash`` tells
-when to upgrade one.
+[`Argon2Hasher`][mfakit.hashers.Argon2Hasher] (argon2id, the default) and
+[`Pbkdf2Hasher`][mfakit.hashers.Pbkdf2Hasher] (PBKDF2-HMAC-SHA256, for FIPS deployments) share the
+[`Hasher`][mfakit.hashers.Hasher] protocol; pass either to `MFA(hasher=...)`. Both encode their
+parameters in the hash, so changing parameters later still verifies old hashes and `needs_rehash`
+tells when to upgrade one.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ class Hasher(Protocol):
     """Hashes short secrets slowly, with a per-hash random salt."""
 
     def hash(self, secret: str) -> str:
-        """A self-describing hash string of ``secret``."""
+        """A self-describing hash string of `secret`."""
         ...
 
     def verify(self, hashed: str, secret: str) -> bool:
-        """Whether ``secret`` matches ``hashed``; never raises on a mismatch."""
+        """Whether `secret` matches `hashed`; never raises on a mismatch."""
         ...
 
     def needs_rehash(self, hashed: str) -> bool:
-        """Whether ``hashed`` was made with other parameters than the current ones."""
+        """Whether `hashed` was made with other parameters than the current ones."""
         ...
 
     @property
@@ -100,7 +100,7 @@ class Argon2Hasher:
 class Pbkdf2Hasher:
     """PBKDF2-HMAC-SHA256 for deployments that must use FIPS-approved primitives.
 
-    The format is ``$pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>``. The
+    The format is `$pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>`. The
     default of 600,000 iterations follows OWASP's 2023 guidance.
     """
 

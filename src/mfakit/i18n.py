@@ -1,13 +1,13 @@
 """mfakit's own translations: the catalogs shipped in the package.
 
-Each language is a gettext catalog, ``mfakit/locale/<lang>/LC_MESSAGES/mfakit.po``
-(what translators edit) compiled to the ``mfakit.mo`` next to it (what is read).
+Each language is a gettext catalog, `mfakit/locale/<lang>/LC_MESSAGES/mfakit.po`
+(what translators edit) compiled to the `mfakit.mo` next to it (what is read).
 A catalog is loaded on first use and kept; only the standard library's
-`gettext` reads it, so Babel is a development tool only (``scripts/catalogs``).
+`gettext` reads it, so Babel is a development tool only (`scripts/catalogs`).
 English is the source and needs no catalog.
 
 `Messages` is `mfakit.core.messages.Messages` with these catalogs
-plugged in; it is the one ``mfakit.Messages`` names. `texts` gives one
+plugged in; it is the one `mfakit.Messages` names. `texts` gives one
 language's texts without an `mfakit.MFA`.
 """
 
@@ -31,7 +31,7 @@ LANGUAGES = ("de", "es", "fr", "pt_BR")
 
 @functools.cache
 def load_catalog(language: str) -> gettext.GNUTranslations:
-    """The compiled catalog of a shipped ``language`` (``"pt_BR"``), read once."""
+    """The compiled catalog of a shipped `language` (`"pt_BR"`), read once."""
     if language not in LANGUAGES:
         raise KeyError(language)
     path = resources.files("mfakit") / "locale" / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
@@ -40,7 +40,7 @@ def load_catalog(language: str) -> gettext.GNUTranslations:
 
 
 class _BuiltinCatalogs(Mapping[str, Translations]):
-    """The shipped catalogs by locale key (``"pt-br"``), each loaded when first asked for."""
+    """The shipped catalogs by locale key (`"pt-br"`), each loaded when first asked for."""
 
     _folders: ClassVar[dict[str, str]] = {
         name.lower().replace("_", "-"): name for name in LANGUAGES
@@ -64,14 +64,14 @@ BUILTIN_CATALOGS: Mapping[str, Translations] = _BuiltinCatalogs()
 
 
 class Messages(core.Messages):
-    """Every text mfakit sends or shows, in English, German (``de``), Spanish
-    (``es``), French (``fr``) and Brazilian Portuguese (``pt-BR``).
+    """Every text mfakit sends or shows, in English, German (`de`), Spanish
+    (`es`), French (`fr`) and Brazilian Portuguese (`pt-BR`).
 
-    ``translations`` maps locales to texts of your own: a `mfakit.Templates`
+    `translations` maps locales to texts of your own: a `mfakit.Templates`
     to reword some messages, or a gettext catalog (for example
-    ``gettext.translation("mfakit", "locale", ["it"])``) to add a language; see
-    *Translating mfakit* in the docs. A call's ``locale`` falls back from
-    ``"fr-CA"`` to ``"fr"``, then to ``default_locale``, then to English.
+    `gettext.translation("mfakit", "locale", ["it"])`) to add a language; see
+    *Translating mfakit* in the docs. A call's `locale` falls back from
+    `"fr-CA"` to `"fr"`, then to `default_locale`, then to English.
     Everything is checked when it is built (`mfakit.ConfigurationError`).
     """
 
@@ -95,7 +95,7 @@ def _messages(default_locale: str) -> Messages:
 
 
 def texts(locale: str | None = None, *, default_locale: str = "en") -> Texts:
-    """mfakit's texts in ``locale`` (falling back to ``default_locale``, then English).
+    """mfakit's texts in `locale` (falling back to `default_locale`, then English).
 
     >>> texts("fr").tries_left(2)
     'Il vous reste 2 essais.'

@@ -1,10 +1,10 @@
-"""``MFA``: the synchronous facade over mfakit's use cases.
+"""`MFA`: the synchronous facade over mfakit's use cases.
 
-Its methods (in :class:`~mfakit.facade.Facade`) run each use case from
-:mod:`mfakit.service` with :func:`~mfakit.service.effects.run_sync`, in the
-calling thread. Every call takes an optional ``context``
-(:class:`~mfakit.RequestContext`: IP, user agent) recorded in the audit trail;
-calls that start something take an optional ``tenant`` whose policy applies.
+Its methods (in [`Facade`][mfakit.facade.Facade]) run each use case from
+`mfakit.service` with `run_sync`, in the
+calling thread. Every call takes an optional `context`
+([`RequestContext`][mfakit.RequestContext]: IP, user agent) recorded in the audit trail;
+calls that start something take an optional `tenant` whose policy applies.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ class MFA(Facade):
         setup = mfa.begin_totp_setup(Actor.user("u1", reauthenticated_at=now),
                                      "u1", account_name="alice@clinic.example")
 
-    ``secret_key`` is a random key from :func:`mfakit.generate_secret_key`
+    `secret_key` is a random key from `mfakit.generate_secret_key`
     (or 32+ random bytes; a list of keys, newest first, or a
-    :class:`~mfakit.Keyring`); ``issuer`` is the name users see in
-    their authenticator app and in messages. ``sms``, ``voice`` and ``email``
-    are senders (:mod:`mfakit.ports.delivery`); a method without a sender is
-    simply not offered. ``audit`` receives every security event (default: the
+    [`Keyring`][mfakit.Keyring]); `issuer` is the name users see in
+    their authenticator app and in messages. `sms`, `voice` and `email`
+    are senders ([`mfakit.ports.delivery`][mfakit.ports.delivery]); a method without a sender is
+    simply not offered. `audit` receives every security event (default: the
     store when it is an audit log, as an SQL store is, else the
-    ``mfakit.audit`` logger; pass a :class:`~mfakit.adapters.MemoryAuditLog`
-    to list them). ``policies`` maps tenants to policies.
-    ``notify=False`` turns the security notices (S21) off. ``messages``
+    `mfakit.audit` logger; pass a [`MemoryAuditLog`][mfakit.adapters.MemoryAuditLog]
+    to list them). `policies` maps tenants to policies.
+    `notify=False` turns the security notices (S21) off. `messages`
     replaces or translates the texts.
     """
 

@@ -1,4 +1,4 @@
-"""Optional OpenTelemetry metrics and traces (``pip install 'mfakit[otel]'``).
+"""Optional OpenTelemetry metrics and traces (`pip install 'mfakit[otel]'`).
 
 ::
 
@@ -7,31 +7,31 @@
     instrument(mfa)                      # the global meter and tracer providers
     instrument(mfa, meter_provider=mp, tracer_provider=tp)
 
-It hooks one place, the facade's ``_run`` of *this* instance: an MFA that is
+It hooks one place, the facade's `_run` of *this* instance: an MFA that is
 not instrumented runs exactly as before and pays nothing. Each use case runs
-in a span (``mfakit.<use case>``) with a child span per port call
-(``mfakit.<port>.<method>``); the port calls of the instrumented facade go
+in a span (`mfakit.<use case>`) with a child span per port call
+(`mfakit.<port>.<method>`); the port calls of the instrumented facade go
 through thin proxies that time them.
 
 Instruments (all attributes are from fixed vocabularies: method, channel,
 outcome, status, action, store class, operation; never a user id, phone
 number, email address, code or secret):
 
-``mfakit.sign_in.started`` / ``mfakit.sign_in.result`` {``status``}
-    ``begin_sign_in`` calls and what they decided (satisfied, challenge,
+`mfakit.sign_in.started` / `mfakit.sign_in.result` {`status`}
+    `begin_sign_in` calls and what they decided (satisfied, challenge,
     enrollment_required).
-``mfakit.verifications`` {``method``, ``outcome``}
-    code checks (verify, verify_totp, verify_backup_code): ``outcome`` is
-    ``success`` or the refusal's reason (``invalid_code``, ``replayed``, ...).
-``mfakit.sends`` {``channel``, ``outcome``, ``error.type``}
+`mfakit.verifications` {`method`, `outcome`}
+    code checks (verify, verify_totp, verify_backup_code): `outcome` is
+    `success` or the refusal's reason (`invalid_code`, `replayed`, ...).
+`mfakit.sends` {`channel`, `outcome`, `error.type`}
     codes and notices handed to a sender, and what the sender did.
-``mfakit.lockouts`` {``method``, ``reason``}, ``mfakit.replays`` {``method``},
-``mfakit.rate_limits`` {``method``}
+`mfakit.lockouts` {`method`, `reason`}, `mfakit.replays` {`method`},
+`mfakit.rate_limits` {`method`}
     verifications refused by a lock-out (the account's, or a challenge out of
     attempts), replayed codes, attempts refused by the account's back-off.
-``mfakit.store.duration`` (s) {``store``, ``operation``}
-    each store call; ``mfakit.use_case.duration`` (s) {``use_case``, ``store``}
-    each facade call (verification latency by store: ``use_case=verify``).
+`mfakit.store.duration` (s) {`store`, `operation`}
+    each store call; `mfakit.use_case.duration` (s) {`use_case`, `store`}
+    each facade call (verification latency by store: `use_case=verify`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _otel() -> tuple[Any, Any]:
 
 
 class Instrumentation:
-    """The instruments of one instrumented facade; :meth:`uninstrument` undoes it."""
+    """The instruments of one instrumented facade; `uninstrument` undoes it."""
 
     def __init__(self, mfa: Any, meter_provider: Any, tracer_provider: Any) -> None:
         metrics, trace = _otel()
@@ -259,7 +259,7 @@ class _Port:
 def instrument(
     mfa: object, *, meter_provider: object = None, tracer_provider: object = None
 ) -> Instrumentation:
-    """Instrument one :class:`~mfakit.MFA` or :class:`~mfakit.AsyncMFA` (see the
+    """Instrument one [`MFA`][mfakit.MFA] or [`AsyncMFA`][mfakit.AsyncMFA] (see the
     module docs); the providers default to OpenTelemetry's global ones."""
     from .facade import Facade
 

@@ -4,19 +4,20 @@ mfakit does not own passwords; this module gives hosts the rules and hashing
 that go with the "current / new / confirm" form of seed 001, after NIST SP
 800-63B 5.1.1.2: at least 8 and at most 64 characters by default, every
 printable character and space allowed, no composition rules, and refusal of
-commonly used passwords. Hashing is argon2id (``argon2-cffi``), with a check of
+commonly used passwords. Hashing is argon2id (`argon2-cffi`), with a check of
 whether an old hash needs upgrading.
 
 "Commonly used" is a bundled list of about 47,000 passwords (zxcvbn's list of
 the most frequent passwords of a 10-million-password corpus; MIT, see the header
-of ``data/common-passwords.txt``), compared without case, plus one rule: a
+of `data/common-passwords.txt`), compared without case, plus one rule: a
 password that is a listed word with digits and symbols around it
 ("Password1!", "Summer2024!", "!!dragon99") counts as that word. An optional
-breached-password check (:class:`mfakit.ports.breached.BreachedPasswords`, e.g.
+breached-password check (`mfakit.ports.breached.BreachedPasswords`, e.g.
 the Pwned Passwords range API) catches the rest.
 
 The security consequences of a change (trusted devices revoked, an audit record,
-a notice to the user) are :meth:`mfakit.MFA.password_changed`'s job.
+a notice to the user) are [`mfakit.MFA.password_changed`][mfakit.facade.Facade.password_changed]'s
+job.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ _MIN_BASE = 4  # shorter cores ("a", "abc") are no dictionary word worth refusin
 
 
 def is_common(password: str, extra: frozenset[str] = frozenset()) -> bool:
-    """Whether ``password`` (compared without case) is on the list, or is a
+    """Whether `password` (compared without case) is on the list, or is a
     listed word with only digits and symbols before or after it."""
     folded = password.casefold()
     common = common_passwords()
@@ -95,7 +96,7 @@ class PasswordPolicy:
     """Length bounds and the list of refused passwords.
 
     NIST SP 800-63B asks for at least 8 characters and allows at least 64;
-    raise ``min_length`` for stricter deployments. ``extra_common`` adds
+    raise `min_length` for stricter deployments. `extra_common` adds
     context-specific words (the product's name, ...).
     """
 
@@ -135,13 +136,13 @@ def check_new_password(
 ) -> list[PasswordProblem]:
     """Every problem with a current / new / confirm form, empty when it is fine.
 
-    ``identifiers`` are strings the password must not contain (the user's
+    `identifiers` are strings the password must not contain (the user's
     email, name, the app's name), compared without case. Strings are
     NFKC-normalised first, as 800-63B recommends. The values never appear in
-    any message. ``breached`` (e.g. :class:`mfakit.adapters.pwned.PwnedPasswords`)
+    any message. `breached` (e.g. `mfakit.adapters.pwned.PwnedPasswords`)
     is asked last, and only about a password that passed every other check;
     when it cannot answer it raises
-    :class:`~mfakit.ports.breached.BreachCheckUnavailable`.
+    `BreachCheckUnavailable`.
     """
     rules = policy if policy is not None else PasswordPolicy()
     cur, pw, conf = _text("current", current), _text("new", new), _text("confirm", confirm)
@@ -174,12 +175,12 @@ _HASHER = argon2.PasswordHasher()
 
 
 def hash_password(password: object) -> str:
-    """An argon2id hash (RFC 9106 low-memory parameters) of ``password``."""
+    """An argon2id hash (RFC 9106 low-memory parameters) of `password`."""
     return _HASHER.hash(_text("password", password))
 
 
 def verify_password(hashed: object, password: object) -> bool:
-    """Whether ``password`` matches ``hashed``; False for any malformed hash."""
+    """Whether `password` matches `hashed`; False for any malformed hash."""
     if not isinstance(hashed, str):
         raise InvalidInput("hashed", "must be a str")
     try:
@@ -189,7 +190,7 @@ def verify_password(hashed: object, password: object) -> bool:
 
 
 def needs_rehash(hashed: object) -> bool:
-    """Whether ``hashed`` was made with other parameters (or another scheme)
+    """Whether `hashed` was made with other parameters (or another scheme)
     than the current ones: rehash it after the next successful sign-in."""
     if not isinstance(hashed, str):
         raise InvalidInput("hashed", "must be a str")

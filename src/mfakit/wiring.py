@@ -1,5 +1,5 @@
 """Wiring shared by the sync and async facades: validate the configuration
-once and build the :class:`~mfakit.service.context.Context` and port map."""
+once and build the `Context` and port map."""
 
 from __future__ import annotations
 
@@ -35,15 +35,15 @@ _PROVIDER_METHODS = ("start", "check", "cancel")
 
 
 def is_code_provider(port: object) -> bool:
-    """Whether ``port`` is a :class:`~mfakit.ports.delivery.CodeProvider`
-    (``start``/``check``/``cancel``) rather than a sender."""
+    """Whether `port` is a [`CodeProvider`][mfakit.ports.delivery.CodeProvider]
+    (`start`/`check`/`cancel`) rather than a sender."""
     return all(callable(getattr(port, name, None)) for name in _PROVIDER_METHODS)
 
 
 def accepted_options(method: object, names: Iterable[str]) -> frozenset[str]:
-    """Which of the keyword arguments ``names`` the callable ``method`` takes:
-    by name, or all of them through ``**kwargs``. Inspected once, at wiring,
-    so a sender written as ``send_sms(to, text)`` keeps working."""
+    """Which of the keyword arguments `names` the callable `method` takes:
+    by name, or all of them through `**kwargs`. Inspected once, at wiring,
+    so a sender written as `send_sms(to, text)` keeps working."""
     try:
         parameters = inspect.signature(method).parameters.values()  # type: ignore[arg-type]
     except (TypeError, ValueError):  # no signature to read: pass nothing optional
@@ -139,9 +139,9 @@ def build_context(
 
 
 def choose_audit(store: object, audit: object) -> object:
-    """The audit port: ``audit=`` when given; else the store when it is an audit
-    log itself (``record`` and ``list_events``, as ``SqlStore`` is), so events are
-    kept with the data they describe; else ``None`` (the logging sink)."""
+    """The audit port: `audit=` when given; else the store when it is an audit
+    log itself (`record` and `list_events`, as `SqlStore` is), so events are
+    kept with the data they describe; else `None` (the logging sink)."""
     if audit is not None:
         return audit
     if callable(getattr(store, "record", None)) and callable(getattr(store, "list_events", None)):
@@ -150,7 +150,7 @@ def choose_audit(store: object, audit: object) -> object:
 
 
 def default_audit_sink() -> LoggingAuditSink:
-    """The ``mfakit.audit`` logger; loggers are shared, so one per call is fine."""
+    """The `mfakit.audit` logger; loggers are shared, so one per call is fine."""
     return LoggingAuditSink()
 
 

@@ -1,7 +1,7 @@
-"""Adapters: implementations of the ports. ``memory``, ``outbox`` and
-``console`` ship with the core; ``smtp`` uses only the standard library; others
-arrive behind extras (``mfakit[sql]``; the delivery providers ``twilio``,
-``aws`` and ``vonage`` behind extras of the same names) and are imported only
+"""Adapters: implementations of the ports. `memory`, `outbox` and
+`console` ship with the core; `smtp` uses only the standard library; others
+arrive behind extras (`mfakit[sql]`; the delivery providers `twilio`,
+`aws` and `vonage` behind extras of the same names) and are imported only
 when you import them."""
 
 from .audit import LoggingAuditSink as LoggingAuditSink

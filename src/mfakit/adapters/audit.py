@@ -1,8 +1,8 @@
-"""Audit adapters: an in-memory log, and a standard-library ``logging`` sink.
+"""Audit adapters: an in-memory log, and a standard-library `logging` sink.
 
-The logging sink writes one record per event on the ``mfakit.audit`` logger
-with the event's fields as structured ``extra`` attributes (``mfa_action``,
-``mfa_subject``, ...), which JSON formatters pick up as they are: refusals,
+The logging sink writes one record per event on the `mfakit.audit` logger
+with the event's fields as structured `extra` attributes (`mfa_action`,
+`mfa_subject`, ...), which JSON formatters pick up as they are: refusals,
 failures and security changes at WARNING (shown by Python's default logging
 configuration), routine events at INFO.
 """
@@ -19,7 +19,7 @@ __all__ = ["SECURITY_ACTIONS", "LoggingAuditSink", "MemoryAuditLog", "is_warning
 
 
 class MemoryAuditLog:
-    """Keeps events in memory; implements :class:`~mfakit.ports.audit.AuditLog`."""
+    """Keeps events in memory; implements [`AuditLog`][mfakit.ports.audit.AuditLog]."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -96,16 +96,16 @@ def _warns(action: str, outcome: str) -> bool:
 
 
 def is_warning(event: AuditRecord) -> bool:
-    """Whether ``event`` is a refusal, a failure or a security change."""
+    """Whether `event` is a refusal, a failure or a security change."""
     return _warns(event.action, event.outcome)
 
 
 class LoggingAuditSink:
-    """Writes each event to a :mod:`logging` logger (default ``mfakit.audit``).
+    """Writes each event to a `logging` logger (default `mfakit.audit`).
 
-    Refusals, failures and security changes (:data:`SECURITY_ACTIONS`) go at
-    ``warning_level`` (``WARNING``), which Python's default configuration shows;
-    routine events (a second step passed, a code sent) at ``level`` (``INFO``).
+    Refusals, failures and security changes (`SECURITY_ACTIONS`) go at
+    `warning_level` (`WARNING`), which Python's default configuration shows;
+    routine events (a second step passed, a code sent) at `level` (`INFO`).
     """
 
     def __init__(
@@ -124,13 +124,13 @@ class LoggingAuditSink:
 
     def enabled(self) -> bool:
         """Whether the logger would emit some records now (mfakit skips building
-        events nobody listens to, as :mod:`logging` itself does)."""
+        events nobody listens to, as `logging` itself does)."""
         return self._logger.isEnabledFor(self._level) or self._logger.isEnabledFor(
             self._warning_level
         )
 
     def wants(self, action: str, outcome: str) -> bool:
-        """Whether an event of ``action`` with ``outcome`` would be logged now
+        """Whether an event of `action` with `outcome` would be logged now
         (so mfakit builds only the events that reach the log)."""
         level = self._warning_level if _warns(action, outcome) else self._level
         return self._logger.isEnabledFor(level)

@@ -1,26 +1,26 @@
-"""Amazon Web Services adapters (``pip install 'mfakit[aws]'``): SMS through
-Amazon SNS ``Publish`` and email through Amazon SES v2 ``SendEmail``, sync on
-``boto3`` and async on ``aiobotocore``.
+"""Amazon Web Services adapters (`pip install 'mfakit[aws]'`): SMS through
+Amazon SNS `Publish` and email through Amazon SES v2 `SendEmail`, sync on
+`boto3` and async on `aiobotocore`.
 
 Region and credentials come from the usual AWS chain (environment variables,
 shared config and credentials files, instance or task roles), never from
-mfakit: pass a ``boto3.Session`` (or an ``aiobotocore`` session) to pick a
-profile or region. ``endpoint_url`` points the client elsewhere (a VPC
+mfakit: pass a `boto3.Session` (or an `aiobotocore` session) to pick a
+profile or region. `endpoint_url` points the client elsewhere (a VPC
 endpoint, a test server).
 
 The clients are built with bounded connect and read timeouts and with
 botocore's own retries turned off: botocore would retry a read timeout, which
 may send a second code. mfakit retries once, only when AWS throttled the
 request or the connection could not be made. Errors are mapped at this edge:
-SNS ``InvalidParameter`` on the phone number is
-:class:`~mfakit.errors.InvalidDestination`, ``AuthorizationError`` (and
-missing or refused credentials) :class:`~mfakit.errors.ProviderAuthError`,
-``Throttled`` :class:`~mfakit.errors.ProviderRateLimited`; SES's
-``MessageRejected`` (a sandbox account sending to an unverified address, most
-often) is :class:`~mfakit.errors.ProviderError` with reason ``"rejected"``.
+SNS `InvalidParameter` on the phone number is
+[`InvalidDestination`][mfakit.errors.InvalidDestination], `AuthorizationError` (and
+missing or refused credentials) [`ProviderAuthError`][mfakit.errors.ProviderAuthError],
+`Throttled` [`ProviderRateLimited`][mfakit.errors.ProviderRateLimited]; SES's
+`MessageRejected` (a sandbox account sending to an unverified address, most
+often) is [`ProviderError`][mfakit.errors.ProviderError] with reason `"rejected"`.
 
 botocore logs request parameters (the message, which holds the code) at DEBUG
-on ``botocore.endpoint``: keep the ``botocore`` logger at INFO or above.
+on `botocore.endpoint`: keep the `botocore` logger at INFO or above.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ MAX_SUBJECT = 998
 
 
 def aws_error(exc: Exception, what: str, provider: str) -> DeliveryError:
-    """The typed error for a botocore exception ``exc``; the message names
-    ``what`` and AWS's error code, never the destination or the text."""
+    """The typed error for a botocore exception `exc`; the message names
+    `what` and AWS's error code, never the destination or the text."""
     kwargs: dict[str, Any] = {"provider": provider}
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
@@ -320,19 +320,19 @@ class _Sns:
 
 
 class SnsSmsSender(_Sns, _SyncAws):
-    """Implements :class:`~mfakit.ports.delivery.SmsSender` with Amazon SNS
-    ``Publish`` to a phone number.
+    """Implements [`SmsSender`][mfakit.ports.delivery.SmsSender] with Amazon SNS
+    `Publish` to a phone number.
 
-    ``sms_type`` is ``"Transactional"`` (the default: highest delivery
-    reliability, what a code needs) or ``"Promotional"``; ``sender_id`` an
+    `sms_type` is `"Transactional"` (the default: highest delivery
+    reliability, what a code needs) or `"Promotional"`; `sender_id` an
     alphanumeric sender id where the country allows one;
-    ``origination_number`` the number (or short code) to send from;
-    ``max_price`` the most (USD) one message may cost. With
-    ``check_opt_out=True`` each send first asks SNS whether the number opted
+    `origination_number` the number (or short code) to send from;
+    `max_price` the most (USD) one message may cost. With
+    `check_opt_out=True` each send first asks SNS whether the number opted
     out (SNS drops such messages silently) and raises
-    :class:`~mfakit.errors.DestinationOptedOut` if so. ``session``,
-    ``endpoint_url``, ``connect_timeout``, ``read_timeout`` and
-    ``retry_delay`` are as described in the module docstring.
+    [`DestinationOptedOut`][mfakit.errors.DestinationOptedOut] if so. `session`,
+    `endpoint_url`, `connect_timeout`, `read_timeout` and
+    `retry_delay` are as described in the module docstring.
     """
 
     def __init__(
@@ -365,7 +365,7 @@ class SnsSmsSender(_Sns, _SyncAws):
         )
 
     def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Publish ``text`` to ``to``; returns SNS's ``MessageId``."""
+        """Publish `text` to `to`; returns SNS's `MessageId`."""
         params = self._params(to, text, locale)
         if self._check_opt_out:
             answer = self._call("check_if_phone_number_is_opted_out", {"phoneNumber": to})
@@ -375,9 +375,9 @@ class SnsSmsSender(_Sns, _SyncAws):
 
 
 class AsyncSnsSmsSender(_Sns, _AsyncAws):
-    """Implements :class:`~mfakit.ports.delivery.AsyncSmsSender` on
-    ``aiobotocore``; the arguments are those of :class:`SnsSmsSender` (an
-    ``aiobotocore`` session instead of a ``boto3`` one)."""
+    """Implements [`AsyncSmsSender`][mfakit.ports.delivery.AsyncSmsSender] on
+    `aiobotocore`; the arguments are those of [`SnsSmsSender`][mfakit.adapters.aws.SnsSmsSender] (an
+    `aiobotocore` session instead of a `boto3` one)."""
 
     def __init__(
         self,
@@ -409,7 +409,7 @@ class AsyncSnsSmsSender(_Sns, _AsyncAws):
         )
 
     async def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Publish ``text`` to ``to``; returns SNS's ``MessageId``."""
+        """Publish `text` to `to`; returns SNS's `MessageId`."""
         params = self._params(to, text, locale)
         if self._check_opt_out:
             answer = await self._call("check_if_phone_number_is_opted_out", {"phoneNumber": to})
@@ -486,15 +486,15 @@ class _Ses:
 
 
 class SesEmailSender(_Ses, _SyncAws):
-    """Implements :class:`~mfakit.ports.delivery.EmailSender` with Amazon SES
-    v2 ``SendEmail``: a text part and an HTML part (built from the text,
-    escaped, when no ``html`` is given).
+    """Implements [`EmailSender`][mfakit.ports.delivery.EmailSender] with Amazon SES
+    v2 `SendEmail`: a text part and an HTML part (built from the text,
+    escaped, when no `html` is given).
 
-    ``from_addr`` must be an identity verified in SES; ``reply_to`` adds a
-    Reply-To address; ``configuration_set`` names the SES configuration set
+    `from_addr` must be an identity verified in SES; `reply_to` adds a
+    Reply-To address; `configuration_set` names the SES configuration set
     (its event destinations feed delivery statuses, see
-    :mod:`mfakit.delivery_status`). The other arguments are as for
-    :class:`SnsSmsSender`.
+    [`mfakit.delivery_status`][mfakit.delivery_status]). The other arguments are as for
+    [`SnsSmsSender`][mfakit.adapters.aws.SnsSmsSender].
     """
 
     def __init__(
@@ -530,14 +530,15 @@ class SesEmailSender(_Ses, _SyncAws):
         html: str | None = None,
         locale: str | None = None,
     ) -> str:
-        """Send the email; returns SES's ``MessageId``."""
+        """Send the email; returns SES's `MessageId`."""
         params = self._params(to, subject, text, html, locale)
         return str(self._call("send_email", params)["MessageId"])
 
 
 class AsyncSesEmailSender(_Ses, _AsyncAws):
-    """Implements :class:`~mfakit.ports.delivery.AsyncEmailSender` on
-    ``aiobotocore``; the arguments are those of :class:`SesEmailSender`."""
+    """Implements [`AsyncEmailSender`][mfakit.ports.delivery.AsyncEmailSender] on
+    `aiobotocore`; the arguments are those of
+    [`SesEmailSender`][mfakit.adapters.aws.SesEmailSender]."""
 
     def __init__(
         self,
@@ -572,6 +573,6 @@ class AsyncSesEmailSender(_Ses, _AsyncAws):
         html: str | None = None,
         locale: str | None = None,
     ) -> str:
-        """Send the email; returns SES's ``MessageId``."""
+        """Send the email; returns SES's `MessageId`."""
         params = self._params(to, subject, text, html, locale)
         return str((await self._call("send_email", params))["MessageId"])

@@ -2,7 +2,7 @@
 
 It shows codes in clear, which is its purpose on a developer's machine; never
 wire it in production (use a provider's adapter or
-:class:`~mfakit.adapters.smtp.SmtpEmailSender`).
+[`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender]).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["ConsoleSender"]
 
 
 class ConsoleSender:
-    """Implements the SMS, voice and email ports by writing to ``stream``
+    """Implements the SMS, voice and email ports by writing to `stream`
     (default: standard output at the time of sending)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:

@@ -1,7 +1,7 @@
 """In-memory storage: for tests, prototypes and single-process apps.
 
 Thread-safe: one lock guards every operation, so each compare-and-set, and
-each unit of work (:meth:`MemoryStore.apply`), is atomic across threads: a
+each unit of work (`MemoryStore.apply`), is atomic across threads: a
 batch is applied under the lock with an undo log, and undone whole when one
 of its conditions fails. State lives in this process only; apps with several
 server processes need the SQL adapter.
@@ -45,7 +45,7 @@ _MISSING: Any = object()
 def _purge_nested(
     table: dict[str, dict[Any, Any]], stale: Callable[[Any], bool], limit: int
 ) -> int:
-    """Delete at most ``limit`` records matching ``stale`` from a per-user table."""
+    """Delete at most `limit` records matching `stale` from a per-user table."""
     gone = 0
     for mine in table.values():
         for key in [k for k, rec in mine.items() if stale(rec)]:
@@ -87,7 +87,8 @@ class _Undo:
 
 
 class MemoryStore(WriteMethods):
-    """Implements :class:`mfakit.ports.storage.Store` with dicts and a lock."""
+    """Implements [`mfakit.ports.storage.Store`][mfakit.ports.storage.Store] with dicts and a
+    lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

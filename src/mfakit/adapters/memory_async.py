@@ -1,9 +1,9 @@
 """Async adapters over the in-memory store, sharing its state.
 
-``AsyncMemoryStore(store)`` exposes the same state as a
-:class:`~mfakit.adapters.memory.MemoryStore` through the async storage port,
-so a test can drive :class:`~mfakit.AsyncMFA` and look at the state with the
-sync API. (``AsyncMFA`` also accepts a plain ``MemoryStore``: it never blocks.)
+`AsyncMemoryStore(store)` exposes the same state as a
+[`MemoryStore`][mfakit.adapters.MemoryStore] through the async storage port,
+so a test can drive [`AsyncMFA`][mfakit.AsyncMFA] and look at the state with the
+sync API. (`AsyncMFA` also accepts a plain `MemoryStore`: it never blocks.)
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ __all__ = ["AsyncMemoryStore"]
 
 
 class AsyncMemoryStore:
-    """Implements :class:`~mfakit.ports.storage.AsyncStore` over a
-    :class:`MemoryStore`."""
+    """Implements [`AsyncStore`][mfakit.ports.storage.AsyncStore] over a
+    [`MemoryStore`][mfakit.adapters.MemoryStore]."""
 
     def __init__(self, store: MemoryStore | None = None) -> None:
         self.sync = store if store is not None else MemoryStore()

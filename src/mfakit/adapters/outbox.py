@@ -1,8 +1,8 @@
 """An in-memory outbox: a sender for SMS, voice and email that keeps what it
 was asked to send, so tests can read "the last code sent to X" (P6).
 
-Tests may also make the next sends fail with :meth:`Outbox.fail_next`, to see
-how the application copes with a provider outage.
+Tests may also make the next sends fail with [`Outbox.fail_next`][mfakit.adapters.Outbox.fail_next],
+to see how the application copes with a provider outage.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _CODE = re.compile(r"(?<![0-9])(?:[0-9](?:, )?){6,10}(?![0-9])")
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     channel: str
-    """``"sms"``, ``"voice"`` or ``"email"``."""
+    """`"sms"`, `"voice"` or `"email"`."""
     to: str
     subject: str
     text: str = field(repr=False)
@@ -39,8 +39,8 @@ class SentMessage:
 
 
 class Outbox:
-    """Implements :class:`~mfakit.ports.delivery.SmsSender`, ``VoiceSender`` and
-    ``EmailSender`` by recording messages. Thread-safe."""
+    """Implements [`SmsSender`][mfakit.ports.delivery.SmsSender], `VoiceSender` and
+    `EmailSender` by recording messages. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -79,7 +79,7 @@ class Outbox:
 
     # --- for tests ------------------------------------------------------
     def fail_next(self, count: int = 1) -> None:
-        """Make the next ``count`` sends raise :class:`DeliveryError`."""
+        """Make the next `count` sends raise [`DeliveryError`][mfakit.errors.DeliveryError]."""
         with self._lock:
             self._failures = count
 
@@ -90,18 +90,18 @@ class Outbox:
             return list(self._messages)
 
     def sent_to(self, to: str) -> list[SentMessage]:
-        """Messages sent to ``to`` (a number or an address), oldest first."""
+        """Messages sent to `to` (a number or an address), oldest first."""
         return [m for m in self.messages if m.to == to]
 
     def last(self, to: str) -> SentMessage:
-        """The last message sent to ``to``; ``LookupError`` if none."""
+        """The last message sent to `to`; `LookupError` if none."""
         sent = self.sent_to(to)
         if not sent:
             raise LookupError(f"nothing was sent to {to}")
         return sent[-1]
 
     def last_code(self, to: str) -> str:
-        """The code in the newest message to ``to`` that carries one (a security
+        """The code in the newest message to `to` that carries one (a security
         notice sent since does not hide it); LookupError if none does."""
         with self._lock:
             for message in reversed(self._messages):

@@ -3,9 +3,9 @@ arguments and configuration, the one-retry rule, and a logger that says nothing.
 
 The retry rule (issue 16): a send is tried at most twice, and the second try
 happens only when the first failed with an error that proves nothing went out
-(``retryable`` is true: the provider throttled the request, or the connection
+(`retryable` is true: the provider throttled the request, or the connection
 was refused before the request was written). An ambiguous failure (a read
-timeout after the request was sent) is :class:`~mfakit.errors.DeliveryUncertain`
+timeout after the request was sent) is [`DeliveryUncertain`][mfakit.errors.DeliveryUncertain]
 and is never retried, so a user never receives two different codes.
 """
 
@@ -58,7 +58,8 @@ def missing_extra(module: str, extra: str) -> ImportError:
 
 
 def check_phone(to: object) -> str:
-    """``to`` as an E.164 number, or :class:`InvalidInput` (never quoting it)."""
+    """`to` as an E.164 number, or [`InvalidInput`][mfakit.errors.InvalidInput] (never quoting
+    it)."""
     if not isinstance(to, str):
         raise InvalidInput("to", "must be a str")
     if not _E164.fullmatch(to):
@@ -123,10 +124,10 @@ def check_name(value: object, field: str) -> str:
 
 
 def spell_digits(text: str) -> str:
-    """Runs of four or more digits (a code, maybe grouped as ``"123 456"``)
-    spelled out one by one as ``"1, 2, 3, 4, 5, 6"``, so a speech engine never
+    """Runs of four or more digits (a code, maybe grouped as `"123 456"`)
+    spelled out one by one as `"1, 2, 3, 4, 5, 6"`, so a speech engine never
     reads "one hundred twenty-three thousand...". The voice text mfakit renders
-    is spelled already (``{spoken_code}``); this makes sure of it for a host's
+    is spelled already (`{spoken_code}`); this makes sure of it for a host's
     own template. Short numbers ("10 minutes") are left alone."""
 
     def spell(match: re.Match[str]) -> str:
@@ -136,8 +137,8 @@ def spell_digits(text: str) -> str:
 
 
 def send_with_one_retry(send: Callable[[], T], *, retry_delay: float) -> T:
-    """``send()``; once more after ``retry_delay`` seconds if it raised a
-    :class:`DeliveryError` that is ``retryable`` (nothing went out)."""
+    """`send()`; once more after `retry_delay` seconds if it raised a
+    [`DeliveryError`][mfakit.errors.DeliveryError] that is `retryable` (nothing went out)."""
     try:
         return send()
     except DeliveryError as exc:
@@ -149,7 +150,7 @@ def send_with_one_retry(send: Callable[[], T], *, retry_delay: float) -> T:
 
 
 async def send_async_with_one_retry(send: Callable[[], Awaitable[T]], *, retry_delay: float) -> T:
-    """The async twin of :func:`send_with_one_retry`."""
+    """The async twin of `send_with_one_retry`."""
     try:
         return await send()
     except DeliveryError as exc:
@@ -163,13 +164,13 @@ async def send_async_with_one_retry(send: Callable[[], Awaitable[T]], *, retry_d
 
 
 def transport_failure(exc: BaseException, *, what: str, provider: str) -> DeliveryError | None:
-    """The error for a failure of the HTTP transport (``requests``, ``aiohttp``),
-    or ``None`` if ``exc`` is not one.
+    """The error for a failure of the HTTP transport (`requests`, `aiohttp`),
+    or `None` if `exc` is not one.
 
     A connection that was refused or timed out while connecting carried no
     request: retryable. A TLS failure is a configuration problem: not
     retryable. Anything after the request may have been written (a read
-    timeout, a dropped connection) is :class:`DeliveryUncertain`.
+    timeout, a dropped connection) is [`DeliveryUncertain`][mfakit.errors.DeliveryUncertain].
     """
     from ..errors import DeliveryUncertain, ProviderError
 
@@ -238,7 +239,8 @@ def check_message(
 ) -> None:
     """The light checks every sender makes, even one that sends nowhere (the
     outbox, the console): strings where strings are due, a subject on one line,
-    a well-formed locale. Raises :class:`InvalidInput` naming the argument."""
+    a well-formed locale. Raises [`InvalidInput`][mfakit.errors.InvalidInput] naming the
+    argument."""
     for field, value in (("to", to), ("text", text), ("subject", subject)):
         if not isinstance(value, str):
             raise InvalidInput(field, "must be a str")

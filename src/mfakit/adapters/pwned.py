@@ -1,11 +1,11 @@
-"""A :class:`~mfakit.ports.breached.BreachedPasswords` over the Pwned Passwords
+"""A `BreachedPasswords` over the Pwned Passwords
 range API (https://haveibeenpwned.com/API/v3#PwnedPasswords), standard library
 only.
 
 k-anonymity: the password's SHA-1 is computed here; only its first five hex
-digits are sent (``GET <url><PREFIX>``); the service answers every known
-suffix with that prefix (``SUFFIX:COUNT`` lines) and the comparison happens
-here. With ``Add-Padding: true`` the answer is padded with fake suffixes of
+digits are sent (`GET <url><PREFIX>`); the service answers every known
+suffix with that prefix (`SUFFIX:COUNT` lines) and the comparison happens
+here. With `Add-Padding: true` the answer is padded with fake suffixes of
 count 0, so its size does not tell the prefix either; those are ignored.
 
 SHA-1 is the protocol's, not a choice: it is never used to store anything.
@@ -31,11 +31,11 @@ MAX_RESPONSE_BYTES = 2_000_000  # a padded range is ~30-40 KB; a runaway body st
 
 
 class PwnedPasswords:
-    """``PwnedPasswords()`` asks api.pwnedpasswords.com with a 3 s timeout.
+    """`PwnedPasswords()` asks api.pwnedpasswords.com with a 3 s timeout.
 
-    ``min_count`` ignores passwords seen fewer times (1: any breach). ``url``
+    `min_count` ignores passwords seen fewer times (1: any breach). `url`
     points at another server that speaks the same protocol (a mirror, or a
-    test server); it must end with ``/`` and be http(s).
+    test server); it must end with `/` and be http(s).
     """
 
     def __init__(

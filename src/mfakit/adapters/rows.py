@@ -1,10 +1,10 @@
 """Rows to records and back, for the SQL stores and DjangoStore.
 
-``*_values(record)`` gives the column values to insert; ``*_from(m)`` the
-record a row holds (``m`` is ``row._mapping``, or any mapping of column
+`*_values(record)` gives the column values to insert; `*_from(m)` the
+record a row holds (`m` is `row._mapping`, or any mapping of column
 names). Enums are stored as their string values, a challenge's methods as a
-comma-joined string, and binary columns come back as ``bytes`` whatever the
-driver returns (``memoryview`` on some). No SQLAlchemy here: DjangoStore
+comma-joined string, and binary columns come back as `bytes` whatever the
+driver returns (`memoryview` on some). No SQLAlchemy here: DjangoStore
 reads its rows with these too (its models name a few columns differently).
 """
 

@@ -1,12 +1,12 @@
 """The slots of the one-query user snapshot, for the SQL store and DjangoStore.
 
 Both stores read everything a verification needs about a user with one
-``UNION ALL`` (see :mod:`mfakit.adapters.sql.snapshot`): each table's rows are
-laid onto the same typed *slots* (``s0``..``s11`` text, ``b0`` bytes,
-``i0``..``i4`` integers, ``t0``..``t3`` timestamps) with a ``tag`` saying
+`UNION ALL` (see `mfakit.adapters.sql.snapshot`): each table's rows are
+laid onto the same typed *slots* (`s0`..`s11` text, `b0` bytes,
+`i0`..`i4` integers, `t0`..`t3` timestamps) with a `tag` saying
 which table a row is from. This module says which column lies in which slot
 (by the SQL store's column names) and sorts such rows back into records
-(:func:`snapshot_from`); each store builds the query in its own way. No
+(`snapshot_from`); each store builds the query in its own way. No
 SQLAlchemy and no Django here.
 """
 
@@ -38,7 +38,7 @@ TEXT = tuple(f"s{i}" for i in range(15))
 INT = tuple(f"i{i}" for i in range(5))
 TIME = tuple(f"t{i}" for i in range(4))
 SLOTS = (*TEXT, "b0", *INT, *TIME)
-"""Every slot, in the order of the query's columns (after ``tag``)."""
+"""Every slot, in the order of the query's columns (after `tag`)."""
 
 # Which column of each table lies in which slot.
 TOTP = {
@@ -102,7 +102,7 @@ CHALLENGE = {
 
 PENDING_PASSKEYS: tuple[Any, ...] = (None,)
 """Stands for "the user has passkeys, not read yet" in a snapshot's
-``webauthn``: the query only counts them (tag ``w``); the store reads their
+`webauthn`: the query only counts them (tag `w`); the store reads their
 rows next, only when there are some, and replaces it."""
 
 ROW = ("tag", *SLOTS)
@@ -136,8 +136,8 @@ def snapshot_from(
     user_id: str | None, result: Iterable[Sequence[Any]]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
     """Sort the rows of a snapshot query (sequences in the order of
-    :data:`ROW`, their values already of the slots' Python types) back into records.
-    ``user_id`` is None for a challenge query (the user is the challenge's)."""
+    `ROW`, their values already of the slots' Python types) back into records.
+    `user_id` is None for a challenge query (the user is the challenge's)."""
     challenge = None
     totps, contacts = [], []
     question = state = None

@@ -1,4 +1,4 @@
-"""An email sender over SMTP, using only the standard library (``smtplib``).
+"""An email sender over SMTP, using only the standard library (`smtplib`).
 
 Each message opens its own connection, says EHLO, secures it, logs in if
 configured, sends, and says QUIT. One connection per message keeps the sender
@@ -8,20 +8,20 @@ user asks, so the cost of a handshake per message does not matter.
 
 Security modes:
 
-* ``"starttls"`` (default, port 587): connect in clear, then upgrade with
+* `"starttls"` (default, port 587): connect in clear, then upgrade with
   STARTTLS. If the server does not offer STARTTLS the message is **not** sent
-  and :class:`~mfakit.errors.DeliveryError` is raised: a code is never sent in
+  and [`DeliveryError`][mfakit.errors.DeliveryError] is raised: a code is never sent in
   clear because a server (or someone in between) left STARTTLS out.
-* ``"ssl"`` (port 465): TLS from the first byte ("implicit TLS").
-* ``"none"`` (port 25): no encryption at all, for a relay on the same machine
+* `"ssl"` (port 465): TLS from the first byte ("implicit TLS").
+* `"none"` (port 25): no encryption at all, for a relay on the same machine
   or a test server. It must be asked for by name.
 
 TLS checks the server's certificate and host name with
-``ssl.create_default_context()`` unless you pass your own ``ssl_context``.
+`ssl.create_default_context()` unless you pass your own `ssl_context`.
 
 Every failure to send (refused connection, timeout, TLS error, refused login,
-refused recipient) raises :class:`~mfakit.errors.DeliveryError` naming only
-the exception's class, with the original exception as ``__cause__``; the
+refused recipient) raises [`DeliveryError`][mfakit.errors.DeliveryError] naming only
+the exception's class, with the original exception as `__cause__`; the
 message never holds the email's text (it holds a code) or the password.
 """
 
@@ -41,7 +41,7 @@ _SEND_ERRORS = (smtplib.SMTPException, ssl.SSLError, OSError)
 
 
 class SmtpEmailSender(SmtpSenderBase):
-    """Implements :class:`~mfakit.ports.delivery.EmailSender` over SMTP.
+    """Implements [`EmailSender`][mfakit.ports.delivery.EmailSender] over SMTP.
 
     Example::
 
@@ -55,14 +55,14 @@ class SmtpEmailSender(SmtpSenderBase):
         )
         mfa = MFA(..., email=email)
 
-    ``port`` defaults to the usual port of the ``security`` mode (587 for
-    ``"starttls"``, 465 for ``"ssl"``, 25 for ``"none"``). Login happens only
-    when ``username`` is given (then ``password`` is required). ``timeout`` is
-    in seconds and bounds each network operation. ``reply_to`` adds a
-    Reply-To header; ``local_hostname`` is the name given in EHLO (default:
+    `port` defaults to the usual port of the `security` mode (587 for
+    `"starttls"`, 465 for `"ssl"`, 25 for `"none"`). Login happens only
+    when `username` is given (then `password` is required). `timeout` is
+    in seconds and bounds each network operation. `reply_to` adds a
+    Reply-To header; `local_hostname` is the name given in EHLO (default:
     this machine's fully qualified name).
 
-    Invalid configuration raises :class:`~mfakit.errors.ConfigurationError`.
+    Invalid configuration raises [`ConfigurationError`][mfakit.errors.ConfigurationError].
     """
 
     # --- the port ----------------------------------------------------------
@@ -75,13 +75,13 @@ class SmtpEmailSender(SmtpSenderBase):
         html: str | None = None,
         locale: str | None = None,
     ) -> None:
-        """Send ``text`` as a UTF-8 plain-text email to ``to``, with ``html``
-        as its HTML alternative when given and ``locale`` as its
+        """Send `text` as a UTF-8 plain-text email to `to`, with `html`
+        as its HTML alternative when given and `locale` as its
         Content-Language.
 
-        Raises :class:`~mfakit.errors.InvalidInput` for an address or subject
+        Raises [`InvalidInput`][mfakit.errors.InvalidInput] for an address or subject
         that is malformed or holds a line break (header injection), and
-        :class:`~mfakit.errors.DeliveryError` when the message could not be
+        [`DeliveryError`][mfakit.errors.DeliveryError] when the message could not be
         handed to the server.
         """
         recipient, message = self._message(to, subject, text, html=html, locale=locale)

@@ -1,21 +1,21 @@
-"""An async email sender over SMTP, on ``aiosmtplib`` (``pip install
-mfakit[async-smtp]``), for :class:`~mfakit.AsyncMFA`.
+"""An async email sender over SMTP, on `aiosmtplib` (`pip install
+mfakit[async-smtp]`), for [`AsyncMFA`][mfakit.AsyncMFA].
 
-The async twin of :class:`~mfakit.adapters.smtp.SmtpEmailSender`: the same
+The async twin of [`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender]: the same
 constructor, the same checks, the very same message (both build it in
-:mod:`mfakit.adapters.smtp_common`), the same security modes:
+`mfakit.adapters.smtp_common`), the same security modes:
 
-* ``"starttls"`` (default, port 587): connect in clear, then upgrade with
+* `"starttls"` (default, port 587): connect in clear, then upgrade with
   STARTTLS; a server that does not offer it gets nothing, not even the
-  password (:class:`~mfakit.errors.DeliveryError`);
-* ``"ssl"`` (port 465): TLS from the first byte;
-* ``"none"`` (port 25): no encryption, asked for by name.
+  password ([`DeliveryError`][mfakit.errors.DeliveryError]);
+* `"ssl"` (port 465): TLS from the first byte;
+* `"none"` (port 25): no encryption, asked for by name.
 
 Each message opens its own connection (EHLO, TLS, login if configured, send,
 QUIT) without blocking the event loop. TLS checks the certificate and host
-name with ``ssl.create_default_context()`` unless you pass ``ssl_context``.
-Every failure raises :class:`~mfakit.errors.DeliveryError` naming only the
-exception's class (and the one it wraps), with the original as ``__cause__``:
+name with `ssl.create_default_context()` unless you pass `ssl_context`.
+Every failure raises [`DeliveryError`][mfakit.errors.DeliveryError] naming only the
+exception's class (and the one it wraps), with the original as `__cause__`:
 never the message (it holds a code) or the password. A send cancelled midway
 drops the connection at once.
 """
@@ -49,7 +49,7 @@ _ANSWERED = (
 
 
 class AsyncSmtpEmailSender(SmtpSenderBase):
-    """Implements :class:`~mfakit.ports.delivery.AsyncEmailSender` over SMTP.
+    """Implements [`AsyncEmailSender`][mfakit.ports.delivery.AsyncEmailSender] over SMTP.
 
     Example::
 
@@ -63,11 +63,11 @@ class AsyncSmtpEmailSender(SmtpSenderBase):
         )
         amfa = AsyncMFA(..., email=email)
 
-    The arguments are those of :class:`~mfakit.adapters.smtp.SmtpEmailSender`
-    (``host``, ``port``, ``from_addr``, ``username``, ``password``,
-    ``security``, ``timeout``, ``ssl_context``, ``reply_to``,
-    ``local_hostname``), checked the same way: invalid configuration raises
-    :class:`~mfakit.errors.ConfigurationError`. The sender holds no
+    The arguments are those of [`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender]
+    (`host`, `port`, `from_addr`, `username`, `password`,
+    `security`, `timeout`, `ssl_context`, `reply_to`,
+    `local_hostname`), checked the same way: invalid configuration raises
+    [`ConfigurationError`][mfakit.errors.ConfigurationError]. The sender holds no
     connection between calls, so one instance serves any number of
     concurrent tasks.
     """
@@ -81,13 +81,13 @@ class AsyncSmtpEmailSender(SmtpSenderBase):
         html: str | None = None,
         locale: str | None = None,
     ) -> None:
-        """Send ``text`` as a UTF-8 plain-text email to ``to``, with ``html``
-        as its HTML alternative when given and ``locale`` as its
+        """Send `text` as a UTF-8 plain-text email to `to`, with `html`
+        as its HTML alternative when given and `locale` as its
         Content-Language.
 
-        Raises :class:`~mfakit.errors.InvalidInput` for an address or subject
+        Raises [`InvalidInput`][mfakit.errors.InvalidInput] for an address or subject
         that is malformed or holds a line break (header injection), and
-        :class:`~mfakit.errors.DeliveryError` when the message could not be
+        [`DeliveryError`][mfakit.errors.DeliveryError] when the message could not be
         handed to the server.
         """
         recipient, message = self._message(to, subject, text, html=html, locale=locale)

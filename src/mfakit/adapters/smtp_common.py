@@ -1,9 +1,9 @@
 """What the SMTP email senders share: their configuration and its checks, the
 message they build, and how a failure is reported.
 
-:class:`~mfakit.adapters.smtp.SmtpEmailSender` (``smtplib``) and
-:class:`~mfakit.adapters.smtp_async.AsyncSmtpEmailSender` (``aiosmtplib``)
-both derive from :class:`SmtpSenderBase`, so they take the same arguments,
+[`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender] (`smtplib`) and
+[`AsyncSmtpEmailSender`][mfakit.adapters.smtp_async.AsyncSmtpEmailSender] (`aiosmtplib`)
+both derive from `SmtpSenderBase`, so they take the same arguments,
 refuse the same mistakes and send the very same message; only the
 conversation with the server differs.
 """
@@ -48,8 +48,8 @@ def failure(exc: BaseException) -> DeliveryError:
 class SmtpSenderBase:
     """The checked configuration of an SMTP sender and the message it sends.
 
-    See :class:`~mfakit.adapters.smtp.SmtpEmailSender` for the arguments.
-    Invalid configuration raises :class:`~mfakit.errors.ConfigurationError`.
+    See [`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender] for the arguments.
+    Invalid configuration raises [`ConfigurationError`][mfakit.errors.ConfigurationError].
     """
 
     def __init__(
@@ -136,9 +136,9 @@ class SmtpSenderBase:
         html: str | None = None,
         locale: str | None = None,
     ) -> tuple[str, EmailMessage]:
-        """The normalized recipient and the message, or :class:`InvalidInput`:
-        plain text, with ``html`` as its alternative when given, and
-        ``locale`` as the Content-Language."""
+        """The normalized recipient and the message, or
+        [`InvalidInput`][mfakit.errors.InvalidInput]: plain text, with `html` as its alternative
+        when given, and `locale` as the Content-Language."""
         for field, value in (("to", to), ("subject", subject), ("text", text)):
             if not isinstance(value, str):
                 raise InvalidInput(field, "must be a str")

@@ -1,18 +1,18 @@
-"""Twilio adapters (``pip install 'mfakit[twilio]'``): SMS through the Messages
+"""Twilio adapters (`pip install 'mfakit[twilio]'`): SMS through the Messages
 API, voice calls through the Calls API with inline TwiML, and Twilio Verify as a
-:class:`~mfakit.ports.delivery.CodeProvider`; each sync (on ``twilio``'s own
-client) and async (the same client with an ``aiohttp`` transport).
+[`CodeProvider`][mfakit.ports.delivery.CodeProvider]; each sync (on `twilio`'s own
+client) and async (the same client with an `aiohttp` transport).
 
 Every send has a bounded connect and read timeout (5 s and 10 s by default).
-Twilio's answers become typed :class:`~mfakit.errors.DeliveryError` subclasses
+Twilio's answers become typed [`DeliveryError`][mfakit.errors.DeliveryError] subclasses
 at this edge: 21211/21614 (not a valid mobile number) is
-:class:`~mfakit.errors.InvalidDestination`, 21610 (the recipient replied STOP)
-is :class:`~mfakit.errors.DestinationOptedOut`, 20429 or HTTP 429 is
-:class:`~mfakit.errors.ProviderRateLimited`, 20003 or HTTP 401 is
-:class:`~mfakit.errors.ProviderAuthError`; anything else is
-:class:`~mfakit.errors.ProviderError` with Twilio's code in ``provider_code``.
+[`InvalidDestination`][mfakit.errors.InvalidDestination], 21610 (the recipient replied STOP)
+is [`DestinationOptedOut`][mfakit.errors.DestinationOptedOut], 20429 or HTTP 429 is
+[`ProviderRateLimited`][mfakit.errors.ProviderRateLimited], 20003 or HTTP 401 is
+[`ProviderAuthError`][mfakit.errors.ProviderAuthError]; anything else is
+[`ProviderError`][mfakit.errors.ProviderError] with Twilio's code in `provider_code`.
 A send is retried once, and only when nothing went out (a 429, a refused
-connection); a read timeout is :class:`~mfakit.errors.DeliveryUncertain` and is
+connection); a read timeout is [`DeliveryUncertain`][mfakit.errors.DeliveryUncertain] and is
 never retried, so a user never gets two codes.
 
 The twilio library logs requests and responses (message bodies hold codes) at
@@ -126,8 +126,8 @@ _VERIFY_CHANNELS: dict[str, str] = {"sms": "sms", "voice": "call", "email": "ema
 
 
 def twilio_error(exc: TwilioRestException, what: str) -> DeliveryError:
-    """The typed error for Twilio's answer ``exc`` (an HTTP error status with
-    Twilio's error code); the message names ``what`` failed and the code, never
+    """The typed error for Twilio's answer `exc` (an HTTP error status with
+    Twilio's error code); the message names `what` failed and the code, never
     the destination or the message."""
     code = exc.code if isinstance(exc.code, int) else None
     status = exc.status if isinstance(exc.status, int) else 0
@@ -170,7 +170,7 @@ def _say_language(locale: str | None, default: str) -> str:
 
 
 class _AsyncHttp(AsyncHttpClient):  # type: ignore[misc]
-    """twilio's async transport with bounded timeouts: one ``aiohttp`` session
+    """twilio's async transport with bounded timeouts: one `aiohttp` session
     per request, so a sender is not tied to one event loop and holds nothing
     to close."""
 
@@ -326,20 +326,20 @@ def _check_callback(url: object) -> str:
 
 
 class TwilioSmsSender(_TwilioSms):
-    """Implements :class:`~mfakit.ports.delivery.SmsSender` with Twilio's
+    """Implements [`SmsSender`][mfakit.ports.delivery.SmsSender] with Twilio's
     Messages API.
 
-    ``from_`` is the sending number (E.164) or alphanumeric sender id;
-    ``messaging_service_sid`` (``MG...``) sends through a Messaging Service
-    instead (give exactly one). ``status_callback`` is the URL Twilio posts
-    delivery statuses to (see :mod:`mfakit.delivery_status`).
-    ``connect_timeout`` and ``read_timeout`` bound each request (seconds);
-    ``retry_delay`` is the pause before the one retry. ``base_url`` replaces
-    ``https://api.twilio.com`` (a test server, a proxy).
+    `from_` is the sending number (E.164) or alphanumeric sender id;
+    `messaging_service_sid` (`MG...`) sends through a Messaging Service
+    instead (give exactly one). `status_callback` is the URL Twilio posts
+    delivery statuses to (see [`mfakit.delivery_status`][mfakit.delivery_status]).
+    `connect_timeout` and `read_timeout` bound each request (seconds);
+    `retry_delay` is the pause before the one retry. `base_url` replaces
+    `https://api.twilio.com` (a test server, a proxy).
     """
 
     def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Send ``text`` to ``to``; returns the message sid (``SM...``)."""
+        """Send `text` to `to`; returns the message sid (`SM...`)."""
         params = self._params(to, text, locale)
 
         def once() -> str:
@@ -352,14 +352,14 @@ class TwilioSmsSender(_TwilioSms):
 
 
 class AsyncTwilioSmsSender(_TwilioSms):
-    """Implements :class:`~mfakit.ports.delivery.AsyncSmsSender`; the
-    arguments are those of :class:`TwilioSmsSender`. Needs ``aiohttp`` (in the
-    ``twilio`` extra)."""
+    """Implements [`AsyncSmsSender`][mfakit.ports.delivery.AsyncSmsSender]; the
+    arguments are those of [`TwilioSmsSender`][mfakit.adapters.twilio.TwilioSmsSender]. Needs
+    `aiohttp` (in the `twilio` extra)."""
 
     _asynchronous = True
 
     async def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Send ``text`` to ``to``; returns the message sid (``SM...``)."""
+        """Send `text` to `to`; returns the message sid (`SM...`)."""
         params = self._params(to, text, locale)
 
         async def once() -> str:
@@ -413,8 +413,8 @@ class _TwilioVoice(_Twilio):
         )
 
     def twiml(self, text: str, *, locale: str | None = None) -> str:
-        """The TwiML the call plays: ``text`` (digits spelled one by one) in
-        ``locale``'s language, a pause, and ``text`` again."""
+        """The TwiML the call plays: `text` (digits spelled one by one) in
+        `locale`'s language, a pause, and `text` again."""
         text = spell_digits(check_text(text))
         language = _say_language(check_locale(locale), self._language)
         response = VoiceResponse()
@@ -439,19 +439,19 @@ class _TwilioVoice(_Twilio):
 
 
 class TwilioVoiceSender(_TwilioVoice):
-    """Implements :class:`~mfakit.ports.delivery.VoiceSender` with Twilio's
-    Calls API and inline TwiML (no URL to host): ``<Say>`` reads the text with
-    the code's digits one by one, in the message's locale (``language`` when
-    none is given; a bare ``"fr"`` becomes ``"fr-FR"``), then ``<Pause>``
-    for ``pause`` seconds, then says it again.
+    """Implements [`VoiceSender`][mfakit.ports.delivery.VoiceSender] with Twilio's
+    Calls API and inline TwiML (no URL to host): `<Say>` reads the text with
+    the code's digits one by one, in the message's locale (`language` when
+    none is given; a bare `"fr"` becomes `"fr-FR"`), then `<Pause>`
+    for `pause` seconds, then says it again.
 
-    ``from_`` is a Twilio voice number (E.164); ``voice`` picks a Twilio or
-    Amazon Polly voice (``"Polly.Lea"``); the other arguments are those of
-    :class:`TwilioSmsSender`.
+    `from_` is a Twilio voice number (E.164); `voice` picks a Twilio or
+    Amazon Polly voice (`"Polly.Lea"`); the other arguments are those of
+    [`TwilioSmsSender`][mfakit.adapters.twilio.TwilioSmsSender].
     """
 
     def send_voice(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Call ``to`` and read ``text``; returns the call sid (``CA...``)."""
+        """Call `to` and read `text`; returns the call sid (`CA...`)."""
         params = self._params(to, text, locale)
 
         def once() -> str:
@@ -464,13 +464,13 @@ class TwilioVoiceSender(_TwilioVoice):
 
 
 class AsyncTwilioVoiceSender(_TwilioVoice):
-    """Implements :class:`~mfakit.ports.delivery.AsyncVoiceSender`; the
-    arguments are those of :class:`TwilioVoiceSender`."""
+    """Implements [`AsyncVoiceSender`][mfakit.ports.delivery.AsyncVoiceSender]; the
+    arguments are those of [`TwilioVoiceSender`][mfakit.adapters.twilio.TwilioVoiceSender]."""
 
     _asynchronous = True
 
     async def send_voice(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Call ``to`` and read ``text``; returns the call sid (``CA...``)."""
+        """Call `to` and read `text`; returns the call sid (`CA...`)."""
         params = self._params(to, text, locale)
 
         async def once() -> str:
@@ -535,19 +535,19 @@ class _TwilioVerify(_Twilio):
 
 
 class TwilioVerify(_TwilioVerify):
-    """Implements :class:`~mfakit.ports.delivery.CodeProvider` with Twilio
+    """Implements [`CodeProvider`][mfakit.ports.delivery.CodeProvider] with Twilio
     Verify: Twilio generates, sends and checks the code; mfakit keeps the
     challenge, its limits and its audit.
 
-    ``service_sid`` is the Verify Service (``VA...``); the other arguments are
-    those of :class:`TwilioSmsSender`. A start that Twilio refuses as too
-    frequent (60203) is :class:`~mfakit.errors.ProviderRateLimited` with
-    ``retryable`` false; a number Verify's fraud guard blocks (60410) is a
-    :class:`~mfakit.errors.ProviderError` with reason ``"blocked"``.
+    `service_sid` is the Verify Service (`VA...`); the other arguments are
+    those of [`TwilioSmsSender`][mfakit.adapters.twilio.TwilioSmsSender]. A start that Twilio
+    refuses as too frequent (60203) is [`ProviderRateLimited`][mfakit.errors.ProviderRateLimited]
+    with `retryable` false; a number Verify's fraud guard blocks (60410) is a
+    [`ProviderError`][mfakit.errors.ProviderError] with reason `"blocked"`.
     """
 
     def start(self, to: str, channel: CodeChannel, *, locale: str | None = None) -> str:
-        """Send a code; returns the Verification sid (``VE...``)."""
+        """Send a code; returns the Verification sid (`VE...`)."""
         params = self._start_params(to, channel, locale)
 
         def once() -> str:
@@ -559,7 +559,7 @@ class TwilioVerify(_TwilioVerify):
         return send_with_one_retry(once, retry_delay=self._retry_delay)
 
     def check(self, ref: str, code: str) -> bool:
-        """Whether ``code`` is right for the verification ``ref``."""
+        """Whether `code` is right for the verification `ref`."""
         params = self._check_params(ref, code)
         try:
             result = self._service.verification_checks.create(**params)
@@ -570,7 +570,7 @@ class TwilioVerify(_TwilioVerify):
         return bool(result.status == "approved")
 
     def cancel(self, ref: str) -> None:
-        """Cancel the verification ``ref`` at Twilio (its code stops working)."""
+        """Cancel the verification `ref` at Twilio (its code stops working)."""
         self._check_params(ref, "0000")
         try:
             self._service.verifications(ref).update(status="canceled")
@@ -581,13 +581,13 @@ class TwilioVerify(_TwilioVerify):
 
 
 class AsyncTwilioVerify(_TwilioVerify):
-    """Implements :class:`~mfakit.ports.delivery.AsyncCodeProvider`; the
-    arguments are those of :class:`TwilioVerify`."""
+    """Implements [`AsyncCodeProvider`][mfakit.ports.delivery.AsyncCodeProvider]; the
+    arguments are those of [`TwilioVerify`][mfakit.adapters.twilio.TwilioVerify]."""
 
     _asynchronous = True
 
     async def start(self, to: str, channel: CodeChannel, *, locale: str | None = None) -> str:
-        """Send a code; returns the Verification sid (``VE...``)."""
+        """Send a code; returns the Verification sid (`VE...`)."""
         params = self._start_params(to, channel, locale)
 
         async def once() -> str:
@@ -599,7 +599,7 @@ class AsyncTwilioVerify(_TwilioVerify):
         return await send_async_with_one_retry(once, retry_delay=self._retry_delay)
 
     async def check(self, ref: str, code: str) -> bool:
-        """Whether ``code`` is right for the verification ``ref``."""
+        """Whether `code` is right for the verification `ref`."""
         params = self._check_params(ref, code)
         try:
             result = await self._service.verification_checks.create_async(**params)
@@ -610,7 +610,7 @@ class AsyncTwilioVerify(_TwilioVerify):
         return bool(result.status == "approved")
 
     async def cancel(self, ref: str) -> None:
-        """Cancel the verification ``ref`` at Twilio (its code stops working)."""
+        """Cancel the verification `ref` at Twilio (its code stops working)."""
         self._check_params(ref, "0000")
         try:
             await self._service.verifications(ref).update_async(status="canceled")

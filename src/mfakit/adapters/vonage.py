@@ -1,25 +1,25 @@
-"""Vonage SMS adapters (``pip install 'mfakit[vonage]'``) on the official
-``vonage`` SDK (its SMS API).
+"""Vonage SMS adapters (`pip install 'mfakit[vonage]'`) on the official
+`vonage` SDK (its SMS API).
 
-Vonage reports most failures as a non-zero ``status`` inside an HTTP 200
-answer; the SDK turns them into ``SmsError``, and this edge into typed
-:class:`~mfakit.errors.DeliveryError` subclasses: 1 (throttled)
-:class:`~mfakit.errors.ProviderRateLimited`; 3 and 6 (invalid number or
+Vonage reports most failures as a non-zero `status` inside an HTTP 200
+answer; the SDK turns them into `SmsError`, and this edge into typed
+[`DeliveryError`][mfakit.errors.DeliveryError] subclasses: 1 (throttled)
+[`ProviderRateLimited`][mfakit.errors.ProviderRateLimited]; 3 and 6 (invalid number or
 message that cannot be routed) and 33 (deactivated number)
-:class:`~mfakit.errors.InvalidDestination`; 7 (barred number)
-:class:`~mfakit.errors.DestinationOptedOut`; 4, 8, 14, 32 (credentials, barred
-account, signature) :class:`~mfakit.errors.ProviderAuthError`; the rest
-:class:`~mfakit.errors.ProviderError` with Vonage's status in
-``provider_code``.
+[`InvalidDestination`][mfakit.errors.InvalidDestination]; 7 (barred number)
+[`DestinationOptedOut`][mfakit.errors.DestinationOptedOut]; 4, 8, 14, 32 (credentials, barred
+account, signature) [`ProviderAuthError`][mfakit.errors.ProviderAuthError]; the rest
+[`ProviderError`][mfakit.errors.ProviderError] with Vonage's status in
+`provider_code`.
 
 The SDK's own retries are turned off (its transport would retry a dropped
 connection, which may send a second code); mfakit retries once, only when
 Vonage throttled the message or the connection could not be made. The SDK
-logs request bodies (which hold the code) at DEBUG on the ``vonage_http_client``
+logs request bodies (which hold the code) at DEBUG on the `vonage_http_client`
 logger: keep that logger at INFO or above in production.
 
-The SDK has no async client: :class:`AsyncVonageSmsSender` runs the sync one
-in a worker thread (``asyncio.to_thread``).
+The SDK has no async client: [`AsyncVonageSmsSender`][mfakit.adapters.vonage.AsyncVonageSmsSender]
+runs the sync one in a worker thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|[0-9]{4,15}")
 
 
 def vonage_status_error(status: int, what: str = "the SMS") -> DeliveryError:
-    """The typed error for a Vonage SMS API ``status`` (non-zero)."""
+    """The typed error for a Vonage SMS API `status` (non-zero)."""
     kwargs: dict[str, Any] = {"provider": PROVIDER, "provider_code": str(status)}
     text = f"{what} could not be sent: vonage status {status}"
     if status == 1:
@@ -96,16 +96,16 @@ def vonage_status_error(status: int, what: str = "the SMS") -> DeliveryError:
 
 
 class VonageSmsSender:
-    """Implements :class:`~mfakit.ports.delivery.SmsSender` with Vonage's SMS
+    """Implements [`SmsSender`][mfakit.ports.delivery.SmsSender] with Vonage's SMS
     API.
 
-    ``api_key`` and ``api_secret`` are the account's credentials (sent as
-    Basic auth); ``from_`` the sender: a number (digits, no ``+``) or an
+    `api_key` and `api_secret` are the account's credentials (sent as
+    Basic auth); `from_` the sender: a number (digits, no `+`) or an
     alphanumeric id of up to 11 characters where the country allows one.
-    ``timeout`` bounds each request (whole seconds: the SDK takes one number
-    for connect and read); ``retry_delay`` is the pause before the one retry;
-    ``rest_host`` replaces ``rest.nexmo.com`` (a test server).
-    Non-ASCII text is sent as ``unicode``.
+    `timeout` bounds each request (whole seconds: the SDK takes one number
+    for connect and read); `retry_delay` is the pause before the one retry;
+    `rest_host` replaces `rest.nexmo.com` (a test server).
+    Non-ASCII text is sent as `unicode`.
     """
 
     def __init__(
@@ -171,7 +171,7 @@ class VonageSmsSender:
         return ProviderError(f"the SMS could not be sent: {type(exc).__name__}", provider=PROVIDER)
 
     def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Send ``text`` to ``to``; returns Vonage's message id."""
+        """Send `text` to `to`; returns Vonage's message id."""
         check_locale(locale)
         number = check_phone(to)[1:]  # Vonage wants the digits, no '+'
         text = check_text(text)
@@ -194,8 +194,9 @@ class VonageSmsSender:
 
 
 class AsyncVonageSmsSender:
-    """Implements :class:`~mfakit.ports.delivery.AsyncSmsSender` by running a
-    :class:`VonageSmsSender` (same arguments) in a worker thread."""
+    """Implements [`AsyncSmsSender`][mfakit.ports.delivery.AsyncSmsSender] by running a
+    [`VonageSmsSender`][mfakit.adapters.vonage.VonageSmsSender] (same arguments) in a worker
+    thread."""
 
     def __init__(self, api_key: str, api_secret: str, **options: Any) -> None:
         self._sync = VonageSmsSender(api_key, api_secret, **options)
@@ -204,5 +205,5 @@ class AsyncVonageSmsSender:
         return f"Async{self._sync!r}"
 
     async def send_sms(self, to: str, text: str, *, locale: str | None = None) -> str:
-        """Send ``text`` to ``to``; returns Vonage's message id."""
+        """Send `text` to `to`; returns Vonage's message id."""
         return await asyncio.to_thread(self._sync.send_sms, to, text, locale=locale)

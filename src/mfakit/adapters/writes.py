@@ -1,8 +1,8 @@
-"""The one-write methods of the storage port, written once over ``apply``.
+"""The one-write methods of the storage port, written once over `apply`.
 
-A store implements the unit of work (:meth:`~mfakit.ports.storage.Store.apply`)
+A store implements the unit of work ([`apply`][mfakit.ports.storage.Store.apply])
 once; this mixin gives it every single-write method of the port
-(``advance_totp``, ``put_counter``, ``update_challenge``, ...) as a batch of
+(`advance_totp`, `put_counter`, `update_challenge`, ...) as a batch of
 one (or two, where the port's method applies two changes at once). So a
 method and the same write inside a larger batch can never behave differently.
 """
@@ -60,7 +60,7 @@ def _first(results: list[object] | None) -> Any:
 
 
 class WriteMethods:
-    """The port's single-write methods for a sync store with ``apply``."""
+    """The port's single-write methods for a sync store with `apply`."""
 
     # The store's own unit of work, which every method below runs.
     apply: Callable[[Sequence[w.Write]], list[object] | None]

@@ -1,4 +1,4 @@
-"""``mfakit``: the operator's command (``pip install 'mfakit[cli]'``).
+"""`mfakit`: the operator's command (`pip install 'mfakit[cli]'`).
 
 ::
 
@@ -9,13 +9,13 @@
     mfakit purge [--before DATE] [--audit-days N]
     mfakit audit tail [--user USER] [--limit N] [--json]
 
-Configuration comes from ``MFAKIT_*`` environment variables or a TOML file
-(:mod:`.config`). Every command that changes something asks first (``--yes``
+Configuration comes from `MFAKIT_*` environment variables or a TOML file
+(`config`). Every command that changes something asks first (`--yes`
 skips the question), records an audit event whose actor is
-``cli:<operator>`` (``--operator``, by default the OS user) and prints what it
-did. Exit codes: :data:`EXIT_OK` 0, :data:`EXIT_REFUSED` 1 (refused, not
-found, declined, or ``db check`` found a difference), :data:`EXIT_USAGE` 2,
-:data:`EXIT_CONFIG` 3, :data:`EXIT_STORAGE` 4. See ``docs/operating.md``.
+`cli:<operator>` (`--operator`, by default the OS user) and prints what it
+did. Exit codes: `EXIT_OK` 0, `EXIT_REFUSED` 1 (refused, not
+found, declined, or `db check` found a difference), `EXIT_USAGE` 2,
+`EXIT_CONFIG` 3, `EXIT_STORAGE` 4. See `docs/operating.md`.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Env:
         )
 
     def run(self, mfa: MFA, use_case: Callable[..., Any], *args: object, **kwargs: object) -> Any:
-        """Run one of :mod:`mfakit.service.operator`'s use cases on ``mfa``."""
+        """Run one of `mfakit.service.operator`'s use cases on `mfa`."""
         return mfa._run(use_case, *args, **kwargs)
 
     def close(self) -> None:
@@ -218,7 +218,7 @@ def keys() -> None:
 
 @keys.command("generate")
 def keys_generate() -> int:
-    """Print a fresh random secret key (``mfakit.generate_secret_key()``: 32 random
+    """Print a fresh random secret key (`mfakit.generate_secret_key()`: 32 random
     bytes with a random key id)."""
     click.echo(generate_secret_key())
     return EXIT_OK
@@ -582,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run ``mfakit`` with ``argv``; the exit code (see the module docs)."""
+    """Run `mfakit` with `argv`; the exit code (see the module docs)."""
     try:
         result = cli.main(args=argv, prog_name="mfakit", standalone_mode=False)
     except click.exceptions.Abort:

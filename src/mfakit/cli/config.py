@@ -1,17 +1,17 @@
-"""The ``mfakit`` command's configuration: a TOML file, then the environment.
+"""The `mfakit` command's configuration: a TOML file, then the environment.
 
-Settings (environment variable, or key in the file's ``[mfakit]`` table):
+Settings (environment variable, or key in the file's `[mfakit]` table):
 
-- ``MFAKIT_DATABASE_URL`` / ``database_url``: SQLAlchemy URL of the store (required).
-- ``MFAKIT_SECRET_KEYS`` / ``secret_keys``: the keyring, newest first;
+- `MFAKIT_DATABASE_URL` / `database_url`: SQLAlchemy URL of the store (required).
+- `MFAKIT_SECRET_KEYS` / `secret_keys`: the keyring, newest first;
   comma-separated in the environment, a list in the file (needed for the user
   and key commands).
-- ``MFAKIT_TABLE_PREFIX`` / ``table_prefix``: table prefix (default ``mfa_``).
-- ``MFAKIT_ISSUER`` / ``issuer``: the issuer name (default ``mfakit``).
-- ``MFAKIT_AUDIT_RETENTION_DAYS`` / ``audit_retention_days``: days ``purge``
-  keeps audit events (``Policy.audit_retention_days``; default: forever).
+- `MFAKIT_TABLE_PREFIX` / `table_prefix`: table prefix (default `mfa_`).
+- `MFAKIT_ISSUER` / `issuer`: the issuer name (default `mfakit`).
+- `MFAKIT_AUDIT_RETENTION_DAYS` / `audit_retention_days`: days `purge`
+  keeps audit events (`Policy.audit_retention_days`; default: forever).
 
-The file is ``--config PATH`` or ``MFAKIT_CONFIG``; the environment wins over
+The file is `--config PATH` or `MFAKIT_CONFIG`; the environment wins over
 it. Secrets never appear in output or errors.
 """
 
@@ -112,7 +112,7 @@ def _text(value: object, where: str) -> str:
 
 
 def load_settings(config: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """The settings from ``config`` (or ``MFAKIT_CONFIG``), overridden by the
+    """The settings from `config` (or `MFAKIT_CONFIG`), overridden by the
     environment."""
     env = os.environ if environ is None else environ
     path = (

@@ -1,18 +1,19 @@
-"""``Actor``: who is acting, and how recently they proved their password.
+"""`Actor`: who is acting, and how recently they proved their password.
 
 mfakit does not own users or sessions; the host tells it who acts on each
 call. Three shapes exist (seed 001):
 
-* the user themselves (:meth:`Actor.user`);
+* the user themselves ([`Actor.user`][mfakit.Actor.user]);
 * an admin acting *for* a team member from the admin's own session
-  (:meth:`Actor.admin`);
-* an admin *impersonating* the user ("login as", :meth:`Actor.impersonating`).
+  ([`Actor.admin`][mfakit.Actor.admin]);
+* an admin *impersonating* the user ("login as",
+  [`Actor.impersonating`][mfakit.Actor.impersonating]).
 
 Only the user themselves, not impersonated, may set up an authenticator.
 
-``step_up`` carries the step-up grant (S32) the host kept from a successful
-:meth:`MFA.verify` of a step-up (or sign-in) challenge; calls that remove or
-bind a factor need it when the user has an active factor.
+`step_up` carries the step-up grant (S32) the host kept from a successful
+[`MFA.verify`][mfakit.facade.Facade.verify] of a step-up (or sign-in) challenge; calls that remove
+or bind a factor need it when the user has an active factor.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class ActorKind(str, enum.Enum):
 class Actor:
     """Who performs an operation.
 
-    ``id`` is the acting person's user id (the admin's, for admins);
-    ``reauthenticated_at`` is when they last re-entered their password, if the
-    host knows (an aware ``datetime``); ``step_up`` is the step-up grant from
-    :attr:`VerifyResult.step_up`, if the session holds one (hidden from ``repr``).
+    `id` is the acting person's user id (the admin's, for admins);
+    `reauthenticated_at` is when they last re-entered their password, if the
+    host knows (an aware `datetime`); `step_up` is the step-up grant from
+    [`VerifyResult.step_up`][mfakit.VerifyResult.step_up], if the session holds one (hidden from
+    `repr`).
     """
 
     id: str
@@ -106,7 +108,7 @@ class Actor:
         reauthenticated_at: datetime | None = None,
         step_up: str | None = None,
     ) -> Actor:
-        """An admin logged in as ``user_id``."""
+        """An admin logged in as `user_id`."""
         return cls(
             id=admin_id,
             kind=ActorKind.IMPERSONATOR,
@@ -117,17 +119,17 @@ class Actor:
 
     @staticmethod
     def check(value: object) -> Actor:
-        """``value`` if it is an Actor, else :class:`InvalidInput`."""
+        """`value` if it is an Actor, else [`InvalidInput`][mfakit.errors.InvalidInput]."""
         if not isinstance(value, Actor):
             raise InvalidInput("actor", "must be an mfakit.Actor")
         return value
 
     def is_self(self, user_id: str) -> bool:
-        """True when this is ``user_id`` acting personally (not impersonated)."""
+        """True when this is `user_id` acting personally (not impersonated)."""
         return self.kind is ActorKind.SELF and self.id == user_id
 
     def require_self(self, user_id: str, what: str) -> None:
-        """Refuse unless ``user_id`` acts personally (seed 001: no "login as")."""
+        """Refuse unless `user_id` acts personally (seed 001: no "login as")."""
         if not self.is_self(user_id):
             raise NotPermitted(f"only the user themselves may {what}")
 
@@ -147,7 +149,7 @@ class Actor:
         self.require_may_act_for(user_id)
 
     def require_fresh(self, now: datetime, max_age: timedelta) -> None:
-        """Refuse unless the password was re-entered within ``max_age`` (S20).
+        """Refuse unless the password was re-entered within `max_age` (S20).
 
         A re-authentication time in the future (beyond a second of skew) is
         treated as missing: it cannot have happened.

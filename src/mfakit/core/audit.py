@@ -2,7 +2,7 @@
 
 Records are built here from plain values; nothing secret can enter them: the
 builders take masked destinations and short device-id prefixes only, and
-:class:`RequestContext` carries the host's request facts (IP, user agent).
+[`RequestContext`][mfakit.RequestContext] carries the host's request facts (IP, user agent).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _short(field: str, value: object, limit: int) -> str | None:
 class RequestContext:
     """What the host knows about the request, recorded with each event.
 
-    Example: ``RequestContext(ip=request.remote_addr, user_agent=request.user_agent.string)``.
+    Example: `RequestContext(ip=request.remote_addr, user_agent=request.user_agent.string)`.
     """
 
     ip: str | None = None

@@ -1,14 +1,14 @@
 """Backup codes (F5, S26): their format, generation and parsing.
 
 A code is twelve characters of Crockford's base32 shown in three groups,
-``7K2M-Q9XH-4TRD``. The first two characters are the code's *lookup id*: unique
+`7K2M-Q9XH-4TRD`. The first two characters are the code's *lookup id*: unique
 within the user's set and stored in clear, they find the one record to verify,
 so checking a code costs one slow hash whatever the number of codes left. The
 other ten characters carry 50 random bits and are only ever stored as an argon2id
 hash of the whole code.
 
-Crockford's alphabet has no I, L, O or U; on input ``O`` reads as ``0`` and
-``I``/``L`` as ``1``, lower case is accepted and spaces and dashes are ignored,
+Crockford's alphabet has no I, L, O or U; on input `O` reads as `0` and
+`I`/`L` as `1`, lower case is accepted and spaces and dashes are ignored,
 so a code read aloud or copied by hand still works.
 """
 
@@ -45,7 +45,7 @@ _VALID = frozenset(ALPHABET)
 
 @dataclass(frozen=True, slots=True)
 class GeneratedCode:
-    """A fresh code: ``lookup`` is stored in clear, ``code`` is shown once and hashed."""
+    """A fresh code: `lookup` is stored in clear, `code` is shown once and hashed."""
 
     lookup: str
     code: str
@@ -65,7 +65,7 @@ def _chars(random_bytes: bytes, n: int) -> str:
 
 
 def generate_codes(count: int, random_bytes: Callable[[int], bytes]) -> list[GeneratedCode]:
-    """``count`` codes with distinct lookup ids, from a CSPRNG source (S2)."""
+    """`count` codes with distinct lookup ids, from a CSPRNG source (S2)."""
     if not 1 <= count <= 32 * 32:
         raise InvalidInput("count", "out of range")
     seen: set[str] = set()
@@ -81,14 +81,14 @@ def generate_codes(count: int, random_bytes: Callable[[int], bytes]) -> list[Gen
 
 
 def format_code(code: str) -> str:
-    """``7K2MQ9XH4TRD`` → ``7K2M-Q9XH-4TRD``, the way codes are shown."""
+    """`7K2MQ9XH4TRD` → `7K2M-Q9XH-4TRD`, the way codes are shown."""
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
 def parse_code(text: object, *, field: str = "code") -> str:
     """Normalise what a user typed to the canonical 12 characters.
 
-    Raises :class:`InvalidInput` for anything that cannot be a backup code.
+    Raises [`InvalidInput`][mfakit.errors.InvalidInput] for anything that cannot be a backup code.
     """
     if not isinstance(text, str):
         raise InvalidInput(field, "must be a str")
@@ -105,10 +105,10 @@ def parse_code(text: object, *, field: str = "code") -> str:
 
 
 def read_code(text: str) -> str | None:
-    """The canonical 12 characters of what a user typed, or ``None`` when it
-    cannot be a backup code (a typo: the caller answers ``MALFORMED_CODE``).
+    """The canonical 12 characters of what a user typed, or `None` when it
+    cannot be a backup code (a typo: the caller answers `MALFORMED_CODE`).
 
-    Lenient like `parse_code` (lower case, ``O``/``I``/``L``), and spaces,
+    Lenient like `parse_code` (lower case, `O`/`I`/`L`), and spaces,
     line breaks and dashes of any kind are ignored.
     """
     cleaned = squeeze(text).upper().translate(_INPUT_MAP)

@@ -4,21 +4,21 @@ Theory of operation
 -------------------
 A *challenge* asks a user to prove a second factor for one purpose (signing
 in, proving possession of a destination being enrolled, approving a contact
-change, re-authenticating). It starts in ``AWAITING_CODE`` with a chosen method;
+change, re-authenticating). It starts in `AWAITING_CODE` with a chosen method;
 out-of-band methods (SMS, voice, email) have a code sent, whose keyed hash is
 the only trace of it kept.
 
-"Try another way" moves to ``AWAITING_ANSWER`` when the policy makes the
+"Try another way" moves to `AWAITING_ANSWER` when the policy makes the
 security question guard the other methods (seed 000); the right answer unlocks
-them and returns to ``AWAITING_CODE``. Meanwhile the current method still
+them and returns to `AWAITING_CODE`. Meanwhile the current method still
 works: its code may be resent and submitted. Every wrong code or answer counts
-toward ``max_attempts``; the last one allowed moves to ``LOCKED``. A right code
-moves to ``SUCCEEDED``. Time moves any live challenge to ``EXPIRED``; the host
-may ``CANCEL`` it. The four end states accept no further event.
+toward `max_attempts`; the last one allowed moves to `LOCKED`. A right code
+moves to `SUCCEEDED`. Time moves any live challenge to `EXPIRED`; the host
+may `CANCEL` it. The four end states accept no further event.
 
-The table :data:`TRANSITIONS` maps ``(state, event)`` to the next state; a pair
-missing from it is an illegal move, and :func:`next_state` raises
-:class:`~mfakit.errors.ConflictingState` naming both. Whether an event is
+The table `TRANSITIONS` maps `(state, event)` to the next state; a pair
+missing from it is an illegal move, and `next_state` raises
+[`ConflictingState`][mfakit.errors.ConflictingState] naming both. Whether an event is
 *allowed now* (cooldown, quotas, attempts) is decided by the pure functions
 below the table and reported as values, never by the table.
 """
@@ -113,7 +113,8 @@ OPEN_STATES = frozenset(State) - END_STATES
 
 
 def next_state(state: State, event: Event) -> State:
-    """The state after ``event``; raises :class:`ConflictingState` for an illegal move."""
+    """The state after `event`; raises [`ConflictingState`][mfakit.errors.ConflictingState] for an
+    illegal move."""
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:

@@ -1,13 +1,13 @@
 """Phone numbers and email addresses: validation, normalisation and masking.
 
-Phone numbers are normalised to E.164 (``+14155550101``). With the optional
-``phonenumbers`` package (``pip install mfakit[phone]``) a number must be a
+Phone numbers are normalised to E.164 (`+14155550101`). With the optional
+`phonenumbers` package (`pip install mfakit[phone]`) a number must be a
 *valid* number for its country; without it a strict built-in check applies: a
-leading ``+``, a country code not starting with 0, 8 to 15 digits in all, and
-exactly ten after ``+1`` (the North American plan).
+leading `+`, a country code not starting with 0, 8 to 15 digits in all, and
+exactly ten after `+1` (the North American plan).
 Spaces, dots, dashes and parentheses are accepted as separators.
 
-Email addresses are checked for shape (one ``@``, a dotted domain of LDH labels,
+Email addresses are checked for shape (one `@`, a dotted domain of LDH labels,
 no spaces or control characters, at most 254 characters); the domain is
 lower-cased and IDNA-encoded, the local part kept as typed.
 """
@@ -40,7 +40,7 @@ _phonenumbers: Any = None
 
 
 def _phone_library() -> Any:
-    """The ``phonenumbers`` module if installed, else False (looked up once)."""
+    """The `phonenumbers` module if installed, else False (looked up once)."""
     global _phonenumbers
     if _phonenumbers is None:
         try:
@@ -53,7 +53,7 @@ def _phone_library() -> Any:
 
 
 def normalize_phone(value: object, *, field: str = "phone") -> str:
-    """E.164 form of ``value`` or :class:`InvalidInput`."""
+    """E.164 form of `value` or [`InvalidInput`][mfakit.errors.InvalidInput]."""
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a str")
     if len(value) > 32:
@@ -79,7 +79,7 @@ def normalize_phone(value: object, *, field: str = "phone") -> str:
 
 
 def normalize_email(value: object, *, field: str = "email") -> str:
-    """The address with its domain lower-cased, or :class:`InvalidInput`."""
+    """The address with its domain lower-cased, or [`InvalidInput`][mfakit.errors.InvalidInput]."""
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a str")
     text = value.strip()
@@ -106,8 +106,8 @@ def normalize_email(value: object, *, field: str = "email") -> str:
 
 
 def mask(kind: ContactKind, value: str) -> str:
-    """A destination shown to users and audit records: ``+1•••••01``,
-    ``a•••@example.org``."""
+    """A destination shown to users and audit records: `+1•••••01`,
+    `a•••@example.org`."""
     if kind is ContactKind.PHONE:
         return f"{value[:2]}•••••{value[-2:]}"
     local, _, domain = value.rpartition("@")

@@ -1,18 +1,18 @@
 """Keys: one application secret (or several, for rotation) and what mfakit
 derives from it (P4, S28).
 
-A :class:`Keyring` holds one or more secrets. The first is *primary*: new data
+A [`Keyring`][mfakit.Keyring] holds one or more secrets. The first is *primary*: new data
 is encrypted, signed and keyed with it. The others are only used to read what
 older keys produced, so a rotation is: put the new secret first, keep the old
 one after it until nothing needs it.
 
 Every stored value names the *key id* of the secret that made it. A key made
-by :func:`mfakit.generate_secret_key` is a string ``mfk1_<id>_<base64url secret>``:
+by `mfakit.generate_secret_key` is a string `mfk1_<id>_<base64url secret>`:
 its id is random, chosen when the key was generated, so a stored id says
 nothing about the secret (0.2 attack review: an id derived from the secret let
 a guessed passphrase be tested offline against a database dump). Any other
 secret (the 0.1.0 form) keeps the id 0.1.0 derived from it with HKDF, so what
-it sealed stays readable; re-sealing under an ``mfk1_`` key removes those ids.
+it sealed stays readable; re-sealing under an `mfk1_` key removes those ids.
 
 Secrets must look random: 32 random bytes, or text that is hex or base64 of at
 least 32 random bytes. Passphrase-like text is refused as the primary key; it is
@@ -62,11 +62,11 @@ SecretKey = str | bytes
 
 
 KEY_PREFIX = "mfk1_"
-"""How a key made by :func:`mfakit.generate_secret_key` starts."""
+"""How a key made by `mfakit.generate_secret_key` starts."""
 
 _KEY_ID_BYTES = 8
 KEY_ID_LENGTH = 2 * _KEY_ID_BYTES
-"""Every key id is 16 hex characters (an ``mfk1_`` key's own, or the one
+"""Every key id is 16 hex characters (an `mfk1_` key's own, or the one
 derived from a 0.1.0 secret), so a store can cut it out of a stored value."""
 _MFK1 = re.compile(r"mfk1_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -81,7 +81,7 @@ _WEAK = (
 
 
 KEYED_ANSWER_PREFIX = "$mfk-hmac1$"
-"""How a keyed security-answer hash starts: ``$mfk-hmac1$<key id>$<slow hash>``."""
+"""How a keyed security-answer hash starts: `$mfk-hmac1$<key id>$<slow hash>`."""
 
 
 def answer_key_id(answer_hash: str) -> str | None:
@@ -92,8 +92,8 @@ def answer_key_id(answer_hash: str) -> str | None:
 
 
 def format_key(key_id: bytes, secret: bytes) -> str:
-    """``mfk1_<key id, hex>_<secret, base64url>``: the form
-    :func:`mfakit.generate_secret_key` gives random values to."""
+    """`mfk1_<key id, hex>_<secret, base64url>`: the form
+    `mfakit.generate_secret_key` gives random values to."""
     if len(key_id) != _KEY_ID_BYTES or len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError("an mfk1_ key has an 8-byte id and a 32-byte secret")
     body = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
@@ -116,7 +116,7 @@ def _decode_b64(text: str) -> bytes | None:
 
 
 def _looks_random(text: str) -> bool:
-    """Whether ``text`` is hex or base64 of at least 32 random-looking bytes.
+    """Whether `text` is hex or base64 of at least 32 random-looking bytes.
 
     No test can measure entropy; this refuses what is evidently not random:
     spaces and punctuation, too short, repeated patterns, one letter case.
@@ -131,7 +131,7 @@ def _looks_random(text: str) -> bool:
 
 
 def _parse(secret: object) -> tuple[str | None, bytes, bool]:
-    """``(explicit key id or None, secret bytes, looks random)`` of one secret."""
+    """`(explicit key id or None, secret bytes, looks random)` of one secret."""
     if isinstance(secret, (bytes, bytearray)):
         raw = bytes(secret)
         try:
@@ -184,8 +184,8 @@ class Sealed:
 class Keyring:
     """The application's secrets, primary first.
 
-    ``Keyring(mfakit.generate_secret_key())`` or, during a rotation,
-    ``Keyring(new_secret, old_secret)``. The primary secret must look random
+    `Keyring(mfakit.generate_secret_key())` or, during a rotation,
+    `Keyring(new_secret, old_secret)`. The primary secret must look random
     (see the module docs); the repr shows only key ids.
     """
 
@@ -229,17 +229,17 @@ class Keyring:
         return f"Keyring(primary={self.primary_id!r}, keys={len(self._secrets)})"
 
     def unused_keys(self, in_use: Iterable[str]) -> tuple[str, ...]:
-        """The older keys (never the primary) that no id in ``in_use`` names:
+        """The older keys (never the primary) that no id in `in_use` names:
         the keys a rotation has finished with, which can leave the keyring.
 
-        ``in_use`` is what the store still holds, e.g.
-        ``(u.key_id for u in store.key_usage(now=now))``;
+        `in_use` is what the store still holds, e.g.
+        `(u.key_id for u in store.key_usage(now=now))`;
         [MFA.unused_keys][mfakit.MFA.unused_keys] asks the store for you."""
         used = set(in_use)
         return tuple(k for k in self._secrets if k != self.primary_id and k not in used)
 
     def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
-        """The 256-bit key for ``purpose`` derived from ``key_id`` (default: primary)."""
+        """The 256-bit key for `purpose` derived from `key_id` (default: primary)."""
         kid = self.primary_id if key_id is None else key_id
         cached = self._cache.get((purpose, kid))
         if cached is not None:
@@ -252,8 +252,8 @@ class Keyring:
         return key
 
     def signer(self, purpose: str, build: Callable[[Keyring], T]) -> T:
-        """``build(self)`` made once per ``purpose`` and kept with the keyring
-        (a signing object over this keyring's subkeys for ``purpose``; it lives
+        """`build(self)` made once per `purpose` and kept with the keyring
+        (a signing object over this keyring's subkeys for `purpose`; it lives
         no longer than the keys it holds)."""
         made: T | None = self._signers.get(purpose)
         if made is None:
@@ -268,10 +268,10 @@ class Keyring:
 
     # --- authenticated encryption (S28) -------------------------------
     def seal(self, purpose: str, plaintext: bytes, *, aad: bytes, nonce: bytes) -> Sealed:
-        """Encrypt with AES-256-GCM under the primary key's ``purpose`` subkey.
+        """Encrypt with AES-256-GCM under the primary key's `purpose` subkey.
 
-        ``aad`` binds the ciphertext to its row (user and factor ids), so a value
-        copied to another row fails to open. ``nonce`` is 12 fresh random bytes.
+        `aad` binds the ciphertext to its row (user and factor ids), so a value
+        copied to another row fails to open. `nonce` is 12 fresh random bytes.
         """
         if len(nonce) != NONCE_BYTES:
             raise InvalidInput("nonce", f"must be {NONCE_BYTES} bytes")
@@ -279,7 +279,7 @@ class Keyring:
         return Sealed(self.primary_id, nonce + cipher.encrypt(nonce, plaintext, aad))
 
     def open(self, purpose: str, sealed: Sealed, *, aad: bytes) -> bytes:
-        """Decrypt what :meth:`seal` produced, with whichever key sealed it."""
+        """Decrypt what [`seal`][mfakit.Keyring.seal] produced, with whichever key sealed it."""
         cipher = self._cipher(purpose, sealed.key_id)
         blob = sealed.blob
         if len(blob) < NONCE_BYTES + TAG_BYTES:
@@ -293,5 +293,5 @@ class Keyring:
 
     # --- keyed hashes (S10) ---------------------------------------------
     def mac(self, purpose: str, message: bytes, key_id: str | None = None) -> bytes:
-        """HMAC-SHA256 of ``message`` under the ``purpose`` subkey."""
+        """HMAC-SHA256 of `message` under the `purpose` subkey."""
         return hmac.digest(self.subkey(purpose, key_id), message, sha256)

@@ -1,13 +1,13 @@
-"""Abuse limits as pure decisions over :class:`~mfakit.core.records.Counter` values.
+"""Abuse limits as pure decisions over `Counter` values.
 
-Per-account failures (S13, S14): an account may fail ``free_failures`` times
+Per-account failures (S13, S14): an account may fail `free_failures` times
 in a row without waiting; after that, each attempt must wait a delay that starts
-at ``backoff_base`` after the last failure and doubles with each further one,
-never exceeding ``backoff_ceiling``; at ``lockout_after`` consecutive failures
+at `backoff_base` after the last failure and doubles with each further one,
+never exceeding `backoff_ceiling`; at `lockout_after` consecutive failures
 the second step locks until an admin unlocks it or the user recovers.
 
 Backup codes count apart (S34): their own counter, with
-``backup_code_free_failures`` and ``backup_code_lockout_after``, so failures of
+`backup_code_free_failures` and `backup_code_lockout_after`, so failures of
 the cheap factors never block them and a right backup code is the user's way
 out of a lock-out.
 
@@ -41,7 +41,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class FailureDecision:
-    """Whether an attempt may proceed now; if not, for how long (``None``:
+    """Whether an attempt may proceed now; if not, for how long (`None`:
     locked until unlocked)."""
 
     allowed: bool
@@ -61,8 +61,8 @@ def _thresholds(policy: Policy, backup_code: bool) -> tuple[int, int]:
 
 
 def backoff_delay(failures: int, policy: Policy, *, backup_code: bool = False) -> timedelta:
-    """Delay imposed after ``failures`` consecutive failures (of backup codes,
-    with ``backup_code``)."""
+    """Delay imposed after `failures` consecutive failures (of backup codes,
+    with `backup_code`)."""
     over = failures - _thresholds(policy, backup_code)[0]
     if over < 0:
         return timedelta(0)
@@ -75,7 +75,7 @@ def check_failures(
     counter: Counter | None, now: datetime, policy: Policy, *, backup_code: bool = False
 ) -> FailureDecision:
     """Decide whether another attempt is allowed given the failures so far
-    (of the cheap factors, or of backup codes with ``backup_code``)."""
+    (of the cheap factors, or of backup codes with `backup_code`)."""
     if counter is None or counter.count == 0:
         return FailureDecision(True)
     if counter.count >= _thresholds(policy, backup_code)[1]:
@@ -115,7 +115,7 @@ def count_failure(counter: Counter | None, key: str, now: datetime) -> Counter:
 
 
 def stored(counter: Counter) -> Counter:
-    """``counter`` as the store holds it after a successful compare-and-set."""
+    """`counter` as the store holds it after a successful compare-and-set."""
     return Counter(
         key=counter.key,
         count=counter.count,
@@ -126,7 +126,7 @@ def stored(counter: Counter) -> Counter:
 
 
 def less_one(counter: Counter) -> Counter:
-    """``counter`` with one event given back, to be written over its version."""
+    """`counter` with one event given back, to be written over its version."""
     return Counter(
         key=counter.key,
         count=max(counter.count - 1, 0),
@@ -137,7 +137,7 @@ def less_one(counter: Counter) -> Counter:
 
 
 def cleared(counter: Counter, now: datetime) -> Counter:
-    """``counter`` reset to zero, to be written over its current version."""
+    """`counter` reset to zero, to be written over its current version."""
     return Counter(
         key=counter.key, count=0, window_start=now, updated_at=now, version=counter.version
     )
@@ -146,10 +146,10 @@ def cleared(counter: Counter, now: datetime) -> Counter:
 def window_hit(
     counter: Counter | None, key: str, now: datetime, *, limit: int, window: timedelta
 ) -> tuple[Counter | None, timedelta | None]:
-    """Count one event in a fixed window of ``window`` starting at its first event.
+    """Count one event in a fixed window of `window` starting at its first event.
 
-    Returns ``(new_counter, None)`` when the event fits under ``limit``, or
-    ``(None, retry_after)`` when the window is full.
+    Returns `(new_counter, None)` when the event fits under `limit`, or
+    `(None, retry_after)` when the window is full.
     """
     if counter is None or now >= counter.window_start + window:
         base = Counter(

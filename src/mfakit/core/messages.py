@@ -2,19 +2,19 @@
 
 Every text starts as English in `mfakit.core.texts` and is translated
 through a gettext-like object (`Translations`; the standard library's
-``gettext.GNUTranslations`` is one). `Texts` renders one language: the
+`gettext.GNUTranslations` is one). `Texts` renders one language: the
 messages that carry a code (SMS, voice script, email), the security notices, a
 sentence for every `mfakit.Reason`, and counts with their plural forms.
-`Messages` picks the language of each call: ``"fr-CA"`` falls back to
-``"fr"``, then to the default locale, then to English.
+`Messages` picks the language of each call: `"fr-CA"` falls back to
+`"fr"`, then to the default locale, then to English.
 
-Hosts may still replace texts with `Templates` (``str.format`` strings
-with ``{issuer}``, ``{code}``, ``{spoken_code}`` and ``{minutes}``); a field they
+Hosts may still replace texts with `Templates` (`str.format` strings
+with `{issuer}`, `{code}`, `{spoken_code}` and `{minutes}`); a field they
 leave at its default comes from the catalog of the same language.
 
 This module loads no file (the core does no I/O): mfakit's own catalogs are read
 by `mfakit.i18n`, whose `mfakit.Messages` is this class with them
-plugged in through ``catalogs=``. Everything is checked when it is built, so a
+plugged in through `catalogs=`. Everything is checked when it is built, so a
 broken translation fails at start-up, never when a code is sent.
 """
 
@@ -61,8 +61,8 @@ __all__ = [
 class Translations(Protocol):
     """What `Texts` needs from a catalog: the two gettext calls.
 
-    ``gettext.GNUTranslations`` (a compiled ``.mo`` file) and
-    ``gettext.NullTranslations`` fit; so does any object with these methods.
+    `gettext.GNUTranslations` (a compiled `.mo` file) and
+    `gettext.NullTranslations` fit; so does any object with these methods.
     """
 
     def gettext(self, message: str, /) -> str: ...
@@ -87,8 +87,8 @@ SOURCE: Translations = _Source()
 """The untranslated English texts."""
 
 DEFAULT_NOTICES: Mapping[str, tuple[str, str]] = src.NOTICES
-"""Security notices (S21): ``kind -> (subject, text)`` with ``{issuer}``,
-``{when}`` and ``{detail}`` placeholders, in English."""
+"""Security notices (S21): `kind -> (subject, text)` with `{issuer}`,
+`{when}` and `{detail}` placeholders, in English."""
 
 # Every character str.splitlines() breaks on: a mail header must have none (S14).
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -111,13 +111,13 @@ _SAMPLE_COUNTS = (0, 1, 2, 3, 5, 11, 21, 101, 1_000_000)
 
 
 def is_one_line(text: str) -> bool:
-    """Whether ``text`` holds no line or paragraph separator of any kind (an
+    """Whether `text` holds no line or paragraph separator of any kind (an
     issuer or email subject with one breaks every email, or worse, a header)."""
     return not _LINE_BREAKS.intersection(text)
 
 
 def _check_template(template: object, allowed: frozenset[str], what: str) -> str:
-    """``template`` is a str whose fields are plain names from ``allowed``."""
+    """`template` is a str whose fields are plain names from `allowed`."""
     if not isinstance(template, str):
         raise ConfigurationError(f"{what} must be a str")
     try:
@@ -134,12 +134,12 @@ def _check_template(template: object, allowed: frozenset[str], what: str) -> str
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Templates:
-    """Texts of your own for one language, as ``str.format`` strings; keep ``{code}``.
+    """Texts of your own for one language, as `str.format` strings; keep `{code}`.
 
     A field left at its default (the English source) comes from the catalog of
-    the language it is given for, so ``Templates(sms=...)`` for ``"fr"`` changes
-    the French SMS only. ``notices`` maps each security notice kind to its
-    ``(subject, text)``; a partial mapping is completed with the defaults.
+    the language it is given for, so `Templates(sms=...)` for `"fr"` changes
+    the French SMS only. `notices` maps each security notice kind to its
+    `(subject, text)`; a partial mapping is completed with the defaults.
     """
 
     sms: str = src.SMS[1]
@@ -198,7 +198,7 @@ def _key(locale: str) -> str:
 
 
 def check_locale(locale: object) -> str | None:
-    """A language tag like ``en`` or ``fr-CA``, or None."""
+    """A language tag like `en` or `fr-CA`, or None."""
     if locale is None:
         return None
     if not isinstance(locale, str) or not 0 < len(locale) <= 35:
@@ -212,8 +212,8 @@ _TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
 
 
 def language_tag(locale: str | None) -> str | None:
-    """``locale`` as the BCP 47 tag a sender or provider takes (``pt_BR`` is
-    ``pt-BR``), or None when it is no such tag: the text was rendered in the
+    """`locale` as the BCP 47 tag a sender or provider takes (`pt_BR` is
+    `pt-BR`), or None when it is no such tag: the text was rendered in the
     fallback language then, and the sender uses its default."""
     if locale is None:
         return None
@@ -222,7 +222,7 @@ def language_tag(locale: str | None) -> str | None:
 
 
 def spoken(code: str) -> str:
-    """``"482913"`` → ``"4, 8, 2, 9, 1, 3"``: digit by digit with pauses.
+    """`"482913"` → `"4, 8, 2, 9, 1, 3"`: digit by digit with pauses.
 
     Inside a sentence in the user's language, a text-to-speech voice set to that
     language reads each digit singly, in that language."""
@@ -271,11 +271,11 @@ def _count(value: object, name: str) -> int:
 class Texts:
     """Every text mfakit sends or shows, in one language.
 
-    Get one from `Messages.texts` (``mfa.messages.texts("de")``) or
-    `mfakit.texts`. ``Texts()`` is the English source; ``Texts(t)`` renders
-    through a gettext-like ``t`` (for example
-    ``gettext.translation("mfakit", localedir, ["it"])``). Building one checks
-    every translation: a bad placeholder, a lost ``{code}`` or an email subject
+    Get one from `Messages.texts` (`mfa.messages.texts("de")`) or
+    `mfakit.texts`. `Texts()` is the English source; `Texts(t)` renders
+    through a gettext-like `t` (for example
+    `gettext.translation("mfakit", localedir, ["it"])`). Building one checks
+    every translation: a bad placeholder, a lost `{code}` or an email subject
     with a line break raises `ConfigurationError` then.
 
     >>> Texts().tries_left(1)
@@ -285,7 +285,7 @@ class Texts:
     __slots__ = ("_t", "_templates", "locale")
 
     locale: str
-    """The language these texts are in (lower case, ``-`` separated)."""
+    """The language these texts are in (lower case, `-` separated)."""
 
     def __init__(
         self,
@@ -356,15 +356,15 @@ class Texts:
     # --- messages that carry a code ------------------------------------------------------
 
     def _custom(self, name: str) -> str | None:
-        """The host's template for ``name``, if they changed it."""
+        """The host's template for `name`, if they changed it."""
         if self._templates is None:
             return None
         value: str = getattr(self._templates, name)
         return None if value == _DEFAULT_CODE_TEXTS[name] else value
 
     def code_message(self, channel: str, *, issuer: str, code: str, minutes: int) -> Rendered:
-        """The subject (email only) and text carrying ``code`` for ``channel``
-        (``"sms"``, ``"voice"`` or ``"email"``), valid for ``minutes``."""
+        """The subject (email only) and text carrying `code` for `channel`
+        (`"sms"`, `"voice"` or `"email"`), valid for `minutes`."""
         if channel not in ("sms", "voice", "email"):
             raise InvalidInput("channel", "must be 'sms', 'voice' or 'email'")
         minutes = _count(minutes, "minutes")
@@ -383,8 +383,8 @@ class Texts:
     # --- security notices -----------------------------------------------------------------
 
     def notice(self, kind: str, *, issuer: str, when: str, detail: str = "") -> Rendered:
-        """The subject and text of the security notice ``kind`` (a key of
-        `DEFAULT_NOTICES`). For ``backup_codes_low`` ``detail`` is the number
+        """The subject and text of the security notice `kind` (a key of
+        `DEFAULT_NOTICES`). For `backup_codes_low` `detail` is the number
         of codes left."""
         if kind not in DEFAULT_NOTICES:
             raise InvalidInput("kind", "must be a notice kind")
@@ -416,10 +416,10 @@ class Texts:
         expected: ExpectedCode | None = None,
     ) -> str:
         """A short sentence for a refusal, then when to retry and the tries left
-        when given: ``"That code is not correct. Check it and try again. 2 tries
-        left."``. ``None`` gives a general "That did not work.". For
-        ``MALFORMED_CODE``, ``expected`` (the result's) names what the field
-        takes: ``"Enter the code from the email: 6 digits."``."""
+        when given: `"That code is not correct. Check it and try again. 2 tries
+        left."`. `None` gives a general "That did not work.". For
+        `MALFORMED_CODE`, `expected` (the result's) names what the field
+        takes: `"Enter the code from the email: 6 digits."`."""
         if reason is not None and not isinstance(reason, Reason):
             raise InvalidInput("reason", "must be an mfakit.Reason or None")
         if expected is not None and not isinstance(expected, ExpectedCode):
@@ -451,8 +451,8 @@ class Texts:
         self,
         result: VerifyResult | SendResult | AnswerResult | TotpConfirmation | ContactChangeStart,
     ) -> str:
-        """`reason` for a refused result, with its ``retry_after`` and, after
-        a wrong code or answer, its ``attempts_left``; for a malformed code,
+        """`reason` for a refused result, with its `retry_after` and, after
+        a wrong code or answer, its `attempts_left`; for a malformed code,
         what the field takes."""
         reason = getattr(result, "reason", None)
         retry_after = getattr(result, "retry_after", None)
@@ -467,17 +467,17 @@ class Texts:
         )
 
     def tries_left(self, n: int) -> str:
-        """``"1 try left."``, ``"3 tries left."``"""
+        """`"1 try left."`, `"3 tries left."`"""
         n = _count(n, "n")
         return self._t.ngettext(*src.TRIES_LEFT, n).format(n=n)
 
     def backup_codes_left(self, n: int) -> str:
-        """``"1 backup code left."``, ``"4 backup codes left."``"""
+        """`"1 backup code left."`, `"4 backup codes left."`"""
         n = _count(n, "n")
         return self._t.ngettext(*src.BACKUP_CODES_LEFT, n).format(n=n)
 
     def retry_in(self, delay: timedelta) -> str:
-        """``"Try again in 23 seconds."``, in whole minutes from 2 minutes, in
+        """`"Try again in 23 seconds."`, in whole minutes from 2 minutes, in
         hours from 2 hours (rounded up)."""
         if not isinstance(delay, timedelta):
             raise InvalidInput("retry_after", "must be a timedelta")
@@ -510,10 +510,10 @@ def english() -> Texts:
 class Messages:
     """The texts of every language, chosen per call.
 
-    ``translations`` maps locales to your own texts: a `Templates`, or a
-    gettext-like catalog (`Translations`) to add a language. ``catalogs``
+    `translations` maps locales to your own texts: a `Templates`, or a
+    gettext-like catalog (`Translations`) to add a language. `catalogs`
     are the languages built in (`mfakit.Messages` plugs in mfakit's own).
-    A locale falls back from ``"fr-CA"`` to ``"fr"``, then to ``default_locale``,
+    A locale falls back from `"fr-CA"` to `"fr"`, then to `default_locale`,
     then to English; your translations win over the built-in catalogs.
     """
 
@@ -573,7 +573,7 @@ class Messages:
         return tuple(sorted({"en", *self._table, *(_key(k) for k in self._catalogs)}))
 
     def texts(self, locale: str | None = None) -> Texts:
-        """The texts for ``locale`` (``None``: the default locale)."""
+        """The texts for `locale` (`None`: the default locale)."""
         locale = check_locale(locale)
         for key in self._chain(locale):
             found = self._cache.get(key)
@@ -592,7 +592,7 @@ class Messages:
         return english()
 
     def templates(self, locale: str | None) -> Templates:
-        """The `Templates` you gave for ``locale`` (with the same fallback),
+        """The `Templates` you gave for `locale` (with the same fallback),
         else the English defaults. Rendering goes through `texts`."""
         locale = check_locale(locale)
         for key in self._chain(locale):
@@ -604,18 +604,18 @@ class Messages:
     def render(
         self, channel: str, *, locale: str | None, issuer: str, code: str, minutes: int
     ) -> Rendered:
-        """The subject (email only) and text for ``channel`` ("sms", "voice", "email")."""
+        """The subject (email only) and text for `channel` ("sms", "voice", "email")."""
         return self.texts(locale).code_message(channel, issuer=issuer, code=code, minutes=minutes)
 
     def notice(
         self, kind: str, *, locale: str | None, issuer: str, when: str, detail: str = ""
     ) -> Rendered:
-        """The subject and text of a security notice in ``locale``."""
+        """The subject and text of a security notice in `locale`."""
         return self.texts(locale).notice(kind, issuer=issuer, when=when, detail=detail)
 
 
 def render_notice(
     messages: Messages, kind: str, *, locale: str | None, issuer: str, when: str, detail: str
 ) -> Rendered:
-    """The subject and text of a security notice, in ``locale`` (the user's)."""
+    """The subject and text of a security notice, in `locale` (the user's)."""
     return messages.notice(kind, locale=locale, issuer=issuer, when=when, detail=detail)

@@ -34,7 +34,7 @@ RESTRICTED_METHODS = frozenset({Method.SMS, Method.VOICE})
 
 
 def parse_method(value: object, *, field: str = "method") -> Method:
-    """``value`` as a :class:`Method` (a member or its string), else InvalidInput."""
+    """`value` as a [`Method`][mfakit.Method] (a member or its string), else InvalidInput."""
     try:
         return Method(value)
     except (ValueError, TypeError):

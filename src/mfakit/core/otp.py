@@ -1,10 +1,10 @@
 """One-time passwords: HOTP (RFC 4226) and TOTP (RFC 6238), pure functions.
 
-The arithmetic is a dozen lines on :func:`hmac.digest`, the fastest correct
+The arithmetic is a dozen lines on `hmac.digest`, the fastest correct
 route in CPython; it is checked against the RFC test vectors and, in the test
 suite, against pyotp as an independent implementation.
 
-Verification (:func:`match_totp`) compares the submitted code with every
+Verification (`match_totp`) compares the submitted code with every
 candidate step of the window in constant time (S11) and reports which step
 matched, so the caller can refuse a step that is not newer than the last one
 accepted (S4).
@@ -50,14 +50,14 @@ _DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POWERS = {n: 10**n for n in range(6, 11)}
 _SEPARATORS = str.maketrans("", "", " -\t")
 MAX_TYPED_INPUT = 256
-"""Longest text a code field takes (:func:`typed_input`): anything longer was
+"""Longest text a code field takes (`typed_input`): anything longer was
 not typed by a person, so it is misuse (InvalidInput), not a typo."""
 # The dashes a keyboard, a phone or a word processor may put in a typed code.
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d")
 
 
 def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
-    """The RFC 4226 code for ``counter``, zero-padded to ``digits``."""
+    """The RFC 4226 code for `counter`, zero-padded to `digits`."""
     mac = hmac.digest(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm])
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
@@ -65,23 +65,23 @@ def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") 
 
 
 def totp_step(timestamp: float, period: int = 30) -> int:
-    """The RFC 6238 time step (T0 = 0) that ``timestamp`` falls in."""
+    """The RFC 6238 time step (T0 = 0) that `timestamp` falls in."""
     return int(timestamp // period)
 
 
 def totp(
     key: bytes, timestamp: float, *, period: int = 30, digits: int = 6, algorithm: str = "SHA1"
 ) -> str:
-    """The RFC 6238 code at ``timestamp`` (seconds since the epoch)."""
+    """The RFC 6238 code at `timestamp` (seconds since the epoch)."""
     return hotp(key, totp_step(timestamp, period), digits=digits, algorithm=algorithm)
 
 
 @dataclass(frozen=True, slots=True)
 class TotpMatch:
-    """What :func:`match_totp` found.
+    """What `match_totp` found.
 
-    ``step`` is the newest matching step newer than ``last_step`` (accept it);
-    ``replay`` is true when the code matched only steps already used (S4/S5).
+    `step` is the newest matching step newer than `last_step` (accept it);
+    `replay` is true when the code matched only steps already used (S4/S5).
     """
 
     step: int | None
@@ -99,7 +99,7 @@ def match_totp(
     algorithm: str = "SHA1",
     window: int = 1,
 ) -> TotpMatch:
-    """Compare ``code`` (already normalised) with the steps around ``timestamp``.
+    """Compare `code` (already normalised) with the steps around `timestamp`.
 
     Every candidate is computed and compared, whether or not an earlier one
     matched, so the time taken does not depend on which step matched.
@@ -121,8 +121,8 @@ def match_totp(
 def normalize_code(code: object, digits: int, *, field: str = "code") -> str:
     """Strip spaces and dashes from a numeric code and check its shape.
 
-    Raises :class:`InvalidInput` for non-strings, oversize input, non-digits and
-    a wrong length; the message never repeats the input.
+    Raises [`InvalidInput`][mfakit.errors.InvalidInput] for non-strings, oversize input, non-digits
+    and a wrong length; the message never repeats the input.
     """
     if not isinstance(code, str):
         raise InvalidInput(field, "must be a str")
@@ -142,7 +142,7 @@ def typed_input(code: object, *, field: str = "code") -> str:
     Only what no person types is refused (`InvalidInput`): a non-str, more
     than `MAX_TYPED_INPUT` characters, or text that is not valid Unicode (a
     lone surrogate, S36). Anything else, however wrong, is a typo for the
-    caller to answer with ``Reason.MALFORMED_CODE``.
+    caller to answer with `Reason.MALFORMED_CODE`.
     """
     if not isinstance(code, str):
         raise InvalidInput(field, "must be a str")
@@ -152,14 +152,14 @@ def typed_input(code: object, *, field: str = "code") -> str:
 
 
 def squeeze(code: str) -> str:
-    """``code`` without the spaces, line breaks, tabs and dashes people put in
-    or paste with a code: ``" 123-456\\n"`` gives ``"123456"``."""
+    """`code` without the spaces, line breaks, tabs and dashes people put in
+    or paste with a code: `" 123-456\\n"` gives `"123456"`."""
     return "".join(c for c in code if not (c.isspace() or c in _DASHES))
 
 
 def read_digits(code: str, lengths: Iterable[int]) -> str | None:
-    """The ASCII digits of a typed code, if it has one of ``lengths`` of them
-    once squeezed (`squeeze`); else ``None``: it cannot be such a code.
+    """The ASCII digits of a typed code, if it has one of `lengths` of them
+    once squeezed (`squeeze`); else `None`: it cannot be such a code.
 
     The answer depends on the input's shape only, never on a right code.
     """

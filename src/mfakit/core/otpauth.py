@@ -1,11 +1,11 @@
-"""``otpauth://`` provisioning URIs and their QR codes.
+"""`otpauth://` provisioning URIs and their QR codes.
 
 The URI follows the Key Uri Format every authenticator app reads::
 
     otpauth://totp/ISSUER:ACCOUNT?secret=BASE32NOPAD&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
 
-Issuer and account are percent-encoded, may not contain ``':'`` and the
-``issuer`` parameter repeats the label prefix. QR codes are drawn by segno
+Issuer and account are percent-encoded, may not contain `':'` and the
+`issuer` parameter repeats the label prefix. QR codes are drawn by segno
 (imported only when a QR code is asked for).
 """
 
@@ -38,7 +38,7 @@ def otpauth_uri(
     digits: int = 6,
     period: int = 30,
 ) -> str:
-    """Build the provisioning URI. ``secret`` is base32 without padding."""
+    """Build the provisioning URI. `secret` is base32 without padding."""
     iss = quote(_name("issuer", issuer), safe="")
     acc = quote(_name("account_name", account), safe="")
     return (
@@ -80,7 +80,7 @@ def qr_png(uri: str, *, scale: int = 6) -> bytes:
 
 
 def qr_data_uri(uri: str, *, scale: int = 6) -> str:
-    """The QR code as a ``data:image/png;base64,...`` URI for an ``<img src>``."""
+    """The QR code as a `data:image/png;base64,...` URI for an `<img src>`."""
     return str(_qr(uri).png_data_uri(scale=scale))
 
 

@@ -1,8 +1,8 @@
-"""``Policy``: every number and switch that shapes mfakit's behaviour.
+"""`Policy`: every number and switch that shapes mfakit's behaviour.
 
 Defaults come from the reference products (the "seeds") and NIST SP 800-63B;
 each field documents its source. A policy is a frozen value: build a new one with
-``dataclasses.replace`` or :meth:`Policy.replace`. Bounds are checked at
+`dataclasses.replace` or [`Policy.replace`][mfakit.Policy.replace]. Bounds are checked at
 construction so a bad policy fails at start-up, not at the first sign-in.
 """
 
@@ -23,7 +23,7 @@ from .webauthn import Attestation, ClonePolicy, UserVerification
 __all__ = ["HashAlgorithm", "Policy"]
 
 HashAlgorithm = str
-"""One of ``"SHA1"``, ``"SHA256"``, ``"SHA512"``."""
+"""One of `"SHA1"`, `"SHA256"`, `"SHA512"`."""
 
 _TOTP_ALGORITHMS = frozenset({"SHA1", "SHA256", "SHA512"})
 _ALL_METHODS = frozenset(Method)
@@ -58,9 +58,9 @@ class Policy:
     require_for_roles: frozenset[str] = frozenset()
     """Roles that must have a second factor; enforced at their next sign-in (seed 002)."""
     allowed_methods: frozenset[Method] = _ALL_METHODS
-    """Methods users may enrol and use. The ``nist`` preset removes SMS, voice and email (S25)."""
+    """Methods users may enrol and use. The `nist` preset removes SMS, voice and email (S25)."""
     allow_restricted_only: bool = True
-    """Whether SMS/voice may be a user's only factor (S25). ``False`` refuses that."""
+    """Whether SMS/voice may be a user's only factor (S25). `False` refuses that."""
 
     # --- authenticator apps (F1, S1-S4) ----------------------------------
     totp_algorithm: HashAlgorithm = "SHA1"
@@ -92,25 +92,25 @@ class Policy:
     resend_cooldown: timedelta = timedelta(seconds=30)
     """Minimum time between two sends on one challenge (S15)."""
     send_quota: int = 5
-    """Sends per destination per ``send_window`` (S15)."""
+    """Sends per destination per `send_window` (S15)."""
     send_window: timedelta = timedelta(minutes=10)
-    """The window of ``send_quota``. Codes to a *verified* destination are counted
+    """The window of `send_quota`. Codes to a *verified* destination are counted
     per user and destination, so no other account can use up a user's quota;
     codes to a destination being enrolled are counted apart (S33)."""
     unverified_sends_per_user: int = 10
     """Codes one user may have sent to destinations being enrolled (not yet
     verified) per day, whatever the number of distinct destinations (S33)."""
     unverified_sends_per_tenant: int | None = None
-    """Codes to destinations being enrolled per tenant per day; ``None``: no budget."""
+    """Codes to destinations being enrolled per tenant per day; `None`: no budget."""
     unverified_sends_global: int | None = None
-    """Codes to destinations being enrolled, application-wide, per day; ``None``:
+    """Codes to destinations being enrolled, application-wide, per day; `None`:
     no budget. Read from the policy in force for the call."""
 
     # --- per-account failures (S13, S14) ---------------------------------
     free_failures: int = 5
     """Consecutive failures per account before delays start."""
     backoff_base: timedelta = timedelta(seconds=30)
-    """First delay after ``free_failures``; it doubles with each further failure."""
+    """First delay after `free_failures`; it doubles with each further failure."""
     backoff_ceiling: timedelta = timedelta(hours=1)
     """The delay never exceeds this (S13)."""
     lockout_after: int = 50
@@ -121,7 +121,7 @@ class Policy:
     backup_code_free_failures: int = 10
     """Consecutive wrong backup codes before delays start. Backup codes have
     their own failure counter, so failures of the other factors never block
-    them (S34); the delays double from ``backoff_base`` up to ``backoff_ceiling``."""
+    them (S34); the delays double from `backoff_base` up to `backoff_ceiling`."""
     backup_code_lockout_after: int = 100
     """Consecutive wrong backup codes after which backup codes lock until an
     admin unlocks them; at most 100 (S13, S34). A backup code carries 50 secret bits,
@@ -130,8 +130,8 @@ class Policy:
     # --- step-up (S32) -----------------------------------------------------
     step_up_seconds: int = 300
     """How long a step-up grant (a second factor proven through
-    :meth:`MFA.begin_step_up` or at sign-in) lets its actor remove or bind
-    factors of that user: 30 to 3600 seconds."""
+    [`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] or at sign-in) lets its actor remove
+    or bind factors of that user: 30 to 3600 seconds."""
 
     # --- re-authentication (S20) ------------------------------------------
     reauth_max_age: timedelta = timedelta(minutes=5)
@@ -160,22 +160,22 @@ class Policy:
     # --- retention -----------------------------------------------------------
     audit_retention_days: int | None = None
     """Days the audit trail kept in the store is kept: older events go at the
-    next [MFA.purge_expired][mfakit.MFA.purge_expired] (or ``mfakit purge``); 1 to 36500.
-    ``None`` (the default): kept forever."""
+    next [MFA.purge_expired][mfakit.MFA.purge_expired] (or `mfakit purge`); 1 to 36500.
+    `None` (the default): kept forever."""
 
     # --- passkeys and security keys (WebAuthn) ------------------------------
     webauthn_user_verification: str = "preferred"
-    """``"preferred"`` or ``"required"``: whether a second-factor passkey must verify
+    """`"preferred"` or `"required"`: whether a second-factor passkey must verify
     its user (PIN, biometric). A passwordless sign-in always requires it."""
     webauthn_attestation: str = "none"
-    """``"none"`` (default: no make-and-model statement, nothing to trust) or
-    ``"direct"`` (the statement is verified and its format kept)."""
+    """`"none"` (default: no make-and-model statement, nothing to trust) or
+    `"direct"` (the statement is verified and its format kept)."""
     passkey_passwordless: bool = False
     """Whether passkeys may sign users in without a password (discoverable
     credentials, autofill). Off: passkeys are second factors only."""
     webauthn_clone_policy: str = "reject"
-    """A signature counter that went backwards: ``"reject"`` the sign-in, or
-    ``"flag"`` it (accept, mark the credential, audit and notify). Counters that
+    """A signature counter that went backwards: `"reject"` the sign-in, or
+    `"flag"` it (accept, mark the credential, audit and notify). Counters that
     stay at 0 (synced passkeys) are fine either way."""
     webauthn_ceremony_ttl: timedelta = timedelta(seconds=120)
     """Lifetime of a registration or sign-in ceremony; at most 10 minutes."""
@@ -289,15 +289,15 @@ class Policy:
 
     @property
     def step_up_max_age(self) -> timedelta:
-        """``step_up_seconds`` as a ``timedelta``."""
+        """`step_up_seconds` as a `timedelta`."""
         return timedelta(seconds=self.step_up_seconds)
 
     def replace(self, **changes: Any) -> Self:
-        """A copy with ``changes`` applied and validated."""
+        """A copy with `changes` applied and validated."""
         return dataclasses.replace(self, **changes)
 
     def requires_2fa(self, role: str | None) -> bool:
-        """Whether a user with ``role`` must have a second factor."""
+        """Whether a user with `role` must have a second factor."""
         return role is not None and role in self.require_for_roles
 
     @classmethod

@@ -1,7 +1,7 @@
 """What storage keeps: plain frozen records, one per row.
 
 Secret material inside a record (an encrypted TOTP key, a backup code hash) is
-hidden from ``repr`` so a record in a traceback or a log line leaks nothing.
+hidden from `repr` so a record in a traceback or a log line leaks nothing.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TotpRecord:
-    """An authenticator app, pending until ``confirmed_at`` is set.
+    """An authenticator app, pending until `confirmed_at` is set.
 
-    ``secret_blob`` is the AES-GCM ciphertext of the key (nonce first), sealed
-    under the keyring key ``secret_key_id`` with the user and factor ids as
-    associated data (S28). ``last_step`` is the newest accepted time step (S4).
+    `secret_blob` is the AES-GCM ciphertext of the key (nonce first), sealed
+    under the keyring key `secret_key_id` with the user and factor ids as
+    associated data (S28). `last_step` is the newest accepted time step (S4).
     """
 
     id: str
@@ -72,7 +72,7 @@ class TotpRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackupCodeRecord:
-    """One backup code: found by ``(user_id, lookup)``, checked against ``hash``."""
+    """One backup code: found by `(user_id, lookup)`, checked against `hash`."""
 
     user_id: str
     lookup: str
@@ -85,7 +85,7 @@ class BackupCodeRecord:
 class Counter:
     """A named counter for limits (failures per account, sends per destination).
 
-    Updated only by compare-and-set on ``version`` (0 means "not stored yet"),
+    Updated only by compare-and-set on `version` (0 means "not stored yet"),
     so concurrent attempts on any adapter are each counted exactly once.
     Treat it as immutable (build a new one to change it); it is not frozen only
     because it is built several times on every verification's hot path, where
@@ -130,13 +130,13 @@ class QuestionRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChallengeRecord:
-    """One second-factor challenge; see :mod:`mfakit.core.challenge`.
+    """One second-factor challenge; see `mfakit.core.challenge`.
 
-    ``code_hash`` is the keyed hash of the current out-of-band code only (S9,
-    S10), under keyring key ``code_key_id``; a resend overwrites it.
-    ``target_kind``/``target_value`` name the destination being enrolled or the
+    `code_hash` is the keyed hash of the current out-of-band code only (S9,
+    S10), under keyring key `code_key_id`; a resend overwrites it.
+    `target_kind`/`target_value` name the destination being enrolled or the
     new value of a contact change. Updated only by compare-and-set on
-    ``version``.
+    `version`.
     """
 
     id: str
@@ -164,15 +164,15 @@ class ChallengeRecord:
     """The tenant whose policy governs the challenge (L7)."""
     message_id: str | None = None
     """The provider's id for the current code: the message id its sender
-    returned, or the reference a code provider gave (then ``code_hash`` is
-    ``None``: the provider checks the code)."""
+    returned, or the reference a code provider gave (then `code_hash` is
+    `None`: the provider checks the code)."""
     delivery: str | None = None
-    """The last delivery state the provider reported for ``message_id``
-    (``pending``, ``sent``, ``delivered``, ``failed``); ``None`` until one
+    """The last delivery state the provider reported for `message_id`
+    (`pending`, `sent`, `delivered`, `failed`); `None` until one
     arrives."""
     delivery_error: str | None = None
-    """The provider's error code with a ``failed`` delivery (Twilio's
-    ``"30006"``, SES's ``"Permanent/General"``); at most 64 characters."""
+    """The provider's error code with a `failed` delivery (Twilio's
+    `"30006"`, SES's `"Permanent/General"`); at most 64 characters."""
     version: int = 0
 
     def with_(self, **changes: object) -> Self:
@@ -199,11 +199,11 @@ class NoticeRecord:
     of work as the change it tells of, deleted once delivered.
 
     It keeps what rendering the message needs and nothing more: the notice
-    kind, the masked ``detail`` (never a code or secret), the locale, when the
+    kind, the masked `detail` (never a code or secret), the locale, when the
     change happened, and the destination (an email address or phone number:
-    personal data, hidden from ``repr`` and purged with retention).
-    ``attempts`` counts delivery tries claimed so far; the notice is due again
-    at ``next_attempt_at``."""
+    personal data, hidden from `repr` and purged with retention).
+    `attempts` counts delivery tries claimed so far; the notice is due again
+    at `next_attempt_at`."""
 
     id: str
     user_id: str
@@ -221,10 +221,10 @@ class NoticeRecord:
 class UserState:
     """Per-user 2FA state that is not a factor.
 
-    ``security_version`` grows with every password, factor or contact change
+    `security_version` grows with every password, factor or contact change
     and with disabling 2FA; trusted-device tokens carry it and go stale when it
-    moves (S30). ``preferred_method`` is the user's choice for sign-in;
-    ``locale`` the language of the texts sent to them (codes and security
+    moves (S30). `preferred_method` is the user's choice for sign-in;
+    `locale` the language of the texts sent to them (codes and security
     notices) when a call names none (None: the default locale).
     """
 
@@ -262,7 +262,7 @@ class AuditRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserSnapshot:
     """Everything a verification decides on for one user, read in one query
-    (:meth:`~mfakit.ports.storage.Store.load_user`): authenticators (pending
+    ([`load_user`][mfakit.ports.storage.Store.load_user]): authenticators (pending
     ones included), contacts, how many unused backup codes are left, the
     security question, the user's state, the counters asked for (by key;
     an absent key means the counter was never stored) and the user's WebAuthn
@@ -279,7 +279,7 @@ class UserSnapshot:
     """The user's passkeys and security keys, oldest first."""
 
     def counter(self, prefix: str) -> Counter | None:
-        """The user's counter ``prefix + user_id``, if stored."""
+        """The user's counter `prefix + user_id`, if stored."""
         return self.counters.get(prefix + self.user_id)
 
 
@@ -287,14 +287,14 @@ class UserSnapshot:
 class WebAuthnCredentialRecord:
     """A passkey or security key: a WebAuthn credential registered to one user.
 
-    ``credential_id`` is the authenticator's id for it, unique across all users;
-    ``id`` is mfakit's factor id (what lists, rename and remove use).
-    ``public_key`` is the COSE key the signatures verify against (public, but
-    hidden from ``repr`` as noise). ``user_handle`` repeats the user's handle so
+    `credential_id` is the authenticator's id for it, unique across all users;
+    `id` is mfakit's factor id (what lists, rename and remove use).
+    `public_key` is the COSE key the signatures verify against (public, but
+    hidden from `repr` as noise). `user_handle` repeats the user's handle so
     a passwordless assertion is checked against the credential alone.
-    ``sign_count`` is the last counter accepted; ``cloned`` is set when a counter
-    went backwards under ``webauthn_clone_policy = "flag"``. ``name`` is unique
-    per user. Updated only by compare-and-set on ``version``.
+    `sign_count` is the last counter accepted; `cloned` is set when a counter
+    went backwards under `webauthn_clone_policy = "flag"`. `name` is unique
+    per user. Updated only by compare-and-set on `version`.
     """
 
     id: str
@@ -330,13 +330,13 @@ class WebAuthnCredentialRecord:
 class CeremonyRecord:
     """A pending WebAuthn ceremony: what finishing it must check.
 
-    ``challenge`` is the random challenge the browser signs (single use: the
-    store takes a ceremony once, setting ``used_at`` or deleting it
-    atomically). ``user_id`` is ``None`` for a passwordless sign-in, where the
-    credential names its user. ``allowed_credential_ids`` are those offered to
+    `challenge` is the random challenge the browser signs (single use: the
+    store takes a ceremony once, setting `used_at` or deleting it
+    atomically). `user_id` is `None` for a passwordless sign-in, where the
+    credential names its user. `allowed_credential_ids` are those offered to
     the browser (none for passwordless, or a user without listed credentials).
-    For a registration, ``name`` and ``usage`` describe the credential to
-    create and ``user_handle`` is the user's handle. ``challenge_id`` links an
+    For a registration, `name` and `usage` describe the credential to
+    create and `user_handle` is the user's handle. `challenge_id` links an
     authentication to the second-factor challenge it answers, if any.
     """
 
@@ -367,10 +367,10 @@ class CeremonyRecord:
 class KeyUse:
     """How many stored values still need one keyring key (by id).
 
-    ``authenticators``: TOTP secrets sealed under it (a key rotation re-seals
-    them). ``security_answers``: answers keyed with it (re-keyed only when the
+    `authenticators`: TOTP secrets sealed under it (a key rotation re-seals
+    them). `security_answers`: answers keyed with it (re-keyed only when the
     user next answers right: the answer itself is never stored).
-    ``open_challenges``: unexpired challenges whose code hash it keys (gone
+    `open_challenges`: unexpired challenges whose code hash it keys (gone
     within minutes)."""
 
     key_id: str

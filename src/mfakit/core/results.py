@@ -1,8 +1,8 @@
 """Values the use cases return.
 
-Expected refusals are values here, with a :class:`Reason` and, where waiting
-helps, ``retry_after``. Anything holding a secret (a setup's key, fresh backup
-codes) hides it from ``repr``.
+Expected refusals are values here, with a [`Reason`][mfakit.Reason] and, where waiting
+helps, `retry_after`. Anything holding a secret (a setup's key, fresh backup
+codes) hides it from `repr`.
 """
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ class Reason(str, enum.Enum):
     """What was typed cannot be a code of this kind (letters in a six-digit
     code, a wrong length, nothing at all) or, for the security question, is
     blank. A typo, not a guess: no attempt is counted, nothing changes, and
-    ``expected`` says what the field takes. Only its shape was looked at,
+    `expected` says what the field takes. Only its shape was looked at,
     never the right code."""
     REPLAYED = "replayed"
     """The code was right but already used; wait for the next one (S4). For a
     passkey: the ceremony was already finished once; start a new one."""
     RATE_LIMITED = "rate_limited"
-    """Too many recent failures on the account; see ``retry_after`` (S13)."""
+    """Too many recent failures on the account; see `retry_after` (S13)."""
     LOCKED_OUT = "locked_out"
     """Too many consecutive failures: the second step is locked until an
     admin unlocks it or the user recovers (S13)."""
@@ -84,16 +84,16 @@ class Reason(str, enum.Enum):
     NO_CODE_SENT = "no_code_sent"
     """The current method needs a code to be sent first (it may have failed)."""
     COOLDOWN = "cooldown"
-    """A code was sent moments ago; resend after ``retry_after`` (S15)."""
+    """A code was sent moments ago; resend after `retry_after` (S15)."""
     SEND_LIMIT = "send_limit"
-    """Too many codes went to this destination recently; see ``retry_after`` (S15)."""
+    """Too many codes went to this destination recently; see `retry_after` (S15)."""
     INVALID_ANSWER = "invalid_answer"
     """The security question's answer was wrong."""
     DAILY_LIMIT = "daily_limit"
-    """Too many contact changes today (S16); see ``retry_after``."""
+    """Too many contact changes today (S16); see `retry_after`."""
     SEND_BUDGET_EXHAUSTED = "send_budget_exhausted"
     """The budget of codes to destinations being enrolled (per user, tenant or
-    application, per day) is used up (S33); see ``retry_after``."""
+    application, per day) is used up (S33); see `retry_after`."""
     OPTED_OUT = "opted_out"
     """The recipient told the provider to stop sending to this number (they
     replied STOP): no code was sent; offer another method. Only the user can
@@ -105,12 +105,12 @@ class Reason(str, enum.Enum):
     # --- passkeys and security keys (WebAuthn) --------------------------
     WRONG_ORIGIN = "wrong_origin"
     """The browser ran the ceremony on a page of another origin, or inside a
-    frame of another site (``crossOrigin``): possibly a phishing site."""
+    frame of another site (`crossOrigin`): possibly a phishing site."""
     WRONG_RP_ID = "wrong_rp_id"
     """The authenticator signed for another relying party id."""
     WRONG_TYPE = "wrong_type"
     """A registration answered with an assertion or the reverse, or the
-    credential is not a ``public-key`` credential."""
+    credential is not a `public-key` credential."""
     WRONG_CHALLENGE = "wrong_challenge"
     """The response answers another challenge, or no ceremony of this kind has
     this id."""
@@ -124,7 +124,7 @@ class Reason(str, enum.Enum):
     purpose, S24)."""
     CLONED_CREDENTIAL = "cloned_credential"
     """The credential's signature counter went backwards: the authenticator may
-    have been cloned (``Policy.webauthn_clone_policy = "reject"``)."""
+    have been cloned (`Policy.webauthn_clone_policy = "reject"`)."""
     DUPLICATE_CREDENTIAL = "duplicate_credential"
     """This authenticator's credential is already registered."""
     BAD_SIGNATURE = "bad_signature"
@@ -144,9 +144,9 @@ class Reason(str, enum.Enum):
         attempts_left: int | None = None,
         expected: ExpectedCode | None = None,
     ) -> str:
-        """A short sentence to show the user, in the language of ``texts``
-        (``mfa.messages.texts(locale)`` or ``mfakit.texts(locale)``; English without).
-        For ``MALFORMED_CODE``, pass the result's ``expected`` to say what the
+        """A short sentence to show the user, in the language of `texts`
+        (`mfa.messages.texts(locale)` or `mfakit.texts(locale)`; English without).
+        For `MALFORMED_CODE`, pass the result's `expected` to say what the
         field takes.
 
         >>> Reason.EXPIRED.message()
@@ -164,18 +164,18 @@ class Reason(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpectedCode:
-    """What a code field takes, given with ``Reason.MALFORMED_CODE`` so the
-    message can say it: ``Reason.MALFORMED_CODE.message(expected=...)`` or
-    ``texts.explain(result)`` gives "Enter the code from the email: 6 digits."
+    """What a code field takes, given with `Reason.MALFORMED_CODE` so the
+    message can say it: `Reason.MALFORMED_CODE.message(expected=...)` or
+    `texts.explain(result)` gives "Enter the code from the email: 6 digits."
 
     The shape is the method's, public: nothing here depends on the right code.
     """
 
     method: Method | None
-    """The method the code was for; ``None`` for the security question's answer."""
+    """The method the code was for; `None` for the security question's answer."""
     lengths: tuple[int, ...] = ()
     """The lengths accepted, spaces and dashes aside: the digits of the code
-    sent (SMS, voice, email), ``(6, 8)`` for an authenticator app, ``(12,)``
+    sent (SMS, voice, email), `(6, 8)` for an authenticator app, `(12,)`
     for a backup code; empty for an answer."""
 
 
@@ -184,9 +184,9 @@ class Contact:
     """One of the user's phone number or email address, in full, for its owner
     ("Your phone: +14155550142").
 
-    ``verified`` is whether its possession was proven (codes go only to a
+    `verified` is whether its possession was proven (codes go only to a
     verified one); a changed value stays unverified until then. The value is
-    personal data: ``repr`` masks it, so a logged result never shows it.
+    personal data: `repr` masks it, so a logged result never shows it.
     """
 
     kind: ContactKind
@@ -206,8 +206,8 @@ class Contact:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Contacts:
-    """What ``MFA.get_contacts`` reads back: the user's phone and email (None when
-    they have none), each with its full value; ``repr`` masks them."""
+    """What `MFA.get_contacts` reads back: the user's phone and email (None when
+    they have none), each with its full value; `repr` masks them."""
 
     user_id: str
     phone: Contact | None = None
@@ -225,9 +225,9 @@ class Contacts:
 class VerifyResult:
     """The outcome of checking a code.
 
-    ``ok`` is the only field a caller must read. On success ``method`` and
-    ``factor_id`` say what was used; ``backup_codes_left`` is set when a backup
-    code was used, and ``backup_codes_low`` asks the app to warn the user.
+    `ok` is the only field a caller must read. On success `method` and
+    `factor_id` say what was used; `backup_codes_left` is set when a backup
+    code was used, and `backup_codes_low` asks the app to warn the user.
     """
 
     ok: bool
@@ -245,19 +245,19 @@ class VerifyResult:
     backup_codes: BackupCodes | None = None
     """First backup codes, when a possession proof enrolled the user's first factor."""
     trust_token: str | None = field(default=None, repr=False)
-    """With ``trust_device=True``: the value for a cookie that skips the second
-    step on this device for ``trust_max_age`` seconds."""
+    """With `trust_device=True`: the value for a cookie that skips the second
+    step on this device for `trust_max_age` seconds."""
     trust_max_age: int | None = None
     device_id: str | None = None
     step_up: str | None = field(default=None, repr=False)
     """After a step-up or sign-in challenge: the step-up grant (S32). Keep it in
-    the session and pass it back as ``Actor.step_up``; it lets this actor remove
-    or bind this user's factors until ``step_up_expires_at``."""
+    the session and pass it back as `Actor.step_up`; it lets this actor remove
+    or bind this user's factors until `step_up_expires_at`."""
     step_up_expires_at: datetime | None = None
     expected: ExpectedCode | None = None
-    """With ``Reason.MALFORMED_CODE``: what the code field takes."""
+    """With `Reason.MALFORMED_CODE`: what the code field takes."""
     contact: Contact | None = None
-    """The phone or email this verification applied, in full (its ``repr`` is
+    """The phone or email this verification applied, in full (its `repr` is
     masked): after a phone or email enrolment the new, verified destination;
     after a contact change the new value (unverified until its possession is
     proven) or, when it asked for the current value, that one. None otherwise."""
@@ -282,10 +282,10 @@ class AuthenticatorInfo:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TotpSetup:
     """A pending authenticator setup: show the QR code (or the key for manual
-    entry), then confirm it with a first code before ``expires_at``.
+    entry), then confirm it with a first code before `expires_at`.
 
-    ``secret`` and ``uri`` carry the key and are hidden from ``repr``.
-    ``warnings`` lists settings some authenticator apps ignore.
+    `secret` and `uri` carry the key and are hidden from `repr`.
+    `warnings` lists settings some authenticator apps ignore.
     """
 
     id: str
@@ -304,15 +304,15 @@ class TotpSetup:
         return " ".join(self.secret[i : i + 4] for i in range(0, len(self.secret), 4))
 
     def qr_svg(self, *, scale: int = 4) -> str:
-        """The QR code of :attr:`uri` as SVG text."""
+        """The QR code of [`uri`][mfakit.TotpSetup.uri] as SVG text."""
         return otpauth.qr_svg(self.uri, scale=scale)
 
     def qr_png(self, *, scale: int = 6) -> bytes:
-        """The QR code of :attr:`uri` as PNG bytes."""
+        """The QR code of [`uri`][mfakit.TotpSetup.uri] as PNG bytes."""
         return otpauth.qr_png(self.uri, scale=scale)
 
     def qr_data_uri(self, *, scale: int = 6) -> str:
-        """The QR code as a ``data:image/png`` URI for ``<img src=...>``."""
+        """The QR code as a `data:image/png` URI for `<img src=...>`."""
         return otpauth.qr_data_uri(self.uri, scale=scale)
 
     def qr_text(self) -> str:
@@ -324,7 +324,7 @@ class TotpSetup:
 class BackupCodes:
     """Freshly issued backup codes: show them once, then forget them.
 
-    Iterating yields the codes formatted for display (``7K2M-Q9XH-4TRD``).
+    Iterating yields the codes formatted for display (`7K2M-Q9XH-4TRD`).
     The repr shows only how many there are.
     """
 
@@ -340,7 +340,7 @@ class BackupCodes:
         return f"BackupCodes(<{len(self.codes)} codes hidden>)"
 
     def as_text(self, issuer: str = "", *, texts: Texts | None = None) -> str:
-        """A plain-text sheet to download or print, in the language of ``texts``
+        """A plain-text sheet to download or print, in the language of `texts`
         (English without)."""
         from .messages import Texts, english  # messages imports this module
 
@@ -354,7 +354,7 @@ class BackupCodes:
 class TotpConfirmation:
     """The outcome of confirming an authenticator setup.
 
-    On success ``authenticator`` describes it and ``backup_codes`` holds the
+    On success `authenticator` describes it and `backup_codes` holds the
     user's first backup codes when this was their first factor (show them once).
     """
 
@@ -364,23 +364,23 @@ class TotpConfirmation:
     authenticator: AuthenticatorInfo | None = None
     backup_codes: BackupCodes | None = None
     expected: ExpectedCode | None = None
-    """With ``Reason.MALFORMED_CODE``: what the code field takes."""
+    """With `Reason.MALFORMED_CODE`: what the code field takes."""
 
     def __bool__(self) -> bool:
         return self.ok
 
 
 class SignInStatus(str, enum.Enum):
-    """The ``status`` of each outcome of `MFA.begin_sign_in`."""
+    """The `status` of each outcome of `MFA.begin_sign_in`."""
 
     SATISFIED = "satisfied"
     """`Satisfied`: no second step needed, 2FA is not required and not
-    enrolled, or the device is trusted (``trusted_device``)."""
+    enrolled, or the device is trusted (`trusted_device`)."""
     ENROLLMENT_REQUIRED = "enrollment_required"
     """`EnrollmentRequired`: the policy requires 2FA for the user's role and
     they have no factor yet."""
     CHALLENGE = "challenge"
-    """`ChallengeRequired`: the user must pass its ``challenge``."""
+    """`ChallengeRequired`: the user must pass its `challenge`."""
 
     def __str__(self) -> str:
         return self.value
@@ -390,9 +390,9 @@ class SignInStatus(str, enum.Enum):
 class Challenge:
     """A challenge as the app shows it. Nothing secret; destinations are masked.
 
-    ``methods`` are the methods this challenge accepts; ``method`` is the current
-    one. While ``alternatives_locked`` only ``method`` may be used until the
-    security question (``question``) is answered via "try another way".
+    `methods` are the methods this challenge accepts; `method` is the current
+    one. While `alternatives_locked` only `method` may be used until the
+    security question (`question`) is answered via "try another way".
     """
 
     id: str
@@ -410,17 +410,17 @@ class Challenge:
     """When a resend of the current method becomes possible."""
     alternatives_locked: bool = False
     question: str | None = None
-    """The security question to answer, in state ``AWAITING_ANSWER``."""
+    """The security question to answer, in state `AWAITING_ANSWER`."""
     delivery: str | None = None
     """What the provider last reported about the current code
-    (`record_delivery_status`): ``"pending"``, ``"sent"``,
-    ``"delivered"`` or ``"failed"``; ``None`` until a report arrives."""
+    (`record_delivery_status`): `"pending"`, `"sent"`,
+    `"delivered"` or `"failed"`; `None` until a report arrives."""
     delivery_error: str | None = None
-    """The provider's error code with a ``"failed"`` delivery (``"30006"``)."""
+    """The provider's error code with a `"failed"` delivery (`"30006"`)."""
     passkey_options: str | None = field(default=None, repr=False)
-    """When ``methods`` include ``WEBAUTHN``: the request options JSON for
-    ``navigator.credentials.get`` (set by ``begin_sign_in``, ``begin_step_up``
-    and switching to ``WEBAUTHN``, which issues fresh ones after a refusal).
+    """When `methods` include `WEBAUTHN`: the request options JSON for
+    `navigator.credentials.get` (set by `begin_sign_in`, `begin_step_up`
+    and switching to `WEBAUTHN`, which issues fresh ones after a refusal).
     Post the browser's answer to [MFA.verify][mfakit.MFA.verify] as the code."""
 
     @property
@@ -432,11 +432,11 @@ class Challenge:
 class SendResult:
     """The outcome of sending a code.
 
-    ``ok`` is true when a code for ``challenge.method`` is on its way: sent now,
-    or, with ``already_sent``, sent moments ago (by ``begin_sign_in``, a
-    switch or an earlier send) and nothing was sent again; ``retry_after``
-    then says when `MFA.resend` can send a new one. When ``ok`` is false,
-    ``reason`` says why (cooldown on a resend, send limit) and ``retry_after``
+    `ok` is true when a code for `challenge.method` is on its way: sent now,
+    or, with `already_sent`, sent moments ago (by `begin_sign_in`, a
+    switch or an earlier send) and nothing was sent again; `retry_after`
+    then says when `MFA.resend` can send a new one. When `ok` is false,
+    `reason` says why (cooldown on a resend, send limit) and `retry_after`
     when to try again; a delivery failure raises `mfakit.DeliveryError` instead.
     """
 
@@ -446,7 +446,7 @@ class SendResult:
     retry_after: timedelta | None = None
     already_sent: bool = False
     """Nothing was sent now: the code sent moments ago for this method is
-    still on its way and valid (within ``Policy.resend_cooldown``)."""
+    still on its way and valid (within `Policy.resend_cooldown`)."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -455,36 +455,36 @@ class SendResult:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerResult:
     """The outcome of answering the security question. A blank answer is
-    ``Reason.MALFORMED_CODE`` (not counted as an attempt)."""
+    `Reason.MALFORMED_CODE` (not counted as an attempt)."""
 
     ok: bool
     challenge: Challenge
     reason: Reason | None = None
     retry_after: timedelta | None = None
     expected: ExpectedCode | None = None
-    """With ``Reason.MALFORMED_CODE``: what the field takes (an answer)."""
+    """With `Reason.MALFORMED_CODE`: what the field takes (an answer)."""
 
     def __bool__(self) -> bool:
         return self.ok
 
 
 class _SignInOutcome:
-    """What the three outcomes of `MFA.begin_sign_in` share: ``status``, and
-    every field the single ``SignInStart`` class of mfakit 0.1 had, so code
+    """What the three outcomes of `MFA.begin_sign_in` share: `status`, and
+    every field the single `SignInStart` class of mfakit 0.1 had, so code
     written for it still runs; an outcome that has no such field answers
-    ``None`` or ``False``. Narrow with ``match`` or ``status`` to type-check."""
+    `None` or `False`. Narrow with `match` or `status` to type-check."""
 
     __slots__ = ()
     status: SignInStatus
 
     @property
     def challenge(self) -> Challenge | None:
-        """``None``: only `ChallengeRequired` has a challenge."""
+        """`None`: only `ChallengeRequired` has a challenge."""
         return None
 
     @property
     def delivery(self) -> SendResult | None:
-        """``None``: only `ChallengeRequired` sends a code."""
+        """`None`: only `ChallengeRequired` sends a code."""
         return None
 
     @property
@@ -497,24 +497,24 @@ class _SignInOutcome:
 
     @property
     def trusted_device(self) -> bool:
-        """``False``: only `Satisfied` can be satisfied by a trusted device."""
+        """`False`: only `Satisfied` can be satisfied by a trusted device."""
         return False
 
     @property
     def satisfied(self) -> bool:
-        """No second step needed (the same as ``status is SignInStatus.SATISFIED``)."""
+        """No second step needed (the same as `status is SignInStatus.SATISFIED`)."""
         return self.status is SignInStatus.SATISFIED
 
     @property
     def enrollment_required(self) -> bool:
-        """The user must set up a factor first (``status is ENROLLMENT_REQUIRED``)."""
+        """The user must set up a factor first (`status is ENROLLMENT_REQUIRED`)."""
         return self.status is SignInStatus.ENROLLMENT_REQUIRED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Satisfied(_SignInOutcome):
     """`MFA.begin_sign_in` needs no second step: the user has no factor and
-    their role does not require one, or ``trusted_device`` (a valid
+    their role does not require one, or `trusted_device` (a valid
     remember-this-device token). Sign them in."""
 
     status: Literal[SignInStatus.SATISFIED] = SignInStatus.SATISFIED
@@ -533,12 +533,12 @@ class EnrollmentRequired(_SignInOutcome):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChallengeRequired(_SignInOutcome):
-    """`MFA.begin_sign_in` started a challenge: the user must pass ``challenge``.
+    """`MFA.begin_sign_in` started a challenge: the user must pass `challenge`.
 
-    ``delivery`` is the outcome of the automatic send when the preferred method
-    is SMS, voice or email (``None`` otherwise); ``delivery_failed`` is true
+    `delivery` is the outcome of the automatic send when the preferred method
+    is SMS, voice or email (`None` otherwise); `delivery_failed` is true
     when the provider refused it, in which case the user can resend or switch
-    method. ``stronger_factor_required`` says the user's only factors are
+    method. `stronger_factor_required` says the user's only factors are
     restricted (SMS, voice) and the policy wants another.
     """
 
@@ -551,7 +551,7 @@ class ChallengeRequired(_SignInOutcome):
 
 SignInStart = Satisfied | EnrollmentRequired | ChallengeRequired
 """What `MFA.begin_sign_in` returns: one of three classes, told apart by
-``status`` (a ``Literal``) or by class, so ``match`` and a type checker narrow it:
+`status` (a `Literal`) or by class, so `match` and a type checker narrow it:
 
 ```python
 match mfa.begin_sign_in(user_id):
@@ -569,7 +569,7 @@ class StepUpStatus(str, enum.Enum):
     NOT_NEEDED = "not_needed"
     """The user has no active factor: nothing to step up with, nothing needed."""
     CHALLENGE = "challenge"
-    """The actor must pass :attr:`StepUpChallenge.challenge`."""
+    """The actor must pass `StepUpChallenge.challenge`."""
 
     def __str__(self) -> str:
         return self.value
@@ -577,20 +577,20 @@ class StepUpStatus(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepUpNotNeeded:
-    """:meth:`MFA.begin_step_up` for a user with no active factor: the calls
-    that bind a first factor need no step-up."""
+    """[`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] for a user with no active factor:
+    the calls that bind a first factor need no step-up."""
 
     status: Literal[StepUpStatus.NOT_NEEDED] = StepUpStatus.NOT_NEEDED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepUpChallenge:
-    """:meth:`MFA.begin_step_up` started a challenge of purpose
-    ``REAUTHENTICATE`` over the user's factors (backup codes included).
+    """[`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] started a challenge of purpose
+    `REAUTHENTICATE` over the user's factors (backup codes included).
 
-    ``delivery`` is the outcome of the automatic send when the first method is
-    SMS, voice or email; ``delivery_failed`` is true when the provider refused
-    it. A successful :meth:`MFA.verify` returns the grant as ``step_up``.
+    `delivery` is the outcome of the automatic send when the first method is
+    SMS, voice or email; `delivery_failed` is true when the provider refused
+    it. A successful [`MFA.verify`][mfakit.facade.Facade.verify] returns the grant as `step_up`.
     """
 
     status: Literal[StepUpStatus.CHALLENGE] = StepUpStatus.CHALLENGE
@@ -600,13 +600,13 @@ class StepUpChallenge:
 
 
 StepUpStart = StepUpNotNeeded | StepUpChallenge
-"""What :meth:`MFA.begin_step_up` returns; ``status`` tells the two apart
-(and narrows the type for a type checker)."""
+"""What [`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] returns; `status` tells the two
+apart (and narrows the type for a type checker)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceInfo:
-    """A trusted device as listed to its user. ``active`` is false once it was
+    """A trusted device as listed to its user. `active` is false once it was
     revoked, expired, or outdated by a security change."""
 
     id: str
@@ -619,12 +619,12 @@ class DeviceInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactChangeStart:
-    """The outcome of :meth:`MFA.begin_contact_change`.
+    """The outcome of [`MFA.begin_contact_change`][mfakit.facade.Facade.begin_contact_change].
 
-    On success ``challenge.methods`` lists the channels verified *before* the
+    On success `challenge.methods` lists the channels verified *before* the
     change that may approve it (show them in a "choose how to verify" dialog),
-    never the new destination. Otherwise ``reason`` is ``DAILY_LIMIT`` (with
-    ``retry_after``) or ``NO_ELIGIBLE_METHOD``.
+    never the new destination. Otherwise `reason` is `DAILY_LIMIT` (with
+    `retry_after`) or `NO_ELIGIBLE_METHOD`.
     """
 
     ok: bool
@@ -640,9 +640,9 @@ class ContactChangeStart:
 class FactorInfo:
     """One of the user's second factors as listed on a security page.
 
-    ``kind`` is ``"totp"``, ``"passkey"``, ``"phone"`` or ``"email"``; ``methods`` the
-    sign-in methods it gives; ``restricted`` is true for a phone (SMS and voice
-    are "restricted" under NIST SP 800-63B, S25). ``destination`` is masked.
+    `kind` is `"totp"`, `"passkey"`, `"phone"` or `"email"`; `methods` the
+    sign-in methods it gives; `restricted` is true for a phone (SMS and voice
+    are "restricted" under NIST SP 800-63B, S25). `destination` is masked.
     """
 
     id: str
@@ -661,9 +661,9 @@ class FactorInfo:
 class PasskeyInfo:
     """A passkey or security key as listed to its user (no key material).
 
-    ``backed_up`` says a passkey manager syncs it (it survives a lost device);
-    ``passwordless`` that it may sign in alone; ``cloned`` that its signature
-    counter once went backwards (under ``webauthn_clone_policy = "flag"``).
+    `backed_up` says a passkey manager syncs it (it survives a lost device);
+    `passwordless` that it may sign in alone; `cloned` that its signature
+    counter once went backwards (under `webauthn_clone_policy = "flag"`).
     """
 
     id: str
@@ -674,7 +674,7 @@ class PasskeyInfo:
     backup_eligible: bool
     backed_up: bool
     discoverable: str
-    """``"yes"``, ``"no"`` or ``"unknown"``."""
+    """`"yes"`, `"no"` or `"unknown"`."""
     passwordless: bool
     aaguid: str
     """The authenticator model's id (all zeros when attestation was not asked for)."""
@@ -699,8 +699,8 @@ class PasskeyInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PasskeyOptions:
-    """A begun passkey ceremony: give ``options_json`` to the page and keep
-    ``ceremony_id`` (in the session, or in the page) for the finish call."""
+    """A begun passkey ceremony: give `options_json` to the page and keep
+    `ceremony_id` (in the session, or in the page) for the finish call."""
 
     ceremony_id: str
     options_json: str = field(repr=False)
@@ -711,7 +711,7 @@ class PasskeyOptions:
 class PasskeyRegistration:
     """The outcome of finishing a passkey registration.
 
-    On success ``passkey`` describes it and ``backup_codes`` holds the user's
+    On success `passkey` describes it and `backup_codes` holds the user's
     first backup codes when it was their first factor (show them once).
     """
 
@@ -728,15 +728,15 @@ class PasskeyRegistration:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyRotation:
     """How far [MFA.rotate_keys][mfakit.MFA.rotate_keys] got: every authenticator secret it
-    found under an older key, re-sealed under ``key_id`` (the keyring's
+    found under an older key, re-sealed under `key_id` (the keyring's
     primary) or counted as left alone.
 
-    ``resealed``: re-sealed by this run. ``changed``: changed by someone else
+    `resealed`: re-sealed by this run. `changed`: changed by someone else
     between reading and writing (deleted, replaced or re-sealed by another
-    run): nothing was overwritten. ``unreadable``: sealed under a key missing
+    run): nothing was overwritten. `unreadable`: sealed under a key missing
     from the keyring, or altered; left as they are (see
-    [MFA.key_usage][mfakit.MFA.key_usage]). ``done`` is False in the reports given to a
-    ``progress`` callback between batches."""
+    [MFA.key_usage][mfakit.MFA.key_usage]). `done` is False in the reports given to a
+    `progress` callback between batches."""
 
     key_id: str
     resealed: int = 0
@@ -753,10 +753,10 @@ class KeyRotation:
 class KeyUsage:
     """Which keys the stored values still need ([MFA.key_usage][mfakit.MFA.key_usage]).
 
-    ``keys`` has one [KeyUse][mfakit.KeyUse] per key id the store
+    `keys` has one [KeyUse][mfakit.KeyUse] per key id the store
     names and per key of the keyring (zeros for one nothing names), primary
-    first, then the keyring's order, then ids the keyring lacks. ``unused`` are
-    the older keys nothing names: they can leave the keyring. ``unknown`` are
+    first, then the keyring's order, then ids the keyring lacks. `unused` are
+    the older keys nothing names: they can leave the keyring. `unknown` are
     ids the store names but the keyring lacks: what they sealed or keyed cannot
     be read (a key dropped too early)."""
 
@@ -774,9 +774,9 @@ class KeyUsage:
 class PasskeySignIn:
     """The outcome of a passwordless sign-in with a passkey.
 
-    On success ``user_id`` is who signed in (the password and the second step
-    are both satisfied: the passkey verified its user) and ``passkey`` the
-    credential used. Otherwise ``reason`` says why; nothing tells an unknown
+    On success `user_id` is who signed in (the password and the second step
+    are both satisfied: the passkey verified its user) and `passkey` the
+    credential used. Otherwise `reason` says why; nothing tells an unknown
     passkey from another user's.
     """
 

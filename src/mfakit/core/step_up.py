@@ -2,11 +2,11 @@
 
 A user with any active factor must prove one again before a call that removes
 or binds a factor, or turns 2FA off, on top of the fresh password (S20). When a
-challenge of purpose ``REAUTHENTICATE`` (or ``SIGN_IN``) succeeds, mfakit issues
-a *grant*: an itsdangerous URL-safe signature over ``{"u": user, "a": actor,
-"t": issued at, "m": method}``. The host keeps it in the session and passes it
-back in :attr:`Actor.step_up`; it satisfies the step-up for that user and that
-actor for ``Policy.step_up_seconds``, and for nobody else.
+challenge of purpose `REAUTHENTICATE` (or `SIGN_IN`) succeeds, mfakit issues
+a *grant*: an itsdangerous URL-safe signature over `{"u": user, "a": actor,
+"t": issued at, "m": method}`. The host keeps it in the session and passes it
+back in [`Actor.step_up`][mfakit.Actor.step_up]; it satisfies the step-up for that user and that
+actor for `Policy.step_up_seconds`, and for nobody else.
 
 The signing key is derived from the keyring for this purpose only, so a trust
 token or any other signed value never passes for a grant. Time comes from the
@@ -43,7 +43,7 @@ _SKEW = timedelta(seconds=1)
 
 @dataclass(frozen=True, slots=True)
 class StepUpClaims:
-    """What a grant says: ``actor_id`` proved ``method`` for ``user_id`` at ``issued_at``."""
+    """What a grant says: `actor_id` proved `method` for `user_id` at `issued_at`."""
 
     user_id: str
     actor_id: str
@@ -68,13 +68,13 @@ def sign_grant(keyring: Keyring, claims: StepUpClaims) -> str:
 
 
 def grant_expires_at(issued_at: datetime, max_age: timedelta) -> datetime:
-    """When a grant issued at ``issued_at`` stops satisfying the step-up."""
+    """When a grant issued at `issued_at` stops satisfying the step-up."""
     # Signed times are whole seconds: the grant ends max_age after that second.
     return datetime.fromtimestamp(int(issued_at.timestamp()), timezone.utc) + max_age
 
 
 def read_grant(keyring: Keyring, token: str) -> StepUpClaims | None:
-    """The claims of a well-signed grant, or ``None`` (tampered, malformed,
+    """The claims of a well-signed grant, or `None` (tampered, malformed,
     signed with a key no longer in the keyring)."""
     if not isinstance(token, str) or not token or len(token) > MAX_GRANT_LENGTH:
         return None
@@ -101,8 +101,8 @@ def read_grant(keyring: Keyring, token: str) -> StepUpClaims | None:
 def grant_holds(
     claims: StepUpClaims, *, user_id: str, actor_id: str, now: datetime, max_age: timedelta
 ) -> bool:
-    """Whether a well-signed grant satisfies the step-up for ``actor_id``
-    acting on ``user_id`` at ``now``. A grant from the future (beyond a second
+    """Whether a well-signed grant satisfies the step-up for `actor_id`
+    acting on `user_id` at `now`. A grant from the future (beyond a second
     of skew) cannot have been issued and does not hold."""
     if claims.user_id != user_id or claims.actor_id != actor_id:
         return False

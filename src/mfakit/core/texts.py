@@ -1,15 +1,15 @@
 """The English source of every text a person reads, marked for translation.
 
 This module holds strings only. They are gettext message ids: Babel extracts
-them (``scripts/catalogs extract``) into ``src/mfakit/locale/mfakit.pot``, and
-the catalogs under ``src/mfakit/locale/<lang>/LC_MESSAGES`` translate them.
+them (`scripts/catalogs extract`) into `src/mfakit/locale/mfakit.pot`, and
+the catalogs under `src/mfakit/locale/<lang>/LC_MESSAGES` translate them.
 `mfakit.core.messages` renders them through a gettext-like object it is
 handed; loading a catalog from a file is I/O, so it happens in
 `mfakit.i18n`, never here.
 
 Singular texts are marked with `N_`; a text with plural forms is a
-``(singular, plural)`` pair marked with `Np_` and rendered with
-``ngettext``. Every text is a ``str.format`` template.
+`(singular, plural)` pair marked with `Np_` and rendered with
+`ngettext`. Every text is a `str.format` template.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ __all__ = [
 
 
 def N_(message: str) -> str:
-    """Mark ``message`` for extraction; translated when rendered."""
+    """Mark `message` for extraction; translated when rendered."""
     return message
 
 
 def Np_(singular: str, plural: str) -> tuple[str, str]:
-    """Mark a text with plural forms for extraction (``ngettext`` renders it)."""
+    """Mark a text with plural forms for extraction (`ngettext` renders it)."""
     return singular, plural
 
 
@@ -160,7 +160,7 @@ NOTICES: dict[str, tuple[str, str]] = {
         ),
     ),
 }
-"""``kind -> (subject, text)``: the generic text of each notice."""
+"""`kind -> (subject, text)`: the generic text of each notice."""
 
 NOTICE_PLURALS: dict[str, tuple[str, str]] = {
     "backup_codes_low": Np_(
@@ -170,7 +170,7 @@ NOTICE_PLURALS: dict[str, tuple[str, str]] = {
         "Generate a new set from your security settings.",
     ),
 }
-"""Notice texts whose ``{detail}`` is a number: rendered with ``ngettext``."""
+"""Notice texts whose `{detail}` is a number: rendered with `ngettext`."""
 
 NOTICE_VARIANTS: dict[tuple[str, str], str] = {
     ("factor_added", "phone"): N_(
@@ -225,7 +225,7 @@ NOTICE_VARIANTS: dict[tuple[str, str], str] = {
         "If this was not you, contact support at once."
     ),
 }
-"""``(kind, what) -> text``: a notice about a phone, an email address or an
+"""`(kind, what) -> text`: a notice about a phone, an email address or an
 authenticator app says which, so a translation can inflect its own words."""
 
 # --- refusals a host shows: one sentence per Reason --------------------------------------
@@ -288,7 +288,7 @@ REASONS: dict[str, str] = {
         "Your browser sent an answer that could not be read. Please try again."
     ),
 }
-"""``Reason.value -> sentence``. ``malformed_code`` is the sentence when what
+"""`Reason.value -> sentence`. `malformed_code` is the sentence when what
 the field takes is not known; `MALFORMED` and `MALFORMED_DIGITS` say it."""
 
 MALFORMED: dict[str, str] = {
@@ -298,7 +298,7 @@ MALFORMED: dict[str, str] = {
     ),
     "answer": N_("Please type your answer to the security question."),
 }
-"""``Reason.MALFORMED_CODE`` for a field whose shape is fixed: the code of any
+"""`Reason.MALFORMED_CODE` for a field whose shape is fixed: the code of any
 of the user's authenticator apps, a backup code, the security question's answer."""
 
 MALFORMED_DIGITS: dict[str, tuple[str, str]] = {
@@ -319,7 +319,7 @@ MALFORMED_DIGITS: dict[str, tuple[str, str]] = {
         "Enter the code from the email: {n} digits.",
     ),
 }
-"""``Reason.MALFORMED_CODE`` for a code of ``{n}`` digits: one that was sent,
+"""`Reason.MALFORMED_CODE` for a code of `{n}` digits: one that was sent,
 or the first code of an authenticator app being set up."""
 
 FALLBACK_REASON = N_("That did not work. Please try again.")

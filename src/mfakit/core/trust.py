@@ -1,7 +1,7 @@
 """Trusted-device tokens (L2, S30): signing and checking, as pure functions.
 
-A token is an itsdangerous URL-safe signature over ``{"u": user, "d": device,
-"v": security version}``. The device id carries 128 random bits. The signing key
+A token is an itsdangerous URL-safe signature over `{"u": user, "d": device,
+"v": security version}`. The device id carries 128 random bits. The signing key
 is derived from the keyring for this purpose only; after a key rotation tokens
 signed with an older key still verify while that key stays in the keyring.
 
@@ -101,8 +101,8 @@ def check_device(
 ) -> TrustRefusal | None:
     """Decide whether a well-signed token still trusts its device.
 
-    ``device`` is the server-side record the token names (``None`` when there
-    is none). The policy's current ``trust_lifetime`` also bounds older devices,
+    `device` is the server-side record the token names (`None` when there
+    is none). The policy's current `trust_lifetime` also bounds older devices,
     so shortening it takes effect at once.
     """
     if claims.user_id != user_id:

@@ -1,6 +1,6 @@
 """Input checks shared by every public call.
 
-Each check raises :class:`~mfakit.errors.InvalidInput` naming the field, never
+Each check raises [`InvalidInput`][mfakit.errors.InvalidInput] naming the field, never
 echoing the value (it may be a secret).
 """
 
@@ -29,7 +29,7 @@ def _has_control(value: str) -> bool:
 
 
 def is_encodable(value: str) -> bool:
-    """Whether ``value`` is valid Unicode text: a Python str may hold a lone
+    """Whether `value` is valid Unicode text: a Python str may hold a lone
     UTF-16 surrogate ("\\ud800", valid in JSON), which no UTF-8 encoder, hash,
     database or mail server accepts (S36)."""
     return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)

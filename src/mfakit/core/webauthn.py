@@ -1,19 +1,19 @@
 """WebAuthn (passkeys and security keys): the vocabulary and the pure decisions.
 
 Nothing here parses a browser's JSON or checks a signature; that is
-:mod:`mfakit.passkeys` (the ``webauthn`` extra, on py_webauthn). What lives here
+`mfakit.passkeys` (the `webauthn` extra, on py_webauthn). What lives here
 are the words the records and the policy use, and the decisions the service
 takes on plain values: is this ceremony still usable, does this credential
 answer this ceremony, what does a sign count that did not grow mean.
 
 Theory of operation
 -------------------
-A *ceremony* (:class:`~mfakit.core.records.CeremonyRecord`) is a pending
+A *ceremony* ([`CeremonyRecord`][mfakit.core.records.CeremonyRecord]) is a pending
 registration or authentication with a random challenge and a short expiry. It
 is *taken* once: the store marks it used (or deletes it) atomically, so a
-second finish of the same ceremony finds it used (``REPLAYED``) or gone.
+second finish of the same ceremony finds it used (`REPLAYED`) or gone.
 
-A *credential* (:class:`~mfakit.core.records.WebAuthnCredentialRecord`)
+A *credential* ([`WebAuthnCredentialRecord`][mfakit.core.records.WebAuthnCredentialRecord])
 belongs to one user. Every authentication checks, besides the browser's and the
 authenticator's own data, that the credential answers the ceremony: it is the
 ceremony's user's (the Flask-Security advisory GHSA-f66q-9rf6-8795 was this
@@ -62,7 +62,7 @@ class CeremonyKind(str, enum.Enum):
     """What a ceremony is for."""
 
     REGISTER = "register"
-    """Add a credential to a user (``navigator.credentials.create``)."""
+    """Add a credential to a user (`navigator.credentials.create`)."""
     AUTHENTICATE = "authenticate"
     """Prove a known user's second factor at sign-in."""
     STEP_UP = "step_up"
@@ -77,7 +77,7 @@ class CeremonyKind(str, enum.Enum):
 AUTHENTICATION_KINDS = frozenset(
     {CeremonyKind.AUTHENTICATE, CeremonyKind.STEP_UP, CeremonyKind.PASSWORDLESS}
 )
-"""Kinds answered by ``navigator.credentials.get``."""
+"""Kinds answered by `navigator.credentials.get`."""
 
 
 class CredentialUsage(str, enum.Enum):
@@ -94,7 +94,7 @@ class CredentialUsage(str, enum.Enum):
 
 class Discoverable(str, enum.Enum):
     """Whether the authenticator stored the credential (a *resident key*), as
-    it reported through the ``credProps`` extension; ``UNKNOWN`` when it did not say."""
+    it reported through the `credProps` extension; `UNKNOWN` when it did not say."""
 
     YES = "yes"
     NO = "no"
@@ -130,7 +130,7 @@ class ClonePolicy(str, enum.Enum):
     """What a sign count that went backwards (a possibly cloned authenticator) does."""
 
     REJECT = "reject"
-    """Refuse the assertion (``Reason.CLONED_CREDENTIAL``)."""
+    """Refuse the assertion (`Reason.CLONED_CREDENTIAL`)."""
     FLAG = "flag"
     """Accept it, but set the credential's clone flag (to audit and notify)."""
 
@@ -146,11 +146,11 @@ def ceremony_refusal(
     used_at: datetime | None,
     now: datetime,
 ) -> Reason | None:
-    """Why a ceremony cannot be finished now, else ``None``.
+    """Why a ceremony cannot be finished now, else `None`.
 
     A ceremony of another kind is, for this finish, no ceremony at all
-    (``WRONG_CHALLENGE``); one already finished is ``REPLAYED``; one past its
-    expiry is ``EXPIRED``.
+    (`WRONG_CHALLENGE`); one already finished is `REPLAYED`; one past its
+    expiry is `EXPIRED`.
     """
     if kind not in expected:
         return Reason.WRONG_CHALLENGE
@@ -172,9 +172,9 @@ def credential_answers(
     credential_user_handle: bytes | None,
     response_user_handle: bytes | None,
 ) -> bool:
-    """Whether the credential may answer the ceremony (else ``UNKNOWN_CREDENTIAL``).
+    """Whether the credential may answer the ceremony (else `UNKNOWN_CREDENTIAL`).
 
-    ``credential_user_id`` is ``None`` when no credential has that id. With a
+    `credential_user_id` is `None` when no credential has that id. With a
     user (second factor, step-up), the credential must be that user's and, when
     the ceremony listed credentials, one of them. Without (passwordless), it must
     be allowed to sign in alone and the authenticator's user handle must be the
@@ -239,7 +239,7 @@ def _is_domain(value: str) -> bool:
 
 
 def _origin(value: object, rp_id: str) -> str:
-    """``value`` as the browser writes an origin, checked against ``rp_id``."""
+    """`value` as the browser writes an origin, checked against `rp_id`."""
     if not isinstance(value, str) or not value or len(value) > 300:
         raise InvalidInput("origins", "each origin must be a non-empty string")
     try:
@@ -273,11 +273,11 @@ def _origin(value: object, rp_id: str) -> str:
 class RelyingParty:
     """Who asks for passkeys: the site's WebAuthn identity, from configuration.
 
-    ``rp_id`` is the domain credentials are bound to (``example.com`` also
-    serves ``app.example.com``; ``localhost`` for development). ``origins`` are
-    the exact page origins ceremonies may run on, each ``https://`` on the RP id
-    or a subdomain of it (``http://localhost:PORT`` for development).
-    ``rp_name`` is what authenticators show.
+    `rp_id` is the domain credentials are bound to (`example.com` also
+    serves `app.example.com`; `localhost` for development). `origins` are
+    the exact page origins ceremonies may run on, each `https://` on the RP id
+    or a subdomain of it (`http://localhost:PORT` for development).
+    `rp_name` is what authenticators show.
 
     Example::
 

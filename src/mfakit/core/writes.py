@@ -1,21 +1,21 @@
-"""Writes a use case hands the store as one unit of work (``Store.apply``).
+"""Writes a use case hands the store as one unit of work (`Store.apply`).
 
 Theory of operation
 -------------------
-A use case reads what it needs (one query: :meth:`Store.load_user` or
-:meth:`Store.load_challenge`), decides in pure code, then hands the store
-*every* change it decided as one batch of the writes below. The store applies
+A use case reads what it needs (one query: [`Store.load_user`][mfakit.ports.storage.Store.load_user]
+or [`Store.load_challenge`][mfakit.ports.storage.Store.load_challenge]), decides in pure code, then
+hands the store *every* change it decided as one batch of the writes below. The store applies
 them in order, in one transaction, and commits once. Some writes are
 *conditional* (marked "if" below): a compare-and-set on a version, "only if
 the step is newer", "only if still unused". If any condition is false when
 its write runs, another request got there first: the store rolls the whole
-batch back and ``apply`` answers ``None``. The use case then reads again and
+batch back and `apply` answers `None`. The use case then reads again and
 decides again, so what is committed was always decided on the state it
 changed (no lost update, no code accepted twice, no attempt uncounted).
 
-On success ``apply`` returns one result per write: ``True`` for a conditional
-write, the new version for :class:`BumpSecurityVersion`, the number of devices
-for :class:`RevokeDevices`, ``None`` for the others.
+On success `apply` returns one result per write: `True` for a conditional
+write, the new version for `BumpSecurityVersion`, the number of devices
+for `RevokeDevices`, `None` for the others.
 
 A batch never waits on slow work: argon2 runs between two batches (reserve an
 attempt, hash outside any transaction, commit the outcome), never while a
@@ -89,8 +89,8 @@ __all__ = [
 
 # --- authenticator apps -------------------------------------------------------
 class AddTotp(NamedTuple):
-    """Insert a pending authenticator, if the user has fewer than ``limit``
-    live ones (confirmed, or pending and unexpired at ``now``) and the id is
+    """Insert a pending authenticator, if the user has fewer than `limit`
+    live ones (confirmed, or pending and unexpired at `now`) and the id is
     free. Expired pending setups of the user may be dropped."""
 
     record: TotpRecord
@@ -100,7 +100,7 @@ class AddTotp(NamedTuple):
 
 class ConfirmTotp(NamedTuple):
     """Confirm a pending setup, if it exists, is unexpired and unconfirmed;
-    its last accepted step becomes ``step``."""
+    its last accepted step becomes `step`."""
 
     user_id: str
     factor_id: str
@@ -109,7 +109,7 @@ class ConfirmTotp(NamedTuple):
 
 
 class AdvanceTotp(NamedTuple):
-    """Record ``step`` as the authenticator's last accepted step, if it is
+    """Record `step` as the authenticator's last accepted step, if it is
     confirmed and its last step is older (S4)."""
 
     user_id: str
@@ -129,7 +129,7 @@ class RenameTotp(NamedTuple):
 class ResealTotp(NamedTuple):
     """Replace an authenticator's sealed secret with the same secret sealed
     under another key, if its stored key id and ciphertext are still
-    ``old_key_id`` and ``old_blob`` (a compare-and-set: a record deleted,
+    `old_key_id` and `old_blob` (a compare-and-set: a record deleted,
     replaced or re-sealed meanwhile is left alone). Nothing else of the row
     changes, so a concurrent step advance is never lost."""
 
@@ -153,7 +153,7 @@ class DeleteTotp(NamedTuple):
 
 # --- backup codes --------------------------------------------------------------
 class ReplaceBackupCodes(NamedTuple):
-    """Drop the user's backup codes and store ``codes`` (may be empty)."""
+    """Drop the user's backup codes and store `codes` (may be empty)."""
 
     user_id: str
     codes: Sequence[BackupCodeRecord]
@@ -169,14 +169,14 @@ class UseBackupCode(NamedTuple):
 
 # --- counters and challenges -------------------------------------------------------
 class PutCounter(NamedTuple):
-    """Store ``counter`` with version + 1, if the stored version still equals
-    ``counter.version`` (0: if no counter of that key is stored)."""
+    """Store `counter` with version + 1, if the stored version still equals
+    `counter.version` (0: if no counter of that key is stored)."""
 
     counter: Counter
 
 
 class ExpectCounter(NamedTuple):
-    """Write nothing, if the counter ``key`` is stored at ``version`` (0: not
+    """Write nothing, if the counter `key` is stored at `version` (0: not
     stored): a success over a counter already at zero keeps the decision
     conditional on it (no attempt counted meanwhile) without rewriting it. A
     SQL store folds this condition into another statement of the batch."""
@@ -192,21 +192,21 @@ class InsertChallenge(NamedTuple):
 
 
 class UpdateChallenge(NamedTuple):
-    """Store ``record`` with version + 1, if the stored version still equals
-    ``record.version``."""
+    """Store `record` with version + 1, if the stored version still equals
+    `record.version`."""
 
     record: ChallengeRecord
 
 
 # --- contacts and the security question ---------------------------------------------
 class PutContact(NamedTuple):
-    """Insert or replace the user's contact of ``record.kind``."""
+    """Insert or replace the user's contact of `record.kind`."""
 
     record: ContactRecord
 
 
 class DeleteContact(NamedTuple):
-    """Remove the user's contact of ``kind``, if there is one."""
+    """Remove the user's contact of `kind`, if there is one."""
 
     user_id: str
     kind: ContactKind
@@ -265,8 +265,8 @@ class SetPreferredMethod(NamedTuple):
 
 
 class SetLocale(NamedTuple):
-    """Store the user's preferred locale, a checked language tag like ``"de"``
-    or ``"pt-br"`` (None: the default locale)."""
+    """Store the user's preferred locale, a checked language tag like `"de"`
+    or `"pt-br"` (None: the default locale)."""
 
     user_id: str
     locale: str | None
@@ -297,7 +297,7 @@ class QueueNotice(NamedTuple):
 
 class ClaimNotice(NamedTuple):
     """Claim a notice for one delivery try, if it exists and its attempts
-    still equal ``attempts``: attempts + 1, due again at ``retry_at``."""
+    still equal `attempts`: attempts + 1, due again at `retry_at`."""
 
     notice_id: str
     attempts: int
@@ -313,22 +313,22 @@ class DeleteNotice(NamedTuple):
 # --- passkeys and security keys (WebAuthn) ------------------------------------------
 class InsertCredential(NamedTuple):
     """Store a new credential at version 0, if no user has its credential id,
-    the user has no credential of the same name and fewer than ``limit``."""
+    the user has no credential of the same name and fewer than `limit`."""
 
     record: WebAuthnCredentialRecord
     limit: int
 
 
 class UpdateCredential(NamedTuple):
-    """Store a credential's use (``sign_count``, ``backed_up``,
-    ``last_used_at``, ``cloned``) with version + 1, if the stored version still
-    equals ``record.version``."""
+    """Store a credential's use (`sign_count`, `backed_up`,
+    `last_used_at`, `cloned`) with version + 1, if the stored version still
+    equals `record.version`."""
 
     record: WebAuthnCredentialRecord
 
 
 class RenameCredential(NamedTuple):
-    """Rename a credential, if it exists and no other of the user's has ``name``."""
+    """Rename a credential, if it exists and no other of the user's has `name`."""
 
     user_id: str
     factor_id: str

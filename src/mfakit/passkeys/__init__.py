@@ -1,18 +1,22 @@
-"""Passkeys and security keys (WebAuthn) on py_webauthn: ``pip install 'mfakit[webauthn]'``.
+"""Passkeys and security keys (WebAuthn) on py_webauthn: `pip install 'mfakit[webauthn]'`.
 
 Pure functions the use cases call, and hosts may call directly:
 
-* :func:`registration_options`, :func:`authentication_options`,
-  :func:`passwordless_options` build a :class:`PendingCeremony` (the record to
-  store and the options JSON for the browser);
-* :func:`verify_registration` turns the browser's answer into a new
-  :class:`~mfakit.core.records.WebAuthnCredentialRecord` or a refusal
-  :class:`~mfakit.Reason`;
-* :func:`assertion_credential_id` names the credential an assertion uses, and
-  :func:`verify_authentication` checks the assertion against it.
+* [`registration_options`][mfakit.passkeys.ceremonies.registration_options],
+  [`authentication_options`][mfakit.passkeys.ceremonies.authentication_options],
+  [`passwordless_options`][mfakit.passkeys.ceremonies.passwordless_options] build a
+  [`PendingCeremony`][mfakit.passkeys.ceremonies.PendingCeremony] (the record to store and the
+  options JSON for the browser);
+* [`verify_registration`][mfakit.passkeys.ceremonies.verify_registration] turns the browser's answer
+  into a new [`WebAuthnCredentialRecord`][mfakit.core.records.WebAuthnCredentialRecord] or a refusal
+  [`Reason`][mfakit.Reason];
+* [`assertion_credential_id`][mfakit.passkeys.ceremonies.assertion_credential_id] names the
+  credential an assertion uses, and
+  [`verify_authentication`][mfakit.passkeys.ceremonies.verify_authentication] checks the assertion
+  against it.
 
-:class:`RelyingParty` (the site's RP id, name and allowed origins) is
-importable without the extra, from :mod:`mfakit.core.webauthn`.
+[`RelyingParty`][mfakit.core.webauthn.RelyingParty] (the site's RP id, name and allowed origins) is
+importable without the extra, from [`mfakit.core.webauthn`][mfakit.core.webauthn].
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Strict reading of the JSON a browser's ``PublicKeyCredential.toJSON()`` gives.
+"""Strict reading of the JSON a browser's `PublicKeyCredential.toJSON()` gives.
 
-Everything a browser sends is untrusted. These functions accept a ``str``,
-``bytes`` or a parsed ``dict`` of any shape and either return plain values or
-raise :class:`Refused` with the :class:`~mfakit.core.results.Reason` to answer:
-never a ``KeyError``, ``TypeError`` or a library's own exception.
+Everything a browser sends is untrusted. These functions accept a `str`,
+`bytes` or a parsed `dict` of any shape and either return plain values or
+raise `Refused` with the [`Reason`][mfakit.Reason] to answer:
+never a `KeyError`, `TypeError` or a library's own exception.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class Refused(Exception):
-    """Internal: stop checking and answer ``reason``."""
+    """Internal: stop checking and answer `reason`."""
 
     def __init__(self, reason: Reason) -> None:
         super().__init__(reason.value)
@@ -59,7 +59,7 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(value: object, *, allow_empty: bool = False) -> bytes:
-    """Unpadded base64url text (as ``toJSON()`` writes it) as bytes, else Refused."""
+    """Unpadded base64url text (as `toJSON()` writes it) as bytes, else Refused."""
     if not isinstance(value, str) or len(value) > 2 * MAX_JSON_BYTES:
         raise _malformed()
     if len(value) % 4 == 1 or not _B64URL.fullmatch(value) or (not value and not allow_empty):
@@ -92,7 +92,7 @@ def _object(value: object) -> Mapping[str, Any]:
 
 
 def _credential_common(data: Mapping[str, Any]) -> tuple[bytes, Mapping[str, Any]]:
-    """The raw credential id and the ``response`` object, after the type check."""
+    """The raw credential id and the `response` object, after the type check."""
     if data.get("type") != "public-key":
         if isinstance(data.get("type"), str):
             raise Refused(Reason.WRONG_TYPE)
@@ -113,7 +113,7 @@ class Registration:
     attestation_object: bytes
     transports: tuple[str, ...]
     resident_key: bool | None
-    """``clientExtensionResults.credProps.rk``, when the browser reported it."""
+    """`clientExtensionResults.credProps.rk`, when the browser reported it."""
 
 
 @dataclass(frozen=True, slots=True)

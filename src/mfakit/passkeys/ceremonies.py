@@ -1,16 +1,18 @@
 """Begin and finish WebAuthn ceremonies: pure functions on py_webauthn.
 
-Each ``*_options`` function takes the random values it needs (a ceremony id,
-a challenge) and the time, and returns a :class:`PendingCeremony`: the record
-to store and the options JSON for ``navigator.credentials.create`` or ``get``.
-:func:`verify_registration` and :func:`verify_authentication` take the stored
-ceremony and the browser's JSON and return an outcome: a new or updated
-credential record, or a :class:`~mfakit.core.results.Reason`.
+Each `*_options` function takes the random values it needs (a ceremony id,
+a challenge) and the time, and returns a
+[`PendingCeremony`][mfakit.passkeys.ceremonies.PendingCeremony]: the record to store and the options
+JSON for `navigator.credentials.create` or `get`.
+[`verify_registration`][mfakit.passkeys.ceremonies.verify_registration] and
+[`verify_authentication`][mfakit.passkeys.ceremonies.verify_authentication] take the stored ceremony
+and the browser's JSON and return an outcome: a new or updated credential record, or a
+[`Reason`][mfakit.Reason].
 
 What py_webauthn checks (signatures, attestation statements, the client data
 and authenticator data fields) it checks; what it leaves to the relying party
 is checked here, before any signature is verified: the ceremony's kind, expiry
-and single use (with the store's atomic take); ``crossOrigin``; that the
+and single use (with the store's atomic take); `crossOrigin`; that the
 credential id in the JSON is the attested one; that the credential answers the
 ceremony (its user's, allowed, or, passwordless, its user handle; S24); the
 sign count against the clone policy, with counters that stay at 0 accepted.
@@ -111,10 +113,10 @@ _MALFORMED_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError
 class PendingCeremony:
     """A ceremony to store, and the options to give the browser.
 
-    ``options_json`` is ``PublicKeyCredentialCreationOptionsJSON`` or
-    ``...RequestOptionsJSON``: the page turns it into options with
-    ``PublicKeyCredential.parseCreationOptionsFromJSON`` or
-    ``parseRequestOptionsFromJSON`` (or the fallback in the docs' script).
+    `options_json` is `PublicKeyCredentialCreationOptionsJSON` or
+    `...RequestOptionsJSON`: the page turns it into options with
+    `PublicKeyCredential.parseCreationOptionsFromJSON` or
+    `parseRequestOptionsFromJSON` (or the fallback in the docs' script).
     """
 
     ceremony: CeremonyRecord
@@ -123,7 +125,7 @@ class PendingCeremony:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegistrationOutcome:
-    """The new credential (to store, unless its id is taken: ``DUPLICATE_CREDENTIAL``),
+    """The new credential (to store, unless its id is taken: `DUPLICATE_CREDENTIAL`),
     or why the registration was refused."""
 
     ok: bool
@@ -138,9 +140,9 @@ class RegistrationOutcome:
 class AuthenticationOutcome:
     """A verified assertion, or why it was refused.
 
-    On success ``credential`` is the stored record updated (sign count, backup
-    state, last use, clone flag): save it. ``user_id`` is whose it is (the
-    answer to a passwordless sign-in). ``clone_detected`` is set when its
+    On success `credential` is the stored record updated (sign count, backup
+    state, last use, clone flag): save it. `user_id` is whose it is (the
+    answer to a passwordless sign-in). `clone_detected` is set when its
     counter went backwards and the policy flags instead of refusing: audit it
     and notify the user.
     """
@@ -200,15 +202,15 @@ def registration_options(
     actor_id: str | None = None,
     tenant: str | None = None,
 ) -> PendingCeremony:
-    """A registration ceremony for ``user_id`` and its ``navigator.credentials.create`` options.
+    """A registration ceremony for `user_id` and its `navigator.credentials.create` options.
 
-    ``user_handle`` is the user's handle (``UserState.webauthn_user_handle``;
-    make 64 random bytes the first time). ``user_name`` and ``display_name``
+    `user_handle` is the user's handle (`UserState.webauthn_user_handle`;
+    make 64 random bytes the first time). `user_name` and `display_name`
     are what the authenticator shows (an email address and a full name, say).
-    ``existing`` are the user's credentials: they go to ``excludeCredentials``
-    so an authenticator is not registered twice. ``passwordless`` asks for a
+    `existing` are the user's credentials: they go to `excludeCredentials`
+    so an authenticator is not registered twice. `passwordless` asks for a
     discoverable credential with user verification, which may then sign in
-    alone (only when ``policy.passkey_passwordless``).
+    alone (only when `policy.passkey_passwordless`).
     """
     check_id("ceremony_id", ceremony_id)
     check_id("user_id", user_id)
@@ -282,10 +284,10 @@ def authentication_options(
     actor_id: str | None = None,
     tenant: str | None = None,
 ) -> PendingCeremony:
-    """A second-factor (or step-up) ceremony for ``user_id``, offering ``credentials``.
+    """A second-factor (or step-up) ceremony for `user_id`, offering `credentials`.
 
-    ``credentials`` are the user's (all of them, or those the use allows); they
-    become ``allowCredentials`` and only they may answer. ``challenge_id`` links
+    `credentials` are the user's (all of them, or those the use allows); they
+    become `allowCredentials` and only they may answer. `challenge_id` links
     the ceremony to the second-factor challenge it answers.
     """
     if kind not in (CeremonyKind.AUTHENTICATE, CeremonyKind.STEP_UP):
@@ -334,10 +336,10 @@ def passwordless_options(
 ) -> PendingCeremony:
     """A sign-in with no user named: any discoverable passkey may answer.
 
-    ``allowCredentials`` is empty and user verification required. With
-    ``conditional`` the page offers passkeys in the username field's autofill
-    (``mediation: "conditional"``) and the ceremony lives
-    ``policy.webauthn_conditional_ttl``.
+    `allowCredentials` is empty and user verification required. With
+    `conditional` the page offers passkeys in the username field's autofill
+    (`mediation: "conditional"`) and the ceremony lives
+    `policy.webauthn_conditional_ttl`.
     """
     check_id("ceremony_id", ceremony_id)
     check_aware("now", now)
@@ -407,10 +409,10 @@ def verify_registration(
 ) -> RegistrationOutcome:
     """Check the browser's answer to a registration ceremony.
 
-    ``ceremony`` is the stored record as it was before the store took it
-    (``used_at`` set means it had been taken already: ``REPLAYED``).
-    ``credential_json`` is what the page posted (``credential.toJSON()``, as
-    text or parsed). ``factor_id`` is the id to give the new credential record.
+    `ceremony` is the stored record as it was before the store took it
+    (`used_at` set means it had been taken already: `REPLAYED`).
+    `credential_json` is what the page posted (`credential.toJSON()`, as
+    text or parsed). `factor_id` is the id to give the new credential record.
     Duplicate credential ids are the caller's check (the store knows them).
     """
     check_id("factor_id", factor_id)
@@ -509,8 +511,8 @@ def _register(
 
 
 def assertion_credential_id(credential_json: object) -> bytes | None:
-    """The credential id an assertion names (to look its record up), or ``None``
-    when the JSON is not a well-formed assertion (answer ``MALFORMED_CREDENTIAL``)."""
+    """The credential id an assertion names (to look its record up), or `None`
+    when the JSON is not a well-formed assertion (answer `MALFORMED_CREDENTIAL`)."""
     try:
         return parse_assertion(credential_json).credential_id
     except Refused:
@@ -528,11 +530,11 @@ def verify_authentication(
 ) -> AuthenticationOutcome:
     """Check the browser's answer to a sign-in, step-up or passwordless ceremony.
 
-    ``credential`` is the stored record whose ``credential_id`` is
-    :func:`assertion_credential_id` of the same JSON, or ``None`` when there is
-    none: an unknown credential and another user's are refused alike
-    (``UNKNOWN_CREDENTIAL``). The sign count follows
-    ``policy.webauthn_clone_policy``.
+    `credential` is the stored record whose `credential_id` is
+    [`assertion_credential_id`][mfakit.passkeys.ceremonies.assertion_credential_id] of the same
+    JSON, or `None` when there is none: an unknown credential and another user's are refused alike
+    (`UNKNOWN_CREDENTIAL`). The sign count follows
+    `policy.webauthn_clone_policy`.
     """
     check_aware("now", now)
     refusal = ceremony_refusal(

@@ -1,2 +1,2 @@
-"""Ports: the small ``typing.Protocol`` interfaces through which the use cases
+"""Ports: the small `typing.Protocol` interfaces through which the use cases
 reach the outside world (storage, clock). Adapters implement them."""

@@ -13,7 +13,7 @@ __all__ = ["AsyncAuditLog", "AsyncAuditSink", "AuditLog", "AuditSink"]
 class AuditSink(Protocol):
     """Receives every security-relevant event.
 
-    A sink may also have an ``enabled() -> bool`` method, asked before each
+    A sink may also have an `enabled() -> bool` method, asked before each
     event is built; returning False (like a logger below its level) skips it.
     """
 
@@ -27,22 +27,22 @@ class AuditLog(AuditSink, Protocol):
     def list_events(
         self, subject_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
-        """Events whose subject is ``subject_id``, newest (last recorded) first.
-        ``before`` is the id of an event: only events recorded before it are
+        """Events whose subject is `subject_id`, newest (last recorded) first.
+        `before` is the id of an event: only events recorded before it are
         listed (for paging; an unknown id lists nothing)."""
         ...
 
 
 @runtime_checkable
 class AsyncAuditSink(Protocol):
-    """The async twin of :class:`AuditSink`."""
+    """The async twin of [`AuditSink`][mfakit.ports.audit.AuditSink]."""
 
     async def record(self, event: AuditRecord) -> None: ...
 
 
 @runtime_checkable
 class AsyncAuditLog(AsyncAuditSink, Protocol):
-    """The async twin of :class:`AuditLog`."""
+    """The async twin of [`AuditLog`][mfakit.ports.audit.AuditLog]."""
 
     async def list_events(
         self, subject_id: str, *, limit: int = 50, before: str | None = None

@@ -10,7 +10,7 @@ __all__ = ["Clock", "SystemClock"]
 
 @runtime_checkable
 class Clock(Protocol):
-    """Tells the current time as a timezone-aware UTC ``datetime``."""
+    """Tells the current time as a timezone-aware UTC `datetime`."""
 
     def now(self) -> datetime: ...
 

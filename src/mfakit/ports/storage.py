@@ -4,10 +4,10 @@ Every method that decides whether a code is accepted is a single atomic
 operation at the store (ARCHITECTURE.md rule 5): confirming a setup, advancing a
 TOTP step, consuming a backup code and updating a counter are compare-and-set,
 so several app servers sharing one database never accept a code twice. The
-contract suite in :mod:`mfakit.testing.contract` defines what "correct" means;
+contract suite in [`mfakit.testing.contract`][mfakit.testing.contract] defines what "correct" means;
 an adapter that passes it can be used in production.
 
-Adapters raise :class:`~mfakit.errors.StorageError` for their own failures and
+Adapters raise [`StorageError`][mfakit.errors.StorageError] for their own failures and
 leave nothing half-written.
 """
 
@@ -51,27 +51,28 @@ class Store(Protocol):
 
     # --- the unit of work (see mfakit.core.writes) ------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:
-        """Apply ``writes`` in order as one transaction, committed once.
+        """Apply `writes` in order as one transaction, committed once.
 
         If a conditional write finds its condition false, roll everything
         back and return None; otherwise return one result per write (True for
-        a conditional write, the new version for ``BumpSecurityVersion``, the
-        count for ``RevokeDevices``, None for the others). A store failure
-        raises :class:`~mfakit.errors.StorageError` with nothing applied."""
+        a conditional write, the new version for `BumpSecurityVersion`, the
+        count for `RevokeDevices`, None for the others). A store failure
+        raises [`StorageError`][mfakit.errors.StorageError] with nothing applied."""
         ...
 
     def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
-        """Everything a verification needs about ``user_id``, in one read:
+        """Everything a verification needs about `user_id`, in one read:
         authenticators, contacts, unused backup codes, the security question,
-        the user state and the counters named ``prefix + user_id`` for each
-        prefix in ``counters``."""
+        the user state and the counters named `prefix + user_id` for each
+        prefix in `counters`."""
         ...
 
     def load_challenge(
         self, challenge_id: str, *, counters: Sequence[str] = ()
     ) -> tuple[ChallengeRecord, UserSnapshot] | None:
-        """A challenge and the snapshot of its user (as :meth:`load_user`), in
-        one read; None if there is no such challenge."""
+        """A challenge and the snapshot of its user (as
+        [`load_user`][mfakit.ports.storage.Store.load_user]), in one read; None if there is no such
+        challenge."""
         ...
 
     def purge(
@@ -82,47 +83,47 @@ class Store(Protocol):
         limit: int,
         audit_before: datetime | None = None,
     ) -> int:
-        """Delete at most ``limit`` rows of each kind that no longer matter
+        """Delete at most `limit` rows of each kind that no longer matter
         (short transactions, no long lock): challenges that expired before
-        ``before``; counters last updated before it, except those whose key
-        starts with one of ``keep_nonzero`` and whose count is not 0 (a
+        `before`; counters last updated before it, except those whose key
+        starts with one of `keep_nonzero` and whose count is not 0 (a
         lock-out must outlive any retention); devices revoked or expired
         before it; backup codes used before it; pending authenticator setups
         that expired before it; notices queued before it and still undelivered;
-        and, when ``audit_before`` is given and the store keeps the audit
-        trail, audit events recorded before ``audit_before``; WebAuthn ceremonies
+        and, when `audit_before` is given and the store keeps the audit
+        trail, audit events recorded before `audit_before`; WebAuthn ceremonies
         that expired before it. Returns how many rows went; call again until it
         returns 0."""
         ...
 
     # --- the notice outbox -------------------------------------------------
     def pending_notices(self, *, now: datetime, limit: int) -> list[NoticeRecord]:
-        """At most ``limit`` queued notices due at ``now`` (``next_attempt_at``
+        """At most `limit` queued notices due at `now` (`next_attempt_at`
         not after it), the longest due first. Notices are queued, claimed and
-        deleted by the writes ``QueueNotice``, ``ClaimNotice``, ``DeleteNotice``."""
+        deleted by the writes `QueueNotice`, `ClaimNotice`, `DeleteNotice`."""
         ...
 
     # --- key rotation ----------------------------------------------------
     def totps_to_reseal(
         self, *, key_id: str, after: tuple[str, str] | None, limit: int
     ) -> list[TotpRecord]:
-        """At most ``limit`` authenticators (pending ones included) whose
-        secret is sealed under a key other than ``key_id``, ordered by
-        ``(user_id, id)`` and after ``after`` in that order (None: from the
-        start). Re-sealing goes through the ``ResealTotp`` write."""
+        """At most `limit` authenticators (pending ones included) whose
+        secret is sealed under a key other than `key_id`, ordered by
+        `(user_id, id)` and after `after` in that order (None: from the
+        start). Re-sealing goes through the `ResealTotp` write."""
         ...
 
     def key_usage(self, *, now: datetime) -> list[KeyUse]:
         """Every key id the stored values name, with how many of each kind:
         authenticator secrets, keyed security answers (stored as
-        ``$mfk-hmac1$<key id>$...``) and open challenges (awaiting a code or
-        an answer, unexpired at ``now``) with a code hash. Ordered by key id."""
+        `$mfk-hmac1$<key id>$...`) and open challenges (awaiting a code or
+        an answer, unexpired at `now`) with a code hash. Ordered by key id."""
         ...
 
     # --- authenticator apps -------------------------------------------
     def add_totp(self, record: TotpRecord, *, limit: int, now: datetime) -> bool:
-        """Insert a pending authenticator unless the user already has ``limit``
-        live ones (confirmed, or pending and unexpired at ``now``). Returns
+        """Insert a pending authenticator unless the user already has `limit`
+        live ones (confirmed, or pending and unexpired at `now`). Returns
         whether it was inserted. Expired pending setups may be dropped."""
         ...
 
@@ -143,14 +144,14 @@ class Store(Protocol):
         now: datetime,
         backup_codes: Sequence[BackupCodeRecord] | None,
     ) -> bool:
-        """Atomically confirm a pending, unexpired setup, record ``step`` as its
-        last accepted step and, when ``backup_codes`` is given, replace the user's
+        """Atomically confirm a pending, unexpired setup, record `step` as its
+        last accepted step and, when `backup_codes` is given, replace the user's
         backup codes with them. False (nothing changed) if the setup is missing,
         expired or already confirmed."""
         ...
 
     def advance_totp(self, user_id: str, factor_id: str, *, step: int, now: datetime) -> bool:
-        """Set ``last_step = step`` only if the authenticator is confirmed and its
+        """Set `last_step = step` only if the authenticator is confirmed and its
         last step is older (S4). False means the step was already used."""
         ...
 
@@ -164,7 +165,7 @@ class Store(Protocol):
 
     # --- backup codes --------------------------------------------------
     def replace_backup_codes(self, user_id: str, codes: Sequence[BackupCodeRecord]) -> None:
-        """Atomically drop the user's codes and store ``codes`` (may be empty)."""
+        """Atomically drop the user's codes and store `codes` (may be empty)."""
         ...
 
     def get_backup_code(self, user_id: str, lookup: str) -> BackupCodeRecord | None:
@@ -181,18 +182,18 @@ class Store(Protocol):
 
     # --- counters for limits ------------------------------------------
     def get_counter(self, key: str) -> Counter | None:
-        """The counter named ``key``, or None if never stored."""
+        """The counter named `key`, or None if never stored."""
         ...
 
     def put_counter(self, counter: Counter) -> bool:
-        """Store ``counter`` if the stored version still equals
-        ``counter.version`` (0: not stored yet), bumping the version by one.
+        """Store `counter` if the stored version still equals
+        `counter.version` (0: not stored yet), bumping the version by one.
         False when another writer got there first."""
         ...
 
     # --- challenges ------------------------------------------------------
     def insert_challenge(self, record: ChallengeRecord) -> None:
-        """Store a new challenge (its ``version`` is 0)."""
+        """Store a new challenge (its `version` is 0)."""
         ...
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
@@ -206,10 +207,10 @@ class Store(Protocol):
         contact: ContactRecord | None = None,
         backup_codes: Sequence[BackupCodeRecord] | None = None,
     ) -> bool:
-        """Compare-and-set: store ``record`` with ``version + 1`` only if the
-        stored version still equals ``record.version``. In the same atomic step,
-        upsert ``contact`` and replace the user's backup codes with
-        ``backup_codes`` when given. False, and nothing changed, on a conflict."""
+        """Compare-and-set: store `record` with `version + 1` only if the
+        stored version still equals `record.version`. In the same atomic step,
+        upsert `contact` and replace the user's backup codes with
+        `backup_codes` when given. False, and nothing changed, on a conflict."""
         ...
 
     # --- contact channels ------------------------------------------------
@@ -218,11 +219,11 @@ class Store(Protocol):
         ...
 
     def put_contact(self, record: ContactRecord) -> None:
-        """Insert or replace the user's contact of ``record.kind``."""
+        """Insert or replace the user's contact of `record.kind`."""
         ...
 
     def delete_contact(self, user_id: str, kind: ContactKind) -> bool:
-        """Remove the user's contact of ``kind``; False if there was none."""
+        """Remove the user's contact of `kind`; False if there was none."""
         ...
 
     # --- security question ---------------------------------------------
@@ -295,23 +296,23 @@ class Store(Protocol):
         ...
 
     def user_for_handle(self, handle: bytes) -> str | None:
-        """Whose user handle ``handle`` is, if anyone's."""
+        """Whose user handle `handle` is, if anyone's."""
         ...
 
     def get_ceremony(self, ceremony_id: str) -> CeremonyRecord | None:
-        """A ceremony by id, taken or not (``used_at`` says)."""
+        """A ceremony by id, taken or not (`used_at` says)."""
         ...
 
     def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
-        """Atomically mark a pending ceremony used (``used_at = now``) and
-        return it as it was before (``used_at`` None); None if there is no such
+        """Atomically mark a pending ceremony used (`used_at = now`) and
+        return it as it was before (`used_at` None); None if there is no such
         ceremony or it was taken already. Of several concurrent takes of one
         ceremony, across threads and processes, exactly one gets it."""
         ...
 
 
 class AsyncStore(Protocol):
-    """The async twin of :class:`Store`: the same methods, awaitable."""
+    """The async twin of [`Store`][mfakit.ports.storage.Store]: the same methods, awaitable."""
 
     async def apply(self, writes: Sequence[Write]) -> list[object] | None: ...
 
@@ -446,12 +447,12 @@ class AsyncStore(Protocol):
 class MessageLookup(Protocol):
     """Finding a challenge by the provider's id of its code (optional).
 
-    Needed only to record delivery statuses (``MFA.record_delivery_status``);
+    Needed only to record delivery statuses (`MFA.record_delivery_status`);
     every store shipped with mfakit has it."""
 
     def challenge_for_message(self, message_id: str) -> ChallengeRecord | None:
-        """The newest challenge whose current code went out as ``message_id``
-        (``ChallengeRecord.message_id``), or None."""
+        """The newest challenge whose current code went out as `message_id`
+        (`ChallengeRecord.message_id`), or None."""
         ...
 
 
@@ -462,5 +463,5 @@ class AsyncMessageLookup(Protocol):
 
 
 DeviceStore = Store
-"""Former name of the device and user-state half of :class:`Store`."""
+"""Former name of the device and user-state half of [`Store`][mfakit.ports.storage.Store]."""
 AsyncDeviceStore = AsyncStore

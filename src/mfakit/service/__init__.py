@@ -1,3 +1,3 @@
 """Use cases: the pure core plus port calls, written once as generators of
-effects (see :mod:`mfakit.service.effects`) and run by the sync and async
+effects (see `mfakit.service.effects`) and run by the sync and async
 facades."""

@@ -83,7 +83,7 @@ def begin_contact_change(
     The actor is the user, or an admin acting for them (whether that admin may
     edit this user is the host's decision, made before calling). Returns a
     challenge offering only channels verified before the change; nothing is
-    sent until the user picks one (:meth:`MFA.send`) unless it is an
+    sent until the user picks one ([`MFA.send`][mfakit.facade.Facade.send]) unless it is an
     authenticator app. Verifying it applies the change.
     """
     check_id("user_id", user_id)
@@ -206,7 +206,7 @@ def list_factors(ctx: Context, user_id: str) -> UseCase[tuple[FactorInfo, ...]]:
 
 def get_contacts(ctx: Context, user_id: str) -> UseCase[Contacts]:
     """The user's phone and email with their full values and verified flags,
-    for the account owner's own pages (``list_factors`` masks them)."""
+    for the account owner's own pages (`list_factors` masks them)."""
     check_id("user_id", user_id)
     stored = yield from call("store", Store.get_contacts, user_id)
     by_kind = {c.kind: contact_info(c) for c in stored}
@@ -239,8 +239,8 @@ def set_locale(ctx: Context, actor: Actor, user_id: str, locale: object) -> UseC
     """Store the language of the texts sent to the user (codes, security
     notices) when a call names none; None goes back to the default locale.
     Only a locale with texts of its own (mfakit's catalogs or the host's
-    translations), or a regional variant of one (``"fr-CA"``), is accepted.
-    Returns the locale stored, as a normalized tag (``"pt-br"``)."""
+    translations), or a regional variant of one (`"fr-CA"`), is accepted.
+    Returns the locale stored, as a normalized tag (`"pt-br"`)."""
     check_id("user_id", user_id)
     Actor.check(actor).require_may_act_for(user_id)
     chosen = check_locale(locale)

@@ -89,7 +89,7 @@ def begin_totp_setup(
 ) -> UseCase[TotpSetup]:
     """Start adding an authenticator app. Only the user, personally and freshly
     re-authenticated, may do it (seed 001, S20), with a step-up when they
-    already have a factor (S32). ``secret`` imports an existing
+    already have a factor (S32). `secret` imports an existing
     base32 key (at least 128 bits, S1) when migrating from another system."""
     Actor.check(actor)
     check_id("user_id", user_id)
@@ -431,7 +431,7 @@ def remove_authenticator(
 
 
 def _has_key(ctx: Context, records: list[TotpRecord], key: bytes, now: datetime) -> bool:
-    """Whether a confirmed or live pending authenticator holds ``key`` (constant-time)."""
+    """Whether a confirmed or live pending authenticator holds `key` (constant-time)."""
     found = False
     for rec in records:
         if not rec.is_live(now):

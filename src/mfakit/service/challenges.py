@@ -1,7 +1,7 @@
 """Challenge use cases: sending codes, verifying, switching method, "try
 another way" and the security question (L1, F2-F4, F6, S7-S18, S24, S25).
 
-Every change to a challenge goes through :func:`_advance`, which asks the
+Every change to a challenge goes through `_advance`, which asks the
 transition table for the next state and writes it by compare-and-set, retrying
 on a fresh copy when another request got there first. So a code is accepted
 once, the last allowed attempt is counted once and the machine never takes an
@@ -214,8 +214,8 @@ def normalize_answer(ctx: Context, answer: object, *, field: str = "answer") -> 
 
 def read_answer(ctx: Context, answer: object, *, field: str = "answer") -> str | None:
     """An answer as typed to the question, normalised like `normalize_answer`;
-    ``None`` when it cannot be any set answer (blank, too long, control
-    characters): a typo, answered with ``Reason.MALFORMED_CODE``."""
+    `None` when it cannot be any set answer (blank, too long, control
+    characters): a typo, answered with `Reason.MALFORMED_CODE`."""
     text = _prepare_answer(ctx, answer, field)
     return text if _answer_problem(text) is None else None
 
@@ -242,9 +242,9 @@ def _advance(
     contact: ContactRecord | None = None,
     backup_codes: Sequence[BackupCodeRecord] | None = None,
 ) -> UseCase[ChallengeRecord | None]:
-    """Apply ``event`` (and ``change``) to ``rec`` by compare-and-set.
+    """Apply `event` (and `change`) to `rec` by compare-and-set.
 
-    Returns the stored record, or ``None`` when another request changed the
+    Returns the stored record, or `None` when another request changed the
     challenge first; the caller then reloads and decides again.
     """
     target = next_state(rec.state, event)
@@ -317,7 +317,7 @@ def create_challenge(
 
 
 def _destination(rec: ChallengeRecord, method: Method, factors: Factors) -> str:
-    """Where a code for ``method`` may go: a verified destination (S18), or for
+    """Where a code for `method` may go: a verified destination (S18), or for
     an enrolment the destination being proven (L3), never anything else."""
     kind = CHANNEL_KIND[method]
     if rec.purpose is Purpose.ENROL_CONTACT:
@@ -417,11 +417,11 @@ def _send(
     cooldown: bool,
     resend: bool = True,
 ) -> UseCase[SendResult]:
-    """Send a fresh code for ``method``; the new code replaces the old (S9).
+    """Send a fresh code for `method`; the new code replaces the old (S9).
 
     Within the cooldown after a code for this same method, nothing is sent: a
-    ``resend`` is refused (``COOLDOWN``), any other send answers that the code
-    is already on its way (``already_sent``), both with ``retry_after``.
+    `resend` is refused (`COOLDOWN`), any other send answers that the code
+    is already on its way (`already_sent`), both with `retry_after`.
     """
     if cooldown and rec.code_sent_at is not None:
         wait = rec.code_sent_at + ctx.policy.resend_cooldown - now
@@ -537,12 +537,12 @@ def send_code(
     resend: bool = False,
 ) -> UseCase[SendResult]:
     """Make sure a code for the current method is on its way, or switch to
-    another out-of-band ``method`` and send one.
+    another out-of-band `method` and send one.
 
     Within the cooldown after the last code of the current method (the one
-    ``begin_sign_in`` sent, say) nothing is sent and the result says
-    ``already_sent``; after it, a new code replaces the old. With ``resend``
-    the user asked for a *new* code: refused with ``COOLDOWN`` within it.
+    `begin_sign_in` sent, say) nothing is sent and the result says
+    `already_sent`; after it, a new code replaces the old. With `resend`
+    the user asked for a *new* code: refused with `COOLDOWN` within it.
     """
     check_locale(locale)
     if not isinstance(resend, bool):
@@ -573,7 +573,7 @@ def switch_method(
 ) -> UseCase[SendResult]:
     """Use another of the challenge's methods; out-of-band ones send at once.
     The current method again, moments after its code went out, sends nothing:
-    the result says ``already_sent`` (see `send_code`)."""
+    the result says `already_sent` (see `send_code`)."""
     check_locale(locale)
     rec = yield from _load(challenge_id)
     ctx = yield from _rescope(ctx, rec)
@@ -754,7 +754,7 @@ def get_challenge(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
 
 
 def _pick_method(rec: ChallengeRecord, code: str) -> tuple[Method, str | None]:
-    """Which method a typed code is for, and the code normalised (``None``:
+    """Which method a typed code is for, and the code normalised (`None`:
     it cannot be a code of that method, a typo).
 
     A backup code (letters, twelve characters) is recognised whatever the
@@ -798,7 +798,7 @@ def verify(
     device_label: str | None = None,
 ) -> UseCase[VerifyResult]:
     """Check a code against a challenge; on success apply its purpose and, for a
-    sign-in with ``trust_device``, trust this device (L2).
+    sign-in with `trust_device`, trust this device (L2).
 
     One read (the challenge with its user's factors and failure counter) and
     one unit of work for a TOTP or sent code: the challenge's new state, the
@@ -946,7 +946,7 @@ def _count_wrong_once(
     replay: bool,
     reason: Reason | None = None,
 ) -> UseCase[VerifyResult | None]:
-    """Count a wrong code (or passkey answer: ``reason``) on the challenge and
+    """Count a wrong code (or passkey answer: `reason`) on the challenge and
     the account in one unit of work (the last allowed one locks, S12); None if
     it lost a race."""
     event_ = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
@@ -1108,7 +1108,7 @@ def _succeed(
     label: str | None,
 ) -> UseCase[VerifyResult | None]:
     """Mark the challenge SUCCEEDED and apply its purpose in one unit of work
-    with ``writes`` (the factor's step, the cleared counter); None if it lost a
+    with `writes` (the factor's step, the cleared counter); None if it lost a
     race. Notices go out after the commit."""
     user_id = rec.user_id
     succeeded = rec.with_(state=next_state(rec.state, Event.CODE_RIGHT))

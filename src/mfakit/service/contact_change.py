@@ -78,7 +78,7 @@ def contact_change_notices(
 ) -> list[NoticeRecord | None]:
     """The notices of an applied change, queued with it: the old destination
     is told (S21), or, without one, the user's other verified channel
-    (``contacts``: the user's contacts before the change)."""
+    (`contacts`: the user's contacts before the change)."""
     assert rec.target_kind is not None and rec.target_value is not None
     if is_no_op(rec, old):
         return []  # nothing changed: nothing to tell

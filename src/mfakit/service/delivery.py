@@ -1,18 +1,18 @@
 """Handing a code to its channel, and what the provider says afterwards.
 
-* :func:`deliver` renders the code's message and gives it to the channel's
-  sender, with ``locale`` and an HTML body for email when the sender's method
-  takes them (decided once, at wiring: :attr:`Context.sender_options`). A
-  channel configured with a :class:`~mfakit.ports.delivery.CodeProvider`
+* `deliver` renders the code's message and gives it to the channel's
+  sender, with `locale` and an HTML body for email when the sender's method
+  takes them (decided once, at wiring: `Context.sender_options`). A
+  channel configured with a [`CodeProvider`][mfakit.ports.delivery.CodeProvider]
   (Twilio Verify) is asked to start a verification instead: the provider makes
   and sends the code, and its reference is kept on the challenge.
-* :func:`check_with_provider` asks the provider whether a code is right.
-* :func:`record_delivery_status` records a status callback
-  (:mod:`mfakit.delivery_status`) on the challenge whose code went out under
+* `check_with_provider` asks the provider whether a code is right.
+* `record_delivery_status` records a status callback
+  ([`mfakit.delivery_status`][mfakit.delivery_status]) on the challenge whose code went out under
   that message id, and in the audit log.
 
 The challenge's state machine, limits, quotas and audit stay in
-:mod:`mfakit.service.challenges`, whatever the channel.
+`mfakit.service.challenges`, whatever the channel.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def email_html(text: str, code: str, locale: str | None) -> str:
 def deliver(
     ctx: Context, method: Method, to: str, code: str, locale: str | None
 ) -> UseCase[str | None]:
-    """Send ``code`` to ``to`` on ``method``; the provider's id for it (a
+    """Send `code` to `to` on `method`; the provider's id for it (a
     message id, a code provider's reference) or None. Raises
-    :class:`~mfakit.errors.DeliveryError` when nothing was sent."""
+    [`DeliveryError`][mfakit.errors.DeliveryError] when nothing was sent."""
     channel = method.value
     tag = language_tag(locale)
     if method in ctx.code_providers:
@@ -123,8 +123,8 @@ def provider_ref(rec: ChallengeRecord) -> str | None:
 
 
 def check_with_provider(ctx: Context, rec: ChallengeRecord, code: str) -> UseCase[bool]:
-    """Whether the provider that sent the challenge's code accepts ``code``.
-    Raises :class:`~mfakit.errors.DeliveryError` when it could not answer."""
+    """Whether the provider that sent the challenge's code accepts `code`.
+    Raises [`DeliveryError`][mfakit.errors.DeliveryError] when it could not answer."""
     ref = provider_ref(rec)
     if ref is None or rec.method not in ctx.code_providers:
         # The provider was removed from the configuration since: nothing can
@@ -153,7 +153,7 @@ def cancel_at_provider(ctx: Context, rec: ChallengeRecord) -> UseCase[None]:
 
 
 def _check_status(status: object) -> tuple[str, Method, str, str, str, str | None]:
-    """The fields of a :class:`~mfakit.delivery_status.DeliveryStatus`, checked."""
+    """The fields of a [`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus], checked."""
     provider = getattr(status, "provider", None)
     channel = _CHANNELS.get(str(getattr(status, "channel", "")))
     message_id = getattr(status, "message_id", None)
@@ -185,8 +185,8 @@ def _moves(current: str | None, new: str) -> bool:
 
 
 def record_delivery_status(ctx: Context, status: object) -> UseCase[bool]:
-    """Record ``status`` on the challenge whose current code went out as
-    ``status.message_id``, and audit it (provider, state, error code: never
+    """Record `status` on the challenge whose current code went out as
+    `status.message_id`, and audit it (provider, state, error code: never
     the destination, the text or the code). Returns whether a challenge
     matched; a status for an older message of a challenge (replaced by a
     resend) or for no challenge at all changes nothing."""

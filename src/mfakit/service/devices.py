@@ -51,7 +51,7 @@ _SYSTEMS = (
 
 
 def label_from_user_agent(user_agent: str | None) -> str:
-    """``"Chrome on Linux"`` from a user-agent string; ``"Unknown device"`` otherwise."""
+    """`"Chrome on Linux"` from a user-agent string; `"Unknown device"` otherwise."""
     if not user_agent:
         return "Unknown device"
     browser = next((name for mark, name in _BROWSERS if mark in user_agent), "Browser")
@@ -77,7 +77,7 @@ def current_version(user_id: str) -> UseCase[int]:
 
 
 def check_trust(ctx: Context, user_id: str, token: str) -> UseCase[TrustRefusal | None]:
-    """Whether ``token`` satisfies the second step for ``user_id`` now."""
+    """Whether `token` satisfies the second step for `user_id` now."""
     claims = trust.read_token(ctx.keyring, token)
     if isinstance(claims, TrustRefusal):
         return claims
@@ -115,8 +115,8 @@ class NewDevice:
 def new_device(
     ctx: Context, user_id: str, label: str | None, version: int, now: datetime
 ) -> NewDevice:
-    """Decide a trusted device for ``user_id`` at security ``version`` (pure;
-    the caller stores ``record``)."""
+    """Decide a trusted device for `user_id` at security `version` (pure;
+    the caller stores `record`)."""
     name = (
         check_text("device_label", label, max_length=64)
         if label is not None
@@ -147,7 +147,7 @@ def new_device(
 def trust_new_device(
     ctx: Context, user_id: str, label: str | None, now: datetime
 ) -> UseCase[tuple[str, int, str]]:
-    """Create a device record and its signed token: ``(token, max_age_s, device_id)``."""
+    """Create a device record and its signed token: `(token, max_age_s, device_id)`."""
     version = yield from current_version(user_id)
     device = new_device(ctx, user_id, label, version, now)
     yield from call("store", Store.insert_device, device.record)
@@ -208,7 +208,7 @@ def security_writes(user_id: str, now: datetime) -> list[Write]:
 
 
 def devices_revoked(ctx: Context, user_id: str, count: object, now: datetime) -> UseCase[None]:
-    """Record the revocation a security change made (``count`` devices)."""
+    """Record the revocation a security change made (`count` devices)."""
     if count:
         yield from audit(
             ctx,

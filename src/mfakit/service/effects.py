@@ -3,11 +3,11 @@
 A use case is a generator. Where it needs the outside world it yields an
 *effect* (call this port method, run this CPU-heavy function) and receives the
 result; it never touches a port itself. The same generator is run by
-:func:`run_sync` for :class:`~mfakit.MFA` and by an async driver for the async
+`run_sync` for [`MFA`][mfakit.MFA] and by an async driver for the async
 facade, so the business logic exists once (the model is httpx's auth flows).
 
-Inside a use case, ``rec = yield from call("store", Store.get_totp, uid, fid)``
-is type-checked against the port's signature and gives ``rec`` its type.
+Inside a use case, `rec = yield from call("store", Store.get_totp, uid, fid)`
+is type-checked against the port's signature and gives `rec` its type.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ P = ParamSpec("P")
 
 
 class PortCall(NamedTuple):
-    """Call ``method`` of the port named ``port`` with these arguments.
+    """Call `method` of the port named `port` with these arguments.
 
     (Named tuples: several are built per verification, and they cost a third
     of a frozen dataclass.)"""
@@ -55,7 +55,7 @@ class Offload(NamedTuple):
 
 
 class Pause(NamedTuple):
-    """Wait ``seconds`` before trying again (after a lost compare-and-set race);
+    """Wait `seconds` before trying again (after a lost compare-and-set race);
     the async driver sleeps without holding the event loop."""
 
     seconds: float
@@ -68,7 +68,7 @@ UseCase = Generator[Effect, Any, T]
 def call(
     port: str, method: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs
 ) -> Generator[Effect, Any, T]:
-    """Yield a call of ``method`` (taken from the port's Protocol) and return its result."""
+    """Yield a call of `method` (taken from the port's Protocol) and return its result."""
     result: T = yield PortCall(port, method.__name__, args, kwargs)
     return result
 
@@ -87,10 +87,10 @@ def pause(seconds: float) -> Generator[Effect, Any, None]:
 
 
 def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
-    """Drive ``use_case`` to completion, performing each effect in this thread.
+    """Drive `use_case` to completion, performing each effect in this thread.
 
     An exception raised by a port is thrown back into the use case at the
-    ``yield``, so the use case can handle it exactly as async code would.
+    `yield`, so the use case can handle it exactly as async code would.
     """
     value: Any = None
     error: Exception | None = None
@@ -115,7 +115,7 @@ def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
 
 
 async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
-    """Drive ``use_case`` on the event loop: port calls are awaited (a port
+    """Drive `use_case` on the event loop: port calls are awaited (a port
     method may also be a plain function, e.g. an in-memory one), CPU-heavy work
     runs in a worker thread so other requests keep going.
 

@@ -89,7 +89,7 @@ def set_security_question(
     """Choose one of the policy's questions and set its answer, stored only as a
     slow hash (S27). The user personally, freshly re-authenticated, and
     stepped up when they have a factor (S32): the answer guards the other
-    methods when ``question_guards_alternatives`` is set."""
+    methods when `question_guards_alternatives` is set."""
     check_id("user_id", user_id)
     Actor.check(actor).require_self(user_id, "set a security question")
     if not isinstance(question, str) or question not in ctx.policy.security_questions:

@@ -1,6 +1,6 @@
 """A user's factors: what they have, and consuming a code of each kind.
 
-Shared by the direct verifications (``verify_totp``, ``verify_backup_code``)
+Shared by the direct verifications (`verify_totp`, `verify_backup_code`)
 and by challenges, so a TOTP step or a backup code is consumed the same way,
 atomically at the store, whichever path submits it.
 """
@@ -70,7 +70,7 @@ TOTP_DIGITS = (6, 8)
 def malformed(
     method: Method, lengths: tuple[int, ...], *, attempts_left: int | None = None
 ) -> VerifyResult:
-    """The answer to a typo (``Reason.MALFORMED_CODE``): nothing counted,
+    """The answer to a typo (`Reason.MALFORMED_CODE`): nothing counted,
     nothing changed. It says what the field takes, which depends on the method
     only, never on the right code or on the user's factors (S24)."""
     return VerifyResult(
@@ -167,7 +167,7 @@ def factors_of(snapshot: UserSnapshot) -> Factors:
 
 
 def begun_before_first_factor(factors: Factors, begun_at: datetime) -> bool:
-    """Whether an enrolment begun at ``begun_at`` started while the user had no
+    """Whether an enrolment begun at `begun_at` started while the user had no
     factor (so without a step-up) and the user has one now. Completing it would
     bind a factor without the step-up the user now needs (S32)."""
     active = [t.confirmed_at for t in factors.totps if t.confirmed_at is not None]
@@ -197,7 +197,7 @@ def orphan_codes_dropped(
     passkey_id: str | None = None,
 ) -> list[Write]:
     """Backup codes back up a factor: the write dropping them when removing
-    ``contact``, the authenticator ``totp_id`` or the passkey ``passkey_id``
+    `contact`, the authenticator `totp_id` or the passkey `passkey_id`
     leaves the user no factor (to join the removal's unit of work); none
     otherwise."""
     kept = (
@@ -223,7 +223,7 @@ class TotpOutcome:
 @dataclass(frozen=True, slots=True)
 class TotpMatch:
     """Which authenticator shows a code now, and at which step (pure: nothing
-    is recorded). ``replay`` when the code was right for a step already used."""
+    is recorded). `replay` when the code was right for a step already used."""
 
     factor_id: str | None
     step: int | None
@@ -231,8 +231,8 @@ class TotpMatch:
 
 
 def match_totp(ctx: Context, totps: Sequence[TotpRecord], code: str, now: datetime) -> TotpMatch:
-    """Find the confirmed authenticator that shows ``code`` at ``now``, among
-    ``totps`` as read; the caller records the step by compare-and-set."""
+    """Find the confirmed authenticator that shows `code` at `now`, among
+    `totps` as read; the caller records the step by compare-and-set."""
     timestamp = now.timestamp()
     candidates = [r for r in totps if r.confirmed_at is not None and r.digits == len(code)]
     if not candidates:
@@ -268,7 +268,7 @@ def match_totp(ctx: Context, totps: Sequence[TotpRecord], code: str, now: dateti
 
 
 def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCase[TotpOutcome]:
-    """Find the authenticator that shows ``code`` now and record its step.
+    """Find the authenticator that shows `code` now and record its step.
 
     Compare-and-set on the step makes a code usable once, and never one of a
     step not newer than the last accepted (S4), across processes.
@@ -330,7 +330,7 @@ def hash_answer(keyring: Keyring, hasher: Hasher, answer: str) -> str:
 def _verify_answer(
     keyring: Keyring, hasher: Hasher, stored: str | None, answer: str
 ) -> tuple[bool, bool]:
-    """``(matched, needs_rehash)`` for ``answer`` against a stored hash (or a
+    """`(matched, needs_rehash)` for `answer` against a stored hash (or a
     dummy one, so a missing question costs the same time, S24)."""
     if stored is not None and not stored.startswith(KEYED_ANSWER_PREFIX):
         matched = _check_hash(hasher, stored, answer)  # a 0.1.0 unkeyed hash

@@ -40,7 +40,7 @@ __all__ = [
 _MAX_RACES = 50
 
 FAILURES = "failures:"
-"""Prefix of a user's consecutive-failures counter (S13): ``failures:<user_id>``."""
+"""Prefix of a user's consecutive-failures counter (S13): `failures:<user_id>`."""
 BACKUP_FAILURES = "backup-failures:"
 """Prefix of a user's consecutive backup-code failures, counted apart (S34)."""
 
@@ -55,7 +55,7 @@ def reserve_attempt(
 ) -> UseCase[tuple[FailureDecision, Counter | None]]:
     """Count this attempt as a failure *before* checking the code, unless the
     account is backing off or locked. Returns the decision and, when allowed,
-    the counter as stored, which a success hands to :func:`reset_failures`.
+    the counter as stored, which a success hands to `reset_failures`.
     A backup code is counted on its own counter (S34)."""
     key = failure_key(user_id, backup_code=backup_code)
     for _ in range(_MAX_RACES):
@@ -85,7 +85,7 @@ def reset_failures(
 ) -> UseCase[None]:
     """A success clears the account's consecutive failures (S14).
 
-    ``reserved`` is the counter as this attempt stored it: when nobody wrote
+    `reserved` is the counter as this attempt stored it: when nobody wrote
     since, one compare-and-set suffices.
     """
     key = failure_key(user_id, backup_code=backup_code)
@@ -104,7 +104,7 @@ def reset_failures(
 def count_in_window(
     key: str, now: datetime, *, limit: int, window: timedelta
 ) -> UseCase[timedelta | None]:
-    """Count one event under ``key`` in its fixed window; the wait if it is full."""
+    """Count one event under `key` in its fixed window; the wait if it is full."""
     for _ in range(_MAX_RACES):
         counter = yield from call("store", Store.get_counter, key)
         updated, wait = limits.window_hit(counter, key, now, limit=limit, window=window)
@@ -116,7 +116,7 @@ def count_in_window(
 
 
 def give_back(key: str, counter: Counter | None = None) -> UseCase[None]:
-    """Take one event off the counter ``key`` (``counter``: as last stored, if known)."""
+    """Take one event off the counter `key` (`counter`: as last stored, if known)."""
     for _ in range(_MAX_RACES):
         if counter is None:
             counter = yield from call("store", Store.get_counter, key)

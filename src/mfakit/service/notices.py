@@ -3,16 +3,16 @@
 Theory of operation
 -------------------
 A security change (a factor removed, 2FA turned off, a contact changed, a
-password changed, ...) decides its notices in pure code (:func:`notice`) and
-queues them with :class:`~mfakit.core.writes.QueueNotice` in the *same* unit
+password changed, ...) decides its notices in pure code (`notice`) and
+queues them with `QueueNotice` in the *same* unit
 of work as the change: the change and the promise to tell the user commit
 together or not at all. Right after the commit the request delivers them
-(:func:`deliver`) and deletes each one delivered. A notice is queued already
-claimed by the request that queued it (``attempts=1``, due again after
-:data:`LEASE`), so a send that fails, a crash or a cancelled task between the
+(`deliver`) and deletes each one delivered. A notice is queued already
+claimed by the request that queued it (`attempts=1`, due again after
+`LEASE`), so a send that fails, a crash or a cancelled task between the
 commit and the send leaves it in the outbox, where
-:func:`deliver_pending_notices` (``MFA.deliver_pending_notices()``, ``mfakit
-notices deliver``, run from a scheduled job) finds it once due and sends it.
+`deliver_pending_notices` (`MFA.deliver_pending_notices()`, `mfakit
+notices deliver`, run from a scheduled job) finds it once due and sends it.
 Each try first claims the notice by compare-and-set on its attempt count, so
 two deliverers never send one notice at the same time; a failed try is due
 again later, each delay twice the one before (5 minutes up to 6 hours).
@@ -24,9 +24,9 @@ secret or an answer), the locale, when the change happened, and the
 destination (the email address or phone number to tell: personal data, the
 one thing rendering needs that the user's record may no longer hold, e.g. a
 removed phone). Undelivered notices are deleted by
-:func:`~.retention.purge_expired` once older than its ``older_than``.
+`purge_expired` once older than its `older_than`.
 
-"Was anyone told?" (``REMOVED_WITHOUT_NOTICE``) is decided when the change is
+"Was anyone told?" (`REMOVED_WITHOUT_NOTICE`) is decided when the change is
 made, from the verified channels the user has and mfakit can send to, never
 from whether a delivery succeeded: a notice that fails now is still on its way.
 """
@@ -71,7 +71,7 @@ _log = logging.getLogger("mfakit")
 
 
 def _reachable(ctx: Context, channel: ContactKind) -> bool:
-    """Whether a sender for ``channel`` is configured (email, or SMS to a phone)."""
+    """Whether a sender for `channel` is configured (email, or SMS to a phone)."""
     return (Method.EMAIL if channel is ContactKind.EMAIL else Method.SMS) in ctx.channels
 
 
@@ -79,10 +79,10 @@ def notice_target(
     ctx: Context, contacts: Iterable[ContactRecord], *, exclude: str | None = None
 ) -> tuple[ContactKind, str] | None:
     """The verified channel a notice to the user goes to: their email, else
-    their phone by SMS, never ``exclude`` (the destination the event is about,
+    their phone by SMS, never `exclude` (the destination the event is about,
     so the notice comes by an independent channel); None if there is none.
     Whether notices are on does not matter: this answers whether one *can* be
-    told (which decides ``REMOVED_WITHOUT_NOTICE``)."""
+    told (which decides `REMOVED_WITHOUT_NOTICE`)."""
     verified = {c.kind: c.value for c in contacts if c.verified and c.value != exclude}
     for kind in (ContactKind.EMAIL, ContactKind.PHONE):
         if kind in verified and _reachable(ctx, kind):
@@ -100,9 +100,9 @@ def notice(
     detail: str = "",
     locale: str | None = None,
 ) -> NoticeRecord | None:
-    """The outbox row of one notice to ``destination`` (pure); None when there
+    """The outbox row of one notice to `destination` (pure); None when there
     is nothing to send: no destination, notices off, or no sender for it.
-    ``detail`` is shown to the user: masked values only, never a code."""
+    `detail` is shown to the user: masked values only, never a code."""
     if destination is None or not ctx.notify or not _reachable(ctx, destination[0]):
         return None
     channel, to = destination
@@ -159,9 +159,9 @@ def _send(ctx: Context, rec: NoticeRecord) -> UseCase[bool]:
 
 
 def deliver(ctx: Context, notices: Sequence[NoticeRecord]) -> UseCase[None]:
-    """After the commit that queued ``notices``: send them now (best effort).
+    """After the commit that queued `notices`: send them now (best effort).
     The change has happened: a failure here is recorded or logged and the
-    notice stays queued for :func:`deliver_pending_notices`, never raised."""
+    notice stays queued for `deliver_pending_notices`, never raised."""
     for rec in notices:
         try:
             yield from _send(ctx, rec)
@@ -175,13 +175,13 @@ def deliver(ctx: Context, notices: Sequence[NoticeRecord]) -> UseCase[None]:
 
 
 def _delay(attempts: int) -> timedelta:
-    """The wait after try number ``attempts`` (1, 2, ...) before the next."""
+    """The wait after try number `attempts` (1, 2, ...) before the next."""
     factor: int = 2 ** min(max(attempts - 1, 0), 12)
     return min(LEASE * factor, MAX_DELAY)
 
 
 def deliver_pending_notices(ctx: Context, *, limit: object = 100) -> UseCase[int]:
-    """Send up to ``limit`` queued notices that are due; returns how many were
+    """Send up to `limit` queued notices that are due; returns how many were
     delivered. Each is claimed first (another deliverer running at the same
     time skips it); one that fails again is due after a longer delay."""
     if type(limit) is not int or not 1 <= limit <= _MAX_BATCH:

@@ -1,10 +1,10 @@
-"""Operator actions: what a support desk or the ``mfakit`` command does to an
+"""Operator actions: what a support desk or the `mfakit` command does to an
 account from outside any user's session.
 
-An operator is an admin :class:`~mfakit.Actor` (the CLI's is
-``cli:<operator name>``). They have no password of the user's to re-enter, so
+An operator is an admin [`Actor`][mfakit.Actor] (the CLI's is
+`cli:<operator name>`). They have no password of the user's to re-enter, so
 these use cases take a written reason instead of a step-up and record it in
-the audit trail. ``user_status`` reads everything an operator needs at 3 a.m.
+the audit trail. `user_status` reads everything an operator needs at 3 a.m.
 in one snapshot, masked (S-rules: no secret, code or full destination).
 """
 
@@ -50,8 +50,8 @@ MAX_REASON = 200
 class UserStatus:
     """A user's 2FA state as an operator sees it (destinations masked).
 
-    ``locked`` means locked out until unlocked; ``retry_after`` a running
-    back-off; ``failures`` the consecutive failures counted so far.
+    `locked` means locked out until unlocked; `retry_after` a running
+    back-off; `failures` the consecutive failures counted so far.
     """
 
     user_id: str
@@ -130,7 +130,7 @@ def disable_two_factor(
     unverified, trusted devices revoked, the user notified. No step-up (the
     operator has no password of the user's) and no role check (a user whose
     role requires 2FA must enrol again at the next sign-in); the written
-    ``reason`` goes into the audit trail instead."""
+    `reason` goes into the audit trail instead."""
     check_id("user_id", user_id)
     operator = _operator(actor)
     note = check_text("reason", reason, max_length=MAX_REASON)
@@ -165,10 +165,10 @@ def disable_two_factor(
 
 
 def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCase[int]:
-    """One round of :func:`~.retention.purge_expired` (at most ``batch`` rows
-    of each kind) for what ended before ``before``, which must be at least
-    :data:`~.retention.MIN_AGE` ago, and audit events older than the policy's
-    ``audit_retention_days``; returns how many rows went (0: done).
+    """One round of `purge_expired` (at most `batch` rows
+    of each kind) for what ended before `before`, which must be at least
+    `MIN_AGE` ago, and audit events older than the policy's
+    `audit_retention_days`; returns how many rows went (0: done).
     For callers that show progress between rounds."""
     if not isinstance(before, datetime) or before.tzinfo is None:
         raise InvalidInput("before", "must be a timezone-aware datetime")
@@ -190,7 +190,7 @@ def purge_batch(ctx: Context, *, before: object, batch: object = 1000) -> UseCas
 def record_maintenance(
     ctx: Context, actor: Actor, action: object, *, details: dict[str, str]
 ) -> UseCase[None]:
-    """Record a maintenance event (an upgrade, a purge, a key rotation) done by ``actor``."""
+    """Record a maintenance event (an upgrade, a purge, a key rotation) done by `actor`."""
     operator = _operator(actor)
     if action not in (Action.SCHEMA_UPGRADED, Action.DATA_PURGED, Action.KEYS_ROTATED):
         raise InvalidInput("action", "must be a maintenance action")

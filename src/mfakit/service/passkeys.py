@@ -2,24 +2,24 @@
 second factor or without a password, list, rename, remove.
 
 The checks on the browser's JSON and the authenticator's signature are
-:mod:`mfakit.passkeys` (pure, on py_webauthn, the ``webauthn`` extra, imported
+`mfakit.passkeys` (pure, on py_webauthn, the `webauthn` extra, imported
 here only when a passkey call runs). What this module adds is the state:
 
 * every ceremony is stored, then *taken* once by the store (an atomic
   conditional update), so an answer posted twice, or by two app servers at
-  once, is verified once; a second one is ``REPLAYED``;
+  once, is verified once; a second one is `REPLAYED`;
 * the JSON is parsed before the ceremony is taken, so malformed input changes
-  nothing (``MALFORMED_CREDENTIAL``);
+  nothing (`MALFORMED_CREDENTIAL`);
 * the credential an assertion names is looked up among *all* users', then must
   answer the ceremony (its user's, offered, or, passwordless, its user handle):
-  an unknown credential and another user's get the same ``UNKNOWN_CREDENTIAL``;
+  an unknown credential and another user's get the same `UNKNOWN_CREDENTIAL`;
 * a new sign count, backup state and last use are saved by compare-and-set,
   only after a successful check, with the clone policy applied to counters
   that went backwards.
 
-A second-factor challenge that offers ``Method.WEBAUTHN`` has one ceremony,
-stored under the challenge's own id: :meth:`MFA.verify` finds it from the
-challenge, and switching to ``WEBAUTHN`` issues it again (fresh options after a
+A second-factor challenge that offers `Method.WEBAUTHN` has one ceremony,
+stored under the challenge's own id: [`MFA.verify`][mfakit.facade.Facade.verify] finds it from the
+challenge, and switching to `WEBAUTHN` issues it again (fresh options after a
 refusal).
 """
 
@@ -126,7 +126,7 @@ def _rp(ctx: Context) -> RelyingParty:
 
 def _credential_json(value: object) -> object:
     """The browser's answer as posted (text or parsed JSON), size-checked; a
-    shape :mod:`mfakit.passkeys` cannot read becomes a refusal there."""
+    shape `mfakit.passkeys` cannot read becomes a refusal there."""
     if isinstance(value, (str, bytes)):
         if len(value) > MAX_CREDENTIAL_JSON:
             raise InvalidInput("credential_json", "is far too long")
@@ -185,12 +185,12 @@ def begin_passkey_registration(
     passwordless: bool = False,
 ) -> UseCase[PasskeyOptions]:
     """Start adding a passkey or security key: the options for
-    ``navigator.credentials.create`` (``excludeCredentials`` lists the user's
+    `navigator.credentials.create` (`excludeCredentials` lists the user's
     own, so one authenticator is not registered twice). Only the user,
     personally and freshly re-authenticated, with a step-up when they already
-    have a factor (S20, S32). ``account_name`` (default: the user id) and
-    ``display_name`` are what the authenticator shows; ``passwordless`` asks
-    for a discoverable passkey that may sign in alone (``policy.passkey_passwordless``)."""
+    have a factor (S20, S32). `account_name` (default: the user id) and
+    `display_name` are what the authenticator shows; `passwordless` asks
+    for a discoverable passkey that may sign in alone (`policy.passkey_passwordless`)."""
     Actor.check(actor)
     check_id("user_id", user_id)
     checked = check_passkey_name(name)
@@ -241,8 +241,8 @@ def begin_passkey_registration(
 def _take(
     ctx: Context, ceremony_id: str, kinds: frozenset[CeremonyKind], now: datetime
 ) -> UseCase[tuple[CeremonyRecord | None, Reason | None]]:
-    """Take a ceremony of one of ``kinds`` once: the record, or why not
-    (``REPLAYED`` when it was taken already, ``WRONG_CHALLENGE`` when there is
+    """Take a ceremony of one of `kinds` once: the record, or why not
+    (`REPLAYED` when it was taken already, `WRONG_CHALLENGE` when there is
     no such ceremony of these kinds)."""
     stored = yield from call("store", Store.get_ceremony, ceremony_id)
     if stored is None or stored.kind not in kinds:
@@ -282,10 +282,10 @@ def _refused(
 def finish_passkey_registration(
     ctx: Context, actor: Actor, ceremony_id: str, credential_json: object
 ) -> UseCase[PasskeyRegistration]:
-    """Finish adding a passkey with the browser's answer (``credential.toJSON()``).
+    """Finish adding a passkey with the browser's answer (`credential.toJSON()`).
     The user's first factor comes with backup codes, returned once. A refusal
-    (a :class:`Reason`) stores nothing; an authenticator already registered (by
-    anyone) is ``DUPLICATE_CREDENTIAL``."""
+    (a [`Reason`][mfakit.Reason]) stores nothing; an authenticator already registered (by
+    anyone) is `DUPLICATE_CREDENTIAL`."""
     user_id = Actor.check(actor).id
     check_id("ceremony_id", ceremony_id)
     answer = _credential_json(credential_json)
@@ -370,7 +370,7 @@ def finish_passkey_registration(
 def issue_challenge_ceremony(
     ctx: Context, rec: ChallengeRecord, snapshot: UserSnapshot | None = None
 ) -> UseCase[str | None]:
-    """Store the passkey ceremony of a challenge that offers ``WEBAUTHN``
+    """Store the passkey ceremony of a challenge that offers `WEBAUTHN`
     (under the challenge's id, replacing an earlier one) and return its
     request options; None when the challenge offers no passkey."""
     if Method.WEBAUTHN not in rec.methods or ctx.relying_party is None:
@@ -412,7 +412,7 @@ def with_options(challenge: Challenge, options: str | None) -> Challenge:
 
 class PasskeyCheck:
     """The outcome of checking a passkey against a challenge, for
-    :func:`mfakit.service.challenges.verify` to commit."""
+    `mfakit.service.challenges.verify` to commit."""
 
     __slots__ = ("clone", "counted", "credential", "reason")
 
@@ -489,9 +489,9 @@ def after_passkey_success(ctx: Context, check: PasskeyCheck, now: datetime) -> U
 
 def begin_passkey_sign_in(ctx: Context, *, conditional: bool = False) -> UseCase[PasskeyOptions]:
     """Start a sign-in with no username: any of the site's discoverable
-    passkeys may answer (``conditional``: offered in the username field's
-    autofill, and the ceremony lives ``policy.webauthn_conditional_ttl``).
-    Only when ``policy.passkey_passwordless``."""
+    passkeys may answer (`conditional`: offered in the username field's
+    autofill, and the ceremony lives `policy.webauthn_conditional_ttl`).
+    Only when `policy.passkey_passwordless`."""
     if not isinstance(conditional, bool):
         raise InvalidInput("conditional", "must be a bool")
     rp = _rp(ctx)
@@ -519,7 +519,7 @@ def finish_passkey_sign_in(
 ) -> UseCase[PasskeySignIn]:
     """Finish a passwordless sign-in: who signed in, or why not. Only a
     passkey registered for passwordless use, whose user handle is the one
-    stored with it, is accepted; every other one gets ``UNKNOWN_CREDENTIAL``."""
+    stored with it, is accepted; every other one gets `UNKNOWN_CREDENTIAL`."""
     check_id("ceremony_id", ceremony_id)
     answer = _credential_json(credential_json)
     rp = _rp(ctx)

@@ -2,11 +2,11 @@
 
 Challenges expire after minutes, send windows after at most a day, revoked
 devices and used backup codes are history. Without a purge they pile up
-forever (4,000 challenge rows after 400 days for one user). ``purge_expired``
+forever (4,000 challenge rows after 400 days for one user). `purge_expired`
 deletes them in bounded batches; a failure counter that is not zero is never
 purged, so no retention lifts a lock-out (only an admin or the user's recovery
 path does). Audit events kept in the store go after
-``Policy.audit_retention_days`` (the default policy's), if set.
+`Policy.audit_retention_days` (the default policy's), if set.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def audit_cutoff(ctx: Context) -> datetime | None:
 def purge_expired(
     ctx: Context, *, older_than: object = MIN_AGE, batch: object = 1000
 ) -> UseCase[int]:
-    """Delete what expired, was revoked or was used more than ``older_than``
-    ago, and audit events older than ``Policy.audit_retention_days``, ``batch``
+    """Delete what expired, was revoked or was used more than `older_than`
+    ago, and audit events older than `Policy.audit_retention_days`, `batch`
     rows of each kind per transaction, until nothing is left; returns how many
     rows went."""
     if not isinstance(older_than, timedelta) or older_than < MIN_AGE:

@@ -1,10 +1,10 @@
 """Key rotation: re-sealing every stored secret under the keyring's primary key.
 
 A rotation puts a new key first in the keyring (every server), then runs
-:func:`rotate_keys`: it walks the authenticators whose secret is sealed under
-another key, in batches ordered by ``(user_id, factor id)``, opens each secret
+`rotate_keys`: it walks the authenticators whose secret is sealed under
+another key, in batches ordered by `(user_id, factor id)`, opens each secret
 with its old key and seals it again under the primary. Each record is written
-by a compare-and-set on its old key id and ciphertext (``ResealTotp``), which
+by a compare-and-set on its old key id and ciphertext (`ResealTotp`), which
 changes nothing else of the row: a verification advancing the record's step
 meanwhile keeps its step, and a record deleted, replaced or re-sealed meanwhile
 is left alone. A batch goes as one unit of work; when one of its records lost a
@@ -16,7 +16,7 @@ stopped anywhere simply finds the rest the next time.
 What cannot be re-sealed: a security answer is keyed, not sealed, and the answer
 itself is never stored, so an answer keyed under an old key is re-keyed only
 when its user next answers right; a challenge's code hash lives minutes.
-:func:`key_usage` says how many of each still name each key, and which old keys
+`key_usage` says how many of each still name each key, and which old keys
 nothing names any more (they can leave the keyring).
 """
 
@@ -54,7 +54,7 @@ def _check_batch(batch: object) -> int:
 
 
 def _reseal(ctx: Context, rec: TotpRecord) -> ResealTotp | None:
-    """The write re-sealing ``rec`` under the primary key; None if it cannot
+    """The write re-sealing `rec` under the primary key; None if it cannot
     be opened (its key left the keyring, or the data was altered)."""
     try:
         secret = totp_key(ctx, rec)
@@ -70,7 +70,7 @@ def _reseal(ctx: Context, rec: TotpRecord) -> ResealTotp | None:
 def rotate_batch(
     ctx: Context, *, after: tuple[str, str] | None, batch: int
 ) -> UseCase[tuple[KeyRotation, tuple[str, str] | None]]:
-    """One batch: at most ``batch`` records after ``after``; returns what it
+    """One batch: at most `batch` records after `after`; returns what it
     did and the cursor for the next batch (None: nothing was left)."""
     primary = ctx.keyring.primary_id
     found: list[TotpRecord] = yield from call(
@@ -103,8 +103,8 @@ def rotate_batch(
 def rotate_keys(
     ctx: Context, *, batch: object = 100, progress: object = None
 ) -> UseCase[KeyRotation]:
-    """Re-seal every authenticator secret not under the primary key, ``batch``
-    records a unit of work; ``progress(report)`` after each batch."""
+    """Re-seal every authenticator secret not under the primary key, `batch`
+    records a unit of work; `progress(report)` after each batch."""
     size = _check_batch(batch)
     if progress is not None and not callable(progress):
         raise InvalidInput("progress", "must be a callable taking a KeyRotation")
@@ -131,7 +131,7 @@ def rotate_keys(
 
 
 def usage_report(keyring: Keyring, found: list[KeyUse]) -> KeyUsage:
-    """The :class:`KeyUsage` of what the store names, against ``keyring``."""
+    """The [`KeyUsage`][mfakit.KeyUsage] of what the store names, against `keyring`."""
     named = {use.key_id: use for use in found if use.total}
     ordered = [named.get(k, KeyUse(key_id=k)) for k in keyring.key_ids]
     unknown = tuple(k for k in sorted(named) if k not in keyring.key_ids)

@@ -45,8 +45,8 @@ __all__ = [
 def scoped(
     ctx: Context, *, tenant: object = None, context: object = None, user_id: object = None
 ) -> UseCase[Context]:
-    """``ctx`` for one call: the tenant's policy and the request facts. With a
-    resolver that knows users (``for_user``), the user's tenant is the tenant."""
+    """`ctx` for one call: the tenant's policy and the request facts. With a
+    resolver that knows users (`for_user`), the user's tenant is the tenant."""
     request = RequestContext.check(context)
     if user_id is not None and ctx.tenant_from_user:
         uid = check_id("user_id", user_id)
@@ -92,7 +92,7 @@ def in_scope(
     *args: object,
     **kwargs: object,
 ) -> UseCase[T]:
-    """Run ``use_case(scoped_ctx, *args, **kwargs)`` for one call of a facade."""
+    """Run `use_case(scoped_ctx, *args, **kwargs)` for one call of a facade."""
     user_id = _user_id(use_case, args, kwargs) if ctx.tenant_from_user else None
     scoped_ctx = yield from scoped(ctx, tenant=tenant, context=context, user_id=user_id)
     result: T = yield from use_case(scoped_ctx, *args, **kwargs)
@@ -108,7 +108,7 @@ def _user_id_position(use_case: Callable[..., object]) -> int | None:
 def _user_id(
     use_case: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
 ) -> object:
-    """The ``user_id`` argument of a use case call, if it takes one."""
+    """The `user_id` argument of a use case call, if it takes one."""
     if "user_id" in kwargs:
         return kwargs["user_id"]
     position = _user_id_position(use_case)
@@ -179,7 +179,7 @@ def audit(
     details: Mapping[str, str] | None = None,
     at: datetime | None = None,
 ) -> UseCase[None]:
-    """Record one event now (see :func:`event`)."""
+    """Record one event now (see `event`)."""
     built = event(
         ctx,
         action,
@@ -198,7 +198,7 @@ def list_events(
     ctx: Context, subject_id: str, *, limit: int = 50, before: str | None = None
 ) -> UseCase[list[AuditRecord]]:
     """A user's events, newest first (needs an audit port that can list).
-    Page with ``before=page[-1].id``."""
+    Page with `before=page[-1].id`."""
     check_id("user_id", subject_id)
     if type(limit) is not int or not 1 <= limit <= 500:
         raise InvalidInput("limit", "must be an int from 1 to 500")
@@ -222,10 +222,10 @@ def notify(
     exclude: str | None = None,
 ) -> UseCase[bool]:
     """Tell the user of a security event through an already verified channel
-    (S21): their email, else their phone by SMS, never ``exclude`` (the
+    (S21): their email, else their phone by SMS, never `exclude` (the
     destination the event is about, so the notice comes by an independent
     channel). A failed notice is recorded, never allowed to undo the change.
-    Without a ``locale``, the notice is in the user's stored one (else the default).
+    Without a `locale`, the notice is in the user's stored one (else the default).
 
     Returns whether such a channel exists (whether or not notices are on)."""
     snapshot = yield from call("store", Store.load_user, user_id)
@@ -246,7 +246,7 @@ def notify(
 
 
 def _locale_option(ctx: Context, method: Method, locale: str | None) -> dict[str, str]:
-    """``locale=`` for a sender that takes it (decided at wiring), when known."""
+    """`locale=` for a sender that takes it (decided at wiring), when known."""
     tag = language_tag(locale)
     if tag is None or "locale" not in ctx.sender_options.get(method, ()):
         return {}
@@ -264,8 +264,8 @@ def notify_destination(
     user_locale: bool = True,
 ) -> UseCase[None]:
     """Send a notice to one named destination, e.g. the *old* phone number
-    after a change (L4), whatever its verified state. Without a ``locale``,
-    in the user's stored one (unless ``user_locale`` is False: the caller
+    after a change (L4), whatever its verified state. Without a `locale`,
+    in the user's stored one (unless `user_locale` is False: the caller
     already looked), else the default."""
     if not ctx.notify:
         return

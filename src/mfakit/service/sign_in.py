@@ -116,7 +116,7 @@ def begin_sign_in(
 def _send_at_once(
     ctx: Context, rec: ChallengeRecord, method: Method, locale: str | None
 ) -> UseCase[tuple[SendResult | None, bool]]:
-    """Send the first code when ``method`` is SMS, voice or email: the outcome,
+    """Send the first code when `method` is SMS, voice or email: the outcome,
     and whether the provider refused it (the user can resend or switch)."""
     if method not in OUT_OF_BAND:
         return None, False
@@ -132,7 +132,7 @@ def begin_step_up(
 ) -> UseCase[StepUpStart]:
     """Start proving a second factor again before removing or binding one (S32).
 
-    A challenge of purpose ``REAUTHENTICATE`` over the user's usable methods,
+    A challenge of purpose `REAUTHENTICATE` over the user's usable methods,
     backup codes included; like sign-in, an SMS, voice or email preferred
     method sends at once. An admin acting for a member (seed 001) gets the
     member's challenge: the codes go to the member's verified channels, and the

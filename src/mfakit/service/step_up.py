@@ -43,9 +43,9 @@ def step_up_methods(ctx: Context, factors: Factors) -> tuple[Method, ...]:
 def require_step_up(
     ctx: Context, actor: Actor, user_id: str, factors: Factors, now: datetime
 ) -> UseCase[None]:
-    """Refuse with :class:`StepUpRequired` unless the user has no active
-    factor or ``actor.step_up`` is a grant for this user and this actor, issued
-    within ``policy.step_up_seconds``. Checked on top of the password
+    """Refuse with [`StepUpRequired`][mfakit.errors.StepUpRequired] unless the user has no active
+    factor or `actor.step_up` is a grant for this user and this actor, issued
+    within `policy.step_up_seconds`. Checked on top of the password
     freshness (S20), never instead of it."""
     if not step_up_methods(ctx, factors):
         return  # the first factor: there is nothing to step up with
@@ -73,6 +73,6 @@ def require_step_up(
 def issue_grant(
     ctx: Context, user_id: str, actor_id: str, method: Method, now: datetime
 ) -> tuple[str, datetime]:
-    """A fresh grant for ``actor_id`` over ``user_id``, and when it expires."""
+    """A fresh grant for `actor_id` over `user_id`, and when it expires."""
     token = step_up.sign_grant(ctx.keyring, StepUpClaims(user_id, actor_id, now, method))
     return token, step_up.grant_expires_at(now, ctx.policy.step_up_max_age)

@@ -1,14 +1,14 @@
 """The unit of work of a use case: its writes and audit events, committed once.
 
-A use case decides from one read, then calls :func:`commit` with the writes
-it decided (see :mod:`mfakit.core.writes`) and the audit events that describe
+A use case decides from one read, then calls `commit` with the writes
+it decided (see `mfakit.core.writes`) and the audit events that describe
 them. When the audit log is the store itself, the events join the batch: the
 change and its record commit together or not at all. Otherwise they go to the
 audit port right after the commit.
 
-``commit`` answers None when another request changed what the decision was
+`commit` answers None when another request changed what the decision was
 based on; the use case then reads again and decides again, pausing a little
-longer each time (:func:`backoff`) so that competing requests spread out
+longer each time (`backoff`) so that competing requests spread out
 instead of colliding again.
 """
 
@@ -34,7 +34,7 @@ _MAX_PAUSE = 0.02
 def commit(
     ctx: Context, writes: Sequence[Write], events: Sequence[AuditRecord | None] = ()
 ) -> UseCase[list[object] | None]:
-    """Apply ``writes`` (and the events, when the store is the audit log) as
+    """Apply `writes` (and the events, when the store is the audit log) as
     one transaction; None if a condition failed and nothing was applied."""
     kept = [e for e in events if e is not None]
     batch = [*writes, *(RecordAudit(e) for e in kept)] if ctx.audit_in_store else writes
@@ -50,7 +50,7 @@ def commit(
 
 
 def backoff(ctx: Context, attempt: int) -> UseCase[None]:
-    """Before try ``attempt`` (1, 2, ...): a random pause that doubles with each
+    """Before try `attempt` (1, 2, ...): a random pause that doubles with each
     lost race, up to 20 ms, so concurrent requests for one user stop colliding."""
     ceiling = min(0.0005 * 2 ** min(attempt, 8), _MAX_PAUSE)
     jitter = int.from_bytes(ctx.random_bytes(2), "big") / 65536
@@ -58,5 +58,5 @@ def backoff(ctx: Context, attempt: int) -> UseCase[None]:
 
 
 def contended(what: str) -> StorageError:
-    """The error after :data:`RACES` lost races in a row."""
+    """The error after `RACES` lost races in a row."""
     return StorageError(f"{what} is too contended; try again")

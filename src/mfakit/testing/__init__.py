@@ -1,16 +1,16 @@
 """A kit for tests: mfakit's own and your application's (P6).
 
-* :class:`FakeClock`: time that moves only when the test says so.
-* :func:`authenticator_code`: what an authenticator app would show for a
-  setup's URI or secret, computed by pyotp (an implementation independent of
+* [`FakeClock`][mfakit.testing.FakeClock]: time that moves only when the test says so.
+* [`authenticator_code`][mfakit.testing.authenticator_code]: what an authenticator app would show
+  for a setup's URI or secret, computed by pyotp (an implementation independent of
   mfakit's own).
-* :func:`fast_hasher`: argon2id at its cheapest parameters, so a test suite
+* [`fast_hasher`][mfakit.testing.fast_hasher]: argon2id at its cheapest parameters, so a test suite
   that issues many backup codes stays fast. Never use it in production.
-* :func:`step_up`: pass a step-up (S32) with a given code and get the actor
+* [`step_up`][mfakit.testing.step_up]: pass a step-up (S32) with a given code and get the actor
   carrying the grant, for tests of calls that remove or bind a factor.
-* :mod:`mfakit.testing.contract`: the storage contract suite (needs pytest).
-* :mod:`mfakit.testing.webauthn`: a software passkey authenticator and its
-  browser, for passkey flows (needs the ``webauthn`` extra).
+* [`mfakit.testing.contract`][mfakit.testing.contract]: the storage contract suite (needs pytest).
+* [`mfakit.testing.webauthn`][mfakit.testing.webauthn]: a software passkey authenticator and its
+  browser, for passkey flows (needs the `webauthn` extra).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ DEFAULT_START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 class FakeClock:
-    """A clock for tests. Starts at ``start`` (default 2026-01-01 12:00 UTC)
-    and moves only through :meth:`advance` and :meth:`set`."""
+    """A clock for tests. Starts at `start` (default 2026-01-01 12:00 UTC)
+    and moves only through [`advance`][mfakit.testing.FakeClock.advance] and
+    [`set`][mfakit.testing.FakeClock.set]."""
 
     def __init__(self, start: datetime = DEFAULT_START) -> None:
         self._now = self._aware(start)
@@ -51,9 +52,9 @@ class FakeClock:
         return self._now
 
     def advance(self, delta: timedelta | float | None = None, /, **kwargs: float) -> datetime:
-        """Move forward by ``delta`` (a ``timedelta``, or seconds as a number:
-        ``clock.advance(31)``) or by ``timedelta(**kwargs)``
-        (``clock.advance(minutes=5)``); returns the new time."""
+        """Move forward by `delta` (a `timedelta`, or seconds as a number:
+        `clock.advance(31)`) or by `timedelta(**kwargs)`
+        (`clock.advance(minutes=5)`); returns the new time."""
         if delta is not None and kwargs:
             raise InvalidInput("delta", "give a delta or keyword arguments, not both")
         if delta is None:
@@ -70,7 +71,7 @@ class FakeClock:
         return self._now
 
     def set(self, when: datetime) -> None:
-        """Jump to ``when`` (backwards too, to test clock skew)."""
+        """Jump to `when` (backwards too, to test clock skew)."""
         self._now = self._aware(when)
 
     def __repr__(self) -> str:
@@ -78,11 +79,11 @@ class FakeClock:
 
 
 def authenticator_code(uri_or_secret: str, at: datetime | float) -> str:
-    """The code an authenticator app shows at ``at`` for an ``otpauth://`` URI
+    """The code an authenticator app shows at `at` for an `otpauth://` URI
     (honouring its algorithm, digits and period) or a bare base32 secret.
 
     Computed by pyotp, an implementation independent of mfakit's own (the
-    ``testing`` extra: ``pip install 'mfakit[testing]'``)."""
+    `testing` extra: `pip install 'mfakit[testing]'`)."""
     try:
         import pyotp
     except ImportError as exc:  # pragma: no cover - the testing extra brings it
@@ -110,13 +111,13 @@ def fast_hasher() -> Argon2Hasher:
 
 
 def step_up(mfa: MFA, actor: Actor, user_id: str, code: str | Callable[[Challenge], str]) -> Actor:
-    """``actor`` carrying a fresh step-up grant over ``user_id`` (S32).
+    """`actor` carrying a fresh step-up grant over `user_id` (S32).
 
-    Starts a step-up with :meth:`MFA.begin_step_up` and verifies ``code``: a
-    backup code or an authenticator code as a string, or a function of the
+    Starts a step-up with [`MFA.begin_step_up`][mfakit.facade.Facade.begin_step_up] and verifies
+    `code`: a backup code or an authenticator code as a string, or a function of the
     challenge (to read an SMS or email code from an outbox, say). Returns
-    ``actor`` unchanged when the user has no factor to step up with; raises
-    ``AssertionError`` when the code is refused.
+    `actor` unchanged when the user has no factor to step up with; raises
+    `AssertionError` when the code is refused.
     """
     start = mfa.begin_step_up(actor, user_id)
     if start.status is StepUpStatus.NOT_NEEDED:

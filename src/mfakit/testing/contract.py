@@ -1,7 +1,7 @@
-"""The storage contract: what every :class:`~mfakit.ports.storage.Store` must do.
+"""The storage contract: what every [`Store`][mfakit.ports.storage.Store] must do.
 
 An adapter proves itself by inheriting the suite and providing one fixture,
-``store``, that returns a fresh, empty store::
+`store`, that returns a fresh, empty store::
 
     import pytest
     from mfakit.testing.contract import StoreContract
@@ -12,11 +12,11 @@ An adapter proves itself by inheriting the suite and providing one fixture,
             return MyStore(...)
 
 Every test then runs against it, threads hammering the atomic operations
-included. Classes here are not named ``Test*``, so importing this module into a
+included. Classes here are not named `Test*`, so importing this module into a
 test file collects nothing by itself. Requires pytest.
 
-An async store (:class:`~mfakit.ports.storage.AsyncStore`) runs the same
-suite through :class:`BlockingStore`, which gives it the sync methods: each
+An async store ([`AsyncStore`][mfakit.ports.storage.AsyncStore]) runs the same
+suite through `BlockingStore`, which gives it the sync methods: each
 call runs the async store's coroutine on the bridge's own event loop (one
 thread) and waits for it. The racing threads then become that many tasks
 interleaved on one loop, which is how an async app server drives the store::
@@ -29,7 +29,7 @@ interleaved on one loop, which is how an async app server drives the store::
                 yield bridge
                 bridge.run(bridge.store.close())
 
-Make the async store's connections on the bridge's loop (``bridge.run``), not
+Make the async store's connections on the bridge's loop (`bridge.run`), not
 on another one: async drivers tie a connection to the loop that opened it.
 """
 
@@ -127,13 +127,13 @@ _STORE_METHODS = frozenset(
 class BlockingStore:
     """The sync storage methods over an async store, for the contract suite.
 
-    ``BlockingStore(async_store)`` has every method of
-    :class:`~mfakit.ports.storage.Store`; calling one runs the async store's
+    `BlockingStore(async_store)` has every method of
+    [`Store`][mfakit.ports.storage.Store]; calling one runs the async store's
     method on the bridge's event loop, in a thread of its own, and blocks
-    until it finishes (at most ``timeout`` seconds). Calls from several
-    threads run as concurrent tasks on that loop. :meth:`run`
+    until it finishes (at most `timeout` seconds). Calls from several
+    threads run as concurrent tasks on that loop. `run`
     runs any other coroutine there (creating tables, closing the store);
-    :meth:`close` (or leaving a ``with`` block) stops the loop.
+    `close` (or leaving a `with` block) stops the loop.
     """
 
     def __init__(self, store: Any, *, timeout: float = 60.0) -> None:
@@ -149,7 +149,7 @@ class BlockingStore:
         return f"BlockingStore({self.store!r})"
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the bridge's loop and return its result."""
+        """Run `coroutine` on the bridge's loop and return its result."""
         if self._loop.is_closed():
             coroutine.close()
             raise RuntimeError("this BlockingStore is closed")
@@ -236,7 +236,7 @@ def challenge_record(
 
 
 def race(n: int, action: Callable[[], bool]) -> list[bool]:
-    """Run ``action`` in ``n`` threads released at the same instant."""
+    """Run `action` in `n` threads released at the same instant."""
     barrier = threading.Barrier(n)
     results: list[bool] = []
     lock = threading.Lock()
@@ -554,7 +554,7 @@ def device_record(
 
 
 class DeviceContract:
-    """Trusted devices, per-user state and turning 2FA off (the rest of ``Store``)."""
+    """Trusted devices, per-user state and turning 2FA off (the rest of `Store`)."""
 
     def test_insert_get_list_devices(self, store: Store) -> None:
         d1 = device_record("d1")
@@ -639,9 +639,9 @@ def audit_event(n: int, subject: str = "alice", **changes: Any) -> AuditRecord:
 
 
 class AuditLogContract:
-    """An audit log (:class:`~mfakit.ports.audit.AuditLog`): every field kept,
-    newest first, paged by event id. Uses the ``audit_log`` fixture, which
-    defaults to ``store`` for stores that are audit logs too."""
+    """An audit log ([`AuditLog`][mfakit.ports.audit.AuditLog]): every field kept,
+    newest first, paged by event id. Uses the `audit_log` fixture, which
+    defaults to `store` for stores that are audit logs too."""
 
     @pytest.fixture
     def audit_log(self, store: Any) -> Any:
@@ -671,7 +671,7 @@ class AuditLogContract:
 
 
 class AuditRetentionContract:
-    """``purge(audit_before=...)`` on a store that is its own audit log: the
+    """`purge(audit_before=...)` on a store that is its own audit log: the
     events recorded before the cut-off go, oldest first and in bounded
     batches; newer ones and every user's stay."""
 
@@ -875,8 +875,8 @@ def _counter(key: str, count: int, version: int = 0) -> Counter:
 
 
 class UnitOfWorkContract:
-    """``apply``: a batch of writes commits whole, or (a condition false) not at
-    all; ``load_user`` / ``load_challenge`` read everything in one call."""
+    """`apply`: a batch of writes commits whole, or (a condition false) not at
+    all; `load_user` / `load_challenge` read everything in one call."""
 
     def test_results_one_per_write(self, store: Store) -> None:
         store.insert_device(device_record("d1"))
@@ -1170,7 +1170,7 @@ class UnitOfWorkContract:
 
 
 class RetentionContract:
-    """``purge``: what no longer matters goes, in bounded batches; a lock-out
+    """`purge`: what no longer matters goes, in bounded batches; a lock-out
     and everything still live stay."""
 
     def _fill(self, store: Store) -> None:
@@ -1249,8 +1249,8 @@ def notice_record(
 
 
 class NoticeContract:
-    """The notice outbox: ``QueueNotice`` / ``ClaimNotice`` / ``DeleteNotice``
-    and ``pending_notices``; a queued notice commits with its batch or not at
+    """The notice outbox: `QueueNotice` / `ClaimNotice` / `DeleteNotice`
+    and `pending_notices`; a queued notice commits with its batch or not at
     all, and one claim wins."""
 
     def test_queue_round_trips_every_field_once_due(self, store: Store) -> None:
@@ -1330,7 +1330,7 @@ class NoticeContract:
 
 
 class FirstFactorContract:
-    """``RequireNoFactor``: a batch binding a first factor goes on only while
+    """`RequireNoFactor`: a batch binding a first factor goes on only while
     the user has none, so of concurrent first enrolments exactly one commits."""
 
     def test_pending_setups_and_unverified_contacts_are_no_factor(self, store: Store) -> None:
@@ -1665,7 +1665,7 @@ class StoreContract(
     FirstFactorContract,
     KeyRotationContract,
 ):
-    """The whole storage contract. Subclass it and provide a ``store`` fixture."""
+    """The whole storage contract. Subclass it and provide a `store` fixture."""
 
     @pytest.fixture
     def store(self) -> Store:

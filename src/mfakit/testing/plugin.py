@@ -1,17 +1,17 @@
 """A pytest plugin for applications' own test suites (P6).
 
-Installed with mfakit (entry point ``pytest11``), it only adds fixtures, each
-named ``mfakit_*`` so none can shadow yours; a test uses them by asking:
+Installed with mfakit (entry point `pytest11`), it only adds fixtures, each
+named `mfakit_*` so none can shadow yours; a test uses them by asking:
 
-* ``mfakit_clock``: a :class:`~mfakit.testing.FakeClock`;
-* ``mfakit_outbox``: an :class:`~mfakit.adapters.Outbox` wired as the SMS,
-  voice and email sender (``mfakit_outbox.last_code("+14155550101")``);
-* ``mfakit_store``: a fresh :class:`~mfakit.adapters.MemoryStore`;
-* ``mfakit_audit``: a :class:`~mfakit.adapters.MemoryAuditLog`;
-* ``mfakit_mfa``: an :class:`~mfakit.MFA` over all of the above, with the
-  cheap test hasher. Override ``mfakit_policy`` to change its policy.
+* `mfakit_clock`: a [`FakeClock`][mfakit.testing.FakeClock];
+* `mfakit_outbox`: an [`Outbox`][mfakit.adapters.Outbox] wired as the SMS,
+  voice and email sender (`mfakit_outbox.last_code("+14155550101")`);
+* `mfakit_store`: a fresh [`MemoryStore`][mfakit.adapters.MemoryStore];
+* `mfakit_audit`: a [`MemoryAuditLog`][mfakit.adapters.MemoryAuditLog];
+* `mfakit_mfa`: an [`MFA`][mfakit.MFA] over all of the above, with the
+  cheap test hasher. Override `mfakit_policy` to change its policy.
 
-Disable it with ``-p no:mfakit``.
+Disable it with `-p no:mfakit`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def mfakit_audit() -> MemoryAuditLog:
 
 @pytest.fixture
 def mfakit_policy() -> Policy:
-    """The policy of ``mfakit_mfa``; override this fixture to change it."""
+    """The policy of `mfakit_mfa`; override this fixture to change it."""
     return Policy()
 
 

@@ -1,9 +1,9 @@
 """The sender contract: what every SMS, voice and email sender must do.
 
 A sender proves itself by inheriting a suite and providing two fixtures:
-``sender`` (the sender under test) and ``received`` (a function returning
+`sender` (the sender under test) and `received` (a function returning
 every message the far end has received so far, oldest first, as
-:class:`Received`)::
+`Received`)::
 
     import pytest
     from mfakit.testing.senders import Received, SmsSenderContract
@@ -17,22 +17,22 @@ every message the far end has received so far, oldest first, as
         def received(self, my_test_server):
             return lambda: [Received(to=m.to, text=m.body) for m in my_test_server.messages]
 
-Optional fixtures widen the suite: ``broken_sender`` (the same sender
+Optional fixtures widen the suite: `broken_sender` (the same sender
 pointed at something that fails, e.g. a closed port: the failure tests run
-only with it), ``secrets`` (strings that must never show in ``repr``) and
-``destination`` (the number or address to send to). Async senders inherit
-the ``Async...Contract`` twins, with the same fixtures (``received`` stays a
-plain function). Classes here are not named ``Test*``, so importing this
+only with it), `secrets` (strings that must never show in `repr`) and
+`destination` (the number or address to send to). Async senders inherit
+the `Async...Contract` twins, with the same fixtures (`received` stays a
+plain function). Classes here are not named `Test*`, so importing this
 module collects nothing by itself. Requires pytest (and pytest-asyncio for
 the async suites).
 
 What the suite checks: the message reaches the destination once with its
-code; ``locale`` (and ``html`` for email) are accepted; the result is a
-message id or ``None``; malformed input raises
-:class:`~mfakit.errors.InvalidInput` and sends nothing; a failure raises
-:class:`~mfakit.errors.DeliveryError` whose message holds neither the code
-nor the destination and whose ``reason`` / ``retryable`` /
-``unusable_destination`` are set; ``repr`` shows no secret; concurrent sends
+code; `locale` (and `html` for email) are accepted; the result is a
+message id or `None`; malformed input raises
+[`InvalidInput`][mfakit.errors.InvalidInput] and sends nothing; a failure raises
+[`DeliveryError`][mfakit.errors.DeliveryError] whose message holds neither the code
+nor the destination and whose `reason` / `retryable` /
+`unusable_destination` are set; `repr` shows no secret; concurrent sends
 each arrive exactly once.
 """
 
@@ -74,7 +74,7 @@ class Received:
 
 
 def digits(text: str) -> str:
-    """The digits of ``text`` in order: a spoken code ("4, 8, 2, ...") as one run."""
+    """The digits of `text` in order: a spoken code ("4, 8, 2, ...") as one run."""
     return re.sub(r"[^0-9]", "", text)
 
 
@@ -94,7 +94,7 @@ def _check_failure(exc: DeliveryError, destination: str) -> None:
 class _Fixtures:
     @pytest.fixture
     def secrets(self) -> list[str]:
-        """Strings that must never appear in the sender's ``repr``."""
+        """Strings that must never appear in the sender's `repr`."""
         return []
 
     @pytest.fixture
@@ -109,7 +109,7 @@ class _PhoneFixtures(_Fixtures):
 
 
 class _SyncPhoneContract(_PhoneFixtures):
-    """The SMS and voice suites; ``_send(sender, to, code, **kw)`` differs."""
+    """The SMS and voice suites; `_send(sender, to, code, **kw)` differs."""
 
     def _send(self, sender: Any, to: Any, code: str, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -188,14 +188,14 @@ class _SyncPhoneContract(_PhoneFixtures):
 
 
 class SmsSenderContract(_SyncPhoneContract):
-    """The contract of :class:`~mfakit.ports.delivery.SmsSender`."""
+    """The contract of [`SmsSender`][mfakit.ports.delivery.SmsSender]."""
 
     def _send(self, sender: Any, to: Any, code: str, **kwargs: Any) -> Any:
         return sender.send_sms(to, f"{code} is your verification code.", **kwargs)
 
 
 class VoiceSenderContract(_SyncPhoneContract):
-    """The contract of :class:`~mfakit.ports.delivery.VoiceSender`: the text is
+    """The contract of [`VoiceSender`][mfakit.ports.delivery.VoiceSender]: the text is
     what mfakit renders for voice, the code's digits one by one."""
 
     def _send(self, sender: Any, to: Any, code: str, **kwargs: Any) -> Any:
@@ -271,14 +271,14 @@ class _AsyncPhoneContract(_PhoneFixtures):
 
 
 class AsyncSmsSenderContract(_AsyncPhoneContract):
-    """The contract of :class:`~mfakit.ports.delivery.AsyncSmsSender`."""
+    """The contract of [`AsyncSmsSender`][mfakit.ports.delivery.AsyncSmsSender]."""
 
     async def _send(self, sender: Any, to: Any, code: str, **kwargs: Any) -> Any:
         return await sender.send_sms(to, f"{code} is your verification code.", **kwargs)
 
 
 class AsyncVoiceSenderContract(_AsyncPhoneContract):
-    """The contract of :class:`~mfakit.ports.delivery.AsyncVoiceSender`."""
+    """The contract of [`AsyncVoiceSender`][mfakit.ports.delivery.AsyncVoiceSender]."""
 
     async def _send(self, sender: Any, to: Any, code: str, **kwargs: Any) -> Any:
         return await sender.send_voice(to, f"Your code is: {', '.join(code)}.", **kwargs)
@@ -310,7 +310,7 @@ def _check_email(new: list[Received], destination: str, *, html: bool) -> None:
 
 
 class EmailSenderContract(_EmailFixtures):
-    """The contract of :class:`~mfakit.ports.delivery.EmailSender`."""
+    """The contract of [`EmailSender`][mfakit.ports.delivery.EmailSender]."""
 
     def test_delivers_the_code_once(
         self, sender: Any, received: Callable[[], list[Received]], destination: str
@@ -379,7 +379,7 @@ class EmailSenderContract(_EmailFixtures):
 
 
 class AsyncEmailSenderContract(_EmailFixtures):
-    """The contract of :class:`~mfakit.ports.delivery.AsyncEmailSender`."""
+    """The contract of [`AsyncEmailSender`][mfakit.ports.delivery.AsyncEmailSender]."""
 
     @pytest.mark.asyncio
     async def test_delivers_the_code_once(

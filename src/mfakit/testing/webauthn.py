@@ -1,20 +1,20 @@
 """A software WebAuthn authenticator, with the browser around it, for tests.
 
-:class:`SoftwareAuthenticator` answers the options JSON a relying party gives
-``navigator.credentials.create`` and ``get`` with the JSON a browser's
-``PublicKeyCredential.toJSON()`` posts back, so a test can drive a passkey flow
+[`SoftwareAuthenticator`][mfakit.testing.webauthn.SoftwareAuthenticator] answers the options JSON a
+relying party gives `navigator.credentials.create` and `get` with the JSON a browser's
+`PublicKeyCredential.toJSON()` posts back, so a test can drive a passkey flow
 without a browser::
 
     authenticator = SoftwareAuthenticator()
     credential = authenticator.create(options_json, origin="https://example.com")
     assertion = authenticator.get(request_options_json, origin="https://example.com")
 
-It makes ES256 (P-256) or EdDSA (Ed25519) keys with ``cryptography``, gives
+It makes ES256 (P-256) or EdDSA (Ed25519) keys with `cryptography`, gives
 "none" or "packed" self attestation, keeps discoverable (resident) credentials,
 verifies its user or not, and counts signatures (or keeps 0, as synced passkeys
 do). Every knob that makes a browser or an authenticator misbehave is here so
 the relying party's refusals can be tested: another origin, RP id or client data
-type, ``crossOrigin``, a wrong challenge, no user presence, a counter forced
+type, `crossOrigin`, a wrong challenge, no user presence, a counter forced
 backwards (a clone).
 
 It is written from the WebAuthn specification, independently of py_webauthn
@@ -46,8 +46,8 @@ _UP, _UV, _BE, _BS, _AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
 
 class AuthenticatorRefused(Exception):
-    """What a browser would reject with: ``name`` is the DOMException's name
-    (``"InvalidStateError"`` for an excluded credential, ``"NotAllowedError"``
+    """What a browser would reject with: `name` is the DOMException's name
+    (`"InvalidStateError"` for an excluded credential, `"NotAllowedError"`
     when no credential fits)."""
 
     def __init__(self, name: str, message: str) -> None:
@@ -136,12 +136,12 @@ def _options(options_json: str | Mapping[str, Any]) -> Mapping[str, Any]:
 class SoftwareAuthenticator:
     """A platform authenticator and its browser, in memory.
 
-    ``algorithm``: ``"ES256"`` or ``"EdDSA"``. ``attestation``: ``"none"`` or
-    ``"packed"`` (self attestation, signed with the credential's own key).
-    ``resident_keys``: whether it can store discoverable credentials.
-    ``user_verification``: whether it verifies its user (a PIN or fingerprint
-    it always accepts). ``counter``: ``"increment"`` or ``"zero"`` (synced
-    passkeys keep 0). ``backup_eligible``/``backed_up`` set the BE and BS flags.
+    `algorithm`: `"ES256"` or `"EdDSA"`. `attestation`: `"none"` or
+    `"packed"` (self attestation, signed with the credential's own key).
+    `resident_keys`: whether it can store discoverable credentials.
+    `user_verification`: whether it verifies its user (a PIN or fingerprint
+    it always accepts). `counter`: `"increment"` or `"zero"` (synced
+    passkeys keep 0). `backup_eligible`/`backed_up` set the BE and BS flags.
     """
 
     def __init__(
@@ -200,11 +200,11 @@ class SoftwareAuthenticator:
         credential_type: str = "public-key",
         report_cred_props: bool = True,
     ) -> dict[str, Any]:
-        """``navigator.credentials.create({publicKey})`` then ``credential.toJSON()``.
+        """`navigator.credentials.create({publicKey})` then `credential.toJSON()`.
 
-        ``rp_id`` signs for another RP id than the options name (to test a
-        refusal); ``client_data_type``, ``cross_origin``, ``challenge`` and
-        ``credential_type`` forge what the browser would write; ``user_verified``
+        `rp_id` signs for another RP id than the options name (to test a
+        refusal); `client_data_type`, `cross_origin`, `challenge` and
+        `credential_type` forge what the browser would write; `user_verified`
         overrides whether the user is reported verified.
         """
         options = _options(options_json)
@@ -300,13 +300,13 @@ class SoftwareAuthenticator:
         user_handle: bytes | None = None,
         send_user_handle: bool = True,
     ) -> dict[str, Any]:
-        """``navigator.credentials.get({publicKey})`` then ``credential.toJSON()``.
+        """`navigator.credentials.get({publicKey})` then `credential.toJSON()`.
 
-        With ``allowCredentials`` the first listed credential held is used; with
+        With `allowCredentials` the first listed credential held is used; with
         none (passwordless), a discoverable credential for the RP, or the one
-        named by ``credential_id`` (which also overrides the list, to present a
-        credential the relying party did not ask for). ``user_handle`` forges
-        the returned user handle; ``send_user_handle=False`` leaves it out.
+        named by `credential_id` (which also overrides the list, to present a
+        credential the relying party did not ask for). `user_handle` forges
+        the returned user handle; `send_user_handle=False` leaves it out.
         """
         options = _options(options_json)
         real_rp_id = options.get("rpId") or urlsplit(origin).hostname or ""

@@ -1,6 +1,6 @@
 """SQL storage on SQLAlchemy 2 Core: SQLite as the embedded default, PostgreSQL
-for several app servers sharing one database (``pip install mfakit[sql]`` or
-``mfakit[postgres]``)::
+for several app servers sharing one database (`pip install mfakit[sql]` or
+`mfakit[postgres]`)::
 
     from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 
@@ -12,10 +12,10 @@ for several app servers sharing one database (``pip install mfakit[sql]`` or
     await astore.create_all()
     astore = AsyncSqlStore(app_async_engine)
 
-Only this package imports SQLAlchemy; ``import mfakit`` does not. The async
-store (and with it ``sqlalchemy.ext.asyncio`` and greenlet) is imported on
-first use of the name ``AsyncSqlStore``. See ``docs/sql.md`` and
-``docs/async-adapters.md``.
+Only this package imports SQLAlchemy; `import mfakit` does not. The async
+store (and with it `sqlalchemy.ext.asyncio` and greenlet) is imported on
+first use of the name `AsyncSqlStore`. See `docs/sql.md` and
+`docs/async-adapters.md`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""``AsyncSqlStore``: mfakit's storage on SQLAlchemy's ``AsyncEngine``.
+"""`AsyncSqlStore`: mfakit's storage on SQLAlchemy's `AsyncEngine`.
 
-The async twin of :class:`~.store.SqlStore`, for :class:`~mfakit.AsyncMFA`:
-SQLite through ``aiosqlite``, PostgreSQL through psycopg 3's async
-connections. It runs the very operations :class:`SqlStore` runs (they live in
-:mod:`.operations`): each one's function goes to
-``AsyncConnection.run_sync``, SQLAlchemy's greenlet bridge, so every statement
+The async twin of [`SqlStore`][mfakit.adapters.sql.SqlStore], for [`AsyncMFA`][mfakit.AsyncMFA]:
+SQLite through `aiosqlite`, PostgreSQL through psycopg 3's async
+connections. It runs the very operations [`SqlStore`][mfakit.adapters.sql.SqlStore] runs (they live
+in `operations`): each one's function goes to
+`AsyncConnection.run_sync`, SQLAlchemy's greenlet bridge, so every statement
 is awaited on the event loop while the code that issues it, the conditions that
 make it atomic and its transaction are the sync store's. The guarantees are
 the same: one conditional statement or one transaction per operation, the
 database deciding every race, any failure rolled back and reported as
-:class:`~mfakit.errors.StorageError`.
+[`StorageError`][mfakit.errors.StorageError].
 
 Cancellation: once an operation has started, it runs to its end in a task of
 its own even if the request awaiting it is cancelled, and the cancellation is
@@ -76,8 +76,8 @@ T = TypeVar("T")
 
 
 class AsyncSqlStore:
-    """Implements :class:`mfakit.ports.storage.AsyncStore` on a SQLAlchemy
-    ``AsyncEngine``.
+    """Implements [`mfakit.ports.storage.AsyncStore`][mfakit.ports.storage.AsyncStore] on a
+    SQLAlchemy `AsyncEngine`.
 
     Example::
 
@@ -87,11 +87,11 @@ class AsyncSqlStore:
         ...
         await store.close()
 
-    ``AsyncSqlStore(async_engine)`` uses an engine your application owns;
-    :meth:`from_url` makes and owns one. Tables, their prefix and the schema
-    version check are those of :class:`~mfakit.adapters.sql.SqlStore`; both
-    stores can share one database. Use a store from one event loop: its
-    engine's connections belong to the loop that opened them.
+    `AsyncSqlStore(async_engine)` uses an engine your application owns;
+    [`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] makes and owns one. Tables,
+    their prefix and the schema version check are those of
+    [`SqlStore`][mfakit.adapters.sql.SqlStore]; both stores can share one database. Use a store from
+    one event loop: its engine's connections belong to the loop that opened them.
     """
 
     def __init__(self, engine: AsyncEngine, *, table_prefix: str = "mfa_") -> None:
@@ -102,7 +102,7 @@ class AsyncSqlStore:
         self._sql = SqlOperations(table_prefix, engine.dialect)
         self._prefix = self._sql.prefix
         self.metadata = self._sql.metadata
-        """The tables of this store, for ``create_all`` or Alembic."""
+        """The tables of this store, for `create_all` or Alembic."""
         self._engine = engine
         self._owns_engine = False
         self._checked = False
@@ -124,16 +124,16 @@ class AsyncSqlStore:
     def from_url(
         cls, url: str | URL, *, table_prefix: str = "mfa_", **engine_kwargs: Any
     ) -> AsyncSqlStore:
-        """Make an async engine for ``url`` and a store on it; then ``await
-        store.create_all()`` (or let the first operation check tables made by
+        """Make an async engine for `url` and a store on it; then `await
+        store.create_all()` (or let the first operation check tables made by
         your migrations).
 
-        ``sqlite+aiosqlite:///mfa.db`` gets WAL, a busy timeout and ``BEGIN
-        IMMEDIATE`` writes, like :meth:`SqlStore.from_url`;
-        ``sqlite+aiosqlite://`` (in memory) one connection shared by all tasks.
-        ``postgresql+psycopg://user:pw@host/db`` uses psycopg 3's async
-        connections (``mfakit[postgres]``). Other keyword arguments go to
-        :func:`sqlalchemy.ext.asyncio.create_async_engine` (``hide_parameters``
+        `sqlite+aiosqlite:///mfa.db` gets WAL, a busy timeout and `BEGIN
+        IMMEDIATE` writes, like [`SqlStore.from_url`][mfakit.adapters.sql.SqlStore.from_url];
+        `sqlite+aiosqlite://` (in memory) one connection shared by all tasks.
+        `postgresql+psycopg://user:pw@host/db` uses psycopg 3's async
+        connections (`mfakit[postgres]`). Other keyword arguments go to
+        `sqlalchemy.ext.asyncio.create_async_engine` (`hide_parameters`
         defaults to True).
         """
         prefix = check_prefix(table_prefix)
@@ -169,20 +169,23 @@ class AsyncSqlStore:
         return f"AsyncSqlStore(dialect={self._sql.dialect!r}, table_prefix={self._prefix!r})"
 
     async def close(self) -> None:
-        """Close the engine's connections if :meth:`from_url` made it."""
+        """Close the engine's connections if
+        [`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] made it."""
         if self._owns_engine:
             await self._engine.dispose()
 
     async def create_all(self) -> None:
-        """Create the missing tables and record :data:`SCHEMA_VERSION`, then
-        check the recorded version (see :meth:`SqlStore.create_all`)."""
+        """Create the missing tables and record `SCHEMA_VERSION`, then
+        check the recorded version (see
+        [`SqlStore.create_all`][mfakit.adapters.sql.SqlStore.create_all])."""
         async with self._guard():
             await self._execute(self._sql.create_all())
             await self._check_schema()
 
     async def check_schema(self) -> None:
         """Compare the recorded schema version with this release's; runs once,
-        before the store's first operation (see :meth:`SqlStore.check_schema`)."""
+        before the store's first operation (see
+        [`SqlStore.check_schema`][mfakit.adapters.sql.SqlStore.check_schema])."""
         async with self._guard():
             await self._check_schema()
 
@@ -354,7 +357,7 @@ class AsyncSqlStore:
     # --- trusted devices ------------------------------------------------------
     # --- audit trail (the AuditLog port) ------------------------------------
     async def record(self, event: AuditRecord) -> None:
-        """Store one audit event (pass this store as ``MFA(audit=...)``)."""
+        """Store one audit event (pass this store as `MFA(audit=...)`)."""
         return await self._run(self._sql.record(event))
 
     async def list_events(
@@ -416,7 +419,7 @@ class AsyncSqlStore:
 
 
 async def _to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Await ``coroutine`` in a task of its own that cancelling the caller does
+    """Await `coroutine` in a task of its own that cancelling the caller does
     not interrupt; a cancellation received meanwhile is raised once it is done
     (its result or error then dropped)."""
     task = asyncio.ensure_future(coroutine)

@@ -1,25 +1,25 @@
 """Hot statements compiled once and run on the DB-API cursor.
 
-SQLAlchemy's ``Connection.execute`` costs about 30 µs of Python per statement
+SQLAlchemy's `Connection.execute` costs about 30 µs of Python per statement
 (execution context, parameter and result processing, events) even when the
 compiled statement comes from its cache; the database's own work for one of
 mfakit's key lookups is a few µs. A verification runs a handful of statements,
 so that overhead was most of mfakit's CPU on the SQL stores.
 
-A :class:`Hot` statement is compiled once for the connection's dialect (the
+A `Hot` statement is compiled once for the connection's dialect (the
 SQL text, where each parameter goes, the type's bind and result processors)
 and then run directly on the pooled DB-API connection's cursor: parameters are
 bound through the same type processors SQLAlchemy would use (so
-:class:`~.schema.UtcDateTime` still refuses naive datetimes and stores UTC),
+`UtcDateTime` still refuses naive datetimes and stores UTC),
 and rows come back through the same result processors.
 
 Nothing is hidden from instrumentation: when anything listens to the
-connection's statement events (``before_cursor_execute`` and friends, e.g.
+connection's statement events (`before_cursor_execute` and friends, e.g.
 OpenTelemetry's SQLAlchemy instrumentation or a statement counter) or the
-engine logs SQL (``echo``), the same text runs through
-``Connection.exec_driver_sql`` instead, which fires the events and logs as
+engine logs SQL (`echo`), the same text runs through
+`Connection.exec_driver_sql` instead, which fires the events and logs as
 usual. Driver errors become SQLAlchemy's exception classes (with
-``hide_parameters``), and a lost connection is invalidated, as SQLAlchemy
+`hide_parameters`), and a lost connection is invalidated, as SQLAlchemy
 itself does.
 """
 
@@ -51,7 +51,7 @@ Processor = Callable[[Any], Any] | None
 
 
 def instrumented(conn: Connection) -> bool:
-    """Whether statements on ``conn`` must go through SQLAlchemy's execution
+    """Whether statements on `conn` must go through SQLAlchemy's execution
     (someone listens to the engine's statement events, or it logs SQL)."""
     # The engine's dispatcher, not the connection's: a new connection's joined
     # dispatcher builds each listener collection on first access.
@@ -66,10 +66,10 @@ def instrumented(conn: Connection) -> bool:
 
 
 def engine_instrumented(engine: Engine, begin_hook: object = None) -> bool:
-    """Whether anything observes ``engine``'s connections beyond its pool:
+    """Whether anything observes `engine`'s connections beyond its pool:
     statement, transaction or connection events (other than the store's own
-    ``begin_hook``), or SQL logging. Only then does a store need SQLAlchemy's
-    ``Connection``; otherwise it may use a :class:`RawConnection`."""
+    `begin_hook`), or SQL logging. Only then does a store need SQLAlchemy's
+    `Connection`; otherwise it may use a `RawConnection`."""
     d = engine.dispatch
     logger = getattr(engine, "logger", None)
     return bool(
@@ -89,13 +89,13 @@ def engine_instrumented(engine: Engine, begin_hook: object = None) -> bool:
 
 
 class RawConnection:
-    """What :class:`Hot` needs of a ``Connection``, over a DB-API connection
-    checked out of the engine's pool without one (``engine.raw_connection()``).
+    """What `Hot` needs of a `Connection`, over a DB-API connection
+    checked out of the engine's pool without one (`engine.raw_connection()`).
 
-    SQLAlchemy's ``Connection`` costs tens of µs per use (events, options,
+    SQLAlchemy's `Connection` costs tens of µs per use (events, options,
     transaction objects); a store takes this path only when nothing observes
-    the engine (:func:`engine_instrumented`) and only for operations made of
-    :class:`Hot` statements. The pool still checks connections out and in
+    the engine (`engine_instrumented`) and only for operations made of
+    `Hot` statements. The pool still checks connections out and in
     (pool events fire, the reset on return runs).
     """
 
@@ -111,7 +111,7 @@ class RawConnection:
 
 
 def _wrap(conn: Connection | RawConnection, exc: Exception, sql: str, cursor: Any) -> BaseException:
-    """``exc`` (a driver error) as SQLAlchemy would raise it; a lost connection
+    """`exc` (a driver error) as SQLAlchemy would raise it; a lost connection
     is invalidated so the pool does not hand it out again."""
     dialect = conn.dialect
     try:
@@ -135,9 +135,9 @@ def _wrap(conn: Connection | RawConnection, exc: Exception, sql: str, cursor: An
 def driver_execute(
     conn: Connection | RawConnection, sql: str, args: Any = (), *, fetch: bool = False
 ) -> Any:
-    """Run ``sql`` (in the driver's paramstyle) on ``conn``'s DB-API cursor:
-    the rows if ``fetch``, else the row count. Through ``exec_driver_sql``
-    when :func:`instrumented`."""
+    """Run `sql` (in the driver's paramstyle) on `conn`'s DB-API cursor:
+    the rows if `fetch`, else the row count. Through `exec_driver_sql`
+    when `instrumented`."""
     if isinstance(conn, Connection) and instrumented(conn):
         result = conn.exec_driver_sql(sql, args, execution_options={"preserve_rowcount": True})
         return result.fetchall() if fetch else result.rowcount
@@ -154,7 +154,7 @@ def driver_execute(
 
 
 def end_transaction(conn: RawConnection, *, commit: bool) -> None:
-    """COMMIT (or ROLLBACK) the DB-API transaction of ``conn``; a driver error
+    """COMMIT (or ROLLBACK) the DB-API transaction of `conn`; a driver error
     as SQLAlchemy would raise it."""
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
@@ -212,8 +212,8 @@ class Hot:
     """A statement run often: compiled on first use for the connection's
     dialect, then run on the DB-API cursor (see the module's docstring).
 
-    ``keys`` names the columns an INSERT or UPDATE sets (its parameters named
-    like the columns); other parameters are the statement's ``p_*`` bind
+    `keys` names the columns an INSERT or UPDATE sets (its parameters named
+    like the columns); other parameters are the statement's `p_*` bind
     parameters. Parameters are plain values, processed by their column's type.
     """
 

@@ -1,4 +1,4 @@
-"""Schema migrations for the SQL store, on Alembic (``pip install 'mfakit[sql]'``).
+"""Schema migrations for the SQL store, on Alembic (`pip install 'mfakit[sql]'`).
 
 ::
 
@@ -8,17 +8,17 @@
     problems = migrate.check(engine, table_prefix="mfa_")   # [] when up to date
 
 The migration environment ships in the package
-(``mfakit/adapters/sql/migrations``). Alembic records its revision in
-``<prefix>alembic_version`` (never the host's ``alembic_version``), and every
-revision ``NNNN`` also records schema version ``N`` in
-``<prefix>schema_version``: the row :class:`~.store.SqlStore` checks when it
-starts, without needing Alembic. A database made by ``SqlStore.create_all``
+(`mfakit/adapters/sql/migrations`). Alembic records its revision in
+`<prefix>alembic_version` (never the host's `alembic_version`), and every
+revision `NNNN` also records schema version `N` in
+`<prefix>schema_version`: the row [`SqlStore`][mfakit.adapters.sql.SqlStore] checks when it
+starts, without needing Alembic. A database made by `SqlStore.create_all`
 (no Alembic table yet) is stamped at its recorded version on its first
 upgrade, then upgraded from there.
 
-``target`` is a database URL (an engine is made and disposed of), an
-``Engine`` or a ``Connection`` (in a host's own ``env.py``; the caller
-commits). See ``docs/operating.md``.
+`target` is a database URL (an engine is made and disposed of), an
+`Engine` or a `Connection` (in a host's own `env.py`; the caller
+commits). See `docs/operating.md`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 HEAD = f"{SCHEMA_VERSION:04d}"
-"""The newest revision this release ships: the one of :data:`SCHEMA_VERSION`."""
+"""The newest revision this release ships: the one of `SCHEMA_VERSION`."""
 
 UPGRADE_COMMAND = (
     "run `mfakit db upgrade` (or mfakit.adapters.sql.migrate.upgrade(url, table_prefix=...))"
@@ -85,8 +85,8 @@ def _config(connection: Connection, prefix: str) -> Config:
 
 @contextmanager
 def _connection(target: Target) -> Iterator[Connection]:
-    """A connection in a transaction on ``target``, committed at the end
-    (left to the caller for a given ``Connection``)."""
+    """A connection in a transaction on `target`, committed at the end
+    (left to the caller for a given `Connection`)."""
     if isinstance(target, Connection):
         yield target
         return
@@ -119,8 +119,8 @@ def _revision(connection: Connection, prefix: str) -> str | None:
 
 
 def _adopt(connection: Connection, prefix: str, config: Config) -> None:
-    """Stamp tables made without Alembic (``SqlStore.create_all``, or a host's
-    ``build_metadata()`` migrations) at the revision of their recorded version."""
+    """Stamp tables made without Alembic (`SqlStore.create_all`, or a host's
+    `build_metadata()` migrations) at the revision of their recorded version."""
     if _revision(connection, prefix) is not None:
         return
     if not inspect(connection).has_table(prefix + "schema_version"):
@@ -150,7 +150,7 @@ def _run(target: Target, table_prefix: str, work: Callable[[Connection, Config],
 
 
 def upgrade(target: Target, *, table_prefix: str = "mfa_", revision: str = "head") -> str | None:
-    """Bring mfakit's tables of ``table_prefix`` to ``revision`` (the newest by
+    """Bring mfakit's tables of `table_prefix` to `revision` (the newest by
     default), creating them in an empty database; returns the revision reached.
     Safe to run again; on PostgreSQL concurrent runs wait for each other."""
     if not isinstance(revision, str) or not revision:
@@ -166,7 +166,7 @@ def upgrade(target: Target, *, table_prefix: str = "mfa_", revision: str = "head
 
 
 def downgrade(target: Target, *, revision: str, table_prefix: str = "mfa_") -> str | None:
-    """Take the tables back to ``revision`` (``"base"`` drops them all); for
+    """Take the tables back to `revision` (`"base"` drops them all); for
     tests and for backing out a release. Data in dropped columns is lost."""
     if not isinstance(revision, str) or not revision:
         raise ConfigurationError("revision must be a revision id or 'base'")
@@ -190,7 +190,7 @@ def current(target: Target, *, table_prefix: str = "mfa_") -> str | None:
 
 
 def include_name(table_prefix: str = "mfa_") -> Callable[[str | None, str, Any], bool]:
-    """An ``include_name`` hook for a host's ``env.py`` that leaves mfakit's
+    """An `include_name` hook for a host's `env.py` that leaves mfakit's
     tables (and its version table) to mfakit's migrations::
 
         context.configure(..., include_name=migrate.include_name("mfa_"))
@@ -207,7 +207,7 @@ def include_name(table_prefix: str = "mfa_") -> Callable[[str | None, str, Any],
 def check(target: Target, *, table_prefix: str = "mfa_") -> list[str]:
     """What stands between the database and this release's tables: an empty
     list when the revision is the newest, the recorded version matches and
-    Alembic's autogenerate finds no difference from :func:`build_metadata`."""
+    Alembic's autogenerate finds no difference from `build_metadata`."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 

@@ -18,37 +18,37 @@ statement, so the database, not this process, decides who wins a race
                       WHERE id=:id AND version=:v
 
 and the row count says whether it applied. Under PostgreSQL's READ COMMITTED a
-second writer blocked on the same row re-evaluates the ``WHERE`` clause against
+second writer blocked on the same row re-evaluates the `WHERE` clause against
 the committed row (and so matches nothing); SQLite runs one writer at a time.
 
 Sync and async
 --------------
-:class:`SqlOperations` turns each storage call into an :class:`Op`: the
+`SqlOperations` turns each storage call into an `Op`: the
 operation's name (for error messages), how its connection is opened
-(:data:`AUTO`, :data:`TX` or :data:`UPSERT`) and a function that runs its
-statements on a SQLAlchemy ``Connection``. :class:`~.store.SqlStore` calls
-that function inside ``engine.begin()``; :class:`~.async_store.AsyncSqlStore`
-hands the very same function to ``AsyncConnection.run_sync`` (SQLAlchemy's
-greenlet bridge: each statement is awaited underneath). So the statements, the
-conditions that make them atomic, the transactions and the row conversions
+(`AUTO`, `TX` or `UPSERT`) and a function that runs its
+statements on a SQLAlchemy `Connection`. [`SqlStore`][mfakit.adapters.sql.SqlStore] calls
+that function inside `engine.begin()`;
+[`AsyncSqlStore`][mfakit.adapters.sql.async_store.AsyncSqlStore] hands the very same function to
+`AsyncConnection.run_sync` (SQLAlchemy's greenlet bridge: each statement is awaited underneath). So
+the statements, the conditions that make them atomic, the transactions and the row conversions
 exist once; each store is only a driver.
 
-* :data:`READ`: reads only, on the :data:`AUTO` connection, closed without a
+* `READ`: reads only, on the `AUTO` connection, closed without a
   commit (nothing to make durable).
-* :data:`AUTO`: a single statement, atomic by itself, without an explicit
-  transaction where the store can (autocommit on PostgreSQL, no ``BEGIN`` on a
+* `AUTO`: a single statement, atomic by itself, without an explicit
+  transaction where the store can (autocommit on PostgreSQL, no `BEGIN` on a
   configured SQLite): one round trip.
-* :data:`TX`: several statements in one transaction (``BEGIN IMMEDIATE`` on a
+* `TX`: several statements in one transaction (`BEGIN IMMEDIATE` on a
   configured SQLite): the conditional statement first, the rest only if it
   matched. Any failure rolls everything back.
-* :data:`UPSERT`: one ``ON CONFLICT`` statement where the dialect has it
-  (as :data:`AUTO`), else an update-or-insert (as :data:`TX`).
+* `UPSERT`: one `ON CONFLICT` statement where the dialect has it
+  (as `AUTO`), else an update-or-insert (as `TX`).
 
 Errors: any SQLAlchemy or driver exception becomes
-:class:`~mfakit.errors.StorageError` (:func:`failed`), with the original
-chained as ``__cause__``. Messages name the operation and the exception type,
-never the SQL parameters (engines made by ``from_url`` also set
-``hide_parameters``).
+[`StorageError`][mfakit.errors.StorageError] (`failed`), with the original
+chained as `__cause__`. Messages name the operation and the exception type,
+never the SQL parameters (engines made by `from_url` also set
+`hide_parameters`).
 """
 
 from __future__ import annotations
@@ -147,9 +147,9 @@ NATIVE_UPSERT = frozenset({"postgresql", "sqlite"})
 
 
 class Op(Generic[T]):
-    """One store operation, ready to run: ``run(conn)`` in a connection opened
-    as ``mode``. ``on_duplicate`` answers for a unique-key violation (an
-    ``IntegrityError``) instead of the usual :class:`StorageError`."""
+    """One store operation, ready to run: `run(conn)` in a connection opened
+    as `mode`. `on_duplicate` answers for a unique-key violation (an
+    `IntegrityError`) instead of the usual [`StorageError`][mfakit.errors.StorageError]."""
 
     __slots__ = ("mode", "name", "on_duplicate", "raw", "run")
 
@@ -167,13 +167,13 @@ class Op(Generic[T]):
         self.run = run
         self.on_duplicate = on_duplicate
         self.raw = raw
-        """Made of :class:`~.fast.Hot` statements only: ``run`` also takes a
-        :class:`~.fast.RawConnection`."""
+        """Made of `Hot` statements only: `run` also takes a
+        `RawConnection`."""
 
 
 class Rollback(Exception):
     """Raised inside an operation's transaction to roll it back; the store
-    then answers :attr:`value` (a unit of work that lost a race: None)."""
+    then answers `value` (a unit of work that lost a race: None)."""
 
     def __init__(self, value: object = None) -> None:
         super().__init__()
@@ -181,7 +181,7 @@ class Rollback(Exception):
 
 
 def storage_error(store: str, operation: str, exc: BaseException) -> StorageError:
-    """``StorageError`` for ``store.operation``, naming the exception's class
+    """`StorageError` for `store.operation`, naming the exception's class
     (and the driver's) only: never its text, which may quote parameters."""
     kind = type(exc).__name__
     orig = getattr(exc, "orig", None)
@@ -191,9 +191,9 @@ def storage_error(store: str, operation: str, exc: BaseException) -> StorageErro
 
 
 def failed(store: str, op: Op[T], exc: SQLAlchemyError | UnicodeError) -> T:
-    """What ``op`` answers when the database raised ``exc``: its
-    ``on_duplicate`` answer for an ``IntegrityError`` where it has one, else a
-    :class:`StorageError` chained to ``exc`` (also for text the driver cannot
+    """What `op` answers when the database raised `exc`: its
+    `on_duplicate` answer for an `IntegrityError` where it has one, else a
+    [`StorageError`][mfakit.errors.StorageError] chained to `exc` (also for text the driver cannot
     encode, S36)."""
     if op.on_duplicate is not None and isinstance(exc, IntegrityError):
         return op.on_duplicate(exc)
@@ -215,7 +215,7 @@ def _not_stored(_exc: IntegrityError) -> bool:
 
 
 def parse_url(url: str | URL) -> URL:
-    """``url`` parsed, or :class:`ConfigurationError`."""
+    """`url` parsed, or [`ConfigurationError`][mfakit.errors.ConfigurationError]."""
     try:
         return make_url(url)
     except (ArgumentError, ValueError, TypeError) as exc:
@@ -223,7 +223,7 @@ def parse_url(url: str | URL) -> URL:
 
 
 def engine_error(url: URL, exc: BaseException) -> ConfigurationError:
-    """The error for an engine that could not be made for ``url``."""
+    """The error for an engine that could not be made for `url`."""
     return ConfigurationError(
         f"cannot make an engine for {url.drivername!r} URLs ({type(exc).__name__}); "
         "is its driver installed (mfakit[sql], mfakit[postgres])?"
@@ -231,9 +231,9 @@ def engine_error(url: URL, exc: BaseException) -> ConfigurationError:
 
 
 def connection_modes(engine: E, sync_engine: Engine) -> tuple[E, E]:
-    """The engines (or async engines) for :data:`AUTO` and :data:`TX`:
-    ``engine`` with execution options for its dialect. ``sync_engine`` is
-    ``engine`` itself or, for an async engine, its ``sync_engine``."""
+    """The engines (or async engines) for `AUTO` and `TX`:
+    `engine` with execution options for its dialect. `sync_engine` is
+    `engine` itself or, for an async engine, its `sync_engine`."""
     dialect = sync_engine.dialect.name
     if dialect == "sqlite" and is_configured(sync_engine):
         auto = engine.execution_options(**{BEGIN_OPTION: "autocommit"})
@@ -250,15 +250,15 @@ def connection_modes(engine: E, sync_engine: Engine) -> tuple[E, E]:
 
 
 def _bp(name: str, table: Table, column: str) -> BindParameter[Any]:
-    """A bound parameter typed like ``table.column`` (so datetimes go through
-    :class:`UtcDateTime`)."""
+    """A bound parameter typed like `table.column` (so datetimes go through
+    `UtcDateTime`)."""
     return bindparam(name, type_=table.c[column].type)
 
 
 class Statements:
     """The hot-path statements, built once per store with bound parameters
-    (named ``p_*``), so each call only binds values and reuses SQLAlchemy's
-    compiled-statement cache. Inserts and ``SET`` clauses take their columns
+    (named `p_*`), so each call only binds values and reuses SQLAlchemy's
+    compiled-statement cache. Inserts and `SET` clauses take their columns
     from the parameters."""
 
     def __init__(self, t: Tables, dialect: str) -> None:
@@ -375,10 +375,10 @@ class Statements:
 
 
 class SqlOperations:
-    """Every operation of the storage ports for one table prefix, as an :class:`Op`.
+    """Every operation of the storage ports for one table prefix, as an `Op`.
 
-    The builders take the port's arguments; ``dialect`` (the dialect's name)
-    chooses between ``ON CONFLICT`` statements and their portable fallbacks
+    The builders take the port's arguments; `dialect` (the dialect's name)
+    chooses between `ON CONFLICT` statements and their portable fallbacks
     when an operation runs.
     """
 
@@ -482,18 +482,18 @@ class SqlOperations:
 
     # --- helpers inside a connection --------------------------------------------
     def _lock_user(self, conn: Connection, table: Table, user_id: str) -> None:
-        """Serialise writers of one user's rows in ``table`` until commit.
+        """Serialise writers of one user's rows in `table` until commit.
 
-        A row lock (``SELECT ... FOR UPDATE``) cannot do it on PostgreSQL:
+        A row lock (`SELECT ... FOR UPDATE`) cannot do it on PostgreSQL:
         before a user's first authenticator there is no row to lock, so two
         concurrent first inserts would both see room under the limit. Instead
         a transaction-scoped advisory lock on a hash of (table, user) makes
-        concurrent ``add_totp`` calls for one user run one after the other;
+        concurrent `add_totp` calls for one user run one after the other;
         it is released at commit or rollback, and a hash collision only makes
         two users' enrolments wait for each other. SQLite needs nothing: its
-        write transactions (``BEGIN IMMEDIATE``, or a first statement that
-        writes) already run one at a time. Elsewhere (MySQL/InnoDB) ``FOR
-        UPDATE`` also locks the index gap, which covers the empty case.
+        write transactions (`BEGIN IMMEDIATE`, or a first statement that
+        writes) already run one at a time. Elsewhere (MySQL/InnoDB) `FOR
+        UPDATE` also locks the index gap, which covers the empty case.
         """
         if self.dialect == "postgresql":
             key = f"{table.name}:{user_id}"
@@ -506,8 +506,8 @@ class SqlOperations:
     def _upsert(
         self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]
     ) -> None:
-        """Insert ``values``, or update the row with the same ``keys`` (other
-        columns keep their values): one ``ON CONFLICT`` statement where the
+        """Insert `values`, or update the row with the same `keys` (other
+        columns keep their values): one `ON CONFLICT` statement where the
         dialect has it, else an update and, if it matched nothing, an insert
         inside the caller's transaction."""
         if self.dialect in NATIVE_UPSERT:
@@ -542,7 +542,7 @@ class SqlOperations:
 
     # --- schema -------------------------------------------------------------------
     def create_all(self) -> Op[None]:
-        """Create the missing tables and record :data:`SCHEMA_VERSION` (if no
+        """Create the missing tables and record `SCHEMA_VERSION` (if no
         version is recorded yet)."""
 
         def run(conn: Connection) -> None:
@@ -559,7 +559,7 @@ class SqlOperations:
 
     def read_version(self) -> Op[int | None]:
         """The recorded schema version (None: none recorded); a
-        :class:`ConfigurationError` if the tables are missing."""
+        [`ConfigurationError`][mfakit.errors.ConfigurationError] if the tables are missing."""
 
         def run(conn: Connection) -> int | None:
             try:
@@ -576,7 +576,7 @@ class SqlOperations:
         return Op("check_schema", AUTO, run)
 
     def record_version(self) -> Op[int]:
-        """Record :data:`SCHEMA_VERSION` unless a version is recorded (the
+        """Record `SCHEMA_VERSION` unless a version is recorded (the
         tables came from the host's migrations); returns the recorded one."""
         return Op("check_schema", TX, self._record_version)
 
@@ -614,7 +614,7 @@ class SqlOperations:
     # --- the unit of work ------------------------------------------------------
     def apply(self, writes: Sequence[w.Write]) -> Op[list[object] | None]:
         """Every write's statements in one transaction, in order; a conditional
-        write that matches no row raises :class:`Rollback` (None). A batch of
+        write that matches no row raises `Rollback` (None). A batch of
         one runs the way its write alone would (one round trip where it can)."""
         ops: list[tuple[bool, Op[Any] | None]] = []
         guards = self._fold_expectations(writes)
@@ -672,9 +672,9 @@ class SqlOperations:
 
     @classmethod
     def _fold_expectations(cls, writes: Sequence[w.Write]) -> dict[int, tuple[str, int]]:
-        """Where an :class:`~mfakit.core.writes.ExpectCounter` is checked
-        without a statement of its own: the batch's first ``AdvanceTotp`` or
-        ``UpdateChallenge`` (a conditional UPDATE) also requires the counter's
+        """Where an `ExpectCounter` is checked
+        without a statement of its own: the batch's first `AdvanceTotp` or
+        `UpdateChallenge` (a conditional UPDATE) also requires the counter's
         version. Maps that write's index, and the ExpectCounter's, to the
         (key, version) expected."""
         expect = next(((i, x) for i, x in enumerate(writes) if type(x) is w.ExpectCounter), None)
@@ -749,10 +749,10 @@ class SqlOperations:
         limit: int,
         audit_before: datetime | None = None,
     ) -> Op[int]:
-        """Each kind of stale row, at most ``limit`` of each, found through a
+        """Each kind of stale row, at most `limit` of each, found through a
         bounded sub-select on its primary key (short transaction, no scan held
         under a lock for long). Audit events go oldest first among the first
-        ``limit`` by sequence (no index on their time: events are recorded in
+        `limit` by sequence (no index on their time: events are recorded in
         time order, so the old ones are at the start and no scan goes further)."""
         t = self.t
 
@@ -1367,7 +1367,7 @@ class SqlOperations:
         return self._first("get_ceremony", stmt, {}, rows.ceremony_from)
 
     def take_ceremony(self, ceremony_id: str, *, now: datetime) -> Op[CeremonyRecord | None]:
-        """One conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``: the
+        """One conditional `UPDATE ... WHERE used_at IS NULL RETURNING`: the
         database lets exactly one of concurrent takes match the row (PostgreSQL
         re-checks the condition on the committed row; SQLite has one writer)."""
         c = self.t.ceremonies

@@ -1,21 +1,22 @@
-"""The SQL schema of mfakit's state, as a SQLAlchemy Core ``MetaData``.
+"""The SQL schema of mfakit's state, as a SQLAlchemy Core `MetaData`.
 
-:func:`build_metadata` returns the tables for one table prefix, so a host can
-hand them to Alembic next to its own models (``target_metadata=[app_metadata,
-build_metadata("mfa_")]``) or create them with :meth:`SqlStore.create_all`.
+`build_metadata` returns the tables for one table prefix, so a host can
+hand them to Alembic next to its own models (`target_metadata=[app_metadata,
+build_metadata("mfa_")]`) or create them with
+[`SqlStore.create_all`][mfakit.adapters.sql.SqlStore.create_all].
 
 Every lookup on the hot path goes through a primary key: a user's
-authenticators by ``(user_id, id)`` (and by the ``user_id`` prefix of that key
-for the list), a backup code by ``(user_id, lookup)``, a counter by ``key``, a
-challenge by ``id``, a contact by ``(user_id, kind)``, a security question by
-``user_id``, a trusted device by ``(user_id, id)``, and a user's state by
-``user_id``; audit events by ``(subject_id, seq)``; queued notices by
-``next_attempt_at``; a WebAuthn credential by its unique ``credential_id`` (or
-``(user_id, id)``), a user handle by its unique value, a ceremony by ``id``.
+authenticators by `(user_id, id)` (and by the `user_id` prefix of that key
+for the list), a backup code by `(user_id, lookup)`, a counter by `key`, a
+challenge by `id`, a contact by `(user_id, kind)`, a security question by
+`user_id`, a trusted device by `(user_id, id)`, and a user's state by
+`user_id`; audit events by `(subject_id, seq)`; queued notices by
+`next_attempt_at`; a WebAuthn credential by its unique `credential_id` (or
+`(user_id, id)`), a user handle by its unique value, a ceremony by `id`.
 
-Datetimes are stored timezone-aware (``TIMESTAMP WITH TIME ZONE`` on
+Datetimes are stored timezone-aware (`TIMESTAMP WITH TIME ZONE` on
 PostgreSQL); where the database keeps no offset (SQLite, MySQL) they are stored
-as naive UTC and come back as aware UTC (:class:`UtcDateTime`). Enums are
+as naive UTC and come back as aware UTC (`UtcDateTime`). Enums are
 stored as their string values, a challenge's methods as a comma-joined string,
 and secret material (already encrypted or hashed by mfakit) as bytes or text.
 """
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 5
-"""The version of the tables below; recorded in ``<prefix>schema_version``.
+"""The version of the tables below; recorded in `<prefix>schema_version`.
 
 A release that changes the tables bumps it and ships a migration. A store
 refuses to work on a database whose recorded version is newer than this."""
@@ -99,8 +100,8 @@ _LOCALE = 35  # a language tag as check_locale accepts it
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime, always read back as aware UTC.
 
-    Binds refuse naive datetimes (a ``ValueError``, which the store reports as
-    a :class:`~mfakit.errors.StorageError`). Databases without a time zone type
+    Binds refuse naive datetimes (a `ValueError`, which the store reports as
+    a [`StorageError`][mfakit.errors.StorageError]). Databases without a time zone type
     (SQLite, MySQL) receive naive UTC, so their text or datetime comparisons
     order correctly.
     """
@@ -130,7 +131,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def check_prefix(prefix: object) -> str:
-    """``prefix`` if it is a usable table-name prefix, else :class:`ConfigurationError`."""
+    """`prefix` if it is a usable table-name prefix, else
+    [`ConfigurationError`][mfakit.errors.ConfigurationError]."""
     if not isinstance(prefix, str) or (prefix and not _PREFIX.fullmatch(prefix)):
         raise ConfigurationError(
             "table_prefix must be empty or up to 30 letters, digits and underscores, "
@@ -140,7 +142,7 @@ def check_prefix(prefix: object) -> str:
 
 
 class Tables:
-    """The tables of one prefix, by role (``tables.totp``, ``tables.backup``, ...)."""
+    """The tables of one prefix, by role (`tables.totp`, `tables.backup`, ...)."""
 
     def __init__(self, metadata: MetaData, prefix: str) -> None:
         t = metadata.tables
@@ -163,8 +165,8 @@ class Tables:
 
 
 def build_metadata(prefix: str = "mfa_", metadata: MetaData | None = None) -> MetaData:
-    """The tables of mfakit, named ``<prefix><table>``, in ``metadata`` (a new
-    ``MetaData`` by default). Pass the result to Alembic or ``create_all``."""
+    """The tables of mfakit, named `<prefix><table>`, in `metadata` (a new
+    `MetaData` by default). Pass the result to Alembic or `create_all`."""
     p = check_prefix(prefix)
     md = metadata if metadata is not None else MetaData()
 

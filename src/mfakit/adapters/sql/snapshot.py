@@ -2,15 +2,15 @@
 
 A sign-in used to read a user's authenticators, contacts, backup-code count,
 security question, state and failure counter with a statement each. Here they
-come back from one ``UNION ALL``: each table's rows are laid onto the same
-typed *slots* (``s0``..``s11`` text, ``b0`` bytes, ``i0``..``i4`` integers,
-``t0``..``t3`` timestamps; :mod:`mfakit.adapters.slots`, shared with
+come back from one `UNION ALL`: each table's rows are laid onto the same
+typed *slots* (`s0`..`s11` text, `b0` bytes, `i0`..`i4` integers,
+`t0`..`t3` timestamps; `mfakit.adapters.slots`, shared with
 DjangoStore) with a tag saying which table a row is from, and
-:func:`snapshot_from` sorts them back into records. Every branch is a lookup
-by primary key (or its ``user_id`` prefix), so the query costs what the
+`snapshot_from` sorts them back into records. Every branch is a lookup
+by primary key (or its `user_id` prefix), so the query costs what the
 separate ones cost, in one round trip.
 
-:func:`challenge_snapshot_query` does the same for a challenge and its user,
+`challenge_snapshot_query` does the same for a challenge and its user,
 finding the user through the challenge (a scalar subquery on its key).
 """
 
@@ -55,7 +55,7 @@ _SLOTS = ("tag", *SLOTS)
 
 
 def _branch(tag: str, columns: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
-    """A SELECT laying ``columns`` (slot -> expression) onto every slot."""
+    """A SELECT laying `columns` (slot -> expression) onto every slot."""
     out: list[ColumnElement[Any]] = [literal(tag, String()).label("tag")]
     for slot in _SLOTS[1:]:
         expr = columns.get(slot)
@@ -95,8 +95,8 @@ def _branches(
 
 
 def user_snapshot_query(t: Tables, *, counters: int) -> CompoundSelect[Any]:
-    """The snapshot of the user ``p_user``, with the ``counters`` counters whose
-    keys are the parameters ``p_k0``, ``p_k1``, ..."""
+    """The snapshot of the user `p_user`, with the `counters` counters whose
+    keys are the parameters `p_k0`, `p_k1`, ..."""
     user = bindparam("p_user", type_=String())
     keys = None
     if counters:
@@ -105,8 +105,8 @@ def user_snapshot_query(t: Tables, *, counters: int) -> CompoundSelect[Any]:
 
 
 def challenge_snapshot_query(t: Tables, counter_prefixes: Sequence[str]) -> CompoundSelect[Any]:
-    """The challenge ``p_id`` and the snapshot of its user, found through it,
-    with the counters ``prefix + user_id`` for each of ``counter_prefixes``."""
+    """The challenge `p_id` and the snapshot of its user, found through it,
+    with the counters `prefix + user_id` for each of `counter_prefixes`."""
     ch = t.challenges
     challenge_id = bindparam("p_id", type_=String())
     user = select(ch.c.user_id).where(ch.c.id == challenge_id).scalar_subquery()
@@ -121,6 +121,6 @@ def snapshot_from(
     user_id: str | None, result: Iterable[Sequence[Any]]
 ) -> tuple[ChallengeRecord | None, UserSnapshot | None]:
     """Sort the rows of a snapshot query (tuples in the order of the slots)
-    back into records. ``user_id`` is None for a challenge query (the user is
+    back into records. `user_id` is None for a challenge query (the user is
     the challenge's)."""
     return slots.snapshot_from(user_id, result)

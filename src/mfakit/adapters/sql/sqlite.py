@@ -1,13 +1,13 @@
-"""SQLite set-up shared by :class:`~.store.SqlStore` and
-:class:`~.async_store.AsyncSqlStore` (``sqlite3`` and ``aiosqlite`` alike).
+"""SQLite set-up shared by [`SqlStore`][mfakit.adapters.sql.SqlStore] and
+[`AsyncSqlStore`][mfakit.adapters.sql.async_store.AsyncSqlStore] (`sqlite3` and `aiosqlite` alike).
 
-:func:`configure_sqlite` installs two event hooks: on every new connection a
-busy timeout, foreign keys and (for files) the WAL journal, with the driver's
-own transaction handling switched off; and a ``begin`` hook that opens each
+[`configure_sqlite`][mfakit.adapters.sql.configure_sqlite] installs two event hooks: on every new
+connection a busy timeout, foreign keys and (for files) the WAL journal, with the driver's
+own transaction handling switched off; and a `begin` hook that opens each
 transaction the way the store asks for it through the execution option
-:data:`BEGIN_OPTION` (``BEGIN IMMEDIATE`` for writes, nothing at all for a
-single self-committing statement). For an ``AsyncEngine`` the hooks go on its
-``sync_engine``, as SQLAlchemy's aiosqlite documentation prescribes.
+`BEGIN_OPTION` (`BEGIN IMMEDIATE` for writes, nothing at all for a
+single self-committing statement). For an `AsyncEngine` the hooks go on its
+`sync_engine`, as SQLAlchemy's aiosqlite documentation prescribes.
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ __all__ = [
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 BEGIN_OPTION = "mfakit_sqlite_begin"
-"""Execution option read by the ``begin`` hook: ``"immediate"`` or ``"autocommit"``."""
+"""Execution option read by the `begin` hook: `"immediate"` or `"autocommit"`."""
 
 
 PRIVATE_MODE = 0o600
-"""A database file :meth:`SqlStore.from_url` creates is readable by its owner only."""
+"""A database file [`SqlStore.from_url`][mfakit.adapters.sql.SqlStore.from_url] creates is readable
+by its owner only."""
 
 
 def database_path(url: URL) -> str | None:
-    """The file a SQLite URL names, or None (in memory, or a ``file:`` URI)."""
+    """The file a SQLite URL names, or None (in memory, or a `file:` URI)."""
     db = url.database or ""
     if is_memory(url) or db.startswith("file:"):
         return None
@@ -55,10 +56,10 @@ def database_path(url: URL) -> str | None:
 
 
 def create_private_file(url: URL) -> None:
-    """Create the database file of ``url`` with mode 0600 if it does not exist.
+    """Create the database file of `url` with mode 0600 if it does not exist.
 
     SQLite would create it with the process umask (usually 0644: readable by
-    every local user) and copies the file's mode to the ``-wal`` and ``-shm``
+    every local user) and copies the file's mode to the `-wal` and `-shm`
     files; an empty file is a valid empty database. An existing file is left as
     it is.
     """
@@ -73,7 +74,7 @@ def create_private_file(url: URL) -> None:
 
 
 def _restrict_journals(dbapi_connection: Any) -> None:
-    """``-wal`` and ``-shm`` no more readable than the database (SQLite copies the
+    """`-wal` and `-shm` no more readable than the database (SQLite copies the
     mode, but a file left by an earlier run with another umask keeps its own)."""
     cursor = dbapi_connection.cursor()
     try:
@@ -120,7 +121,7 @@ def _on_connect(wal: bool) -> Any:
 
 
 def on_begin(conn: Connection) -> None:
-    """The ``begin`` hook :func:`configure_sqlite` installs."""
+    """The `begin` hook [`configure_sqlite`][mfakit.adapters.sql.configure_sqlite] installs."""
     mode = conn.get_execution_options().get(BEGIN_OPTION)
     if mode == "immediate":
         # Take the write lock now: a second writer waits (busy timeout) here
@@ -139,14 +140,15 @@ def _sync_engine(engine: Engine | AsyncEngine) -> Engine:
 
 
 def configure_sqlite(engine: Engine | AsyncEngine, *, wal: bool = True) -> None:
-    """Prepare a SQLite engine you made yourself the way :meth:`SqlStore.from_url`
-    (or :meth:`AsyncSqlStore.from_url`) does: WAL journal (``wal=True``;
-    pointless for ``:memory:``), a 5 s busy timeout, foreign keys, and
-    SQLAlchemy (not the driver) in charge of ``BEGIN``, so mfakit's writes use
-    ``BEGIN IMMEDIATE``. Call it before the engine's first connection. Your own
-    code keeps plain ``BEGIN`` transactions, now also for SELECTs (SQLAlchemy's
-    recommended recipe). An ``AsyncEngine`` (aiosqlite) is configured through
-    its ``sync_engine``.
+    """Prepare a SQLite engine you made yourself the way
+    [`SqlStore.from_url`][mfakit.adapters.sql.SqlStore.from_url] (or
+    [`AsyncSqlStore.from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url]) does: WAL
+    journal (`wal=True`; pointless for `:memory:`), a 5 s busy timeout, foreign keys, and
+    SQLAlchemy (not the driver) in charge of `BEGIN`, so mfakit's writes use
+    `BEGIN IMMEDIATE`. Call it before the engine's first connection. Your own
+    code keeps plain `BEGIN` transactions, now also for SELECTs (SQLAlchemy's
+    recommended recipe). An `AsyncEngine` (aiosqlite) is configured through
+    its `sync_engine`.
     """
     sync = _sync_engine(engine)
     if sync.dialect.name != "sqlite":
@@ -158,7 +160,8 @@ def configure_sqlite(engine: Engine | AsyncEngine, *, wal: bool = True) -> None:
 
 
 def is_configured(engine: Engine) -> bool:
-    """Whether :func:`configure_sqlite` prepared ``engine`` (a sync engine)."""
+    """Whether [`configure_sqlite`][mfakit.adapters.sql.configure_sqlite] prepared `engine` (a sync
+    engine)."""
     return event.contains(engine, "begin", on_begin)
 
 

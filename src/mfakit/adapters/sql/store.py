@@ -1,22 +1,22 @@
-"""``SqlStore``: mfakit's storage on SQLAlchemy Core (SQLite, PostgreSQL).
+"""`SqlStore`: mfakit's storage on SQLAlchemy Core (SQLite, PostgreSQL).
 
 The statements, the conditions that make each operation atomic and the row
-conversions live in :mod:`.operations`, shared with
-:class:`~.async_store.AsyncSqlStore`; this class runs them on a (sync)
-``Engine``: each operation in one ``engine.begin()`` block, a single statement
+conversions live in `operations`, shared with
+[`AsyncSqlStore`][mfakit.adapters.sql.async_store.AsyncSqlStore]; this class runs them on a (sync)
+`Engine`: each operation in one `engine.begin()` block, a single statement
 in autocommit mode where it is atomic by itself (one round trip), several in
 one transaction.
 
-SQLite: :meth:`SqlStore.from_url` sets WAL, a 5 s busy timeout and foreign keys
-on every connection, and opens write transactions with ``BEGIN IMMEDIATE`` so
+SQLite: [`SqlStore.from_url`][mfakit.adapters.sql.SqlStore.from_url] sets WAL, a 5 s busy timeout
+and foreign keys on every connection, and opens write transactions with `BEGIN IMMEDIATE` so
 concurrent writers queue for the lock instead of failing (see
-:func:`configure_sqlite`). An in-memory database is one connection shared by
-all threads (``StaticPool``), guarded by a lock in the store.
+[`configure_sqlite`][mfakit.adapters.sql.configure_sqlite]). An in-memory database is one connection
+shared by all threads (`StaticPool`), guarded by a lock in the store.
 
 Errors: any SQLAlchemy or driver exception becomes
-:class:`~mfakit.errors.StorageError` here, with the original chained as
-``__cause__``. Messages name the operation and the exception type, never the
-SQL parameters (engines made by ``from_url`` also set ``hide_parameters``).
+[`StorageError`][mfakit.errors.StorageError] here, with the original chained as
+`__cause__`. Messages name the operation and the exception type, never the
+SQL parameters (engines made by `from_url` also set `hide_parameters`).
 """
 
 from __future__ import annotations
@@ -83,14 +83,15 @@ T = TypeVar("T")
 
 
 class SqlStore:
-    """Implements :class:`mfakit.ports.storage.Store` on a SQLAlchemy engine.
+    """Implements [`mfakit.ports.storage.Store`][mfakit.ports.storage.Store] on a SQLAlchemy engine.
 
-    ``SqlStore(engine)`` uses an engine your application owns (create the
-    tables with :meth:`create_all` or your migrations, see :attr:`metadata`);
-    :meth:`from_url` makes and owns one. Tables are named
-    ``<table_prefix><name>``. The schema version recorded in the database is
-    checked before the first operation; a newer one than this release knows
-    is refused with :class:`~mfakit.errors.ConfigurationError`.
+    `SqlStore(engine)` uses an engine your application owns (create the
+    tables with [`create_all`][mfakit.adapters.sql.SqlStore.create_all] or your migrations, see
+    [`metadata`][mfakit.adapters.sql.SqlStore.metadata]);
+    [`from_url`][mfakit.adapters.sql.SqlStore.from_url] makes and owns one. Tables are named
+    `<table_prefix><name>`. The schema version recorded in the database is checked before the first
+    operation; a newer one than this release knows is refused with
+    [`ConfigurationError`][mfakit.errors.ConfigurationError].
     """
 
     def __init__(self, engine: Engine, *, table_prefix: str = "mfa_") -> None:
@@ -99,7 +100,7 @@ class SqlStore:
         self._sql = SqlOperations(table_prefix, engine.dialect)
         self._prefix = self._sql.prefix
         self.metadata = self._sql.metadata
-        """The tables of this store, for ``create_all`` or Alembic."""
+        """The tables of this store, for `create_all` or Alembic."""
         self._t = self._sql.t
         self._engine = engine
         self._owns_engine = False
@@ -150,15 +151,15 @@ class SqlStore:
         create: bool = True,
         **engine_kwargs: Any,
     ) -> SqlStore:
-        """Make an engine for ``url`` and a store on it.
+        """Make an engine for `url` and a store on it.
 
-        ``sqlite:///mfa.db`` gets WAL, a busy timeout and ``BEGIN IMMEDIATE``
-        writes; ``sqlite://`` (in memory) one connection shared by threads.
-        ``postgresql+psycopg://user:pw@host/db`` needs ``mfakit[postgres]``.
-        ``create=True`` creates missing tables (:meth:`create_all`); with
-        ``create=False`` they must exist. Other keyword arguments go to
-        :func:`sqlalchemy.create_engine` (``hide_parameters`` defaults to True
-        so SQL parameters never reach exception messages or logs).
+        `sqlite:///mfa.db` gets WAL, a busy timeout and `BEGIN IMMEDIATE`
+        writes; `sqlite://` (in memory) one connection shared by threads.
+        `postgresql+psycopg://user:pw@host/db` needs `mfakit[postgres]`.
+        `create=True` creates missing tables
+        ([`create_all`][mfakit.adapters.sql.SqlStore.create_all]); with `create=False` they must
+        exist. Other keyword arguments go to `sqlalchemy.create_engine` (`hide_parameters` defaults
+        to True so SQL parameters never reach exception messages or logs).
         """
         prefix = check_prefix(table_prefix)
         parsed = parse_url(url)
@@ -202,15 +203,16 @@ class SqlStore:
         return f"SqlStore(dialect={self._dialect!r}, table_prefix={self._prefix!r})"
 
     def close(self) -> None:
-        """Close the engine's connections if :meth:`from_url` made it."""
+        """Close the engine's connections if [`from_url`][mfakit.adapters.sql.SqlStore.from_url]
+        made it."""
         if self._owns_engine:
             self._engine.dispose()
 
     def create_all(self) -> None:
-        """Create the missing tables and record :data:`SCHEMA_VERSION`.
+        """Create the missing tables and record `SCHEMA_VERSION`.
 
         For quick starts and tests; applications with migrations include
-        :attr:`metadata` (or :func:`build_metadata`) in them instead.
+        [`metadata`][mfakit.adapters.sql.SqlStore.metadata] (or `build_metadata`) in them instead.
         """
         with self._guard():
             self._execute(self._sql.create_all())
@@ -218,8 +220,8 @@ class SqlStore:
 
     def check_schema(self) -> None:
         """Compare the schema version recorded in the database with this
-        release's; :class:`ConfigurationError` if the tables are missing or
-        newer. Runs once, before the store's first operation."""
+        release's; [`ConfigurationError`][mfakit.errors.ConfigurationError] if the tables are
+        missing or newer. Runs once, before the store's first operation."""
         with self._guard():
             if self._checked:
                 return
@@ -260,13 +262,13 @@ class SqlStore:
             return failed(type(self).__name__, op, exc)
 
     def _execute_raw(self, op: Op[T]) -> T:
-        """``op`` on a DB-API connection from the pool, in the transaction the
+        """`op` on a DB-API connection from the pool, in the transaction the
         SQLAlchemy path would open: nothing for a read or a single statement
         (it commits by itself: SQLite without BEGIN, psycopg in autocommit
         mode, as the AUTOCOMMIT engine sets it), a transaction for several
-        (``BEGIN IMMEDIATE`` on SQLite, as the ``begin`` hook of
-        :func:`configure_sqlite` does; psycopg's own on PostgreSQL).
-        SQLAlchemy's ``Connection`` is skipped (its events, options and
+        (`BEGIN IMMEDIATE` on SQLite, as the `begin` hook of
+        [`configure_sqlite`][mfakit.adapters.sql.configure_sqlite] does; psycopg's own on
+        PostgreSQL). SQLAlchemy's `Connection` is skipped (its events, options and
         transaction objects cost more than the statements); the pool still
         checks the connection out and in, and resets it."""
         fairy = self._engine.raw_connection()
@@ -426,7 +428,7 @@ class SqlStore:
     # --- trusted devices ------------------------------------------------------
     # --- audit trail (the AuditLog port) ------------------------------------
     def record(self, event: AuditRecord) -> None:
-        """Store one audit event (pass this store as ``MFA(audit=...)``)."""
+        """Store one audit event (pass this store as `MFA(audit=...)`)."""
         return self._run(self._sql.record(event))
 
     def list_events(

@@ -1,26 +1,26 @@
-"""mfakit for Django (``pip install 'mfakit[django]'``).
+"""mfakit for Django (`pip install 'mfakit[django]'`).
 
-Add ``"mfakit.integrations.django"`` to ``INSTALLED_APPS``, an ``MFAKIT``
-setting (see :mod:`.conf`), run ``manage.py migrate``, then::
+Add `"mfakit.integrations.django"` to `INSTALLED_APPS`, an `MFAKIT`
+setting (see `conf`), run `manage.py migrate`, then::
 
     from mfakit.integrations.django import get_mfa
 
     mfa = get_mfa()   # one MFA per process, on DjangoStore, built from MFAKIT
 
-What is here: the models and migrations (:mod:`.models`), the store on the
-ORM, which is also the audit log (:class:`.store.DjangoStore`), an email
-sender over Django's email backend (:class:`.mail.DjangoEmailSender`), the
-``MFAKIT`` setting and :func:`get_mfa` (:mod:`.conf`), the pages
-(:mod:`.views`, :mod:`.urls`: ``path("account/2fa/",
-include("mfakit.integrations.django.urls"))``) and their templates, the
-middleware (:mod:`.middleware`), the ``@mfa_required`` and
-``@recent_mfa_required`` decorators (:mod:`.decorators`), the
-``security_event`` signal (:mod:`.signals`), the admin (:mod:`.admin`), system
-checks (:mod:`.checks`) and the management commands ``mfakit_purge``,
-``mfakit_unlock`` and ``mfakit_status``.
+What is here: the models and migrations (`models`), the store on the
+ORM, which is also the audit log (`store.DjangoStore`), an email
+sender over Django's email backend (`mail.DjangoEmailSender`), the
+`MFAKIT` setting and `get_mfa` (`conf`), the pages
+(`views`, `urls`: `path("account/2fa/",
+include("mfakit.integrations.django.urls"))`) and their templates, the
+middleware (`middleware`), the `@mfa_required` and
+`@recent_mfa_required` decorators (`decorators`), the
+`security_event` signal (`signals`), the admin (`admin`), system
+checks (`checks`) and the management commands `mfakit_purge`,
+`mfakit_unlock` and `mfakit_status`.
 
 Nothing is imported until used: this package can be listed in
-``INSTALLED_APPS`` before Django's app registry is ready.
+`INSTALLED_APPS` before Django's app registry is ready.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ del _django
 
 
 def get_mfa() -> MFA:
-    """The project's :class:`~mfakit.MFA`, built once from ``settings.MFAKIT``."""
+    """The project's [`MFA`][mfakit.MFA], built once from `settings.MFAKIT`."""
     from .conf import get_mfa as get
 
     return get()
 
 
 def reset_mfa() -> None:
-    """Forget the built MFA (the next :func:`get_mfa` builds it again)."""
+    """Forget the built MFA (the next `get_mfa` builds it again)."""
     from .conf import reset
 
     reset()

@@ -2,18 +2,18 @@
 
 Authenticator apps, phone numbers and email addresses, trusted devices,
 users' 2FA state and the audit trail are listed read-only: no secret, hash or
-answer is shown, phone numbers and email addresses are masked (``+4•••••01``).
+answer is shown, phone numbers and email addresses are masked (`+4•••••01`).
 Nobody edits mfakit's rows by hand; three actions change them through mfakit,
 so the audit trail records who did what:
 
-* **Unlock the second step** (``mfa.unlock_second_step``),
-* **Revoke trusted devices** (``mfa.revoke_all_devices``),
-* **Reset two-step verification** (the operator's ``disable_two_factor``, for
+* **Unlock the second step** (`mfa.unlock_second_step`),
+* **Revoke trusted devices** (`mfa.revoke_all_devices`),
+* **Reset two-step verification** (the operator's `disable_two_factor`, for
   a user who lost every factor and every backup code; it asks for a written
   reason, which goes into the audit trail).
 
 Each acts on the users of the selected rows, as the signed-in admin
-(``django-admin:<pk>``); like mfakit's other sensitive changes it needs a
+(`django-admin:<pk>`); like mfakit's other sensitive changes it needs a
 password typed in the last few minutes (the re-authentication page asks).
 """
 
@@ -72,7 +72,7 @@ def _needs_password(request: HttpRequest) -> HttpResponse | None:
 def _for_each_user(
     request: HttpRequest, users: list[str], act: Callable[[Actor, str], object]
 ) -> None:
-    """``act(admin, user_id)`` for each user; says how many went and why others did not."""
+    """`act(admin, user_id)` for each user; says how many went and why others did not."""
     done, failed = 0, []
     for user_id in users:
         try:

@@ -1,4 +1,4 @@
-"""The Django app config: add ``"mfakit.integrations.django"`` to ``INSTALLED_APPS``."""
+"""The Django app config: add `"mfakit.integrations.django"` to `INSTALLED_APPS`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ __all__ = ["MfakitConfig"]
 
 
 class MfakitConfig(AppConfig):
-    """mfakit's models (app label ``mfakit``, tables ``mfakit_*``) and commands."""
+    """mfakit's models (app label `mfakit`, tables `mfakit_*`) and commands."""
 
     name = "mfakit.integrations.django"
     label = "mfakit"

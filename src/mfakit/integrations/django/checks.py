@@ -1,9 +1,9 @@
-"""Django system checks (``manage.py check``) for a project using the app.
+"""Django system checks (`manage.py check`) for a project using the app.
 
-* ``mfakit.E001``: ``MfaMiddleware`` stands before Django's
-  ``AuthenticationMiddleware`` or ``MessageMiddleware``: it needs both.
-* ``mfakit.W001``: the session engine keeps sessions in the browser's cookie
-  (``signed_cookies``): signed, not encrypted, so the backup codes the pages
+* `mfakit.E001`: `MfaMiddleware` stands before Django's
+  `AuthenticationMiddleware` or `MessageMiddleware`: it needs both.
+* `mfakit.W001`: the session engine keeps sessions in the browser's cookie
+  (`signed_cookies`): signed, not encrypted, so the backup codes the pages
   show once would travel in it. Use a server-side engine (Django's default).
 """
 

@@ -1,4 +1,4 @@
-"""The ``MFAKIT`` Django setting, and the one :class:`~mfakit.MFA` built from it.
+"""The `MFAKIT` Django setting, and the one [`MFA`][mfakit.MFA] built from it.
 
 ::
 
@@ -12,33 +12,33 @@
 
 Keys:
 
-* ``ISSUER`` (required): the name users see in their authenticator app.
-* ``SECRET_KEYS`` (required): mfakit's own secrets (a string or a list,
-  newest first; at least 32 bytes each). Never ``SECRET_KEY``: a project's
-  ``SECRET_KEY`` (and its ``SECRET_KEY_FALLBACKS``) is refused, so rotating
+* `ISSUER` (required): the name users see in their authenticator app.
+* `SECRET_KEYS` (required): mfakit's own secrets (a string or a list,
+  newest first; at least 32 bytes each). Never `SECRET_KEY`: a project's
+  `SECRET_KEY` (and its `SECRET_KEY_FALLBACKS`) is refused, so rotating
   one never breaks the other and a leak of one is not a leak of both.
-* ``POLICY``: keyword arguments of :class:`~mfakit.Policy`, or the dotted
-  path of a ``Policy`` (or of a callable returning one).
-* ``POLICIES``: dotted path of a policy resolver (per-tenant policies).
-* ``SMS``, ``VOICE``, ``EMAIL``: dotted paths of senders; a class or other
+* `POLICY`: keyword arguments of [`Policy`][mfakit.Policy], or the dotted
+  path of a `Policy` (or of a callable returning one).
+* `POLICIES`: dotted path of a policy resolver (per-tenant policies).
+* `SMS`, `VOICE`, `EMAIL`: dotted paths of senders; a class or other
   callable is called without arguments to make the sender.
-* ``DATABASE``: the database alias of the store (default ``"default"``).
-* ``STORE``: dotted path of another store (default: a
-  :class:`~mfakit.integrations.django.store.DjangoStore`).
-* ``AUDIT``: ``"store"`` (default: the store keeps the audit trail, listed by
-  ``mfa.list_events``), ``"log"`` (the ``mfakit.audit`` logger) or a dotted path.
-* ``NOTIFY``: send security notices (default True).
-* ``CLOCK``, ``HASHER``: dotted paths of a clock (an object with ``now()``)
-  and of a hasher, made as senders are; for tests (``mfakit.testing``'s
-  ``FakeClock`` and ``fast_hasher``). Leave them out in production.
-* ``ROLE``: dotted path of a function ``role(user) -> str | None`` giving a
-  Django user's role for ``Policy.require_for_roles`` (default: the user's
-  Django groups; see :func:`mfakit.integrations.django.web.role_of`).
+* `DATABASE`: the database alias of the store (default `"default"`).
+* `STORE`: dotted path of another store (default: a
+  `DjangoStore`).
+* `AUDIT`: `"store"` (default: the store keeps the audit trail, listed by
+  `mfa.list_events`), `"log"` (the `mfakit.audit` logger) or a dotted path.
+* `NOTIFY`: send security notices (default True).
+* `CLOCK`, `HASHER`: dotted paths of a clock (an object with `now()`)
+  and of a hasher, made as senders are; for tests (`mfakit.testing`'s
+  `FakeClock` and `fast_hasher`). Leave them out in production.
+* `ROLE`: dotted path of a function `role(user) -> str | None` giving a
+  Django user's role for `Policy.require_for_roles` (default: the user's
+  Django groups; see `mfakit.integrations.django.web.role_of`).
 
-:func:`get_mfa` builds the ``MFA`` on first use, once per process (a lock
+`get_mfa` builds the `MFA` on first use, once per process (a lock
 guards the build), and returns the same object afterwards; a change of the
-``MFAKIT`` setting in a test (``override_settings``, pytest-django's
-``settings``) forgets it, through Django's ``setting_changed`` signal.
+`MFAKIT` setting in a test (`override_settings`, pytest-django's
+`settings`) forgets it, through Django's `setting_changed` signal.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def _import(key: str, path: object) -> Any:
 
 
 def _made(key: str, path: object, wanted: str) -> Any:
-    """The object at dotted ``path``; a class, or a function without the
-    ``wanted`` attribute, is called (without arguments) to make it."""
+    """The object at dotted `path`; a class, or a function without the
+    `wanted` attribute, is called (without arguments) to make it."""
     found = _import(key, path)
     if isinstance(found, type) or not hasattr(found, wanted):
         if not callable(found):
@@ -155,7 +155,7 @@ def _policy(config: Mapping[str, Any]) -> Policy | None:
 
 
 def build(config: object) -> MFA:
-    """An :class:`~mfakit.MFA` for the ``MFAKIT`` setting ``config``."""
+    """An [`MFA`][mfakit.MFA] for the `MFAKIT` setting `config`."""
     if not isinstance(config, Mapping):
         raise ConfigurationError("the MFAKIT setting must be a dict")
     unknown = sorted(set(config) - _KEYS)
@@ -203,7 +203,7 @@ def build(config: object) -> MFA:
 
 
 def get_mfa() -> MFA:
-    """The project's :class:`~mfakit.MFA`, built from ``settings.MFAKIT`` on
+    """The project's [`MFA`][mfakit.MFA], built from `settings.MFAKIT` on
     first use and shared afterwards (thread-safe)."""
     global _mfa
     mfa = _mfa
@@ -219,7 +219,7 @@ def get_mfa() -> MFA:
 
 
 def reset() -> None:
-    """Forget the built ``MFA``; the next :func:`get_mfa` builds it again."""
+    """Forget the built `MFA`; the next `get_mfa` builds it again."""
     global _mfa
     with _lock:
         _mfa = None
@@ -231,5 +231,5 @@ def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
 
 
 def connect_signals() -> None:
-    """Forget the built ``MFA`` when a test changes the settings it reads."""
+    """Forget the built `MFA` when a test changes the settings it reads."""
     setting_changed.connect(_on_setting_changed, dispatch_uid="mfakit.integrations.django.conf")

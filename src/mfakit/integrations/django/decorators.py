@@ -1,4 +1,4 @@
-"""Guards for the host's own views: ``@mfa_required`` and ``@recent_mfa_required``.
+"""Guards for the host's own views: `@mfa_required` and `@recent_mfa_required`.
 
 ::
 
@@ -10,12 +10,12 @@
     @recent_mfa_required(max_age=300)  # a factor proven in the last 5 minutes
     def export_records(request): ...
 
-``mfa_required``: the user signed in with a second step (or on a device
+`mfa_required`: the user signed in with a second step (or on a device
 they trusted with one); a user without 2FA is sent to set it up.
-``recent_mfa_required``: on top of that, a factor was proven in this session
-within ``max_age`` (seconds or a ``timedelta``); otherwise the user proves
+`recent_mfa_required`: on top of that, a factor was proven in this session
+within `max_age` (seconds or a `timedelta`); otherwise the user proves
 one on the step-up page and comes back. Class-based views use
-:class:`MfaRequiredMixin` and :class:`RecentMfaRequiredMixin`.
+`MfaRequiredMixin` and `RecentMfaRequiredMixin`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = [
 V = TypeVar("V", bound=Callable[..., HttpResponseBase])
 
 PASSED = frozenset({"mfa", "trusted"})
-"""How a session passed sign-in with 2FA (see :mod:`.web`)."""
+"""How a session passed sign-in with 2FA (see `web`)."""
 
 
 def _here(request: HttpRequest) -> str:
@@ -97,7 +97,7 @@ def mfa_required(view: V) -> V:
 
 
 def recent_mfa_required(max_age: int | timedelta) -> Callable[[V], V]:
-    """The view needs a factor proven in this session within ``max_age``."""
+    """The view needs a factor proven in this session within `max_age`."""
     age = _age(max_age)
 
     def decorate(view: V) -> V:
@@ -112,7 +112,7 @@ def recent_mfa_required(max_age: int | timedelta) -> Callable[[V], V]:
 
 
 class MfaRequiredMixin:
-    """``@mfa_required`` for class-based views (put it first in the bases)."""
+    """`@mfa_required` for class-based views (put it first in the bases)."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         refused = _refuse(request, None)
@@ -122,7 +122,7 @@ class MfaRequiredMixin:
 
 
 class RecentMfaRequiredMixin:
-    """``@recent_mfa_required`` for class-based views: set ``mfa_max_age``."""
+    """`@recent_mfa_required` for class-based views: set `mfa_max_age`."""
 
     mfa_max_age: int | timedelta = 300
 

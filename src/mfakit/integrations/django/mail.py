@@ -1,9 +1,9 @@
-"""An email sender over Django's email backend (``django.core.mail``).
+"""An email sender over Django's email backend (`django.core.mail`).
 
-Codes then go out through whatever the project configured (``EMAIL_BACKEND``:
-SMTP, a provider's backend, ``console`` while developing, ``locmem`` in
+Codes then go out through whatever the project configured (`EMAIL_BACKEND`:
+SMTP, a provider's backend, `console` while developing, `locmem` in
 tests). Every message is plain text with an optional HTML alternative, marked
-``Auto-Submitted: auto-generated``; the recipient and subject are checked as
+`Auto-Submitted: auto-generated`; the recipient and subject are checked as
 the SMTP sender checks them (no line breaks: no header injection).
 """
 
@@ -29,13 +29,13 @@ def _has_control(value: str) -> bool:
 
 
 class DjangoEmailSender:
-    """Implements :class:`~mfakit.ports.delivery.EmailSender` with Django's mail.
+    """Implements [`EmailSender`][mfakit.ports.delivery.EmailSender] with Django's mail.
 
-    ``from_email`` defaults to ``DEFAULT_FROM_EMAIL``. ``backend`` (a dotted
-    path) and ``backend_options`` choose another backend than
-    ``EMAIL_BACKEND`` for mfakit's messages (``get_connection(backend,
-    **backend_options)``). A message the backend fails to send raises
-    :class:`~mfakit.errors.DeliveryError` naming only the exception's class.
+    `from_email` defaults to `DEFAULT_FROM_EMAIL`. `backend` (a dotted
+    path) and `backend_options` choose another backend than
+    `EMAIL_BACKEND` for mfakit's messages (`get_connection(backend,
+    **backend_options)`). A message the backend fails to send raises
+    [`DeliveryError`][mfakit.errors.DeliveryError] naming only the exception's class.
     """
 
     def __init__(

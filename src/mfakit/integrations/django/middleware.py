@@ -1,7 +1,7 @@
-"""``MfaMiddleware``: no session gets past mfakit's sign-in without its second step.
+"""`MfaMiddleware`: no session gets past mfakit's sign-in without its second step.
 
-Add it after Django's ``AuthenticationMiddleware`` and
-``MessageMiddleware``::
+Add it after Django's `AuthenticationMiddleware` and
+`MessageMiddleware`::
 
     MIDDLEWARE = [
         ...,
@@ -14,14 +14,14 @@ It enforces two rules on every request of a signed-in user:
 
 * A session that was logged in some other way than mfakit's sign-in (the
   admin's own login form, another login view) has not passed the second
-  step: it is logged out and sent to ``mfakit:login``, which runs it.
-* A user whose role requires 2FA (``Policy.require_for_roles``: their Django
-  groups, or ``MFAKIT["ROLE"]``) and who has none yet was let in at sign-in
+  step: it is logged out and sent to `mfakit:login`, which runs it.
+* A user whose role requires 2FA (`Policy.require_for_roles`: their Django
+  groups, or `MFAKIT["ROLE"]`) and who has none yet was let in at sign-in
   only to set it up (seed 002): until they have, every page but mfakit's
   own sends them to the setup page.
 
-Pages under ``STATIC_URL`` pass. Sensitive views add ``@mfa_required`` or
-``@recent_mfa_required`` (:mod:`.decorators`).
+Pages under `STATIC_URL` pass. Sensitive views add `@mfa_required` or
+`@recent_mfa_required` (`decorators`).
 """
 
 from __future__ import annotations

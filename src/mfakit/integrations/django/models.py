@@ -1,16 +1,16 @@
-"""mfakit's state as Django models (app label ``mfakit``, tables ``mfakit_*``).
+"""mfakit's state as Django models (app label `mfakit`, tables `mfakit_*`).
 
-The same rows as the SQL store's tables (:mod:`mfakit.adapters.sql.schema`),
+The same rows as the SQL store's tables (`mfakit.adapters.sql.schema`),
 shaped for the ORM: Django (before 5.2) has no composite primary keys, so the
-per-user tables have a surrogate ``BigAutoField`` key and a unique constraint
-on the natural key (``(user_id, factor_id)``, ``(user_id, lookup)``, ...). The
+per-user tables have a surrogate `BigAutoField` key and a unique constraint
+on the natural key (`(user_id, factor_id)`, `(user_id, lookup)`, ...). The
 unique constraints are what make duplicate inserts fail and upserts possible.
-Users are referenced by their id as text (``str(user.pk)``), not a foreign
+Users are referenced by their id as text (`str(user.pk)`), not a foreign
 key, as everywhere in mfakit: the host's user model is not mfakit's business.
 
-Only :class:`~mfakit.integrations.django.store.DjangoStore` writes these
+Only `DjangoStore` writes these
 tables; read them for reports and the admin, but change them through
-:func:`~mfakit.integrations.django.get_mfa` so every rule holds.
+`get_mfa` so every rule holds.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _LOCALE = 35
 
 
 class TotpFactor(models.Model):
-    """An authenticator app; ``secret_blob`` is AES-GCM ciphertext."""
+    """An authenticator app; `secret_blob` is AES-GCM ciphertext."""
 
     user_id = models.CharField(max_length=_USER)
     factor_id = models.CharField(max_length=_ID)
@@ -68,7 +68,7 @@ class TotpFactor(models.Model):
 
 
 class BackupCode(models.Model):
-    """A backup code as an argon2 hash, found by ``(user_id, lookup)``."""
+    """A backup code as an argon2 hash, found by `(user_id, lookup)`."""
 
     user_id = models.CharField(max_length=_USER)
     lookup = models.CharField(max_length=_ENUM)
@@ -84,7 +84,7 @@ class BackupCode(models.Model):
 
 
 class Counter(models.Model):
-    """A limit counter, updated by compare-and-set on ``version``."""
+    """A limit counter, updated by compare-and-set on `version`."""
 
     key = models.CharField(max_length=_KEY, primary_key=True)
     count = models.IntegerField()
@@ -97,7 +97,7 @@ class Counter(models.Model):
 
 
 class Challenge(models.Model):
-    """A second-factor challenge, updated by compare-and-set on ``version``."""
+    """A second-factor challenge, updated by compare-and-set on `version`."""
 
     id = models.CharField(max_length=_ID, primary_key=True)
     user_id = models.CharField(max_length=_USER)
@@ -190,7 +190,7 @@ class UserState(models.Model):
 
 
 class AuditEvent(models.Model):
-    """One security event of the audit trail (never a secret); ``seq`` orders
+    """One security event of the audit trail (never a secret); `seq` orders
     a user's events and pages them."""
 
     seq = models.BigAutoField(primary_key=True)
@@ -280,7 +280,7 @@ class WebAuthnUser(models.Model):
 
 
 class WebAuthnCeremony(models.Model):
-    """A pending WebAuthn ceremony, taken once (``used_at`` set atomically)."""
+    """A pending WebAuthn ceremony, taken once (`used_at` set atomically)."""
 
     id = models.CharField(max_length=_ID, primary_key=True)
     kind = models.CharField(max_length=_ENUM)

@@ -1,12 +1,12 @@
-"""``DjangoStore``: mfakit's storage port on the Django ORM (and its audit log).
+"""`DjangoStore`: mfakit's storage port on the Django ORM (and its audit log).
 
 Theory of operation
 -------------------
-:meth:`DjangoStore.apply` runs a batch of writes (:mod:`mfakit.core.writes`)
-in one ``transaction.atomic()`` block: a transaction of its own, or a
+`DjangoStore.apply` runs a batch of writes (`mfakit.core.writes`)
+in one `transaction.atomic()` block: a transaction of its own, or a
 savepoint inside the caller's transaction when there is one. Every
-conditional write is one ``QuerySet.filter(<condition>).update(...)`` (or
-``.delete()``) whose row count says whether the condition held::
+conditional write is one `QuerySet.filter(<condition>).update(...)` (or
+`.delete()`) whose row count says whether the condition held::
 
     use_backup_code   BackupCode.objects.filter(user_id=u, lookup=l, used_at=None)
                                          .update(used_at=now)              == 1
@@ -18,38 +18,38 @@ conditional write is one ``QuerySet.filter(<condition>).update(...)`` (or
     update_challenge  Challenge.objects.filter(id=c, version=v).update(..., version=v+1)
 
 so the database decides who wins a race: under PostgreSQL's READ COMMITTED a
-writer blocked on the same row re-evaluates the ``WHERE`` clause against the
+writer blocked on the same row re-evaluates the `WHERE` clause against the
 committed row and matches nothing; SQLite runs one writer at a time (every
 batch starts with a write statement, which takes the write lock before
 anything is read). A false condition raises inside the atomic block, so the
-whole batch rolls back and ``apply`` answers None.
+whole batch rolls back and `apply` answers None.
 
 Inserts rely on the unique keys: a duplicate challenge, device or event is an
-``IntegrityError`` (a :class:`~mfakit.errors.StorageError`); a counter stored
-for the first time (version 0) is an insert whose ``IntegrityError`` means
+`IntegrityError` (a [`StorageError`][mfakit.errors.StorageError]); a counter stored
+for the first time (version 0) is an insert whose `IntegrityError` means
 another writer got there first (a lost race: None). Either way the exception
 leaves the atomic block, which rolls back; nothing runs on the broken
 transaction in between, so no extra savepoint is needed.
 
-``add_totp`` is the one write a single statement cannot do (count the user's
+`add_totp` is the one write a single statement cannot do (count the user's
 live authenticators, insert under the limit): it serialises one user's
 enrolments first, with a transaction-scoped advisory lock on PostgreSQL
-(there may be no row yet to ``SELECT ... FOR UPDATE``), ``select_for_update``
+(there may be no row yet to `SELECT ... FOR UPDATE`), `select_for_update`
 on the user's rows elsewhere (MySQL also locks the index gap), nothing on
 SQLite (one writer at a time).
 
 Reads
 -----
-:meth:`~DjangoStore.load_user` and :meth:`~DjangoStore.load_challenge` are
-ONE query each on PostgreSQL and SQLite: a ``UNION ALL`` of every table's rows
+`load_user` and `load_challenge` are
+ONE query each on PostgreSQL and SQLite: a `UNION ALL` of every table's rows
 for the user laid onto shared typed slots (as the SQL store does, see
-:mod:`mfakit.adapters.sql.snapshot`), written as SQL over the models' table
+`mfakit.adapters.sql.snapshot`), written as SQL over the models' table
 and column names. On other databases they fall back to one ORM query per
 table (six or seven).
 
-Errors: any ``django.db.Error`` becomes :class:`~mfakit.errors.StorageError`
+Errors: any `django.db.Error` becomes [`StorageError`][mfakit.errors.StorageError]
 naming the operation and the exception's class, never its text (which may
-quote parameters); the original is chained as ``__cause__``.
+quote parameters); the original is chained as `__cause__`.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _ceremony(r: Mapping[str, Any]) -> CeremonyRecord:
 def _renamed(
     convert: Callable[[Mapping[str, Any]], T], field: str
 ) -> Callable[[Mapping[str, Any]], T]:
-    """``convert`` for a model whose record id is the field ``field``."""
+    """`convert` for a model whose record id is the field `field`."""
 
     def read(row: Mapping[str, Any]) -> T:
         return convert({**row, "id": row[field]})
@@ -179,8 +179,8 @@ _notice = _renamed(rows.notice_from, "notice_id")
 
 
 def _challenge_values(r: ChallengeRecord) -> dict[str, Any]:
-    """A challenge's fields for ``create`` and ``update`` (``id`` and
-    ``version`` are the caller's)."""
+    """A challenge's fields for `create` and `update` (`id` and
+    `version` are the caller's)."""
     values = rows.challenge_values(r)
     del values["id"], values["version"]
     return values
@@ -224,7 +224,7 @@ def _snapshot_from(
 
 
 class _SnapshotSql:
-    """The ``UNION ALL`` snapshot queries for one database vendor, over the
+    """The `UNION ALL` snapshot queries for one database vendor, over the
     models' (quoted) table and column names."""
 
     def __init__(self, vendor: str, quote: Callable[[str], str]) -> None:
@@ -316,13 +316,13 @@ class _SnapshotSql:
 
 
 class DjangoStore(WriteMethods):
-    """Implements :class:`mfakit.ports.storage.Store` and
-    :class:`mfakit.ports.audit.AuditLog` on the models of
-    ``mfakit.integrations.django`` (run ``manage.py migrate`` first).
+    """Implements [`mfakit.ports.storage.Store`][mfakit.ports.storage.Store] and
+    [`mfakit.ports.audit.AuditLog`][mfakit.ports.audit.AuditLog] on the models of
+    `mfakit.integrations.django` (run `manage.py migrate` first).
 
-    ``using`` names the database alias (default ``"default"``). Thread-safe:
+    `using` names the database alias (default `"default"`). Thread-safe:
     Django gives each thread its own connection. Use it inside your own
-    ``transaction.atomic()`` blocks freely: each batch is then a savepoint.
+    `transaction.atomic()` blocks freely: each batch is then a savepoint.
     """
 
     #: Whether load_user/load_challenge may use the one-query UNION ALL (a
@@ -1059,7 +1059,7 @@ class DjangoStore(WriteMethods):
         return self._first("get_ceremony", qs, _ceremony)
 
     def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
-        """The conditional ``UPDATE ... WHERE used_at IS NULL`` decides which of
+        """The conditional `UPDATE ... WHERE used_at IS NULL` decides which of
         concurrent takes wins; the winner reads the row in the same transaction."""
 
         def run() -> CeremonyRecord | None:
@@ -1080,7 +1080,7 @@ class DjangoStore(WriteMethods):
     def list_events(
         self, subject_id: str, *, limit: int = 50, before: str | None = None
     ) -> list[AuditRecord]:
-        """The subject's events, newest first; ``before`` (an event id) pages."""
+        """The subject's events, newest first; `before` (an event id) pages."""
         qs = self._objects(m.AuditEvent).filter(subject_id=subject_id)
         if before is not None:
             cursor = self._objects(m.AuditEvent).filter(event_id=before).values("seq")[:1]

@@ -1,7 +1,7 @@
-"""The app's URLs: ``path("account/2fa/", include("mfakit.integrations.django.urls"))``.
+"""The app's URLs: `path("account/2fa/", include("mfakit.integrations.django.urls"))`.
 
-The names live in the ``mfakit`` namespace (``reverse("mfakit:login")``).
-Point ``LOGIN_URL`` at ``"mfakit:login"`` so that ``@login_required`` pages
+The names live in the `mfakit` namespace (`reverse("mfakit:login")`).
+Point `LOGIN_URL` at `"mfakit:login"` so that `@login_required` pages
 sign in with the second step.
 """
 

@@ -1,11 +1,11 @@
 """The app's pages: sign-in with its second step, the account's 2FA pages,
-re-authentication and step-up (include :mod:`.urls`).
+re-authentication and step-up (include `urls`).
 
-Sign-in (:class:`LoginView`, a drop-in for Django's own) checks the password
+Sign-in (`LoginView`, a drop-in for Django's own) checks the password
 with Django's authentication form, then asks mfakit what the second step is
-(:meth:`~mfakit.MFA.begin_sign_in`). Nobody is logged in until that step
+([`begin_sign_in`][mfakit.facade.Facade.begin_sign_in]). Nobody is logged in until that step
 passes: the session only holds the pending user's id and the challenge's id
-(``mfakit.pending``), which no other view accepts. The code page offers
+(`mfakit.pending`), which no other view accepts. The code page offers
 resend with its cooldown, the other methods, "try another way" behind the
 security question, backup codes and "trust this device" (a Secure, HttpOnly,
 SameSite=Lax cookie).
@@ -15,12 +15,12 @@ segno), phone and email (a code proves them; a verified one is changed
 through mfakit's guarded change), the security question, backup codes (shown
 once, downloadable, regenerated), trusted devices, the preferred method, and
 turn 2FA off. mfakit decides who may do what: a change that needs a fresh
-password sends the user to :func:`reauth`, one that needs a proven factor
-(S32) to :func:`step_up`, and back afterwards.
+password sends the user to `reauth`, one that needs a proven factor
+(S32) to `step_up`, and back afterwards.
 
 Texts: labels through Django's translation machinery, refusals through
-mfakit's own catalogs in the request's language (:func:`.web.texts`).
-Templates are ``mfakit/<page>.html``, all extending ``mfakit/base.html``:
+mfakit's own catalogs in the request's language (`web.texts`).
+Templates are `mfakit/<page>.html`, all extending `mfakit/base.html`:
 override any of them in your project's templates.
 """
 
@@ -158,9 +158,9 @@ def _refusal(request: HttpRequest, result: Any) -> None:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's ``LoginView`` with mfakit's second step: a valid password
-    starts it instead of logging the user in. Use it as is (``mfakit:login``)
-    or in place of ``django.contrib.auth.views.LoginView`` in your URLs."""
+    """Django's `LoginView` with mfakit's second step: a valid password
+    starts it instead of logging the user in. Use it as is (`mfakit:login`)
+    or in place of `django.contrib.auth.views.LoginView` in your URLs."""
 
     template_name = "mfakit/login.html"
     form_class = AuthenticationForm
@@ -608,7 +608,7 @@ def totp_confirm(request: HttpRequest) -> HttpResponse:
 def _change(
     request: HttpRequest, change: Callable[[], object], *, missing: str | None, done: str
 ) -> HttpResponse:
-    """Run one of mfakit's changes to the account and say how it went: ``missing``
+    """Run one of mfakit's changes to the account and say how it went: `missing`
     for what is not there (None: mfakit's words), mfakit's words for a refusal."""
     try:
         change()
@@ -657,7 +657,7 @@ def _fresh_codes(request: HttpRequest) -> list[str] | None:
 @require_http_methods(["GET", "POST"])
 def backup_codes(request: HttpRequest) -> HttpResponse:
     """GET: the codes just issued (once), or how many are left. POST:
-    ``regenerate`` issues a new set; ``saved`` forgets the shown ones."""
+    `regenerate` issues a new set; `saved` forgets the shown ones."""
     mfa = get_mfa()
     uid = web.user_id(request.user)
     if request.method == "POST":

@@ -6,21 +6,21 @@ backup codes excepted, for the few minutes their page is open; use a
 server-side session engine, Django's default):
 
 ===========================  ===============================================
-``mfakit.pending``           between the password and the second step: the
+`mfakit.pending`           between the password and the second step: the
                              user's id, the challenge id, when the password
                              was checked, where to go next. Nobody is logged
                              in yet (no half-authenticated session).
-``mfakit.auth``              how this session passed sign-in: ``"mfa"`` (a
-                             second step), ``"trusted"`` (a trusted device),
-                             ``"none"`` (no 2FA), ``"enrol"`` (the policy
+`mfakit.auth`              how this session passed sign-in: `"mfa"` (a
+                             second step), `"trusted"` (a trusted device),
+                             `"none"` (no 2FA), `"enrol"` (the policy
                              requires 2FA and the user must set it up first)
-``mfakit.verified_at``       when a factor was last proven in this session
-``mfakit.reauth_at``         when the password was last typed
-``mfakit.step_up``           the step-up grant (S32) of the last proof
-``mfakit.step_up_challenge`` the step-up challenge of this browser
-``mfakit.enrol``             a pending phone or email proof
-``mfakit.setup``             a pending authenticator setup's id
-``mfakit.codes``             backup codes just issued, until shown and saved
+`mfakit.verified_at`       when a factor was last proven in this session
+`mfakit.reauth_at`         when the password was last typed
+`mfakit.step_up`           the step-up grant (S32) of the last proof
+`mfakit.step_up_challenge` the step-up challenge of this browser
+`mfakit.enrol`             a pending phone or email proof
+`mfakit.setup`             a pending authenticator setup's id
+`mfakit.codes`             backup codes just issued, until shown and saved
 ===========================  ===============================================
 """
 
@@ -162,7 +162,7 @@ def safe_next(request: HttpRequest, target: object, default: str | None = None) 
 
 
 def _default_role(user: Any) -> str | None:
-    """The user's role for mfakit's ``require_for_roles``: the first of their
+    """The user's role for mfakit's `require_for_roles`: the first of their
     Django groups the policy requires 2FA for, else their first group."""
     groups = getattr(user, "groups", None)
     if groups is None:
@@ -176,8 +176,8 @@ def _default_role(user: Any) -> str | None:
 
 
 def role_of(user: Any) -> str | None:
-    """The user's role: ``MFAKIT["ROLE"]`` (a dotted path of a function of the
-    user) if set, else their Django groups (see :func:`_default_role`)."""
+    """The user's role: `MFAKIT["ROLE"]` (a dotted path of a function of the
+    user) if set, else their Django groups (see `_default_role`)."""
     path = getattr(settings, "MFAKIT", {}).get("ROLE")
     if path is None:
         return _default_role(user)

@@ -1,11 +1,11 @@
 """Alembic's environment for mfakit's tables.
 
-Configured by :mod:`mfakit.adapters.sql.migrate` through ``Config.attributes``
-(``connection``: a SQLAlchemy connection to run on; ``table_prefix``), or on
-Alembic's own command line with ``-x table_prefix=...`` and
-``sqlalchemy.url``. The version table is ``<prefix>alembic_version``, so it
-never meets a host's own ``alembic_version``. On PostgreSQL the migration
-holds the advisory lock that ``SqlStore.create_all`` takes, so app servers
+Configured by `mfakit.adapters.sql.migrate` through `Config.attributes`
+(`connection`: a SQLAlchemy connection to run on; `table_prefix`), or on
+Alembic's own command line with `-x table_prefix=...` and
+`sqlalchemy.url`. The version table is `<prefix>alembic_version`, so it
+never meets a host's own `alembic_version`. On PostgreSQL the migration
+holds the advisory lock that `SqlStore.create_all` takes, so app servers
 starting during an upgrade wait for it.
 """
 

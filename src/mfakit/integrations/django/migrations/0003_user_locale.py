@@ -1,4 +1,4 @@
-"""A user's preferred locale (``MFA.set_locale``): the language of the codes
+"""A user's preferred locale (`MFA.set_locale`): the language of the codes
 and security notices sent to them when a call names none."""
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Revises:
 Create Date: 2026-12-03
 
 Frozen: this is the schema of release 0.1.0 written out, not a call to
-``build_metadata()`` (which moves on with later releases). Later revisions
-change it step by step; each leaves its version in ``<prefix>schema_version``.
+`build_metadata()` (which moves on with later releases). Later revisions
+change it step by step; each leaves its version in `<prefix>schema_version`.
 """
 
 from __future__ import annotations

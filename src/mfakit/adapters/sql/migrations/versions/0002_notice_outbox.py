@@ -6,7 +6,7 @@ Create Date: 2026-12-03
 
 Schema version 2: security notices (S21) are queued in the same transaction as
 the change they tell of and deleted once delivered, so a failed send or a
-crash leaves them to ``MFA.deliver_pending_notices()`` instead of losing them.
+crash leaves them to `MFA.deliver_pending_notices()` instead of losing them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-12-03
 
 Schema version 3: the language of the codes and security notices sent to a
-user when a call names none (``MFA.set_locale``). Nullable, so existing rows
+user when a call names none (`MFA.set_locale`). Nullable, so existing rows
 keep the default locale.
 """
 

@@ -4,8 +4,8 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03
 
-Schema version 4: ``message_id`` (the id a sender returned, or a code
-provider's reference), ``delivery`` and ``delivery_error`` (the last status the
+Schema version 4: `message_id` (the id a sender returned, or a code
+provider's reference), `delivery` and `delivery_error` (the last status the
 provider called back with) on the challenges table, and an index to find a
 challenge by its message id.
 """

@@ -6,7 +6,7 @@ Create Date: 2026-12-03
 
 Schema version 5: the WebAuthn credentials (unique credential id across users,
 unique name per user), each user's random user handle, and the pending
-ceremonies (taken once by a conditional update of ``used_at``).
+ceremonies (taken once by a conditional update of `used_at`).
 """
 
 from __future__ import annotations

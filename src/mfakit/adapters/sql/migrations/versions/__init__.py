@@ -1,1 +1,1 @@
-"""Revision scripts, one per schema version (``0001_...`` is mfakit 0.1.0's)."""
+"""Revision scripts, one per schema version (`0001_...` is mfakit 0.1.0's)."""

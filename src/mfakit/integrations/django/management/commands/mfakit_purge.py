@@ -1,7 +1,7 @@
-"""``manage.py mfakit_purge``: delete what no longer matters (run it daily).
+"""`manage.py mfakit_purge`: delete what no longer matters (run it daily).
 
 Expired challenges, stale counters, revoked or expired trusted devices, used
-backup codes and abandoned authenticator setups older than ``--older-than-days``
+backup codes and abandoned authenticator setups older than `--older-than-days`
 (default 1), in batches; a lock-out is never lifted by it.
 """
 

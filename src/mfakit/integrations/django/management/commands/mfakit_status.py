@@ -1,4 +1,4 @@
-"""``manage.py mfakit_status USER``: a user's 2FA at a glance (no secret shown).
+"""`manage.py mfakit_status USER`: a user's 2FA at a glance (no secret shown).
 
 Their factors (masked destinations), backup codes left, trusted devices and,
 when the store is the audit log, their last events.

@@ -1,6 +1,6 @@
-"""``manage.py mfakit_unlock USER``: lift a user's second-step back-off or lock-out.
+"""`manage.py mfakit_unlock USER`: lift a user's second-step back-off or lock-out.
 
-The operator at the shell acts as an admin (``--by``, default ``cli``); the
+The operator at the shell acts as an admin (`--by`, default `cli`); the
 unlock is recorded in the audit trail under that id.
 """
 

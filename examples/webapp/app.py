@@ -158,7 +158,7 @@ _OPEN_DURING_ENROLMENT = {
     "auth.reauth",
     "dev_inbox",
     "static",
-    "passkeys.add_page",
+    "passkeys.index",
     "passkeys.register_begin",
     "passkeys.register_finish",
 }

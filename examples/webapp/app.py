@@ -30,10 +30,11 @@ from werkzeug.exceptions import HTTPException
 
 import mfakit
 
-from . import auth, changes, hooks, profile, setup, team, texts
+from . import auth, changes, hooks, passkeys, profile, setup, team, texts
 from .security import (
     check_csrf,
     csrf_field,
+    csrf_token,
     current_user,
     impersonator,
     login_required,
@@ -56,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "SECURE_COOKIES": False,  # True behind HTTPS (always in production)
     "SEED_DEMO": True,  # create the demo practice on an empty database
     "DEV_INBOX": True,  # the /dev/inbox page: every message sent, codes in clear
+    "PASSKEY_RP_ID": "localhost",  # your domain in production
+    "PASSKEY_ORIGINS": None,  # the pages' exact origins; else http://localhost:8000
 }
 
 DEMO_PASSWORD = "demo-practice-2fa"
@@ -121,7 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["webapp.fresh_codes"] = setup.FreshCodes()
     app.extensions["webapp.demo"] = _seed_demo(store) if settings["SEED_DEMO"] else []
 
-    for blueprint in (auth.bp, setup.bp, changes.bp, profile.bp, team.bp, hooks.bp):
+    for blueprint in (auth.bp, setup.bp, changes.bp, profile.bp, passkeys.bp, team.bp, hooks.bp):
         app.register_blueprint(blueprint)
     app.add_url_rule("/", "home", home)
     app.add_url_rule("/dev/inbox", "dev_inbox", dev_inbox)
@@ -132,6 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(HTTPException, http_error)
     app.jinja_env.globals.update(
         csrf_field=csrf_field,
+        csrf_token=csrf_token,
         current_user=current_user,
         impersonator=impersonator,
         method_names=texts.METHOD_NAMES,
@@ -139,6 +143,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         other_ways=texts.OTHER_WAYS,
     )
     app.jinja_env.filters["when"] = when
+    app.context_processor(lambda: {"passkeys_on": services().passkeys})
     return app
 
 
@@ -148,7 +153,15 @@ def when(value: datetime | None) -> str:
 
 # --- guards and errors -------------------------------------------------------------
 
-_OPEN_DURING_ENROLMENT = {"auth.logout", "auth.reauth", "dev_inbox", "static"}
+_OPEN_DURING_ENROLMENT = {
+    "auth.logout",
+    "auth.reauth",
+    "dev_inbox",
+    "static",
+    "passkeys.index",
+    "passkeys.register_begin",
+    "passkeys.register_finish",
+}
 
 
 def enforce_enrolment() -> ResponseReturnValue | None:

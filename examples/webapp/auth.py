@@ -182,6 +182,14 @@ def code_page() -> ResponseReturnValue:
     challenge = services().mfa.get_challenge(challenge_id())
     if not challenge.is_open:
         return start_again("Your sign-in timed out. Please sign in again.")
+    if challenge.method is Method.WEBAUTHN and challenge.state != "awaiting_answer":
+        # Fresh request options for the page's passkey button (one ceremony a
+        # view: a refused or abandoned one is not reused).
+        sent = services().mfa.switch_method(
+            challenge.id, Method.WEBAUTHN, context=request_context()
+        )
+        if sent.ok:
+            challenge = sent.challenge
     return render_template(
         "code.html",
         c=challenge,

@@ -101,11 +101,12 @@ def csrf_field() -> Markup:
 
 def check_csrf() -> None:
     """Refuse a POST whose token does not match the session's (before every request).
-    Provider callbacks (``/hooks/...``) carry the provider's signature instead."""
+    Provider callbacks (``/hooks/...``) carry the provider's signature instead;
+    the passkey script's JSON requests send the token in ``X-CSRF-Token``."""
     if request.method != "POST" or (request.endpoint or "").startswith("hooks."):
         return
     expected = session.get("csrf")
-    sent = request.form.get("csrf_token", "")
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
         abort(400, "The form expired. Go back, reload the page and try again.")
 

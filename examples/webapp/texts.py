@@ -28,6 +28,7 @@ PROMPTS = {
     Method.VOICE: "Enter the code we read to you on the phone.",
     Method.EMAIL: "Enter the code we sent you by email.",
     Method.BACKUP_CODE: "Enter one of your backup codes.",
+    Method.WEBAUTHN: "Use your passkey or security key.",
 }
 
 OTHER_WAYS = {
@@ -36,6 +37,7 @@ OTHER_WAYS = {
     Method.VOICE: "Call me with a code",
     Method.EMAIL: "Email me a code",
     Method.BACKUP_CODE: "Use a backup code",
+    Method.WEBAUTHN: "Use a passkey",
 }
 
 METHOD_NAMES = {
@@ -44,6 +46,7 @@ METHOD_NAMES = {
     Method.VOICE: "Voice call",
     Method.EMAIL: "Email",
     Method.BACKUP_CODE: "Backup code",
+    Method.WEBAUTHN: "Passkey",
 }
 
 CHOOSE_LABELS = {

@@ -15,6 +15,7 @@ Everything the app needs from mfakit is made here, once, in :func:`build_mfa`:
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +36,7 @@ __all__ = [
     "apply_requirement",
     "build_mfa",
     "make_store",
+    "relying_party",
 ]
 
 TENANT = "practice"
@@ -109,6 +111,8 @@ class Services:
     senders_description: str
     statuses: StatusLog
     """Delivery statuses the providers called back with (:mod:`.hooks`)."""
+    passkeys: bool = False
+    """Whether passkeys are on (the ``webauthn`` extra is installed)."""
 
     def close(self) -> None:
         """Release the store's database connections (the SQL store has some)."""
@@ -122,7 +126,26 @@ def base_policy(config: Mapping[str, Any]) -> mfakit.Policy:
     "try another way" guarded by the security question; the rest are
     mfakit's defaults (6-digit codes for 10 minutes, trust for 14 days...)."""
     cooldown = config.get("RESEND_COOLDOWN", timedelta(seconds=30))
-    return mfakit.Policy(question_guards_alternatives=True, resend_cooldown=cooldown)
+    return mfakit.Policy(
+        question_guards_alternatives=True,
+        resend_cooldown=cooldown,
+        passkey_passwordless=True,  # "Sign in with a passkey": no username, no password
+    )
+
+
+def relying_party(config: Mapping[str, Any]) -> mfakit.RelyingParty | None:
+    """The site as WebAuthn sees it: ``PASSKEY_RP_ID`` (``localhost`` in
+    development: browsers refuse ``127.0.0.1``) and the exact origins of the
+    pages (``PASSKEY_ORIGINS``). None, and no passkeys, without the
+    ``webauthn`` extra (``pip install 'mfakit[webauthn]'``)."""
+    if importlib.util.find_spec("webauthn") is None:
+        return None
+    origins = config.get("PASSKEY_ORIGINS") or ["http://localhost:8000"]
+    return mfakit.RelyingParty(
+        str(config.get("PASSKEY_RP_ID") or "localhost"),
+        str(config.get("ISSUER", "Demo Practice")),
+        origins=[str(o) for o in origins],
+    )
 
 
 def apply_requirement(services: Services, requirement: str) -> None:
@@ -137,6 +160,7 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
     outbox = Outbox()
     senders = make_senders(DevSender(outbox, echo=bool(config.get("ECHO_MESSAGES", True))))
     policy = base_policy(config)
+    rp = relying_party(config)
     policies = mfakit.StaticPolicies()
     # The SQL store is an audit log too: the "Activity" page survives restarts.
     audit: AuditLog = store if isinstance(store, AuditLog) else MemoryAuditLog()
@@ -156,6 +180,7 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
         policies=policies,
         audit=audit,
         hasher=hasher,
+        relying_party=rp,
     )
     services = Services(
         mfa=mfa,
@@ -167,6 +192,7 @@ def build_mfa(config: Mapping[str, Any], *, mfa_secret_key: str, requirement: st
         store_description=description,
         senders_description=senders.description,
         statuses=StatusLog(),
+        passkeys=rp is not None,
     )
     apply_requirement(services, requirement)
     return services

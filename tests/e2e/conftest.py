@@ -1,8 +1,9 @@
 """End-to-end tests of the example web app in a real headless Chromium.
 
-The app (``examples.webapp``) runs in a thread of this process on a free
-loopback port, on a temporary SQLite file, with the real clock: a fake clock
-cannot reach across the browser. Cheap argon2 (``mfakit.testing.fast_hasher``)
+The app (``examples.webapp``) runs in a thread of this process at
+``http://localhost:PORT`` (a free port; RP id ``localhost`` for passkeys), on a
+temporary SQLite file, with the real clock: a fake clock cannot reach across the
+browser. Cheap argon2 (``mfakit.testing.fast_hasher``)
 and a 3-second resend cooldown keep the run short.
 
 The browser is Debian's ``chromium`` package driven by Playwright
@@ -138,11 +139,17 @@ class RunningApp:
 
 @pytest.fixture(scope="package")
 def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """The example app on a free loopback port, in a thread."""
+    """The example app on a free port of ``localhost``, in a thread."""
     from examples.webapp import create_app
     from werkzeug.serving import make_server
 
     database = tmp_path_factory.mktemp("webapp") / "e2e.db"
+    # Served on http://localhost:PORT with RP id "localhost": browsers refuse
+    # WebAuthn on 127.0.0.1. The port is known once the server is bound, and
+    # the app needs it for its passkey origin, so the server calls the app late.
+    apps: list[Flask] = []
+    server = make_server("localhost", 0, lambda env, start: apps[0](env, start), threaded=True)
+    url = f"http://localhost:{server.server_port}"
     app = create_app(
         {
             "DATABASE": str(database),
@@ -151,13 +158,14 @@ def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
             "FAST_HASHING": True,
             "RESEND_COOLDOWN": timedelta(seconds=3),
             "ECHO_MESSAGES": False,
+            "PASSKEY_ORIGINS": [url],
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    apps.append(app)
     thread = threading.Thread(target=server.serve_forever, name="webapp", daemon=True)
     thread.start()
     try:
-        yield RunningApp(url=f"http://127.0.0.1:{server.server_port}", app=app)
+        yield RunningApp(url=url, app=app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

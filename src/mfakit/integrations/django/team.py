@@ -5,9 +5,8 @@ admin actions "unlock the second step" and "revoke trusted devices".
 Who may manage whom is the host's decision (``MFAKIT["TEAM_PERMISSION"]``, a
 dotted path of a function ``(admin, member) -> bool``; default: the admin is
 ``is_staff``). mfakit sees the admin as an ``Actor.admin`` acting for the
-member, so the audit names the admin, and
-a change's code goes to the MEMBER's verified channels, never the admin's nor
-the new value.
+member, so the audit names the admin, and a change's code goes to the
+MEMBER's verified channels, never the admin's nor the new value.
 """
 
 from __future__ import annotations

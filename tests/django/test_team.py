@@ -74,14 +74,18 @@ def test_a_user_who_is_not_staff_is_refused() -> None:
 
 
 def test_the_host_decides_who_manages_whom(settings: Any) -> None:
-    member = user("carol")
+    member, lead = user("carol"), user("lead")
     _, browser = signed_in_admin()
-    settings.MFAKIT = {**settings.MFAKIT, "TEAM_PERMISSION": "tests.django.test_team.nobody"}
-    assert browser.get(f"{BASE}/team/{member.pk}/").status_code == 403
+    settings.MFAKIT = {**settings.MFAKIT, "TEAM_PERMISSION": "tests.django.test_team.leads_only"}
+    assert get_mfa().issuer == "Django Test"  # the key is a setting MFAKIT accepts
+    assert browser.get(f"{BASE}/team/{member.pk}/").status_code == 403  # staff, not a lead
+    lead_browser = Browser()
+    sign_in(lead_browser, lead)
+    assert lead_browser.get(f"{BASE}/team/{member.pk}/").status_code == 200
 
 
-def nobody(admin: Any, member: Any) -> bool:
-    return False
+def leads_only(admin: Any, member: Any) -> bool:
+    return bool(admin.username == "lead")
 
 
 def test_an_unknown_member_is_not_found() -> None:

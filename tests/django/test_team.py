@@ -148,3 +148,14 @@ def test_an_admin_revokes_a_members_devices_and_unlocks_their_second_step() -> N
     by_admin = AuditEvent.objects.filter(subject_id=str(member.pk), actor_id=str(admin.pk))
     actions = set(by_admin.values_list("action", flat=True))
     assert {"account.unlocked", "device.revoked_all"} <= actions
+
+
+def test_a_change_posted_without_the_csrf_token_is_refused() -> None:
+    member = user("carol")
+    verified_phone(member, MEMBER_PHONE)
+    _, browser = signed_in_admin()
+    response = browser.client.post(
+        f"{BASE}/team/{member.pk}/change/", {"kind": "phone", "value": NEW_PHONE}
+    )
+    assert response.status_code == 403
+    assert not AuditEvent.objects.filter(action="contact_change.started").exists()

@@ -165,7 +165,7 @@ class Racers:
         self.barrier.reset()
         for inbox in self.inboxes:
             inbox.put((scenario, databases, alias, params))
-        replies = []
+        replies: list[tuple[str, Any]] = []
         deadline = time.monotonic() + RESULT_TIMEOUT
         while len(replies) < self.n:
             try:

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 import mfakit
-from mfakit import MFA, Actor, ConfigurationError, Reason
+from mfakit import MFA, Actor, ConfigurationError, Reason, StepUpChallenge
 from mfakit.integrations.django import DjangoEmailSender, DjangoStore, get_mfa
 from mfakit.integrations.django.conf import build
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
@@ -164,7 +164,10 @@ class TestDjangoEmailSender(EmailSenderContract):
                 ]
                 out.append(
                     Received(
-                        to=m.to[0], text=m.body, subject=m.subject, html=html[0] if html else None
+                        to=m.to[0],
+                        text=str(m.body),
+                        subject=str(m.subject),
+                        html=html[0] if html else None,
                     )
                 )
             return out
@@ -224,17 +227,18 @@ def test_a_whole_flow_on_djangostore_as_store_and_audit_log() -> None:
     actor = Actor.user("alice", reauthenticated_at=clock.now())
     setup = mfa.begin_totp_setup(actor, "alice", account_name="alice@example.org")
     confirmed = mfa.confirm_totp_setup(actor, setup.id, authenticator_code(setup.uri, clock.now()))
-    assert confirmed.ok and len(confirmed.backup_codes) == 10
+    backup_codes = confirmed.backup_codes
+    assert confirmed.ok and backup_codes is not None and len(backup_codes) == 10
     # An email address, its code delivered through Django's mail; a second
     # factor needs a step-up (S32): the authenticator's next code proves it.
     clock.advance(seconds=30)
     step = mfa.begin_step_up(actor, "alice")
-    assert step.challenge is not None
+    assert isinstance(step, StepUpChallenge)
     proof = mfa.verify(step.challenge.id, authenticator_code(setup.uri, clock.now()))
     actor = Actor.user("alice", reauthenticated_at=clock.now(), step_up=proof.step_up)
     sent = mfa.begin_email_enrolment(actor, "alice", "alice@example.org")
     assert sent.challenge is not None
-    code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body)
+    code = re.search(r"\b(\d{6})\b", str(mail.outbox[-1].body))
     assert code is not None and mail.outbox[-1].to == ["alice@example.org"]
     assert mfa.verify(sent.challenge.id, code.group(1)).ok
     clock.advance(seconds=31)
@@ -246,7 +250,7 @@ def test_a_whole_flow_on_djangostore_as_store_and_audit_log() -> None:
     replay = mfa.begin_sign_in("alice")
     assert replay.challenge is not None
     assert mfa.verify(replay.challenge.id, code_now).reason is Reason.REPLAYED
-    assert mfa.verify_backup_code("alice", confirmed.backup_codes.codes[0]).ok
+    assert mfa.verify_backup_code("alice", backup_codes.codes[0]).ok
     assert mfa.backup_codes_left("alice") == 9
     actions = [e.action for e in mfa.list_events("alice", limit=100)]
     assert "factor.added" in actions and "second_step.passed" in actions
@@ -258,7 +262,7 @@ def test_a_whole_flow_on_djangostore_as_store_and_audit_log() -> None:
     from mfakit.integrations.django.models import AuditEvent
 
     stored = " ".join(str(row) for row in AuditEvent.objects.values_list())
-    for secret in (code_now, code.group(1), confirmed.backup_codes.codes[0], MFAKIT_KEY):
+    for secret in (code_now, code.group(1), backup_codes.codes[0], MFAKIT_KEY):
         assert secret not in stored
 
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 
-from mfakit import AuditRecord, generate_secret_key
+from mfakit import Actor, AsyncMFA, AuditRecord, generate_secret_key
 from mfakit.integrations.django import get_mfa
+from mfakit.integrations.django.store import DjangoStore
+from mfakit.testing import authenticator_code
 
-from .settings import MFAKIT_ONLY
+from .settings import MFAKIT_KEY, MFAKIT_ONLY
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "django.md"
 STEP = re.compile(r"<!-- django-step: (\w+) -->\n```(\w+)\n(.*?)```", re.S)
@@ -50,6 +52,7 @@ def test_every_block_of_the_page_is_run_by_a_test() -> None:
         "admin",
         "signals",
         "usage",
+        "async",
     }
 
 
@@ -118,3 +121,45 @@ def test_the_admin_and_signals_blocks() -> None:
         assert namespace["alerts"] == ["42"]
     finally:
         assert security_event.disconnect(namespace["on_security_event"])
+
+
+def test_the_async_block_verifies_a_code_from_an_async_view() -> None:
+    """The page's async view, run on an event loop (asgiref's, as under ASGI):
+    a backup code passes once, and its replay is refused."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncRequestFactory
+
+    ((_, _, block),) = steps("async")
+    namespace: dict[str, Any] = {"__name__": "async_views"}
+    run(block, "async", namespace)
+    mfa = get_mfa()
+    actor = Actor.user("42", reauthenticated_at=mfa.clock.now())
+    setup = mfa.begin_totp_setup(actor, "42", account_name="alice")
+    done = mfa.confirm_totp_setup(
+        actor, setup.id, authenticator_code(setup.secret, mfa.clock.now())
+    )
+    assert done.backup_codes is not None
+    code = next(iter(done.backup_codes))
+
+    def check(code: str) -> bytes:
+        start = mfa.begin_sign_in("42")
+        assert start.challenge is not None
+        request = AsyncRequestFactory().post(
+            "/check/", {"challenge": start.challenge.id, "code": code}
+        )
+        response = async_to_sync(namespace["check_code"])(request)
+        assert response.status_code == 200
+        return bytes(response.content)
+
+    assert check(code) == b'{"ok": true}'
+    assert check(code) == b'{"ok": false}'
+
+
+def test_async_mfa_over_the_django_store_is_refused_on_the_event_loop() -> None:
+    """Why the page wraps the sync MFA: AsyncMFA would call the ORM on the loop."""
+    from asgiref.sync import async_to_sync
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    amfa = AsyncMFA(store=DjangoStore(), secret_key=MFAKIT_KEY, issuer="Django Test")
+    with pytest.raises(SynchronousOnlyOperation):
+        async_to_sync(amfa.list_factors)("42")

@@ -95,7 +95,7 @@ def text(response: Any) -> str:
 
 
 def user(name: str = "alice", *, groups: tuple[str, ...] = (), **extra: Any) -> User:
-    made = User.objects.create_user(name, f"{name}@example.org", PASSWORD, **extra)
+    made: User = User.objects.create_user(name, f"{name}@example.org", PASSWORD, **extra)
     for group in groups:
         made.groups.add(Group.objects.get_or_create(name=group)[0])
     return made
@@ -528,8 +528,8 @@ def totp_for(who: User) -> str:
     return totp(_SECRETS[who.pk])
 
 
-def code_in(body: str) -> str:
-    found = re.search(r"\b(\d{6})\b", body)
+def code_in(body: object) -> str:
+    found = re.search(r"\b(\d{6})\b", str(body))
     assert found is not None, body
     return found.group(1)
 

@@ -72,6 +72,7 @@ _KEYS = frozenset(
         "AUDIT",
         "NOTIFY",
         "ROLE",
+        "TEAM_PERMISSION",
         "CLOCK",
         "HASHER",
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import team, views
 
 app_name = "mfakit"
 
@@ -42,4 +42,14 @@ urlpatterns = [
     path("devices/revoke-all/", views.revoke_all_devices, name="revoke_all_devices"),
     path("disable/", views.disable, name="disable"),
     path("activity/", views.activity, name="activity"),
+    # an admin managing a team member (seed 001: codes go to the member)
+    path("team/<str:member_id>/", team.team_member, name="team_member"),
+    path("team/<str:member_id>/change/", team.team_change, name="team_change"),
+    path("team/<str:member_id>/verify/", team.team_verify, name="team_verify"),
+    path("team/<str:member_id>/unlock/", team.team_unlock, name="team_unlock"),
+    path(
+        "team/<str:member_id>/revoke-devices/",
+        team.team_revoke_devices,
+        name="team_revoke_devices",
+    ),
 ]

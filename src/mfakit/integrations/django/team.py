@@ -2,9 +2,9 @@
 (masked), a guarded phone or email change made for the member, and the
 admin actions "unlock the second step" and "revoke trusted devices".
 
-Who may manage whom is the host's decision (``MFAKIT["TEAM_PERMISSION"]``, a
-dotted path of a function ``(admin, member) -> bool``; default: the admin is
-``is_staff``). mfakit sees the admin as an ``Actor.admin`` acting for the
+Who may manage whom is the host's decision (`MFAKIT["TEAM_PERMISSION"]`, a
+dotted path of a function `(admin, member) -> bool`; default: the admin is
+`is_staff`). mfakit sees the admin as an `Actor.admin` acting for the
 member, so the audit names the admin, and a change's code goes to the
 MEMBER's verified channels, never the admin's nor the new value.
 """
@@ -56,8 +56,8 @@ def _default_permission(admin: Any, member: Any) -> bool:
 
 
 def may_manage(admin: Any, member: Any) -> bool:
-    """Whether ``admin`` may manage ``member``'s 2FA: ``MFAKIT["TEAM_PERMISSION"]``
-    if set, else whether ``admin.is_staff``."""
+    """Whether `admin` may manage `member`'s 2FA: `MFAKIT["TEAM_PERMISSION"]`
+    if set, else whether `admin.is_staff`."""
     path = getattr(settings, "MFAKIT", {}).get("TEAM_PERMISSION")
     check: Callable[[Any, Any], object] = (
         _default_permission if path is None else import_string(path)
@@ -81,7 +81,7 @@ def admin_actor(request: HttpRequest) -> Actor:
 
 def _team_view(view: V) -> V:
     """A team page: a signed-in admin allowed to manage the member named by
-    ``member_id`` (else 403; 404 for no such user); the member is passed on."""
+    `member_id` (else 403; 404 for no such user); the member is passed on."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, member_id: str) -> HttpResponseBase:

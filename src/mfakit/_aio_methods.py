@@ -53,7 +53,7 @@ _FACADE: Any = Facade
 
 
 class AsyncMethods:
-    """Mixed into :class:`~mfakit.AsyncMFA` before the facade."""
+    """Mixed into `AsyncMFA` before the facade."""
 
     async def policy_for(
         self,

@@ -293,11 +293,13 @@ def test_a_config_file_and_the_environment(ready: Db, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     via_env = ready.run("user", "status", "alice", env={**bare, "MFAKIT_CONFIG": str(config)})
     assert via_env.returncode == 0
-    # The environment wins over the file.
+    # The environment wins over the file: a prefix no table carries (unique per run, so tables
+    # another run left in a shared database cannot answer for it).
+    absent = f"zz{ready.prefix}"
     wrong = ready.run(
-        "--config", str(config), "user", "status", "alice", env={"MFAKIT_TABLE_PREFIX": "zz_"}
+        "--config", str(config), "user", "status", "alice", env={"MFAKIT_TABLE_PREFIX": absent}
     )
-    assert wrong.returncode == 3 and "zz_" in wrong.stderr
+    assert wrong.returncode == 3 and absent in wrong.stderr
 
 
 def test_configuration_errors_exit_3(ready: Db, tmp_path: Path) -> None:

@@ -135,3 +135,54 @@ def test_transaction_listeners_see_every_commit(traced: tuple[Flow, list[str]]) 
         event.remove(flow.store.engine, "commit", on_commit)
     assert len(commits) == 1
     assert [s for s in _data(seen) if s != "SELECT"] == ["UPDATE", "INSERT"]
+
+
+# --- psycopg: the statements sent as PostgreSQL's own $n placeholders ------------------
+def test_pyformat_placeholders_become_numbered_ones() -> None:
+    from mfakit.adapters.sql.fast import _to_numeric
+
+    sql = "SELECT %(a)s, %(b)s WHERE x = %(a)s AND y LIKE 'p%%'"
+    assert _to_numeric(sql) == ("SELECT $1, $2 WHERE x = $1 AND y LIKE 'p%'", ["a", "b"])
+    # A % this does not understand: no translation (the statement runs as it is).
+    assert _to_numeric("SELECT %s") is None
+    assert _to_numeric("SELECT 5 % 3") is None
+
+
+def test_psycopg_runs_a_statement_natively_with_the_same_answers(pg_engine: Any) -> None:
+    from sqlalchemy import String, bindparam, literal_column, select
+
+    from mfakit.adapters.sql.fast import Hot, RawConnection
+
+    # One parameter used twice, one processed by its type, a literal percent sign.
+    name = bindparam("p_name", type_=String())
+    stmt = select(
+        name.label("a"),
+        (name + literal_column("'%'")).label("b"),
+        bindparam("p_n", type_=String()).label("c"),
+    )
+    hot = Hot(stmt)
+    params = {"p_name": "ab'c%", "p_n": "x"}
+    with pg_engine.connect() as conn:
+        expected = [tuple(r) for r in conn.execute(stmt, params)]
+        assert hot._for(conn).native is not None  # the native form exists ...
+        assert hot.rows(conn, params) == expected
+    fairy = pg_engine.raw_connection()
+    try:
+        # ... and the raw path (no SQLAlchemy Connection) gives the same rows.
+        assert hot.rows(RawConnection(pg_engine, fairy), params) == expected
+    finally:
+        fairy.close()
+    assert expected == [("ab'c%", "ab'c%%", "x")]
+
+
+def test_every_hot_statement_of_the_store_has_a_native_form(pg_store: SqlStore) -> None:
+    from mfakit.adapters.sql.fast import Hot
+
+    flow = Flow(pg_store)
+    flow.sign_in()
+    hot = [h for h in vars(pg_store._sql.s).values() if isinstance(h, Hot)]
+    hot += list(pg_store._sql._user_snapshot.values())
+    hot += list(pg_store._sql._challenge_snapshot.values())
+    with pg_store.engine.connect() as conn:
+        assert len(hot) > 10
+        assert all(h._for(conn).native is not None for h in hot)

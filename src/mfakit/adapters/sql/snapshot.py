@@ -31,6 +31,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     null,
     select,
     type_coerce,
@@ -56,7 +57,10 @@ _SLOTS = ("tag", *SLOTS)
 
 def _branch(tag: str, columns: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
     """A SELECT laying `columns` (slot -> expression) onto every slot."""
-    out: list[ColumnElement[Any]] = [literal(tag, String()).label("tag")]
+    # The tag is written into the text (one of our own letters, never input):
+    # a bound literal would cost a parameter per branch on every call.
+    assert tag.isalpha() and len(tag) == 1
+    out: list[ColumnElement[Any]] = [literal_column(f"'{tag}'", String()).label("tag")]
     for slot in _SLOTS[1:]:
         expr = columns.get(slot)
         if expr is None:

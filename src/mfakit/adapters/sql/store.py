@@ -13,6 +13,16 @@ concurrent writers queue for the lock instead of failing (see
 [`configure_sqlite`][mfakit.adapters.sql.configure_sqlite]). An in-memory database is one connection
 shared by all threads (`StaticPool`), guarded by a lock in the store.
 
+Creating a challenge commits without waiting for the disk (on PostgreSQL
+through psycopg, `synchronous_commit = off`; on a SQLite file in WAL mode,
+`synchronous = NORMAL`), on connections of a second pool kept for that. A
+crash can lose such a challenge, never half of one, and never anything that
+was committed after it: the next ordinary commit (the verification of that
+challenge included) flushes it. Losing an unused challenge only means the
+user starts the sign-in again. Pass `durable_challenges=True` to wait for the
+disk anyway (e.g. behind PgBouncer in transaction mode, where a session
+setting does not stick to a connection).
+
 Errors: any SQLAlchemy or driver exception becomes
 [`StorageError`][mfakit.errors.StorageError] here, with the original chained as
 `__cause__`. Messages name the operation and the exception type, never the
@@ -22,15 +32,16 @@ SQL parameters (engines made by `from_url` also set `hide_parameters`).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import Pool, PoolProxiedConnection, StaticPool
 
 from ...core.contacts import ContactKind
 from ...core.methods import Method
@@ -94,9 +105,13 @@ class SqlStore:
     [`ConfigurationError`][mfakit.errors.ConfigurationError].
     """
 
-    def __init__(self, engine: Engine, *, table_prefix: str = "mfa_") -> None:
+    def __init__(
+        self, engine: Engine, *, table_prefix: str = "mfa_", durable_challenges: bool = False
+    ) -> None:
         if not isinstance(engine, Engine):
             raise ConfigurationError("SqlStore needs a SQLAlchemy Engine (or use from_url)")
+        if not isinstance(durable_challenges, bool):
+            raise ConfigurationError("durable_challenges must be True or False")
         self._sql = SqlOperations(table_prefix, engine.dialect)
         self._prefix = self._sql.prefix
         self.metadata = self._sql.metadata
@@ -131,6 +146,11 @@ class SqlStore:
         # Connection (see _execute_raw).
         self._pg = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
         self._raw = self._pg or (engine.dialect.name == "sqlite" and is_configured(engine))
+        # The pool whose connections commit a new challenge without waiting
+        # for the disk (see the module's docstring); made on first use.
+        self._relaxable = not durable_challenges and self._raw and self._lock is None
+        self._relaxed: Pool | None = None
+        self._relaxed_guard = threading.Lock()
 
     @property
     def _dialect(self) -> str:
@@ -149,6 +169,7 @@ class SqlStore:
         *,
         table_prefix: str = "mfa_",
         create: bool = True,
+        durable_challenges: bool = False,
         **engine_kwargs: Any,
     ) -> SqlStore:
         """Make an engine for `url` and a store on it.
@@ -158,8 +179,10 @@ class SqlStore:
         `postgresql+psycopg://user:pw@host/db` needs `mfakit[postgres]`.
         `create=True` creates missing tables
         ([`create_all`][mfakit.adapters.sql.SqlStore.create_all]); with `create=False` they must
-        exist. Other keyword arguments go to `sqlalchemy.create_engine` (`hide_parameters` defaults
-        to True so SQL parameters never reach exception messages or logs).
+        exist. `durable_challenges=True` makes the creation of a challenge wait for the disk like
+        every other commit (see the module's docstring). Other keyword arguments go to
+        `sqlalchemy.create_engine` (`hide_parameters` defaults to True so SQL parameters never
+        reach exception messages or logs).
         """
         prefix = check_prefix(table_prefix)
         parsed = parse_url(url)
@@ -179,7 +202,7 @@ class SqlStore:
             configure_sqlite(engine, wal=not memory)
             create_private_file(parsed)  # 0600, not the umask's 0644
         try:
-            store = cls(engine, table_prefix=prefix)
+            store = cls(engine, table_prefix=prefix, durable_challenges=durable_challenges)
             store._owns_engine = True
             if create:
                 store.create_all()
@@ -205,8 +228,29 @@ class SqlStore:
     def close(self) -> None:
         """Close the engine's connections if [`from_url`][mfakit.adapters.sql.SqlStore.from_url]
         made it."""
+        with self._relaxed_guard:
+            relaxed, self._relaxed = self._relaxed, None
+        if relaxed is not None:
+            relaxed.dispose()
         if self._owns_engine:
             self._engine.dispose()
+
+    def _relaxed_pool(self) -> Pool | None:
+        """The pool for creating challenges without waiting for the disk, or
+        None where that does not apply (opted out, an in-memory database, a
+        SQLite file not in WAL mode, a driver other than psycopg)."""
+        if not self._relaxable:
+            return None
+        with self._relaxed_guard:
+            if self._relaxed is None:
+                # Same creator, size and listeners as the engine's own pool.
+                pool = self._engine.pool.recreate()
+                event.listen(pool, "connect", _relax_pg if self._pg else _relax_sqlite)
+                self._relaxed = pool
+                # Closed with the store, or when it is collected (a store on an
+                # engine the host owns is often never closed).
+                weakref.finalize(self, pool.dispose)
+            return self._relaxed
 
     def create_all(self) -> None:
         """Create the missing tables and record `SCHEMA_VERSION`.
@@ -234,19 +278,20 @@ class SqlStore:
     def _guard(self) -> threading.RLock | nullcontext[None]:
         return self._lock if self._lock is not None else nullcontext()
 
-    def _run(self, op: Op[T]) -> T:
+    def _run(self, op: Op[T], pool: Pool | None = None) -> T:
         """Run one store operation: schema checked, serialised on a shared
-        connection, database errors translated."""
+        connection, database errors translated. `pool`: where a raw
+        operation takes its connection (the engine's own by default)."""
         with self._guard():
             if not self._checked:
                 self.check_schema()
-            return self._execute(op)
+            return self._execute(op, pool)
 
-    def _execute(self, op: Op[T]) -> T:
+    def _execute(self, op: Op[T], pool: Pool | None = None) -> T:
         mode = op.mode
         try:
             if op.raw and self._raw and not engine_instrumented(self._engine, on_begin):
-                return self._execute_raw(op)
+                return self._execute_raw(op, pool)
             if mode == READ:
                 with self._writers or nullcontext(), self._auto.connect() as conn:
                     return op.run(conn)
@@ -261,7 +306,7 @@ class SqlStore:
         except (SQLAlchemyError, UnicodeError) as exc:  # UnicodeError: a lone surrogate (S36)
             return failed(type(self).__name__, op, exc)
 
-    def _execute_raw(self, op: Op[T]) -> T:
+    def _execute_raw(self, op: Op[T], pool: Pool | None = None) -> T:
         """`op` on a DB-API connection from the pool, in the transaction the
         SQLAlchemy path would open: nothing for a read or a single statement
         (it commits by itself: SQLite without BEGIN, psycopg in autocommit
@@ -271,7 +316,9 @@ class SqlStore:
         PostgreSQL). SQLAlchemy's `Connection` is skipped (its events, options and
         transaction objects cost more than the statements); the pool still
         checks the connection out and in, and resets it."""
-        fairy = self._engine.raw_connection()
+        fairy: PoolProxiedConnection = (
+            self._engine.raw_connection() if pool is None else pool.connect()
+        )
         conn = RawConnection(self._engine, fairy)
         run = cast(Callable[[RawConnection], T], op.run)
         try:
@@ -389,7 +436,7 @@ class SqlStore:
 
     # --- challenges -----------------------------------------------------------
     def insert_challenge(self, record: ChallengeRecord) -> None:
-        return self._run(self._sql.insert_challenge(record))
+        return self._run(self._sql.insert_challenge(record), self._relaxed_pool())
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return self._run(self._sql.get_challenge(challenge_id))
@@ -491,3 +538,25 @@ if TYPE_CHECKING:  # mypy proves SqlStore implements every storage method
 
     def _implements(store: SqlStore) -> Store:
         return store
+
+
+def _relax_pg(dbapi_connection: Any, _record: Any) -> None:
+    """A new connection of the relaxed pool (psycopg): its commits return
+    before the WAL reaches the disk (still in order with every other commit)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute("SET synchronous_commit TO off")
+    finally:
+        dbapi_connection.autocommit = autocommit
+
+
+def _relax_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """A new connection of the relaxed pool (SQLite): in WAL mode, commits
+    without a sync (`synchronous = NORMAL`, never raised from a lower
+    setting). Outside WAL mode the setting stays (NORMAL is not crash-safe
+    there)."""
+    mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+    level = dbapi_connection.execute("PRAGMA synchronous").fetchone()[0]
+    if str(mode).lower() == "wal" and int(level) > 1:
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")

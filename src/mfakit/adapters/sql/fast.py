@@ -176,17 +176,30 @@ def _native_execute(
 ) -> Any:
     """Run `sql` (with `$n` placeholders) on a psycopg `RawCursor` over
     `conn`'s DB-API connection: the rows if `fetch`, else the row count."""
-    dbapi_connection = conn.connection.dbapi_connection
     dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor = _raw_cursor()(dbapi_connection)
+    cursor = _cursor_of(conn.connection)
     try:
-        try:
-            cursor.execute(sql, args)
-            return cursor.fetchall() if fetch else cursor.rowcount
-        except dbapi_error as exc:
-            raise _wrap(conn, exc, sql, cursor) from exc
-    finally:
-        cursor.close()
+        cursor.execute(sql, args)
+        return cursor.fetchall() if fetch else cursor.rowcount
+    except dbapi_error as exc:
+        raise _wrap(conn, exc, sql, cursor) from exc
+
+
+_CURSOR = "mfakit.raw_cursor"
+
+
+def _cursor_of(fairy: PoolProxiedConnection) -> Any:
+    """The `RawCursor` kept with this pooled connection (one per DB-API
+    connection, in its pool record's `info`, which the pool clears when it
+    replaces the connection): making one costs more than a statement's own
+    Python work."""
+    dbapi_connection = fairy.dbapi_connection
+    kept = fairy.info.get(_CURSOR)
+    if kept is not None and kept[0] is dbapi_connection and not kept[1].closed:
+        return kept[1]
+    cursor = _raw_cursor()(dbapi_connection)
+    fairy.info[_CURSOR] = (dbapi_connection, cursor)
+    return cursor
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%%")

@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable
+import re
+import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
@@ -48,17 +50,40 @@ MAX_CODE_INPUT = 64
 
 _DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POWERS = {n: 10**n for n in range(6, 11)}
+_COUNTER = struct.Struct(">Q").pack  # the 8-byte big-endian moving factor
+
+
+def _one_shot() -> Callable[[bytes, bytes, str], bytes]:
+    """OpenSSL's one-shot HMAC, which `hmac.digest` calls after a Python-level
+    check: calling it directly saves that check on every code. `hmac.digest` where
+    it is missing or refuses the digest (a FIPS build without SHA-1)."""
+    try:
+        from _hashlib import hmac_digest
+    except ImportError:  # pragma: no cover - CPython without OpenSSL
+        return hmac.digest
+    try:
+        for name in _DIGESTS.values():
+            hmac_digest(b"key", b"message", name)
+    except ValueError:  # pragma: no cover - UnsupportedDigestmodError
+        return hmac.digest
+    return hmac_digest
+
+
+_hmac_digest = _one_shot()
 _SEPARATORS = str.maketrans("", "", " -\t")
 MAX_TYPED_INPUT = 256
 """Longest text a code field takes (`typed_input`): anything longer was
 not typed by a person, so it is misuse (InvalidInput), not a typo."""
 # The dashes a keyboard, a phone or a word processor may put in a typed code.
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d")
+# What `squeeze` drops, as one pattern: `\s` matches exactly the characters
+# for which `str.isspace()` is true (a test checks every code point).
+_SQUEEZE = re.compile("[\\s" + "".join(sorted(_DASHES)).replace("-", "\\-") + "]").sub
 
 
 def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
     """The RFC 4226 code for `counter`, zero-padded to `digits`."""
-    mac = hmac.digest(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm])
+    mac = _hmac_digest(key, _COUNTER(counter), _DIGESTS[algorithm])
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
     return str(binary % _POWERS[digits]).zfill(digits)
@@ -104,18 +129,29 @@ def match_totp(
     Every candidate is computed and compared, whether or not an earlier one
     matched, so the time taken does not depend on which step matched.
     """
-    now_step = totp_step(timestamp, period)
+    now_step = int(timestamp // period)
     encoded = code.encode("ascii")
+    name = _DIGESTS[algorithm]
+    power = _POWERS[digits]
     accepted: int | None = None
     replay = False
     for step in range(max(now_step - window, 0), now_step + window + 1):
-        candidate = hotp(key, step, digits=digits, algorithm=algorithm).encode("ascii")
-        if hmac.compare_digest(candidate, encoded):
+        # `hotp` inlined: this loop is most of a verification's own work.
+        mac = _hmac_digest(key, _COUNTER(step), name)
+        offset = mac[-1] & 0x0F
+        binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
+        if hmac.compare_digest(b"%0*d" % (digits, binary % power), encoded):
             if last_step is None or step > last_step:
                 accepted = step
             else:
                 replay = True
-    return TotpMatch(step=accepted, replay=replay and accepted is None)
+    if accepted is not None:
+        return TotpMatch(step=accepted, replay=False)
+    return _REPLAYED if replay else _NO_MATCH
+
+
+_NO_MATCH = TotpMatch(step=None, replay=False)
+_REPLAYED = TotpMatch(step=None, replay=True)
 
 
 def normalize_code(code: object, digits: int, *, field: str = "code") -> str:
@@ -154,7 +190,7 @@ def typed_input(code: object, *, field: str = "code") -> str:
 def squeeze(code: str) -> str:
     """`code` without the spaces, line breaks, tabs and dashes people put in
     or paste with a code: `" 123-456\\n"` gives `"123456"`."""
-    return "".join(c for c in code if not (c.isspace() or c in _DASHES))
+    return _SQUEEZE("", code)
 
 
 def read_digits(code: str, lengths: Iterable[int]) -> str | None:
@@ -163,7 +199,8 @@ def read_digits(code: str, lengths: Iterable[int]) -> str | None:
 
     The answer depends on the input's shape only, never on a right code.
     """
-    cleaned = squeeze(code)
+    # A code typed as bare digits has nothing to squeeze: skip the pattern.
+    cleaned = code if code.isdigit() else _SQUEEZE("", code)
     if cleaned.isascii() and cleaned.isdigit() and len(cleaned) in tuple(lengths):
         return cleaned
     return None

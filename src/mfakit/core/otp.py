@@ -19,6 +19,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidInput
 from .validation import check_encodable
@@ -51,25 +52,29 @@ MAX_CODE_INPUT = 64
 _DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POWERS = {n: 10**n for n in range(6, 11)}
 _COUNTER = struct.Struct(">Q").pack  # the 8-byte big-endian moving factor
+_WORD = struct.Struct(">I").unpack_from  # the 4 bytes at the dynamic offset
+_FORMATS = {n: f"%0{n}d".encode("ascii") for n in _POWERS}
 
 
-def _one_shot() -> Callable[[bytes, bytes, str], bytes]:
-    """OpenSSL's one-shot HMAC, which `hmac.digest` calls after a Python-level
-    check: calling it directly saves that check on every code. `hmac.digest` where
-    it is missing or refuses the digest (a FIPS build without SHA-1)."""
+def _openssl() -> tuple[Callable[[bytes, bytes, str], bytes], Callable[..., Any]]:
+    """OpenSSL's one-shot HMAC and keyed HMAC objects, called directly: the
+    `hmac` module reaches the same functions through Python-level checks on
+    every call. `hmac`'s own where they are missing or refuse a digest (a FIPS
+    build without SHA-1)."""
     try:
-        from _hashlib import hmac_digest
+        from _hashlib import hmac_digest, hmac_new
     except ImportError:  # pragma: no cover - CPython without OpenSSL
-        return hmac.digest
+        return hmac.digest, hmac.new
     try:
         for name in _DIGESTS.values():
             hmac_digest(b"key", b"message", name)
+            hmac_new(b"key", digestmod=name).copy().digest()
     except ValueError:  # pragma: no cover - UnsupportedDigestmodError
-        return hmac.digest
-    return hmac_digest
+        return hmac.digest, hmac.new
+    return hmac_digest, hmac_new
 
 
-_hmac_digest = _one_shot()
+_hmac_digest, _hmac_new = _openssl()
 _SEPARATORS = str.maketrans("", "", " -\t")
 MAX_TYPED_INPUT = 256
 """Longest text a code field takes (`typed_input`): anything longer was
@@ -131,16 +136,19 @@ def match_totp(
     """
     now_step = int(timestamp // period)
     encoded = code.encode("ascii")
-    name = _DIGESTS[algorithm]
+    form = _FORMATS[digits]
     power = _POWERS[digits]
+    # The key schedule once for the window, then one copy per step: `hotp`
+    # inlined, as this loop is most of a verification's own work.
+    keyed = _hmac_new(key, digestmod=_DIGESTS[algorithm])
     accepted: int | None = None
     replay = False
     for step in range(max(now_step - window, 0), now_step + window + 1):
-        # `hotp` inlined: this loop is most of a verification's own work.
-        mac = _hmac_digest(key, _COUNTER(step), name)
-        offset = mac[-1] & 0x0F
-        binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-        if hmac.compare_digest(b"%0*d" % (digits, binary % power), encoded):
+        mac = keyed.copy()
+        mac.update(_COUNTER(step))
+        digest = mac.digest()
+        candidate = form % ((_WORD(digest, digest[-1] & 0x0F)[0] & 0x7FFFFFFF) % power)
+        if hmac.compare_digest(candidate, encoded):
             if last_step is None or step > last_step:
                 accepted = step
             else:

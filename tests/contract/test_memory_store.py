@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfakit.adapters import MemoryAuditLog, MemoryStore
+from mfakit.adapters import MemoryAuditLog, MemoryStore, memory
 from mfakit.core import writes as w
-from mfakit.testing.contract import T0, AuditLogContract, StoreContract, backup_codes
+from mfakit.core.records import Counter, TotpRecord, UserSnapshot
+from mfakit.testing.contract import (
+    T0,
+    AuditLogContract,
+    StoreContract,
+    backup_codes,
+    totp_record,
+)
 
 
 class TestMemoryStore(StoreContract):
@@ -79,3 +87,47 @@ def test_unused_backup_code_count_follows_every_write(ops: list[tuple[str, str, 
                 1 for code in model.get(who, {}) if store.get_backup_code(who, code) is not None
             )
             assert found == expected
+
+
+# --- the records built on the hot path -------------------------------------------------
+
+
+def test_hot_path_records_equal_what_their_constructors_build() -> None:
+    # MemoryStore builds the advanced authenticator and the snapshot field by
+    # field (no __init__); both must equal the dataclass-built records, every
+    # field set, and would miss a __post_init__ if the classes gained one.
+    assert not hasattr(TotpRecord, "__post_init__")
+    assert not hasattr(UserSnapshot, "__post_init__")
+    rec = replace(totp_record(), confirmed_at=T0, expires_at=None, last_step=3, last_used_at=T0)
+    later = T0 + timedelta(seconds=90)
+    advanced = memory._advanced(rec, 6, later)
+    assert type(advanced) is TotpRecord
+    assert advanced == replace(rec, last_step=6, last_used_at=later)
+    assert [getattr(advanced, f.name) for f in fields(TotpRecord)] == [
+        getattr(replace(rec, last_step=6, last_used_at=later), f.name) for f in fields(TotpRecord)
+    ]
+    assert hash(advanced) == hash(replace(rec, last_step=6, last_used_at=later))
+
+    store = MemoryStore()
+    assert store.apply([w.AddTotp(replace(rec, confirmed_at=None, expires_at=later), 5, T0)])
+    assert store.apply([w.ConfirmTotp("alice", "f1", 4, T0)])
+    assert store.apply([w.AdvanceTotp("alice", "f1", 6, later)])
+    assert store.apply([w.ReplaceBackupCodes("alice", backup_codes(n=3))])
+    store.apply([w.PutCounter(Counter(key="n:alice", count=2, window_start=T0, updated_at=T0))])
+    got = store.load_user("alice", counters=("n:", "m:"))
+    assert type(got) is UserSnapshot
+    expected = UserSnapshot(
+        user_id="alice",
+        totps=tuple(store.list_totp("alice")),
+        contacts=(),
+        backup_codes_left=3,
+        question=None,
+        state=store.get_user_state("alice"),
+        counters={"n:alice": store.get_counter("n:alice")},
+        webauthn=(),
+    )
+    assert got == expected
+    assert [getattr(got, f.name) for f in fields(UserSnapshot)] == [
+        getattr(expected, f.name) for f in fields(UserSnapshot)
+    ]
+    assert got.totps[0].last_step == 6 and got.totps[0].last_used_at == later

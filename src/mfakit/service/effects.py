@@ -132,21 +132,21 @@ async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
     """
     import asyncio  # here, not at import: sync users never load asyncio
 
+    send = use_case.send
     value: Any = None
     error: Exception | None = None
     try:
         while True:
             try:
-                effect = use_case.send(value) if error is None else use_case.throw(error)
+                effect = send(value) if error is None else use_case.throw(error)
             except StopIteration as stop:
                 result: T = stop.value
                 return result
             error = None
             try:
                 if type(effect) is PortCall:
-                    value = getattr(ports[effect.port], effect.method)(
-                        *effect.args, **effect.kwargs
-                    )
+                    port, method, args, kwargs = effect
+                    value = getattr(ports[port], method)(*args, **kwargs)
                     if isinstance(value, Awaitable):
                         value = await value
                 elif type(effect) is Offload:

@@ -382,6 +382,53 @@ def test_normalize_code_returns_digits_or_raises_a_fixed_message(code: str) -> N
         assert cleaned == "".join(c for c in code if c not in " -\t")
 
 
+# --- squeeze and read_digits (typed codes) ---------------------------------------
+
+# The definition: drop every character for which str.isspace() is true, and the
+# dashes a keyboard, a phone or a word processor may type.
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
+
+
+def squeezed_by_definition(code: str) -> str:
+    return "".join(c for c in code if not (c.isspace() or c in DASHES))
+
+
+def test_squeeze_drops_exactly_the_defined_characters_of_every_code_point() -> None:
+    # squeeze is one pattern, not a per-character loop: check it against the
+    # definition on all of Unicode (surrogates included: squeeze sees any str).
+    every = "".join(map(chr, range(0x110000)))
+    assert otp.squeeze(every) == squeezed_by_definition(every)
+
+
+@given(code=st.text(max_size=40))
+def test_squeeze_matches_the_definition(code: str) -> None:
+    assert otp.squeeze(code) == squeezed_by_definition(code)
+
+
+@given(code=st.text(alphabet=st.sampled_from("0123456789 -\t\n\u2013\u00a0x\u0661"), max_size=12))
+def test_read_digits_is_the_squeezed_ascii_digits_of_an_accepted_length(code: str) -> None:
+    cleaned = squeezed_by_definition(code)
+    ok = cleaned.isascii() and cleaned.isdigit() and len(cleaned) in (6, 8)
+    assert otp.read_digits(code, (6, 8)) == (cleaned if ok else None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("123456", "123456"),
+        ("12345678", "12345678"),
+        (" 123 456\n", "123456"),
+        ("123\u2013456", "123456"),
+        ("1234567", None),
+        ("\u0661\u0662\u0663\u0664\u0665\u0666", None),  # digits, not ASCII
+        ("\uff11\uff12\uff13\uff14\uff15\uff16", None),  # fullwidth digits
+        ("12345\u00b2", None),  # isdigit() but not a decimal digit
+    ],
+)
+def test_read_digits_examples(typed: str, expected: str | None) -> None:
+    assert otp.read_digits(typed, (6, 8)) == expected
+
+
 # --- secrets ---------------------------------------------------------------------
 
 

@@ -10,10 +10,11 @@ server processes need the SQL adapter.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar, TypeVar
 
 from ..core import writes as w
 from ..core.challenge import OPEN_STATES
@@ -40,6 +41,50 @@ from .writes import WriteMethods
 __all__ = ["MemoryStore"]
 
 _MISSING: Any = object()
+_NONE: dict[Any, Any] = {}  # what a user without rows in a table reads (never written to)
+R = TypeVar("R")
+
+# The orders load_user gives (the SQL store's ORDER BY): a user's authenticators
+# oldest first, contacts by kind (a str enum: it sorts as its value), passkeys
+# oldest first.
+_BY_CREATED = attrgetter("created_at")
+_BY_KIND = attrgetter("kind")
+_BY_CREATED_ID = attrgetter("created_at", "id")
+
+
+def _ordered(rows: Iterable[R], key: Callable[[R], Any]) -> tuple[R, ...]:
+    """`rows` sorted by `key` (most users have one row or none: nothing to sort)."""
+    found = tuple(rows)
+    return found if len(found) < 2 else tuple(sorted(found, key=key))
+
+
+# Two records are built on every verification: the snapshot it reads and the
+# authenticator whose step it advances. A frozen dataclass's __init__ sets each
+# field through object.__setattr__ after matching keyword arguments; these
+# set the same fields directly, at about half the cost. (Neither class has a
+# __post_init__; tests/contract/test_memory_store.py checks both builders
+# against the classes' own constructors, field by field.)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _advanced(rec: TotpRecord, step: int, now: datetime) -> TotpRecord:
+    """`replace(rec, last_step=step, last_used_at=now)`."""
+    new: TotpRecord = _new(TotpRecord)
+    _set(new, "id", rec.id)
+    _set(new, "user_id", rec.user_id)
+    _set(new, "label", rec.label)
+    _set(new, "secret_key_id", rec.secret_key_id)
+    _set(new, "secret_blob", rec.secret_blob)
+    _set(new, "algorithm", rec.algorithm)
+    _set(new, "digits", rec.digits)
+    _set(new, "period", rec.period)
+    _set(new, "created_at", rec.created_at)
+    _set(new, "expires_at", rec.expires_at)
+    _set(new, "confirmed_at", rec.confirmed_at)
+    _set(new, "last_step", step)
+    _set(new, "last_used_at", now)
+    return new
 
 
 def _purge_nested(
@@ -60,26 +105,25 @@ class _Conflict(Exception):
     """A conditional write of a batch found its condition false."""
 
 
-class _Undo:
-    """What a batch changed, to put back if a later write's condition fails."""
+class _Undo(list[tuple[MutableMapping[Any, Any], Any, Any]]):
+    """What a batch changed, to put back if a later write's condition fails:
+    (table, key, old value) in order. (A list itself, as one is made for every
+    batch.)"""
 
-    __slots__ = ("log",)
-
-    def __init__(self) -> None:
-        self.log: list[tuple[MutableMapping[Any, Any], Any, Any]] = []
+    __slots__ = ()
 
     def set(self, d: MutableMapping[Any, Any], key: Any, value: Any) -> None:
-        self.log.append((d, key, d.get(key, _MISSING)))
+        self.append((d, key, d.get(key, _MISSING)))
         d[key] = value
 
-    def pop(self, d: MutableMapping[Any, Any], key: Any) -> Any:
+    def drop(self, d: MutableMapping[Any, Any], key: Any) -> Any:
         old = d.pop(key, _MISSING)
         if old is not _MISSING:
-            self.log.append((d, key, old))
+            self.append((d, key, old))
         return old
 
     def rollback(self) -> None:
-        for d, key, old in reversed(self.log):
+        for d, key, old in reversed(self):
             if old is _MISSING:
                 d.pop(key, None)
             else:
@@ -94,6 +138,9 @@ class MemoryStore(WriteMethods):
         self._lock = threading.Lock()
         self._totp: dict[str, dict[str, TotpRecord]] = {}
         self._backup: dict[str, dict[str, BackupCodeRecord]] = {}
+        # Unused backup codes per user, kept with every change of `_backup` (and
+        # put back with it by the undo log): load_user counts none.
+        self._unused: dict[str, int] = {}
         self._counters: dict[str, Counter] = {}
         self._challenges: dict[str, ChallengeRecord] = {}
         self._contacts: dict[str, dict[ContactKind, ContactRecord]] = {}
@@ -139,7 +186,7 @@ class MemoryStore(WriteMethods):
     def _add_totp(self, x: w.AddTotp, undo: _Undo) -> object:
         mine = self._totp.setdefault(x.record.user_id, {})
         for fid in [f for f, r in mine.items() if not r.is_live(x.now)]:
-            undo.pop(mine, fid)
+            undo.drop(mine, fid)
         self._require(len(mine) < x.limit and x.record.id not in mine)
         undo.set(mine, x.record.id, x.record)
         return True
@@ -156,30 +203,15 @@ class MemoryStore(WriteMethods):
         return True
 
     def _advance_totp(self, x: w.AdvanceTotp, undo: _Undo) -> object:
-        mine = self._totp.get(x.user_id, {})
+        mine = self._totp.get(x.user_id, _NONE)
         rec = mine.get(x.factor_id)
-        self._require(
-            rec is not None
-            and rec.confirmed_at is not None
-            and (rec.last_step is None or rec.last_step < x.step)
-        )
-        assert rec is not None
-        # The hot path of every TOTP sign-in: a direct copy, not dataclasses.replace.
-        advanced = TotpRecord(
-            id=rec.id,
-            user_id=rec.user_id,
-            label=rec.label,
-            secret_key_id=rec.secret_key_id,
-            secret_blob=rec.secret_blob,
-            algorithm=rec.algorithm,
-            digits=rec.digits,
-            period=rec.period,
-            created_at=rec.created_at,
-            expires_at=rec.expires_at,
-            confirmed_at=rec.confirmed_at,
-            last_step=x.step,
-            last_used_at=x.now,
-        )
+        if (
+            rec is None
+            or rec.confirmed_at is None
+            or (rec.last_step is not None and rec.last_step >= x.step)
+        ):
+            raise _Conflict  # gone, pending, or this step or a newer one accepted (S4)
+        advanced = _advanced(rec, x.step, x.now)
         undo.set(mine, x.factor_id, advanced)
         return True
 
@@ -202,10 +234,12 @@ class MemoryStore(WriteMethods):
         return True
 
     def _delete_totp(self, x: w.DeleteTotp, undo: _Undo) -> object:
-        return self._require(undo.pop(self._totp.get(x.user_id, {}), x.factor_id) is not _MISSING)
+        return self._require(undo.drop(self._totp.get(x.user_id, {}), x.factor_id) is not _MISSING)
 
     def _replace_backup_codes(self, x: w.ReplaceBackupCodes, undo: _Undo) -> object:
-        undo.set(self._backup, x.user_id, {c.lookup: c for c in x.codes})
+        codes = {c.lookup: c for c in x.codes}
+        undo.set(self._backup, x.user_id, codes)
+        undo.set(self._unused, x.user_id, sum(1 for c in codes.values() if c.used_at is None))
         return None
 
     def _use_backup_code(self, x: w.UseBackupCode, undo: _Undo) -> object:
@@ -214,6 +248,7 @@ class MemoryStore(WriteMethods):
         self._require(rec is not None and rec.used_at is None)
         assert rec is not None
         undo.set(codes, x.lookup, replace(rec, used_at=x.now))
+        undo.set(self._unused, x.user_id, self._unused[x.user_id] - 1)
         return True
 
     def _put_counter(self, x: w.PutCounter, undo: _Undo) -> object:
@@ -232,7 +267,9 @@ class MemoryStore(WriteMethods):
 
     def _expect_counter(self, x: w.ExpectCounter, _undo: _Undo) -> object:
         current = self._counters.get(x.key)
-        return self._require((current.version if current is not None else 0) == x.version)
+        if (current.version if current is not None else 0) != x.version:
+            raise _Conflict
+        return True
 
     def _insert_challenge(self, x: w.InsertChallenge, undo: _Undo) -> object:
         if x.record.id in self._challenges:
@@ -253,7 +290,7 @@ class MemoryStore(WriteMethods):
 
     def _delete_contact(self, x: w.DeleteContact, undo: _Undo) -> object:
         mine = self._contacts.get(x.user_id, {})
-        return self._require(undo.pop(mine, ContactKind(x.kind)) is not _MISSING)
+        return self._require(undo.drop(mine, ContactKind(x.kind)) is not _MISSING)
 
     def _put_question(self, x: w.PutQuestion, undo: _Undo) -> object:
         undo.set(self._questions, x.record.user_id, x.record)
@@ -311,11 +348,12 @@ class MemoryStore(WriteMethods):
         return None
 
     def _clear_factors(self, x: w.ClearFactors, undo: _Undo) -> object:
-        undo.pop(self._totp, x.user_id)
+        undo.drop(self._totp, x.user_id)
         for rec in list(self._credentials.get(x.user_id, {}).values()):
-            undo.pop(self._by_credential_id, rec.credential_id)
-        undo.pop(self._credentials, x.user_id)
-        undo.pop(self._backup, x.user_id)
+            undo.drop(self._by_credential_id, rec.credential_id)
+        undo.drop(self._credentials, x.user_id)
+        undo.drop(self._backup, x.user_id)
+        undo.drop(self._unused, x.user_id)
         mine = self._contacts.get(x.user_id, {})
         for kind, contact in list(mine.items()):
             undo.set(mine, kind, replace(contact, verified_at=None))
@@ -345,7 +383,7 @@ class MemoryStore(WriteMethods):
         return True
 
     def _delete_notice(self, x: w.DeleteNotice, undo: _Undo) -> object:
-        undo.pop(self._notices, x.notice_id)
+        undo.drop(self._notices, x.notice_id)
         return None
 
     def _insert_credential(self, x: w.InsertCredential, undo: _Undo) -> object:
@@ -389,9 +427,9 @@ class MemoryStore(WriteMethods):
         return True
 
     def _delete_credential(self, x: w.DeleteCredential, undo: _Undo) -> object:
-        rec = undo.pop(self._credentials.get(x.user_id, {}), x.factor_id)
+        rec = undo.drop(self._credentials.get(x.user_id, {}), x.factor_id)
         self._require(rec is not _MISSING)
-        undo.pop(self._by_credential_id, rec.credential_id)
+        undo.drop(self._by_credential_id, rec.credential_id)
         return True
 
     def _set_user_handle(self, x: w.SetUserHandle, undo: _Undo) -> object:
@@ -451,24 +489,19 @@ class MemoryStore(WriteMethods):
             counter = self._counters.get(prefix + user_id)
             if counter is not None:
                 found[counter.key] = counter
-        return UserSnapshot(
-            user_id=user_id,
-            totps=tuple(sorted(self._totp.get(user_id, {}).values(), key=lambda r: r.created_at)),
-            contacts=tuple(
-                sorted(self._contacts.get(user_id, {}).values(), key=lambda c: c.kind.value)
-            ),
-            backup_codes_left=sum(
-                1 for c in self._backup.get(user_id, {}).values() if c.used_at is None
-            ),
-            question=self._questions.get(user_id),
-            state=self._states.get(user_id),
-            counters=found,
-            webauthn=self._credentials_of(user_id),
-        )
+        snapshot = _new(UserSnapshot)
+        _set(snapshot, "user_id", user_id)
+        _set(snapshot, "totps", _ordered(self._totp.get(user_id, _NONE).values(), _BY_CREATED))
+        _set(snapshot, "contacts", _ordered(self._contacts.get(user_id, _NONE).values(), _BY_KIND))
+        _set(snapshot, "backup_codes_left", self._unused.get(user_id, 0))
+        _set(snapshot, "question", self._questions.get(user_id))
+        _set(snapshot, "state", self._states.get(user_id))
+        _set(snapshot, "counters", found)
+        _set(snapshot, "webauthn", self._credentials_of(user_id))
+        return snapshot
 
     def _credentials_of(self, user_id: str) -> tuple[WebAuthnCredentialRecord, ...]:
-        mine = self._credentials.get(user_id, {}).values()
-        return tuple(sorted(mine, key=lambda c: (c.created_at, c.id)))
+        return _ordered(self._credentials.get(user_id, _NONE).values(), _BY_CREATED_ID)
 
     def load_user(self, user_id: str, *, counters: Sequence[str] = ()) -> UserSnapshot:
         with self._lock:
@@ -520,6 +553,7 @@ class MemoryStore(WriteMethods):
                 ),
                 limit,
             )
+            # Used codes only: the count of unused ones (`_unused`) stays right.
             gone += _purge_nested(
                 self._backup, lambda c: c.used_at is not None and c.used_at < before, limit
             )
@@ -591,7 +625,7 @@ class MemoryStore(WriteMethods):
 
     def count_backup_codes(self, user_id: str) -> int:
         with self._lock:
-            return sum(1 for c in self._backup.get(user_id, {}).values() if c.used_at is None)
+            return self._unused.get(user_id, 0)
 
     def get_counter(self, key: str) -> Counter | None:
         with self._lock:

@@ -15,8 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable
+import re
+import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidInput
 from .validation import check_encodable
@@ -48,17 +51,44 @@ MAX_CODE_INPUT = 64
 
 _DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POWERS = {n: 10**n for n in range(6, 11)}
+_COUNTER = struct.Struct(">Q").pack  # the 8-byte big-endian moving factor
+_WORD = struct.Struct(">I").unpack_from  # the 4 bytes at the dynamic offset
+_FORMATS = {n: f"%0{n}d".encode("ascii") for n in _POWERS}
+
+
+def _openssl() -> tuple[Callable[[bytes, bytes, str], bytes], Callable[..., Any]]:
+    """OpenSSL's one-shot HMAC and keyed HMAC objects, called directly: the
+    `hmac` module reaches the same functions through Python-level checks on
+    every call. `hmac`'s own where they are missing or refuse a digest (a FIPS
+    build without SHA-1)."""
+    try:
+        from _hashlib import hmac_digest, hmac_new
+    except ImportError:  # pragma: no cover - CPython without OpenSSL
+        return hmac.digest, hmac.new
+    try:
+        for name in _DIGESTS.values():
+            hmac_digest(b"key", b"message", name)
+            hmac_new(b"key", digestmod=name).copy().digest()
+    except ValueError:  # pragma: no cover - UnsupportedDigestmodError
+        return hmac.digest, hmac.new
+    return hmac_digest, hmac_new
+
+
+_hmac_digest, _hmac_new = _openssl()
 _SEPARATORS = str.maketrans("", "", " -\t")
 MAX_TYPED_INPUT = 256
 """Longest text a code field takes (`typed_input`): anything longer was
 not typed by a person, so it is misuse (InvalidInput), not a typo."""
 # The dashes a keyboard, a phone or a word processor may put in a typed code.
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d")
+# What `squeeze` drops, as one pattern: `\s` matches exactly the characters
+# for which `str.isspace()` is true (a test checks every code point).
+_SQUEEZE = re.compile("[\\s" + "".join(sorted(_DASHES)).replace("-", "\\-") + "]").sub
 
 
 def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
     """The RFC 4226 code for `counter`, zero-padded to `digits`."""
-    mac = hmac.digest(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm])
+    mac = _hmac_digest(key, _COUNTER(counter), _DIGESTS[algorithm])
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
     return str(binary % _POWERS[digits]).zfill(digits)
@@ -104,18 +134,32 @@ def match_totp(
     Every candidate is computed and compared, whether or not an earlier one
     matched, so the time taken does not depend on which step matched.
     """
-    now_step = totp_step(timestamp, period)
+    now_step = int(timestamp // period)
     encoded = code.encode("ascii")
+    form = _FORMATS[digits]
+    power = _POWERS[digits]
+    # The key schedule once for the window, then one copy per step: `hotp`
+    # inlined, as this loop is most of a verification's own work.
+    keyed = _hmac_new(key, digestmod=_DIGESTS[algorithm])
     accepted: int | None = None
     replay = False
     for step in range(max(now_step - window, 0), now_step + window + 1):
-        candidate = hotp(key, step, digits=digits, algorithm=algorithm).encode("ascii")
+        mac = keyed.copy()
+        mac.update(_COUNTER(step))
+        digest = mac.digest()
+        candidate = form % ((_WORD(digest, digest[-1] & 0x0F)[0] & 0x7FFFFFFF) % power)
         if hmac.compare_digest(candidate, encoded):
             if last_step is None or step > last_step:
                 accepted = step
             else:
                 replay = True
-    return TotpMatch(step=accepted, replay=replay and accepted is None)
+    if accepted is not None:
+        return TotpMatch(step=accepted, replay=False)
+    return _REPLAYED if replay else _NO_MATCH
+
+
+_NO_MATCH = TotpMatch(step=None, replay=False)
+_REPLAYED = TotpMatch(step=None, replay=True)
 
 
 def normalize_code(code: object, digits: int, *, field: str = "code") -> str:
@@ -154,7 +198,7 @@ def typed_input(code: object, *, field: str = "code") -> str:
 def squeeze(code: str) -> str:
     """`code` without the spaces, line breaks, tabs and dashes people put in
     or paste with a code: `" 123-456\\n"` gives `"123456"`."""
-    return "".join(c for c in code if not (c.isspace() or c in _DASHES))
+    return _SQUEEZE("", code)
 
 
 def read_digits(code: str, lengths: Iterable[int]) -> str | None:
@@ -163,7 +207,8 @@ def read_digits(code: str, lengths: Iterable[int]) -> str | None:
 
     The answer depends on the input's shape only, never on a right code.
     """
-    cleaned = squeeze(code)
+    # A code typed as bare digits has nothing to squeeze: skip the pattern.
+    cleaned = code if code.isdigit() else _SQUEEZE("", code)
     if cleaned.isascii() and cleaned.isdigit() and len(cleaned) in tuple(lengths):
         return cleaned
     return None

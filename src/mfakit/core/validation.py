@@ -6,6 +6,7 @@ echoing the value (it may be a secret).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from ..errors import InvalidInput
@@ -24,8 +25,12 @@ MAX_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 64
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]").search
+
+
 def _has_control(value: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+    """A C0 control character or DEL (one pattern search, not a loop per character)."""
+    return _CONTROL(value) is not None
 
 
 def is_encodable(value: str) -> bool:

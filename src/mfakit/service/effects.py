@@ -92,18 +92,25 @@ def run_sync(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
     An exception raised by a port is thrown back into the use case at the
     `yield`, so the use case can handle it exactly as async code would.
     """
+    # Every public call runs this loop: the generator's methods are bound
+    # once and an effect is unpacked once, not read field by field.
+    send = use_case.send
     value: Any = None
     error: Exception | None = None
     while True:
         try:
-            effect = use_case.send(value) if error is None else use_case.throw(error)
+            effect = send(value) if error is None else use_case.throw(error)
         except StopIteration as stop:
             result: T = stop.value
             return result
         error = None
         try:
             if type(effect) is PortCall:
-                value = getattr(ports[effect.port], effect.method)(*effect.args, **effect.kwargs)
+                port, method, args, kwargs = effect
+                if kwargs:
+                    value = getattr(ports[port], method)(*args, **kwargs)
+                else:
+                    value = getattr(ports[port], method)(*args)
             elif type(effect) is Offload:
                 value = effect.fn(*effect.args)
             else:
@@ -125,21 +132,21 @@ async def run_async(use_case: UseCase[T], ports: Mapping[str, Any]) -> T:
     """
     import asyncio  # here, not at import: sync users never load asyncio
 
+    send = use_case.send
     value: Any = None
     error: Exception | None = None
     try:
         while True:
             try:
-                effect = use_case.send(value) if error is None else use_case.throw(error)
+                effect = send(value) if error is None else use_case.throw(error)
             except StopIteration as stop:
                 result: T = stop.value
                 return result
             error = None
             try:
                 if type(effect) is PortCall:
-                    value = getattr(ports[effect.port], effect.method)(
-                        *effect.args, **effect.kwargs
-                    )
+                    port, method, args, kwargs = effect
+                    value = getattr(ports[port], method)(*args, **kwargs)
                     if isinstance(value, Awaitable):
                         value = await value
                 elif type(effect) is Offload:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from ..core import backup_codes as bc
 from ..core import otp
@@ -220,28 +221,33 @@ class TotpOutcome:
     replay: bool
 
 
-@dataclass(frozen=True, slots=True)
-class TotpMatch:
+class TotpMatch(NamedTuple):
     """Which authenticator shows a code now, and at which step (pure: nothing
-    is recorded). `replay` when the code was right for a step already used."""
+    is recorded). `replay` when the code was right for a step already used.
+
+    (A named tuple: one is built on every verification.)"""
 
     factor_id: str | None
     step: int | None
     replay: bool
 
 
+_NOT_SHOWN = TotpMatch(None, None, False)
+_SHOWN_BEFORE = TotpMatch(None, None, True)
+
+
 def match_totp(ctx: Context, totps: Sequence[TotpRecord], code: str, now: datetime) -> TotpMatch:
     """Find the confirmed authenticator that shows `code` at `now`, among
     `totps` as read; the caller records the step by compare-and-set."""
     timestamp = now.timestamp()
-    candidates = [r for r in totps if r.confirmed_at is not None and r.digits == len(code)]
-    if not candidates:
-        # Spend the same work as a real check: no timing hint that the user
-        # has no authenticator (S24).
-        otp.match_totp(_NO_KEY, code, timestamp=timestamp, last_step=None, digits=len(code))
-    replay = False
+    digits = len(code)
+    window = ctx.policy.totp_window
+    checked = replay = False
     unreadable: ConfigurationError | None = None
-    for rec in candidates:
+    for rec in totps:
+        if rec.confirmed_at is None or rec.digits != digits:
+            continue
+        checked = True
         try:
             key = totp_key(ctx, rec)
         except ConfigurationError as exc:
@@ -255,16 +261,20 @@ def match_totp(ctx: Context, totps: Sequence[TotpRecord], code: str, now: dateti
             timestamp=timestamp,
             last_step=rec.last_step,
             period=rec.period,
-            digits=rec.digits,
+            digits=digits,
             algorithm=rec.algorithm,
-            window=ctx.policy.totp_window,
+            window=window,
         )
         if match.step is not None:
             return TotpMatch(rec.id, match.step, False)
         replay = replay or match.replay
+    if not checked:
+        # Spend the same work as a real check: no timing hint that the user
+        # has no authenticator (S24).
+        otp.match_totp(_NO_KEY, code, timestamp=timestamp, last_step=None, digits=digits)
     if unreadable is not None:
         raise unreadable
-    return TotpMatch(None, None, replay)
+    return _SHOWN_BEFORE if replay else _NOT_SHOWN
 
 
 def consume_totp(ctx: Context, user_id: str, code: str, now: datetime) -> UseCase[TotpOutcome]:

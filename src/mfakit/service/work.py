@@ -36,17 +36,20 @@ def commit(
 ) -> UseCase[list[object] | None]:
     """Apply `writes` (and the events, when the store is the audit log) as
     one transaction; None if a condition failed and nothing was applied."""
-    kept = [e for e in events if e is not None]
-    batch = [*writes, *(RecordAudit(e) for e in kept)] if ctx.audit_in_store else writes
-    results: list[object] | None = []
-    if batch:
+    if ctx.audit_in_store:
+        batch = [*writes, *(RecordAudit(e) for e in events if e is not None)]
+        if not batch:
+            return []
         results = yield from call("store", Store.apply, batch)
-    if results is not None and not ctx.audit_in_store:
-        for e in kept:
-            yield from record(ctx, e)
-    if results is not None and ctx.audit_in_store:
-        return results[: len(writes)]
-    return results
+        return None if results is None else results[: len(writes)]
+    applied: list[object] | None = []
+    if writes:
+        applied = yield from call("store", Store.apply, writes)
+    if applied is not None:
+        for e in events:
+            if e is not None:
+                yield from record(ctx, e)
+    return applied
 
 
 def backoff(ctx: Context, attempt: int) -> UseCase[None]:

@@ -105,6 +105,9 @@ class SqlStore:
         self._engine = engine
         self._owns_engine = False
         self._checked = False
+        # The store named in StorageError messages (AsyncSqlStore runs its
+        # SQLite operations on a SqlStore of its own and gives its name).
+        self._name = type(self).__name__
         # One DB-API connection shared by all threads (an in-memory SQLite
         # database): operations must not interleave on it.
         self._lock: threading.RLock | None = (
@@ -259,7 +262,7 @@ class SqlStore:
             value: T = rollback.value  # type: ignore[assignment]
             return value
         except (SQLAlchemyError, UnicodeError) as exc:  # UnicodeError: a lone surrogate (S36)
-            return failed(type(self).__name__, op, exc)
+            return failed(self._name, op, exc)
 
     def _execute_raw(self, op: Op[T]) -> T:
         """`op` on a DB-API connection from the pool, in the transaction the
@@ -299,6 +302,61 @@ class SqlStore:
                 return result
         finally:
             fairy.close()
+
+    def _can_group(self, op: Op[Any]) -> bool:
+        """Whether `op` may share a transaction with others
+        ([`_execute_group`][mfakit.adapters.sql.SqlStore._execute_group])."""
+        return bool(
+            op.raw
+            and self._raw
+            and not self._pg
+            and self._writers is not None
+            and not engine_instrumented(self._engine, on_begin)
+        )
+
+    def _execute_group(self, ops: Sequence[Op[Any]]) -> list[Outcome]:
+        """Run `ops` (a SQLite file's queued operations, each `_can_group`) in
+        ONE write transaction: one `BEGIN IMMEDIATE`, one COMMIT (one fsync)
+        for all of them, the outcome of each given only once it committed (a
+        group commit). Each `TX` operation runs in a SAVEPOINT, so one that
+        loses its race (`Rollback`) is undone alone, as its own transaction
+        would be. Any other failure, or a failed COMMIT, rolls the whole group
+        back and runs its operations again one by one (`_execute`), each with
+        its own outcome: nothing of a group applies unless all of it commits."""
+        if len(ops) == 1:
+            return [_outcome(self._execute, ops[0])]
+        values: list[object] = []
+        committed = False
+        fairy = self._engine.raw_connection()
+        conn = RawConnection(self._engine, fairy)
+        try:
+            with self._writers or nullcontext():
+                try:
+                    driver_execute(conn, "BEGIN IMMEDIATE")
+                    for op in ops:
+                        run = cast(Callable[[RawConnection], object], op.run)
+                        if op.mode != TX:
+                            values.append(run(conn))
+                            continue
+                        driver_execute(conn, "SAVEPOINT mfakit_op")
+                        try:
+                            values.append(run(conn))
+                        except Rollback as rollback:  # lost its race: undone alone
+                            driver_execute(conn, "ROLLBACK TO mfakit_op")
+                            values.append(rollback.value)
+                        driver_execute(conn, "RELEASE mfakit_op")
+                    end_transaction(conn, commit=True)
+                    committed = True
+                except Exception:
+                    try:
+                        end_transaction(conn, commit=False)
+                    except Exception as exc:  # a broken connection: not reused
+                        fairy.invalidate(exc)
+        finally:
+            fairy.close()
+        if committed:
+            return [(True, value) for value in values]
+        return [_outcome(self._execute, op) for op in ops]
 
     # --- the unit of work and one-read snapshots -------------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:
@@ -485,6 +543,17 @@ class SqlStore:
 
     def take_ceremony(self, ceremony_id: str, *, now: datetime) -> CeremonyRecord | None:
         return self._run(self._sql.take_ceremony(ceremony_id, now=now))
+
+
+Outcome = tuple[bool, Any]
+"""What one operation of a group answered: `(True, value)` or `(False, exception)`."""
+
+
+def _outcome(execute: Callable[[Op[Any]], object], op: Op[Any]) -> Outcome:
+    try:
+        return True, execute(op)
+    except Exception as exc:
+        return False, exc
 
 
 if TYPE_CHECKING:  # mypy proves SqlStore implements every storage method

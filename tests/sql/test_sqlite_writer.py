@@ -1,0 +1,218 @@
+"""SQLite under concurrency (issue 13): the writer queue of AsyncSqlStore and
+the group commit of SqlStore.
+
+The operations of AsyncSqlStore on a SQLite file run on one worker thread
+with its own sqlite3 connection; those queued while it was busy commit
+together, each TX operation in a SAVEPOINT. These tests queue real operations
+behind the file's writer lock (held by the test, so the queue is known to fill
+up), then let them run, and check on the real database that each operation's
+outcome is the one it would have had alone: a race lost inside a group is
+undone alone, a failure inside a group leaves the others applied, and the
+group really shared its COMMITs (counted with sqlite3's statement trace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from mfakit import StorageError
+from mfakit.adapters.sql import AsyncSqlStore
+from mfakit.adapters.sql.sqlite import sqlite_writer_lock
+from mfakit.core import writes as w
+from mfakit.core.records import Counter
+from mfakit.testing.contract import T0, audit_event, challenge_record
+
+WORKER = "mfakit-sqlite"
+
+
+def counter(key: str, count: int, version: int = 0) -> Counter:
+    return Counter(key=key, count=count, window_start=T0, updated_at=T0, version=version)
+
+
+class Traced:
+    """An AsyncSqlStore from_url on a file, with every statement its
+    connections run recorded (sqlite3's trace callback, installed by a
+    `connect` listener on the async engine, which the worker's connections
+    go through too)."""
+
+    def __init__(self, path: Path) -> None:
+        self.url = f"sqlite+aiosqlite:///{path}"
+        self.store = AsyncSqlStore.from_url(self.url)
+        self.trace: list[str] = []
+        self.connections: list[Any] = []
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            self.connections.append(type(dbapi_connection))
+            dbapi_connection.set_trace_callback(self.trace.append)
+
+        event.listen(self.store.engine.sync_engine, "connect", on_connect)
+        self.lock = sqlite_writer_lock(make_url(self.url))
+
+    def count(self, statement: str) -> int:
+        return sum(1 for s in self.trace if s.strip().upper() == statement)
+
+    async def queued(self, coroutines: list[Any]) -> list[asyncio.Task[Any]]:
+        """Start `coroutines` as tasks while the file's writer lock is held:
+        the worker takes the first operation(s) and waits for the lock, the
+        others queue behind; return once every one is queued (the lock still
+        held, the loop still running: it never waits for the worker)."""
+        tasks = [asyncio.create_task(c) for c in coroutines]
+        await asyncio.sleep(0)  # each task runs up to awaiting its operation
+        worker = self.store._worker
+        assert worker is not None
+        await asyncio.sleep(0.05)  # the worker takes its first job and blocks
+        assert not any(t.done() for t in tasks)
+        return tasks
+
+
+@pytest_asyncio.fixture
+async def traced(tmp_path: Path) -> AsyncIterator[Traced]:
+    t = Traced(tmp_path / "writer.db")
+    await t.store.create_all()
+    yield t
+    await t.store.close()
+
+
+@pytest.mark.asyncio
+async def test_queued_operations_commit_together_and_a_lost_race_is_undone_alone(
+    traced: Traced,
+) -> None:
+    """20 tasks each count a hit from the same version AND record an audit
+    event, as one batch: exactly one wins; the 19 losers leave no event, although
+    they ran in the winner's transaction; far fewer COMMITs than batches."""
+    store = traced.store
+    batches = [[w.PutCounter(counter("hits", 1)), w.RecordAudit(audit_event(n))] for n in range(20)]
+    traced.trace.clear()
+    with traced.lock:
+        tasks = await traced.queued([store.apply(b) for b in batches])
+    results = await asyncio.gather(*tasks)
+    won = [i for i, r in enumerate(results) if r is not None]
+    assert len(won) == 1, results
+    got = await store.get_counter("hits")
+    assert got is not None and (got.count, got.version) == (1, 1)
+    events = await store.list_events("alice", limit=100)
+    assert [e.id for e in events] == [audit_event(won[0]).id]
+    # The worker took the first batch (or a few) before the lock was free,
+    # the others queued meanwhile: at most 2 groups, 2 COMMITs for 20
+    # transactions; 19 or 20 savepoints, every loser in a group undone.
+    assert traced.count("COMMIT") <= 2
+    assert traced.count("SAVEPOINT MFAKIT_OP") >= 19
+    assert traced.count("ROLLBACK TO MFAKIT_OP") >= 18
+    assert set(traced.connections) == {__import__("sqlite3").Connection}
+
+
+@pytest.mark.asyncio
+async def test_a_failure_in_a_group_fails_that_operation_only(traced: Traced) -> None:
+    """A duplicate challenge among other operations of one group: the group is
+    rolled back and its operations run again one by one, so the first insert
+    and every audit event land, and only the duplicate fails."""
+    store = traced.store
+    dup = challenge_record("c1")
+    work = [
+        store.insert_challenge(dup) if n in (2, 4) else store.record(audit_event(n))
+        for n in range(6)
+    ]
+    traced.trace.clear()
+    with traced.lock:
+        tasks = await traced.queued(work)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 4 + ["StorageError", "NoneType"]
+    failure = results[4]
+    assert isinstance(failure, StorageError)
+    assert str(failure) == "a challenge with this id already exists"
+    assert await store.get_challenge("c1") == challenge_record("c1")
+    events = await store.list_events("alice", limit=100)
+    assert sorted(e.id for e in events) == [audit_event(n).id for n in (0, 1, 3, 5)]
+    assert traced.count("ROLLBACK") >= 1  # the group, before running them one by one
+
+
+@pytest.mark.asyncio
+async def test_concurrent_tasks_and_a_sync_store_share_the_file(
+    traced: Traced, tmp_path: Path
+) -> None:
+    """Tasks and threads of one process on one file: a sync SqlStore queues on
+    the same writer lock; no increment is lost, none counted twice."""
+    from mfakit.adapters.sql import SqlStore
+
+    store = traced.store
+    sync = SqlStore.from_url(f"sqlite:///{tmp_path / 'writer.db'}", create=False)
+
+    async def bump_async() -> None:
+        while True:
+            cur = await store.get_counter("n") or counter("n", 0)
+            if await store.put_counter(counter("n", cur.count + 1, cur.version)):
+                return
+
+    def bump_sync() -> None:
+        while True:
+            cur = sync.get_counter("n") or counter("n", 0)
+            if sync.put_counter(counter("n", cur.count + 1, cur.version)):
+                return
+
+    threads = [threading.Thread(target=lambda: [bump_sync() for _ in range(10)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    await asyncio.gather(*(bump_async() for _ in range(40)))
+    await asyncio.to_thread(lambda: [t.join() for t in threads])
+    got = await store.get_counter("n")
+    assert got is not None and got.count == 80
+    sync.close()
+
+
+def workers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == WORKER]
+
+
+def wait_for(condition: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_the_worker_ends_on_close_and_with_its_store(tmp_path: Path) -> None:
+    before = len(workers())
+    store = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    await store.create_all()
+    assert len(workers()) == before + 1
+    await store.close()
+    wait_for(lambda: len(workers()) == before)
+    # Used again after close: a new worker; dropped without close: it ends too.
+    assert await store.get_counter("k") is None
+    assert len(workers()) == before + 1
+    del store
+    gc.collect()
+    wait_for(lambda: len(workers()) == before)
+
+
+@pytest.mark.asyncio
+async def test_memory_and_observed_engines_keep_aiosqlite(tmp_path: Path) -> None:
+    """No worker for an in-memory database (its one connection is aiosqlite's)
+    nor while something observes the engine's statements (they must see them)."""
+    before = len(workers())
+    memory = AsyncSqlStore.from_url("sqlite+aiosqlite://")
+    await memory.create_all()
+    assert await memory.get_counter("k") is None
+    assert len(workers()) == before
+    await memory.close()
+    observed = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}")
+    seen: list[str] = []
+    event.listen(observed.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    await observed.create_all()
+    assert await observed.put_counter(counter("k", 1))
+    assert any(s.startswith("INSERT") for s in seen)
+    assert len(workers()) == before
+    await observed.close()

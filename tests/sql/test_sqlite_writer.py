@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,6 @@ def workers() -> list[threading.Thread]:
 
 
 def wait_for(condition: Any) -> None:
-    import time
-
     deadline = time.monotonic() + 5
     while not condition():
         assert time.monotonic() < deadline
@@ -216,3 +215,107 @@ async def test_memory_and_observed_engines_keep_aiosqlite(tmp_path: Path) -> Non
     assert any(s.startswith("INSERT") for s in seen)
     assert len(workers()) == before
     await observed.close()
+
+
+# --- SqlStore: threads of one process on one file -----------------------------------
+
+
+class TracedSync:
+    """A SqlStore from_url on a file, every statement recorded (as `Traced`)."""
+
+    def __init__(self, path: Path) -> None:
+        from mfakit.adapters.sql import SqlStore
+
+        self.store = SqlStore.from_url(f"sqlite:///{path}")
+        self.trace: list[str] = []
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.set_trace_callback(self.trace.append)
+
+        event.listen(self.store.engine, "connect", on_connect)
+        self.store.engine.dispose()
+        self.lock = sqlite_writer_lock(self.store.engine.url)
+
+    def count(self, statement: str) -> int:
+        return sum(1 for s in self.trace if s.strip().upper() == statement)
+
+    def queued(self, calls: list[Any]) -> list[Any]:
+        """Run `calls` in threads of their own while the file's writer lock is
+        held: the first thread leads a group and waits for the lock, the others
+        queue; once the queue stops growing, free the lock. Each call's result
+        (or exception), in order."""
+        results: list[Any] = [None] * len(calls)
+
+        def run(i: int) -> None:
+            try:
+                results[i] = calls[i]()
+            except Exception as exc:  # reported to the test
+                results[i] = exc
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+        with self.lock:
+            for t in threads:
+                t.start()
+            queue = self.store._queue
+            seen, still = -1, 0
+            while still < 5:  # 50 ms without a new arrival
+                time.sleep(0.01)
+                still = still + 1 if len(queue) == seen else 0
+                seen = len(queue)
+            assert seen >= len(calls) // 2
+        for t in threads:
+            t.join()
+        return results
+
+
+@pytest.fixture
+def traced_sync(tmp_path: Path) -> Iterator[TracedSync]:
+    t = TracedSync(tmp_path / "threads.db")
+    yield t
+    t.store.close()
+
+
+def test_threads_commit_together_and_a_lost_race_is_undone_alone(traced_sync: TracedSync) -> None:
+    store = traced_sync.store
+    batches = [[w.PutCounter(counter("hits", 1)), w.RecordAudit(audit_event(n))] for n in range(20)]
+    traced_sync.trace.clear()
+    results = traced_sync.queued([lambda b=b: store.apply(b) for b in batches])
+    won = [i for i, r in enumerate(results) if r is not None]
+    assert len(won) == 1, results
+    got = store.get_counter("hits")
+    assert got is not None and (got.count, got.version) == (1, 1)
+    assert [e.id for e in store.list_events("alice", limit=100)] == [audit_event(won[0]).id]
+    # The leader's group, then one for those that queued behind it.
+    assert traced_sync.count("COMMIT") <= 3
+    assert traced_sync.count("ROLLBACK TO MFAKIT_OP") >= 10
+
+
+def test_a_failure_in_a_thread_group_fails_that_operation_only(traced_sync: TracedSync) -> None:
+    store = traced_sync.store
+    dup = challenge_record("c1")
+    calls = [
+        (lambda: store.insert_challenge(dup))
+        if n in (2, 4)
+        else (lambda n=n: store.record(audit_event(n)))
+        for n in range(8)
+    ]
+    results = traced_sync.queued(calls)
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert [str(f) for f in failures] == ["a challenge with this id already exists"]
+    assert all(r is None for r in results if not isinstance(r, Exception))
+    assert store.get_challenge("c1") == dup
+    events = store.list_events("alice", limit=100)
+    assert sorted(e.id for e in events) == [audit_event(n).id for n in (0, 1, 3, 5, 6, 7)]
+
+
+def test_one_thread_runs_its_operations_alone(traced_sync: TracedSync) -> None:
+    """No group, no savepoint when nothing else is queued: the statements of
+    an operation run alone."""
+    store = traced_sync.store
+    traced_sync.trace.clear()
+    assert store.apply([w.PutCounter(counter("k", 1)), w.RecordAudit(audit_event(1))]) == [
+        True,
+        None,
+    ]
+    assert traced_sync.count("SAVEPOINT MFAKIT_OP") == 0
+    assert traced_sync.count("COMMIT") == 1

@@ -74,7 +74,7 @@ from .operations import (
 )
 from .schema import check_prefix
 from .sqlite import configure_sqlite, create_private_file, database_path, is_memory, on_begin
-from .store import Outcome, SqlStore, _outcome
+from .store import GROUP_MAX, Outcome, SqlStore, _outcome
 
 __all__ = ["AsyncSqlStore"]
 
@@ -551,16 +551,13 @@ class _SqliteWorker:
                 if group:
                     outcomes += store._execute_group(group)
                     group = []
-                outcomes.append(_outcome(store._execute, op))
+                outcomes.append(_outcome(store._execute_one, op))
             if group:
                 outcomes += store._execute_group(group)
         except BaseException as exc:
             outcomes += [(False, exc)] * (len(batch) - len(outcomes))
         return outcomes
 
-
-GROUP_MAX = 64
-"""The most operations one group commit of `_SqliteWorker` holds."""
 
 _Job = tuple["Op[Any] | None", "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 

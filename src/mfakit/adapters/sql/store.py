@@ -22,6 +22,7 @@ SQL parameters (engines made by `from_url` also set `hide_parameters`).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
@@ -125,6 +126,11 @@ class SqlStore:
             if engine.dialect.name == "sqlite" and self._lock is None
             else None
         )
+        # The operations queued for the next group commit, and whether a
+        # thread leads one (see _grouped).
+        self._queue: deque[_Job] = deque()
+        self._mutex = threading.Lock()
+        self._leading = False
         # _auto runs single statements, each atomic by itself, without an
         # explicit transaction (one round trip); _txe opens a transaction.
         self._auto, self._txe = connection_modes(engine, engine)
@@ -246,6 +252,54 @@ class SqlStore:
             return self._execute(op)
 
     def _execute(self, op: Op[T]) -> T:
+        if self._can_group(op):
+            return self._grouped(op)
+        return self._execute_one(op)
+
+    def _grouped(self, op: Op[T]) -> T:
+        """`op` in a group commit with the operations other threads queued
+        meanwhile (a SQLite file; see `_execute_group`). A thread that finds
+        no group running leads: it takes every queued operation, its own
+        included, runs them in one transaction, answers and wakes each thread
+        waiting for one, and hands the lead to the first still queued. The
+        others sleep on a lock of their own until then (not on a shared one, so
+        an answered thread never waits behind the next group). A thread alone
+        runs its operation alone, as `_execute_one` would."""
+        job = _Job(op)
+        with self._mutex:
+            self._queue.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.wake.acquire()  # answered, or handed the lead
+        if job.outcome is None:
+            self._lead(job)
+        ok, value = job.outcome  # type: ignore[misc]
+        if ok:
+            return cast(T, value)
+        raise value
+
+    def _lead(self, job: _Job) -> None:
+        try:
+            while job.outcome is None:
+                with self._mutex:
+                    batch = [self._queue.popleft() for _ in range(min(len(self._queue), GROUP_MAX))]
+                try:
+                    outcomes = self._execute_group([j.op for j in batch])
+                except BaseException as exc:
+                    outcomes = [(False, exc)] * len(batch)
+                for queued, outcome in zip(batch, outcomes, strict=True):
+                    queued.outcome = outcome
+                    if queued is not job:
+                        queued.wake.release()
+        finally:
+            with self._mutex:
+                if self._queue:
+                    self._queue[0].wake.release()  # it leads the next group
+                else:
+                    self._leading = False
+
+    def _execute_one(self, op: Op[T]) -> T:
         mode = op.mode
         try:
             if op.raw and self._raw and not engine_instrumented(self._engine, on_begin):
@@ -321,10 +375,10 @@ class SqlStore:
         group commit). Each `TX` operation runs in a SAVEPOINT, so one that
         loses its race (`Rollback`) is undone alone, as its own transaction
         would be. Any other failure, or a failed COMMIT, rolls the whole group
-        back and runs its operations again one by one (`_execute`), each with
+        back and runs its operations again one by one (`_execute_one`), each with
         its own outcome: nothing of a group applies unless all of it commits."""
         if len(ops) == 1:
-            return [_outcome(self._execute, ops[0])]
+            return [_outcome(self._execute_one, ops[0])]
         values: list[object] = []
         committed = False
         fairy = self._engine.raw_connection()
@@ -356,7 +410,7 @@ class SqlStore:
             fairy.close()
         if committed:
             return [(True, value) for value in values]
-        return [_outcome(self._execute, op) for op in ops]
+        return [_outcome(self._execute_one, op) for op in ops]
 
     # --- the unit of work and one-read snapshots -------------------------------
     def apply(self, writes: Sequence[Write]) -> list[object] | None:
@@ -547,6 +601,22 @@ class SqlStore:
 
 Outcome = tuple[bool, Any]
 """What one operation of a group answered: `(True, value)` or `(False, exception)`."""
+
+GROUP_MAX = 64
+"""The most operations one group commit holds (the write lock is held for all)."""
+
+
+class _Job:
+    """An operation queued for a group commit, and its outcome once it ran."""
+
+    __slots__ = ("op", "outcome", "wake")
+
+    def __init__(self, op: Op[Any]) -> None:
+        self.op = op
+        self.outcome: Outcome | None = None
+        # Held until the job is answered or its thread is to lead a group.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 def _outcome(execute: Callable[[Op[Any]], object], op: Op[Any]) -> Outcome:

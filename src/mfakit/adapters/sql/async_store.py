@@ -11,6 +11,13 @@ the same: one conditional statement or one transaction per operation, the
 database deciding every race, any failure rolled back and reported as
 [`StorageError`][mfakit.errors.StorageError].
 
+SQLite files: a store made by
+[`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] runs its operations
+not through aiosqlite (a hop to the connection's thread and back for every cursor call)
+but as jobs of one worker thread with its own `sqlite3` connection, one hop per
+operation, the jobs queued meanwhile committed together (`_SqliteWorker`); while
+something observes the engine's statements, operations go through aiosqlite.
+
 Cancellation: once an operation has started, it runs to its end in a task of
 its own even if the request awaiting it is cancelled, and the cancellation is
 raised when it is done (as SQLAlchemy does for closing a connection). So a

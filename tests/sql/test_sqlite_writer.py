@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -319,3 +320,42 @@ def test_one_thread_runs_its_operations_alone(traced_sync: TracedSync) -> None:
     ]
     assert traced_sync.count("SAVEPOINT MFAKIT_OP") == 0
     assert traced_sync.count("COMMIT") == 1
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_thread_interrupted_while_it_waits_never_stalls_the_queue(
+    traced_sync: TracedSync,
+) -> None:
+    """Ctrl-C reaches the main thread while its operation waits behind a
+    group: it raises there, the operation is dropped (it never ran), and the
+    lead that would have been handed to it goes on, so later operations run."""
+    store = traced_sync.store
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(Interrupted()))
+    leader = threading.Thread(target=lambda: store.record(audit_event(1)))
+    try:
+        with traced_sync.lock:
+            leader.start()
+            wait_for(lambda: store._leading and not store._queue)  # it leads, blocked
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(Interrupted):
+                store.record(audit_event(2))  # queued behind the leader, then interrupted
+        leader.join(10)
+        assert not leader.is_alive()
+        done: list[object] = []
+        later = threading.Thread(
+            target=lambda: done.append(store.record(audit_event(3))), daemon=True
+        )
+        later.start()
+        later.join(10)
+        assert done == [None], "the queue stalled"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [e.id for e in store.list_events("alice", limit=10)] == [
+        audit_event(3).id,
+        audit_event(1).id,
+    ]
+    assert not store._leading

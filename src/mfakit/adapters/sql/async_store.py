@@ -30,6 +30,7 @@ unclosed.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 import weakref
@@ -237,7 +238,7 @@ class AsyncSqlStore:
             self._engine.sync_engine, on_begin
         ):
             worker = self._worker
-            if worker is None:
+            if worker is None or worker.pid != os.getpid():  # (a forked child has no thread)
                 worker = self._worker = _SqliteWorker(self, *self._worker_source)
             return await _to_completion(worker.submit(op))
         return await _to_completion(self._attempt(op))
@@ -493,6 +494,7 @@ class _SqliteWorker:
         store._name = type(owner).__name__
         store._checked = True  # the async store checks the schema version itself
         self._store = store
+        self.pid = os.getpid()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         # Daemon: a store never closed must not keep the process alive; the
         # finalizer ends the thread when the store is collected.

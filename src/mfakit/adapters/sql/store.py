@@ -273,7 +273,15 @@ class SqlStore:
             lead = not self._leading
             self._leading = True
         if not lead:
-            job.wake.acquire()  # answered, or handed the lead
+            try:
+                job.wake.acquire()  # answered, or handed the lead
+            except BaseException:  # interrupted (KeyboardInterrupt in the main thread)
+                with self._mutex:
+                    job.abandoned = True  # never handed the lead from now on
+                    handed = job.outcome is None and job.wake.acquire(blocking=False)
+                if handed:  # the lead came meanwhile: pass it on, or nobody leads
+                    self._pass_lead()
+                raise
         if job.outcome is None:
             self._lead(job)
         ok, value = job.outcome  # type: ignore[misc]
@@ -295,11 +303,20 @@ class SqlStore:
                     if queued is not job:
                         queued.wake.release()
         finally:
-            with self._mutex:
-                if self._queue:
-                    self._queue[0].wake.release()  # it leads the next group
-                else:
-                    self._leading = False
+            self._pass_lead()
+
+    def _pass_lead(self) -> None:
+        """Wake the first queued thread to lead the next group (dropping the
+        operations of threads interrupted while they waited: they never ran),
+        or note that nobody leads."""
+        with self._mutex:
+            queue = self._queue
+            while queue and queue[0].abandoned:
+                queue.popleft()
+            if queue:
+                queue[0].wake.release()
+            else:
+                self._leading = False
 
     def _execute_one(self, op: Op[T]) -> T:
         mode = op.mode
@@ -388,7 +405,10 @@ class SqlStore:
         try:
             with self._writers or nullcontext():
                 try:
-                    driver_execute(conn, "BEGIN IMMEDIATE")
+                    # Reads alone take no write lock (other processes' writers
+                    # go on); any write takes it from the start.
+                    reads = all(op.mode == READ for op in ops)
+                    driver_execute(conn, "BEGIN" if reads else "BEGIN IMMEDIATE")
                     for op in ops:
                         run = cast(Callable[[RawConnection], object], op.run)
                         if op.mode != TX:
@@ -611,11 +631,12 @@ GROUP_MAX = 64
 class _Job:
     """An operation queued for a group commit, and its outcome once it ran."""
 
-    __slots__ = ("op", "outcome", "wake")
+    __slots__ = ("abandoned", "op", "outcome", "wake")
 
     def __init__(self, op: Op[Any]) -> None:
         self.op = op
         self.outcome: Outcome | None = None
+        self.abandoned = False  # its thread was interrupted while it waited
         # Held until the job is answered or its thread is to lead a group.
         self.wake = threading.Lock()
         self.wake.acquire()

@@ -270,20 +270,21 @@ class SqlStore:
         job = _Job(op)
         with self._mutex:
             self._queue.append(job)
-            lead = not self._leading
+            job.leads = not self._leading
             self._leading = True
-        if not lead:
-            try:
+        try:
+            if not job.leads:
                 job.wake.acquire()  # answered, or handed the lead
-            except BaseException:  # interrupted (KeyboardInterrupt in the main thread)
+            if job.outcome is None:
+                self._lead(job)
+        except BaseException:  # interrupted (KeyboardInterrupt in the main thread)
+            if not job.passed:
                 with self._mutex:
                     job.abandoned = True  # never handed the lead from now on
-                    handed = job.outcome is None and job.wake.acquire(blocking=False)
-                if handed:  # the lead came meanwhile: pass it on, or nobody leads
+                    leads = job.leads
+                if leads:  # the lead is this thread's: pass it on, or nobody leads
                     self._pass_lead()
-                raise
-        if job.outcome is None:
-            self._lead(job)
+            raise
         ok, value = job.outcome  # type: ignore[misc]
         if ok:
             return cast(T, value)
@@ -296,13 +297,14 @@ class SqlStore:
                     batch = [self._queue.popleft() for _ in range(min(len(self._queue), GROUP_MAX))]
                 try:
                     outcomes = self._execute_group([j.op for j in batch])
-                except BaseException as exc:
+                except BaseException as exc:  # every thread of the group gets it
                     outcomes = [(False, exc)] * len(batch)
                 for queued, outcome in zip(batch, outcomes, strict=True):
                     queued.outcome = outcome
                     if queued is not job:
                         queued.wake.release()
         finally:
+            job.passed = True
             self._pass_lead()
 
     def _pass_lead(self) -> None:
@@ -314,6 +316,7 @@ class SqlStore:
             while queue and queue[0].abandoned:
                 queue.popleft()
             if queue:
+                queue[0].leads = True
                 queue[0].wake.release()
             else:
                 self._leading = False
@@ -631,11 +634,13 @@ GROUP_MAX = 64
 class _Job:
     """An operation queued for a group commit, and its outcome once it ran."""
 
-    __slots__ = ("abandoned", "op", "outcome", "wake")
+    __slots__ = ("abandoned", "leads", "op", "outcome", "passed", "wake")
 
     def __init__(self, op: Op[Any]) -> None:
         self.op = op
         self.outcome: Outcome | None = None
+        self.leads = False  # its thread leads the next group
+        self.passed = False  # its thread led, and passed the lead on
         self.abandoned = False  # its thread was interrupted while it waited
         # Held until the job is answered or its thread is to lead a group.
         self.wake = threading.Lock()

@@ -176,7 +176,7 @@ def workers() -> list[threading.Thread]:
 
 
 def wait_for(condition: Any) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -242,9 +242,9 @@ class TracedSync:
 
     def queued(self, calls: list[Any]) -> list[Any]:
         """Run `calls` in threads of their own while the file's writer lock is
-        held: the first thread leads a group and waits for the lock, the others
-        queue; once the queue stops growing, free the lock. Each call's result
-        (or exception), in order."""
+        held: the first thread leads a group of its own operation and waits for
+        the lock; then the others start and queue behind it; once all are
+        queued, free the lock. Each call's result (or exception), in order."""
         results: list[Any] = [None] * len(calls)
 
         def run(i: int) -> None:
@@ -254,16 +254,13 @@ class TracedSync:
                 results[i] = exc
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+        store = self.store
         with self.lock:
-            for t in threads:
+            threads[0].start()
+            wait_for(lambda: store._leading and not store._queue)  # it leads, blocked
+            for t in threads[1:]:
                 t.start()
-            queue = self.store._queue
-            seen, still = -1, 0
-            while still < 5:  # 50 ms without a new arrival
-                time.sleep(0.01)
-                still = still + 1 if len(queue) == seen else 0
-                seen = len(queue)
-            assert seen >= len(calls) // 2
+            wait_for(lambda: len(store._queue) == len(calls) - 1)
         for t in threads:
             t.join()
         return results
@@ -277,18 +274,27 @@ def traced_sync(tmp_path: Path) -> Iterator[TracedSync]:
 
 
 def test_threads_commit_together_and_a_lost_race_is_undone_alone(traced_sync: TracedSync) -> None:
+    """Behind a leader's unrelated operation, 20 threads each count a hit from
+    the same version AND record an audit event, as one batch: they run as one
+    group, in one transaction; the first wins, the 19 others are rolled back to
+    their savepoints and leave nothing."""
     store = traced_sync.store
     batches = [[w.PutCounter(counter("hits", 1)), w.RecordAudit(audit_event(n))] for n in range(20)]
     traced_sync.trace.clear()
-    results = traced_sync.queued([lambda b=b: store.apply(b) for b in batches])
+    calls = [lambda: store.record(audit_event(99, subject="bob"))]
+    calls += [lambda b=b: store.apply(b) for b in batches]
+    results = traced_sync.queued(calls)[1:]
     won = [i for i, r in enumerate(results) if r is not None]
     assert len(won) == 1, results
     got = store.get_counter("hits")
     assert got is not None and (got.count, got.version) == (1, 1)
     assert [e.id for e in store.list_events("alice", limit=100)] == [audit_event(won[0]).id]
-    # The leader's group, then one for those that queued behind it.
-    assert traced_sync.count("COMMIT") <= 3
-    assert traced_sync.count("ROLLBACK TO MFAKIT_OP") >= 10
+    assert len(store.list_events("bob")) == 1
+    # The leader's single INSERT alone (it commits by itself), then ONE
+    # transaction for the 20 batches queued behind it.
+    assert traced_sync.count("BEGIN IMMEDIATE") == traced_sync.count("COMMIT") == 1
+    assert traced_sync.count("SAVEPOINT MFAKIT_OP") == 20
+    assert traced_sync.count("ROLLBACK TO MFAKIT_OP") == 19
 
 
 def test_a_failure_in_a_thread_group_fails_that_operation_only(traced_sync: TracedSync) -> None:

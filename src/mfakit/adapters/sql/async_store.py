@@ -480,9 +480,11 @@ class _SqliteWorker:
             # pool, which keeps its listeners.
             source.pool.dispatch.connect(dbapi_connection, record)
 
+        # aiosqlite's own arguments are not sqlite3's.
+        args = {k: v for k, v in connect_args.items() if k not in ("iter_chunk_size", "loop")}
         engine = create_engine(
             url.set(drivername="sqlite"),
-            connect_args=dict(connect_args),
+            connect_args=args,
             hide_parameters=source.hide_parameters,
             # One thread runs one operation (or group) at a time.
             pool_size=1,

@@ -365,3 +365,52 @@ def test_a_thread_interrupted_while_it_waits_never_stalls_the_queue(
         audit_event(1).id,
     ]
     assert not store._leading
+
+
+def test_threads_racing_on_many_users_through_mfa(tmp_path: Path) -> None:
+    """MFA on one SQLite file, 40 threads at once: 10 users, each sending the
+    same right code from 4 threads. Grouped or not, each code is accepted
+    exactly once per user, the others are refused as replays (never as
+    rate-limited), and each success's audit event committed with it."""
+    import pyotp
+
+    from mfakit import MFA, Actor, Reason
+    from mfakit.adapters.sql import SqlStore
+    from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'mfa.db'}")
+    clock = FakeClock()
+    mfa = MFA(
+        store=store,
+        secret_key="31f4a8a1d0bd5c4e1a22b5e3e0f8a4b39d51a7e6c2f0b8d4a9e3c7b1f5d2e8a6",
+        issuer="Groups",
+        clock=clock,
+        hasher=fast_hasher(),
+        audit=store,
+    )
+    users = {f"user-{i}": pyotp.random_base32() for i in range(10)}
+    for user, secret in users.items():
+        actor = Actor.user(user, reauthenticated_at=clock.now())
+        setup = mfa.begin_totp_setup(actor, user, account_name=f"{user}@x.example", secret=secret)
+        assert mfa.confirm_totp_setup(actor, setup.id, authenticator_code(secret, clock.now())).ok
+    clock.advance(seconds=90)
+    calls = [(user, authenticator_code(secret, clock.now())) for user, secret in users.items()] * 4
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = mfa.verify_totp(*calls[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for user in users:
+        mine = [r for (u, _), r in zip(calls, results, strict=True) if u == user]
+        assert sum(r.ok for r in mine) == 1, mine
+        assert {r.reason for r in mine if not r.ok} == {Reason.REPLAYED}, mine
+        passed = [e for e in store.list_events(user) if e.outcome == "success"]
+        assert len([e for e in passed if e.action == "second_step.passed"]) == 1
+    store.close()

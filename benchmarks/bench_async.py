@@ -11,7 +11,8 @@ Four sides, each with 50 users enrolled on its own store and clock:
 
 * ``AsyncMFA`` on ``AsyncMemoryStore``, 50 concurrent tasks (``asyncio.gather``);
 * ``MFA`` on ``MemoryStore``, 50 calls at once in a ``ThreadPoolExecutor(50)``;
-* ``AsyncMFA`` on ``AsyncSqlStore`` (aiosqlite, file, WAL), 50 concurrent tasks;
+* ``AsyncMFA`` on ``AsyncSqlStore.from_url("sqlite+aiosqlite:///...")`` (file, WAL:
+  its operations run on the store's worker thread), 50 concurrent tasks;
 * ``MFA`` on ``SqlStore`` (sqlite3, file, WAL), 50 threads;
 * and, when ``MFAKIT_TEST_POSTGRES_URL`` is set (``scripts/postgres``), both
   APIs on PostgreSQL (psycopg 3: async connections for ``AsyncSqlStore``).

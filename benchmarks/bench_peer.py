@@ -1423,7 +1423,8 @@ def bench_concurrency(cfg: Config, workdir: Path, width: int = 50) -> None:
         ]
         print(
             f"verify_totp with SQL audit, {width} users, SQLite file (WAL, synchronous="
-            f"{sqlite_pragma(one.engine, 'synchronous')} i.e. {SQLITE_SYNC}); async: aiosqlite"
+            f"{sqlite_pragma(one.engine, 'synchronous')} i.e. {SQLITE_SYNC}); async: "
+            "AsyncSqlStore.from_url('sqlite+aiosqlite:///...') (its worker thread)"
         )
         print_table(("driven by", "throughput", "vs one thread (min/med/max)"), rows)
         for s in sides[1:]:

@@ -11,6 +11,13 @@ the same: one conditional statement or one transaction per operation, the
 database deciding every race, any failure rolled back and reported as
 [`StorageError`][mfakit.errors.StorageError].
 
+SQLite files: a store made by
+[`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] runs its operations
+not through aiosqlite (a hop to the connection's thread and back for every cursor call)
+but as jobs of one worker thread with its own `sqlite3` connection, one hop per
+operation, the jobs queued meanwhile committed together (`_SqliteWorker`); while
+something observes the engine's statements, operations go through aiosqlite.
+
 Cancellation: once an operation has started, it runs to its end in a task of
 its own even if the request awaiting it is cancelled, and the cancellation is
 raised when it is done (as SQLAlchemy does for closing a connection). So a
@@ -23,11 +30,16 @@ unclosed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from contextlib import nullcontext
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import nullcontext, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -54,6 +66,7 @@ from ...core.records import (
 from ...core.writes import Write
 from ...errors import ConfigurationError
 from ...ports.storage import AsyncStore
+from .fast import engine_instrumented
 from .operations import (
     AUTO,
     NATIVE_UPSERT,
@@ -68,7 +81,8 @@ from .operations import (
     parse_url,
 )
 from .schema import check_prefix
-from .sqlite import configure_sqlite, create_private_file, is_memory
+from .sqlite import configure_sqlite, create_private_file, database_path, is_memory, on_begin
+from .store import GROUP_MAX, Outcome, SqlStore, _outcome
 
 __all__ = ["AsyncSqlStore"]
 
@@ -119,6 +133,10 @@ class AsyncSqlStore:
         )
         self._auto, self._txe = connection_modes(engine, engine.sync_engine)
         self._upsert_engine = self._auto if self._sql.dialect in NATIVE_UPSERT else self._txe
+        # A SQLite file opened by from_url: the database file and connect
+        # arguments its operations' worker thread opens (see _SqliteWorker).
+        self._worker_source: tuple[URL, Mapping[str, Any]] | None = None
+        self._worker: _SqliteWorker | None = None
 
     @classmethod
     def from_url(
@@ -154,6 +172,8 @@ class AsyncSqlStore:
             create_private_file(parsed)  # 0600, not the umask's 0644
         store = cls(engine, table_prefix=prefix)
         store._owns_engine = True
+        if sqlite and database_path(parsed) is not None:
+            store._worker_source = (parsed, dict(engine_kwargs.get("connect_args") or {}))
         return store
 
     # --- housekeeping ---------------------------------------------------------
@@ -170,7 +190,11 @@ class AsyncSqlStore:
 
     async def close(self) -> None:
         """Close the engine's connections if
-        [`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] made it."""
+        [`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] made it (and, on a
+        SQLite file, stop the store's worker thread)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.close()
         if self._owns_engine:
             await self._engine.dispose()
 
@@ -210,6 +234,13 @@ class AsyncSqlStore:
             return await self._execute(op)
 
     async def _execute(self, op: Op[T]) -> T:
+        if self._worker_source is not None and not engine_instrumented(
+            self._engine.sync_engine, on_begin
+        ):
+            worker = self._worker
+            if worker is None or worker.pid != os.getpid():  # (a forked child has no thread)
+                worker = self._worker = _SqliteWorker(self, *self._worker_source)
+            return await _to_completion(worker.submit(op))
         return await _to_completion(self._attempt(op))
 
     async def _attempt(self, op: Op[T]) -> T:
@@ -418,11 +449,155 @@ class AsyncSqlStore:
         return await self._run(self._sql.take_ceremony(ceremony_id, now=now))
 
 
-async def _to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Await `coroutine` in a task of its own that cancelling the caller does
-    not interrupt; a cancellation received meanwhile is raised once it is done
-    (its result or error then dropped)."""
-    task = asyncio.ensure_future(coroutine)
+class _SqliteWorker:
+    """The thread that runs an [`AsyncSqlStore`][mfakit.adapters.sql.async_store.AsyncSqlStore]'s
+    operations on a SQLite file: an in-process writer queue.
+
+    aiosqlite runs each connection in a thread of its own and hops to it, and
+    back to the event loop, for every cursor call (16 hops per `verify_totp`);
+    tasks with a connection each then race for SQLite's write lock. Here each
+    store operation is ONE job for one thread with a `sqlite3` connection of
+    its own, run as [`SqlStore`][mfakit.adapters.sql.SqlStore] runs it (the same statements, its
+    raw fast path, its per-file writer lock shared with the sync stores of this
+    process): one hop there and back per operation, and the jobs never wait for
+    each other's lock. The jobs queued while one ran are run together in one
+    transaction, one COMMIT for all (`SqlStore._execute_group`), each answered
+    once that committed. The event loop is never blocked: it only waits for a
+    job's future.
+
+    The connections are set up by the async engine's own `connect` listeners
+    (those of `configure_sqlite` and any the host added), as aiosqlite's would
+    be. The worker is used while nothing observes the async engine's statements
+    (SQL logging, `before_cursor_execute` and the like); otherwise operations
+    go through aiosqlite, where those see them.
+    """
+
+    def __init__(self, owner: AsyncSqlStore, url: URL, connect_args: Mapping[str, Any]) -> None:
+        source = owner.engine.sync_engine
+
+        def forward(dbapi_connection: Any, record: Any) -> None:
+            # Looked up on each connect: dispose() gives the async engine a new
+            # pool, which keeps its listeners.
+            source.pool.dispatch.connect(dbapi_connection, record)
+
+        # aiosqlite's own arguments are not sqlite3's.
+        args = {k: v for k, v in connect_args.items() if k not in ("iter_chunk_size", "loop")}
+        engine = create_engine(
+            url.set(drivername="sqlite"),
+            connect_args=args,
+            hide_parameters=source.hide_parameters,
+            # One thread runs one operation (or group) at a time.
+            pool_size=1,
+            max_overflow=1,
+        )
+        event.listen(engine, "connect", forward)
+        event.listen(engine, "begin", on_begin)
+        store = SqlStore(engine, table_prefix=owner.table_prefix)
+        store._name = type(owner).__name__
+        store._checked = True  # the async store checks the schema version itself
+        self._store = store
+        self.pid = os.getpid()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Daemon: a store never closed must not keep the process alive; the
+        # finalizer ends the thread when the store is collected.
+        thread = threading.Thread(target=self._serve, name="mfakit-sqlite", daemon=True)
+        thread.start()
+        weakref.finalize(owner, self._jobs.put, None)
+
+    def submit(self, op: Op[T]) -> asyncio.Future[T]:
+        """Queue `op`; its future on the running loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((op, future, loop))
+        return future
+
+    async def close(self) -> None:
+        """Close the connections (on the worker, after the jobs queued before)
+        and end the thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._jobs.put((None, future, loop))
+        await future
+
+    def _serve(self) -> None:
+        jobs = self._jobs
+        while True:
+            # The next job and those queued meanwhile, up to a stop: None (the
+            # store was collected) or a job without an operation (close()).
+            batch: list[_Job] = []
+            job = jobs.get()
+            while job is not None and job[0] is not None:
+                batch.append(job)
+                if len(batch) >= GROUP_MAX:
+                    break
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                _deliver(batch, self._run(batch))
+            if job is not None and job[0] is not None:
+                continue  # no stop among them
+            outcome: Outcome = (True, None)
+            try:
+                self._store.engine.dispose()
+            except Exception as exc:
+                outcome = (False, exc)
+            if job is not None:
+                _deliver([job], [outcome])
+            return
+
+    def _run(self, batch: list[_Job]) -> list[Outcome]:
+        """The outcome of each job, in order: runs of groupable operations in
+        one transaction each, the others alone."""
+        store = self._store
+        outcomes: list[Outcome] = []
+        group: list[Op[Any]] = []
+        try:
+            for op, _, _ in batch:
+                assert op is not None
+                if store._can_group(op):
+                    group.append(op)
+                    continue
+                if group:
+                    outcomes += store._execute_group(group)
+                    group = []
+                outcomes.append(_outcome(store._execute_one, op))
+            if group:
+                outcomes += store._execute_group(group)
+        except BaseException as exc:
+            outcomes += [(False, exc)] * (len(batch) - len(outcomes))
+        return outcomes
+
+
+_Job = tuple["Op[Any] | None", "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _deliver(jobs: list[_Job], outcomes: list[Outcome]) -> None:
+    """Answer each job's future on its loop (one wake-up per loop)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+    for (_, future, loop), outcome in zip(jobs, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, answers in by_loop.items():
+        with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_answer, answers)
+
+
+def _answer(answers: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+    for future, (ok, value) in answers:
+        if future.done():  # cancelled before its job ran
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+async def _to_completion(awaitable: Awaitable[T]) -> T:
+    """Await `awaitable` (a coroutine, run in a task of its own, or a future)
+    so that cancelling the caller does not interrupt it; a cancellation received
+    meanwhile is raised once it is done (its result or error then dropped)."""
+    task = asyncio.ensure_future(awaitable)
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
         try:

@@ -30,6 +30,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "configure_sqlite",
     "create_private_file",
+    "database_path",
     "is_configured",
     "is_memory",
     "on_begin",

@@ -227,7 +227,9 @@ class TracedSync:
     def __init__(self, path: Path) -> None:
         from mfakit.adapters.sql import SqlStore
 
-        self.store = SqlStore.from_url(f"sqlite:///{path}")
+        # Challenges created on the engine's own pool (not the relaxed one), so
+        # that an insert_challenge joins the groups like every other operation.
+        self.store = SqlStore.from_url(f"sqlite:///{path}", durable_challenges=True)
         self.trace: list[str] = []
 
         def on_connect(dbapi_connection: Any, _record: Any) -> None:

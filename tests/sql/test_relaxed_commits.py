@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 
 from mfakit import MFA, Actor
 from mfakit.adapters.sql import SqlStore
@@ -117,33 +117,124 @@ def test_durable_challenges_must_be_a_bool(sqlite_path: Path) -> None:
         SqlStore.from_url(f"sqlite:///{sqlite_path}", durable_challenges="no")  # type: ignore[arg-type]
 
 
-def test_postgres_creates_challenges_with_synchronous_commit_off(postgres_url: str) -> None:
+def test_postgres_relaxes_the_insert_for_its_own_transaction_only(postgres_url: str) -> None:
+    """The challenge insert turns `synchronous_commit` off inside the
+    statement, for its transaction: seen off before that transaction commits,
+    on again after, on the same connection (nothing stays on it for the next
+    user of the connection, e.g. behind PgBouncer)."""
     from tests.sql.conftest import unique_prefix
 
     store = SqlStore.from_url(postgres_url, table_prefix=unique_prefix())
     try:
-        sign_in_twice(store)
-        relaxed = store._relaxed_pool()
+        sign_in_twice(store)  # the relaxed insert works end to end
+        relaxed = store._sql.s.hot_insert_challenge_relaxed
         assert relaxed is not None
-        fairy = relaxed.connect()
-        try:
-            assert fairy.dbapi_connection.execute("SHOW synchronous_commit").fetchone() == ("off",)  # type: ignore[union-attr]
-        finally:
-            fairy.close()
+        record = store.get_challenge(_any_challenge_id(store))
+        assert record is not None
+        values = {**_challenge_values(record, "c-relaxed")}
         with store.engine.connect() as conn:
             assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
-            # Both challenges were created there and passed through the engine's own pool.
-            table = store.metadata.tables[f"{store.table_prefix}challenges"]
-            count = conn.execute(
-                select(func.count()).select_from(table).where(table.c.state == "succeeded")
-            ).scalar()
-            assert count == 2
+            conn.rollback()
+            with conn.begin():
+                assert relaxed.rowcount(conn, values) == 1
+                assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        assert store.get_challenge("c-relaxed") is not None
     finally:
         store.metadata.drop_all(store.engine)
         store.close()
-    durable = SqlStore.from_url(postgres_url, table_prefix=unique_prefix(), durable_challenges=True)
+
+
+def _any_challenge_id(store: SqlStore) -> str:
+    table = store.metadata.tables[f"{store.table_prefix}challenges"]
+    with store.engine.connect() as conn:
+        found = conn.execute(select(table.c.id).limit(1)).scalar()
+    assert isinstance(found, str)
+    return found
+
+
+def _challenge_values(record: Any, new_id: str) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from mfakit.adapters import rows
+
+    values = rows.challenge_values(replace(record, id=new_id))
+    values["version"] = 0
+    return values
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_postgres_stores_send_the_relaxed_insert_unless_durable(
+    postgres_url: str, durable: bool
+) -> None:
+    """Both stores, through the statements a listener sees (a listener puts
+    the store on SQLAlchemy's path, which runs the same statements)."""
+    import asyncio
+
+    from mfakit.adapters.sql import AsyncSqlStore
+    from tests.sql.conftest import unique_prefix
+
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "INSERT INTO" in statement and "challenges" in statement:
+            seen.append(statement)
+
+    store = SqlStore.from_url(
+        postgres_url, table_prefix=unique_prefix(), durable_challenges=durable
+    )
+    event.listen(store.engine, "before_cursor_execute", listen)
     try:
-        assert durable._relaxed_pool() is None
+        sign_in_twice(store)
     finally:
-        durable.metadata.drop_all(durable.engine)
-        durable.close()
+        store.metadata.drop_all(store.engine)
+        store.close()
+    assert len(seen) == 2
+    assert all(("set_config" in s) is not durable for s in seen)
+
+    async def async_side() -> None:
+        astore = AsyncSqlStore.from_url(
+            postgres_url, table_prefix=unique_prefix(), durable_challenges=durable
+        )
+        event.listen(astore.engine.sync_engine, "before_cursor_execute", listen)
+        try:
+            await astore.create_all()
+            record = _a_challenge()
+            await astore.insert_challenge(record)
+            assert await astore.get_challenge(record.id) == record
+        finally:
+            async with astore.engine.begin() as conn:
+                await conn.run_sync(astore.metadata.drop_all)
+            await astore.close()
+
+    seen.clear()
+    asyncio.run(async_side())
+    assert len(seen) == 1
+    assert ("set_config" in seen[0]) is not durable
+
+
+def _a_challenge() -> Any:
+    from datetime import datetime, timezone
+
+    from mfakit.core.challenge import Purpose, State
+    from mfakit.core.methods import Method
+    from mfakit.core.records import ChallengeRecord
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return ChallengeRecord(
+        id="c-async",
+        user_id="alice",
+        purpose=Purpose.SIGN_IN,
+        state=State.AWAITING_CODE,
+        methods=(Method.TOTP,),
+        method=Method.TOTP,
+        created_at=now,
+        expires_at=now + timedelta(minutes=5),
+    )
+
+
+def test_durable_challenges_must_be_a_bool_for_the_async_store_too() -> None:
+    from mfakit.adapters.sql import AsyncSqlStore
+
+    with pytest.raises(ConfigurationError, match="durable_challenges"):
+        AsyncSqlStore.from_url("sqlite+aiosqlite://", durable_challenges=1)  # type: ignore[arg-type]

@@ -108,11 +108,18 @@ class AsyncSqlStore:
     one event loop: its engine's connections belong to the loop that opened them.
     """
 
-    def __init__(self, engine: AsyncEngine, *, table_prefix: str = "mfa_") -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, table_prefix: str = "mfa_", durable_challenges: bool = False
+    ) -> None:
         if not isinstance(engine, AsyncEngine):
             raise ConfigurationError(
                 "AsyncSqlStore needs a SQLAlchemy AsyncEngine (or use from_url)"
             )
+        if not isinstance(durable_challenges, bool):
+            raise ConfigurationError("durable_challenges must be True or False")
+        # On PostgreSQL a new challenge commits without waiting for the disk,
+        # as SqlStore's does (its statement says so for its own transaction).
+        self._relax_challenges = not durable_challenges
         self._sql = SqlOperations(table_prefix, engine.dialect)
         self._prefix = self._sql.prefix
         self.metadata = self._sql.metadata
@@ -140,7 +147,12 @@ class AsyncSqlStore:
 
     @classmethod
     def from_url(
-        cls, url: str | URL, *, table_prefix: str = "mfa_", **engine_kwargs: Any
+        cls,
+        url: str | URL,
+        *,
+        table_prefix: str = "mfa_",
+        durable_challenges: bool = False,
+        **engine_kwargs: Any,
     ) -> AsyncSqlStore:
         """Make an async engine for `url` and a store on it; then `await
         store.create_all()` (or let the first operation check tables made by
@@ -150,7 +162,10 @@ class AsyncSqlStore:
         IMMEDIATE` writes, like [`SqlStore.from_url`][mfakit.adapters.sql.SqlStore.from_url];
         `sqlite+aiosqlite://` (in memory) one connection shared by all tasks.
         `postgresql+psycopg://user:pw@host/db` uses psycopg 3's async
-        connections (`mfakit[postgres]`). Other keyword arguments go to
+        connections (`mfakit[postgres]`). On PostgreSQL a new challenge commits without waiting
+        for the disk unless `durable_challenges=True` (see
+        [`SqlStore`][mfakit.adapters.sql.SqlStore]; on SQLite it always waits). Other keyword
+        arguments go to
         `sqlalchemy.ext.asyncio.create_async_engine` (`hide_parameters`
         defaults to True).
         """
@@ -170,7 +185,7 @@ class AsyncSqlStore:
         if sqlite:
             configure_sqlite(engine, wal=not is_memory(parsed))
             create_private_file(parsed)  # 0600, not the umask's 0644
-        store = cls(engine, table_prefix=prefix)
+        store = cls(engine, table_prefix=prefix, durable_challenges=durable_challenges)
         store._owns_engine = True
         if sqlite and database_path(parsed) is not None:
             store._worker_source = (parsed, dict(engine_kwargs.get("connect_args") or {}))
@@ -349,7 +364,8 @@ class AsyncSqlStore:
 
     # --- challenges -----------------------------------------------------------
     async def insert_challenge(self, record: ChallengeRecord) -> None:
-        return await self._run(self._sql.insert_challenge(record))
+        relaxed = self._relax_challenges and self._sql.dialect == "postgresql"
+        return await self._run(self._sql.insert_challenge(record, relaxed=relaxed))
 
     async def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return await self._run(self._sql.get_challenge(challenge_id))

@@ -76,6 +76,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -347,6 +348,19 @@ class Statements:
             None if self.insert_counter is None else Hot(self.insert_counter, ("key", *counter_set))
         )
         self.hot_insert_challenge = Hot(self.insert_challenge, challenge_columns)
+        # PostgreSQL: the same insert, committed without waiting for the disk.
+        # `set_config(..., true)` lasts for the statement's own transaction
+        # (autocommit): nothing stays on the connection (safe behind PgBouncer).
+        self.hot_insert_challenge_relaxed: Hot | None = None
+        if dialect == "postgresql":
+            relaxed = select(
+                func.set_config("synchronous_commit", "off", true()).label("relaxed")
+            ).subquery()
+            values = select(*[bindparam(k, type_=ch.c[k].type) for k in challenge_columns])
+            self.hot_insert_challenge_relaxed = Hot(
+                insert(ch).from_select(challenge_columns, values.select_from(relaxed)),
+                challenge_columns,
+            )
         challenge_set = [k for k in challenge_columns if k != "id"]
         self.hot_update_challenge = Hot(self.update_challenge, challenge_set)
         # ExpectCounter folded into another conditional statement of its batch:
@@ -974,10 +988,14 @@ class SqlOperations:
         return Op("put_counter", AUTO, run, on_duplicate=_not_stored)
 
     # --- challenges -----------------------------------------------------------
-    def insert_challenge(self, record: ChallengeRecord) -> Op[None]:
+    def insert_challenge(self, record: ChallengeRecord, *, relaxed: bool = False) -> Op[None]:
+        """`relaxed`: commit without waiting for the disk where the dialect can
+        say so for one statement (PostgreSQL)."""
         values = rows.challenge_values(record)
         values["version"] = 0
         stmt = self.s.hot_insert_challenge
+        if relaxed and self.s.hot_insert_challenge_relaxed is not None:
+            stmt = self.s.hot_insert_challenge_relaxed
 
         def run(conn: Connection) -> None:
             stmt.rowcount(conn, values)

@@ -16,15 +16,15 @@ transaction and one COMMIT per group, each operation in a SAVEPOINT and answered
 once its group committed (`_grouped`, `_execute_group`). An in-memory database is one
 connection shared by all threads (`StaticPool`), guarded by a lock in the store.
 
-Creating a challenge commits without waiting for the disk (on PostgreSQL
-through psycopg, `synchronous_commit = off`; on a SQLite file in WAL mode,
-`synchronous = NORMAL`), on connections of a second pool kept for that. A
-crash can lose such a challenge, never half of one, and never anything that
-was committed after it: the next ordinary commit (the verification of that
-challenge included) flushes it. Losing an unused challenge only means the
-user starts the sign-in again. Pass `durable_challenges=True` to wait for the
-disk anyway (e.g. behind PgBouncer in transaction mode, where a session
-setting does not stick to a connection).
+Creating a challenge commits without waiting for the disk: on PostgreSQL the
+insert itself sets `synchronous_commit` off for its own transaction
+(`set_config(..., true)`, nothing stays on the connection); on a SQLite file in
+WAL mode it runs on a second small pool whose connections use `synchronous =
+NORMAL`. A crash can lose such a challenge, never half of one, and never
+anything that was committed after it: the next ordinary commit (the
+verification of that challenge included) flushes it. Losing an unused
+challenge only means the user starts the sign-in again. Pass
+`durable_challenges=True` to wait for the disk anyway.
 
 Errors: any SQLAlchemy or driver exception becomes
 [`StorageError`][mfakit.errors.StorageError] here, with the original chained as
@@ -157,9 +157,13 @@ class SqlStore:
         # Connection (see _execute_raw).
         self._pg = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
         self._raw = self._pg or (engine.dialect.name == "sqlite" and is_configured(engine))
-        # The pool whose connections commit a new challenge without waiting
-        # for the disk (see the module's docstring); made on first use.
-        self._relaxable = not durable_challenges and self._raw and self._lock is None
+        # A new challenge commits without waiting for the disk (see the
+        # module's docstring): on PostgreSQL through its statement, on a SQLite
+        # file through a pool of its own, made on first use.
+        self._relax_challenges = not durable_challenges
+        self._relaxable = (
+            not durable_challenges and self._raw and not self._pg and self._lock is None
+        )
         self._relaxed: Pool | None = None
         self._relaxed_guard = threading.Lock()
 
@@ -247,16 +251,17 @@ class SqlStore:
             self._engine.dispose()
 
     def _relaxed_pool(self) -> Pool | None:
-        """The pool for creating challenges without waiting for the disk, or
-        None where that does not apply (opted out, an in-memory database, a
-        SQLite file not in WAL mode, a driver other than psycopg)."""
+        """The pool for creating challenges on a SQLite file without waiting
+        for the disk, or None where that does not apply (opted out,
+        PostgreSQL, an in-memory database, an engine `configure_sqlite` did
+        not prepare). Its connections keep a database not in WAL mode as it is."""
         if not self._relaxable:
             return None
         with self._relaxed_guard:
             if self._relaxed is None:
                 # Same creator, size and listeners as the engine's own pool.
                 pool = self._engine.pool.recreate()
-                event.listen(pool, "connect", _relax_pg if self._pg else _relax_sqlite)
+                event.listen(pool, "connect", _relax_sqlite)
                 self._relaxed = pool
                 # Closed with the store, or when it is collected (a store on an
                 # engine the host owns is often never closed).
@@ -573,6 +578,9 @@ class SqlStore:
 
     # --- challenges -----------------------------------------------------------
     def insert_challenge(self, record: ChallengeRecord) -> None:
+        if self._dialect == "postgresql":
+            relaxed = self._relax_challenges
+            return self._run(self._sql.insert_challenge(record, relaxed=relaxed))
         return self._run(self._sql.insert_challenge(record), self._relaxed_pool())
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
@@ -705,17 +713,6 @@ if TYPE_CHECKING:  # mypy proves SqlStore implements every storage method
 
     def _implements(store: SqlStore) -> Store:
         return store
-
-
-def _relax_pg(dbapi_connection: Any, _record: Any) -> None:
-    """A new connection of the relaxed pool (psycopg): its commits return
-    before the WAL reaches the disk (still in order with every other commit)."""
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    try:
-        dbapi_connection.execute("SET synchronous_commit TO off")
-    finally:
-        dbapi_connection.autocommit = autocommit
 
 
 def _relax_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -983,6 +983,67 @@ class UnitOfWorkContract:
         assert store.apply(batch) is None
         assert _state_of(store) == before
 
+    @pytest.mark.parametrize("failing_at", [None, 0, 1, 2, 3])
+    def test_a_batch_of_one_row_writes_commits_whole_or_not_at_all(
+        self, store: Store, failing_at: int | None
+    ) -> None:
+        """One-row writes on different tables, the shape of a verification's
+        batch (which a SQL store may send as one statement): the one whose
+        condition is false may come first, in the middle or last."""
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=backup_codes(n=3))
+        store.insert_challenge(challenge_record())
+        store.put_counter(_counter("hits", 3))
+        before = _state_of(store)
+        holds: list[w.Write] = [
+            w.UpdateChallenge(replace(challenge_record(), attempts=1)),
+            w.AdvanceTotp("alice", "f1", 6, T0),
+            w.UseBackupCode("alice", "01", T0),
+            w.PutCounter(_counter("hits", 4, version=1)),
+        ]
+        fails: list[w.Write] = [
+            w.UpdateChallenge(replace(challenge_record(), attempts=1, version=7)),
+            w.AdvanceTotp("alice", "f1", 5, T0),  # not after the last step used
+            w.UseBackupCode("alice", "zz", T0),
+            w.PutCounter(_counter("hits", 4, version=9)),
+        ]
+        batch = list(holds)
+        if failing_at is None:
+            assert store.apply(batch) == [True, True, True, True]
+            after = store.load_user("alice")
+            assert (after.totps[0].last_step, after.backup_codes_left) == (6, 2)
+            got = store.get_challenge("c1")
+            assert got is not None and got.attempts == 1
+            counter = store.get_counter("hits")
+            assert counter is not None and (counter.count, counter.version) == (4, 2)
+            return
+        batch[failing_at] = fails[failing_at]
+        assert store.apply(batch) is None
+        assert _state_of(store) == before
+
+    @pytest.mark.parametrize("expected", [1, 0])
+    def test_an_expectation_guards_a_batch_of_one_row_writes(
+        self, store: Store, expected: int
+    ) -> None:
+        store.add_totp(totp_record(), limit=5, now=T0)
+        store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=None)
+        store.insert_challenge(challenge_record())
+        store.put_counter(_counter("hits", 3))  # version 1
+        before = _state_of(store)
+        batch: list[w.Write] = [
+            w.ExpectCounter("hits", expected),
+            w.AdvanceTotp("alice", "f1", 6, T0),
+            w.UpdateChallenge(replace(challenge_record(), state=State.SUCCEEDED)),
+        ]
+        if expected == 1:
+            assert store.apply(batch) == [True, True, True]
+            got = store.get_challenge("c1")
+            assert got is not None and got.state is State.SUCCEEDED
+            assert store.load_user("alice").totps[0].last_step == 6
+        else:
+            assert store.apply(batch) is None
+            assert _state_of(store) == before
+
     def test_clear_factors_rolls_back_too(self, store: Store) -> None:
         store.add_totp(totp_record(), limit=5, now=T0)
         store.confirm_totp("alice", "f1", step=5, now=T0, backup_codes=backup_codes(n=3))

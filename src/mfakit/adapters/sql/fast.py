@@ -43,9 +43,12 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.util import find_tables
 
 __all__ = [
     "Hot",
+    "OneStatement",
     "RawConnection",
     "driver_execute",
     "end_transaction",
@@ -314,12 +317,29 @@ class Hot:
     parameters. Parameters are plain values, processed by their column's type.
     """
 
-    __slots__ = ("_compiled", "_keys", "_stmt")
+    __slots__ = ("_compiled", "_footprint", "_keys", "_stmt")
 
     def __init__(self, stmt: ClauseElement, keys: Sequence[str] | None = None) -> None:
         self._stmt = stmt
         self._keys = None if keys is None else tuple(keys)
         self._compiled: dict[Dialect, _Compiled] = {}
+        self._footprint: tuple[str, frozenset[str]] | bool | None = False
+
+    def footprint(self) -> tuple[str, frozenset[str]] | None:
+        """For an INSERT, UPDATE or DELETE without RETURNING: the table it
+        writes and every table it reads or writes (subqueries included);
+        None for anything else."""
+        found = self._footprint
+        if found is False:
+            stmt = self._stmt
+            found = None
+            if isinstance(stmt, UpdateBase) and not stmt._returning:
+                table = getattr(stmt, "table", None)
+                if table is not None:
+                    touched = frozenset(t.name for t in find_tables(stmt, include_crud=True))
+                    found = (table.name, touched | {table.name})
+            self._footprint = found
+        return cast("tuple[str, frozenset[str]] | None", found)
 
     def _for(self, conn: Connection | RawConnection) -> _Compiled:
         dialect = conn.dialect
@@ -366,3 +386,126 @@ class Hot:
                     values[i] = proc(value)
             out.append(tuple(values))
         return out
+
+
+_DIVISION_BY_ZERO = "22012"
+
+
+class OneStatement:
+    """Several one-row writes of a unit of work sent to PostgreSQL as ONE
+    statement, atomic by itself: each write becomes a data-modifying CTE
+    (``WITH m0 AS (UPDATE ... RETURNING 1), m1 AS (INSERT ... RETURNING 1)``)
+    and the statement answers how many rows each changed. A *required* write
+    that changed no row makes the statement fail (a division by zero on the
+    server), so nothing of the others stays: the all-or-nothing rule of
+    `apply` in one round trip, without BEGIN and COMMIT.
+
+    Only writes that do not see each other may share a statement (the CTEs
+    of one statement all read the snapshot taken before it): no write may
+    touch a table another one writes (`combinable`). Only for PostgreSQL
+    dialects with psycopg's `pyformat` parameters (psycopg, psycopg2, and
+    psycopg's async driver); on psycopg (sync) the text is sent with `$n`
+    placeholders on a `RawCursor`, like a `Hot` statement.
+    """
+
+    __slots__ = ("_compiled", "_parts")
+
+    def __init__(self, parts: Sequence[tuple[Hot, bool]]) -> None:
+        if len(parts) < 2:
+            raise ValueError("OneStatement joins at least two writes")
+        self._parts = tuple(parts)
+        self._compiled: dict[Dialect, _Joined] = {}
+
+    @staticmethod
+    def combinable(dialect: Dialect, statements: Sequence[Hot]) -> bool:
+        """Whether `statements` may run as one statement on `dialect`."""
+        if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
+            return False
+        written: list[str] = []
+        touched: list[frozenset[str]] = []
+        for hot in statements:
+            found = hot.footprint()
+            if found is None:
+                return False
+            written.append(found[0])
+            touched.append(found[1])
+        for i, table in enumerate(written):
+            for j, others in enumerate(touched):
+                if i != j and table in others:
+                    return False
+        return True
+
+    def counts(
+        self, conn: Connection | RawConnection, params: Sequence[Mapping[str, Any]]
+    ) -> list[int] | None:
+        """Run every write in one statement: how many rows each changed, or
+        None when a required one changed none (then nothing was written)."""
+        joined = self._compiled.get(conn.dialect)
+        if joined is None:
+            joined = self._compiled[conn.dialect] = _Joined(self._parts, conn)
+        native = joined.native is not None and not (
+            isinstance(conn, Connection) and instrumented(conn)
+        )
+        try:
+            values: dict[str, Any] = {}
+            for names, (hot, _), given in zip(joined.names, self._parts, params, strict=True):
+                compiled = hot._for(conn)
+                values.update(zip(names, compiled._values(given), strict=True))
+        except (ValueError, TypeError, KeyError) as exc:  # a bind processor refused a value
+            raise StatementError(
+                "a parameter could not be bound", joined.sql, None, exc, hide_parameters=True
+            ) from exc
+        try:
+            if native:
+                assert joined.native is not None
+                args = tuple([values[name] for name in joined.native_names])
+                rows = _native_execute(conn, joined.native, args, fetch=True)
+            else:
+                rows = driver_execute(conn, joined.sql, values, fetch=True)
+        except DBAPIError as exc:
+            orig = exc.orig
+            state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            if state == _DIVISION_BY_ZERO:
+                return None  # a required write changed no row: the statement undid all
+            raise
+        return [int(n) for n in rows[0][1:]]
+
+
+class _Joined:
+    """The text of a `OneStatement` for one dialect: each part's own
+    compiled text with its parameters renamed ``m<i>_<name>``."""
+
+    __slots__ = ("names", "native", "native_names", "sql")
+
+    def __init__(self, parts: Sequence[tuple[Hot, bool]], conn: Connection | RawConnection) -> None:
+        ctes: list[str] = []
+        counts: list[str] = []
+        required: list[str] = []
+        self.names: list[list[str]] = []
+        native_ok = True
+        for i, (hot, must) in enumerate(parts):
+            compiled = hot._for(conn)
+            if compiled.positional:  # pragma: no cover - combinable() admits pyformat only
+                raise ValueError("OneStatement needs named parameters")
+            native_ok = native_ok and compiled.native is not None
+
+            def rename(match: re.Match[str], i: int = i) -> str:
+                name = match.group(1)
+                return "%%" if name is None else f"%(m{i}_{name})s"
+
+            ctes.append(f"m{i} AS ({_PYFORMAT.sub(rename, compiled.sql)} RETURNING 1)")
+            self.names.append([f"m{i}_{name}" for name in compiled.names])
+            # Names made here from the part's number; no text from outside.
+            counts.append(f"(SELECT count(*) FROM m{i})")  # noqa: S608
+            if must:
+                required.append(f"(SELECT count(*) FROM m{i}) = 1")  # noqa: S608
+        # A division by zero when a required write changed no row: the
+        # statement fails, and with it every write it made.
+        guard = f"1 / ({' AND '.join(required)})::int" if required else "1"
+        self.sql = f"WITH {', '.join(ctes)} SELECT {guard}, {', '.join(counts)}"
+        self.native: str | None = None
+        self.native_names: list[str] = []
+        if native_ok:
+            numeric = _to_numeric(self.sql)
+            if numeric is not None:
+                self.native, self.native_names = numeric

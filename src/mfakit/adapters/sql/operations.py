@@ -108,7 +108,7 @@ from ...core.records import (
 )
 from ...errors import ConfigurationError, StorageError
 from .. import rows
-from .fast import Hot
+from .fast import Hot, OneStatement
 from .schema import SCHEMA_COMPONENT, SCHEMA_VERSION, Tables, build_metadata, check_prefix
 from .snapshot import challenge_snapshot_query, snapshot_from, user_snapshot_query
 from .sqlite import BEGIN_OPTION, is_configured
@@ -152,7 +152,7 @@ class Op(Generic[T]):
     as `mode`. `on_duplicate` answers for a unique-key violation (an
     `IntegrityError`) instead of the usual [`StorageError`][mfakit.errors.StorageError]."""
 
-    __slots__ = ("mode", "name", "on_duplicate", "raw", "run")
+    __slots__ = ("mode", "name", "on_duplicate", "raw", "run", "single")
 
     def __init__(
         self,
@@ -162,6 +162,7 @@ class Op(Generic[T]):
         on_duplicate: Callable[[IntegrityError], T] | None = None,
         *,
         raw: bool = False,
+        single: tuple[Hot, Mapping[str, Any], bool] | None = None,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -170,6 +171,10 @@ class Op(Generic[T]):
         self.raw = raw
         """Made of `Hot` statements only: `run` also takes a
         `RawConnection`."""
+        self.single = single
+        """One `Hot` write and its parameters, and whether the operation
+        answers `rows changed == 1` (else None): what `apply` needs to join
+        it with others in one statement (`OneStatement`)."""
 
 
 class Rollback(Exception):
@@ -407,6 +412,7 @@ class SqlOperations:
         self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
         self._user_snapshot: dict[int, Hot] = {}
         self._challenge_snapshot: dict[tuple[str, ...], Hot] = {}
+        self._one_statements: dict[tuple[tuple[Hot, bool], ...], OneStatement] = {}
         self._writers: dict[type, Callable[[Any], Op[Any]]] = {
             w.AddTotp: lambda x: self.add_totp(x.record, limit=x.limit, now=x.now),
             w.ConfirmTotp: lambda x: self.confirm_totp(
@@ -487,7 +493,7 @@ class SqlOperations:
             def run_hot(conn: Connection) -> bool:
                 return hot.rowcount(conn, values) == 1
 
-            return Op(name, AUTO, run_hot, raw=True)
+            return Op(name, AUTO, run_hot, raw=True, single=(hot, values, True))
 
         def run(conn: Connection) -> bool:
             return conn.execute(stmt, params).rowcount == 1
@@ -663,6 +669,10 @@ class SqlOperations:
 
             return Op("apply", op.mode, run_one, on_duplicate=on_duplicate, raw=op.raw)
 
+        joined = self._joined(ops)
+        if joined is not None:
+            return joined
+
         def run(conn: Connection) -> list[object] | None:
             results: list[object] = []
             for conditional, op in ops:
@@ -681,6 +691,51 @@ class SqlOperations:
             return results
 
         return Op("apply", TX, run, raw=all(op.raw for op in live))
+
+    def _joined(self, ops: Sequence[tuple[bool, Op[Any] | None]]) -> Op[list[object] | None] | None:
+        """The batch as one statement (`OneStatement`: one round trip,
+        atomic without a transaction of its own) where the dialect allows it
+        and every write is one `Hot` statement that sees none of the others'
+        tables; else None."""
+        parts = [(conditional, op.single) for conditional, op in ops if op is not None]
+        if len(parts) < 2 or any(single is None for _, single in parts):
+            return None
+        singles = [single for _, single in parts if single is not None]
+        if not OneStatement.combinable(self.sa_dialect, [hot for hot, _, _ in singles]):
+            return None
+        key = tuple(
+            (hot, conditional) for (conditional, _), (hot, _, _) in zip(parts, singles, strict=True)
+        )
+        joined = self._one_statements.get(key)
+        if joined is None:
+            joined = self._one_statements[key] = OneStatement(key)
+        params = [values for _, values, _ in singles]
+        answers = [applied for _, _, applied in singles]
+        # A counter inserted meanwhile (where a write answers a duplicate that
+        # way) is a lost race, as in the sequential batch.
+        lost_race = any(op.on_duplicate is _not_stored for _, op in ops if op is not None)
+
+        def run(conn: Connection) -> list[object] | None:
+            try:
+                counts = joined.counts(conn, params)
+            except IntegrityError:
+                if lost_race:
+                    return None
+                raise
+            if counts is None:
+                return None
+            found = iter(zip(counts, answers, strict=True))
+            results: list[object] = []
+            for _, op in ops:
+                if op is None:
+                    results.append(True)  # an expectation folded into a write
+                    continue
+                count, applied = next(found)
+                results.append(count == 1 if applied else None)
+            return results
+
+        raw = all(op.raw for _, op in ops if op is not None)
+        return Op("apply", AUTO, run, raw=raw)
 
     _GUARDABLE = (w.AdvanceTotp, w.UpdateChallenge)
 
@@ -1175,7 +1230,7 @@ class SqlOperations:
             stmt.rowcount(conn, values)
 
         refuse = _refuse("an event with this id exists")
-        return Op("record", AUTO, run, on_duplicate=refuse, raw=True)
+        return Op("record", AUTO, run, on_duplicate=refuse, raw=True, single=(stmt, values, False))
 
     def list_events(
         self, subject_id: str, *, limit: int, before: str | None

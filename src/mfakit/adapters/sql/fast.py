@@ -394,7 +394,7 @@ _DIVISION_BY_ZERO = "22012"
 class OneStatement:
     """Several one-row writes of a unit of work sent to PostgreSQL as ONE
     statement, atomic by itself: each write becomes a data-modifying CTE
-    (``WITH m0 AS (UPDATE ... RETURNING 1), m1 AS (INSERT ... RETURNING 1)``)
+    (`WITH m0 AS (UPDATE ... RETURNING 1), m1 AS (INSERT ... RETURNING 1)`)
     and the statement answers how many rows each changed. A *required* write
     that changed no row makes the statement fail (a division by zero on the
     server), so nothing of the others stays: the all-or-nothing rule of
@@ -473,7 +473,7 @@ class OneStatement:
 
 class _Joined:
     """The text of a `OneStatement` for one dialect: each part's own
-    compiled text with its parameters renamed ``m<i>_<name>``."""
+    compiled text with its parameters renamed `m<i>_<name>`."""
 
     __slots__ = ("names", "native", "native_names", "sql")
 

@@ -36,6 +36,8 @@ Sections (each prints PASS or MISS against its target):
 6. ``verify_totp`` on the memory store against bare pyotp.
 7. The race: several processes submit the same valid code for one user at each
    step; codes accepted twice and right codes refused, for both libraries.
+8. ``import mfakit`` in a fresh interpreter, against a bare interpreter and
+   ``import pyotp``, interleaved; and whether it loads asyncio.
 
 Only mfakit's public API is used, so the script keeps measuring while the
 storage internals change: statements and commits are observed at the driver.
@@ -138,7 +140,7 @@ class Config:
     mem_per_round: int
     race_procs: int  # section 7
     race_steps: int
-    sections: frozenset[int] = frozenset(range(1, 8))
+    sections: frozenset[int] = frozenset(range(1, 9))
     conc_width: int = 50  # section 5: threads, tasks and users
 
 
@@ -1612,6 +1614,52 @@ def run_race(
     }
 
 
+IMPORT_TARGET_MS = 45.0
+
+
+def bench_import(rounds: int) -> None:
+    """Fresh interpreters, interleaved: `python -c pass`, `import pyotp`,
+    `import mfakit`; the import's cost is the median difference to the bare
+    interpreter's start, whose own time the machine's noise moves alike."""
+    codes = {
+        "bare interpreter": "pass",
+        "import pyotp": "import pyotp",
+        "import mfakit": "import mfakit",
+    }
+    times: dict[str, list[float]] = {name: [] for name in codes}
+    for code in codes.values():  # warm the page cache and write the .pyc files
+        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 (our own code)
+    for i in range(rounds):
+        order = list(codes.items())
+        order = order[i % len(order) :] + order[: i % len(order)]
+        for name, code in order:
+            start = perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
+            times[name].append((perf_counter() - start) * 1000)
+    bare = times["bare interpreter"]
+    rows = []
+    for name, values in times.items():
+        extra = [v - b for v, b in zip(values, bare, strict=True)]
+        rows.append(
+            (name, f"{statistics.median(values):.1f} ms", f"{statistics.median(extra):+.1f} ms")
+        )
+    print_table(("process", "start to exit", "vs bare interpreter"), rows)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, mfakit; print('asyncio' in sys.modules)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    cost = statistics.median([m - b for m, b in zip(times["import mfakit"], bare, strict=True)])
+    print(
+        f"\n  import mfakit: {cost:.1f} ms (target <= {IMPORT_TARGET_MS:g} ms) "
+        f"{verdict(cost <= IMPORT_TARGET_MS)}"
+    )
+    print(
+        f"  asyncio loaded by import mfakit: {loaded} (target False) {verdict(loaded == 'False')}"
+    )
+
+
 def bench_race(cfg: Config, workdir: Path, pg: PgServer | None, workers: Workers) -> None:
     places: list[tuple[str, str, dict[str, Any]]] = [
         (
@@ -1822,6 +1870,10 @@ def run(cfg: Config, args: argparse.Namespace) -> None:
         if 7 in cfg.sections:
             print("7. The race: one user, many processes, the same code")
             bench_race(cfg, workdir, pg, workers())
+        lap()
+        if 8 in cfg.sections:
+            print("8. import mfakit, fresh interpreters")
+            bench_import(cfg.mem_rounds * 2 - 1)
         lap()
         print(f"(ran for {perf_counter() - began:,.0f} s)")
     except BenchmarkError as exc:

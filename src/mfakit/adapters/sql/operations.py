@@ -412,7 +412,7 @@ class SqlOperations:
         self._version = select(v.c.version).where(v.c.component == SCHEMA_COMPONENT)
         self._user_snapshot: dict[int, Hot] = {}
         self._challenge_snapshot: dict[tuple[str, ...], Hot] = {}
-        self._one_statements: dict[tuple[tuple[Hot, bool], ...], OneStatement] = {}
+        self._one_statements: dict[tuple[tuple[Hot, bool], ...], OneStatement | None] = {}
         self._writers: dict[type, Callable[[Any], Op[Any]]] = {
             w.AddTotp: lambda x: self.add_totp(x.record, limit=x.limit, now=x.now),
             w.ConfirmTotp: lambda x: self.confirm_totp(
@@ -701,14 +701,18 @@ class SqlOperations:
         if len(parts) < 2 or any(single is None for _, single in parts):
             return None
         singles = [single for _, single in parts if single is not None]
-        if not OneStatement.combinable(self.sa_dialect, [hot for hot, _, _ in singles]):
-            return None
         key = tuple(
             (hot, conditional) for (conditional, _), (hot, _, _) in zip(parts, singles, strict=True)
         )
-        joined = self._one_statements.get(key)
+        # Decided once per shape of batch (None: the writes may not be joined).
+        if key in self._one_statements:
+            joined = self._one_statements[key]
+        else:
+            statements = [hot for hot, _ in key]
+            combinable = OneStatement.combinable(self.sa_dialect, statements)
+            joined = self._one_statements[key] = OneStatement(key) if combinable else None
         if joined is None:
-            joined = self._one_statements[key] = OneStatement(key)
+            return None
         params = [values for _, values, _ in singles]
         answers = [applied for _, _, applied in singles]
         # A counter inserted meanwhile (where a write answers a duplicate that

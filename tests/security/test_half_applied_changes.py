@@ -10,8 +10,9 @@ revocation, the audit events and the notices (queued in the outbox) commit
 together or not at all; the notices are sent right after, and what is left is
 sent by ``deliver_pending_notices()``. These tests inject a failure at every
 step of every security change (the Nth store call raises, the sender fails, the
-task is cancelled at the Nth await of the async store or of the sender) on the
-memory store and on SQLite, and check that either nothing changed or all of it
+task is cancelled at the Nth await of the async store or of the sender, the
+Nth await of the async store raises) on the memory stores and on SQLite (sync and
+aiosqlite), and check that either nothing changed or all of it
 did (factor gone AND version bumped AND devices revoked AND the notice
 delivered or waiting in the outbox), then that the outbox delivers it.
 """
@@ -37,6 +38,7 @@ from tests.conftest import SECRET
 from tests.helpers import EMAIL, PHONE, fresh
 
 NEW_EMAIL = "alice.new@example.org"
+NEW_PHONE = "+14155550199"
 FAR = timedelta(days=3650)
 
 
@@ -204,6 +206,20 @@ def _begin_second_authenticator(world: World) -> None:
     world.extra["setup"], world.extra["setup_uri"] = setup.id, setup.uri
 
 
+def _begin_phone_enrolment(world: World) -> None:
+    """Remove the phone, trust a device again, then begin enrolling another
+    phone: verifying its code adds a factor (version, devices, notice)."""
+    world.mfa.remove_contact(fresh(world.clock), "alice", "phone")
+    started = world.mfa.begin_sign_in("alice")
+    assert started.challenge is not None
+    assert world.mfa.verify(started.challenge.id, world.code(), trust_device=True).ok
+    world.clock.advance(seconds=90)
+    sent = world.mfa.begin_phone_enrolment(fresh(world.clock), "alice", NEW_PHONE)
+    assert sent.challenge is not None
+    world.extra["challenge"] = sent.challenge.id
+    world.extra["code"] = world.outbox.last_code(NEW_PHONE)
+
+
 CHANGES: dict[str, Change] = {
     "remove_contact": Change(
         _nothing,
@@ -245,6 +261,12 @@ CHANGES: dict[str, Change] = {
         lambda w, snap: sum(1 for t in snap.totps if t.confirmed) == 2,
         (EMAIL,),
     ),
+    "phone_enrolled": Change(
+        _begin_phone_enrolment,
+        lambda w: w.mfa.verify(w.extra["challenge"], w.extra["code"]),
+        lambda w, snap: any(c.value == NEW_PHONE and c.verified for c in snap.contacts),
+        (EMAIL,),  # the other channel, never the phone being enrolled
+    ),
 }
 
 
@@ -275,6 +297,7 @@ def observe(world: World, notified: tuple[str, ...]) -> Observed:
 
 def assert_none_or_all(change: Change, world: World, before: Observed, after: Observed) -> bool:
     """Nothing changed, or all of it did; returns whether it did."""
+    assert before.live_devices, "no trusted device to revoke: the check would prove nothing"
     if after == before:
         return False
     assert change.changed(world, after.snapshot), "a side effect without the change"
@@ -387,10 +410,12 @@ def test_a_notice_failing_again_waits_longer_each_time(tmp_path: Path) -> None:
 
 
 class _Hang:
-    """Hangs the ``hang_at``-th awaited call (store or sender) until cancelled."""
+    """Hangs the ``hang_at``-th awaited call (store or sender) until cancelled;
+    with ``fail``, that call (of the store) raises StorageError instead."""
 
-    def __init__(self, hang_at: int) -> None:
+    def __init__(self, hang_at: int, *, fail: bool = False) -> None:
         self.hang_at = hang_at
+        self.fail = fail
         self.calls = 0
         self.reached = asyncio.Event()
 
@@ -398,6 +423,8 @@ class _Hang:
         self.calls += 1
         if self.calls == self.hang_at:
             self.reached.set()
+            if self.fail:
+                raise StorageError("injected")
             await asyncio.Event().wait()  # until the task is cancelled
 
 
@@ -459,7 +486,9 @@ async def async_mfa(world: World, hang: _Hang, kind: str, path: Path) -> tuple[A
         inner: Any = AsyncMemoryStore(world.store)
     else:
         inner = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{path / 'mfa.db'}")
-    sender = HangingOutbox(world.outbox, hang)
+    # A failing store's calls are counted, not the sender's (senders raise
+    # DeliveryError, covered by test_a_failed_send_leaves_the_notice_in_the_outbox).
+    sender = HangingOutbox(world.outbox, None if hang.fail else hang)
     amfa = AsyncMFA(
         store=HangingAsyncStore(inner, hang),
         secret_key=SECRET,
@@ -484,6 +513,7 @@ ASYNC_CALLS: dict[str, Callable[[AsyncMFA, World], Any]] = {
     "authenticator_added": lambda a, w: a.confirm_totp_setup(
         fresh(w.clock), w.extra["setup"], authenticator_code(w.extra["setup_uri"], w.clock.now())
     ),
+    "phone_enrolled": lambda a, w: a.verify(w.extra["challenge"], w.extra["code"]),
 }
 
 
@@ -526,6 +556,47 @@ def test_a_cancelled_task_at_any_await_leaves_none_or_all(
         if done:
             deliver_the_rest(world, change, before)
         if not cancelled:
+            assert done
+            break
+    else:
+        pytest.fail("the change never completed")
+    assert not outcomes[0] and any(outcomes[:-1])
+
+
+@pytest.mark.parametrize("name", list(ASYNC_CALLS))
+def test_an_async_store_failure_at_any_step_leaves_none_or_all(
+    name: str, store_kind: str, tmp_path: Path
+) -> None:
+    """AsyncMemoryStore and AsyncSqlStore (aiosqlite): the Nth awaited store call
+    raises StorageError."""
+    change = CHANGES[name]
+    outcomes = []
+    for fail_at in range(1, 40):
+        path = tmp_path / f"{fail_at}"
+        path.mkdir()
+        world = build(make_store(store_kind, path))
+        change.prepare(world)
+        before = observe(world, change.notified)
+        hang = _Hang(fail_at, fail=True)
+
+        async def run(world: World = world, hang: _Hang = hang, path: Path = path) -> None:
+            amfa, inner = await async_mfa(world, hang, store_kind, path)
+            try:
+                with contextlib.suppress(StorageError):
+                    await ASYNC_CALLS[name](amfa, world)
+            finally:
+                if store_kind != "memory":
+                    await inner.close()
+
+        asyncio.run(run())
+        after = observe(world, change.notified)
+        done = assert_none_or_all(change, world, before, after)
+        outcomes.append(done)
+        if done:
+            deliver_the_rest(world, change, before)
+        else:
+            assert after.pending == 0
+        if not hang.reached.is_set():  # ran to its end: every step has had its failure
             assert done
             break
     else:

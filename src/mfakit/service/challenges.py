@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from ..core import backup_codes as bc
 from ..core import limits, otp
 from ..core.audit import Action, Outcome
-from ..core.challenge import END_STATES, Event, Purpose, State, next_state
+from ..core.challenge import END_STATES, TRANSITIONS, Event, Purpose, State, next_state
 from ..core.contacts import ContactKind, mask
 from ..core.messages import check_locale
 from ..core.methods import Method, parse_method
@@ -638,31 +638,54 @@ def try_another_way(ctx: Context, challenge_id: str) -> UseCase[Challenge]:
     raise StorageError("the challenge is too contended; try again")
 
 
-def _count_wrong(
+def _take_attempt(
     ctx: Context, rec: ChallengeRecord, wrong: Event, now: datetime
-) -> UseCase[ChallengeRecord]:
-    """Count a wrong code or answer; the last allowed one locks (S12, S17)."""
+) -> UseCase[tuple[ChallengeRecord, bool]]:
+    """Take one of the challenge's attempts by compare-and-set *before* a slow
+    compare (a backup code's or a security answer's hash), so requests that
+    read the challenge at the same time are never compared more than
+    `max_attempts` times between them, and one that finds no attempt left
+    hashes nothing and learns nothing (S12). Returns the record as stored with
+    the attempt taken and True; or the record as it now is and False when no
+    attempt is left, the challenge ended or no longer takes `wrong`."""
     for _ in range(_RACES):
-        if rec.state in END_STATES:
-            return rec
-        event = Event.LOCK if rec.attempts + 1 >= ctx.policy.max_attempts else wrong
+        if (
+            rec.state in END_STATES
+            or rec.attempts >= ctx.policy.max_attempts
+            or (rec.state, wrong) not in TRANSITIONS
+        ):
+            return rec, False
         stored = yield from _advance(
-            ctx, rec, event, now, lambda r: r.with_(attempts=r.attempts + 1)
+            ctx, rec, wrong, now, lambda r: r.with_(attempts=r.attempts + 1)
         )
         if stored is not None:
-            if stored.state is State.LOCKED:
-                yield from audit(
-                    ctx,
-                    Action.CHALLENGE_LOCKED,
-                    rec.user_id,
-                    actor_id=rec.actor_id,
-                    outcome=Outcome.FAILURE,
-                    method=rec.method,
-                    details={"purpose": rec.purpose.value},
-                    at=now,
-                )
-                if rec.purpose is Purpose.SIGN_IN:
-                    yield from notify(ctx, rec.user_id, "second_step_failed")
+            return stored, True
+        rec = yield from _load(rec.id)
+    raise StorageError("the challenge is too contended; try again")
+
+
+def _lock_if_last(ctx: Context, taken: ChallengeRecord, now: datetime) -> UseCase[ChallengeRecord]:
+    """After a wrong slow compare on the attempt `taken` (the record as its
+    reservation stored it): the last allowed attempt locks the challenge
+    (S12), recorded and told as any lock; an earlier one changes nothing more."""
+    rec = taken
+    for _ in range(_RACES):
+        if rec.state in END_STATES or taken.attempts < ctx.policy.max_attempts:
+            return rec
+        stored = yield from _advance(ctx, rec, Event.LOCK, now)
+        if stored is not None:
+            yield from audit(
+                ctx,
+                Action.CHALLENGE_LOCKED,
+                rec.user_id,
+                actor_id=rec.actor_id,
+                outcome=Outcome.FAILURE,
+                method=rec.method,
+                details={"purpose": rec.purpose.value},
+                at=now,
+            )
+            if rec.purpose is Purpose.SIGN_IN:
+                yield from notify(ctx, rec.user_id, "second_step_failed")
             return stored
         rec = yield from _load(rec.id)
     raise StorageError("the challenge is too contended; try again")
@@ -700,25 +723,48 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
         )
     question = yield from call("store", Store.get_question, rec.user_id)
     text = question.question if question else None
+    rec, taken = yield from _take_attempt(ctx, rec, Event.ANSWER_WRONG, now)
+    if not taken:
+        # Nothing compared: the account's attempt goes back too.
+        yield from release_attempt(rec.user_id, reserved)
+        return _answer_after(ctx, rec, text)
     if (yield from check_answer(ctx, question, normalized)):
         # A right answer is not a second factor (S27): it only gives back the
-        # attempt it reserved, it does not clear earlier failures.
+        # attempts it reserved (the challenge's and the account's), it does not
+        # clear earlier failures.
         yield from release_attempt(rec.user_id, reserved)
         for _ in range(_RACES):
             stored = yield from _advance(
-                ctx, rec, Event.ANSWER_RIGHT, now, lambda r: r.with_(alternatives_locked=False)
+                ctx,
+                rec,
+                Event.ANSWER_RIGHT,
+                now,
+                lambda r: r.with_(alternatives_locked=False, attempts=max(r.attempts - 1, 0)),
             )
             if stored is not None:
                 return AnswerResult(ok=True, challenge=view(ctx, stored, text))
             rec = yield from _load(challenge_id)
             if rec.state is not State.AWAITING_ANSWER:
-                return AnswerResult(
-                    ok=rec.state is State.AWAITING_CODE, challenge=view(ctx, rec, text)
-                )
+                return _answer_after(ctx, rec, text)
         raise StorageError("the challenge is too contended; try again")
-    rec = yield from _count_wrong(ctx, rec, Event.ANSWER_WRONG, now)
+    rec = yield from _lock_if_last(ctx, rec, now)
     yield from audit(ctx, Action.QUESTION_FAILED, rec.user_id, outcome=Outcome.FAILURE, at=now)
     reason = Reason.TOO_MANY_ATTEMPTS if rec.state is State.LOCKED else Reason.INVALID_ANSWER
+    return AnswerResult(ok=False, challenge=view(ctx, rec, text), reason=reason)
+
+
+def _answer_after(ctx: Context, rec: ChallengeRecord, text: str | None) -> AnswerResult:
+    """The answer when the challenge moved on under a request: unlocked by
+    another right answer, or ended. Whether this answer was right is never
+    told apart (S12)."""
+    if rec.state is State.AWAITING_CODE:
+        return AnswerResult(ok=True, challenge=view(ctx, rec, text))
+    if rec.state is State.EXPIRED:
+        reason = Reason.EXPIRED
+    elif rec.state in END_STATES or rec.attempts >= ctx.policy.max_attempts:
+        reason = Reason.TOO_MANY_ATTEMPTS
+    else:
+        reason = Reason.INVALID_ANSWER
     return AnswerResult(ok=False, challenge=view(ctx, rec, text), reason=reason)
 
 
@@ -834,7 +880,8 @@ def verify(
             rec = yield from _refresh(ctx, rec, now)
         if rec.state is State.EXPIRED:
             return VerifyResult(ok=False, reason=Reason.EXPIRED)
-        if rec.state is State.LOCKED:
+        if rec.state is State.LOCKED or rec.attempts >= ctx.policy.max_attempts:
+            # All attempts taken: some may still be checking a slow hash (S12).
             return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
         next_state(rec.state, Event.CODE_WRONG)  # raises while awaiting an answer
         if passkey_answer:
@@ -1248,8 +1295,15 @@ def _verify_backup_code(
     decision, reserved = yield from reserve_attempt(ctx, rec.user_id, now, backup_code=True)
     if not decision.allowed:
         return (yield from refused(ctx, rec.user_id, decision, Method.BACKUP_CODE, now))
+    rec, taken = yield from _take_attempt(ctx, rec, Event.CODE_WRONG, now)
+    if not taken:
+        # Nothing hashed, nothing spent: the account's attempt goes back too.
+        yield from give_back(failure_key(rec.user_id, backup_code=True), reserved)
+        if rec.state is State.EXPIRED:
+            return VerifyResult(ok=False, reason=Reason.EXPIRED)
+        return VerifyResult(ok=False, reason=Reason.TOO_MANY_ATTEMPTS, attempts_left=0)
     if not (yield from consume_backup_code(ctx, rec.user_id, normalized, now)):
-        rec = yield from _count_wrong(ctx, rec, Event.CODE_WRONG, now)
+        rec = yield from _lock_if_last(ctx, rec, now)
         yield from audit(
             ctx,
             Action.SECOND_STEP_FAILED,
@@ -1279,7 +1333,8 @@ def _verify_backup_code(
         snapshot = yield from call("store", Store.load_user, rec.user_id)
         result = yield from _succeed(
             ctx,
-            rec,
+            # A right code gives its attempt back (the challenge ends anyway).
+            rec.with_(attempts=max(rec.attempts - 1, 0)),
             snapshot,
             Method.BACKUP_CODE,
             now,

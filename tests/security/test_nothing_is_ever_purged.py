@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select
+from sqlalchemy import table as sa_table
 
 from mfakit import MFA, Actor, Policy
 from mfakit.adapters import MemoryStore, Outbox
@@ -47,8 +48,8 @@ def rows(store: Any) -> dict[str, int]:
             ("counters", "counters"),
             ("devices", "trusted_devices"),
         ):
-            query = text(f"SELECT count(*) FROM mfa_{table}")  # the default table prefix
-            counts[name] = conn.execute(query).scalar_one()
+            rows_of = sa_table(f"mfa_{table}")  # the default table prefix
+            counts[name] = conn.execute(select(func.count()).select_from(rows_of)).scalar_one()
     return counts
 
 

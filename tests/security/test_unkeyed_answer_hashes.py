@@ -15,6 +15,7 @@ import mfakit
 from mfakit import MFA, Policy
 from mfakit.adapters import MemoryStore, Outbox
 from mfakit.core.records import QuestionRecord
+from mfakit.service.factors import hash_answer
 from mfakit.testing import FakeClock, fast_hasher
 from tests.helpers import enrol_phone, fresh
 
@@ -117,3 +118,56 @@ def test_a_rotated_key_rehashes_under_the_new_primary(
     # A keyring without the key that made the hash cannot check it, and says so.
     with pytest.raises(mfakit.ConfigurationError):
         answer(build(store, clock, outbox, mfakit.generate_secret_key()), clock, ANSWER)
+
+
+class QuestionSetMeanwhile(MemoryStore):
+    """A MemoryStore on which, once armed, another request sets a new question
+    just before the next write to the question lands (the upgrade of the old
+    hash): the moment a read-then-write upgrade would overwrite it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: QuestionRecord | None = None
+
+    def _land_first(self) -> None:
+        record, self.meanwhile = self.meanwhile, None
+        if record is not None:
+            super().put_question(record)
+
+    def apply(self, writes):  # type: ignore[no-untyped-def]
+        if any(type(x).__name__ in ("PutQuestion", "ReplaceAnswerHash") for x in writes):
+            self._land_first()
+        return super().apply(writes)
+
+    def put_question(self, record: QuestionRecord) -> None:
+        self._land_first()
+        super().put_question(record)
+
+
+def test_a_question_set_while_an_old_hash_is_upgraded_is_kept(
+    world: tuple[MemoryStore, FakeClock, Outbox, str],
+) -> None:
+    _, clock, outbox, key = world
+    store = QuestionSetMeanwhile()
+    mfa = build(store, clock, outbox, key)
+    enrol_phone(mfa, outbox, clock)
+    question = mfa.security_questions[0]
+    legacy = fast_hasher().hash(ANSWER)  # a 0.1.0 hash, upgraded at the next right answer
+    store.put_question(
+        QuestionRecord(
+            user_id="alice", question=question, answer_hash=legacy, created_at=clock.now()
+        )
+    )
+    new_answer = "Springfield"
+    new = QuestionRecord(
+        user_id="alice",
+        question=mfa.security_questions[1],
+        answer_hash=hash_answer(mfakit.Keyring(key), fast_hasher(), new_answer),
+        created_at=clock.now(),
+    )
+    store.meanwhile = new
+    assert answer(mfa, clock, ANSWER)  # right, and its upgrade loses to the new question
+    assert store.meanwhile is None  # the new question did land in between
+    assert store.get_question("alice") == new
+    assert answer(mfa, clock, new_answer)
+    assert not answer(mfa, clock, ANSWER)

@@ -296,6 +296,13 @@ class MemoryStore(WriteMethods):
         undo.set(self._questions, x.record.user_id, x.record)
         return None
 
+    def _replace_answer_hash(self, x: w.ReplaceAnswerHash, undo: _Undo) -> object:
+        rec = self._questions.get(x.user_id)
+        self._require(rec is not None and rec.answer_hash == x.old_hash)
+        assert rec is not None
+        undo.set(self._questions, x.user_id, replace(rec, answer_hash=x.new_hash))
+        return True
+
     def _insert_device(self, x: w.InsertDevice, undo: _Undo) -> object:
         mine = self._devices.setdefault(x.record.user_id, {})
         if x.record.id in mine:
@@ -461,6 +468,7 @@ class MemoryStore(WriteMethods):
         w.PutContact: _put_contact,
         w.DeleteContact: _delete_contact,
         w.PutQuestion: _put_question,
+        w.ReplaceAnswerHash: _replace_answer_hash,
         w.InsertDevice: _insert_device,
         w.TouchDevice: _touch_device,
         w.RevokeDevice: _revoke_device,

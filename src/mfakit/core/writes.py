@@ -71,6 +71,7 @@ __all__ = [
     "RecordAudit",
     "RenameCredential",
     "RenameTotp",
+    "ReplaceAnswerHash",
     "ReplaceBackupCodes",
     "RequireNoFactor",
     "ResealTotp",
@@ -216,6 +217,16 @@ class PutQuestion(NamedTuple):
     """Set or replace the user's security question."""
 
     record: QuestionRecord
+
+
+class ReplaceAnswerHash(NamedTuple):
+    """Store `new_hash` as the user's answer hash, if the stored one is still
+    `old_hash` (a stale hash re-hashed after a right answer: a question set
+    meanwhile wins)."""
+
+    user_id: str
+    old_hash: str
+    new_hash: str
 
 
 # --- trusted devices and the user's state -----------------------------------------------
@@ -381,6 +392,7 @@ Write = Union[  # noqa: UP007 (a runtime alias: isinstance and match use it)
     PutContact,
     DeleteContact,
     PutQuestion,
+    ReplaceAnswerHash,
     InsertDevice,
     TouchDevice,
     RevokeDevice,
@@ -416,6 +428,7 @@ CONDITIONAL: frozenset[type] = frozenset(
         ExpectCounter,
         UpdateChallenge,
         DeleteContact,
+        ReplaceAnswerHash,
         TouchDevice,
         RevokeDevice,
         RequireNoFactor,

@@ -8,7 +8,7 @@ atomically at the store, whichever path submits it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -25,7 +25,7 @@ from ..core.records import (
     WebAuthnCredentialRecord,
 )
 from ..core.results import ExpectedCode, Reason, VerifyResult
-from ..core.writes import ReplaceBackupCodes, Write
+from ..core.writes import ReplaceAnswerHash, ReplaceBackupCodes, Write
 from ..errors import ConfigurationError, NotPermitted
 from ..hashers import Hasher
 from ..ports.storage import Store
@@ -359,10 +359,10 @@ def check_answer(ctx: Context, question: QuestionRecord | None, answer: str) -> 
     A right answer to a hash of an older scheme, key or cost is re-hashed."""
     stored = question.answer_hash if question else None
     matched, stale = yield from offload(_verify_answer, ctx.keyring, ctx.hasher, stored, answer)
-    if stale and question is not None:
+    if stale and question is not None and stored is not None:
         fresh = yield from offload(hash_answer, ctx.keyring, ctx.hasher, answer)
-        # Only if the question is still the one verified: a concurrent change wins.
-        current = yield from call("store", Store.get_question, question.user_id)
-        if current is not None and current.answer_hash == stored:
-            yield from call("store", Store.put_question, replace(current, answer_hash=fresh))
+        # A compare-and-set on the hash verified: a question set meanwhile wins
+        # (the store then applies nothing, and the new answer stays).
+        upgrade = ReplaceAnswerHash(question.user_id, stored, fresh)
+        yield from call("store", Store.apply, [upgrade])
     return bool(matched)

@@ -539,6 +539,20 @@ class QuestionContract:
         assert store.get_question("alice") == q2
         assert store.get_question("bob") is None
 
+    def test_replace_answer_hash_only_over_the_hash_read(self, store: Store) -> None:
+        """A stale answer hash re-hashed after a right answer replaces only the
+        hash it was read as: a question set meanwhile is kept."""
+        q = QuestionRecord(user_id="alice", question="Pet?", answer_hash="$old", created_at=T0)
+        store.put_question(q)
+        assert store.apply([w.ReplaceAnswerHash("alice", "$old", "$new")]) == [True]
+        assert store.get_question("alice") == replace(q, answer_hash="$new")
+        # Set anew meanwhile: the upgrade of the hash read before loses.
+        store.put_question(replace(q, question="City?", answer_hash="$set"))
+        assert store.apply([w.ReplaceAnswerHash("alice", "$new", "$newer")]) is None
+        assert store.get_question("alice") == replace(q, question="City?", answer_hash="$set")
+        assert store.apply([w.ReplaceAnswerHash("bob", "$set", "$x")]) is None
+        assert store.get_question("bob") is None
+
 
 def device_record(
     device_id: str = "d1", user_id: str = "alice", *, at: datetime = T0, version: int = 0

@@ -433,6 +433,9 @@ class SqlOperations:
             w.PutContact: lambda x: self.put_contact(x.record),
             w.DeleteContact: lambda x: self.delete_contact(x.user_id, x.kind),
             w.PutQuestion: lambda x: self.put_question(x.record),
+            w.ReplaceAnswerHash: lambda x: self.replace_answer_hash(
+                x.user_id, x.old_hash, x.new_hash
+            ),
             w.InsertDevice: lambda x: self.insert_device(x.record),
             w.TouchDevice: lambda x: self.touch_device(x.user_id, x.device_id, now=x.now),
             w.RevokeDevice: lambda x: self.revoke_device(x.user_id, x.device_id, now=x.now),
@@ -1132,6 +1135,15 @@ class SqlOperations:
             "created_at": record.created_at,
         }
         return self._upsert_op("put_question", self.t.questions, values, ("user_id",))
+
+    def replace_answer_hash(self, user_id: str, old_hash: str, new_hash: str) -> Op[bool]:
+        q = self.t.questions
+        stmt = (
+            update(q)
+            .where(q.c.user_id == user_id, q.c.answer_hash == old_hash)
+            .values(answer_hash=new_hash)
+        )
+        return self._applied("replace_answer_hash", stmt)
 
     # --- trusted devices ------------------------------------------------------
     def insert_device(self, record: DeviceRecord) -> Op[None]:

@@ -565,6 +565,13 @@ class DjangoStore(WriteMethods):
         )
         return _require(contacts.delete()[0])
 
+    def _replace_answer_hash(self, x: w.ReplaceAnswerHash) -> object:
+        return _require(
+            self._objects(m.SecurityQuestion)
+            .filter(user_id=x.user_id, answer_hash=x.old_hash)
+            .update(answer_hash=x.new_hash)
+        )
+
     def _put_question(self, x: w.PutQuestion) -> object:
         r = x.record
         row = m.SecurityQuestion(
@@ -783,6 +790,7 @@ class DjangoStore(WriteMethods):
         w.PutContact: _put_contact,
         w.DeleteContact: _delete_contact,
         w.PutQuestion: _put_question,
+        w.ReplaceAnswerHash: _replace_answer_hash,
         w.InsertDevice: _insert_device,
         w.TouchDevice: _touch_device,
         w.RevokeDevice: _revoke_device,

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from mfakit import MFA, Action, Policy, Reason, State
+from mfakit import MFA, Action, ConflictingState, Policy, Reason, State
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.adapters.sql import SqlStore
 from mfakit.core import backup_codes as bc
@@ -280,3 +280,32 @@ def test_a_right_answer_gives_its_attempt_back(tmp_path: Path) -> None:
         assert guess(world, "answer", wrong(world, "answer", i)) == (False, Reason.INVALID_ANSWER)
     assert guess(world, "answer", ANSWER)[0]
     assert world.mfa.get_challenge(world.challenge_id).attempts_left == 1
+
+
+def test_an_answer_read_before_another_unlocked_the_question_is_not_compared(
+    tmp_path: Path,
+) -> None:
+    """Another request answered right meanwhile: the late answer, wrong here, is
+    neither hashed nor told "right"; it is refused as a call made now would be."""
+    world = build("answer", "memory", tmp_path)
+    gate = Gate(hold=True)
+    world.store.gate = gate
+    late: list[BaseException] = []
+
+    def wrong_answer(_: int) -> None:
+        gate.enlist()
+        try:
+            guess(world, "answer", "Rex")
+        except BaseException as exc:  # expected: reported below
+            late.append(exc)
+
+    (thread,) = run_threads(1, wrong_answer)
+    assert gate.holding.wait(timeout=30)
+    assert guess(world, "answer", ANSWER)[0]
+    hashed_before = world.hasher.verified
+    gate.hold.set()  # type: ignore[union-attr]
+    thread.join()
+    world.store.gate = None
+    assert [type(e) for e in late] == [ConflictingState]
+    assert world.hasher.verified == hashed_before
+    assert world.mfa.get_challenge(world.challenge_id).attempts_left == MAX

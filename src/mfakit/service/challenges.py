@@ -727,6 +727,8 @@ def answer_question(ctx: Context, challenge_id: str, answer: object) -> UseCase[
     if not taken:
         # Nothing compared: the account's attempt goes back too.
         yield from release_attempt(rec.user_id, reserved)
+        if rec.state not in END_STATES:
+            next_state(rec.state, Event.ANSWER_WRONG)  # unlocked meanwhile: as a call now
         return _answer_after(ctx, rec, text)
     if (yield from check_answer(ctx, question, normalized)):
         # A right answer is not a second factor (S27): it only gives back the

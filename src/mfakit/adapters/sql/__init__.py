@@ -20,6 +20,7 @@ first use of the name `AsyncSqlStore`. See `docs/sql.md` and
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -51,7 +52,17 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "AsyncSqlStore":
-        from .async_store import AsyncSqlStore
+        try:
+            from .async_store import AsyncSqlStore
+        except ImportError as exc:
+            if importlib.util.find_spec("greenlet") is not None:
+                raise
+            # SQLAlchemy's own message says `pip install sqlalchemy[asyncio]`: name
+            # the extra of ours that brings it.
+            raise ImportError(
+                "AsyncSqlStore needs SQLAlchemy's asyncio support (greenlet): pip install"
+                " 'mfakit[sql]' (SQLite) or 'mfakit[postgres]' (PostgreSQL), which bring it"
+            ) from exc
 
         globals()[name] = AsyncSqlStore  # found directly from now on
         return AsyncSqlStore

@@ -1,16 +1,18 @@
 """SQL storage on SQLAlchemy 2 Core: SQLite as the embedded default, PostgreSQL
 for several app servers sharing one database (`pip install mfakit[sql]` or
-`mfakit[postgres]`)::
+`mfakit[postgres]`):
 
-    from mfakit.adapters.sql import AsyncSqlStore, SqlStore
+```python
+from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 
-    store = SqlStore.from_url("sqlite:///mfa.db")          # creates the tables
-    store = SqlStore.from_url("postgresql+psycopg://app:pw@db/app")
-    store = SqlStore(app_engine, table_prefix="mfa_")        # an engine you own
+store = SqlStore.from_url("sqlite:///mfa.db")          # creates the tables
+store = SqlStore.from_url("postgresql+psycopg://app:pw@db/app")
+store = SqlStore(app_engine, table_prefix="mfa_")        # an engine you own
 
-    astore = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")   # for AsyncMFA
-    await astore.create_all()
-    astore = AsyncSqlStore(app_async_engine)
+astore = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")   # for AsyncMFA
+await astore.create_all()
+astore = AsyncSqlStore(app_async_engine)
+```
 
 Only this package imports SQLAlchemy; `import mfakit` does not. The async
 store (and with it `sqlalchemy.ext.asyncio` and greenlet) is imported on

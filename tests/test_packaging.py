@@ -114,3 +114,33 @@ def test_typed_and_the_marker_ships(pyproject: dict[str, Any]) -> None:
     assert "Typing :: Typed" in pyproject["project"]["classifiers"]
     assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["mfakit"]
     assert (ROOT / "src" / "mfakit" / "py.typed").is_file()
+
+
+def requirement_extras(requirement: str) -> set[str]:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*\[([^\]]*)\]", requirement)
+    return {extra.strip() for extra in match[1].split(",")} if match else set()
+
+
+@pytest.mark.parametrize(
+    ("extra", "driver"),
+    [("sql", "aiosqlite"), ("postgres", "psycopg")],
+)
+def test_each_sql_extra_brings_what_its_async_store_needs(
+    pyproject: dict[str, Any], extra: str, driver: str
+) -> None:
+    """``pip install 'mfakit[postgres]'`` alone runs AsyncSqlStore on PostgreSQL:
+    SQLAlchemy with its ``asyncio`` extra (greenlet, for the bridge the async store
+    runs its statements through), the async-capable driver, and Alembic for the
+    schema. So does ``[sql]`` on SQLite."""
+    requirements = pyproject["project"]["optional-dependencies"][extra]
+    names = {requirement_name(r) for r in requirements}
+    assert {"sqlalchemy", "alembic", driver} <= names, names
+    sqlalchemy_extras = set().union(
+        *(requirement_extras(r) for r in requirements if requirement_name(r) == "sqlalchemy")
+    )
+    assert "asyncio" in sqlalchemy_extras, requirements
+    # ... and SQLAlchemy's asyncio extra is what brings greenlet (read from its metadata).
+    brought = metadata.requires("SQLAlchemy") or []
+    assert any(requirement_name(r) == "greenlet" and 'extra == "asyncio"' in r for r in brought), (
+        brought
+    )

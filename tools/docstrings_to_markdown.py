@@ -6,7 +6,10 @@ shows up literally on the site. This rewrites, in every docstring under ``src/mf
 * ``:class:`X```, ``:meth:``, ``:func:``, ``:attr:``, ``:data:``, ``:mod:``, ``:exc:``
   and ``:obj:`` into an autorefs cross-reference, ``[`X`][mfakit.path.X]``, when the
   name resolves to an object the site renders, else into plain ``X`` in backticks;
-* ````literal```` (reST inline literal) into Markdown code, `` `literal` ``.
+* ````literal```` (reST inline literal) into Markdown code, `` `literal` ``;
+* a reST literal block (a paragraph ending in ``::``, then an indented block) into a
+  fenced code block (``python`` when the block parses as Python, else ``text``), its
+  paragraph ending in ``:`` (a ``::`` alone is dropped), as Markdown shows no ``::``.
 
 Names resolve the way the docs build resolves them: the package is loaded with griffe
 (the loader mkdocstrings uses, from ``src`` as ``mkdocs.yml`` says), a name is looked up
@@ -39,12 +42,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import html
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,7 +412,61 @@ def reflow(before: list[str], after: list[str]) -> list[str]:
     return out
 
 
+def is_python(block: list[str]) -> bool:
+    source = textwrap.dedent("\n".join(block))
+    try:
+        compile(source, "<docstring>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except SyntaxError:
+        return False
+    return True
+
+
+def fence_literal_blocks(lines: list[str]) -> list[str]:
+    """Each reST literal block (``Example::``, a blank line, an indented block) as a
+    fenced code block at its paragraph's indent; the paragraph ends in ``:``."""
+    code = code_lines(lines)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        opens = not code[i] and stripped.endswith("::") and not stripped.endswith(":::")
+        # The block: the blank lines, then the indented lines code_lines marks as code.
+        j = i + 1
+        while opens and j < len(lines) and not lines[j].strip():
+            j += 1
+        k = j
+        while opens and k < len(lines) and (code[k] or not lines[k].strip()):
+            k += 1
+        while k > j and not lines[k - 1].strip():
+            k -= 1  # trailing blank lines stay outside the fence
+        if not opens or k == j or lines[k - 1].rstrip().endswith(('"""', "'''")):
+            out.append(line)
+            i += 1
+            continue
+        base = " " * indent_of(line)
+        text = line.rstrip()[:-2]
+        if text.strip() in ("", '"""', "'''", 'r"""'):
+            if text.strip():
+                out.append(text.rstrip())  # the docstring's opening quotes stay
+                out.append("")
+            elif not out or out[-1].strip():
+                out.append("")
+            # else: a "::" of its own after a blank line goes, with its blank lines
+        else:
+            out.append(text.rstrip() + ("" if text.endswith(" ") else ":"))
+            out.extend(lines[i + 1 : j])
+        block = lines[j:k]
+        body = textwrap.dedent("\n".join(block)).split("\n")
+        out.append(f"{base}```{'python' if is_python(block) else 'text'}")
+        out.extend(f"{base}{piece}" if piece.strip() else "" for piece in body)
+        out.append(f"{base}```")
+        i = k
+    return out
+
+
 def convert_docstring(lines: list[str], scope: Any, resolver: Resolver) -> list[str]:
+    lines = fence_literal_blocks(lines)
     code = code_lines(lines)
     out: list[str] = []
     i = 0

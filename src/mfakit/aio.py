@@ -32,13 +32,15 @@ T = TypeVar("T")
 class AsyncMFA(AsyncMethods, Facade):
     """Two-factor authentication for an async application; see [`MFA`][mfakit.MFA].
 
-    Example::
+    Example:
 
-        store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
-        await store.create_all()  # or include its tables in your migrations
-        amfa = AsyncMFA(store=store, secret_key=os.environ["MFA_SECRET_KEY"],
-                        issuer="Aesthetix CRM")
-        start = await amfa.begin_sign_in("user-42", role="staff")
+    ```python
+    store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
+    await store.create_all()  # or include its tables in your migrations
+    amfa = AsyncMFA(store=store, secret_key=os.environ["MFA_SECRET_KEY"],
+                    issuer="Aesthetix CRM")
+    start = await amfa.begin_sign_in("user-42", role="staff")
+    ```
     """
 
     def _run(  # type: ignore[override]  # awaitable results: see aio.pyi

@@ -10,18 +10,20 @@ returns a typed [`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus]. A cal
 verify raises [`CallbackRejected`][mfakit.errors.CallbackRejected] (answer 403); a malformed one
 raises [`InvalidInput`][mfakit.errors.InvalidInput] (answer 400).
 
-In a Flask view::
+In a Flask view:
 
-    from mfakit.delivery_status import twilio_status
+```python
+from mfakit.delivery_status import twilio_status
 
-    @app.post("/hooks/twilio-status")
-    def twilio_status_hook():
-        status = twilio_status(
-            request.url, request.form.to_dict(), request.headers.get("X-Twilio-Signature"),
-            auth_token=TWILIO_AUTH_TOKEN,
-        )
-        mfa.record_delivery_status(status)
-        return "", 204
+@app.post("/hooks/twilio-status")
+def twilio_status_hook():
+    status = twilio_status(
+        request.url, request.form.to_dict(), request.headers.get("X-Twilio-Signature"),
+        auth_token=TWILIO_AUTH_TOKEN,
+    )
+    mfa.record_delivery_status(status)
+    return "", 204
+```
 
 Recording a status on the challenge that sent the message and in the audit
 log is the job of a `DeliveryStatusSink`: `MFA` and `AsyncMFA` are

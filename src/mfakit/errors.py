@@ -2,26 +2,28 @@
 
 Expected outcomes (a wrong code, an expired challenge, a rate limit) are *values*
 with a reason, never exceptions. Exceptions mean misuse, a refusal the caller must
-handle, or a failure outside mfakit::
+handle, or a failure outside mfakit:
 
-    MfaError                      root: catch this to catch everything mfakit raises
-    ├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
-    ├── NotPermitted              the actor may not do this
-    │   ├── ReauthenticationRequired   needs a fresh password re-entry (S20)
-    │   ├── CallbackRejected      a provider callback whose signature does not verify
-    │   └── StepUpRequired        needs a second factor proven moments ago (S32)
-    ├── NotFound                  no such setup, factor or challenge (also a LookupError)
-    ├── ConflictingState          the object is not in a state that allows this
-    ├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
-    ├── DeliveryError             an SMS, call or email could not be sent (reason, retryable,
-    │   │                         unusable_destination say what to do next)
-    │   ├── InvalidDestination    not a valid (mobile) number or address: ask for another
-    │   ├── DestinationOptedOut   the recipient refuses messages (STOP, barred): ask for another
-    │   ├── ProviderRateLimited   the provider throttled the request; a later resend can work
-    │   ├── ProviderAuthError     the provider refused the credentials (a configuration problem)
-    │   └── ProviderError         any other refusal or failure of the provider
-    │       └── DeliveryUncertain the request may have gone out (a read timeout): do not resend
-    └── StorageError              the storage adapter failed; nothing was applied
+```text
+MfaError                      root: catch this to catch everything mfakit raises
+├── InvalidInput              malformed argument, a bad Policy field (also a ValueError)
+├── NotPermitted              the actor may not do this
+│   ├── ReauthenticationRequired   needs a fresh password re-entry (S20)
+│   ├── CallbackRejected      a provider callback whose signature does not verify
+│   └── StepUpRequired        needs a second factor proven moments ago (S32)
+├── NotFound                  no such setup, factor or challenge (also a LookupError)
+├── ConflictingState          the object is not in a state that allows this
+├── ConfigurationError        bad keys, senders or wiring; an undecryptable secret
+├── DeliveryError             an SMS, call or email could not be sent (reason, retryable,
+│   │                         unusable_destination say what to do next)
+│   ├── InvalidDestination    not a valid (mobile) number or address: ask for another
+│   ├── DestinationOptedOut   the recipient refuses messages (STOP, barred): ask for another
+│   ├── ProviderRateLimited   the provider throttled the request; a later resend can work
+│   ├── ProviderAuthError     the provider refused the credentials (a configuration problem)
+│   └── ProviderError         any other refusal or failure of the provider
+│       └── DeliveryUncertain the request may have gone out (a read timeout): do not resend
+└── StorageError              the storage adapter failed; nothing was applied
+```
 
 Messages never contain a code, a secret, an answer or a token: they name the
 *field* that was wrong and why, and carry that as attributes for programs.

@@ -23,12 +23,14 @@ T = TypeVar("T")
 class MFA(Facade):
     """Two-factor authentication for one application.
 
-    Example::
+    Example:
 
-        mfa = MFA(store=MemoryStore(), secret_key=os.environ["MFA_SECRET_KEY"],
-                  issuer="Aesthetix CRM")
-        setup = mfa.begin_totp_setup(Actor.user("u1", reauthenticated_at=now),
-                                     "u1", account_name="alice@clinic.example")
+    ```python
+    mfa = MFA(store=MemoryStore(), secret_key=os.environ["MFA_SECRET_KEY"],
+              issuer="Aesthetix CRM")
+    setup = mfa.begin_totp_setup(Actor.user("u1", reauthenticated_at=now),
+                                 "u1", account_name="alice@clinic.example")
+    ```
 
     `secret_key` is a random key from `mfakit.generate_secret_key`
     (or 32+ random bytes; a list of keys, newest first, or a

@@ -1,11 +1,11 @@
 """Optional OpenTelemetry metrics and traces (`pip install 'mfakit[otel]'`).
 
-::
+```python
+from mfakit.otel import instrument
 
-    from mfakit.otel import instrument
-
-    instrument(mfa)                      # the global meter and tracer providers
-    instrument(mfa, meter_provider=mp, tracer_provider=tp)
+instrument(mfa)                      # the global meter and tracer providers
+instrument(mfa, meter_provider=mp, tracer_provider=tp)
+```
 
 It hooks one place, the facade's `_run` of *this* instance: an MFA that is
 not instrumented runs exactly as before and pays nothing. Each use case runs

@@ -126,10 +126,68 @@ def test_code_is_left_alone(tool: Any, resolver: Any) -> None:
         ]
     )
     got = convert(tool, resolver, text).split("\n")
-    assert got[2] == "        mfa.verify(``x``)  # :meth:`verify`"
-    assert got[4] == "    Then [`verify`][mfakit.facade.Facade.verify] and a doctest:"
-    assert got[6:8] == ["    >>> print(``y``)", "    ``y``"]
-    assert got[10] == "    :class:`MFA`"
+    # The reST literal block is fenced, its text as it was (backticks: not Python).
+    assert got[:5] == [
+        '    """Run it:',
+        "",
+        "    ```text",
+        "    mfa.verify(``x``)  # :meth:`verify`",
+        "    ```",
+    ]
+    assert got[6] == "    Then [`verify`][mfakit.facade.Facade.verify] and a doctest:"
+    assert got[8:10] == ["    >>> print(``y``)", "    ``y``"]
+    assert got[12] == "    :class:`MFA`"
+
+
+def test_a_rest_literal_block_becomes_a_fenced_block(tool: Any, resolver: Any) -> None:
+    text = "\n".join(
+        [
+            '"""A module.',
+            "",
+            "::",
+            "",
+            "    await amfa.begin_sign_in(user_id)",
+            "",
+            "The tree ::",
+            "",
+            "    MfaError",
+            "    └── InvalidInput   see ``x``",
+            "",
+            "    class Foo:",
+            "        pass",
+            "",
+            "Example::",
+            "",
+            "    x = 1",
+            '"""',
+        ]
+    )
+    got = convert(tool, resolver, text, scope="mfakit.errors").split("\n")
+    assert got == [
+        '"""A module.',
+        "",
+        "```python",  # a top-level await parses: it is Python
+        "await amfa.begin_sign_in(user_id)",
+        "```",
+        "",
+        "The tree",  # "text ::" loses the marker, colon and all (reST's rule)
+        "",
+        "```text",  # not Python: plain text, its literals left as written
+        "MfaError",
+        "└── InvalidInput   see ``x``",
+        "",
+        "class Foo:",
+        "    pass",
+        "```",
+        "",
+        "Example:",
+        "",
+        "```python",
+        "x = 1",
+        "```",
+        '"""',
+    ]
+    assert convert(tool, resolver, "\n".join(got), scope="mfakit.errors").split("\n") == got
 
 
 def test_long_lines_wrap_outside_links_and_join_the_paragraph(tool: Any, resolver: Any) -> None:

@@ -3,10 +3,11 @@
 
 - no page loads a script or a stylesheet from another host (no CDN, no web fonts);
 - the challenge state diagram is in its page, with the bundled Mermaid that draws it;
-- no reST role shows literally in the built HTML (``:meth:`MFA.verify```, which
-  mkdocstrings does not render): the docstrings are Markdown, their cross-references
-  ``[`MFA.verify`][mfakit.facade.Facade.verify]``, written by
-  ``tools/docstrings_to_markdown.py``, which finds nothing left to convert in src/.
+- no reST role (``:meth:`MFA.verify```) nor a literal block's ``::`` shows literally
+  in the built HTML (mkdocstrings renders neither): the docstrings are Markdown, their
+  cross-references ``[`MFA.verify`][mfakit.facade.Facade.verify]`` and their examples
+  fenced code blocks, written by ``tools/docstrings_to_markdown.py``, which finds
+  nothing left to convert in src/.
 """
 
 from __future__ import annotations
@@ -117,6 +118,24 @@ def test_no_literal_rest_role_is_left(site: Path) -> None:
         " Markdown cross-references ([`MFA`][mfakit.MFA]) instead, or run"
         f" python tools/docstrings_to_markdown.py. Most in: {worst}"
     )
+
+
+# A reST literal block's marker, left in a rendered paragraph ("Example::").
+LITERAL_MARKER = re.compile(r"::</p>")
+
+
+def test_no_rest_literal_block_marker_is_left(site: Path) -> None:
+    offenders = [
+        f"{page.relative_to(site)}: {len(LITERAL_MARKER.findall(html))}"
+        for page in pages(site)
+        if LITERAL_MARKER.search(html := page.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, (
+        "reST literal blocks (a paragraph ending in '::') in the built site: write a fenced"
+        " code block, or run python tools/docstrings_to_markdown.py: " + ", ".join(offenders)
+    )
+    assert LITERAL_MARKER.search("<p>Example::</p>")
+    assert not LITERAL_MARKER.search('<p>Example:</p><div class="highlight">')
 
 
 def test_the_docstring_tool_finds_nothing_left_to_convert(site: Path) -> None:

@@ -58,6 +58,9 @@ def test_codes_go_out_in_the_calls_locale(locale: str, words: str) -> None:
     assert words in outbox.last(PHONE).text
     assert mfa.switch_method(start.challenge.id, Method.VOICE, locale=locale).ok
     voice = outbox.last(PHONE).text
+    # The voice sender is told the language, so its text-to-speech reads the
+    # separated digits in it.
+    assert (outbox.last(PHONE).channel, outbox.last(PHONE).locale) == ("voice", locale)
     code = outbox.last_code(PHONE)
     assert ", ".join(code) in voice and code not in voice
     assert (

@@ -63,6 +63,27 @@ def test_the_sql_adapter_names_its_extra_when_sqlalchemy_is_missing() -> None:
     assert "pip install 'mfakit[sql]'" in done.stdout, done.stderr
 
 
+def test_the_async_sql_store_names_the_extras_when_greenlet_is_missing() -> None:
+    # [sql] and [postgres] bring SQLAlchemy's asyncio extra (greenlet); an install
+    # without it is told which of ours to use, not SQLAlchemy's own target.
+    done = _python(
+        """
+        import sys
+        sys.modules["greenlet"] = None  # as if it were not installed
+        import mfakit.adapters.sql as sql
+        print(sql.SqlStore.__name__)  # the sync store needs no greenlet
+        try:
+            from mfakit.adapters.sql import AsyncSqlStore
+        except ImportError as exc:
+            print(exc)
+        """
+    )
+    assert done.stdout.startswith("SqlStore\n"), done.stdout + done.stderr
+    assert "pip install 'mfakit[sql]'" in done.stdout
+    assert "'mfakit[postgres]'" in done.stdout
+    assert "greenlet" in done.stdout
+
+
 def test_import_mfakit_loads_neither_pyotp_nor_asyncio() -> None:
     done = _python(
         """

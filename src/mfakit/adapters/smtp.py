@@ -43,17 +43,19 @@ _SEND_ERRORS = (smtplib.SMTPException, ssl.SSLError, OSError)
 class SmtpEmailSender(SmtpSenderBase):
     """Implements [`EmailSender`][mfakit.ports.delivery.EmailSender] over SMTP.
 
-    Example::
+    Example:
 
-        from mfakit.adapters.smtp import SmtpEmailSender
+    ```python
+    from mfakit.adapters.smtp import SmtpEmailSender
 
-        email = SmtpEmailSender(
-            "smtp.example.org",
-            from_addr="no-reply@clinic.example",
-            username="mailer",
-            password=os.environ["SMTP_PASSWORD"],
-        )
-        mfa = MFA(..., email=email)
+    email = SmtpEmailSender(
+        "smtp.example.org",
+        from_addr="no-reply@clinic.example",
+        username="mailer",
+        password=os.environ["SMTP_PASSWORD"],
+    )
+    mfa = MFA(..., email=email)
+    ```
 
     `port` defaults to the usual port of the `security` mode (587 for
     `"starttls"`, 465 for `"ssl"`, 25 for `"none"`). Login happens only

@@ -51,17 +51,19 @@ _ANSWERED = (
 class AsyncSmtpEmailSender(SmtpSenderBase):
     """Implements [`AsyncEmailSender`][mfakit.ports.delivery.AsyncEmailSender] over SMTP.
 
-    Example::
+    Example:
 
-        from mfakit.adapters.smtp_async import AsyncSmtpEmailSender
+    ```python
+    from mfakit.adapters.smtp_async import AsyncSmtpEmailSender
 
-        email = AsyncSmtpEmailSender(
-            "smtp.example.org",
-            from_addr="no-reply@clinic.example",
-            username="mailer",
-            password=os.environ["SMTP_PASSWORD"],
-        )
-        amfa = AsyncMFA(..., email=email)
+    email = AsyncSmtpEmailSender(
+        "smtp.example.org",
+        from_addr="no-reply@clinic.example",
+        username="mailer",
+        password=os.environ["SMTP_PASSWORD"],
+    )
+    amfa = AsyncMFA(..., email=email)
+    ```
 
     The arguments are those of [`SmtpEmailSender`][mfakit.adapters.smtp.SmtpEmailSender]
     (`host`, `port`, `from_addr`, `username`, `password`,

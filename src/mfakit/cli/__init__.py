@@ -1,13 +1,13 @@
 """`mfakit`: the operator's command (`pip install 'mfakit[cli]'`).
 
-::
-
-    mfakit db upgrade | db check
-    mfakit keys generate | keys status [--json] | keys rotate [--batch N]
-    mfakit user status USER [--json] | user unlock USER | user disable-2fa USER --reason TEXT
-    mfakit devices revoke USER
-    mfakit purge [--before DATE] [--audit-days N]
-    mfakit audit tail [--user USER] [--limit N] [--json]
+```text
+mfakit db upgrade | db check
+mfakit keys generate | keys status [--json] | keys rotate [--batch N]
+mfakit user status USER [--json] | user unlock USER | user disable-2fa USER --reason TEXT
+mfakit devices revoke USER
+mfakit purge [--before DATE] [--audit-days N]
+mfakit audit tail [--user USER] [--limit N] [--json]
+```
 
 Configuration comes from `MFAKIT_*` environment variables or a TOML file
 (`config`). Every command that changes something asks first (`--yes`

@@ -1,8 +1,10 @@
 """`otpauth://` provisioning URIs and their QR codes.
 
-The URI follows the Key Uri Format every authenticator app reads::
+The URI follows the Key Uri Format every authenticator app reads:
 
-    otpauth://totp/ISSUER:ACCOUNT?secret=BASE32NOPAD&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
+```text
+otpauth://totp/ISSUER:ACCOUNT?secret=BASE32NOPAD&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
+```
 
 Issuer and account are percent-encoded, may not contain `':'` and the
 `issuer` parameter repeats the label prefix. QR codes are drawn by segno

@@ -49,9 +49,11 @@ def _int_range(name: str, value: int, low: int, high: int) -> None:
 class Policy:
     """What mfakit enforces. Every field has a safe default.
 
-    Example::
+    Example:
 
-        strict_staff = Policy(require_for_roles={"staff"}, trust_days=30)
+    ```python
+    strict_staff = Policy(require_for_roles={"staff"}, trust_days=30)
+    ```
     """
 
     # --- who must use 2FA, and how (L7) ---------------------------------

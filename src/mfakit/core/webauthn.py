@@ -279,10 +279,12 @@ class RelyingParty:
     or a subdomain of it (`http://localhost:PORT` for development).
     `rp_name` is what authenticators show.
 
-    Example::
+    Example:
 
-        rp = RelyingParty("example.com", "Example", origins=["https://example.com",
-                                                            "https://app.example.com"])
+    ```python
+    rp = RelyingParty("example.com", "Example", origins=["https://example.com",
+                                                        "https://app.example.com"])
+    ```
     """
 
     rp_id: str

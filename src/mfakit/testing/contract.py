@@ -1,15 +1,17 @@
 """The storage contract: what every [`Store`][mfakit.ports.storage.Store] must do.
 
 An adapter proves itself by inheriting the suite and providing one fixture,
-`store`, that returns a fresh, empty store::
+`store`, that returns a fresh, empty store:
 
-    import pytest
-    from mfakit.testing.contract import StoreContract
+```python
+import pytest
+from mfakit.testing.contract import StoreContract
 
-    class TestMyStore(StoreContract):
-        @pytest.fixture
-        def store(self):
-            return MyStore(...)
+class TestMyStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        return MyStore(...)
+```
 
 Every test then runs against it, threads hammering the atomic operations
 included. Classes here are not named `Test*`, so importing this module into a
@@ -19,15 +21,17 @@ An async store ([`AsyncStore`][mfakit.ports.storage.AsyncStore]) runs the same
 suite through `BlockingStore`, which gives it the sync methods: each
 call runs the async store's coroutine on the bridge's own event loop (one
 thread) and waits for it. The racing threads then become that many tasks
-interleaved on one loop, which is how an async app server drives the store::
+interleaved on one loop, which is how an async app server drives the store:
 
-    class TestMyAsyncStore(StoreContract):
-        @pytest.fixture
-        def store(self):
-            with BlockingStore(MyAsyncStore(...)) as bridge:
-                bridge.run(bridge.store.create_all())   # any coroutine, on its loop
-                yield bridge
-                bridge.run(bridge.store.close())
+```python
+class TestMyAsyncStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        with BlockingStore(MyAsyncStore(...)) as bridge:
+            bridge.run(bridge.store.create_all())   # any coroutine, on its loop
+            yield bridge
+            bridge.run(bridge.store.close())
+```
 
 Make the async store's connections on the bridge's loop (`bridge.run`), not
 on another one: async drivers tie a connection to the loop that opened it.

@@ -3,19 +3,21 @@
 A sender proves itself by inheriting a suite and providing two fixtures:
 `sender` (the sender under test) and `received` (a function returning
 every message the far end has received so far, oldest first, as
-`Received`)::
+`Received`):
 
-    import pytest
-    from mfakit.testing.senders import Received, SmsSenderContract
+```python
+import pytest
+from mfakit.testing.senders import Received, SmsSenderContract
 
-    class TestMySmsSender(SmsSenderContract):
-        @pytest.fixture
-        def sender(self, my_test_server):
-            return MySmsSender(base_url=my_test_server.url, api_key="test-key")
+class TestMySmsSender(SmsSenderContract):
+    @pytest.fixture
+    def sender(self, my_test_server):
+        return MySmsSender(base_url=my_test_server.url, api_key="test-key")
 
-        @pytest.fixture
-        def received(self, my_test_server):
-            return lambda: [Received(to=m.to, text=m.body) for m in my_test_server.messages]
+    @pytest.fixture
+    def received(self, my_test_server):
+        return lambda: [Received(to=m.to, text=m.body) for m in my_test_server.messages]
+```
 
 Optional fixtures widen the suite: `broken_sender` (the same sender
 pointed at something that fails, e.g. a closed port: the failure tests run

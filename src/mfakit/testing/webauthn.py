@@ -3,11 +3,13 @@
 [`SoftwareAuthenticator`][mfakit.testing.webauthn.SoftwareAuthenticator] answers the options JSON a
 relying party gives `navigator.credentials.create` and `get` with the JSON a browser's
 `PublicKeyCredential.toJSON()` posts back, so a test can drive a passkey flow
-without a browser::
+without a browser:
 
-    authenticator = SoftwareAuthenticator()
-    credential = authenticator.create(options_json, origin="https://example.com")
-    assertion = authenticator.get(request_options_json, origin="https://example.com")
+```python
+authenticator = SoftwareAuthenticator()
+credential = authenticator.create(options_json, origin="https://example.com")
+assertion = authenticator.get(request_options_json, origin="https://example.com")
+```
 
 It makes ES256 (P-256) or EdDSA (Ed25519) keys with `cryptography`, gives
 "none" or "packed" self attestation, keeps discoverable (resident) credentials,

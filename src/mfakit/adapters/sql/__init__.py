@@ -1,16 +1,18 @@
 """SQL storage on SQLAlchemy 2 Core: SQLite as the embedded default, PostgreSQL
 for several app servers sharing one database (`pip install mfakit[sql]` or
-`mfakit[postgres]`)::
+`mfakit[postgres]`):
 
-    from mfakit.adapters.sql import AsyncSqlStore, SqlStore
+```python
+from mfakit.adapters.sql import AsyncSqlStore, SqlStore
 
-    store = SqlStore.from_url("sqlite:///mfa.db")          # creates the tables
-    store = SqlStore.from_url("postgresql+psycopg://app:pw@db/app")
-    store = SqlStore(app_engine, table_prefix="mfa_")        # an engine you own
+store = SqlStore.from_url("sqlite:///mfa.db")          # creates the tables
+store = SqlStore.from_url("postgresql+psycopg://app:pw@db/app")
+store = SqlStore(app_engine, table_prefix="mfa_")        # an engine you own
 
-    astore = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")   # for AsyncMFA
-    await astore.create_all()
-    astore = AsyncSqlStore(app_async_engine)
+astore = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")   # for AsyncMFA
+await astore.create_all()
+astore = AsyncSqlStore(app_async_engine)
+```
 
 Only this package imports SQLAlchemy; `import mfakit` does not. The async
 store (and with it `sqlalchemy.ext.asyncio` and greenlet) is imported on
@@ -20,6 +22,7 @@ first use of the name `AsyncSqlStore`. See `docs/sql.md` and
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -51,7 +54,17 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "AsyncSqlStore":
-        from .async_store import AsyncSqlStore
+        try:
+            from .async_store import AsyncSqlStore
+        except ImportError as exc:
+            if importlib.util.find_spec("greenlet") is not None:
+                raise
+            # SQLAlchemy's own message says `pip install sqlalchemy[asyncio]`: name
+            # the extra of ours that brings it.
+            raise ImportError(
+                "AsyncSqlStore needs SQLAlchemy's asyncio support (greenlet): pip install"
+                " 'mfakit[sql]' (SQLite) or 'mfakit[postgres]' (PostgreSQL), which bring it"
+            ) from exc
 
         globals()[name] = AsyncSqlStore  # found directly from now on
         return AsyncSqlStore

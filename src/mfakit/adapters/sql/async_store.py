@@ -93,13 +93,15 @@ class AsyncSqlStore:
     """Implements [`mfakit.ports.storage.AsyncStore`][mfakit.ports.storage.AsyncStore] on a
     SQLAlchemy `AsyncEngine`.
 
-    Example::
+    Example:
 
-        store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
-        await store.create_all()          # or your migrations (see metadata)
-        amfa = AsyncMFA(store=store, ...)
-        ...
-        await store.close()
+    ```text
+    store = AsyncSqlStore.from_url("sqlite+aiosqlite:///mfa.db")
+    await store.create_all()          # or your migrations (see metadata)
+    amfa = AsyncMFA(store=store, ...)
+    ...
+    await store.close()
+    ```
 
     `AsyncSqlStore(async_engine)` uses an engine your application owns;
     [`from_url`][mfakit.adapters.sql.async_store.AsyncSqlStore.from_url] makes and owns one. Tables,

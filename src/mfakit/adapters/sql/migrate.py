@@ -1,11 +1,11 @@
 """Schema migrations for the SQL store, on Alembic (`pip install 'mfakit[sql]'`).
 
-::
+```python
+from mfakit.adapters.sql import migrate
 
-    from mfakit.adapters.sql import migrate
-
-    migrate.upgrade("postgresql+psycopg://app:pw@db/app", table_prefix="mfa_")
-    problems = migrate.check(engine, table_prefix="mfa_")   # [] when up to date
+migrate.upgrade("postgresql+psycopg://app:pw@db/app", table_prefix="mfa_")
+problems = migrate.check(engine, table_prefix="mfa_")   # [] when up to date
+```
 
 The migration environment ships in the package
 (`mfakit/adapters/sql/migrations`). Alembic records its revision in
@@ -191,9 +191,11 @@ def current(target: Target, *, table_prefix: str = "mfa_") -> str | None:
 
 def include_name(table_prefix: str = "mfa_") -> Callable[[str | None, str, Any], bool]:
     """An `include_name` hook for a host's `env.py` that leaves mfakit's
-    tables (and its version table) to mfakit's migrations::
+    tables (and its version table) to mfakit's migrations:
 
-        context.configure(..., include_name=migrate.include_name("mfa_"))
+    ```python
+    context.configure(..., include_name=migrate.include_name("mfa_"))
+    ```
     """
     prefix = check_prefix(table_prefix)
     ours = {*build_metadata(prefix).tables, version_table(prefix)}

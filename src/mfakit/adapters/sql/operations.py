@@ -4,18 +4,20 @@ Theory of operation
 -------------------
 Every operation that decides whether a code is accepted is one conditional
 statement, so the database, not this process, decides who wins a race
-(ARCHITECTURE.md rule 5)::
+(ARCHITECTURE.md rule 5):
 
-    use_backup_code   UPDATE backup_codes SET used_at=:now
-                      WHERE user_id=:u AND lookup=:l AND used_at IS NULL
-    advance_totp      UPDATE totp_factors SET last_step=:step, ...
-                      WHERE user_id=:u AND id=:f AND confirmed_at IS NOT NULL
-                        AND (last_step IS NULL OR last_step < :step)
-    put_counter       INSERT ... ON CONFLICT DO NOTHING          (version 0)
-                      UPDATE counters SET ..., version=:v+1
-                      WHERE key=:k AND version=:v                (version v)
-    update_challenge  UPDATE challenges SET ..., version=:v+1
-                      WHERE id=:id AND version=:v
+```text
+use_backup_code   UPDATE backup_codes SET used_at=:now
+                  WHERE user_id=:u AND lookup=:l AND used_at IS NULL
+advance_totp      UPDATE totp_factors SET last_step=:step, ...
+                  WHERE user_id=:u AND id=:f AND confirmed_at IS NOT NULL
+                    AND (last_step IS NULL OR last_step < :step)
+put_counter       INSERT ... ON CONFLICT DO NOTHING          (version 0)
+                  UPDATE counters SET ..., version=:v+1
+                  WHERE key=:k AND version=:v                (version v)
+update_challenge  UPDATE challenges SET ..., version=:v+1
+                  WHERE id=:id AND version=:v
+```
 
 and the row count says whether it applied. Under PostgreSQL's READ COMMITTED a
 second writer blocked on the same row re-evaluates the `WHERE` clause against

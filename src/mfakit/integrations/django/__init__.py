@@ -1,11 +1,13 @@
 """mfakit for Django (`pip install 'mfakit[django]'`).
 
 Add `"mfakit.integrations.django"` to `INSTALLED_APPS`, an `MFAKIT`
-setting (see `conf`), run `manage.py migrate`, then::
+setting (see `conf`), run `manage.py migrate`, then:
 
-    from mfakit.integrations.django import get_mfa
+```python
+from mfakit.integrations.django import get_mfa
 
-    mfa = get_mfa()   # one MFA per process, on DjangoStore, built from MFAKIT
+mfa = get_mfa()   # one MFA per process, on DjangoStore, built from MFAKIT
+```
 
 What is here: the models and migrations (`models`), the store on the
 ORM, which is also the audit log (`store.DjangoStore`), an email

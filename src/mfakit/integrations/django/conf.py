@@ -1,14 +1,14 @@
 """The `MFAKIT` Django setting, and the one [`MFA`][mfakit.MFA] built from it.
 
-::
-
-    MFAKIT = {
-        "ISSUER": "Aesthetix CRM",                        # required
-        "SECRET_KEYS": [env("MFA_SECRET_KEY")],           # required, newest first
-        "POLICY": {"max_attempts": 5},                    # Policy kwargs, or a dotted path
-        "EMAIL": "mfakit.integrations.django.mail.DjangoEmailSender",
-        "SMS": "myproject.senders.sms",                   # dotted paths
-    }
+```python
+MFAKIT = {
+    "ISSUER": "Aesthetix CRM",                        # required
+    "SECRET_KEYS": [env("MFA_SECRET_KEY")],           # required, newest first
+    "POLICY": {"max_attempts": 5},                    # Policy kwargs, or a dotted path
+    "EMAIL": "mfakit.integrations.django.mail.DjangoEmailSender",
+    "SMS": "myproject.senders.sms",                   # dotted paths
+}
+```
 
 Keys:
 

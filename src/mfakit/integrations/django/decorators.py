@@ -1,14 +1,14 @@
 """Guards for the host's own views: `@mfa_required` and `@recent_mfa_required`.
 
-::
+```python
+from mfakit.integrations.django.decorators import mfa_required, recent_mfa_required
 
-    from mfakit.integrations.django.decorators import mfa_required, recent_mfa_required
+@mfa_required
+def patients(request): ...
 
-    @mfa_required
-    def patients(request): ...
-
-    @recent_mfa_required(max_age=300)  # a factor proven in the last 5 minutes
-    def export_records(request): ...
+@recent_mfa_required(max_age=300)  # a factor proven in the last 5 minutes
+def export_records(request): ...
+```
 
 `mfa_required`: the user signed in with a second step (or on a device
 they trusted with one); a user without 2FA is sent to set it up.

@@ -1,14 +1,16 @@
 """`MfaMiddleware`: no session gets past mfakit's sign-in without its second step.
 
 Add it after Django's `AuthenticationMiddleware` and
-`MessageMiddleware`::
+`MessageMiddleware`:
 
-    MIDDLEWARE = [
-        ...,
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
-        "mfakit.integrations.django.middleware.MfaMiddleware",
-    ]
+```python
+MIDDLEWARE = [
+    ...,
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "mfakit.integrations.django.middleware.MfaMiddleware",
+]
+```
 
 It enforces two rules on every request of a signed-in user:
 

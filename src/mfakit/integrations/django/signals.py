@@ -5,15 +5,17 @@
 after the transaction that recorded it commits (`transaction.on_commit`):
 a receiver never sees an event that was rolled back. The receiver gets
 `event`, an [`mfakit.AuditRecord`][mfakit.AuditRecord] (never a secret, code or answer)
-and `action`, its action as text::
+and `action`, its action as text:
 
-    from django.dispatch import receiver
-    from mfakit.integrations.django.signals import security_event
+```python
+from django.dispatch import receiver
+from mfakit.integrations.django.signals import security_event
 
-    @receiver(security_event)
-    def on_event(sender, event, action, **kwargs):
-        if action == "account.locked":
-            alert_the_desk(event.subject_id)
+@receiver(security_event)
+def on_event(sender, event, action, **kwargs):
+    if action == "account.locked":
+        alert_the_desk(event.subject_id)
+```
 
 The sender is the `DjangoStore`. Only events recorded by the
 store are sent (`MFAKIT["AUDIT"]` left at `"store"`, the default). A

@@ -6,16 +6,18 @@ Theory of operation
 in one `transaction.atomic()` block: a transaction of its own, or a
 savepoint inside the caller's transaction when there is one. Every
 conditional write is one `QuerySet.filter(<condition>).update(...)` (or
-`.delete()`) whose row count says whether the condition held::
+`.delete()`) whose row count says whether the condition held:
 
-    use_backup_code   BackupCode.objects.filter(user_id=u, lookup=l, used_at=None)
-                                         .update(used_at=now)              == 1
-    advance_totp      TotpFactor.objects.filter(user_id=u, factor_id=f,
-                          confirmed_at__isnull=False)
-                          .filter(Q(last_step=None) | Q(last_step__lt=step))
-                                         .update(last_step=step, ...)      == 1
-    put_counter       Counter.objects.filter(key=k, version=v).update(..., version=v+1)
-    update_challenge  Challenge.objects.filter(id=c, version=v).update(..., version=v+1)
+```text
+use_backup_code   BackupCode.objects.filter(user_id=u, lookup=l, used_at=None)
+                                     .update(used_at=now)              == 1
+advance_totp      TotpFactor.objects.filter(user_id=u, factor_id=f,
+                      confirmed_at__isnull=False)
+                      .filter(Q(last_step=None) | Q(last_step__lt=step))
+                                     .update(last_step=step, ...)      == 1
+put_counter       Counter.objects.filter(key=k, version=v).update(..., version=v+1)
+update_challenge  Challenge.objects.filter(id=c, version=v).update(..., version=v+1)
+```
 
 so the database decides who wins a race: under PostgreSQL's READ COMMITTED a
 writer blocked on the same row re-evaluates the `WHERE` clause against the

@@ -116,6 +116,24 @@ def race_take_ceremony(barrier: Barrier, alias: str, *, ceremony_id: str) -> boo
     return store.take_ceremony(ceremony_id, now=T0) is not None
 
 
+def contract_store(databases: dict[str, Any], alias: str) -> Any:
+    """A DjangoStore in a racing process of ``mfakit.testing.contract.ProcessRaceContract``
+    (Django configured for the parent's test databases); closing it closes the
+    process's connections, so the parent can drop the test databases."""
+    _setup(databases)
+    from django.db import connections
+
+    from mfakit.integrations.django.store import DjangoStore
+
+    class ClosingStore(DjangoStore):
+        def close(self) -> None:
+            connections.close_all()
+
+    store = ClosingStore(alias)
+    store.get_counter("warm-up")  # connect before the race
+    return store
+
+
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "backup_code": race_backup_code,
     "totp_step": race_totp_step,

@@ -9,8 +9,9 @@ authenticator is Chromium's own (CTAP2, internal transport, resident keys, user
 verification), added through ``WebAuthn.addVirtualAuthenticator``; its stored
 credentials (sign count included) are read back with ``WebAuthn.getCredentials``.
 
-The facade test (``FacadeHost``) serves the same endpoints from ``MFA``'s own passkey
-calls: register, second step, passwordless (plain and conditional), replay, removal.
+The facade test (``FacadeHost``) serves the same endpoints from the facade's own
+passkey calls, ``MFA`` and ``AsyncMFA`` in turn: register, second step,
+passwordless (plain and conditional), replay, removal.
 
 The page's script runs twice: with the browser's JSON helpers
 (``parseCreationOptionsFromJSON``, ``toJSON``) and with them removed, to run
@@ -22,6 +23,7 @@ except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib.util
 import json
@@ -171,32 +173,70 @@ class Host:
         return result
 
 
+class _OnOneLoop:
+    """An AsyncMFA's methods, each awaited on one event loop running in a thread
+    of its own (the test's thread has Playwright's loop; the HTTP server's
+    threads call too)."""
+
+    def __init__(self, amfa: Any) -> None:
+        self.amfa = amfa
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.amfa, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            future = asyncio.run_coroutine_threadsafe(method(*args, **kwargs), self.loop)
+            return future.result(timeout=30)
+
+        return call
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
 class FacadeHost:
-    """The same endpoints under ``/mfa/``, served by :class:`mfakit.MFA` itself
-    (a memory store, the real clock): what a host application writes."""
+    """The same endpoints under ``/mfa/``, served by :class:`mfakit.MFA` or
+    :class:`mfakit.AsyncMFA` itself (a memory store, the real clock): what a
+    host application writes."""
 
     def __init__(self, rp: Any, policy: Policy) -> None:
         self.rp = rp
         self.policy = policy
         self.lock = threading.Lock()
+        self.mfa: Any = None
         self.reset()
 
-    def reset(self) -> None:
-        """A new, empty site (each browser run registers from scratch)."""
-        from mfakit import MFA
+    def reset(self, *, asynchronous: bool = False) -> None:
+        """A new, empty site (each browser run registers from scratch), served
+        by `MFA` or, `asynchronous`, by `AsyncMFA`."""
+        from mfakit import MFA, AsyncMFA
         from mfakit.adapters import MemoryStore
+        from mfakit.adapters.memory_async import AsyncMemoryStore
         from mfakit.testing import fast_hasher
 
+        self.close()
         self.store = MemoryStore()
-        self.mfa = MFA(
-            store=self.store,
-            secret_key=secrets.token_hex(32),
-            issuer="mfakit tests",
-            policy=self.policy,
-            relying_party=self.rp,
-            hasher=fast_hasher(),
-        )
+        config: dict[str, Any] = {
+            "secret_key": secrets.token_hex(32),
+            "issuer": "mfakit tests",
+            "policy": self.policy,
+            "relying_party": self.rp,
+            "hasher": fast_hasher(),
+        }
+        if asynchronous:
+            self.mfa = _OnOneLoop(AsyncMFA(store=AsyncMemoryStore(self.store), **config))
+        else:
+            self.mfa = MFA(store=self.store, **config)
         self.grant: str | None = None
+
+    def close(self) -> None:
+        if isinstance(self.mfa, _OnOneLoop):
+            self.mfa.close()
 
     def actor(self) -> Any:
         from mfakit import Actor
@@ -286,6 +326,7 @@ def host() -> Iterator[tuple[Host, str]]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+        server_holder["mfa"].close()
 
 
 # --- the browser -------------------------------------------------------------------------
@@ -442,13 +483,16 @@ def test_conditional_ui_signs_in_without_a_username(tab: Tab, host: tuple[Host, 
     assert ceremony.expires_at - ceremony.created_at == state.policy.webauthn_conditional_ttl
 
 
+@pytest.mark.parametrize("facade_kind", ["MFA", "AsyncMFA"])
 def test_the_facade_registers_signs_in_three_ways_and_removes(
-    tab: Tab, host: tuple[Host, str]
+    tab: Tab, host: tuple[Host, str], facade_kind: str
 ) -> None:
-    """The same page against MFA's own calls: register, second step, passwordless
-    (plain and conditional), a replay, then removal stops the passkey at once."""
+    """The same page against the facade's own calls (MFA and AsyncMFA): register,
+    second step, passwordless (plain and conditional), a replay, then removal
+    stops the passkey at once."""
     facade: FacadeHost = host[0].facade
-    facade.reset()
+    facade.reset(asynchronous=facade_kind == "AsyncMFA")
+    assert type(facade.mfa).__name__ == ("MFA" if facade_kind == "MFA" else "_OnOneLoop")
     page = tab.page
     added = page.evaluate("addPasskey('/mfa/register/begin', '/mfa/register/finish', 'Laptop')")
     assert added == {"ok": True, "reason": None}

@@ -603,3 +603,44 @@ def test_forged_helpers_are_sound() -> None:
     assert client_data(credential) == {"type": "x"}
     assert unb64(flip(credential, "signature")["response"]["signature"]) == b"ac"
     assert with_response(credential, signature="z")["response"]["signature"] == "z"
+
+
+# --- the same limits and trust as every factor ------------------------------------------
+
+
+def test_forged_passkey_answers_exhaust_the_challenge(site: Site) -> None:
+    """Each forged answer is a wrong attempt; after `max_attempts` the challenge is
+    spent and even the genuine passkey is refused on it."""
+    site.register()
+    challenge = site.challenge()
+    results = []
+    for _ in range(Policy().max_attempts):
+        options = site.mfa.switch_method(challenge.id, Method.WEBAUTHN).challenge.passkey_options
+        forged = site.device().get(options, origin="https://evil.example")
+        results.append(site.mfa.verify(challenge.id, forged))
+    n = Policy().max_attempts
+    assert [r.reason for r in results] == [Reason.WRONG_ORIGIN] * (n - 1) + [
+        Reason.TOO_MANY_ATTEMPTS
+    ]
+    assert [r.attempts_left for r in results] == list(range(n - 1, -1, -1))
+    stored = site.store.list_credentials("alice")[0]
+    # The genuine passkey, answering the last options, is refused on the spent challenge.
+    late = site.mfa.verify(challenge.id, site.device().get(options, origin=ORIGIN))
+    assert not late.ok and late.reason is Reason.TOO_MANY_ATTEMPTS
+    assert site.store.list_credentials("alice")[0] == stored  # no counter moved
+    failed = [e for e in site.events() if e.action == "second_step.failed"]
+    assert len(failed) >= n - 1
+
+
+def test_a_passkey_second_step_can_trust_the_device(site: Site) -> None:
+    site.register()
+    challenge = site.challenge()
+    answer = site.device().get(challenge.passkey_options, origin=ORIGIN)
+    result = site.mfa.verify(challenge.id, answer, trust_device=True, device_label="Laptop")
+    assert result.ok and result.trust_token is not None
+    again = site.mfa.begin_sign_in("alice", trust_token=result.trust_token)
+    assert again.status is SignInStatus.SATISFIED and again.trusted_device
+    # Removing the passkey (a security change) revokes the trusted devices.
+    site.mfa.remove_passkey(site.actor(), "alice", site.mfa.list_passkeys("alice")[0].id)
+    after = site.mfa.begin_sign_in("alice", trust_token=result.trust_token)
+    assert not after.trusted_device

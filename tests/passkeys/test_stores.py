@@ -22,6 +22,9 @@ from mfakit.testing import FakeClock, fast_hasher
 from mfakit.testing.contract import race
 from mfakit.testing.webauthn import SoftwareAuthenticator
 from tests.sql.conftest import unique_prefix
+from tests.sql.test_async_contract import drop_tables
+
+from .every_flow import OnOneLoop, config, run_every_flow
 
 SECRET = "6e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f"
 ORIGIN = "https://example.com"
@@ -127,23 +130,54 @@ def test_one_thread_wins_a_second_step_with_a_passkey(sql_store: SqlStore) -> No
     assert wins.count(True) == 1
 
 
-def test_the_async_facade_on_async_sqlite(tmp_path: Path) -> None:
+def test_every_flow_on_sql(sql_store: SqlStore) -> None:
+    clock = FakeClock()
+    run_every_flow(MFA(store=sql_store, **config(clock)), clock)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgres"])
+def test_every_flow_through_the_async_facade(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """AsyncMFA on AsyncSqlStore (aiosqlite, and PostgreSQL through psycopg's async driver)."""
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        store = AsyncSqlStore.from_url(url, table_prefix=unique_prefix())
+    else:
+        store = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.create_all())
+        clock = FakeClock()
+        run_every_flow(OnOneLoop(AsyncMFA(store=store, **config(clock)), loop), clock)
+        if backend == "postgres":
+            loop.run_until_complete(drop_tables(store))
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
+
+
+def test_async_tasks_finish_a_passwordless_sign_in_once(tmp_path: Path) -> None:
+    """Eight tasks of one async app server post the same answer at once: one wins."""
+
     async def run() -> None:
         store = AsyncSqlStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
         await store.create_all()
         clock = FakeClock()
         amfa = AsyncMFA(store=store, **_config(clock))
-        device = SoftwareAuthenticator(algorithm="EdDSA")
+        device = SoftwareAuthenticator()
         actor = Actor.user("alice", reauthenticated_at=clock.now())
-        begun = await amfa.begin_passkey_registration(actor, "alice", name="Key")
+        begun = await amfa.begin_passkey_registration(actor, "alice", name="Key", passwordless=True)
         answer = device.create(begun.options_json, origin=ORIGIN)
-        done = await amfa.finish_passkey_registration(actor, begun.ceremony_id, answer)
-        assert done.ok and done.backup_codes is not None
-        start = await amfa.begin_sign_in("alice")
-        assert start.challenge is not None and start.challenge.passkey_options
-        answer = device.get(start.challenge.passkey_options, origin=ORIGIN)
-        assert (await amfa.verify(start.challenge.id, answer)).ok
-        assert [p.name for p in await amfa.list_passkeys("alice")] == ["Key"]
+        assert (await amfa.finish_passkey_registration(actor, begun.ceremony_id, answer)).ok
+        pending = await amfa.begin_passkey_sign_in()
+        answer = device.get(pending.options_json, origin=ORIGIN)
+        results = await asyncio.gather(
+            *(amfa.finish_passkey_sign_in(pending.ceremony_id, answer) for _ in range(THREADS))
+        )
+        assert [r.ok for r in results].count(True) == 1, results
+        assert {r.reason for r in results if not r.ok} == {Reason.REPLAYED}
+        assert (await store.list_credentials("alice"))[0].sign_count == 2
         await store.close()
 
     asyncio.run(run())

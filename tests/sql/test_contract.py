@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,12 @@ from sqlalchemy import create_engine
 
 from mfakit.adapters import MemoryStore
 from mfakit.adapters.sql import SqlStore
-from mfakit.testing.contract import AuditLogContract, AuditRetentionContract, StoreContract
+from mfakit.testing.contract import (
+    AuditLogContract,
+    AuditRetentionContract,
+    ProcessRaceContract,
+    StoreContract,
+)
 from tests.conftest import SECRET
 
 
@@ -22,14 +28,21 @@ class TestSqliteMemory(StoreContract, AuditLogContract, AuditRetentionContract):
         store.close()
 
 
-class TestSqliteFile(StoreContract, AuditLogContract, AuditRetentionContract):
-    """A file database as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE."""
+class TestSqliteFile(StoreContract, AuditLogContract, AuditRetentionContract, ProcessRaceContract):
+    """A file database as from_url sets it up: WAL, busy timeout, BEGIN IMMEDIATE;
+    the process races open it from four spawned processes."""
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlStore]:
         store = SqlStore.from_url(f"sqlite:///{tmp_path / 'mfa.db'}")
         yield store
         store.close()
+
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> Callable[[], SqlStore]:
+        return functools.partial(
+            SqlStore.from_url, f"sqlite:///{tmp_path / 'mfa.db'}", create=False
+        )
 
 
 class TestSqliteOwnEngine(StoreContract):
@@ -69,12 +82,19 @@ class TestPortableStatements(StoreContract):
         assert clear_script(store) == clear_script(MemoryStore())
 
 
-class TestPostgres(StoreContract, AuditLogContract, AuditRetentionContract):
-    """PostgreSQL through a host-owned engine; fresh tables under a unique prefix."""
+class TestPostgres(StoreContract, AuditLogContract, AuditRetentionContract, ProcessRaceContract):
+    """PostgreSQL through a host-owned engine; fresh tables under a unique prefix.
+    The process races reach the same tables from four spawned processes."""
 
     @pytest.fixture
     def store(self, pg_store: SqlStore) -> SqlStore:
         return pg_store
+
+    @pytest.fixture
+    def store_factory(self, postgres_url: str, pg_store: SqlStore) -> Callable[[], SqlStore]:
+        return functools.partial(
+            SqlStore.from_url, postgres_url, table_prefix=pg_store.table_prefix, create=False
+        )
 
 
 def test_the_sql_store_is_mfas_audit_log(tmp_path: Path) -> None:

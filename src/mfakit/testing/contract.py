@@ -86,11 +86,13 @@ __all__ = [
     "FirstFactorContract",
     "KeyRotationContract",
     "NoticeContract",
+    "ProcessRaceContract",
     "QuestionContract",
     "RetentionContract",
     "StoreContract",
     "TotpContract",
     "UnitOfWorkContract",
+    "race_processes",
 ]
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
@@ -1725,6 +1727,302 @@ class CeremonyContract:
         store.apply([w.PutCeremony(ceremony_record())])
         taken = race(THREADS, lambda: store.take_ceremony("cer1", now=T0) is not None)
         assert taken.count(True) == 1
+
+
+# --- races between processes ------------------------------------------------------------
+
+PROCESSES = 4
+"""How many processes (app servers) a process race runs."""
+
+_PROCESS_TIMEOUT = 120.0
+_RACE_SECRET = "5342584fd79b37b3655ca6dd555ad99af1f20e968184884cc8af4edbe232faf8"
+_RACE_ORIGIN = "https://example.com"
+
+
+def _race_take_ceremony(
+    store: Store, barrier: Any, *, ceremony_id: str, now: datetime
+) -> tuple[bool, str | None]:
+    barrier.wait(_PROCESS_TIMEOUT)
+    taken = store.take_ceremony(ceremony_id, now=now) is not None
+    return taken, None if taken else "taken"
+
+
+def _race_mfa(store: Store, now: datetime) -> Any:
+    """A whole app server on the shared database, as the parent's `_passkey_site` is."""
+    from .. import MFA, Policy, RelyingParty
+    from . import FakeClock, fast_hasher
+
+    return MFA(
+        store=store,
+        secret_key=_RACE_SECRET,
+        issuer="Race",
+        clock=FakeClock(now),
+        hasher=fast_hasher(),
+        policy=Policy(passkey_passwordless=True),
+        relying_party=RelyingParty("example.com", "Race", origins=[_RACE_ORIGIN]),
+    )
+
+
+def _race_finish_passkey(
+    store: Store, barrier: Any, *, flow: str, ceremony_id: str, answer: str, now: datetime
+) -> tuple[bool, str | None]:
+    """Finish one passkey ceremony (every process the same one, with the same answer)."""
+    from .. import passkeys  # noqa: F401  (imported before the race, as a warm server has it)
+    from ..core.actor import Actor
+    from ..errors import ConflictingState
+
+    mfa = _race_mfa(store, now)
+    barrier.wait(_PROCESS_TIMEOUT)
+    result: Any
+    if flow == "register":
+        actor = Actor.user("alice", reauthenticated_at=now)
+        result = mfa.finish_passkey_registration(actor, ceremony_id, answer)
+    elif flow == "passwordless":
+        result = mfa.finish_passkey_sign_in(ceremony_id, answer)
+    else:
+        try:
+            result = mfa.verify(ceremony_id, answer)
+        except ConflictingState:  # read the challenge after the winner finished it
+            return False, "conflict"
+    return bool(result.ok), None if result.reason is None else str(result.reason.value)
+
+
+_PROCESS_SCENARIOS: dict[str, Callable[..., tuple[bool, str | None]]] = {
+    "take_ceremony": _race_take_ceremony,
+    "finish_passkey": _race_finish_passkey,
+}
+
+
+def _process_racer(barrier: Any, inbox: Any, outbox: Any) -> None:
+    """A racing process: runs the scenarios it is sent until it gets `None`."""
+    import traceback
+
+    while (message := inbox.get()) is not None:
+        factory, scenario, params = message
+        store: Any = None
+        try:
+            store = factory()
+            outbox.put(("ok", _PROCESS_SCENARIOS[scenario](store, barrier, **params)))
+        except BaseException:
+            barrier.abort()  # release the others at once instead of a timeout
+            outbox.put(("error", traceback.format_exc()))
+        finally:
+            close = getattr(store, "close", None)
+            if callable(close):
+                close()
+
+
+class _Racers:
+    """`PROCESSES` spawned processes, started once (spawning costs seconds) and
+    stopped when the interpreter exits."""
+
+    def __init__(self) -> None:
+        import atexit
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")
+        self.barrier = spawn.Barrier(PROCESSES)
+        self.inboxes = [spawn.Queue() for _ in range(PROCESSES)]
+        self.outbox = spawn.Queue()
+        self.processes = [
+            spawn.Process(
+                target=_process_racer, args=(self.barrier, inbox, self.outbox), daemon=True
+            )
+            for inbox in self.inboxes
+        ]
+        for p in self.processes:
+            p.start()
+        atexit.register(self.close)
+
+    def run(self, factory: Callable[[], Store], scenario: str, params: dict[str, Any]) -> list[Any]:
+        import queue
+        import time
+
+        self.barrier.reset()
+        for inbox in self.inboxes:
+            inbox.put((factory, scenario, params))
+        replies: list[tuple[str, Any]] = []
+        deadline = time.monotonic() + _PROCESS_TIMEOUT
+        while len(replies) < PROCESSES:
+            try:
+                replies.append(self.outbox.get(timeout=0.5))
+            except queue.Empty:
+                dead = [p.exitcode for p in self.processes if not p.is_alive()]
+                if dead:
+                    raise AssertionError(f"a racing process died (exit codes {dead})") from None
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the racing processes did not answer within {_PROCESS_TIMEOUT} s"
+                    ) from None
+        errors = [detail for status, detail in replies if status == "error"]
+        if errors:
+            raise AssertionError("a racing process failed:\n" + "\n".join(errors))
+        return [detail for _, detail in replies]
+
+    def alive(self) -> bool:
+        return all(p.is_alive() for p in self.processes)
+
+    def close(self) -> None:
+        for inbox in self.inboxes:
+            inbox.put(None)
+        for p in self.processes:
+            p.join(timeout=10)
+            if p.is_alive():  # pragma: no cover
+                p.terminate()
+                p.join()
+
+
+_racers: _Racers | None = None
+_racers_lock = threading.Lock()
+
+
+def race_processes(
+    factory: Callable[[], Store], scenario: str, **params: Any
+) -> list[tuple[bool, str | None]]:
+    """Run `scenario` in `PROCESSES` processes released at the same instant.
+
+    Each process builds its own store with `factory()` (it must be picklable:
+    a module-level function or a `functools.partial` of one), as a separate
+    app server would; the answers, `(won, why not)`, come in arrival order.
+    The processes are spawned at the first race and reused.
+    """
+    global _racers
+    with _racers_lock:
+        if _racers is None or not _racers.alive():
+            _racers = _Racers()
+        racers = _racers
+        results = racers.run(factory, scenario, params)
+    return [(bool(won), why) for won, why in results]
+
+
+def _needs_webauthn() -> None:
+    """Skip a passkey race without the `webauthn` extra (fail under `CI=true`)."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("webauthn") is None:
+        message = "passkey process races need the webauthn extra: pip install 'mfakit[webauthn]'"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _passkey_site(store: Store) -> tuple[Any, Any, datetime]:
+    """An MFA on `store` (the parent's app server), a software authenticator, and the time."""
+    from .webauthn import SoftwareAuthenticator
+
+    return _race_mfa(store, T0), SoftwareAuthenticator(), T0
+
+
+def _register_alice(mfa: Any, device: Any, now: datetime) -> None:
+    from ..core.actor import Actor
+
+    actor = Actor.user("alice", reauthenticated_at=now)
+    begun = mfa.begin_passkey_registration(actor, "alice", name="Laptop", passwordless=True)
+    answer = device.create(begun.options_json, origin=_RACE_ORIGIN)
+    assert mfa.finish_passkey_registration(actor, begun.ceremony_id, answer).ok
+
+
+def _one_winner(results: list[tuple[bool, str | None]], *losers: str) -> None:
+    assert len(results) == PROCESSES, results
+    assert [won for won, _ in results].count(True) == 1, results
+    assert {why for won, why in results if not won} <= set(losers), results
+
+
+class ProcessRaceContract:
+    """Races between processes, as between app servers: a ceremony finished by
+    several at once is finished exactly once.
+
+    Opt in for a store that several processes can share (not an in-memory
+    one), with one more fixture, `store_factory`: a picklable callable (a
+    module-level function, or a `functools.partial` of one) that builds, in a
+    freshly spawned process, a store on the same database as `store`::
+
+        class TestMyStore(StoreContract, ProcessRaceContract):
+            @pytest.fixture
+            def store_factory(self, store):
+                return functools.partial(MyStore.from_url, URL)
+
+    The passkey races need the `webauthn` extra.
+    """
+
+    @pytest.fixture
+    def store_factory(self, store: Store) -> Callable[[], Store]:
+        pytest.fail("override the `store_factory` fixture to use ProcessRaceContract")
+
+    def test_one_process_takes_a_ceremony(
+        self, store: Store, store_factory: Callable[[], Store]
+    ) -> None:
+        store.apply([w.PutCeremony(ceremony_record())])
+        results = race_processes(store_factory, "take_ceremony", ceremony_id="cer1", now=T0)
+        _one_winner(results, "taken")
+        taken = store.get_ceremony("cer1")
+        assert taken is not None and taken.used_at == T0
+
+    def test_one_process_finishes_a_passkey_registration(
+        self, store: Store, store_factory: Callable[[], Store]
+    ) -> None:
+        from ..core.actor import Actor
+
+        _needs_webauthn()
+        mfa, device, now = _passkey_site(store)
+        actor = Actor.user("alice", reauthenticated_at=now)
+        begun = mfa.begin_passkey_registration(actor, "alice", name="Laptop")
+        answer = device.create(begun.options_json, origin=_RACE_ORIGIN)
+        results = race_processes(
+            store_factory,
+            "finish_passkey",
+            flow="register",
+            ceremony_id=begun.ceremony_id,
+            answer=answer,
+            now=now,
+        )
+        _one_winner(results, "replayed")
+        assert len(store.list_credentials("alice")) == 1
+        assert store.count_backup_codes("alice") == 10  # the first factor's, issued once
+
+    def test_one_process_finishes_a_passwordless_sign_in(
+        self, store: Store, store_factory: Callable[[], Store]
+    ) -> None:
+        _needs_webauthn()
+        mfa, device, now = _passkey_site(store)
+        _register_alice(mfa, device, now)
+        before = store.list_credentials("alice")[0]
+        pending = mfa.begin_passkey_sign_in()
+        answer = device.get(pending.options_json, origin=_RACE_ORIGIN)
+        results = race_processes(
+            store_factory,
+            "finish_passkey",
+            flow="passwordless",
+            ceremony_id=pending.ceremony_id,
+            answer=answer,
+            now=now,
+        )
+        _one_winner(results, "replayed")
+        after = store.list_credentials("alice")[0]
+        assert after.sign_count == before.sign_count + 1 and after.version == before.version + 1
+
+    def test_one_process_finishes_a_second_step_with_a_passkey(
+        self, store: Store, store_factory: Callable[[], Store]
+    ) -> None:
+        _needs_webauthn()
+        mfa, device, now = _passkey_site(store)
+        _register_alice(mfa, device, now)
+        before = store.list_credentials("alice")[0]
+        start = mfa.begin_sign_in("alice")
+        assert start.challenge is not None and start.challenge.passkey_options is not None
+        answer = device.get(start.challenge.passkey_options, origin=_RACE_ORIGIN)
+        results = race_processes(
+            store_factory,
+            "finish_passkey",
+            flow="second_step",
+            ceremony_id=start.challenge.id,
+            answer=answer,
+            now=now,
+        )
+        _one_winner(results, "replayed", "conflict")
+        after = store.list_credentials("alice")[0]
+        assert after.sign_count == before.sign_count + 1 and after.version == before.version + 1
 
 
 class StoreContract(

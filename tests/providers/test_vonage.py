@@ -148,31 +148,97 @@ def test_non_ascii_text_goes_as_unicode(https_server: Any) -> None:
     assert request.form["type"] == "unicode"
 
 
+# (Vonage status, error-text, the error, unusable destination, retryable, tries)
 STATUSES = [
-    (1, "Throttled", ProviderRateLimited, 2),
-    (3, "Invalid to parameter", InvalidDestination, 1),
-    (6, "Invalid message", InvalidDestination, 1),
-    (7, "Number barred.", DestinationOptedOut, 1),
-    (4, "Bad Credentials", ProviderAuthError, 1),
-    (9, "Partner quota exceeded", ProviderError, 1),
-    (29, "Non White-listed Destination", ProviderError, 1),
-    (5, "Internal Error", ProviderError, 1),
+    (1, "Throttled", ProviderRateLimited, False, True, 2),
+    (3, "Invalid to parameter", InvalidDestination, True, False, 1),
+    (6, "Invalid message", InvalidDestination, True, False, 1),
+    (33, "Number de-activated", InvalidDestination, True, False, 1),
+    (7, "Number barred.", DestinationOptedOut, True, False, 1),
+    (4, "Bad Credentials", ProviderAuthError, False, False, 1),
+    (9, "Partner quota exceeded", ProviderError, False, False, 1),
+    (15, "Illegal Sender Address - rejected", ProviderError, False, False, 1),
+    (29, "Non White-listed Destination", ProviderError, False, False, 1),
+    (5, "Internal Error", ProviderError, False, False, 1),
 ]
+STATUS_FIELDS = ("status", "text", "kind", "unusable", "retryable", "tries")
 
 
-@pytest.mark.parametrize(("status", "text", "kind", "tries"), STATUSES)
+def check_mapped(
+    error: DeliveryError, status: int, kind: type[DeliveryError], unusable: bool, retryable: bool
+) -> None:
+    assert type(error) is kind
+    assert error.provider == "vonage" and error.provider_code == str(status)
+    assert error.unusable_destination is unusable and error.retryable is retryable
+    assert "482913" not in str(error) and "14155550123" not in str(error)
+
+
+@pytest.mark.parametrize(STATUS_FIELDS, STATUSES)
 def test_statuses_inside_a_200_are_mapped(
-    https_server: Any, status: int, text: str, kind: type[DeliveryError], tries: int
+    https_server: Any,
+    status: int,
+    text: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+    tries: int,
 ) -> None:
     https_server.expect_request("/sms/json").respond_with_handler(refused(status, text))
     sender = vonage_sender(https_server, retry_delay=0)
     with pytest.raises(DeliveryError) as caught:
         sender.send_sms(TO, "482913 is your code.")
-    error = caught.value
-    assert type(error) is kind
-    assert error.provider == "vonage" and error.provider_code == str(status)
-    assert "482913" not in str(error) and "14155550123" not in str(error)
+    check_mapped(caught.value, status, kind, unusable, retryable)
     assert len(https_server.log) == tries  # only "throttled" is tried again
+
+
+@pytest.mark.parametrize(STATUS_FIELDS, STATUSES)
+@pytest.mark.asyncio
+async def test_async_statuses_inside_a_200_are_mapped(
+    https_server: Any,
+    status: int,
+    text: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+    tries: int,
+) -> None:
+    https_server.expect_request("/sms/json").respond_with_handler(refused(status, text))
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY,
+        VONAGE_SECRET,
+        from_="Clinic",
+        rest_host=f"127.0.0.1:{https_server.port}",
+        retry_delay=0,
+    )
+    with pytest.raises(DeliveryError) as caught:
+        await sender.send_sms(TO, "482913 is your code.")
+    check_mapped(caught.value, status, kind, unusable, retryable)
+    assert len(https_server.log) == tries
+
+
+@pytest.mark.asyncio
+async def test_async_request_is_exactly_the_sync_one(https_server: Any) -> None:
+    https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+    )
+    assert (await sender.send_sms(TO, "482913 is your code.")).startswith("0A")
+    ((request, _),) = https_server.log
+    assert request.method == "POST" and request.path == "/sms/json"
+    assert request.headers["Authorization"] == BASIC
+    assert request.form.to_dict() == {
+        "to": "14155550123",
+        "from": "Clinic",
+        "text": "482913 is your code.",
+    }
+
+
+def test_the_sdk_has_a_bounded_timeout_and_no_retries_of_its_own() -> None:
+    """10 s by default (the SDK takes one number); the SDK's retries off (its
+    transport would retry a dropped connection and so send a second code)."""
+    sender = VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="Clinic")
+    options = sender._client.http_client.http_client_options
+    assert options.timeout == 10 and options.max_retries == 0
 
 
 def test_http_401_is_an_auth_error(https_server: Any) -> None:

@@ -51,6 +51,7 @@ require("pytest_httpserver")
 from werkzeug import Request, Response  # noqa: E402 - after the skip checks
 
 from mfakit.adapters.twilio import (  # noqa: E402
+    AsyncTwilioSmsSender,
     AsyncTwilioVerify,
     TwilioSmsSender,
     TwilioVerify,
@@ -590,3 +591,44 @@ def test_a_dead_provider_leaves_the_challenge_as_it_was(store: Any, clock: FakeC
         mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
     view = mfa.get_challenge(failed.value.challenge_id or "")
     assert view.code_sent_at is None and view.attempts_left == 5
+
+
+@pytest.mark.asyncio
+async def test_async_mfa_sends_through_twilio_and_records_statuses(
+    http_server: Any, twilio: FakeTwilio
+) -> None:
+    """The async facade on the async sender: the opted-out reason, the message
+    sid kept on the challenge, and statuses recorded on it and audited."""
+    clock, audit = FakeClock(), MemoryAuditLog()
+    amfa = AsyncMFA(
+        store=MemoryStore(),
+        secret_key=SECRET,
+        issuer="Clinic",
+        clock=clock,
+        hasher=fast_hasher(),
+        audit=audit,
+        sms=AsyncTwilioSmsSender(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            from_=FROM,
+            base_url=http_server.url_for("/"),
+            status_callback=HOOK,
+            retry_delay=0,
+        ),
+    )
+    twilio.opted_out.add(PHONE)
+    refused = await amfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert not refused.ok and refused.reason is Reason.OPTED_OUT
+    twilio.opted_out.clear()
+
+    sent = await amfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert sent.ok
+    (message,) = twilio.messages
+    assert message["StatusCallback"] == HOOK
+    assert await amfa.record_delivery_status(callback(message["sid"], "undelivered", "30006"))
+    view = await amfa.get_challenge(sent.challenge.id)
+    assert (view.delivery, view.delivery_error) == ("failed", "30006")
+    assert not await amfa.record_delivery_status(callback("SM" + "0" * 32, "delivered"))
+    (event,) = [e for e in audit.events if e.action == "code.delivery"]
+    assert dict(event.details)["state"] == "failed" and event.method == "sms"
+    no_phone_in(list(audit.events))

@@ -39,6 +39,7 @@ from mfakit.core.challenge import State
 from mfakit.delivery_status import DeliveryStatus, twilio_status
 from mfakit.errors import ConflictingState, DeliveryError
 from mfakit.testing import FakeClock, fast_hasher
+from mfakit.testing.senders import AsyncCodeProviderContract, CodeProviderContract
 from tests.conftest import SECRET
 from tests.helpers import fresh
 
@@ -389,6 +390,71 @@ def test_a_status_that_is_no_delivery_status_is_refused(store: Any, clock: FakeC
 
 
 # --- Twilio Verify as the SMS channel --------------------------------------------------------
+
+
+class _VerifyContractFixtures:
+    """Twilio Verify through the real twilio library against FakeTwilio, which
+    makes the codes as Verify does; `issued` reads them back."""
+
+    @pytest.fixture
+    def issued(self, twilio: FakeTwilio) -> Any:
+        def codes() -> dict[str, str]:
+            with twilio.lock:
+                return {sid: str(v["code"]) for sid, v in twilio.verifications.items()}
+
+        return codes
+
+    @pytest.fixture
+    def secrets(self) -> list[str]:
+        return [AUTH_TOKEN]
+
+
+class TestTwilioVerifyContract(_VerifyContractFixtures, CodeProviderContract):
+    @pytest.fixture
+    def provider(self, http_server: Any, twilio: FakeTwilio) -> TwilioVerify:
+        return verify_provider(http_server)
+
+    @pytest.fixture
+    def broken_provider(self) -> TwilioVerify:
+        return TwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=f"http://127.0.0.1:{closed_port()}",
+            retry_delay=0,
+        )
+
+
+class TestTwilioVerifyEmailContract(TestTwilioVerifyContract):
+    @pytest.fixture
+    def channel(self) -> str:
+        return "email"
+
+    @pytest.fixture
+    def destination(self) -> str:
+        return "alice@example.org"
+
+
+class TestAsyncTwilioVerifyContract(_VerifyContractFixtures, AsyncCodeProviderContract):
+    @pytest.fixture
+    def provider(self, http_server: Any, twilio: FakeTwilio) -> AsyncTwilioVerify:
+        return AsyncTwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=http_server.url_for("/"),
+            retry_delay=0,
+        )
+
+    @pytest.fixture
+    def broken_provider(self) -> AsyncTwilioVerify:
+        return AsyncTwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=f"http://127.0.0.1:{closed_port()}",
+            retry_delay=0,
+        )
 
 
 def test_verify_sends_and_checks_while_mfakit_keeps_the_challenge(

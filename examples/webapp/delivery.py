@@ -118,6 +118,7 @@ def _sms(choice: str, environ: Mapping[str, str]) -> SmsSender | CodeProvider:
         _need(environ, "VONAGE_API_SECRET"),
         from_=_need(environ, "VONAGE_FROM"),
         rest_host=rest_host or None,
+        callback=environ.get("VONAGE_STATUS_CALLBACK", "").strip() or None,
     )
 
 

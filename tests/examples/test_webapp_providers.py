@@ -242,27 +242,53 @@ def test_sns_and_ses_are_chosen_by_environment_and_really_send(
         application.extensions["webapp"].close()
 
 
-def test_vonage_is_chosen_by_environment_and_really_sends(
+def test_vonage_is_chosen_by_environment_sends_and_its_receipts_land(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, https_server: Any
 ) -> None:
+    """Vonage's SDK sends to a local HTTPS server, asking for receipts at the
+    app's hook; a signed receipt is recorded on the challenge, a forged one is
+    refused."""
     require("vonage")
+    from tests.providers.test_delivery_status import receipt, vonage_signed
+
     https_server.expect_request("/sms/json", method="POST").respond_with_json(
         {"message-count": "1", "messages": [{"status": "0", "message-id": "0A00000001"}]}
     )
-    clean_env.setenv("MFAKIT_SMS_PROVIDER", "vonage")
-    clean_env.setenv("VONAGE_API_KEY", "abcd1234")
-    clean_env.setenv("VONAGE_API_SECRET", "vonage-secret-Zx81")
-    clean_env.setenv("VONAGE_FROM", "Clinic")
-    clean_env.setenv("VONAGE_REST_HOST", f"127.0.0.1:{https_server.port}")
+    for name, value in {
+        "MFAKIT_SMS_PROVIDER": "vonage",
+        "VONAGE_API_KEY": "abcd1234",
+        "VONAGE_API_SECRET": "vonage-secret-Zx81",
+        "VONAGE_FROM": "Clinic",
+        "VONAGE_REST_HOST": f"127.0.0.1:{https_server.port}",
+        "VONAGE_STATUS_CALLBACK": "https://app.example/hooks/vonage-receipts",
+    }.items():
+        clean_env.setenv(name, value)
+    clean_env.delenv("VONAGE_SIGNATURE_SECRET", raising=False)
     application = make_app(tmp_path)
     try:
         services = application.extensions["webapp"]
+        client = application.test_client()
         assert services.senders_description.startswith("SMS: Vonage;")
-        assert services.mfa.begin_phone_enrolment(enrolment_actor(), "u-1", "+1 415 555 0123").ok
+        sent = services.mfa.begin_phone_enrolment(enrolment_actor(), "u-1", "+1 415 555 0123")
+        assert sent.ok
         ((request, _),) = https_server.log
         assert request.path == "/sms/json"
         assert request.form["to"] == "14155550123" and request.form["from"] == "Clinic"
+        assert request.form["callback"] == "https://app.example/hooks/vonage-receipts"
         assert services.outbox.messages == []
+
+        params = {**receipt("delivered"), "messageId": "0A00000001"}
+        good = vonage_signed(params, "signature-secret-for-the-demo", "sha512")
+        assert client.get("/hooks/vonage-receipts", query_string=good).status_code == 404
+        clean_env.setenv("VONAGE_SIGNATURE_SECRET", "signature-secret-for-the-demo")
+        clean_env.setenv("VONAGE_SIGNATURE_METHOD", "sha512")
+        forged = {**good, "status": "failed"}
+        assert client.post("/hooks/vonage-receipts", data=forged).status_code == 403
+        assert services.mfa.get_challenge(sent.challenge.id).delivery is None
+        assert client.post("/hooks/vonage-receipts", json=good).status_code == 204
+        assert services.mfa.get_challenge(sent.challenge.id).delivery == "delivered"
+        (status,) = services.statuses.statuses
+        assert (status.provider, status.message_id) == ("vonage", "0A00000001")
     finally:
         application.extensions["webapp"].close()
 

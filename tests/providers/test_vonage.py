@@ -290,3 +290,45 @@ def test_configuration_is_checked() -> None:
         VonageSmsSender(VONAGE_KEY, "", from_="Clinic")
     with pytest.raises(ConfigurationError):
         VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="Clinic", timeout=0)
+
+
+def test_a_signed_delivery_receipt_lands_on_the_challenge(https_server: Any) -> None:
+    """The sender asks for receipts at `callback`; the receipt Vonage sends for
+    the returned message id, signed, is recorded on the challenge and audited."""
+    import mfakit
+    from mfakit.adapters import MemoryAuditLog, MemoryStore
+    from mfakit.delivery_status import vonage_status
+    from mfakit.testing import FakeClock, fast_hasher
+    from tests.conftest import SECRET
+    from tests.helpers import fresh
+
+    from .test_delivery_status import VONAGE_SIGNATURE_SECRET, receipt, vonage_signed
+
+    https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+    clock, audit = FakeClock(), MemoryAuditLog()
+    mfa = mfakit.MFA(
+        store=MemoryStore(),
+        secret_key=SECRET,
+        issuer="Clinic",
+        clock=clock,
+        hasher=fast_hasher(),
+        audit=audit,
+        sms=vonage_sender(https_server, callback="https://app.example/hooks/vonage"),
+    )
+    started = mfa.begin_phone_enrolment(fresh(clock), "alice", TO)
+    ((request, _),) = https_server.log
+    assert request.form["callback"] == "https://app.example/hooks/vonage"
+    message_id = json.loads(https_server.log[0][1].get_data())["messages"][0]["message-id"]
+    params = receipt("failed", "9")
+    params["messageId"] = message_id
+    status = vonage_status(
+        vonage_signed(params, VONAGE_SIGNATURE_SECRET),
+        api_key=VONAGE_KEY,
+        signature_secret=VONAGE_SIGNATURE_SECRET,
+    )
+    assert mfa.record_delivery_status(status)
+    view = mfa.get_challenge(started.challenge.id)
+    assert (view.delivery, view.delivery_error) == ("failed", "9")
+    (event,) = [e for e in audit.events if e.action == "code.delivery"]
+    assert dict(event.details)["provider"] == "vonage"
+    assert "14155550123" not in repr(event)

@@ -499,3 +499,23 @@ async def test_async_sns_timeout_is_uncertain_and_refusal_retryable(
     with pytest.raises(ProviderError) as caught:
         await refused.send_sms(TO, "482913 is your code.")
     assert caught.value.reason == "unreachable" and caught.value.retryable is True
+
+
+def test_sns_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any, aws_env: None
+) -> None:
+    sender = SnsSmsSender(endpoint_url=dropping_server.url, retry_delay=0)
+    with pytest.raises(DeliveryUncertain):
+        sender.send_sms(TO, "482913 is your code.")
+    assert len(dropping_server.requests) == 1
+    assert b"Action=Publish" in dropping_server.requests[0]
+
+
+@pytest.mark.asyncio
+async def test_async_ses_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any, aws_env: None
+) -> None:
+    sender = AsyncSesEmailSender(FROM, endpoint_url=dropping_server.url, retry_delay=0)
+    with pytest.raises(DeliveryUncertain):
+        await sender.send_email("alice@example.org", "Your code", "482913")
+    assert len(dropping_server.requests) == 1

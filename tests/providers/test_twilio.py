@@ -705,3 +705,28 @@ async def test_async_verify(http_server: Any) -> None:
         twilio_error(404, 20404, "The requested resource was not found")
     )
     await provider.cancel(ref)  # already gone at Twilio: not an error
+
+
+def test_a_dropped_connection_is_uncertain_and_never_retried(dropping_server: Any) -> None:
+    """Twilio got the whole request and the connection died before any answer:
+    the SMS may be on its way, so no second one (sync and async)."""
+    sender = TwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=dropping_server.url, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain) as caught:
+        sender.send_sms(TO, "482913 is your code.")
+    assert caught.value.retryable is False and "482913" not in str(caught.value)
+    assert len(dropping_server.requests) == 1
+    assert b"Body=482913" in dropping_server.requests[0]  # it went out in full
+
+
+@pytest.mark.asyncio
+async def test_async_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any,
+) -> None:
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=dropping_server.url, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain):
+        await sender.send_sms(TO, "482913 is your code.")
+    assert len(dropping_server.requests) == 1

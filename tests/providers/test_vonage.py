@@ -332,3 +332,17 @@ def test_a_signed_delivery_receipt_lands_on_the_challenge(https_server: Any) -> 
     (event,) = [e for e in audit.events if e.action == "code.delivery"]
     assert dict(event.details)["provider"] == "vonage"
     assert "14155550123" not in repr(event)
+
+
+def test_a_dropped_connection_is_uncertain_and_never_retried(tls_dropping_server: Any) -> None:
+    """The SDK itself retries a connection the server dropped ("RemoteDisconnected")
+    as many times as its pool is large: the adapter's pool of one makes that a
+    single try, and the outcome is unknown, so no second SMS."""
+    host = tls_dropping_server.url.removeprefix("https://")
+    sender = VonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=host, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain):
+        sender.send_sms(TO, "482913 is your code.")
+    assert len(tls_dropping_server.requests) == 1
+    assert b"text=482913" in tls_dropping_server.requests[0]

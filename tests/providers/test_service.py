@@ -83,6 +83,8 @@ class FakeTwilio:
     """Twilio's Messages, Calls and Verify APIs, as far as these tests need."""
 
     opted_out: set[str] = field(default_factory=set)
+    throttled: int = 0
+    """How many of the next message requests get HTTP 429 (Twilio 20429)."""
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     verifications: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,6 +95,10 @@ class FakeTwilio:
         form = request.form.to_dict()
         if form["To"] in self.opted_out:
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        with self.lock:
+            if self.throttled:
+                self.throttled -= 1
+                return twilio_error(429, 20429, "Too Many Requests")
         sid = f"SM{next(_sids):032x}"
         with self.lock:
             self.messages.append({**form, "sid": sid})
@@ -313,6 +319,30 @@ def test_an_opted_out_sign_in_reports_the_reason_in_the_start(
     assert start.challenge is not None and start.delivery is not None
     assert start.delivery.reason is Reason.OPTED_OUT and not start.delivery_failed
     assert mfa.verify(start.challenge.id, "123456").reason is Reason.NO_CODE_SENT
+
+
+def test_provider_failures_give_the_send_quota_back(
+    http_server: Any, twilio: FakeTwilio, store: Any, clock: FakeClock
+) -> None:
+    """Twilio throttles twice in a row (the one retry included) on more sends
+    than the quota allows: each raises ProviderRateLimited, and none of them
+    uses up the user's sends."""
+    audit = MemoryAuditLog()
+    mfa = make_mfa(store, clock, audit, sms=sms_sender(http_server))
+    quota = mfa.policy.send_quota
+    for _ in range(quota + 1):
+        twilio.throttled = 2
+        with pytest.raises(mfakit.ProviderRateLimited) as caught:
+            mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+        assert caught.value.retryable
+        view = mfa.get_challenge(caught.value.challenge_id or "")
+        assert view.code_sent_at is None
+    assert twilio.messages == [] and len(http_server.log) == 2 * (quota + 1)
+    for _ in range(quota):  # the whole quota is still there
+        assert mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE).ok
+    assert len(twilio.messages) == quota
+    over = mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert not over.ok and over.reason is Reason.SEND_LIMIT
 
 
 # --- delivery statuses --------------------------------------------------------------------

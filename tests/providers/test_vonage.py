@@ -346,3 +346,39 @@ def test_a_dropped_connection_is_uncertain_and_never_retried(tls_dropping_server
         sender.send_sms(TO, "482913 is your code.")
     assert len(tls_dropping_server.requests) == 1
     assert b"text=482913" in tls_dropping_server.requests[0]
+
+
+def test_the_sdk_logs_neither_the_code_nor_the_credentials(
+    https_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK logs each request at DEBUG with its text and the previous
+    request's headers (Basic credentials): dropped while mfakit sends; the
+    host's own records on that logger still pass."""
+    import logging
+
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    sender = vonage_sender(https_server)
+    with caplog.at_level(logging.DEBUG, logger="vonage"):
+        sender.send_sms(TO, "482913 is your code.")
+        sender.send_sms(TO, "739164 is your code.")
+        logging.getLogger("vonage").debug("the host's own vonage record")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert VONAGE_SECRET not in caplog.text and BASIC.split()[1] not in caplog.text
+    assert "the host's own vonage record" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_the_async_sender_logs_neither_the_code_nor_the_credentials(
+    https_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+    )
+    with caplog.at_level(logging.DEBUG, logger="vonage"):
+        await sender.send_sms(TO, "482913 is your code.")
+        await sender.send_sms(TO, "739164 is your code.")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert VONAGE_SECRET not in caplog.text and BASIC.split()[1] not in caplog.text

@@ -15,8 +15,11 @@ account, signature) [`ProviderAuthError`][mfakit.errors.ProviderAuthError]; the 
 The SDK's own retries are turned off (its transport would retry a dropped
 connection, which may send a second code); mfakit retries once, only when
 Vonage throttled the message or the connection could not be made. The SDK
-logs request bodies (which hold the code) at DEBUG on the `vonage_http_client`
-logger: keep that logger at INFO or above in production.
+logs each request at DEBUG on the `vonage` logger, with the message text
+(which holds the code) and the headers of the previous request (which hold
+the credentials): these adapters put a filter on that logger that drops the
+SDK's DEBUG records emitted while one of their sends runs (in that thread or
+task); anything else the SDK logs, for the host's own calls too, passes.
 
 The SDK has no async client: [`AsyncVonageSmsSender`][mfakit.adapters.vonage.AsyncVonageSmsSender]
 runs the sync one in a worker thread (`asyncio.to_thread`).
@@ -25,6 +28,8 @@ runs the sync one in a worker thread (`asyncio.to_thread`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import re
 from typing import Any
 
@@ -68,6 +73,28 @@ __all__ = ["AsyncVonageSmsSender", "VonageSmsSender", "vonage_status_error"]
 PROVIDER = "vonage"
 _STATUS = re.compile(r"error code (\d+)")
 _SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|[0-9]{4,15}")
+
+
+_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "mfakit_vonage_sending", default=False
+)
+
+
+class _QuietWhileSending(logging.Filter):
+    """Drops the `vonage` logger's DEBUG records while an mfakit sender is
+    sending (they hold the code and the credentials)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_SENDING.get() and record.levelno <= logging.DEBUG)
+
+
+_QUIET = _QuietWhileSending()
+
+
+def _silence_sdk_debug() -> None:
+    logger = logging.getLogger("vonage")  # the SDK's one logger (vonage_http_client)
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
 
 
 def vonage_status_error(status: int, what: str = "the SMS") -> DeliveryError:
@@ -139,6 +166,7 @@ class VonageSmsSender:
         self._from = from_
         self._callback = callback
         self._retry_delay = check_retry_delay(retry_delay)
+        _silence_sdk_debug()
         # pool_maxsize=1 also makes the SDK's own "RemoteDisconnected" loop try only once.
         self._client = vonage.Vonage(
             vonage.Auth(api_key=api_key, api_secret=api_secret),
@@ -184,10 +212,13 @@ class VonageSmsSender:
         message = SmsMessage(**fields)
 
         def once() -> str:
+            sending = _SENDING.set(True)
             try:
                 response = self._client.sms.send(message)
             except Exception as exc:
                 raise self._failure(exc) from exc
+            finally:
+                _SENDING.reset(sending)
             return str(response.messages[0].message_id)
 
         return send_with_one_retry(once, retry_delay=self._retry_delay)

@@ -52,6 +52,7 @@ from mfakit.adapters.aws import (  # noqa: E402
 
 FROM = "no-reply@clinic.example"
 TO = "+14155550123"
+ALICE = "alice@example.org"
 SNS_NS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
@@ -519,3 +520,38 @@ async def test_async_ses_dropped_connection_is_uncertain_and_never_retried(
     with pytest.raises(DeliveryUncertain):
         await sender.send_email("alice@example.org", "Your code", "482913")
     assert len(dropping_server.requests) == 1
+
+
+def test_botocore_logs_no_message_while_mfakit_sends(
+    moto: Moto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """botocore.endpoint dumps each request's parameters at DEBUG (the SMS
+    text, the email body): dropped while mfakit sends; the host's own calls
+    still log."""
+    import logging
+
+    import boto3
+
+    verify_sender(moto)
+    with caplog.at_level(logging.DEBUG):
+        SnsSmsSender(endpoint_url=moto.url).send_sms(TO, "482913 is your code.")
+        SesEmailSender(FROM, endpoint_url=moto.url).send_email(ALICE, "Code", "739164")
+        boto3.client("sns", endpoint_url=moto.url).list_topics()  # the host's own call
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert any(
+        r.name == "botocore.endpoint" and "ListTopics" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.asyncio
+async def test_aiobotocore_logs_no_message_while_mfakit_sends(
+    moto: Moto, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    verify_sender(moto)
+    with caplog.at_level(logging.DEBUG):
+        await AsyncSnsSmsSender(endpoint_url=moto.url).send_sms(TO, "482913 is your code.")
+        await AsyncSesEmailSender(FROM, endpoint_url=moto.url).send_email(ALICE, "Code", "739164")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert len(moto.sms()) == 1 and len(moto.emails()) == 1

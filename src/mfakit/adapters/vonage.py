@@ -28,8 +28,6 @@ runs the sync one in a worker thread (`asyncio.to_thread`).
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import logging
 import re
 from typing import Any
 
@@ -64,7 +62,9 @@ from .provider_common import (
     check_retry_delay,
     check_text,
     check_timeouts,
+    quiet_vendor_debug,
     send_with_one_retry,
+    silence_vendor_debug,
     transport_failure,
 )
 
@@ -73,28 +73,6 @@ __all__ = ["AsyncVonageSmsSender", "VonageSmsSender", "vonage_status_error"]
 PROVIDER = "vonage"
 _STATUS = re.compile(r"error code (\d+)")
 _SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|[0-9]{4,15}")
-
-
-_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "mfakit_vonage_sending", default=False
-)
-
-
-class _QuietWhileSending(logging.Filter):
-    """Drops the `vonage` logger's DEBUG records while an mfakit sender is
-    sending (they hold the code and the credentials)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (_SENDING.get() and record.levelno <= logging.DEBUG)
-
-
-_QUIET = _QuietWhileSending()
-
-
-def _silence_sdk_debug() -> None:
-    logger = logging.getLogger("vonage")  # the SDK's one logger (vonage_http_client)
-    if _QUIET not in logger.filters:
-        logger.addFilter(_QUIET)
 
 
 def vonage_status_error(status: int, what: str = "the SMS") -> DeliveryError:
@@ -166,7 +144,7 @@ class VonageSmsSender:
         self._from = from_
         self._callback = callback
         self._retry_delay = check_retry_delay(retry_delay)
-        _silence_sdk_debug()
+        silence_vendor_debug("vonage")  # the SDK's one logger (vonage_http_client)
         # pool_maxsize=1 also makes the SDK's own "RemoteDisconnected" loop try only once.
         self._client = vonage.Vonage(
             vonage.Auth(api_key=api_key, api_secret=api_secret),
@@ -212,13 +190,11 @@ class VonageSmsSender:
         message = SmsMessage(**fields)
 
         def once() -> str:
-            sending = _SENDING.set(True)
             try:
-                response = self._client.sms.send(message)
+                with quiet_vendor_debug():
+                    response = self._client.sms.send(message)
             except Exception as exc:
                 raise self._failure(exc) from exc
-            finally:
-                _SENDING.reset(sending)
             return str(response.messages[0].message_id)
 
         return send_with_one_retry(once, retry_delay=self._retry_delay)

@@ -730,3 +730,16 @@ async def test_async_dropped_connection_is_uncertain_and_never_retried(
     with pytest.raises(DeliveryUncertain):
         await sender.send_sms(TO, "482913 is your code.")
     assert len(dropping_server.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_async_sdk_logs_nothing_of_the_message(
+    http_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    http_server.expect_request(MESSAGES).respond_with_handler(message_created)
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=http_server.url_for("/")
+    )
+    with caplog.at_level(logging.DEBUG):
+        await sender.send_sms(TO, "482913 is your code.")
+    assert "482913" not in caplog.text and AUTH_TOKEN not in caplog.text

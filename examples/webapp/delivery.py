@@ -112,10 +112,13 @@ def _sms(choice: str, environ: Mapping[str, str]) -> SmsSender | CodeProvider:
         return SnsSmsSender(sender_id=environ.get("MFAKIT_SNS_SENDER_ID") or None)
     from mfakit.adapters.vonage import VonageSmsSender
 
+    rest_host = environ.get("VONAGE_REST_HOST", "").strip()  # a test server
     return VonageSmsSender(
         _need(environ, "VONAGE_API_KEY"),
         _need(environ, "VONAGE_API_SECRET"),
         from_=_need(environ, "VONAGE_FROM"),
+        rest_host=rest_host or None,
+        callback=environ.get("VONAGE_STATUS_CALLBACK", "").strip() or None,
     )
 
 

@@ -3,6 +3,10 @@
 * ``POST /hooks/twilio-status``: Twilio's status callback for messages and
   calls (set ``TWILIO_STATUS_CALLBACK`` to this URL's public address), checked
   with ``X-Twilio-Signature`` and ``TWILIO_AUTH_TOKEN``.
+* ``GET`` or ``POST /hooks/vonage-receipts``: Vonage's delivery receipts (set
+  ``VONAGE_STATUS_CALLBACK`` to this URL's public address), checked with the
+  signature secret of signed webhooks (``VONAGE_SIGNATURE_SECRET``,
+  ``VONAGE_SIGNATURE_METHOD``).
 * ``POST /hooks/ses-events``: Amazon SES events through an SNS topic
   (``MFAKIT_SES_EVENTS_TOPIC_ARN``), checked against SNS's signature.
 
@@ -21,7 +25,13 @@ import os
 from flask import Blueprint, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
-from mfakit.delivery_status import DeliveryStatus, SnsVerifier, ses_status, twilio_status
+from mfakit.delivery_status import (
+    DeliveryStatus,
+    SnsVerifier,
+    ses_status,
+    twilio_status,
+    vonage_status,
+)
 from mfakit.errors import CallbackRejected, InvalidInput
 
 from .security import services
@@ -42,6 +52,29 @@ def twilio() -> ResponseReturnValue:
             request.form.to_dict(),
             request.headers.get("X-Twilio-Signature"),
             auth_token=token,
+        )
+    except CallbackRejected:
+        abort(403)
+    except InvalidInput:
+        abort(400)
+    _record(status)
+    return "", 204
+
+
+@bp.route("/vonage-receipts", methods=["GET", "POST"])
+def vonage() -> ResponseReturnValue:
+    secret = os.environ.get("VONAGE_SIGNATURE_SECRET", "")
+    if not secret:
+        abort(404)
+    # Vonage sends receipts as a query string (GET) or as a form or JSON (POST).
+    fields = request.get_json(silent=True) if request.is_json else None
+    params = fields if isinstance(fields, dict) else request.values.to_dict()
+    try:
+        status = vonage_status(
+            {str(k): str(v) for k, v in params.items()},
+            api_key=os.environ.get("VONAGE_API_KEY", ""),
+            signature_secret=secret,
+            signature_method=os.environ.get("VONAGE_SIGNATURE_METHOD", "sha256"),
         )
     except CallbackRejected:
         abort(403)

@@ -2,11 +2,13 @@
 
 Providers tell the app what became of a message by calling it back: Twilio
 posts a form to the `status_callback` URL of a message or call (signed with
-`X-Twilio-Signature`); Amazon SES publishes events (Delivery, Bounce, ...)
-to an SNS topic, which posts a signed JSON document to the app's HTTPS
-subscription. This module is framework-free: give it what the request carried
-(URL, form or body, the signature header) and it checks the signature, then
-returns a typed [`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus]. A callback that does not
+`X-Twilio-Signature`); Vonage sends a delivery receipt to the `callback`
+URL of a message (signed with the account's signature secret); Amazon SES
+publishes events (Delivery, Bounce, ...) to an SNS topic, which posts a
+signed JSON document to the app's HTTPS subscription. This module is
+framework-free: give it what the request carried (URL, form or body, the
+signature header) and it checks the signature, then returns a typed
+[`DeliveryStatus`][mfakit.delivery_status.DeliveryStatus]. A callback that does not
 verify raises [`CallbackRejected`][mfakit.errors.CallbackRejected] (answer 403); a malformed one
 raises [`InvalidInput`][mfakit.errors.InvalidInput] (answer 400).
 
@@ -44,6 +46,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -64,6 +67,7 @@ __all__ = [
     "SnsVerifier",
     "ses_status",
     "twilio_status",
+    "vonage_status",
 ]
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
@@ -77,7 +81,7 @@ class DeliveryStatus:
     """What a provider said about one message."""
 
     provider: str
-    """`"twilio"` or `"ses"`."""
+    """`"twilio"`, `"vonage"` or `"ses"`."""
     channel: Literal["sms", "voice", "email"]
     message_id: str
     """The id the sender returned when it sent the message (`SM...`,
@@ -192,6 +196,95 @@ def twilio_status(
         provider_status=word,
         error_code=error,
         unusable_destination=error in _TWILIO_UNUSABLE,
+    )
+
+
+# --- Vonage --------------------------------------------------------------------------------
+
+_VONAGE_STATES: dict[str, DeliveryState] = {
+    "buffered": "pending",
+    "accepted": "sent",
+    "unknown": "sent",
+    "delivered": "delivered",
+    "expired": "failed",
+    "failed": "failed",
+    "rejected": "failed",
+}
+# Vonage's delivery-receipt error codes that mean the number itself is the
+# problem: absent subscriber (permanent), call barred by the user, illegal
+# number, unroutable.
+_VONAGE_UNUSABLE = {"3", "4", "9", "11"}
+_VONAGE_METHODS = ("md5", "sha1", "sha256", "sha512")
+
+
+def vonage_status(
+    params: Mapping[str, str],
+    *,
+    api_key: str,
+    signature_secret: str,
+    signature_method: str = "sha256",
+    max_age: float = 300.0,
+    now: Callable[[], float] | None = None,
+) -> DeliveryStatus:
+    """Check and read a Vonage SMS delivery receipt (the `callback=` of
+    [`VonageSmsSender`][mfakit.adapters.vonage.VonageSmsSender]).
+
+    `params` are the receipt's fields (query string of a GET, or form or JSON
+    of a POST), `sig` and `timestamp` among them: turn on signed webhooks
+    in the Vonage dashboard and give its signature secret and method
+    (`"md5"`, `"sha1"`, `"sha256"` or `"sha512"`: the HMAC variants).
+    The signature is checked with the `vonage` SDK's own
+    `Auth.check_signature` (`pip install 'mfakit[vonage]'`); a receipt signed
+    more than `max_age` seconds ago (by its `timestamp`) is refused as a
+    replay.
+    """
+    try:
+        from vonage import Auth
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ImportError(
+            "vonage_status needs the 'vonage' extra: pip install 'mfakit[vonage]'"
+        ) from exc
+    for name, value in (("api_key", api_key), ("signature_secret", signature_secret)):
+        if not isinstance(value, str) or not value:
+            raise InvalidInput(name, "must be a non-empty str")
+    if signature_method not in _VONAGE_METHODS:
+        raise InvalidInput("signature_method", "must be md5, sha1, sha256 or sha512")
+    if not isinstance(params, Mapping):
+        raise InvalidInput("params", "must be the receipt's fields")
+    fields = dict(params)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+        raise InvalidInput("params", "must map str to str")
+    if not fields.get("sig"):
+        raise CallbackRejected("the delivery receipt carries no signature (sig)")
+    try:
+        signed_at = float(fields.get("timestamp", ""))
+    except ValueError:
+        raise CallbackRejected("the delivery receipt carries no timestamp") from None
+    auth = Auth(
+        api_key=api_key,
+        signature_secret=signature_secret,
+        signature_method=signature_method,
+    )
+    if not auth.check_signature(dict(fields)):  # (it removes "sig" from what it is given)
+        raise CallbackRejected("the delivery receipt's signature does not verify")
+    if abs((now or time.time)() - signed_at) > max_age:
+        raise CallbackRejected("the delivery receipt is too old (a replay?)")
+    message_id, word = fields.get("messageId", ""), fields.get("status", "")
+    if not re.fullmatch(r"[0-9A-Za-z-]{1,40}", message_id) or word not in _VONAGE_STATES:
+        raise InvalidInput("params", "not a Vonage delivery receipt")
+    error = fields.get("err-code") or None
+    if error == "0":
+        error = None
+    if error is not None and not re.fullmatch(r"[0-9]{1,4}", error):
+        raise InvalidInput("params", "the err-code is not one Vonage sends")
+    return DeliveryStatus(
+        provider="vonage",
+        channel="sms",
+        message_id=message_id,
+        state=_VONAGE_STATES[word],
+        provider_status=word,
+        error_code=error,
+        unusable_destination=error in _VONAGE_UNUSABLE,
     )
 
 

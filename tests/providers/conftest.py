@@ -15,6 +15,7 @@ saying what to install, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib
 import ipaddress
@@ -228,3 +229,91 @@ def _no_twilio_region(monkeypatch: pytest.MonkeyPatch) -> None:
     (ENVIRONMENT.md): keep a developer's settings away from the local server."""
     monkeypatch.delenv("TWILIO_REGION", raising=False)
     monkeypatch.delenv("TWILIO_EDGE", raising=False)
+
+
+# --- a server that drops the connection ---------------------------------------------------
+
+
+@dataclass
+class DroppingServer:
+    """A TCP server on 127.0.0.1 that reads each request in full and closes
+    the connection without answering: the request may have been acted on, so
+    a sender must call the outcome unknown and never send it again."""
+
+    url: str
+    requests: list[bytes]
+
+
+@contextlib.contextmanager
+def _dropping(context: ssl.SSLContext | None) -> Iterator[DroppingServer]:
+    import threading
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    scheme = "http" if context is None else "https"
+    server = DroppingServer(f"{scheme}://127.0.0.1:{listener.getsockname()[1]}", [])
+    stop = threading.Event()
+
+    def read_request(conn: socket.socket) -> bytes:
+        data = b""
+        conn.settimeout(5)
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                if context is not None:
+                    conn.settimeout(5)
+                    conn = context.wrap_socket(conn, server_side=True)
+                request = read_request(conn)
+                if request:  # counted before the close the client will see
+                    server.requests.append(request)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.fixture
+def dropping_server() -> Iterator[DroppingServer]:
+    with _dropping(None) as server:
+        yield server
+
+
+@pytest.fixture
+def tls_dropping_server(tls: Tls, monkeypatch: pytest.MonkeyPatch) -> Iterator[DroppingServer]:
+    """The same over TLS, its certificate trusted by ``requests``."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.cert_file))
+    with _dropping(tls.server_context()) as server:
+        yield server

@@ -19,6 +19,7 @@ import pytest
 
 from mfakit.errors import (
     ConfigurationError,
+    DeliveryError,
     DeliveryUncertain,
     DestinationOptedOut,
     InvalidDestination,
@@ -51,6 +52,7 @@ from mfakit.adapters.aws import (  # noqa: E402
 
 FROM = "no-reply@clinic.example"
 TO = "+14155550123"
+ALICE = "alice@example.org"
 SNS_NS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
@@ -246,39 +248,75 @@ def test_sns_publish_request_carries_the_sms_attributes(http_server: Any, aws_en
     assert "/eu-west-1/sns/aws4_request" in authorization
 
 
+# (HTTP status, AWS error code, message, the error, unusable destination, retryable, tries)
 SNS_ERRORS = [
-    (429, "Throttled", "Rate exceeded", ProviderRateLimited, 2),
-    (403, "AuthorizationError", "User is not authorized", ProviderAuthError, 1),
+    (429, "Throttled", "Rate exceeded", ProviderRateLimited, False, True, 2),
+    (403, "AuthorizationError", "User is not authorized", ProviderAuthError, False, False, 1),
     (
         400,
         "InvalidParameter",
         "Invalid parameter: PhoneNumber Reason: +14155550123 is not valid to publish to",
         InvalidDestination,
+        True,
+        False,
         1,
     ),
-    (400, "InvalidParameter", "Invalid parameter: SenderID", ProviderError, 1),
-    (500, "InternalError", "Internal error", ProviderError, 1),
+    (400, "InvalidParameter", "Invalid parameter: SenderID", ProviderError, False, False, 1),
+    (500, "InternalError", "Internal error", ProviderError, False, False, 1),
 ]
+SNS_ERROR_FIELDS = ("status", "code", "message", "kind", "unusable", "retryable", "tries")
 
 
-@pytest.mark.parametrize(("status", "code", "message", "kind", "tries"), SNS_ERRORS)
+def check_mapped(
+    error: DeliveryError, kind: type[DeliveryError], code: str, unusable: bool, retryable: bool
+) -> None:
+    assert type(error) is kind
+    assert error.provider_code == code
+    assert error.unusable_destination is unusable and error.retryable is retryable
+    assert TO not in str(error) and "482913" not in str(error)
+    assert "alice@example.org" not in str(error)
+
+
+@pytest.mark.parametrize(SNS_ERROR_FIELDS, SNS_ERRORS)
 def test_sns_errors_are_mapped(
     http_server: Any,
     aws_env: None,
     status: int,
     code: str,
     message: str,
-    kind: type[Exception],
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
     tries: int,
 ) -> None:
     http_server.expect_request("/").respond_with_handler(sns_error(status, code, message))
     sender = SnsSmsSender(endpoint_url=http_server.url_for("/"), retry_delay=0)
-    with pytest.raises(kind) as caught:
+    with pytest.raises(DeliveryError) as caught:
         sender.send_sms(TO, "482913 is your code.")
-    assert type(caught.value) is kind
-    assert caught.value.provider_code == code  # type: ignore[attr-defined]
-    assert TO not in str(caught.value) and "482913" not in str(caught.value)
+    check_mapped(caught.value, kind, code, unusable, retryable)
+    assert caught.value.provider == "sns"
     # botocore's own retries are off: one request, two only for throttling.
+    assert len(http_server.log) == tries
+
+
+@pytest.mark.parametrize(SNS_ERROR_FIELDS, SNS_ERRORS)
+@pytest.mark.asyncio
+async def test_async_sns_errors_are_mapped(
+    http_server: Any,
+    aws_env: None,
+    status: int,
+    code: str,
+    message: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+    tries: int,
+) -> None:
+    http_server.expect_request("/").respond_with_handler(sns_error(status, code, message))
+    sender = AsyncSnsSmsSender(endpoint_url=http_server.url_for("/"), retry_delay=0)
+    with pytest.raises(DeliveryError) as caught:
+        await sender.send_sms(TO, "482913 is your code.")
+    check_mapped(caught.value, kind, code, unusable, retryable)
     assert len(http_server.log) == tries
 
 
@@ -356,25 +394,67 @@ def test_ses_request_has_both_parts(http_server: Any, aws_env: None) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("status", "code", "kind"),
-    [
-        (429, "TooManyRequestsException", ProviderRateLimited),
-        (400, "SendingPausedException", ProviderError),
-        (403, "AccessDeniedException", ProviderAuthError),
-    ],
-)
+SES_ERRORS = [
+    # SES v2 throttling (sending rate) and SES's older word for it
+    (429, "TooManyRequestsException", ProviderRateLimited, True),
+    (400, "Throttling", ProviderRateLimited, True),
+    # the sandbox: an unverified sender or recipient
+    (400, "MessageRejected", ProviderError, False),
+    (400, "SendingPausedException", ProviderError, False),
+    (403, "AccessDeniedException", ProviderAuthError, False),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "kind", "retryable"), SES_ERRORS)
 def test_ses_errors_are_mapped(
-    http_server: Any, aws_env: None, status: int, code: str, kind: type[Exception]
+    http_server: Any,
+    aws_env: None,
+    status: int,
+    code: str,
+    kind: type[DeliveryError],
+    retryable: bool,
 ) -> None:
     http_server.expect_request("/v2/email/outbound-emails").respond_with_json(
         {"message": "refused"}, status=status, headers={"x-amzn-ErrorType": code}
     )
     sender = SesEmailSender(FROM, endpoint_url=http_server.url_for("/"), retry_delay=0)
-    with pytest.raises(kind) as caught:
+    with pytest.raises(DeliveryError) as caught:
         sender.send_email("alice@example.org", "Your code", "482913")
-    assert type(caught.value) is kind
-    assert len(http_server.log) == (2 if kind is ProviderRateLimited else 1)
+    check_mapped(caught.value, kind, code, False, retryable)
+    assert caught.value.provider == "ses"
+    assert len(http_server.log) == (2 if retryable else 1)
+
+
+@pytest.mark.parametrize(("status", "code", "kind", "retryable"), SES_ERRORS)
+@pytest.mark.asyncio
+async def test_async_ses_errors_are_mapped(
+    http_server: Any,
+    aws_env: None,
+    status: int,
+    code: str,
+    kind: type[DeliveryError],
+    retryable: bool,
+) -> None:
+    http_server.expect_request("/v2/email/outbound-emails").respond_with_json(
+        {"message": "refused"}, status=status, headers={"x-amzn-ErrorType": code}
+    )
+    sender = AsyncSesEmailSender(FROM, endpoint_url=http_server.url_for("/"), retry_delay=0)
+    with pytest.raises(DeliveryError) as caught:
+        await sender.send_email("alice@example.org", "Your code", "482913")
+    check_mapped(caught.value, kind, code, False, retryable)
+    assert len(http_server.log) == (2 if retryable else 1)
+
+
+def test_clients_have_bounded_timeouts_and_no_retries_of_their_own(aws_env: None) -> None:
+    """5 s to connect, 10 s to read by default; botocore's retries off (it would
+    retry a read timeout and so send a second code)."""
+    for sender in (SnsSmsSender(), SesEmailSender(FROM)):
+        config = sender._client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (5.0, 10.0)
+        assert config.retries["total_max_attempts"] == 1
+    for aio in (AsyncSnsSmsSender(), AsyncSesEmailSender(FROM)):
+        assert (aio._aio_config.connect_timeout, aio._aio_config.read_timeout) == (5.0, 10.0)
+        assert aio._aio_config.retries["total_max_attempts"] == 1
 
 
 def test_missing_region_is_a_configuration_error(
@@ -420,3 +500,58 @@ async def test_async_sns_timeout_is_uncertain_and_refusal_retryable(
     with pytest.raises(ProviderError) as caught:
         await refused.send_sms(TO, "482913 is your code.")
     assert caught.value.reason == "unreachable" and caught.value.retryable is True
+
+
+def test_sns_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any, aws_env: None
+) -> None:
+    sender = SnsSmsSender(endpoint_url=dropping_server.url, retry_delay=0)
+    with pytest.raises(DeliveryUncertain):
+        sender.send_sms(TO, "482913 is your code.")
+    assert len(dropping_server.requests) == 1
+    assert b"Action=Publish" in dropping_server.requests[0]
+
+
+@pytest.mark.asyncio
+async def test_async_ses_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any, aws_env: None
+) -> None:
+    sender = AsyncSesEmailSender(FROM, endpoint_url=dropping_server.url, retry_delay=0)
+    with pytest.raises(DeliveryUncertain):
+        await sender.send_email("alice@example.org", "Your code", "482913")
+    assert len(dropping_server.requests) == 1
+
+
+def test_botocore_logs_no_message_while_mfakit_sends(
+    moto: Moto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """botocore.endpoint dumps each request's parameters at DEBUG (the SMS
+    text, the email body): dropped while mfakit sends; the host's own calls
+    still log."""
+    import logging
+
+    import boto3
+
+    verify_sender(moto)
+    with caplog.at_level(logging.DEBUG):
+        SnsSmsSender(endpoint_url=moto.url).send_sms(TO, "482913 is your code.")
+        SesEmailSender(FROM, endpoint_url=moto.url).send_email(ALICE, "Code", "739164")
+        boto3.client("sns", endpoint_url=moto.url).list_topics()  # the host's own call
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert any(
+        r.name == "botocore.endpoint" and "ListTopics" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.asyncio
+async def test_aiobotocore_logs_no_message_while_mfakit_sends(
+    moto: Moto, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    verify_sender(moto)
+    with caplog.at_level(logging.DEBUG):
+        await AsyncSnsSmsSender(endpoint_url=moto.url).send_sms(TO, "482913 is your code.")
+        await AsyncSesEmailSender(FROM, endpoint_url=moto.url).send_email(ALICE, "Code", "739164")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert len(moto.sms()) == 1 and len(moto.emails()) == 1

@@ -1,7 +1,12 @@
 """What the provider adapters share: spelling digits for voice, argument
-checks, and the one-retry rule (run against a counting send function)."""
+checks, the one-retry rule (run against a counting send function), and the
+extras: no vendor SDK loaded by the core, a clear error naming a missing one."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +71,40 @@ def test_one_retry_only_when_nothing_went_out() -> None:
     with pytest.raises(DeliveryUncertain):
         send_with_one_retry(send, retry_delay=0)  # type: ignore[arg-type]
     assert len(calls) == 1
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_the_core_and_the_status_handlers_load_no_vendor_sdk() -> None:
+    """Each provider is behind its own extra: using mfakit (the facades, the
+    delivery-status module) imports none of the vendors' libraries."""
+    code = (
+        "import json, sys, mfakit, mfakit.delivery_status, mfakit.adapters\n"
+        "mfakit.MFA, mfakit.AsyncMFA, mfakit.adapters.MemoryStore\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout))
+    vendors = {"twilio", "boto3", "botocore", "aiobotocore", "vonage", "aiohttp", "requests"}
+    assert loaded & vendors == set()
+
+
+@pytest.mark.parametrize(
+    ("module", "blocked", "extra"),
+    [
+        ("mfakit.adapters.twilio", "twilio", "twilio"),
+        ("mfakit.adapters.aws", "boto3", "aws"),
+        ("mfakit.adapters.vonage", "vonage", "vonage"),
+    ],
+)
+def test_a_missing_extra_names_it(module: str, blocked: str, extra: str) -> None:
+    code = f"import sys; sys.modules[{blocked!r}] = None\nimport {module}"
+    done = _run(code)
+    assert done.returncode != 0
+    assert "ImportError" in done.stderr
+    assert f"pip install 'mfakit[{extra}]'" in done.stderr

@@ -271,3 +271,94 @@ def test_a_sink_is_a_protocol() -> None:
             return True
 
     assert isinstance(Recorder(), DeliveryStatusSink)
+
+
+# --- Vonage ------------------------------------------------------------------------------------
+
+VONAGE_SIGNATURE_SECRET = "vonage-signature-secret-0123456789"
+VONAGE_MESSAGE = "0A0000000123ABCD"
+
+
+def vonage_signed(params: dict[str, str], secret: str, method: str = "sha256") -> dict[str, str]:
+    """Vonage's documented signing of webhooks: an HMAC (with the chosen hash)
+    of '&name=value' for each field sorted by name, '&' and '=' in values
+    replaced by '_'; hex, in the `sig` field."""
+    digest = hmac.new(secret.encode(), digestmod=getattr(hashlib, method))
+    for name in sorted(params):
+        digest.update(f"&{name}={params[name].replace('&', '_').replace('=', '_')}".encode())
+    return {**params, "sig": digest.hexdigest()}
+
+
+def receipt(status: str, error: str = "0", *, at: float | None = None) -> dict[str, str]:
+    """A delivery receipt as Vonage sends it to the message's callback."""
+    import time
+
+    return {
+        "msisdn": "14155550123",
+        "to": "Clinic",
+        "network-code": "310090",
+        "messageId": VONAGE_MESSAGE,
+        "price": "0.03330000",
+        "status": status,
+        "scts": "2603010900",
+        "err-code": error,
+        "api-key": "abcd1234",
+        "message-timestamp": "2026-03-01 09:00:00",
+        "timestamp": str(int(time.time() if at is None else at)),
+    }
+
+
+def read_receipt(params: dict[str, str], **options: Any) -> DeliveryStatus:
+    require("vonage")
+    from mfakit.delivery_status import vonage_status
+
+    options.setdefault("signature_secret", VONAGE_SIGNATURE_SECRET)
+    return vonage_status(params, api_key="abcd1234", **options)
+
+
+@pytest.mark.parametrize("method", ["md5", "sha1", "sha256", "sha512"])
+def test_vonage_delivered(method: str) -> None:
+    params = vonage_signed(receipt("delivered"), VONAGE_SIGNATURE_SECRET, method)
+    status = read_receipt(params, signature_method=method)
+    assert status == DeliveryStatus(
+        provider="vonage",
+        channel="sms",
+        message_id=VONAGE_MESSAGE,
+        state="delivered",
+        provider_status="delivered",
+    )
+    assert "14155550123" not in repr(status)
+
+
+def test_vonage_failed_to_an_illegal_number_is_unusable() -> None:
+    status = read_receipt(vonage_signed(receipt("failed", "9"), VONAGE_SIGNATURE_SECRET))
+    assert (status.state, status.error_code, status.unusable_destination) == ("failed", "9", True)
+    busy = read_receipt(vonage_signed(receipt("expired", "7"), VONAGE_SIGNATURE_SECRET))
+    assert (busy.state, busy.error_code, busy.unusable_destination) == ("failed", "7", False)
+    accepted = read_receipt(vonage_signed(receipt("accepted"), VONAGE_SIGNATURE_SECRET))
+    assert (accepted.state, accepted.error_code) == ("sent", None)
+
+
+def test_vonage_forged_receipts_are_rejected() -> None:
+    good = vonage_signed(receipt("failed", "9"), VONAGE_SIGNATURE_SECRET)
+    with pytest.raises(CallbackRejected):
+        read_receipt({**good, "status": "delivered", "err-code": "0"})  # tampered
+    with pytest.raises(CallbackRejected):
+        read_receipt({k: v for k, v in good.items() if k != "sig"})  # unsigned
+    with pytest.raises(CallbackRejected):
+        read_receipt(vonage_signed(receipt("delivered"), "another-secret"))
+    with pytest.raises(CallbackRejected):
+        read_receipt(good, signature_method="sha512")  # signed with sha256
+    old = vonage_signed(receipt("delivered", at=1_700_000_000), VONAGE_SIGNATURE_SECRET)
+    with pytest.raises(CallbackRejected, match="too old"):
+        read_receipt(old)  # a replay of a receipt signed long ago
+    assert read_receipt(old, now=lambda: 1_700_000_100.0).state == "delivered"
+
+
+def test_vonage_signed_nonsense_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput):
+        read_receipt(vonage_signed(receipt("teleported"), VONAGE_SIGNATURE_SECRET))
+    with pytest.raises(InvalidInput):
+        read_receipt(vonage_signed(receipt("delivered", "x; drop"), VONAGE_SIGNATURE_SECRET))
+    with pytest.raises(InvalidInput):
+        read_receipt(receipt("delivered"), signature_method="crc32")

@@ -39,6 +39,7 @@ from mfakit.core.challenge import State
 from mfakit.delivery_status import DeliveryStatus, twilio_status
 from mfakit.errors import ConflictingState, DeliveryError
 from mfakit.testing import FakeClock, fast_hasher
+from mfakit.testing.senders import AsyncCodeProviderContract, CodeProviderContract
 from tests.conftest import SECRET
 from tests.helpers import fresh
 
@@ -51,6 +52,7 @@ require("pytest_httpserver")
 from werkzeug import Request, Response  # noqa: E402 - after the skip checks
 
 from mfakit.adapters.twilio import (  # noqa: E402
+    AsyncTwilioSmsSender,
     AsyncTwilioVerify,
     TwilioSmsSender,
     TwilioVerify,
@@ -81,6 +83,8 @@ class FakeTwilio:
     """Twilio's Messages, Calls and Verify APIs, as far as these tests need."""
 
     opted_out: set[str] = field(default_factory=set)
+    throttled: int = 0
+    """How many of the next message requests get HTTP 429 (Twilio 20429)."""
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     verifications: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -91,6 +95,10 @@ class FakeTwilio:
         form = request.form.to_dict()
         if form["To"] in self.opted_out:
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        with self.lock:
+            if self.throttled:
+                self.throttled -= 1
+                return twilio_error(429, 20429, "Too Many Requests")
         sid = f"SM{next(_sids):032x}"
         with self.lock:
             self.messages.append({**form, "sid": sid})
@@ -313,6 +321,30 @@ def test_an_opted_out_sign_in_reports_the_reason_in_the_start(
     assert mfa.verify(start.challenge.id, "123456").reason is Reason.NO_CODE_SENT
 
 
+def test_provider_failures_give_the_send_quota_back(
+    http_server: Any, twilio: FakeTwilio, store: Any, clock: FakeClock
+) -> None:
+    """Twilio throttles twice in a row (the one retry included) on more sends
+    than the quota allows: each raises ProviderRateLimited, and none of them
+    uses up the user's sends."""
+    audit = MemoryAuditLog()
+    mfa = make_mfa(store, clock, audit, sms=sms_sender(http_server))
+    quota = mfa.policy.send_quota
+    for _ in range(quota + 1):
+        twilio.throttled = 2
+        with pytest.raises(mfakit.ProviderRateLimited) as caught:
+            mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+        assert caught.value.retryable
+        view = mfa.get_challenge(caught.value.challenge_id or "")
+        assert view.code_sent_at is None
+    assert twilio.messages == [] and len(http_server.log) == 2 * (quota + 1)
+    for _ in range(quota):  # the whole quota is still there
+        assert mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE).ok
+    assert len(twilio.messages) == quota
+    over = mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert not over.ok and over.reason is Reason.SEND_LIMIT
+
+
 # --- delivery statuses --------------------------------------------------------------------
 
 
@@ -388,6 +420,71 @@ def test_a_status_that_is_no_delivery_status_is_refused(store: Any, clock: FakeC
 
 
 # --- Twilio Verify as the SMS channel --------------------------------------------------------
+
+
+class _VerifyContractFixtures:
+    """Twilio Verify through the real twilio library against FakeTwilio, which
+    makes the codes as Verify does; `issued` reads them back."""
+
+    @pytest.fixture
+    def issued(self, twilio: FakeTwilio) -> Any:
+        def codes() -> dict[str, str]:
+            with twilio.lock:
+                return {sid: str(v["code"]) for sid, v in twilio.verifications.items()}
+
+        return codes
+
+    @pytest.fixture
+    def secrets(self) -> list[str]:
+        return [AUTH_TOKEN]
+
+
+class TestTwilioVerifyContract(_VerifyContractFixtures, CodeProviderContract):
+    @pytest.fixture
+    def provider(self, http_server: Any, twilio: FakeTwilio) -> TwilioVerify:
+        return verify_provider(http_server)
+
+    @pytest.fixture
+    def broken_provider(self) -> TwilioVerify:
+        return TwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=f"http://127.0.0.1:{closed_port()}",
+            retry_delay=0,
+        )
+
+
+class TestTwilioVerifyEmailContract(TestTwilioVerifyContract):
+    @pytest.fixture
+    def channel(self) -> str:
+        return "email"
+
+    @pytest.fixture
+    def destination(self) -> str:
+        return "alice@example.org"
+
+
+class TestAsyncTwilioVerifyContract(_VerifyContractFixtures, AsyncCodeProviderContract):
+    @pytest.fixture
+    def provider(self, http_server: Any, twilio: FakeTwilio) -> AsyncTwilioVerify:
+        return AsyncTwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=http_server.url_for("/"),
+            retry_delay=0,
+        )
+
+    @pytest.fixture
+    def broken_provider(self) -> AsyncTwilioVerify:
+        return AsyncTwilioVerify(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            service_sid=VERIFY_SERVICE,
+            base_url=f"http://127.0.0.1:{closed_port()}",
+            retry_delay=0,
+        )
 
 
 def test_verify_sends_and_checks_while_mfakit_keeps_the_challenge(
@@ -590,3 +687,44 @@ def test_a_dead_provider_leaves_the_challenge_as_it_was(store: Any, clock: FakeC
         mfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
     view = mfa.get_challenge(failed.value.challenge_id or "")
     assert view.code_sent_at is None and view.attempts_left == 5
+
+
+@pytest.mark.asyncio
+async def test_async_mfa_sends_through_twilio_and_records_statuses(
+    http_server: Any, twilio: FakeTwilio
+) -> None:
+    """The async facade on the async sender: the opted-out reason, the message
+    sid kept on the challenge, and statuses recorded on it and audited."""
+    clock, audit = FakeClock(), MemoryAuditLog()
+    amfa = AsyncMFA(
+        store=MemoryStore(),
+        secret_key=SECRET,
+        issuer="Clinic",
+        clock=clock,
+        hasher=fast_hasher(),
+        audit=audit,
+        sms=AsyncTwilioSmsSender(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            from_=FROM,
+            base_url=http_server.url_for("/"),
+            status_callback=HOOK,
+            retry_delay=0,
+        ),
+    )
+    twilio.opted_out.add(PHONE)
+    refused = await amfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert not refused.ok and refused.reason is Reason.OPTED_OUT
+    twilio.opted_out.clear()
+
+    sent = await amfa.begin_phone_enrolment(fresh(clock), "alice", PHONE)
+    assert sent.ok
+    (message,) = twilio.messages
+    assert message["StatusCallback"] == HOOK
+    assert await amfa.record_delivery_status(callback(message["sid"], "undelivered", "30006"))
+    view = await amfa.get_challenge(sent.challenge.id)
+    assert (view.delivery, view.delivery_error) == ("failed", "30006")
+    assert not await amfa.record_delivery_status(callback("SM" + "0" * 32, "delivered"))
+    (event,) = [e for e in audit.events if e.action == "code.delivery"]
+    assert dict(event.details)["state"] == "failed" and event.method == "sms"
+    no_phone_in(list(audit.events))

@@ -413,6 +413,87 @@ def test_a_refused_connection_is_retryable() -> None:
     assert caught.value.reason == "unreachable" and caught.value.retryable is True
 
 
+@pytest.mark.parametrize(("status", "code", "text", "kind", "unusable", "retryable"), ERRORS)
+@pytest.mark.asyncio
+async def test_async_twilio_errors_are_mapped(
+    http_server: Any,
+    status: int,
+    code: int,
+    text: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+) -> None:
+    http_server.expect_request(MESSAGES).respond_with_handler(twilio_error(status, code, text))
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=http_server.url_for("/"), retry_delay=0
+    )
+    with pytest.raises(DeliveryError) as caught:
+        await sender.send_sms(TO, "482913 is your code.")
+    error = caught.value
+    assert type(error) is kind
+    assert error.unusable_destination is unusable and error.retryable is retryable
+    assert error.provider == "twilio" and error.provider_code == str(code)
+    assert "482913" not in str(error) and TO not in str(error)
+    assert len(requests_to(http_server, MESSAGES)) == (2 if retryable else 1)
+
+
+@pytest.mark.asyncio
+async def test_async_sms_request_is_exactly_what_twilio_documents(http_server: Any) -> None:
+    http_server.expect_request(MESSAGES, method="POST").respond_with_handler(message_created)
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        messaging_service_sid=MESSAGING_SERVICE,
+        status_callback="https://app.example/hooks/twilio",
+        base_url=http_server.url_for("/"),
+    )
+    message_sid = await sender.send_sms(TO, "482913 is your code.", locale="pt-BR")
+    (request,) = requests_to(http_server, MESSAGES)
+    assert request.method == "POST"
+    assert request.headers["Authorization"] == BASIC
+    assert request.mimetype == "application/x-www-form-urlencoded"
+    assert request.form.to_dict() == {
+        "To": TO,
+        "MessagingServiceSid": MESSAGING_SERVICE,
+        "Body": "482913 is your code.",
+        "StatusCallback": "https://app.example/hooks/twilio",
+    }
+    assert message_sid.startswith("SM") and len(message_sid) == 34
+
+
+@pytest.mark.asyncio
+async def test_async_refused_connection_is_retryable() -> None:
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=dead_url(), retry_delay=0
+    )
+    with pytest.raises(ProviderError) as caught:
+        await sender.send_sms(TO, "482913 is your code.")
+    assert caught.value.reason == "unreachable" and caught.value.retryable is True
+
+
+def test_transports_are_twilios_own_clients_with_bounded_default_timeouts() -> None:
+    """Sync on twilio's TwilioHttpClient (requests), async on its
+    AsyncTwilioHttpClient (aiohttp); both bounded by default (5 s to connect,
+    10 s to read), where twilio alone would wait without end."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.http.http_client import TwilioHttpClient
+
+    sync = TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, from_=FROM)._client.http_client
+    assert isinstance(sync, TwilioHttpClient)
+    assert sync.timeout == (5.0, 10.0)
+    for sender in (
+        AsyncTwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, from_=FROM),
+        AsyncTwilioVoiceSender(ACCOUNT_SID, AUTH_TOKEN, from_=FROM),
+        AsyncTwilioVerify(ACCOUNT_SID, AUTH_TOKEN, service_sid=VERIFY_SERVICE),
+    ):
+        client = sender._client.http_client
+        assert isinstance(client, AsyncTwilioHttpClient) and client.is_async
+        assert client.session is None  # a session per request, tied to no event loop
+        assert (client.bounds.sock_connect, client.bounds.sock_read) == (5.0, 10.0)
+        assert client.bounds.total == 15.0
+
+
 @pytest.mark.asyncio
 async def test_async_errors_retry_and_timeouts(http_server: Any) -> None:
     answers = iter(
@@ -624,3 +705,41 @@ async def test_async_verify(http_server: Any) -> None:
         twilio_error(404, 20404, "The requested resource was not found")
     )
     await provider.cancel(ref)  # already gone at Twilio: not an error
+
+
+def test_a_dropped_connection_is_uncertain_and_never_retried(dropping_server: Any) -> None:
+    """Twilio got the whole request and the connection died before any answer:
+    the SMS may be on its way, so no second one (sync and async)."""
+    sender = TwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=dropping_server.url, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain) as caught:
+        sender.send_sms(TO, "482913 is your code.")
+    assert caught.value.retryable is False and "482913" not in str(caught.value)
+    assert len(dropping_server.requests) == 1
+    assert b"Body=482913" in dropping_server.requests[0]  # it went out in full
+
+
+@pytest.mark.asyncio
+async def test_async_dropped_connection_is_uncertain_and_never_retried(
+    dropping_server: Any,
+) -> None:
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=dropping_server.url, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain):
+        await sender.send_sms(TO, "482913 is your code.")
+    assert len(dropping_server.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_async_sdk_logs_nothing_of_the_message(
+    http_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    http_server.expect_request(MESSAGES).respond_with_handler(message_created)
+    sender = AsyncTwilioSmsSender(
+        ACCOUNT_SID, AUTH_TOKEN, from_=FROM, base_url=http_server.url_for("/")
+    )
+    with caplog.at_level(logging.DEBUG):
+        await sender.send_sms(TO, "482913 is your code.")
+    assert "482913" not in caplog.text and AUTH_TOKEN not in caplog.text

@@ -148,31 +148,97 @@ def test_non_ascii_text_goes_as_unicode(https_server: Any) -> None:
     assert request.form["type"] == "unicode"
 
 
+# (Vonage status, error-text, the error, unusable destination, retryable, tries)
 STATUSES = [
-    (1, "Throttled", ProviderRateLimited, 2),
-    (3, "Invalid to parameter", InvalidDestination, 1),
-    (6, "Invalid message", InvalidDestination, 1),
-    (7, "Number barred.", DestinationOptedOut, 1),
-    (4, "Bad Credentials", ProviderAuthError, 1),
-    (9, "Partner quota exceeded", ProviderError, 1),
-    (29, "Non White-listed Destination", ProviderError, 1),
-    (5, "Internal Error", ProviderError, 1),
+    (1, "Throttled", ProviderRateLimited, False, True, 2),
+    (3, "Invalid to parameter", InvalidDestination, True, False, 1),
+    (6, "Invalid message", InvalidDestination, True, False, 1),
+    (33, "Number de-activated", InvalidDestination, True, False, 1),
+    (7, "Number barred.", DestinationOptedOut, True, False, 1),
+    (4, "Bad Credentials", ProviderAuthError, False, False, 1),
+    (9, "Partner quota exceeded", ProviderError, False, False, 1),
+    (15, "Illegal Sender Address - rejected", ProviderError, False, False, 1),
+    (29, "Non White-listed Destination", ProviderError, False, False, 1),
+    (5, "Internal Error", ProviderError, False, False, 1),
 ]
+STATUS_FIELDS = ("status", "text", "kind", "unusable", "retryable", "tries")
 
 
-@pytest.mark.parametrize(("status", "text", "kind", "tries"), STATUSES)
+def check_mapped(
+    error: DeliveryError, status: int, kind: type[DeliveryError], unusable: bool, retryable: bool
+) -> None:
+    assert type(error) is kind
+    assert error.provider == "vonage" and error.provider_code == str(status)
+    assert error.unusable_destination is unusable and error.retryable is retryable
+    assert "482913" not in str(error) and "14155550123" not in str(error)
+
+
+@pytest.mark.parametrize(STATUS_FIELDS, STATUSES)
 def test_statuses_inside_a_200_are_mapped(
-    https_server: Any, status: int, text: str, kind: type[DeliveryError], tries: int
+    https_server: Any,
+    status: int,
+    text: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+    tries: int,
 ) -> None:
     https_server.expect_request("/sms/json").respond_with_handler(refused(status, text))
     sender = vonage_sender(https_server, retry_delay=0)
     with pytest.raises(DeliveryError) as caught:
         sender.send_sms(TO, "482913 is your code.")
-    error = caught.value
-    assert type(error) is kind
-    assert error.provider == "vonage" and error.provider_code == str(status)
-    assert "482913" not in str(error) and "14155550123" not in str(error)
+    check_mapped(caught.value, status, kind, unusable, retryable)
     assert len(https_server.log) == tries  # only "throttled" is tried again
+
+
+@pytest.mark.parametrize(STATUS_FIELDS, STATUSES)
+@pytest.mark.asyncio
+async def test_async_statuses_inside_a_200_are_mapped(
+    https_server: Any,
+    status: int,
+    text: str,
+    kind: type[DeliveryError],
+    unusable: bool,
+    retryable: bool,
+    tries: int,
+) -> None:
+    https_server.expect_request("/sms/json").respond_with_handler(refused(status, text))
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY,
+        VONAGE_SECRET,
+        from_="Clinic",
+        rest_host=f"127.0.0.1:{https_server.port}",
+        retry_delay=0,
+    )
+    with pytest.raises(DeliveryError) as caught:
+        await sender.send_sms(TO, "482913 is your code.")
+    check_mapped(caught.value, status, kind, unusable, retryable)
+    assert len(https_server.log) == tries
+
+
+@pytest.mark.asyncio
+async def test_async_request_is_exactly_the_sync_one(https_server: Any) -> None:
+    https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+    )
+    assert (await sender.send_sms(TO, "482913 is your code.")).startswith("0A")
+    ((request, _),) = https_server.log
+    assert request.method == "POST" and request.path == "/sms/json"
+    assert request.headers["Authorization"] == BASIC
+    assert request.form.to_dict() == {
+        "to": "14155550123",
+        "from": "Clinic",
+        "text": "482913 is your code.",
+    }
+
+
+def test_the_sdk_has_a_bounded_timeout_and_no_retries_of_its_own() -> None:
+    """10 s by default (the SDK takes one number); the SDK's retries off (its
+    transport would retry a dropped connection and so send a second code)."""
+    sender = VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="Clinic")
+    options = sender._client.http_client.http_client_options
+    assert options.timeout == 10 and options.max_retries == 0
 
 
 def test_http_401_is_an_auth_error(https_server: Any) -> None:
@@ -224,3 +290,95 @@ def test_configuration_is_checked() -> None:
         VonageSmsSender(VONAGE_KEY, "", from_="Clinic")
     with pytest.raises(ConfigurationError):
         VonageSmsSender(VONAGE_KEY, VONAGE_SECRET, from_="Clinic", timeout=0)
+
+
+def test_a_signed_delivery_receipt_lands_on_the_challenge(https_server: Any) -> None:
+    """The sender asks for receipts at `callback`; the receipt Vonage sends for
+    the returned message id, signed, is recorded on the challenge and audited."""
+    import mfakit
+    from mfakit.adapters import MemoryAuditLog, MemoryStore
+    from mfakit.delivery_status import vonage_status
+    from mfakit.testing import FakeClock, fast_hasher
+    from tests.conftest import SECRET
+    from tests.helpers import fresh
+
+    from .test_delivery_status import VONAGE_SIGNATURE_SECRET, receipt, vonage_signed
+
+    https_server.expect_request("/sms/json", method="POST").respond_with_handler(sent)
+    clock, audit = FakeClock(), MemoryAuditLog()
+    mfa = mfakit.MFA(
+        store=MemoryStore(),
+        secret_key=SECRET,
+        issuer="Clinic",
+        clock=clock,
+        hasher=fast_hasher(),
+        audit=audit,
+        sms=vonage_sender(https_server, callback="https://app.example/hooks/vonage"),
+    )
+    started = mfa.begin_phone_enrolment(fresh(clock), "alice", TO)
+    ((request, _),) = https_server.log
+    assert request.form["callback"] == "https://app.example/hooks/vonage"
+    message_id = json.loads(https_server.log[0][1].get_data())["messages"][0]["message-id"]
+    params = receipt("failed", "9")
+    params["messageId"] = message_id
+    status = vonage_status(
+        vonage_signed(params, VONAGE_SIGNATURE_SECRET),
+        api_key=VONAGE_KEY,
+        signature_secret=VONAGE_SIGNATURE_SECRET,
+    )
+    assert mfa.record_delivery_status(status)
+    view = mfa.get_challenge(started.challenge.id)
+    assert (view.delivery, view.delivery_error) == ("failed", "9")
+    (event,) = [e for e in audit.events if e.action == "code.delivery"]
+    assert dict(event.details)["provider"] == "vonage"
+    assert "14155550123" not in repr(event)
+
+
+def test_a_dropped_connection_is_uncertain_and_never_retried(tls_dropping_server: Any) -> None:
+    """The SDK itself retries a connection the server dropped ("RemoteDisconnected")
+    as many times as its pool is large: the adapter's pool of one makes that a
+    single try, and the outcome is unknown, so no second SMS."""
+    host = tls_dropping_server.url.removeprefix("https://")
+    sender = VonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=host, retry_delay=0
+    )
+    with pytest.raises(DeliveryUncertain):
+        sender.send_sms(TO, "482913 is your code.")
+    assert len(tls_dropping_server.requests) == 1
+    assert b"text=482913" in tls_dropping_server.requests[0]
+
+
+def test_the_sdk_logs_neither_the_code_nor_the_credentials(
+    https_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK logs each request at DEBUG with its text and the previous
+    request's headers (Basic credentials): dropped while mfakit sends; the
+    host's own records on that logger still pass."""
+    import logging
+
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    sender = vonage_sender(https_server)
+    with caplog.at_level(logging.DEBUG, logger="vonage"):
+        sender.send_sms(TO, "482913 is your code.")
+        sender.send_sms(TO, "739164 is your code.")
+        logging.getLogger("vonage").debug("the host's own vonage record")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert VONAGE_SECRET not in caplog.text and BASIC.split()[1] not in caplog.text
+    assert "the host's own vonage record" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_the_async_sender_logs_neither_the_code_nor_the_credentials(
+    https_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    https_server.expect_request("/sms/json").respond_with_handler(sent)
+    sender = AsyncVonageSmsSender(
+        VONAGE_KEY, VONAGE_SECRET, from_="Clinic", rest_host=f"127.0.0.1:{https_server.port}"
+    )
+    with caplog.at_level(logging.DEBUG, logger="vonage"):
+        await sender.send_sms(TO, "482913 is your code.")
+        await sender.send_sms(TO, "739164 is your code.")
+    assert "482913" not in caplog.text and "739164" not in caplog.text
+    assert VONAGE_SECRET not in caplog.text and BASIC.split()[1] not in caplog.text

@@ -20,7 +20,9 @@ missing or refused credentials) [`ProviderAuthError`][mfakit.errors.ProviderAuth
 often) is [`ProviderError`][mfakit.errors.ProviderError] with reason `"rejected"`.
 
 botocore logs request parameters (the message, which holds the code) at DEBUG
-on `botocore.endpoint`: keep the `botocore` logger at INFO or above.
+on `botocore.endpoint` (for aiobotocore too): these adapters put a filter on
+that logger that drops its DEBUG records while one of their sends runs (in
+that thread or task); the host's own AWS calls log as before.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ from .provider_common import (
     check_retry_delay,
     check_text,
     check_timeouts,
+    quiet_vendor_debug,
     send_async_with_one_retry,
     send_with_one_retry,
+    silence_vendor_debug,
 )
 
 __all__ = [
@@ -185,6 +189,7 @@ class _Aws:
         self._config_kwargs = _config_kwargs(connect_timeout, read_timeout)
         self._retry_delay = check_retry_delay(retry_delay)
         self._session = session
+        silence_vendor_debug("botocore.endpoint")  # it dumps each request's parameters
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -214,7 +219,8 @@ class _SyncAws(_Aws):
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         def once() -> dict[str, Any]:
             try:
-                result: dict[str, Any] = getattr(self._client, operation)(**params)
+                with quiet_vendor_debug():
+                    result: dict[str, Any] = getattr(self._client, operation)(**params)
             except Exception as exc:
                 raise self._failure(exc) from exc
             return result
@@ -246,10 +252,11 @@ class _AsyncAws(_Aws):
             try:
                 # A client per send: it belongs to the running event loop, and
                 # codes go out one at a time, so its cost does not matter.
-                async with self._aio_session.create_client(
-                    self._service, endpoint_url=self._endpoint_url, config=self._aio_config
-                ) as client:
-                    result: dict[str, Any] = await getattr(client, operation)(**params)
+                with quiet_vendor_debug():
+                    async with self._aio_session.create_client(
+                        self._service, endpoint_url=self._endpoint_url, config=self._aio_config
+                    ) as client:
+                        result: dict[str, Any] = await getattr(client, operation)(**params)
             except Exception as exc:
                 raise self._failure(exc) from exc
             return result

@@ -11,11 +11,13 @@ and is never retried, so a user never receives two different codes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from ..core.contacts import normalize_email
@@ -30,8 +32,10 @@ __all__ = [
     "check_text",
     "check_timeouts",
     "missing_extra",
+    "quiet_vendor_debug",
     "send_async_with_one_retry",
     "send_with_one_retry",
+    "silence_vendor_debug",
     "spell_digits",
 ]
 
@@ -51,6 +55,39 @@ _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
 # parent and no handler, and its level is above CRITICAL.
 SILENT_LOGGER = logging.Logger("mfakit.silenced-vendor-sdk", level=logging.CRITICAL + 1)
 SILENT_LOGGER.propagate = False
+
+
+_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("mfakit_sending", default=False)
+
+
+class _QuietWhileSending(logging.Filter):
+    """Drops a vendor logger's DEBUG records while an mfakit adapter is
+    sending in this thread or task (they dump the message, which holds the
+    code); the host's own use of the SDK logs as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_SENDING.get() and record.levelno <= logging.DEBUG)
+
+
+_QUIET = _QuietWhileSending()
+
+
+def silence_vendor_debug(logger_name: str) -> None:
+    """Put the filter on `logger_name` (once; a filter acts on the records
+    logged through that very logger, not its children)."""
+    logger = logging.getLogger(logger_name)
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+
+
+@contextlib.contextmanager
+def quiet_vendor_debug() -> Iterator[None]:
+    """Mark the current thread or task as sending, for the filter."""
+    token = _SENDING.set(True)
+    try:
+        yield
+    finally:
+        _SENDING.reset(token)
 
 
 def missing_extra(module: str, extra: str) -> ImportError:

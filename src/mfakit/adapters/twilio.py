@@ -1,7 +1,8 @@
 """Twilio adapters (`pip install 'mfakit[twilio]'`): SMS through the Messages
 API, voice calls through the Calls API with inline TwiML, and Twilio Verify as a
 [`CodeProvider`][mfakit.ports.delivery.CodeProvider]; each sync (on `twilio`'s own
-client) and async (the same client with an `aiohttp` transport).
+client) and async (the same client on twilio's `AsyncTwilioHttpClient`, over
+`aiohttp`).
 
 Every send has a bounded connect and read timeout (5 s and 10 s by default).
 Twilio's answers become typed [`DeliveryError`][mfakit.errors.DeliveryError] subclasses
@@ -27,7 +28,6 @@ from typing import Any
 
 try:
     from twilio.base.exceptions import TwilioRestException
-    from twilio.http import AsyncHttpClient
     from twilio.http.http_client import TwilioHttpClient
     from twilio.http.response import Response
     from twilio.rest import Client
@@ -169,49 +169,67 @@ def _say_language(locale: str | None, default: str) -> str:
     return _SAY_REGIONS.get(locale.lower(), default)
 
 
-class _AsyncHttp(AsyncHttpClient):  # type: ignore[misc]
-    """twilio's async transport with bounded timeouts: one `aiohttp` session
-    per request, so a sender is not tied to one event loop and holds nothing
-    to close."""
+def _async_http(timeouts: Timeouts) -> Any:
+    """twilio's own async HTTP client, `AsyncTwilioHttpClient` (on `aiohttp`),
+    made to keep two promises it does not keep by itself:
 
-    def __init__(self, timeouts: Timeouts) -> None:
-        super().__init__(SILENT_LOGGER, True, None)
+    * bounded timeouts: twilio hands aiohttp the per-request timeout, which its
+      REST client leaves at `None`, and aiohttp then waits without end; here
+      each request gets `sock_connect` and `sock_read` bounds, so a refused or
+      slow connection and a slow answer can be told apart (retry or not);
+    * a session per request (`pool_connections=False`), so a sender is tied to
+      no event loop and holds nothing to close, and the session is closed even
+      when the request fails;
+    * Basic auth as a header (twilio's `aiohttp.BasicAuth` is deprecated).
+
+    Imported here, not at module level: a sync user needs no `aiohttp`.
+    """
+    try:
         import aiohttp
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ImportError(
+            "the async Twilio senders need aiohttp: pip install 'mfakit[twilio]'"
+        ) from exc
 
-        connect, read = timeouts
-        self._aiohttp = aiohttp
-        self._timeout = aiohttp.ClientTimeout(
-            total=connect + read, sock_connect=connect, sock_read=read
-        )
+    class BoundedAsyncTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(pool_connections=False, logger=SILENT_LOGGER)
+            connect, read = timeouts
+            self.bounds = aiohttp.ClientTimeout(
+                total=connect + read, sock_connect=connect, sock_read=read
+            )
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Any:
-        aiohttp = self._aiohttp
-        headers = dict(headers or {})
-        if auth is not None:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
-        async with (
-            aiohttp.ClientSession(timeout=self._timeout) as session,
-            session.request(
-                method.upper(),
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                allow_redirects=allow_redirects,
-            ) as response,
-        ):
-            return Response(response.status, await response.text(), response.headers)
+        async def request(
+            self,
+            method: str,
+            url: str,
+            params: dict[str, object] | None = None,
+            data: dict[str, object] | None = None,
+            headers: dict[str, str] | None = None,
+            auth: tuple[str, str] | None = None,
+            timeout: float | None = None,
+            allow_redirects: bool = False,
+        ) -> Any:
+            headers = dict(headers or {})
+            if auth is not None:
+                # The header itself: aiohttp deprecates BasicAuth, which twilio uses.
+                token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+                headers["Authorization"] = f"Basic {token}"
+            async with (
+                aiohttp.ClientSession(timeout=self.bounds) as session,
+                session.request(
+                    method.upper(),
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=allow_redirects,
+                ) as response,
+            ):
+                return Response(response.status, await response.text(), response.headers)
+
+    return BoundedAsyncTwilioHttpClient()
 
 
 class _Twilio:
@@ -240,7 +258,7 @@ class _Twilio:
         ):
             raise ConfigurationError("base_url must be an http(s) URL")
         if self._asynchronous:
-            http: Any = _AsyncHttp(self._timeouts)
+            http: Any = _async_http(self._timeouts)
         else:
             http = TwilioHttpClient(logger=SILENT_LOGGER)
             # requests takes a (connect, read) pair; twilio's constructor only a number.

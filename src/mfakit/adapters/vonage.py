@@ -15,8 +15,11 @@ account, signature) [`ProviderAuthError`][mfakit.errors.ProviderAuthError]; the 
 The SDK's own retries are turned off (its transport would retry a dropped
 connection, which may send a second code); mfakit retries once, only when
 Vonage throttled the message or the connection could not be made. The SDK
-logs request bodies (which hold the code) at DEBUG on the `vonage_http_client`
-logger: keep that logger at INFO or above in production.
+logs each request at DEBUG on the `vonage` logger, with the message text
+(which holds the code) and the headers of the previous request (which hold
+the credentials): these adapters put a filter on that logger that drops the
+SDK's DEBUG records emitted while one of their sends runs (in that thread or
+task); anything else the SDK logs, for the host's own calls too, passes.
 
 The SDK has no async client: [`AsyncVonageSmsSender`][mfakit.adapters.vonage.AsyncVonageSmsSender]
 runs the sync one in a worker thread (`asyncio.to_thread`).
@@ -59,7 +62,9 @@ from .provider_common import (
     check_retry_delay,
     check_text,
     check_timeouts,
+    quiet_vendor_debug,
     send_with_one_retry,
+    silence_vendor_debug,
     transport_failure,
 )
 
@@ -139,6 +144,7 @@ class VonageSmsSender:
         self._from = from_
         self._callback = callback
         self._retry_delay = check_retry_delay(retry_delay)
+        silence_vendor_debug("vonage")  # the SDK's one logger (vonage_http_client)
         # pool_maxsize=1 also makes the SDK's own "RemoteDisconnected" loop try only once.
         self._client = vonage.Vonage(
             vonage.Auth(api_key=api_key, api_secret=api_secret),
@@ -185,7 +191,8 @@ class VonageSmsSender:
 
         def once() -> str:
             try:
-                response = self._client.sms.send(message)
+                with quiet_vendor_debug():
+                    response = self._client.sms.send(message)
             except Exception as exc:
                 raise self._failure(exc) from exc
             return str(response.messages[0].message_id)

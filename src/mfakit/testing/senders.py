@@ -36,6 +36,11 @@ message id or `None`; malformed input raises
 nor the destination and whose `reason` / `retryable` /
 `unusable_destination` are set; `repr` shows no secret; concurrent sends
 each arrive exactly once.
+
+[`CodeProviderContract`][mfakit.testing.senders.CodeProviderContract] and its async twin
+do the same for a [`CodeProvider`][mfakit.ports.delivery.CodeProvider] (Twilio Verify):
+a started code checks once, a wrong or cancelled one never, bad input sends
+nothing, failures are typed, concurrent starts each send their own code.
 """
 
 from __future__ import annotations
@@ -52,9 +57,11 @@ import pytest
 from ..errors import DeliveryError, InvalidInput
 
 __all__ = [
+    "AsyncCodeProviderContract",
     "AsyncEmailSenderContract",
     "AsyncSmsSenderContract",
     "AsyncVoiceSenderContract",
+    "CodeProviderContract",
     "EmailSenderContract",
     "Received",
     "SmsSenderContract",
@@ -440,3 +447,209 @@ class AsyncEmailSenderContract(_EmailFixtures):
         )
         got = sorted(c for m in received()[before:] for c in codes if c in m.text)
         assert got == sorted(codes)
+
+
+# --- provider-checked codes ---------------------------------------------------------
+
+
+def _other_code(code: str) -> str:
+    """A code of the same length that is not `code`."""
+    return code[:-1] + str((int(code[-1]) + 1) % 10)
+
+
+class _CodeProviderFixtures(_Fixtures):
+    @pytest.fixture
+    def destination(self) -> str:
+        return "+14155550101"
+
+    @pytest.fixture
+    def channel(self) -> str:
+        """The channel the suite starts codes on (`"sms"`, `"voice"` or `"email"`)."""
+        return "sms"
+
+    @pytest.fixture
+    def broken_provider(self) -> Any:
+        pytest.skip("no broken_provider fixture: the failure tests do not apply")
+
+
+class CodeProviderContract(_CodeProviderFixtures):
+    """The contract of [`CodeProvider`][mfakit.ports.delivery.CodeProvider] (a service
+    that makes, sends and checks the codes itself, such as Twilio Verify).
+
+    Fixtures: `provider` (the provider under test) and `issued`, a function
+    returning every code the far end has sent so far, as a mapping from the
+    reference `start` returned to the code. Optional: `destination` and
+    `channel` (what the suite starts codes for), `broken_provider` (pointed
+    at something that fails) and `secrets` (never in `repr`).
+    """
+
+    def test_start_returns_a_reference_and_the_code_checks_once(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        ref = provider.start(destination, channel, locale="fr")
+        assert isinstance(ref, str) and ref
+        assert len(issued()) == before + 1
+        code = issued()[ref]
+        assert provider.check(ref, _other_code(code)) is False
+        assert provider.check(ref, code) is True
+        assert provider.check(ref, code) is False  # used: never twice
+
+    def test_a_cancelled_code_no_longer_checks(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        ref = provider.start(destination, channel)
+        provider.cancel(ref)
+        assert provider.check(ref, issued()[ref]) is False
+        provider.cancel(ref)  # a reference the provider no longer knows: no error
+
+    def test_malformed_input_is_refused_and_nothing_goes_out(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        with pytest.raises(InvalidInput):
+            provider.start(14155550101, channel)
+        with pytest.raises(InvalidInput):
+            provider.start(destination, "carrier-pigeon")
+        with pytest.raises(InvalidInput):
+            provider.start(destination, channel, locale=42)
+        with pytest.raises(InvalidInput):
+            provider.check(None, CODE)
+        assert len(issued()) == before
+
+    def test_a_failure_is_a_delivery_error_without_the_destination(
+        self, broken_provider: Any, destination: str, channel: str
+    ) -> None:
+        with pytest.raises(DeliveryError) as caught:
+            broken_provider.start(destination, channel)
+        _check_failure(caught.value, destination)
+
+    def test_repr_shows_no_secret(self, provider: Any, secrets: list[str]) -> None:
+        shown = repr(provider)
+        for secret in secrets:
+            assert secret not in shown
+
+    def test_concurrent_starts_each_send_their_own_code(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        refs: list[str] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(CONCURRENT)
+
+        def start() -> None:
+            barrier.wait()
+            try:
+                refs.append(provider.start(destination, channel))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(CONCURRENT)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(set(refs)) == CONCURRENT
+        assert len(issued()) == before + CONCURRENT
+        assert set(refs) <= set(issued())
+
+
+class AsyncCodeProviderContract(_CodeProviderFixtures):
+    """The contract of [`AsyncCodeProvider`][mfakit.ports.delivery.AsyncCodeProvider];
+    the fixtures of [`CodeProviderContract`][mfakit.testing.senders.CodeProviderContract]
+    (`issued` stays a plain function)."""
+
+    @pytest.mark.asyncio
+    async def test_start_returns_a_reference_and_the_code_checks_once(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        ref = await provider.start(destination, channel, locale="pt-BR")
+        assert isinstance(ref, str) and ref
+        assert len(issued()) == before + 1
+        code = issued()[ref]
+        assert await provider.check(ref, _other_code(code)) is False
+        assert await provider.check(ref, code) is True
+        assert await provider.check(ref, code) is False
+
+    @pytest.mark.asyncio
+    async def test_a_cancelled_code_no_longer_checks(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        ref = await provider.start(destination, channel)
+        await provider.cancel(ref)
+        assert await provider.check(ref, issued()[ref]) is False
+        await provider.cancel(ref)
+
+    @pytest.mark.asyncio
+    async def test_malformed_input_is_refused_and_nothing_goes_out(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        with pytest.raises(InvalidInput):
+            await provider.start(14155550101, channel)
+        with pytest.raises(InvalidInput):
+            await provider.start(destination, "carrier-pigeon")
+        with pytest.raises(InvalidInput):
+            await provider.start(destination, channel, locale=42)
+        with pytest.raises(InvalidInput):
+            await provider.check(None, CODE)
+        assert len(issued()) == before
+
+    @pytest.mark.asyncio
+    async def test_a_failure_is_a_delivery_error_without_the_destination(
+        self, broken_provider: Any, destination: str, channel: str
+    ) -> None:
+        with pytest.raises(DeliveryError) as caught:
+            await broken_provider.start(destination, channel)
+        _check_failure(caught.value, destination)
+
+    def test_repr_shows_no_secret(self, provider: Any, secrets: list[str]) -> None:
+        shown = repr(provider)
+        for secret in secrets:
+            assert secret not in shown
+
+    @pytest.mark.asyncio
+    async def test_concurrent_starts_each_send_their_own_code(
+        self,
+        provider: Any,
+        issued: Callable[[], dict[str, str]],
+        destination: str,
+        channel: str,
+    ) -> None:
+        before = len(issued())
+        refs = await asyncio.gather(
+            *(provider.start(destination, channel) for _ in range(CONCURRENT))
+        )
+        assert len(set(refs)) == CONCURRENT
+        assert len(issued()) == before + CONCURRENT
+        assert set(refs) <= set(issued())

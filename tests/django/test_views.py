@@ -35,7 +35,7 @@ from mfakit.integrations.django.models import (
 from mfakit.integrations.django.signals import security_event
 from mfakit.testing import authenticator_code
 
-from .doubles import CLOCK, OUTBOX
+from .doubles import AUDIT_LOG, CLOCK, OUTBOX
 from .settings import MFAKIT_KEY
 
 pytestmark = pytest.mark.django_db
@@ -1139,13 +1139,20 @@ def test_the_admin_never_adds_changes_or_deletes_mfakits_rows() -> None:
         assert model._default_manager.filter(pk=row.pk).exists(), model
 
 
+@pytest.mark.parametrize("audit", ["store", "tests.django.doubles.AUDIT_LOG"])
 def test_a_signal_for_each_event_of_a_whole_account_life(
-    django_capture_on_commit_callbacks: Any, mfakit_setting: Callable[..., None]
+    django_capture_on_commit_callbacks: Any,
+    mfakit_setting: Callable[..., None],
+    settings: Any,
+    audit: str,
 ) -> None:
     """Enrolment, sign-ins (wrong code, back-off, trusted device), a phone, a
     question, devices revoked, an admin's unlock, 2FA off: one signal per
-    audit event the store recorded, with its action, nothing more."""
+    audit event recorded, with its action, nothing more; whether the store
+    keeps the audit trail or another sink does."""
     mfakit_setting(free_failures=2)
+    settings.MFAKIT = {**settings.MFAKIT, "AUDIT": audit}
+    logged = len(AUDIT_LOG.events)
     seen: list[tuple[str, str, str | None]] = []
 
     def receiver(sender: Any, event: mfakit.AuditRecord, action: str, **kwargs: Any) -> None:
@@ -1189,9 +1196,12 @@ def test_a_signal_for_each_event_of_a_whole_account_life(
             browser.post(f"{BASE}/disable/")
     finally:
         security_event.disconnect(receiver)
-    recorded = [
-        (e.action, e.subject_id, e.actor_id) for e in AuditEvent.objects.order_by("seq")[before:]
-    ]
+    if audit == "store":
+        rows = list(AuditEvent.objects.order_by("seq")[before:])
+        recorded = [(e.action, e.subject_id, e.actor_id) for e in rows]
+    else:
+        assert AuditEvent.objects.count() == before
+        recorded = [(str(e.action), e.subject_id, e.actor_id) for e in AUDIT_LOG.events[logged:]]
     assert Counter(seen) == Counter(recorded)
     actions = {a for a, _, _ in seen}
     assert {
@@ -1207,3 +1217,49 @@ def test_a_signal_for_each_event_of_a_whole_account_life(
         "device.revoked_all",
         "two_factor.disabled",
     } <= actions, actions
+
+
+# --- trust bound to the password -------------------------------------------------------------
+
+
+def test_a_password_changed_through_django_ends_every_trusted_device(settings: Any) -> None:
+    from django.contrib.auth.forms import SetPasswordForm
+
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    enrol_email(alice)
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, alice)["Location"] == "/home/"  # trusted: no code
+    browser.post(f"{BASE}/logout/")
+    # Saves that do not change the password leave the device trusted ...
+    alice.refresh_from_db()
+    alice.first_name = "Alice"
+    alice.save()
+    # ... and so does Django upgrading the password's hash at sign-in.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert sign_in(browser, alice)["Location"] == "/home/"
+    alice.refresh_from_db()
+    assert alice.password.startswith("scrypt$")  # upgraded, and still trusted
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, alice)["Location"] == "/home/"
+    browser.post(f"{BASE}/logout/")
+    assert not [e for e in get_mfa().list_events(str(alice.pk)) if e.action == "password.changed"]
+
+    mail.outbox.clear()
+    form = SetPasswordForm(
+        alice, {"new_password1": "n3w-Passw0rd!", "new_password2": "n3w-Passw0rd!"}
+    )
+    assert form.is_valid(), form.errors
+    form.save()  # what Django's password change, reset and admin forms do
+    assert not any(d.active for d in get_mfa().list_devices(str(alice.pk)))
+    (changed,) = [e for e in get_mfa().list_events(str(alice.pk)) if e.action == "password.changed"]
+    assert changed.subject_id == str(alice.pk)
+    assert [m.to for m in mail.outbox] == [[alice.email]]  # the user is told
+    response = browser.post(
+        f"{BASE}/login/", {"username": "alice", "password": "n3w-Passw0rd!", "next": "/home/"}
+    )
+    assert response["Location"] == f"{BASE}/login/code/"  # the device no longer skips it

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -23,11 +25,17 @@ from django.test import Client
 import mfakit
 from mfakit import Actor, Reason
 from mfakit.integrations.django import get_mfa, web
-from mfakit.integrations.django.models import AuditEvent, TotpFactor
+from mfakit.integrations.django.models import (
+    AuditEvent,
+    Contact,
+    TotpFactor,
+    TrustedDevice,
+    UserState,
+)
 from mfakit.integrations.django.signals import security_event
 from mfakit.testing import authenticator_code
 
-from .doubles import CLOCK, OUTBOX
+from .doubles import AUDIT_LOG, CLOCK, OUTBOX
 from .settings import MFAKIT_KEY
 
 pytestmark = pytest.mark.django_db
@@ -830,3 +838,428 @@ def test_an_abandoned_sign_in_does_not_survive_another_users_sign_in() -> None:
     response = browser.post(f"{BASE}/login/code/", {"code": totp(secret)})
     assert response["Location"] == f"{BASE}/login/"  # nothing pending any more
     assert browser.signed_in_as() == "home of bob"  # alice's code signs nobody in
+
+
+# --- refusals: rate limits -------------------------------------------------------------------
+
+
+def test_wrong_codes_in_a_row_are_rate_limited_then_allowed_again(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(free_failures=1)
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    sign_in(browser, alice)
+    code = totp(secret)
+    browser.post(f"{BASE}/login/code/", {"code": f"{(int(code) + 1) % 1_000_000:06d}"})
+    # The free failure is spent: even the right code waits out the back-off (S13).
+    response = browser.post(f"{BASE}/login/code/", {"code": code}, follow=True)
+    assert "Too many failed attempts. Please wait a moment." in text(response)
+    assert response.redirect_chain[-1][0] == f"{BASE}/login/code/"
+    assert browser.signed_in_as() == "home of nobody"
+    CLOCK.advance(31)  # past the back-off: the sign-in goes on
+    browser.post(f"{BASE}/login/code/", {"code": totp(secret)})
+    assert browser.signed_in_as() == "home of alice"
+
+
+def test_codes_to_one_address_are_capped_per_window(mfakit_setting: Callable[..., None]) -> None:
+    mfakit_setting(send_quota=2)
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    enrol_email(alice)
+    mail.outbox.clear()
+    sign_in(browser, alice)
+    browser.post(f"{BASE}/login/method/", {"method": "email"})
+    CLOCK.advance(31)
+    assert "We sent a new code." in text(browser.post(f"{BASE}/login/resend/", follow=True))
+    assert len(mail.outbox) == 2
+    CLOCK.advance(31)
+    response = browser.post(f"{BASE}/login/resend/", follow=True)
+    assert "Too many codes were sent to this number or address." in text(response)
+    assert len(mail.outbox) == 2
+    # The codes already sent still work.
+    browser.post(f"{BASE}/login/code/", {"code": code_in(mail.outbox[-1].body)})
+    assert browser.signed_in_as() == "home of alice"
+
+
+# --- the rest of the account pages -----------------------------------------------------------
+
+
+def test_stop_trusting_all_devices_revokes_them_and_deletes_the_cookie() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    other = Browser()
+    signed_in_with_totp(other, alice, secret, trust="yes")
+    assert len([d for d in get_mfa().list_devices(str(alice.pk)) if d.active]) == 2
+    response = browser.post(f"{BASE}/devices/revoke-all/")
+    assert response["Location"] == f"{BASE}/"
+    assert response.cookies[web.TRUST_COOKIE].value == ""  # deleted
+    assert not any(d.active for d in get_mfa().list_devices(str(alice.pk)))
+    assert "2 devices are no longer trusted." in browser.page(f"{BASE}/")
+    # The other browser kept its cookie, but the device is no longer trusted.
+    other.post(f"{BASE}/logout/")
+    assert sign_in(other, alice)["Location"] == f"{BASE}/login/code/"
+    assert browser.client.post(f"{BASE}/devices/revoke-all/").status_code == 403  # CSRF
+
+
+def test_removing_a_phone_number_needs_a_password_and_a_factor_and_leaves_the_rest() -> None:
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101"})
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+    assert {f.kind for f in get_mfa().list_factors(str(alice.pk))} == {"totp", "phone"}
+    CLOCK.advance(minutes=6)  # the sign-in's grant is no longer fresh
+    response = browser.post(f"{BASE}/contact/phone/remove/", HTTP_REFERER=f"{BASE}/")
+    assert response["Location"] == f"{BASE}/reauth/?next=%2Faccount%2F2fa%2F"
+    browser.post(f"{BASE}/reauth/", {"password": PASSWORD, "next": f"{BASE}/"})
+    response = browser.post(f"{BASE}/contact/phone/remove/", HTTP_REFERER=f"{BASE}/")
+    assert response["Location"] == f"{BASE}/step-up/?next=%2Faccount%2F2fa%2F"
+    assert {f.kind for f in get_mfa().list_factors(str(alice.pk))} == {"totp", "phone"}
+    step_up_with_totp(browser, secret, f"{BASE}/")
+    response = browser.post(f"{BASE}/contact/phone/remove/", follow=True)
+    assert "Removed." in text(response)
+    assert {f.kind for f in get_mfa().list_factors(str(alice.pk))} == {"totp"}
+    response = browser.post(f"{BASE}/contact/phone/remove/", follow=True)
+    assert "Nothing to remove." in text(response)
+    assert {f.kind for f in get_mfa().list_factors(str(alice.pk))} == {"totp"}
+
+
+def test_the_class_based_mixins_guard_like_the_decorators() -> None:
+    assert Browser().get("/class/records/")["Location"] == f"{BASE}/login/?next=/class/records/"
+    casey, browser = user("casey"), Browser()
+    sign_in(browser, casey)  # no 2FA: sent to set it up
+    assert browser.get("/class/records/")["Location"] == f"{BASE}/"
+    assert browser.get("/class/export/")["Location"] == f"{BASE}/"
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    signed_in_with_totp(browser, alice, secret)
+    assert browser.get("/class/records/").content == b"the records (class)"
+    assert browser.get("/class/export/").content == b"exported (class)"
+    CLOCK.advance(61)
+    assert browser.get("/class/records/").content == b"the records (class)"
+    response = browser.get("/class/export/")
+    assert response["Location"] == f"{BASE}/step-up/?next=%2Fclass%2Fexport%2F"
+    step_up_with_totp(browser, secret, "/class/export/")
+    assert browser.get("/class/export/").content == b"exported (class)"
+
+
+def test_a_role_that_must_enrol_cannot_manage_team_members_first(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(require_for_roles=frozenset({"staff"}))
+    member = user("casey")
+    admin, browser = user("sam", groups=("staff",), is_staff=True), Browser()
+    assert sign_in(browser, admin)["Location"] == f"{BASE}/"
+    assert browser.client.session[web.AUTH] == "enrol"
+    # Only setting up 2FA: not the team pages, though they are mfakit's.
+    for page in (f"{BASE}/team/{member.pk}/", f"{BASE}/team/{member.pk}/unlock/"):
+        assert browser.get(page)["Location"] == f"{BASE}/", page
+    response = browser.post(f"{BASE}/team/{member.pk}/revoke-devices/")
+    assert response["Location"] == f"{BASE}/"
+    add_totp(admin)
+    browser = Browser()
+    signed_in_with_totp(browser, admin, _SECRETS[admin.pk])
+    assert browser.get(f"{BASE}/team/{member.pk}/").status_code == 200
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def test_a_project_overrides_the_base_block_by_block(settings: Any, tmp_path: Any) -> None:
+    (tmp_path / "mfakit").mkdir()
+    (tmp_path / "mfakit" / "base.html").write_text(
+        '{% extends "mfakit/base.html" %}'
+        '{% block header %}<p id="brand">Clinic</p>{{ block.super }}{% endblock %}'
+        '{% block footer %}<footer id="clinic">Clinic footer</footer>{% endblock %}',
+        encoding="utf-8",
+    )
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    alice, browser = user(), Browser()
+    add_totp(alice)
+    page = browser.page(f"{BASE}/login/")
+    assert '<p id="brand">Clinic</p>' in page and "<title>Sign in</title>" in page
+    assert '<footer id="clinic">Clinic footer</footer>' in page
+    assert '<form method="post" action="/account/2fa/login/">' in page  # the page's own block
+    sign_in(browser, alice)
+    page = browser.page(f"{BASE}/login/code/")
+    assert "Clinic footer" in page and "Enter the 6-digit code" in page
+    # The rest of the base is the app's: its messages block still shows refusals.
+    response = browser.post(f"{BASE}/login/code/", {"code": "000000"}, follow=True)
+    assert '<p id="brand">Clinic</p>' in text(response)
+    assert EN.reason(Reason.INVALID_CODE, attempts_left=4) in text(response)
+
+
+class _Accessibility(HTMLParser):
+    """What a screen reader needs of a page: its language, a heading, and a
+    name for every field and button."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lang: str | None = None
+        self.h1 = 0
+        self.label_for: set[str] = set()
+        self.fields: list[dict[str, str | None]] = []
+        self.in_label = 0
+        self.button: list[str] | None = None
+        self.nameless_buttons = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        elif tag == "h1":
+            self.h1 += 1
+        elif tag == "label":
+            self.in_label += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea"):
+            if a.get("type") not in ("hidden", "submit"):
+                self.fields.append({**a, "_in_label": "yes" if self.in_label else None})
+        elif tag == "button":
+            self.button = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.in_label -= 1
+        elif tag == "button" and self.button is not None:
+            self.nameless_buttons += not "".join(self.button).strip()
+            self.button = None
+
+    def handle_data(self, data: str) -> None:
+        if self.button is not None:
+            self.button.append(data)
+
+    def unnamed(self) -> list[str]:
+        return [
+            str(f.get("name"))
+            for f in self.fields
+            if not (
+                f["_in_label"]
+                or (f.get("id") and f["id"] in self.label_for)
+                or f.get("aria-label")
+                or f.get("aria-labelledby")
+            )
+        ]
+
+
+def assert_accessible(page: str, where: str) -> None:
+    found = _Accessibility()
+    found.feed(page)
+    assert found.lang, f"{where}: <html> has no lang"
+    assert found.h1 == 1, f"{where}: {found.h1} <h1>"
+    assert not found.unnamed(), f"{where}: fields without a label: {found.unnamed()}"
+    assert not found.nameless_buttons, f"{where}: a button without text"
+
+
+def test_every_page_names_its_fields_and_buttons_and_needs_no_script() -> None:
+    alice, browser = user(), Browser()
+    pages: dict[str, str] = {"login": browser.page(f"{BASE}/login/")}
+    secret, _ = add_totp(alice)
+    enrol_email(alice)
+    sign_in(browser, alice)
+    pages["second step"] = browser.page(f"{BASE}/login/code/")
+    browser.post(f"{BASE}/login/code/", {"code": totp(secret), "trust": "yes"})
+    for name in (
+        "",
+        "authenticator/",
+        "backup-codes/",
+        "contact/phone/",
+        "contact/email/",
+        "security-question/",
+        "disable/",
+        "activity/",
+        "reauth/",
+        "step-up/",
+    ):
+        pages[name or "index"] = browser.page(f"{BASE}/{name}")
+    pages["totp qr"] = text(browser.post(f"{BASE}/authenticator/", {"label": "Tablet"}))
+    pages["totp confirm"] = text(browser.post(f"{BASE}/authenticator/confirm/", {"code": "1"}))
+    browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101"})
+    pages["contact verify"] = browser.page(f"{BASE}/contact/verify/")
+    admin = user("root", is_staff=True, is_superuser=True)
+    add_totp(admin)
+    boss = Browser()
+    signed_in_with_totp(boss, admin, _SECRETS[admin.pk])
+    pages["team member"] = boss.page(f"{BASE}/team/{alice.pk}/")
+    for where, page in pages.items():
+        assert "Two-step verification" in page or "Sign in" in page, where  # a real page
+        assert_accessible(page, where)
+        assert "<script" not in page.lower(), where
+
+
+# --- the admin: the unlock action, and nothing edited by hand ---------------------------------
+
+
+def test_the_admin_unlock_action_lifts_the_back_off_through_mfakit(
+    mfakit_setting: Callable[..., None],
+) -> None:
+    mfakit_setting(free_failures=1)
+    alice = user()
+    secret, _ = add_totp(alice)
+    mfa = get_mfa()
+    code = totp(secret)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert mfa.verify_totp(str(alice.pk), wrong).reason is Reason.INVALID_CODE
+    assert mfa.verify_totp(str(alice.pk), code).reason is Reason.RATE_LIMITED
+    admin = admin_browser()
+    response = admin.post(
+        "/admin/mfakit/totpfactor/",
+        {"_selected_action": [str(TotpFactor.objects.get().pk)], "action": "unlock_second_step"},
+        follow=True,
+    )
+    assert "Done for 1 user(s)." in text(response)
+    assert mfa.verify_totp(str(alice.pk), code).ok
+    (unlocked,) = [e for e in mfa.list_events(str(alice.pk)) if e.action == "account.unlocked"]
+    assert unlocked.actor_id == f"django-admin:{User.objects.get(username='root').pk}"
+
+
+def test_the_admin_never_adds_changes_or_deletes_mfakits_rows() -> None:
+    alice = user()
+    secret, _ = add_totp(alice)
+    browser = Browser()
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101"})
+    browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+    admin = admin_browser()
+    for model in (TotpFactor, Contact, TrustedDevice, UserState, AuditEvent):
+        row = model._default_manager.first()
+        assert row is not None, model
+        url = f"/admin/mfakit/{model._meta.model_name}/"
+        assert admin.get(url).status_code == 200, model  # listed
+        page = text(admin.get(f"{url}{row.pk}/change/"))
+        assert 'name="_save"' not in page, model  # viewed, not editable
+        assert admin.get(f"{url}add/").status_code == 403, model
+        assert admin.post(f"{url}{row.pk}/change/", {}).status_code == 403, model
+        assert admin.post(f"{url}{row.pk}/delete/", {"post": "yes"}).status_code == 403, model
+        assert model._default_manager.filter(pk=row.pk).exists(), model
+        admin.post(url, {"_selected_action": [str(row.pk)], "action": "delete_selected"})
+        assert model._default_manager.filter(pk=row.pk).exists(), model
+
+
+@pytest.mark.parametrize("audit", ["store", "tests.django.doubles.AUDIT_LOG"])
+def test_a_signal_for_each_event_of_a_whole_account_life(
+    django_capture_on_commit_callbacks: Any,
+    mfakit_setting: Callable[..., None],
+    settings: Any,
+    audit: str,
+) -> None:
+    """Enrolment, sign-ins (wrong code, back-off, trusted device), a phone, a
+    question, devices revoked, an admin's unlock, 2FA off: one signal per
+    audit event recorded, with its action, nothing more; whether the store
+    keeps the audit trail or another sink does."""
+    mfakit_setting(free_failures=2)
+    settings.MFAKIT = {**settings.MFAKIT, "AUDIT": audit}
+    logged = len(AUDIT_LOG.events)
+    seen: list[tuple[str, str, str | None]] = []
+
+    def receiver(sender: Any, event: mfakit.AuditRecord, action: str, **kwargs: Any) -> None:
+        assert action == str(event.action)
+        seen.append((action, event.subject_id, event.actor_id))
+
+    alice, browser = user(), Browser()
+    root = user("root", is_staff=True, is_superuser=True)
+    before = AuditEvent.objects.count()
+    security_event.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            sign_in(browser, alice)
+            response = browser.post(f"{BASE}/authenticator/", {"label": "Phone"})
+            key = re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', text(response))
+            assert key is not None
+            secret = key.group(1).replace(" ", "")
+            browser.post(f"{BASE}/authenticator/confirm/", {"code": totp(secret)})
+            browser.post(f"{BASE}/logout/")
+            sign_in(browser, alice)
+            code = totp(secret)
+            for _ in range(3):  # two free failures, then the back-off
+                browser.post(f"{BASE}/login/code/", {"code": f"{(int(code) + 1) % 1_000_000:06d}"})
+            admin = Browser()
+            sign_in(admin, root)
+            admin.post(
+                "/admin/mfakit/totpfactor/",
+                {
+                    "_selected_action": [str(TotpFactor.objects.get().pk)],
+                    "action": "unlock_second_step",
+                },
+            )
+            browser.post(f"{BASE}/login/code/", {"code": code, "trust": "yes"})
+            browser.post(f"{BASE}/contact/phone/", {"value": "+1 415 555 0101"})
+            browser.post(f"{BASE}/contact/verify/", {"code": OUTBOX.last_code("+14155550101")})
+            browser.post(
+                f"{BASE}/security-question/",
+                {"question": get_mfa().security_questions[0], "answer": "Rex"},
+            )
+            browser.post(f"{BASE}/devices/revoke-all/")
+            browser.post(f"{BASE}/disable/")
+    finally:
+        security_event.disconnect(receiver)
+    if audit == "store":
+        rows = list(AuditEvent.objects.order_by("seq")[before:])
+        recorded = [(e.action, e.subject_id, e.actor_id) for e in rows]
+    else:
+        assert AuditEvent.objects.count() == before
+        recorded = [(str(e.action), e.subject_id, e.actor_id) for e in AUDIT_LOG.events[logged:]]
+    assert Counter(seen) == Counter(recorded)
+    actions = {a for a, _, _ in seen}
+    assert {
+        "factor.added",
+        "second_step.failed",
+        "account.backoff",
+        "account.unlocked",
+        "second_step.passed",
+        "device.trusted",
+        "code.sent",
+        "backup_codes.issued",
+        "security_question.set",
+        "device.revoked_all",
+        "two_factor.disabled",
+    } <= actions, actions
+
+
+# --- trust bound to the password -------------------------------------------------------------
+
+
+def test_a_password_changed_through_django_ends_every_trusted_device(settings: Any) -> None:
+    from django.contrib.auth.forms import SetPasswordForm
+
+    alice, browser = user(), Browser()
+    secret, _ = add_totp(alice)
+    enrol_email(alice)
+    signed_in_with_totp(browser, alice, secret, trust="yes")
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, alice)["Location"] == "/home/"  # trusted: no code
+    browser.post(f"{BASE}/logout/")
+    # Saves that do not change the password leave the device trusted ...
+    alice.refresh_from_db()
+    alice.first_name = "Alice"
+    alice.save()
+    # ... and so does Django upgrading the password's hash at sign-in.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert sign_in(browser, alice)["Location"] == "/home/"
+    alice.refresh_from_db()
+    assert alice.password.startswith("scrypt$")  # upgraded, and still trusted
+    browser.post(f"{BASE}/logout/")
+    assert sign_in(browser, alice)["Location"] == "/home/"
+    browser.post(f"{BASE}/logout/")
+    assert not [e for e in get_mfa().list_events(str(alice.pk)) if e.action == "password.changed"]
+
+    mail.outbox.clear()
+    form = SetPasswordForm(
+        alice, {"new_password1": "n3w-Passw0rd!", "new_password2": "n3w-Passw0rd!"}
+    )
+    assert form.is_valid(), form.errors
+    form.save()  # what Django's password change, reset and admin forms do
+    assert not any(d.active for d in get_mfa().list_devices(str(alice.pk)))
+    (changed,) = [e for e in get_mfa().list_events(str(alice.pk)) if e.action == "password.changed"]
+    assert changed.subject_id == str(alice.pk)
+    assert [m.to for m in mail.outbox] == [[alice.email]]  # the user is told
+    response = browser.post(
+        f"{BASE}/login/", {"username": "alice", "password": "n3w-Passw0rd!", "next": "/home/"}
+    )
+    assert response["Location"] == f"{BASE}/login/code/"  # the device no longer skips it

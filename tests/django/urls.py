@@ -7,8 +7,14 @@ from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.views import View
 
-from mfakit.integrations.django.decorators import mfa_required, recent_mfa_required
+from mfakit.integrations.django.decorators import (
+    MfaRequiredMixin,
+    RecentMfaRequiredMixin,
+    mfa_required,
+    recent_mfa_required,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -29,10 +35,28 @@ def export(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"exported ({request.method})")
 
 
+class RecordsView(MfaRequiredMixin, View):
+    """`/records/` as a class-based view (`MfaRequiredMixin`)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("the records (class)")
+
+
+class ExportView(RecentMfaRequiredMixin, View):
+    """`/export/` as a class-based view (`RecentMfaRequiredMixin`)."""
+
+    mfa_max_age = 60
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("exported (class)")
+
+
 urlpatterns = [
     path("account/2fa/", include("mfakit.integrations.django.urls")),
     path("admin/", admin.site.urls),
     path("home/", home),
     path("records/", records),
     path("export/", export),
+    path("class/records/", RecordsView.as_view()),
+    path("class/export/", ExportView.as_view()),
 ]

@@ -17,7 +17,8 @@ class MfakitConfig(AppConfig):
 
     def ready(self) -> None:
         # get_mfa() forgets its cached MFA when a test changes MFAKIT.
-        from . import checks, conf
+        from . import checks, conf, receivers
 
         conf.connect_signals()
+        receivers.connect()  # a password change ends trusted devices
         del checks  # imported for its system checks (registered on import)

@@ -26,7 +26,8 @@ Keys:
 * `STORE`: dotted path of another store (default: a
   `DjangoStore`).
 * `AUDIT`: `"store"` (default: the store keeps the audit trail, listed by
-  `mfa.list_events`), `"log"` (the `mfakit.audit` logger) or a dotted path.
+  `mfa.list_events`), `"log"` (the `mfakit.audit` logger) or a dotted path;
+  either way every event is also sent as the `security_event` signal.
 * `NOTIFY`: send security notices (default True).
 * `CLOCK`, `HASHER`: dotted paths of a clock (an object with `now()`)
   and of a hasher, made as senders are; for tests (`mfakit.testing`'s
@@ -179,6 +180,12 @@ def build(config: object) -> MFA:
         audit = LoggingAuditSink()  # given, or mfakit would default to the store
     else:
         audit = _made("AUDIT", audit_setting, "record")
+    if audit is not store:
+        # The store sends the security_event signal for what it records;
+        # another sink gets a wrapper that sends it (signals.py).
+        from .signals import SignallingAuditSink
+
+        audit = SignallingAuditSink(audit, using=config.get("DATABASE", "default"))
     policies = None
     if config.get("POLICIES") is not None:
         policies = _made("POLICIES", config["POLICIES"], "policy_for")

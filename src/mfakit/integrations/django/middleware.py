@@ -20,7 +20,8 @@ It enforces two rules on every request of a signed-in user:
 * A user whose role requires 2FA (`Policy.require_for_roles`: their Django
   groups, or `MFAKIT["ROLE"]`) and who has none yet was let in at sign-in
   only to set it up (seed 002): until they have, every page but mfakit's
-  own sends them to the setup page.
+  own account pages sends them to the setup page (the team pages too: an
+  admin manages others' 2FA only after setting up their own).
 
 Pages under `STATIC_URL` pass. Sensitive views add `@mfa_required` or
 `@recent_mfa_required` (`decorators`).
@@ -44,6 +45,9 @@ from . import web
 __all__ = ["MfaMiddleware"]
 
 NAMESPACE = "mfakit"
+TEAM_PAGES = "team_"
+"""URL names of the "manage team member" pages (`team.py`), closed to an
+admin who has yet to set up their own 2FA."""
 
 
 class MfaMiddleware:
@@ -70,6 +74,7 @@ class MfaMiddleware:
             return None
         match = request.resolver_match
         ours = match is not None and NAMESPACE in match.namespaces
+        team = ours and match is not None and str(match.url_name).startswith(TEAM_PAGES)
         how = request.session.get(web.AUTH)
         if how is None:
             # Logged in without mfakit's second step: start it properly.
@@ -78,7 +83,7 @@ class MfaMiddleware:
                 return None
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('mfakit:login')}?{query}")
-        if how == "enrol" and not ours:
+        if how == "enrol" and (team or not ours):
             messages.warning(request, _("Set up two-step verification to continue."))
             return HttpResponseRedirect(reverse("mfakit:index"))
         return None

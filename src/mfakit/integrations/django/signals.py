@@ -17,20 +17,26 @@ def on_event(sender, event, action, **kwargs):
         alert_the_desk(event.subject_id)
 ```
 
-The sender is the `DjangoStore`. Only events recorded by the
-store are sent (`MFAKIT["AUDIT"]` left at `"store"`, the default). A
+The sender is the `DjangoStore` when it keeps the audit trail
+(`MFAKIT["AUDIT"]` left at `"store"`, the default). With another sink
+(`"log"`, or a dotted path) the app wraps it in `SignallingAuditSink`: the
+sink records the event, then the signal goes out, after the current
+transaction commits (at once outside one); the sender is then the sink. A
 receiver that raises is logged and does not break the others (`send_robust`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from django.db import transaction
 from django.dispatch import Signal
 
 from ...core.records import AuditRecord
+from ...ports.audit import AuditSink
 
-__all__ = ["security_event"]
+__all__ = ["SignallingAuditSink", "security_event"]
 
 security_event = Signal()
 """Sent after an mfakit security event is committed: `event`, `action`."""
@@ -49,3 +55,21 @@ def send_event(sender: object, event: AuditRecord) -> None:
                 receiver,
                 type(result).__name__,
             )
+
+
+class SignallingAuditSink:
+    """An audit sink that also sends `security_event` for every event it
+    records: how the app keeps its signals when `MFAKIT["AUDIT"]` is not the
+    store. It has no `enabled()`: a sink that would skip events (a logger
+    below its level) still gets them, so no signal is lost."""
+
+    def __init__(self, sink: AuditSink, *, using: str = "default") -> None:
+        self.sink = sink
+        self.using = using
+
+    def __repr__(self) -> str:
+        return f"SignallingAuditSink({self.sink!r})"
+
+    def record(self, event: AuditRecord) -> None:
+        self.sink.record(event)
+        transaction.on_commit(functools.partial(send_event, self.sink, event), using=self.using)

@@ -24,6 +24,10 @@ def test_rotation_while_eight_threads_verify() -> None:
     rotation_race.assert_sound(outcome, 48)
 
 
+def test_a_pending_setup_is_resealed_and_confirmed_under_the_new_key() -> None:
+    rotation_race.pending_setup_survives(MemoryStore())
+
+
 def app(store: MemoryStore, clock: FakeClock, *keys: str) -> MFA:
     return MFA(
         store=store,

@@ -15,12 +15,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from mfakit import MFA, Actor, AsyncMFA, ConfigurationError, Policy
+from mfakit import MFA, Actor, AsyncMFA, ConfigurationError, Policy, RelyingParty
 from mfakit.adapters import MemoryAuditLog, MemoryStore, Outbox
 from mfakit.adapters.sql import SqlStore
 from mfakit.errors import DeliveryError
 from mfakit.otel import instrument
-from mfakit.testing import FakeClock
+from mfakit.testing import FakeClock, authenticator_code, fast_hasher
+from tests.helpers import fresh
+
+from ..sql.conftest import unique_prefix
 
 USER = "user-7f3a9c"
 PHONE = "+14155550177"
@@ -102,9 +105,26 @@ def story(mfa: MFA, outbox: Outbox, clock: FakeClock) -> list[str]:
     return codes
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite"])
-def test_counters_spans_and_no_personal_data(telemetry: Telemetry, backend: str) -> None:
-    store: Any = MemoryStore() if backend == "memory" else SqlStore.from_url("sqlite://")
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh store: in memory, SQLite, or PostgreSQL under a unique table prefix."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        sqlite = SqlStore.from_url("sqlite://")
+        yield sqlite
+        sqlite.close()
+        return
+    engine = request.getfixturevalue("pg_engine")
+    pg = SqlStore(engine, table_prefix=unique_prefix())
+    pg.create_all()
+    yield pg
+    pg.metadata.drop_all(engine)
+
+
+def test_counters_spans_and_no_personal_data(telemetry: Telemetry, store: Any) -> None:
+    backend = "memory" if isinstance(store, MemoryStore) else "sql"
     outbox, clock = Outbox(), FakeClock()
     mfa = MFA(
         store=store,
@@ -146,8 +166,6 @@ def test_counters_spans_and_no_personal_data(telemetry: Telemetry, backend: str)
     blob = "\n".join(seen)
     for secret in (USER, PHONE, PHONE[-4:], EMAIL, "carol", KEY, *codes):
         assert secret not in blob, secret
-    if backend == "sqlite":
-        store.close()
 
 
 def test_an_uninstrumented_mfa_is_untouched(telemetry: Telemetry) -> None:
@@ -177,3 +195,85 @@ def test_async_facade(telemetry: Telemetry) -> None:
     assert telemetry.total("mfakit.verifications", method="sms", outcome="success") == 1
     assert telemetry.total("mfakit.sends", channel="sms", outcome="success") == 1
     assert "mfakit.verify" in {s.name for s in telemetry.exporter.get_finished_spans()}
+
+
+def test_every_kind_of_check_is_counted(telemetry: Telemetry, store: Any) -> None:
+    """Authenticator setups, authenticator codes and their replays, backup codes,
+    security answers and passwordless passkey sign-ins (and their replays) each
+    count as a verification of their method; a user without 2FA is counted
+    as a satisfied sign-in. None of their ids, codes, answers or secrets
+    reaches an attribute."""
+    from mfakit.testing.webauthn import SoftwareAuthenticator
+
+    outbox, clock = Outbox(), FakeClock()
+    origin = "https://example.com"
+    mfa = MFA(
+        store=store,
+        secret_key=KEY,
+        issuer="Otel",
+        sms=outbox,
+        audit=MemoryAuditLog() if isinstance(store, MemoryStore) else store,
+        clock=clock,
+        hasher=fast_hasher(),
+        policy=Policy(question_guards_alternatives=True, passkey_passwordless=True),
+        relying_party=RelyingParty("example.com", "Example", origins=[origin]),
+    )
+    instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+    t = telemetry
+    sent = mfa.begin_phone_enrolment(fresh(clock, USER, secret=KEY), USER, PHONE)
+    first = mfa.verify(sent.challenge.id, outbox.last_code(PHONE))
+    assert first.ok and first.backup_codes is not None
+    backup = first.backup_codes.codes
+    clock.advance(seconds=31)
+
+    setup = mfa.begin_totp_setup(fresh(clock, USER, secret=KEY), USER, account_name=EMAIL)
+    code = authenticator_code(setup.secret, clock.now())
+    wrong = "000000" if code != "000000" else "111111"
+    assert not mfa.confirm_totp_setup(fresh(clock, USER, secret=KEY), setup.id, wrong).ok
+    assert mfa.confirm_totp_setup(fresh(clock, USER, secret=KEY), setup.id, code).ok
+    assert t.total("mfakit.verifications", method="totp", outcome="invalid_code") == 1
+    assert t.total("mfakit.verifications", method="totp", outcome="success") == 1
+    replayed = mfa.verify_totp(USER, code)
+    assert not replayed.ok and replayed.reason.value == "replayed"  # type: ignore[union-attr]
+    assert t.total("mfakit.verifications", method="totp", outcome="replayed") == 1
+    assert t.total("mfakit.replays", method="totp") == 1
+
+    assert mfa.verify_backup_code(USER, backup[0]).ok
+    assert t.total("mfakit.verifications", method="backup_code", outcome="success") == 1
+
+    answer = "Fluffy the cat"
+    question = mfa.security_questions[0]
+    mfa.set_security_question(fresh(clock, USER, secret=KEY), USER, question, answer)
+    start = mfa.begin_sign_in(USER)
+    assert start.challenge is not None
+    mfa.try_another_way(start.challenge.id)
+    assert not mfa.answer_security_question(start.challenge.id, "Rex the dog").ok
+    assert mfa.answer_security_question(start.challenge.id, answer).ok
+    assert t.total("mfakit.verifications", method="security_question", outcome="success") == 1
+    assert t.total("mfakit.verifications", method="security_question") == 2
+
+    device = SoftwareAuthenticator()
+    begun = mfa.begin_passkey_registration(
+        fresh(clock, USER, secret=KEY), USER, name="Laptop", passwordless=True
+    )
+    made = device.create(begun.options_json, origin=origin)
+    assert mfa.finish_passkey_registration(fresh(clock, USER, secret=KEY), begun.ceremony_id, made)
+    pending = mfa.begin_passkey_sign_in()
+    signed = device.get(pending.options_json, origin=origin)
+    assert mfa.finish_passkey_sign_in(pending.ceremony_id, signed).ok
+    assert not mfa.finish_passkey_sign_in(pending.ceremony_id, signed).ok  # taken once
+    assert t.total("mfakit.verifications", method="webauthn", outcome="success") == 1
+    assert t.total("mfakit.replays", method="webauthn") == 1
+
+    nobody = "user-without-2fa-41c2"
+    assert mfa.begin_sign_in(nobody).status.value == "satisfied"
+    assert t.total("mfakit.sign_in.result", status="satisfied") == 1
+    assert t.total("mfakit.sign_in.started") == 2
+
+    spans = t.exporter.get_finished_spans()
+    seen = [repr(a) for points in t.points().values() for a, _ in points]
+    seen += [s.name + repr(dict(s.attributes or {})) for s in spans]
+    blob = "\n".join(seen)
+    secrets = (USER, nobody, PHONE, PHONE[-4:], EMAIL, KEY, setup.secret, code, answer, *backup)
+    for secret in secrets:
+        assert secret not in blob, secret

@@ -31,6 +31,7 @@ from mfakit.adapters.sql.migrations import version_table
 from mfakit.adapters.sql.schema import TABLES
 from mfakit.testing.contract import T0, AuditLogContract, AuditRetentionContract, StoreContract
 
+from . import release_010
 from .conftest import unique_prefix
 from .test_schema import set_version
 
@@ -44,9 +45,16 @@ def drop_everything(engine: Engine, prefix: str) -> None:
 
 
 def make_010_then_upgrade(target: Engine | str, prefix: str) -> None:
-    """A database as mfakit 0.1.0 left it, then upgraded by this release."""
-    assert migrate.upgrade(target, table_prefix=prefix, revision="0001") == "0001"
-    assert migrate.upgrade(target, table_prefix=prefix) == migrate.HEAD
+    """A database as mfakit 0.1.0 left it (made by that release's own schema
+    module, tests/sql/release_010.py: tables and version row, no Alembic), then
+    upgraded by this release: stamped at revision 0001, upgraded to the head."""
+    engine = create_engine(target) if isinstance(target, str) else target
+    release_010.make_database(engine, prefix)
+    assert migrate.current(engine, table_prefix=prefix) is None
+    assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD
+    assert migrate.check(engine, table_prefix=prefix) == []
+    if isinstance(target, str):
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -251,6 +259,20 @@ def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None
         assert _shape(engine, prefix, _RELEASE_010) == expected
     finally:
         build_metadata(other).drop_all(engine)
+
+
+def test_revision_0001_is_what_010_created(db: tuple[Engine, str]) -> None:
+    """Revision 0001 makes, column by column, the tables mfakit 0.1.0's own
+    schema module made (an independent reference: that file, kept verbatim)."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix, revision="0001")
+    other = prefix + "o_" if prefix != "mfa_" else "mfo_"
+    old = release_010.make_database(engine, other)
+    try:
+        assert sorted(old.tables) == sorted(other + name for name in _RELEASE_010)
+        assert _shape(engine, prefix, _RELEASE_010) == _shape(engine, other, _RELEASE_010)
+    finally:
+        old.drop_all(engine)
 
 
 def test_the_newest_revision_is_build_metadata_exactly(db: tuple[Engine, str]) -> None:

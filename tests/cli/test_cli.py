@@ -339,3 +339,48 @@ def test_help_names_every_command_and_the_exit_codes(tmp_path: Path) -> None:
         assert group in top
     assert "3 configuration, 4 storage" in top
     assert "disable-2fa" in db.run("user", "--help").stdout
+
+
+def test_every_command_that_changes_something_asks_first(ready: Db) -> None:
+    """Declined at the question: exit 1, nothing changed, nothing audited.
+    Confirmed: done, and audited under the operator's name."""
+    mfa = enrolled(ready)
+    store = ready.store()
+    now = datetime.now(timezone.utc)
+    store.insert_device(
+        DeviceRecord(
+            id="d1",
+            user_id="alice",
+            label="Firefox",
+            created_at=now,
+            expires_at=now + timedelta(days=14),
+            security_version=0,
+        )
+    )
+    store.insert_challenge(challenge_record("old", at=now - timedelta(days=3)))
+    trail = events(ready, "-n", "200")
+    changing = [
+        ("user", "disable-2fa", "alice", "--reason", "lost phone"),
+        ("devices", "revoke", "alice"),
+        ("purge",),
+    ]
+    for command in changing:
+        declined = ready.run(*command, input="n\n")
+        assert declined.returncode == 1, command
+        assert "[y/N]" in declined.stdout and "nothing changed" in declined.stderr, command
+    assert mfa.backup_codes_left("alice") == 10
+    assert store.list_devices("alice")[0].revoked_at is None
+    assert store.get_challenge("old") is not None
+    assert events(ready, "-n", "200") == trail
+
+    for command in changing:
+        done = ready.run(*command, input="y\n")
+        assert done.returncode == 0, (command, done.stderr)
+    new = events(ready, "-n", "200")[len(trail) :]
+    by_cli = {e["action"]: e["actor_id"] for e in new if str(e["actor_id"]).startswith("cli:")}
+    assert by_cli == {
+        "two_factor.disabled": "cli:anna",
+        "device.revoked_all": "cli:anna",
+        "retention.purged": "cli:anna",
+    }
+    store.close()

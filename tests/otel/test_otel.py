@@ -277,3 +277,59 @@ def test_every_kind_of_check_is_counted(telemetry: Telemetry, store: Any) -> Non
     secrets = (USER, nobody, PHONE, PHONE[-4:], EMAIL, KEY, setup.secret, code, answer, *backup)
     for secret in secrets:
         assert secret not in blob, secret
+
+
+def test_the_operating_page_queries_name_real_instruments(telemetry: Telemetry) -> None:
+    """Every metric and label the dashboards and alerts of docs/operating.md
+    query is one the instrumentation records (in the Prometheus exporter's
+    spelling: dots as underscores, `_total` for counters, the unit and
+    `_bucket` for histograms)."""
+    import re
+    from pathlib import Path
+
+    from opentelemetry.sdk.metrics.export import Histogram, Sum
+
+    mfa = MFA(
+        store=MemoryStore(),
+        secret_key=KEY,
+        issuer="Otel",
+        sms=Outbox(),
+        email=RefusingEmail(),
+        audit=MemoryAuditLog(),
+        clock=FakeClock(),
+        policy=Policy(free_failures=2, lockout_after=4, max_attempts=3),
+    )
+    instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+    clock = mfa.clock
+    story(mfa, mfa._ports["sms"], clock)  # type: ignore[arg-type]
+    setup = mfa.begin_totp_setup(fresh(clock, "u2", secret=KEY), "u2", account_name="u2")
+    code = authenticator_code(setup.secret, clock.now())
+    assert mfa.confirm_totp_setup(fresh(clock, "u2", secret=KEY), setup.id, code).ok
+    assert not mfa.verify_totp("u2", code).ok  # a replay
+    exported: dict[str, set[str]] = {}
+    data = telemetry.reader.get_metrics_data()
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                base = metric.name.replace(".", "_")
+                labels = {
+                    k.replace(".", "_") for p in metric.data.data_points for k in p.attributes or {}
+                }
+                if isinstance(metric.data, Sum):
+                    exported[base + "_total"] = labels
+                elif isinstance(metric.data, Histogram):
+                    unit = {"s": "_seconds"}.get(metric.unit or "", "")
+                    exported[base + unit + "_bucket"] = labels | {"le"}
+                    exported[base + unit] = labels
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
+    page = text[text.index("## Dashboards") : text.index("## Backup and restore")]
+    queried = re.findall(r"(mfakit_[a-z_]+)(?:\{([^}]*)\})?", page)
+    assert len(queried) >= 10
+    for name, selector in queried:
+        assert name in exported, name
+        for label in re.findall(r"(\w+)=", selector):
+            assert label in exported[name], (name, label)
+    for grouped in re.findall(r"by \(([^)]*)\) \(rate\((mfakit_[a-z_]+)", page):
+        labels, name = grouped
+        for label in labels.split(","):
+            assert label.strip() in exported[name], (name, label)

@@ -28,9 +28,11 @@ number, email address, code or secret):
 `mfakit.sends` {`channel`, `outcome`, `error.type`}
     codes and notices handed to a sender, and what the sender did.
 `mfakit.lockouts` {`method`, `reason`}, `mfakit.replays` {`method`},
-`mfakit.rate_limits` {`method`}
+`mfakit.rate_limits` {`method`, `reason`}
     verifications refused by a lock-out (the account's, or a challenge out of
-    attempts), replayed codes, attempts refused by the account's back-off.
+    attempts), replayed codes, attempts refused by the account's back-off
+    (`reason=rate_limited`) and sends refused by a limit (`cooldown`,
+    `send_limit`, `send_budget_exhausted`).
 `mfakit.store.duration` (s) {`store`, `operation`}
     each store call; `mfakit.use_case.duration` (s) {`use_case`, `store`}
     each facade call (verification latency by store: `use_case=verify`).
@@ -49,6 +51,7 @@ from .core.results import (
     AnswerResult,
     PasskeySignIn,
     Reason,
+    SendResult,
     SignInStart,
     TotpConfirmation,
     VerifyResult,
@@ -68,6 +71,8 @@ _DIRECT = {
     "finish_passkey_sign_in": "webauthn",
 }
 _CHECKS = (VerifyResult, TotpConfirmation, AnswerResult, PasskeySignIn)
+# Sends refused by a limit (S15, S33) before any sender was called.
+_SEND_LIMITS = frozenset({Reason.COOLDOWN, Reason.SEND_LIMIT, Reason.SEND_BUDGET_EXHAUSTED})
 # What one facade call saw of its port calls (the method of the challenge it loaded).
 _seen: ContextVar[dict[str, str] | None] = ContextVar("mfakit_otel_seen", default=None)
 
@@ -203,7 +208,10 @@ class Instrumentation:
             elif result.reason in (Reason.LOCKED_OUT, Reason.TOO_MANY_ATTEMPTS):
                 self.lockouts.add(1, {"method": method, "reason": outcome})
             elif result.reason is Reason.RATE_LIMITED:
-                self.rate_limits.add(1, {"method": method})
+                self.rate_limits.add(1, {"method": method, "reason": outcome})
+        elif isinstance(result, SendResult) and result.reason in _SEND_LIMITS:
+            attrs = {"method": result.challenge.method.value, "reason": result.reason.value}
+            self.rate_limits.add(1, attrs)
 
     # --- what the ports saw ----------------------------------------------------------------
     def port_done(

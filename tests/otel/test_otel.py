@@ -88,6 +88,9 @@ def story(mfa: MFA, outbox: Outbox, clock: FakeClock) -> list[str]:
     start = mfa.begin_sign_in(USER)
     assert start.challenge is not None
     codes.append(outbox.last_code(PHONE))
+    too_soon = mfa.resend(start.challenge.id)  # within the resend cooldown
+    assert not too_soon.ok and too_soon.reason is not None
+    assert too_soon.reason.value == "cooldown"
     assert not mfa.verify(start.challenge.id, "000000" if codes[-1] != "000000" else "111111").ok
     signed_in = mfa.verify(start.challenge.id, codes[-1])
     assert signed_in.ok
@@ -147,7 +150,8 @@ def test_counters_spans_and_no_personal_data(telemetry: Telemetry, store: Any) -
     assert t.total("mfakit.sends", channel="sms", outcome="success") >= 3
     assert t.total("mfakit.sends", channel="email", outcome="failure") == 1
     assert t.total("mfakit.lockouts", method="sms", reason="locked_out") >= 1
-    assert t.total("mfakit.rate_limits", method="sms") >= 1
+    assert t.total("mfakit.rate_limits", method="sms", reason="rate_limited") >= 1
+    assert t.total("mfakit.rate_limits", method="sms", reason="cooldown") == 1
     store_name = type(store).__name__
     assert t.total("mfakit.store.duration", store=store_name) > 0
     assert t.total("mfakit.use_case.duration", use_case="verify", store=store_name) >= 3

@@ -372,3 +372,63 @@ def test_bad_arguments_are_configuration_errors() -> None:
         migrate.upgrade(42)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         migrate.upgrade("sqlite://", revision="")
+
+
+HOST_ENV = """
+from alembic import context
+
+from mfakit.adapters.sql import build_metadata, migrate
+
+config = context.config
+connection = config.attributes["connection"]
+prefix = config.attributes["prefix"]
+context.configure(
+    connection=connection,
+    target_metadata=[config.attributes["host"], build_metadata(prefix)],
+    render_item=migrate.render_item,
+    version_table=prefix + "host_version",
+)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+
+
+def test_a_host_alembic_setup_with_build_metadata(db: tuple[Engine, str], tmp_path: Path) -> None:
+    """The other way in: a host's own Alembic environment whose target_metadata
+    includes build_metadata(prefix) writes (autogenerate) and runs a migration
+    that creates mfakit's tables; the store works on them, and once mfakit's
+    own migrations adopt them, `check` finds no difference."""
+    import shutil
+
+    import alembic
+    from alembic import command
+    from alembic.config import Config
+
+    engine, prefix = db
+    home = tmp_path / "host_migrations"
+    (home / "versions").mkdir(parents=True)
+    (home / "env.py").write_text(HOST_ENV)
+    template = Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako"
+    shutil.copy(template, home / "script.py.mako")
+    host = MetaData()
+    orders = Table(prefix + "orders", host, Column("id", Integer, primary_key=True))
+    config = Config()
+    config.set_main_option("script_location", str(home))
+    try:
+        with engine.begin() as conn:
+            config.attributes.update(connection=conn, prefix=prefix, host=host)
+            command.revision(config, message="host", autogenerate=True, rev_id="h1")
+            command.upgrade(config, "head")
+        [script] = (home / "versions").glob("h1_*.py")
+        written = script.read_text()
+        for name in TABLES:
+            assert prefix + name in written, name
+        store = SqlStore(engine, table_prefix=prefix)
+        store.bump_security_version("alice", now=T0)  # records the schema version on first use
+        assert store.get_user_state("alice").security_version == 1  # type: ignore[union-attr]
+        assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD
+        assert migrate.check(engine, table_prefix=prefix) == []
+    finally:
+        orders.drop(engine, checkfirst=True)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {prefix}host_version"))

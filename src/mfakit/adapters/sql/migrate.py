@@ -47,6 +47,7 @@ __all__ = [
     "current",
     "downgrade",
     "include_name",
+    "render_item",
     "upgrade",
 ]
 
@@ -202,6 +203,23 @@ def include_name(table_prefix: str = "mfa_") -> Callable[[str | None, str, Any],
         return type_ != "table" or name not in ours
 
     return include
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """A `render_item` hook for a host's `env.py` whose `target_metadata`
+    includes `build_metadata(...)`: autogenerate then writes mfakit's
+    timestamp column type (`UtcDateTime`) with its import, so the script it
+    generates runs (without it the script names a module it never imports)::
+
+        context.configure(..., render_item=migrate.render_item)
+
+    Everything else is left to Alembic's own rendering."""
+    from .schema import UtcDateTime
+
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        autogen_context.imports.add("from mfakit.adapters.sql.schema import UtcDateTime")
+        return "UtcDateTime()"
+    return False
 
 
 def check(target: Target, *, table_prefix: str = "mfa_") -> list[str]:

@@ -384,3 +384,36 @@ def test_every_command_that_changes_something_asks_first(ready: Db) -> None:
         "retention.purged": "cli:anna",
     }
     store.close()
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    """`mfakit` itself, as pip installs it: pyproject declares it, the installed
+    distribution's entry point names `mfakit.cli:main`, and the script runs."""
+    import sysconfig
+    from importlib.metadata import entry_points
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '[project.scripts]\nmfakit = "mfakit.cli:main"' in text
+    [entry] = entry_points(group="console_scripts", name="mfakit")
+    assert entry.value == "mfakit.cli:main"
+    script = Path(sysconfig.get_path("scripts")) / "mfakit"
+    if not script.exists():
+        message = f"mfakit is not installed in {script.parent}: pip install -e '.[cli]'"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exit codes: 0 ok" in done.stdout
+    bad = subprocess.run(
+        [str(script), "user", "status", "alice"],
+        capture_output=True,
+        text=True,
+        env={**env, "MFAKIT_OPERATOR": "anna", "MFAKIT_DATABASE_URL": ""},
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 3 and "MFAKIT_SECRET_KEYS" in bad.stderr  # nothing configured

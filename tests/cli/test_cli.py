@@ -44,6 +44,19 @@ class Db:
     def run(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mfakit", *args],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            env=self._env(env),
+            timeout=120,
+            check=False,
+        )
+        assert KEY not in done.stdout + done.stderr
+        return done
+
+    def _env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         full = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": SRC,
@@ -54,17 +67,18 @@ class Db:
             **self.env,
             **(env or {}),
         }
-        done = subprocess.run(
+        return {k: v for k, v in full.items() if v is not None}
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """The command started in the background (its input closed)."""
+        return subprocess.Popen(
             [sys.executable, "-m", "mfakit", *args],
-            input=input if input is not None else "",
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            env={k: v for k, v in full.items() if v is not None},
-            timeout=120,
-            check=False,
+            env=self._env(),
         )
-        assert KEY not in done.stdout + done.stderr
-        return done
 
     def store(self) -> SqlStore:
         """A store on the database, closed when the test ends."""

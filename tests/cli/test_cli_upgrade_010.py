@@ -11,6 +11,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import create_engine, insert
 
 from mfakit import MFA, Keyring
@@ -19,6 +20,8 @@ from mfakit.service.factors import TOTP_PURPOSE, totp_aad
 from mfakit.testing import authenticator_code
 
 from ..sql import release_010
+from ..sql.conftest import unique_prefix
+from ..sql.test_migrations import drop_everything
 from .test_cli import KEY, PHONE, Db, events
 from .test_cli import db as db  # the fixture: an empty SQLite file or PostgreSQL prefix
 
@@ -117,3 +120,31 @@ def test_a_010_database_is_upgraded_by_the_command_and_keeps_its_rows(db: Db) ->
     assert {"schema.upgraded", "account.unlocked"} <= set(
         e["action"] for e in events(db, "-n", "50")
     )
+
+
+@pytest.mark.parametrize("start", ["empty", "release 0.1.0"])
+def test_four_deploy_jobs_upgrading_at_once_on_postgres(postgres_url: str, start: str) -> None:
+    """`mfakit db upgrade --yes` started four times at once (four processes) on
+    the same PostgreSQL database: they wait for each other's lock, all succeed,
+    exactly one upgrades (and says so, and audits it) and the others find
+    nothing to do; from an empty database and from a 0.1.0 one (adopted first)."""
+    db = Db(postgres_url, unique_prefix())
+    engine = create_engine(postgres_url)
+    try:
+        if start != "empty":
+            release_010.make_database(engine, db.prefix)
+        jobs = [db.start("db", "upgrade", "--yes") for _ in range(4)]
+        outputs = [job.communicate(timeout=120) for job in jobs]
+        done = [(job.returncode, output) for job, output in zip(jobs, outputs, strict=True)]
+        assert [code for code, _ in done] == [0] * 4, [err for _, (_, err) in done]
+        said = [out for _, (out, _) in done]
+        assert sum("Upgraded" in out for out in said) == 1, said
+        assert sum("nothing to do" in out for out in said) == 3, said
+        first = "none" if start == "empty" else "0001"
+        assert any(f"from {first} to {migrate.HEAD}" in out for out in said), said
+        assert migrate.check(engine, table_prefix=db.prefix) == []
+        upgrades = [e for e in events(db, "-n", "50") if e["action"] == "schema.upgraded"]
+        assert len(upgrades) == 1
+    finally:
+        drop_everything(engine, db.prefix)
+        engine.dispose()

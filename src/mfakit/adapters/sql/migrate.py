@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,6 +49,7 @@ __all__ = [
     "include_name",
     "render_item",
     "upgrade",
+    "upgrade_steps",
 ]
 
 HEAD = f"{SCHEMA_VERSION:04d}"
@@ -119,6 +120,16 @@ def _revision(connection: Connection, prefix: str) -> str | None:
     return context.get_current_revision()
 
 
+def _serialise(connection: Connection, prefix: str) -> None:
+    """On PostgreSQL, wait for (then hold, until this transaction ends) the
+    advisory lock that `SqlStore.create_all` and the migration environment
+    take: concurrent upgrades (two deploy jobs) then run one after the other,
+    each reading the revision only once the one before it has committed."""
+    if connection.dialect.name == "postgresql":
+        key = prefix + "schema"
+        connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 def _adopt(connection: Connection, prefix: str, config: Config) -> None:
     """Stamp tables made without Alembic (`SqlStore.create_all`, or a host's
     `build_metadata()` migrations) at the revision of their recorded version."""
@@ -154,15 +165,28 @@ def upgrade(target: Target, *, table_prefix: str = "mfa_", revision: str = "head
     """Bring mfakit's tables of `table_prefix` to `revision` (the newest by
     default), creating them in an empty database; returns the revision reached.
     Safe to run again; on PostgreSQL concurrent runs wait for each other."""
+    return upgrade_steps(target, table_prefix=table_prefix, revision=revision)[1]
+
+
+def upgrade_steps(
+    target: Target, *, table_prefix: str = "mfa_", revision: str = "head"
+) -> tuple[str | None, str | None]:
+    """[`upgrade`][mfakit.adapters.sql.migrate.upgrade], returning the revision
+    found once it held the lock (for tables made without Alembic, the one of
+    their recorded version) and the one reached: equal when there was nothing
+    to do (another upgrade, running at the same time, had done it)."""
     if not isinstance(revision, str) or not revision:
         raise ConfigurationError("revision must be a revision id or 'head'")
 
-    def upgrade(connection: Connection, config: Config) -> str | None:
-        _adopt(connection, check_prefix(table_prefix), config)
+    def upgrade(connection: Connection, config: Config) -> tuple[str | None, str | None]:
+        prefix = check_prefix(table_prefix)
+        _serialise(connection, prefix)
+        _adopt(connection, prefix, config)  # tables made without Alembic: at their version
+        before = _revision(connection, prefix)
         _alembic().upgrade(config, revision)
-        return _revision(connection, table_prefix)
+        return before, _revision(connection, prefix)
 
-    result: str | None = _run(target, table_prefix, upgrade)
+    result: tuple[str | None, str | None] = _run(target, table_prefix, upgrade)
     return result
 
 

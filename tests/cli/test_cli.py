@@ -280,6 +280,22 @@ def test_purge_deletes_what_expired_and_records_it(ready: Db) -> None:
     store.close()
 
 
+def test_purge_before_a_date_keeps_what_ended_after_it(ready: Db) -> None:
+    store = ready.store()
+    now = datetime.now(timezone.utc)
+    store.insert_challenge(challenge_record("ten_days", at=now - timedelta(days=10)))
+    store.insert_challenge(challenge_record("three_days", at=now - timedelta(days=3)))
+    cut = (now - timedelta(days=5)).date().isoformat()  # a date: midnight UTC
+    done = ready.run("purge", "--before", cut, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "Purged 1 rows" in done.stdout and cut in done.stdout
+    assert store.get_challenge("ten_days") is None
+    assert store.get_challenge("three_days") is not None
+    [event] = [e for e in events(ready) if e["action"] == "retention.purged"]
+    assert event["details"]["before"].startswith(cut)  # type: ignore[index]
+    store.close()
+
+
 # --- audit --------------------------------------------------------------------------------
 def test_audit_tail_lines_oldest_first(ready: Db) -> None:
     enrolled(ready, "alice")

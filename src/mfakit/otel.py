@@ -26,7 +26,8 @@ number, email address, code or secret):
     sign-ins (`method=webauthn`): `outcome` is `success` or the refusal's
     reason (`invalid_code`, `replayed`, ...).
 `mfakit.sends` {`channel`, `outcome`, `error.type`}
-    codes and notices handed to a sender, and what the sender did.
+    codes and notices handed to a sender or a code provider (`start`), and
+    what it did.
 `mfakit.lockouts` {`method`, `reason`}, `mfakit.replays` {`method`},
 `mfakit.rate_limits` {`method`, `reason`}
     verifications refused by a lock-out (the account's, or a challenge out of
@@ -61,7 +62,8 @@ from .errors import ConfigurationError
 __all__ = ["Instrumentation", "instrument"]
 
 _SENDERS = frozenset({"sms", "voice", "email"})
-_SEND_METHODS = frozenset({"send_sms", "send_voice", "send_email"})
+# A sender's send, or a code provider's (Twilio Verify's) start of a verification.
+_SEND_METHODS = frozenset({"send_sms", "send_voice", "send_email", "start"})
 # The method a use case verifies without a challenge (or beside its codes).
 _DIRECT = {
     "verify_totp": "totp",

@@ -337,3 +337,38 @@ def test_the_operating_page_queries_name_real_instruments(telemetry: Telemetry) 
         labels, name = grouped
         for label in labels.split(","):
             assert label.strip() in exported[name], (name, label)
+
+
+class FailingProvider:
+    """A code provider (as Twilio Verify is) that sends, then is down."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def start(self, to: str, channel: str, *, locale: str | None = None) -> str:
+        self.started += 1
+        if self.started > 1:
+            raise DeliveryError("provider down")
+        return f"ref-{self.started}"
+
+    def check(self, ref: str, code: str) -> bool:
+        return code == "424242"
+
+    def cancel(self, ref: str) -> None: ...
+
+
+def test_a_code_providers_sends_are_counted(telemetry: Telemetry) -> None:
+    clock = FakeClock()
+    provider = FailingProvider()
+    mfa = MFA(store=MemoryStore(), secret_key=KEY, issuer="x", voice=provider, clock=clock)
+    instrument(mfa, meter_provider=telemetry.meters, tracer_provider=telemetry.tracers)
+    me = fresh(clock, USER, secret=KEY)
+    sent = mfa.begin_phone_enrolment(me, USER, PHONE, method="voice")
+    assert sent.ok and mfa.verify(sent.challenge.id, "424242").ok
+    assert telemetry.total("mfakit.sends", channel="voice", outcome="success") == 1
+    assert telemetry.total("mfakit.verifications", method="voice", outcome="success") == 1
+    clock.advance(seconds=120)
+    start = mfa.begin_sign_in(USER)  # the provider fails: the challenge says no code went
+    assert start.challenge is not None and provider.started == 2
+    assert telemetry.total("mfakit.sends", channel="voice", outcome="failure") == 1
+    assert telemetry.total("mfakit.sends", channel="voice", **{"error.type": "DeliveryError"}) == 1

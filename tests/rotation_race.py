@@ -169,3 +169,38 @@ def assert_sound(outcome: Outcome, users: int) -> None:
     assert len(outcome.reports) == ROTATIONS and all(r.done for r in outcome.reports)
     assert sum(r.resealed for r in outcome.reports) == users
     assert all(r.unreadable == 0 and r.key_id == outcome.new_id for r in outcome.reports)
+
+
+def pending_setup_survives(store: Store) -> None:
+    """An authenticator setup begun under the old key and not confirmed yet is
+    re-sealed too (its secret is a sealed value like any other): after the
+    rotation the old key is unused, and the setup is confirmed on a server whose
+    keyring holds the new key alone, with the code of the secret the user scanned."""
+    clock = FakeClock()
+    old, new = generate_secret_key(), generate_secret_key()
+
+    def app(*keys: str) -> MFA:
+        return MFA(
+            store=store,
+            secret_key=list(keys),
+            issuer="Rotation",
+            clock=clock,
+            hasher=fast_hasher(),
+            audit=MemoryAuditLog(),
+        )
+
+    actor = fresh(clock, "pat", secret=old)
+    setup = app(old).begin_totp_setup(actor, "pat", account_name="pat@example.org")
+    (pending,) = store.list_totp("pat")
+    assert pending.confirmed_at is None and pending.secret_key_id == Keyring(old).primary_id
+    rotating = app(new, old)
+    result = rotating.rotate_keys()
+    assert (result.resealed, result.unreadable, result.done) == (1, 0, True)
+    assert rotating.unused_keys() == (Keyring(old).primary_id,)
+    (resealed,) = store.list_totp("pat")
+    assert resealed.secret_key_id == Keyring(new).primary_id and resealed.confirmed_at is None
+    assert resealed.secret_blob != pending.secret_blob
+    only_new = app(new)
+    code = authenticator_code(setup.secret, clock.now())
+    confirmed = only_new.confirm_totp_setup(fresh(clock, "pat", secret=new), setup.id, code)
+    assert confirmed.ok, confirmed.reason

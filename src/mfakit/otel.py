@@ -21,14 +21,19 @@ number, email address, code or secret):
     `begin_sign_in` calls and what they decided (satisfied, challenge,
     enrollment_required).
 `mfakit.verifications` {`method`, `outcome`}
-    code checks (verify, verify_totp, verify_backup_code): `outcome` is
-    `success` or the refusal's reason (`invalid_code`, `replayed`, ...).
+    code checks (verify, verify_totp, verify_backup_code, confirm_totp_setup),
+    security answers (`method=security_question`) and passwordless passkey
+    sign-ins (`method=webauthn`): `outcome` is `success` or the refusal's
+    reason (`invalid_code`, `replayed`, ...).
 `mfakit.sends` {`channel`, `outcome`, `error.type`}
-    codes and notices handed to a sender, and what the sender did.
+    codes and notices handed to a sender or a code provider (`start`), and
+    what it did.
 `mfakit.lockouts` {`method`, `reason`}, `mfakit.replays` {`method`},
-`mfakit.rate_limits` {`method`}
+`mfakit.rate_limits` {`method`, `reason`}
     verifications refused by a lock-out (the account's, or a challenge out of
-    attempts), replayed codes, attempts refused by the account's back-off.
+    attempts), replayed codes, attempts refused by the account's back-off
+    (`reason=rate_limited`) and sends refused by a limit (`cooldown`,
+    `send_limit`, `send_budget_exhausted`).
 `mfakit.store.duration` (s) {`store`, `operation`}
     each store call; `mfakit.use_case.duration` (s) {`use_case`, `store`}
     each facade call (verification latency by store: `use_case=verify`).
@@ -43,15 +48,33 @@ from contextvars import ContextVar
 from typing import Any
 
 from .core.records import ChallengeRecord
-from .core.results import Reason, SignInStart, VerifyResult
+from .core.results import (
+    AnswerResult,
+    PasskeySignIn,
+    Reason,
+    SendResult,
+    SignInStart,
+    TotpConfirmation,
+    VerifyResult,
+)
 from .errors import ConfigurationError
 
 __all__ = ["Instrumentation", "instrument"]
 
 _SENDERS = frozenset({"sms", "voice", "email"})
-_SEND_METHODS = frozenset({"send_sms", "send_voice", "send_email"})
-# The method a use case verifies without a challenge.
-_DIRECT = {"verify_totp": "totp", "verify_backup_code": "backup_code"}
+# A sender's send, or a code provider's (Twilio Verify's) start of a verification.
+_SEND_METHODS = frozenset({"send_sms", "send_voice", "send_email", "start"})
+# The method a use case verifies without a challenge (or beside its codes).
+_DIRECT = {
+    "verify_totp": "totp",
+    "verify_backup_code": "backup_code",
+    "confirm_totp_setup": "totp",
+    "answer_question": "security_question",
+    "finish_passkey_sign_in": "webauthn",
+}
+_CHECKS = (VerifyResult, TotpConfirmation, AnswerResult, PasskeySignIn)
+# Sends refused by a limit (S15, S33) before any sender was called.
+_SEND_LIMITS = frozenset({Reason.COOLDOWN, Reason.SEND_LIMIT, Reason.SEND_BUDGET_EXHAUSTED})
 # What one facade call saw of its port calls (the method of the challenge it loaded).
 _seen: ContextVar[dict[str, str] | None] = ContextVar("mfakit_otel_seen", default=None)
 
@@ -171,11 +194,12 @@ class Instrumentation:
         if name == "begin_sign_in" and isinstance(result, SignInStart):
             self.sign_in_started.add(1)
             self.sign_in_result.add(1, {"status": result.status.value})
-        elif isinstance(result, VerifyResult) and (name in _DIRECT or name == "verify"):
+        elif isinstance(result, _CHECKS) and (name in _DIRECT or name == "verify"):
             seen = _seen.get() or {}
+            used = getattr(result, "method", None)
             method = (
-                result.method.value
-                if result.method is not None
+                used.value
+                if used is not None
                 else _DIRECT.get(name) or seen.get("method", "unknown")
             )
             reason = None if result.reason is None else result.reason.value
@@ -186,7 +210,10 @@ class Instrumentation:
             elif result.reason in (Reason.LOCKED_OUT, Reason.TOO_MANY_ATTEMPTS):
                 self.lockouts.add(1, {"method": method, "reason": outcome})
             elif result.reason is Reason.RATE_LIMITED:
-                self.rate_limits.add(1, {"method": method})
+                self.rate_limits.add(1, {"method": method, "reason": outcome})
+        elif isinstance(result, SendResult) and result.reason in _SEND_LIMITS:
+            attrs = {"method": result.challenge.method.value, "reason": result.reason.value}
+            self.rate_limits.add(1, attrs)
 
     # --- what the ports saw ----------------------------------------------------------------
     def port_done(

@@ -44,6 +44,19 @@ class Db:
     def run(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mfakit", *args],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            env=self._env(env),
+            timeout=120,
+            check=False,
+        )
+        assert KEY not in done.stdout + done.stderr
+        return done
+
+    def _env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         full = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": SRC,
@@ -54,17 +67,18 @@ class Db:
             **self.env,
             **(env or {}),
         }
-        done = subprocess.run(
+        return {k: v for k, v in full.items() if v is not None}
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """The command started in the background (its input closed)."""
+        return subprocess.Popen(
             [sys.executable, "-m", "mfakit", *args],
-            input=input if input is not None else "",
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            env={k: v for k, v in full.items() if v is not None},
-            timeout=120,
-            check=False,
+            env=self._env(),
         )
-        assert KEY not in done.stdout + done.stderr
-        return done
 
     def store(self) -> SqlStore:
         """A store on the database, closed when the test ends."""
@@ -266,6 +280,22 @@ def test_purge_deletes_what_expired_and_records_it(ready: Db) -> None:
     store.close()
 
 
+def test_purge_before_a_date_keeps_what_ended_after_it(ready: Db) -> None:
+    store = ready.store()
+    now = datetime.now(timezone.utc)
+    store.insert_challenge(challenge_record("ten_days", at=now - timedelta(days=10)))
+    store.insert_challenge(challenge_record("three_days", at=now - timedelta(days=3)))
+    cut = (now - timedelta(days=5)).date().isoformat()  # a date: midnight UTC
+    done = ready.run("purge", "--before", cut, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "Purged 1 rows" in done.stdout and cut in done.stdout
+    assert store.get_challenge("ten_days") is None
+    assert store.get_challenge("three_days") is not None
+    [event] = [e for e in events(ready) if e["action"] == "retention.purged"]
+    assert event["details"]["before"].startswith(cut)  # type: ignore[index]
+    store.close()
+
+
 # --- audit --------------------------------------------------------------------------------
 def test_audit_tail_lines_oldest_first(ready: Db) -> None:
     enrolled(ready, "alice")
@@ -339,3 +369,81 @@ def test_help_names_every_command_and_the_exit_codes(tmp_path: Path) -> None:
         assert group in top
     assert "3 configuration, 4 storage" in top
     assert "disable-2fa" in db.run("user", "--help").stdout
+
+
+def test_every_command_that_changes_something_asks_first(ready: Db) -> None:
+    """Declined at the question: exit 1, nothing changed, nothing audited.
+    Confirmed: done, and audited under the operator's name."""
+    mfa = enrolled(ready)
+    store = ready.store()
+    now = datetime.now(timezone.utc)
+    store.insert_device(
+        DeviceRecord(
+            id="d1",
+            user_id="alice",
+            label="Firefox",
+            created_at=now,
+            expires_at=now + timedelta(days=14),
+            security_version=0,
+        )
+    )
+    store.insert_challenge(challenge_record("old", at=now - timedelta(days=3)))
+    trail = events(ready, "-n", "200")
+    changing = [
+        ("user", "disable-2fa", "alice", "--reason", "lost phone"),
+        ("devices", "revoke", "alice"),
+        ("purge",),
+    ]
+    for command in changing:
+        declined = ready.run(*command, input="n\n")
+        assert declined.returncode == 1, command
+        assert "[y/N]" in declined.stdout and "nothing changed" in declined.stderr, command
+    assert mfa.backup_codes_left("alice") == 10
+    assert store.list_devices("alice")[0].revoked_at is None
+    assert store.get_challenge("old") is not None
+    assert events(ready, "-n", "200") == trail
+
+    for command in changing:
+        done = ready.run(*command, input="y\n")
+        assert done.returncode == 0, (command, done.stderr)
+    new = events(ready, "-n", "200")[len(trail) :]
+    by_cli = {e["action"]: e["actor_id"] for e in new if str(e["actor_id"]).startswith("cli:")}
+    assert by_cli == {
+        "two_factor.disabled": "cli:anna",
+        "device.revoked_all": "cli:anna",
+        "retention.purged": "cli:anna",
+    }
+    store.close()
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    """`mfakit` itself, as pip installs it: pyproject declares it, the installed
+    distribution's entry point names `mfakit.cli:main`, and the script runs."""
+    import sysconfig
+    from importlib.metadata import entry_points
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '[project.scripts]\nmfakit = "mfakit.cli:main"' in text
+    [entry] = entry_points(group="console_scripts", name="mfakit")
+    assert entry.value == "mfakit.cli:main"
+    script = Path(sysconfig.get_path("scripts")) / "mfakit"
+    if not script.exists():
+        message = f"mfakit is not installed in {script.parent}: pip install -e '.[cli]'"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exit codes: 0 ok" in done.stdout
+    bad = subprocess.run(
+        [str(script), "user", "status", "alice"],
+        capture_output=True,
+        text=True,
+        env={**env, "MFAKIT_OPERATOR": "anna", "MFAKIT_DATABASE_URL": ""},
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 3 and "MFAKIT_SECRET_KEYS" in bad.stderr  # nothing configured

@@ -265,3 +265,14 @@ def test_reprs_do_not_show_secrets() -> None:
         for secret in forbidden:
             assert secret not in text, (text, secret)
     assert ring.primary_id in repr(ring)
+
+
+def test_unused_keys_are_the_older_keys_nothing_names() -> None:
+    from mfakit import generate_secret_key
+
+    secrets = [generate_secret_key() for _ in range(3)]
+    new, mid, old = (Keyring(s).primary_id for s in secrets)
+    ring = Keyring(*secrets)
+    assert ring.unused_keys([new, mid]) == (old,)
+    assert ring.unused_keys([]) == (mid, old)  # never the primary
+    assert ring.unused_keys(iter([mid, old, "unknown"])) == ()

@@ -1,7 +1,7 @@
 """docs/operating.md runs as written: every shell block (the runbook's ``mfakit``
-commands) in a subprocess against a temporary SQLite database, in page order;
-every Python block too (the host ``env.py`` inside a real Alembic environment of
-a host application); the TOML example is a valid config file."""
+commands) in a subprocess, in page order, against an empty SQLite file and an empty
+PostgreSQL database; every Python block too (the host ``env.py`` inside a real
+Alembic environment of a host application); the TOML example is a valid config file."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import types
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import alembic
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer
+from sqlalchemy import Integer, create_engine, make_url, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import mfakit
@@ -28,6 +30,8 @@ from mfakit.adapters.sql import SqlStore
 from mfakit.cli.config import load_settings
 from mfakit.core.records import Counter
 from mfakit.testing import authenticator_code
+
+from ..sql.conftest import postgres_url as postgres_url
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -102,8 +106,31 @@ def run_host_env(env_py: str, url: str, tmp_path: Path, monkeypatch: pytest.Monk
     return script.read_text()
 
 
-def test_operating_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a PostgreSQL database of
+    its own (the page uses the default table prefix, and its host env.py
+    compares every table of the database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ops.db'}"
+        return
+    server = make_url(request.getfixturevalue("postgres_url"))
+    name = f"ops_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_operating_page_runs_as_written(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = database
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "mfakit"  # the console script, as `pip install` would make it

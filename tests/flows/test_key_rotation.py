@@ -24,6 +24,10 @@ def test_rotation_while_eight_threads_verify() -> None:
     rotation_race.assert_sound(outcome, 48)
 
 
+def test_a_pending_setup_is_resealed_and_confirmed_under_the_new_key() -> None:
+    rotation_race.pending_setup_survives(MemoryStore())
+
+
 def app(store: MemoryStore, clock: FakeClock, *keys: str) -> MFA:
     return MFA(
         store=store,
@@ -166,3 +170,38 @@ def test_open_challenges_name_their_key_until_they_expire() -> None:
     assert use is not None and use.open_challenges == 1
     clock.advance(timedelta(hours=1))
     assert after.unused_keys() == (Keyring(old).primary_id,)
+
+
+def test_trust_tokens_of_the_old_key_hold_until_it_is_dropped() -> None:
+    """What the runbook says: a trusted-device token signed under the old key
+    stays valid through the rotation while the old key is in the keyring (the
+    rotation does not touch it), and is refused once the key is dropped; the
+    user then answers a second factor and is trusted again under the new key."""
+    store, clock = MemoryStore(), FakeClock()
+    old, new = generate_secret_key(), generate_secret_key()
+    before = app(store, clock, old)
+    _, secret = enrol(before, clock, "alice", old)
+    clock.advance(seconds=60)
+    start = before.begin_sign_in("alice")
+    assert start.challenge is not None
+    code = authenticator_code(secret, clock.now())
+    signed_in = before.verify(start.challenge.id, code, trust_device=True)
+    assert signed_in.ok and signed_in.trust_token is not None
+    token = signed_in.trust_token
+
+    rotating = app(store, clock, new, old)
+    assert rotating.begin_sign_in("alice", trust_token=token).status.value == "satisfied"
+    assert rotating.rotate_keys().resealed == 1
+    assert rotating.begin_sign_in("alice", trust_token=token).status.value == "satisfied"
+    assert rotating.unused_keys() == (Keyring(old).primary_id,)  # tokens are not counted
+
+    clock.advance(seconds=60)
+    dropped = app(store, clock, new)
+    again = dropped.begin_sign_in("alice", trust_token=token)
+    assert again.status.value == "challenge" and again.challenge is not None
+    code = authenticator_code(secret, clock.now())
+    renewed = dropped.verify(again.challenge.id, code, trust_device=True)
+    assert renewed.ok and renewed.trust_token is not None
+    assert dropped.begin_sign_in("alice", trust_token=renewed.trust_token).status.value == (
+        "satisfied"
+    )

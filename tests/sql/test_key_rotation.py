@@ -27,6 +27,13 @@ def test_rotation_while_eight_threads_verify(
     rotation_race.assert_sound(outcome, 48)
 
 
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgres"])
+def test_a_pending_setup_is_resealed_and_confirmed_under_the_new_key(
+    make_store: Callable[[str], SqlStore], backend: str
+) -> None:
+    rotation_race.pending_setup_survives(make_store(backend))
+
+
 def test_async_rotation_on_the_async_store(tmp_path: Path) -> None:
     old, new = generate_secret_key(), generate_secret_key()
 

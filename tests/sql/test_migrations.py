@@ -31,6 +31,7 @@ from mfakit.adapters.sql.migrations import version_table
 from mfakit.adapters.sql.schema import TABLES
 from mfakit.testing.contract import T0, AuditLogContract, AuditRetentionContract, StoreContract
 
+from . import release_010
 from .conftest import unique_prefix
 from .test_schema import set_version
 
@@ -44,9 +45,16 @@ def drop_everything(engine: Engine, prefix: str) -> None:
 
 
 def make_010_then_upgrade(target: Engine | str, prefix: str) -> None:
-    """A database as mfakit 0.1.0 left it, then upgraded by this release."""
-    assert migrate.upgrade(target, table_prefix=prefix, revision="0001") == "0001"
-    assert migrate.upgrade(target, table_prefix=prefix) == migrate.HEAD
+    """A database as mfakit 0.1.0 left it (made by that release's own schema
+    module, tests/sql/release_010.py: tables and version row, no Alembic), then
+    upgraded by this release: stamped at revision 0001, upgraded to the head."""
+    engine = create_engine(target) if isinstance(target, str) else target
+    release_010.make_database(engine, prefix)
+    assert migrate.current(engine, table_prefix=prefix) is None
+    assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD
+    assert migrate.check(engine, table_prefix=prefix) == []
+    if isinstance(target, str):
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -253,6 +261,20 @@ def test_revision_0001_is_the_010_schema_exactly(db: tuple[Engine, str]) -> None
         build_metadata(other).drop_all(engine)
 
 
+def test_revision_0001_is_what_010_created(db: tuple[Engine, str]) -> None:
+    """Revision 0001 makes, column by column, the tables mfakit 0.1.0's own
+    schema module made (an independent reference: that file, kept verbatim)."""
+    engine, prefix = db
+    migrate.upgrade(engine, table_prefix=prefix, revision="0001")
+    other = prefix + "o_" if prefix != "mfa_" else "mfo_"
+    old = release_010.make_database(engine, other)
+    try:
+        assert sorted(old.tables) == sorted(other + name for name in _RELEASE_010)
+        assert _shape(engine, prefix, _RELEASE_010) == _shape(engine, other, _RELEASE_010)
+    finally:
+        old.drop_all(engine)
+
+
 def test_the_newest_revision_is_build_metadata_exactly(db: tuple[Engine, str]) -> None:
     """Every table, column by column, as ``create_all`` makes it; and the
     revisions go down again to 0.1.0's tables."""
@@ -350,3 +372,63 @@ def test_bad_arguments_are_configuration_errors() -> None:
         migrate.upgrade(42)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         migrate.upgrade("sqlite://", revision="")
+
+
+HOST_ENV = """
+from alembic import context
+
+from mfakit.adapters.sql import build_metadata, migrate
+
+config = context.config
+connection = config.attributes["connection"]
+prefix = config.attributes["prefix"]
+context.configure(
+    connection=connection,
+    target_metadata=[config.attributes["host"], build_metadata(prefix)],
+    render_item=migrate.render_item,
+    version_table=prefix + "host_version",
+)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+
+
+def test_a_host_alembic_setup_with_build_metadata(db: tuple[Engine, str], tmp_path: Path) -> None:
+    """The other way in: a host's own Alembic environment whose target_metadata
+    includes build_metadata(prefix) writes (autogenerate) and runs a migration
+    that creates mfakit's tables; the store works on them, and once mfakit's
+    own migrations adopt them, `check` finds no difference."""
+    import shutil
+
+    import alembic
+    from alembic import command
+    from alembic.config import Config
+
+    engine, prefix = db
+    home = tmp_path / "host_migrations"
+    (home / "versions").mkdir(parents=True)
+    (home / "env.py").write_text(HOST_ENV)
+    template = Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako"
+    shutil.copy(template, home / "script.py.mako")
+    host = MetaData()
+    orders = Table(prefix + "orders", host, Column("id", Integer, primary_key=True))
+    config = Config()
+    config.set_main_option("script_location", str(home))
+    try:
+        with engine.begin() as conn:
+            config.attributes.update(connection=conn, prefix=prefix, host=host)
+            command.revision(config, message="host", autogenerate=True, rev_id="h1")
+            command.upgrade(config, "head")
+        [script] = (home / "versions").glob("h1_*.py")
+        written = script.read_text()
+        for name in TABLES:
+            assert prefix + name in written, name
+        store = SqlStore(engine, table_prefix=prefix)
+        store.bump_security_version("alice", now=T0)  # records the schema version on first use
+        assert store.get_user_state("alice").security_version == 1  # type: ignore[union-attr]
+        assert migrate.upgrade(engine, table_prefix=prefix) == migrate.HEAD
+        assert migrate.check(engine, table_prefix=prefix) == []
+    finally:
+        orders.drop(engine, checkfirst=True)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {prefix}host_version"))

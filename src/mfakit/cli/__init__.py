@@ -187,7 +187,11 @@ def db_upgrade(env: Env, revision: str, yes: bool) -> int:
         click.echo(f"mfakit's tables ({prefix}...) are at revision {target}: nothing to do")
         return EXIT_OK
     _confirm(yes, f"Upgrade mfakit's tables ({prefix}...) from {before or 'none'} to {target}?")
-    reached = migrate.upgrade(url, table_prefix=prefix, revision=revision)
+    # Read again under the upgrade's lock: another job may have upgraded meanwhile.
+    before, reached = migrate.upgrade_steps(url, table_prefix=prefix, revision=revision)
+    if before == reached:
+        click.echo(f"mfakit's tables ({prefix}...) are at revision {reached}: nothing to do")
+        return EXIT_OK
     mfa = env.mfa(keys_needed=False)
     details = {"from": before or "none", "to": reached or "none"}
     env.run(mfa, operator.record_maintenance, env.actor, Action.SCHEMA_UPGRADED, details=details)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,7 +47,9 @@ __all__ = [
     "current",
     "downgrade",
     "include_name",
+    "render_item",
     "upgrade",
+    "upgrade_steps",
 ]
 
 HEAD = f"{SCHEMA_VERSION:04d}"
@@ -118,6 +120,16 @@ def _revision(connection: Connection, prefix: str) -> str | None:
     return context.get_current_revision()
 
 
+def _serialise(connection: Connection, prefix: str) -> None:
+    """On PostgreSQL, wait for (then hold, until this transaction ends) the
+    advisory lock that `SqlStore.create_all` and the migration environment
+    take: concurrent upgrades (two deploy jobs) then run one after the other,
+    each reading the revision only once the one before it has committed."""
+    if connection.dialect.name == "postgresql":
+        key = prefix + "schema"
+        connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 def _adopt(connection: Connection, prefix: str, config: Config) -> None:
     """Stamp tables made without Alembic (`SqlStore.create_all`, or a host's
     `build_metadata()` migrations) at the revision of their recorded version."""
@@ -153,15 +165,28 @@ def upgrade(target: Target, *, table_prefix: str = "mfa_", revision: str = "head
     """Bring mfakit's tables of `table_prefix` to `revision` (the newest by
     default), creating them in an empty database; returns the revision reached.
     Safe to run again; on PostgreSQL concurrent runs wait for each other."""
+    return upgrade_steps(target, table_prefix=table_prefix, revision=revision)[1]
+
+
+def upgrade_steps(
+    target: Target, *, table_prefix: str = "mfa_", revision: str = "head"
+) -> tuple[str | None, str | None]:
+    """[`upgrade`][mfakit.adapters.sql.migrate.upgrade], returning the revision
+    found once it held the lock (for tables made without Alembic, the one of
+    their recorded version) and the one reached: equal when there was nothing
+    to do (another upgrade, running at the same time, had done it)."""
     if not isinstance(revision, str) or not revision:
         raise ConfigurationError("revision must be a revision id or 'head'")
 
-    def upgrade(connection: Connection, config: Config) -> str | None:
-        _adopt(connection, check_prefix(table_prefix), config)
+    def upgrade(connection: Connection, config: Config) -> tuple[str | None, str | None]:
+        prefix = check_prefix(table_prefix)
+        _serialise(connection, prefix)
+        _adopt(connection, prefix, config)  # tables made without Alembic: at their version
+        before = _revision(connection, prefix)
         _alembic().upgrade(config, revision)
-        return _revision(connection, table_prefix)
+        return before, _revision(connection, prefix)
 
-    result: str | None = _run(target, table_prefix, upgrade)
+    result: tuple[str | None, str | None] = _run(target, table_prefix, upgrade)
     return result
 
 
@@ -204,6 +229,23 @@ def include_name(table_prefix: str = "mfa_") -> Callable[[str | None, str, Any],
         return type_ != "table" or name not in ours
 
     return include
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """A `render_item` hook for a host's `env.py` whose `target_metadata`
+    includes `build_metadata(...)`: autogenerate then writes mfakit's
+    timestamp column type (`UtcDateTime`) with its import, so the script it
+    generates runs (without it the script names a module it never imports)::
+
+        context.configure(..., render_item=migrate.render_item)
+
+    Everything else is left to Alembic's own rendering."""
+    from .schema import UtcDateTime
+
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        autogen_context.imports.add("from mfakit.adapters.sql.schema import UtcDateTime")
+        return "UtcDateTime()"
+    return False
 
 
 def check(target: Target, *, table_prefix: str = "mfa_") -> list[str]:

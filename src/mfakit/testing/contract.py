@@ -1936,12 +1936,14 @@ class ProcessRaceContract:
     Opt in for a store that several processes can share (not an in-memory
     one), with one more fixture, `store_factory`: a picklable callable (a
     module-level function, or a `functools.partial` of one) that builds, in a
-    freshly spawned process, a store on the same database as `store`::
+    freshly spawned process, a store on the same database as `store`:
 
-        class TestMyStore(StoreContract, ProcessRaceContract):
-            @pytest.fixture
-            def store_factory(self, store):
-                return functools.partial(MyStore.from_url, URL)
+    ```python
+    class TestMyStore(StoreContract, ProcessRaceContract):
+        @pytest.fixture
+        def store_factory(self, store):
+            return functools.partial(MyStore.from_url, URL)
+    ```
 
     The passkey races need the `webauthn` extra.
     """

@@ -235,9 +235,11 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """A `render_item` hook for a host's `env.py` whose `target_metadata`
     includes `build_metadata(...)`: autogenerate then writes mfakit's
     timestamp column type (`UtcDateTime`) with its import, so the script it
-    generates runs (without it the script names a module it never imports)::
+    generates runs (without it the script names a module it never imports):
 
-        context.configure(..., render_item=migrate.render_item)
+    ```python
+    context.configure(..., render_item=migrate.render_item)
+    ```
 
     Everything else is left to Alembic's own rendering."""
     from .schema import UtcDateTime

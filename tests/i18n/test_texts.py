@@ -288,6 +288,7 @@ DETAILS = {
     "two_factor_disabled": "",
     "destination_removed": "phone +1•••••01",
     "lockout_recovered": "",
+    "lockout_recovered_passkey": "Laptop",
     "passkey_cloned": "Laptop",
 }
 

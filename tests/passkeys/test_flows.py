@@ -644,3 +644,71 @@ def test_a_passkey_second_step_can_trust_the_device(site: Site) -> None:
     site.mfa.remove_passkey(site.actor(), "alice", site.mfa.list_passkeys("alice")[0].id)
     after = site.mfa.begin_sign_in("alice", trust_token=result.trust_token)
     assert not after.trusted_device
+
+
+# --- a lock-out of the cheap factors never stops a passkey (S34) -----------------------
+
+LOCKING = Policy(passkey_passwordless=True, free_failures=1, lockout_after=2)
+
+
+def _lock_out(site: Site) -> None:
+    """Two forged answers, each a counted failure, lock the account's second step."""
+    for _ in range(2):
+        challenge = site.challenge()
+        forged = site.device().get(challenge.passkey_options, origin="https://evil.example")
+        assert site.mfa.verify(challenge.id, forged).reason is Reason.WRONG_ORIGIN
+    # The cheap factors are now locked: the email code, even a right one, is refused.
+    challenge = site.challenge()
+    sent = site.mfa.switch_method(challenge.id, Method.EMAIL)
+    assert sent.ok
+    refused = site.mfa.verify(challenge.id, site.outbox.last_code(EMAIL))
+    assert not refused.ok and refused.reason is Reason.LOCKED_OUT
+
+
+def test_a_passkey_signs_in_through_a_lock_out_and_the_user_is_told(site: Site) -> None:
+    site.register()
+    site = with_policy(site, LOCKING)
+    _lock_out(site)
+    challenge = site.challenge()
+    answer = site.device().get(challenge.passkey_options, origin=ORIGIN)
+    result = site.mfa.verify(challenge.id, answer)
+    assert result.ok, result.reason
+    recovered = [e for e in site.events() if e.action == "account.recovered"]
+    assert len(recovered) == 1 and recovered[0].method == "webauthn"
+    notice = site.outbox.messages[-1]
+    assert "tried many codes" in notice.subject and "Laptop" in notice.text
+    # The lock-out is lifted: the email code works again.
+    challenge = site.challenge()
+    assert site.mfa.switch_method(challenge.id, Method.EMAIL).ok
+    assert site.mfa.verify(challenge.id, site.outbox.last_code(EMAIL)).ok
+
+
+def test_passwordless_through_a_lock_out_lifts_it_and_tells_the_user(site: Site) -> None:
+    site.register()
+    site = with_policy(site, LOCKING)
+    _lock_out(site)
+    begun = site.mfa.begin_passkey_sign_in()
+    signed = site.mfa.finish_passkey_sign_in(
+        begun.ceremony_id, site.device().get(begun.options_json, origin=ORIGIN)
+    )
+    assert signed.ok and signed.user_id == "alice"
+    assert [e.method for e in site.events() if e.action == "account.recovered"] == ["webauthn"]
+    assert "tried many codes" in site.outbox.messages[-1].subject
+    challenge = site.challenge()
+    assert site.mfa.switch_method(challenge.id, Method.EMAIL).ok
+    assert site.mfa.verify(challenge.id, site.outbox.last_code(EMAIL)).ok
+
+
+def test_a_passkey_without_a_lock_out_tells_nobody(site: Site) -> None:
+    site.register()
+    before = len(site.outbox.messages)
+    challenge = site.challenge()
+    assert site.mfa.verify(
+        challenge.id, site.device().get(challenge.passkey_options, origin=ORIGIN)
+    ).ok
+    begun = site.mfa.begin_passkey_sign_in()
+    assert site.mfa.finish_passkey_sign_in(
+        begun.ceremony_id, site.device().get(begun.options_json, origin=ORIGIN)
+    ).ok
+    assert len(site.outbox.messages) == before
+    assert not [e for e in site.events() if e.action == "account.recovered"]

@@ -144,6 +144,14 @@ NOTICES: dict[str, tuple[str, str]] = {
             "on {when}. If this was not you, change your password at once."
         ),
     ),
+    "lockout_recovered_passkey": (
+        N_("Someone tried many codes on your {issuer} account"),
+        N_(
+            "Someone entered your {issuer} password correctly and then tried many wrong "
+            "verification codes, so the other methods were blocked; your passkey “{detail}” "
+            "was used on {when}. If this was not you, change your password at once."
+        ),
+    ),
     "passkey_cloned": (
         N_("A passkey of your {issuer} account may have been copied"),
         N_(

@@ -92,6 +92,7 @@ from .limits import (
     count_in_window,
     failure_key,
     give_back,
+    lockout_recovered,
     refused,
     release_attempt,
     reserve_attempt,
@@ -1053,11 +1054,13 @@ def _verify_passkey(
     """A passkey's answer to a challenge: its ceremony is taken once and the
     assertion checked once; then the outcome commits like a code's (the
     credential's new counter and last use with the challenge's success, or a
-    wrong attempt counted), reading again after a lost race."""
+    wrong attempt counted), reading again after a lost race.
+
+    The account's back-off and lock-out do not stop a passkey (S34): they hold
+    back guesses, and nobody can guess a signature. A forged answer still counts
+    as a failure (and on the challenge's attempts); a genuine one during a
+    lock-out signs in, clears it and tells the user, as a backup code does."""
     key = failure_key(rec.user_id)
-    decision = limits.check_failures(snapshot.counters.get(key), now, ctx.policy)
-    if not decision.allowed:
-        return (yield from refused(ctx, rec.user_id, decision, Method.WEBAUTHN, now))
     check = yield from verify_challenge_passkey(ctx, rec, answer, now)
     for attempt in range(_UOW_RACES):
         if attempt:
@@ -1127,6 +1130,7 @@ def _verify_passkey(
         )
         if result is None:
             continue
+        yield from lockout_recovered(ctx, rec.user_id, now, counter, passkey=current.name)
         yield from after_passkey_success(ctx, check, now)
         return replace(result, factor_id=used.id)
     raise contended("the challenge")

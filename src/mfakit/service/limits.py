@@ -139,15 +139,41 @@ def backup_code_succeeded(
     if cheap is None or cheap.count == 0:
         return
     yield from reset_failures(user_id, now, cheap)
-    if limits.backing_off(cheap, ctx.policy):
-        yield from audit(
-            ctx,
-            Action.ACCOUNT_RECOVERED,
-            user_id,
-            details={"failures": str(cheap.count)},
-            at=now,
-        )
+    yield from lockout_recovered(ctx, user_id, now, cheap)
+
+
+def lockout_recovered(
+    ctx: Context, user_id: str, now: datetime, cheap: Counter | None, *, passkey: str = ""
+) -> UseCase[None]:
+    """A factor nobody can guess (a backup code, or the passkey named `passkey`)
+    succeeded while the cheap factors were backing off or locked (`cheap`: their
+    counter as it was): a lock-out recovered by the user (S34). Record it and
+    tell them someone tried many codes. The caller clears the counter."""
+    if not limits.backing_off(cheap, ctx.policy):
+        return
+    assert cheap is not None
+    yield from audit(
+        ctx,
+        Action.ACCOUNT_RECOVERED,
+        user_id,
+        method=Method.WEBAUTHN if passkey else Method.BACKUP_CODE,
+        details={"failures": str(cheap.count)},
+        at=now,
+    )
+    if passkey:
+        yield from notify(ctx, user_id, "lockout_recovered_passkey", detail=passkey)
+    else:
         yield from notify(ctx, user_id, "lockout_recovered")
+
+
+def clear_after_passkey(ctx: Context, user_id: str, now: datetime, passkey: str) -> UseCase[None]:
+    """A passwordless sign-in with a passkey: the cheap factors' failures are
+    cleared (S14), and a lock-out they had reached is recovered (S34)."""
+    cheap = yield from call("store", Store.get_counter, failure_key(user_id))
+    if cheap is None or cheap.count == 0:
+        return
+    yield from reset_failures(user_id, now, cheap)
+    yield from lockout_recovered(ctx, user_id, now, cheap, passkey=passkey)
 
 
 def release_attempt(user_id: str, reserved: Counter | None) -> UseCase[None]:

@@ -77,6 +77,7 @@ from .factors import (
     orphan_codes_dropped,
     require_factor_kept,
 )
+from .limits import clear_after_passkey
 from .notices import deliver, notice, notice_target, queue
 from .scope import audit, event, notify
 from .step_up import require_step_up
@@ -562,6 +563,9 @@ def finish_passkey_sign_in(
         )
         if (yield from commit(ctx, [UpdateCredential(updated)], [passed])) is None:
             continue  # another sign-in used the passkey meanwhile: decide again
+        # The cheap factors' failures are cleared, and a lock-out they reached
+        # (which never stops a passkey: nothing can guess it) recovered (S34).
+        yield from clear_after_passkey(ctx, updated.user_id, now, updated.name)
         if outcome.clone_detected:
             yield from _clone_detected(ctx, updated, now, refused=False)
         return PasskeySignIn(ok=True, user_id=updated.user_id, passkey=_info(updated))

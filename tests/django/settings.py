@@ -35,6 +35,20 @@ def postgres_database(url: str) -> dict[str, Any]:
     }
 
 
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def _mail_settings() -> dict[str, Any]:
+    """The test outbox as the default mailer: ``MAILERS`` on Django 6.1 and
+    later (where ``EMAIL_BACKEND`` is deprecated), ``EMAIL_BACKEND`` before.
+    A second mailer, ``"alerts"``, is for the tests of ``mailer=``."""
+    import django
+
+    if django.VERSION >= (6, 1):
+        return {"MAILERS": {"default": {"BACKEND": LOCMEM}, "alerts": {"BACKEND": LOCMEM}}}
+    return {"EMAIL_BACKEND": LOCMEM}
+
+
 def build(databases: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings; ``databases`` replaces the default ones (the racers pass
     the test databases the parent made)."""
@@ -79,7 +93,7 @@ def build(databases: dict[str, Any] | None = None) -> dict[str, Any]:
         "LOGIN_REDIRECT_URL": "/home/",
         # Cheap password hashing: the tests check mfakit, not Django's hasher.
         "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        **_mail_settings(),
         "DEFAULT_FROM_EMAIL": "security@example.org",
         "MFAKIT": {"ISSUER": "Django Test", "SECRET_KEYS": [MFAKIT_KEY]},
     }

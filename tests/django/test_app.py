@@ -11,18 +11,20 @@ from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
+import django
 import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 import mfakit
-from mfakit import MFA, Actor, ConfigurationError, Reason, StepUpChallenge
+from mfakit import MFA, Actor, ConfigurationError, DeliveryError, Reason, StepUpChallenge
 from mfakit.integrations.django import DjangoEmailSender, DjangoStore, get_mfa
 from mfakit.integrations.django.conf import build
 from mfakit.testing import FakeClock, authenticator_code, fast_hasher
 from mfakit.testing.senders import EmailSenderContract, Received
 
+from .doubles import COUNTING_BACKEND, CountingBackend
 from .settings import MFAKIT_KEY, MFAKIT_ONLY
 
 pytestmark = pytest.mark.django_db(
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.django_db(
 )
 
 EMAIL_SENDER = "mfakit.integrations.django.mail.DjangoEmailSender"
+HAS_MAILERS = django.VERSION >= (6, 1)
 
 
 def wrong(code: str) -> str:
@@ -207,6 +210,58 @@ class TestDjangoEmailSender(EmailSenderContract):
     def test_a_bad_from_address_is_a_configuration_error(self) -> None:
         with pytest.raises(ConfigurationError):
             DjangoEmailSender(from_email="not an address")
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"backend": ""},
+            {"backend": 42},
+            {"backend_options": ["host"]},
+            {"mailer": ""},
+            {"mailer": 7},
+        ],
+    )
+    def test_bad_options_are_configuration_errors(self, kwargs: dict[str, Any]) -> None:
+        with pytest.raises(ConfigurationError):
+            DjangoEmailSender(**kwargs)
+
+    def test_a_backend_of_its_own_is_built_with_its_options(self) -> None:
+        CountingBackend.sent.clear()
+        sender = DjangoEmailSender(backend=COUNTING_BACKEND, backend_options={"label": "ops"})
+        sender.send_email("bob@example.org", "Code", "Your code is 123456")
+        assert CountingBackend.sent == [("ops", ["bob@example.org"])]
+        assert mail.outbox == []  # not through the default mailer
+
+    def test_a_backend_that_sends_nothing_is_a_delivery_error(self) -> None:
+        sender = DjangoEmailSender(backend=COUNTING_BACKEND, backend_options={"label": "drop"})
+        with pytest.raises(DeliveryError, match="sent nothing"):
+            sender.send_email("bob@example.org", "Code", "Your code is 123456")
+
+    def test_a_mailer_alias_sends_through_that_mailer_from_django_6_1(self) -> None:
+        if not HAS_MAILERS:
+            with pytest.raises(ConfigurationError, match=r"needs Django 6\.1"):
+                DjangoEmailSender(mailer="alerts")
+            return
+        sender = DjangoEmailSender(mailer="alerts")
+        assert "alerts" in repr(sender)
+        sender.send_email("bob@example.org", "Code", "Your code is 123456")
+        assert [m.to for m in mail.outbox] == [["bob@example.org"]]
+        with pytest.raises(ConfigurationError, match="no mailer 'nope' in MAILERS"):
+            DjangoEmailSender(mailer="nope")
+        with pytest.raises(ConfigurationError, match="not both"):
+            DjangoEmailSender(mailer="alerts", backend=COUNTING_BACKEND)
+
+    def test_options_without_a_backend(self) -> None:
+        if HAS_MAILERS:
+            # The default mailer's options live in MAILERS from 6.1 on.
+            with pytest.raises(ConfigurationError, match="backend_options need backend"):
+                DjangoEmailSender(backend_options={"timeout": 5})
+            return
+        # Before 6.1 they are options for EMAIL_BACKEND (locmem ignores them).
+        DjangoEmailSender(backend_options={"fail_silently": False}).send_email(
+            "bob@example.org", "Code", "Your code is 123456"
+        )
+        assert len(mail.outbox) == 1
 
 
 # --- end to end ----------------------------------------------------------------------

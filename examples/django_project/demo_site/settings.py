@@ -14,6 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE = Path(os.environ.get("DJANGO_DB", BASE_DIR / "db.sqlite3"))
 
@@ -94,8 +96,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "mfakit:login"  # mfakit: @login_required pages sign in with the second step
 LOGIN_REDIRECT_URL = "/"
 
-# Every email (codes, security notices) is printed and kept for the dev inbox page.
-EMAIL_BACKEND = "demo_site.inbox.EmailBackend"
+# Every email (codes, security notices) is printed and kept for the dev inbox page:
+# the default mailer of MAILERS on Django 6.1 and later, EMAIL_BACKEND before.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "demo_site.inbox.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "demo_site.inbox.EmailBackend"
 DEFAULT_FROM_EMAIL = "Demo Practice <security@practice.example>"
 
 MFAKIT = {  # mfakit

@@ -1,27 +1,41 @@
-"""An email sender over Django's email backend (`django.core.mail`).
+"""An email sender over Django's email backends (`django.core.mail`).
 
-Codes then go out through whatever the project configured (`EMAIL_BACKEND`:
-SMTP, a provider's backend, `console` while developing, `locmem` in
-tests). Every message is plain text with an optional HTML alternative, marked
+Codes then go out through whatever the project configured (the default
+mailer of `MAILERS` on Django 6.1 and later, `EMAIL_BACKEND` before: SMTP,
+a provider's backend, `console` while developing, `locmem` in tests).
+Every message is plain text with an optional HTML alternative, marked
 `Auto-Submitted: auto-generated`; the recipient and subject are checked as
 the SMTP sender checks them (no line breaks: no header injection).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from email.utils import make_msgid
 from typing import Any
 
+import django
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
+from django.utils.module_loading import import_string
 
 from ...adapters.provider_common import check_locale
 from ...adapters.smtp_common import MAX_SUBJECT, failure
 from ...core.contacts import normalize_email
-from ...errors import ConfigurationError, InvalidInput
+from ...errors import ConfigurationError, DeliveryError, InvalidInput
 
 __all__ = ["DjangoEmailSender"]
+
+
+# Django 6.1 configures mail with MAILERS (aliases, like CACHES) and
+# deprecates EMAIL_BACKEND and get_connection().
+_HAS_MAILERS = django.VERSION >= (6, 1)
+
+
+def _mailers() -> Any:
+    """`django.core.mail.mailers` (Django 6.1+; the stubs may predate it)."""
+    return importlib.import_module("django.core.mail").mailers
 
 
 def _has_control(value: str) -> bool:
@@ -31,17 +45,24 @@ def _has_control(value: str) -> bool:
 class DjangoEmailSender:
     """Implements [`EmailSender`][mfakit.ports.delivery.EmailSender] with Django's mail.
 
-    `from_email` defaults to `DEFAULT_FROM_EMAIL`. `backend` (a dotted
-    path) and `backend_options` choose another backend than
-    `EMAIL_BACKEND` for mfakit's messages (`get_connection(backend,
-    **backend_options)`). A message the backend fails to send raises
-    [`DeliveryError`][mfakit.errors.DeliveryError] naming only the exception's class.
+    `from_email` defaults to `DEFAULT_FROM_EMAIL`. Messages go through the
+    project's default mailer (`MAILERS["default"]` on Django 6.1 and later,
+    `EMAIL_BACKEND` before), or through the mailer alias `mailer` (Django
+    6.1 and later), or through a backend of mfakit's own: `backend` (a
+    dotted path) built with `backend_options`. Before Django 6.1,
+    `backend_options` alone are options for `EMAIL_BACKEND`; from 6.1 they
+    need `backend` (the default mailer's options live in `MAILERS`).
+    A wrong combination raises
+    [`ConfigurationError`][mfakit.errors.ConfigurationError]. A message the
+    backend fails to send raises [`DeliveryError`][mfakit.errors.DeliveryError]
+    naming only the exception's class.
     """
 
     def __init__(
         self,
         *,
         from_email: str | None = None,
+        mailer: str | None = None,
         backend: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -51,14 +72,45 @@ class DjangoEmailSender:
         except (InvalidInput, AttributeError) as exc:
             raise ConfigurationError("from_email must be an email address") from exc
         self._from_header = sender
-        if backend is not None and not isinstance(backend, str):
+        if backend is not None and (not isinstance(backend, str) or not backend):
             raise ConfigurationError("backend must be a dotted path")
+        if mailer is not None:
+            if not isinstance(mailer, str) or not mailer:
+                raise ConfigurationError("mailer must be the alias of a mailer in MAILERS")
+            if not _HAS_MAILERS:
+                raise ConfigurationError("mailer needs Django 6.1 or later (MAILERS)")
+            if backend is not None or backend_options:
+                raise ConfigurationError("give mailer, or backend and backend_options, not both")
+            if mailer not in _mailers():
+                raise ConfigurationError(f"no mailer {mailer!r} in MAILERS")
+        if backend_options is not None and not isinstance(backend_options, Mapping):
+            raise ConfigurationError("backend_options must be a mapping")
+        if _HAS_MAILERS and backend_options and backend is None:
+            raise ConfigurationError(
+                "on Django 6.1 and later, backend_options need backend "
+                "(the default mailer's options belong in MAILERS)"
+            )
+        self.mailer = mailer
         self.backend = backend
         self._options = dict(backend_options or {})
 
     def __repr__(self) -> str:
         # The backend's options may hold a password: never shown.
-        return f"DjangoEmailSender(from_email={self.from_email!r}, backend={self.backend!r})"
+        return (
+            f"DjangoEmailSender(from_email={self.from_email!r}, "
+            f"mailer={self.mailer!r}, backend={self.backend!r})"
+        )
+
+    def _connection(self) -> Any:
+        """A backend instance: mfakit's own, the named mailer, or the default one."""
+        if self.backend is not None:
+            return import_string(self.backend)(**self._options)
+        if _HAS_MAILERS:
+            mailers = _mailers()
+            return mailers.default if self.mailer is None else mailers[self.mailer]
+        from django.core.mail import get_connection
+
+        return get_connection(**self._options)
 
     def send_email(
         self,
@@ -87,18 +139,16 @@ class DjangoEmailSender:
         if locale is not None:
             headers["Content-Language"] = locale
         try:
-            connection = get_connection(self.backend, **self._options)
             message = EmailMultiAlternatives(
-                subject,
-                text,
-                self._from_header,
-                [recipient],
-                headers=headers,
-                connection=connection,
+                subject, text, self._from_header, [recipient], headers=headers
             )
             if html is not None:
                 message.attach_alternative(html, "text/html")
-            message.send(fail_silently=False)
+            # The backend's own send_messages(): the same on every Django,
+            # where message.send(connection=...) is deprecated from 6.1.
+            sent = self._connection().send_messages([message])
         except Exception as exc:  # any backend's failure; its text may quote the message
             raise failure(exc) from exc
+        if sent == 0:  # a backend that swallowed its failure (fail_silently)
+            raise DeliveryError("email could not be sent: the backend sent nothing")
         return message_id

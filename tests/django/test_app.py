@@ -216,6 +216,8 @@ class TestDjangoEmailSender(EmailSenderContract):
         [
             {"backend": ""},
             {"backend": 42},
+            {"backend": "tests.django.doubles.NoSuchBackend"},
+            {"backend": "no_such_module.EmailBackend"},
             {"backend_options": ["host"]},
             {"mailer": ""},
             {"mailer": 7},

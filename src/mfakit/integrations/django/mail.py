@@ -90,6 +90,12 @@ class DjangoEmailSender:
                 "on Django 6.1 and later, backend_options need backend "
                 "(the default mailer's options belong in MAILERS)"
             )
+        self._backend_class: Any = None
+        if backend is not None:
+            try:
+                self._backend_class = import_string(backend)
+            except ImportError as exc:
+                raise ConfigurationError(f"backend {backend!r} does not import") from exc
         self.mailer = mailer
         self.backend = backend
         self._options = dict(backend_options or {})
@@ -103,8 +109,8 @@ class DjangoEmailSender:
 
     def _connection(self) -> Any:
         """A backend instance: mfakit's own, the named mailer, or the default one."""
-        if self.backend is not None:
-            return import_string(self.backend)(**self._options)
+        if self._backend_class is not None:
+            return self._backend_class(**self._options)
         if _HAS_MAILERS:
             mailers = _mailers()
             return mailers.default if self.mailer is None else mailers[self.mailer]

@@ -247,7 +247,12 @@ class TestDjangoEmailSender(EmailSenderContract):
         sender = DjangoEmailSender(mailer="alerts")
         assert "alerts" in repr(sender)
         sender.send_email("bob@example.org", "Code", "Your code is 123456")
-        assert [m.to for m in mail.outbox] == [["bob@example.org"]]
+        DjangoEmailSender().send_email("carol@example.org", "Code", "Your code is 123456")
+        # Django's tests make every mailer locmem; locmem notes which one sent.
+        assert [(m.to, getattr(m, "sent_using", None)) for m in mail.outbox] == [
+            (["bob@example.org"], "alerts"),
+            (["carol@example.org"], "default"),
+        ]
         with pytest.raises(ConfigurationError, match="no mailer 'nope' in MAILERS"):
             DjangoEmailSender(mailer="nope")
         with pytest.raises(ConfigurationError, match="not both"):

@@ -34,6 +34,14 @@ def requirement_name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", match[0]).lower()
 
 
+def group(pyproject: dict[str, Any], name: str) -> list[str]:
+    """The requirements of a dependency group, its ``include-group`` entries expanded."""
+    out: list[str] = []
+    for entry in pyproject["dependency-groups"][name]:
+        out += group(pyproject, entry["include-group"]) if isinstance(entry, dict) else [entry]
+    return out
+
+
 class _AnyTagLoader(yaml.SafeLoader):
     """mkdocs.yml names Python objects (``!!python/name:``): read them as plain text."""
 
@@ -57,9 +65,12 @@ def test_the_development_tools_are_a_group_not_an_extra(pyproject: dict[str, Any
     extras = pyproject["project"]["optional-dependencies"]
     assert "dev" not in extras
     assert "dev" in pyproject["dependency-groups"]
-    dev = {requirement_name(r) for r in pyproject["dependency-groups"]["dev"]}
+    dev = {requirement_name(r) for r in group(pyproject, "dev")}
     # The tools the checks run come with the group.
     assert {"pytest", "mypy", "ruff", "mkdocs", "mkdocs-material", "mkdocstrings"} <= dev
+    # What scripts/django-matrix installs for the Django app's tests is part of it.
+    assert {requirement_name(r) for r in group(pyproject, "django-tests")} <= dev
+    assert {"pytest", "pytest-django"} <= dev
 
 
 def test_the_docs_extra_brings_what_mkdocs_yml_uses(pyproject: dict[str, Any]) -> None:

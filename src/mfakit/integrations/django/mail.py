@@ -17,7 +17,7 @@ from typing import Any
 
 import django
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.utils.module_loading import import_string
 
 from ...adapters.provider_common import check_locale
@@ -114,8 +114,6 @@ class DjangoEmailSender:
         if _HAS_MAILERS:
             mailers = _mailers()
             return mailers.default if self.mailer is None else mailers[self.mailer]
-        from django.core.mail import get_connection
-
         return get_connection(**self._options)
 
     def send_email(
